@@ -1,0 +1,181 @@
+#!/usr/bin/python3
+"""PyTorch CPU baseline for `npm run bench`: how fast plain PyTorch encodes and trains a
+bge-small-shaped BERT on this machine, so the onnxruntime numbers have something to stand beside.
+
+What it is: the independent BERT of tests/reference/bert_reference.py at bge-small's shape
+(12 layers, hidden 384, 12 heads, FFN 1536, vocab 30522, 512 positions; random weights, CLS
+pooling + L2 normalize), batch 32 x 128 tokens with a full attention mask, fp32. It measures
+  - encode: eval mode under torch.no_grad();
+  - train: train mode (dropout 0.1), loss sum(E * R), backward and one AdamW step;
+  - fwd_bwd: the same without the optimizer step;
+each as the median of --iters timed runs after --warmup untimed ones, and prints one JSON line
+to stdout (progress and the BLAS report go to stderr).
+
+What it is not: a measurement of sentence-transformers itself (no tokenizer, no data loader, no
+Trainer), nor a GPU benchmark. Without OpenBLAS, Debian's torch silently falls back to the
+reference BLAS (~3 GFLOP/s); the JSON then carries a "warning".
+
+Run: /usr/bin/python3 tests/bench/torch_bench.py [--threads N] [--iters 3] [--warmup 1]
+Shape letters: B batch, T tokens, C hidden, V vocab.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import re
+import statistics
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
+from bert_reference import Bert  # noqa: E402
+
+BGE_SMALL = {
+    "hidden_size": 384, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 1536,
+    "vocab_size": 30522, "max_position_embeddings": 512, "type_vocab_size": 2, "layer_norm_eps": 1e-12,
+    "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
+}
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def blas_report() -> dict:
+    """Which BLAS library the process actually mapped (torch's config only says 'generic' on
+    Debian, where libblas.so.3 is chosen by update-alternatives), plus a GEMM speed probe."""
+    a = torch.randn(1024, 1024)
+    b = torch.randn(1024, 1024)
+    torch.matmul(a, b)
+    libs = set()
+    with open("/proc/self/maps") as f:
+        for line in f:
+            path = line.split()[-1] if "/" in line else ""
+            if re.search(r"lib(open)?blas|libmkl|libblis", path):
+                libs.add(os.path.realpath(path))
+    if any("openblas" in p for p in libs):
+        kind = "openblas"
+    elif any("mkl" in p for p in libs):
+        kind = "mkl"
+    elif any("blis" in p for p in libs):
+        kind = "blis"
+    elif libs:
+        kind = "reference"
+    else:
+        kind = "unknown"
+    t0 = time.perf_counter()
+    reps = 3
+    for _ in range(reps):
+        torch.matmul(a, b)
+    gflops = reps * 2 * 1024 ** 3 / (time.perf_counter() - t0) / 1e9
+    blas_threads = None
+    for p in libs:
+        if "openblas" in p:
+            try:
+                blas_threads = int(ctypes.CDLL(p).openblas_get_num_threads())
+            except (OSError, AttributeError):
+                pass
+    cfg = torch.__config__.show()
+    m = re.search(r"BLAS_INFO=([^,\s]+)", cfg)
+    return {"blas": kind, "blas_libs": sorted(libs), "blas_info": m.group(1) if m else None,
+            "blas_threads": blas_threads, "gemm_gflops_1024": round(gflops, 2)}
+
+
+def timed(fn, warmup: int, iters: int) -> list:
+    for i in range(warmup):
+        t0 = time.perf_counter()
+        fn()
+        log(f"  warm-up {i + 1}/{warmup}: {time.perf_counter() - t0:.2f} s")
+    out = []
+    for i in range(iters):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+        log(f"  run {i + 1}/{iters}: {out[-1]:.2f} s")
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="PyTorch CPU baseline (bge-small shape)")
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--iters", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=1)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    threads = torch.get_num_threads()
+    torch.manual_seed(0)
+
+    blas = blas_report()
+    # OpenBLAS keeps its own pool (OPENBLAS_NUM_THREADS, default all cores); Debian's torch does
+    # not resize it in set_num_threads, so both counts are reported.
+    log(f"torch {torch.__version__}, threads {threads}, BLAS {blas['blas']} x{blas['blas_threads']} {blas['blas_libs']} "
+        f"(BLAS_INFO={blas['blas_info']}), 1024^3 GEMM {blas['gemm_gflops_1024']} GFLOP/s")
+    if blas["blas"] in ("reference", "unknown"):
+        log("WARNING: torch is not using an optimized BLAS; install libopenblas0-pthread. Figures are meaningless.")
+
+    b, t = args.batch, args.seq
+    model = Bert(BGE_SMALL, "cls", True)
+    ids = torch.randint(1000, BGE_SMALL["vocab_size"], (b, t))  # [B,T]
+    ids[:, 0] = 101
+    ids[:, -1] = 102
+    mask = torch.ones(b, t)  # [B,T]
+    tt = torch.zeros(b, t, dtype=torch.long)  # [B,T]
+    r = torch.randn(b, BGE_SMALL["hidden_size"])  # [B,C]
+    tokens = b * t
+
+    model.eval()
+
+    def encode():
+        with torch.no_grad():
+            model(ids, mask, tt)
+
+    log(f"encode: eval, no_grad, {b} x {t}")
+    enc = timed(encode, args.warmup, args.iters)
+
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-5, weight_decay=0.01)
+
+    def fwd_bwd():
+        model.zero_grad(set_to_none=True)
+        emb, _ = model(ids, mask, tt)
+        (emb * r).sum().backward()
+
+    def train_step():
+        fwd_bwd()
+        opt.step()
+
+    log(f"fwd+bwd: train mode (dropout 0.1), {b} x {t}")
+    fb = timed(fwd_bwd, args.warmup, args.iters)
+    log(f"train step: fwd+bwd+AdamW, {b} x {t}")
+    tr = timed(train_step, args.warmup, args.iters)
+
+    med = statistics.median
+    result = {
+        "encode_tokens_per_s": round(tokens / med(enc), 1),
+        "train_tokens_per_s": round(tokens / med(tr), 1),
+        "fwd_bwd_tokens_per_s": round(tokens / med(fb), 1),
+        "encode_s": round(med(enc), 3),
+        "train_step_s": round(med(tr), 3),
+        "fwd_bwd_s": round(med(fb), 3),
+        "batch": b, "seq": t, "iters": args.iters, "warmup": args.warmup,
+        "threads": threads,
+        "torch": torch.__version__,
+        **blas,
+        "model": "bge-small shape, random init, fp32, CLS + normalize",
+    }
+    if blas["blas"] in ("reference", "unknown"):
+        result["warning"] = ("torch is NOT using an optimized BLAS (found: %s); install libopenblas0-pthread"
+                             % (blas["blas_libs"] or "none"))
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
