@@ -1,0 +1,12 @@
+// Types for scripts/serve.js, which stays plain JavaScript so `npm start` needs no TS loader.
+
+export const MIME_TYPES: Record<string, string>;
+export const ISOLATION_HEADERS: Record<string, string>;
+
+export interface StaticServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export function serveStatic(options: { root: string; port?: number; host?: string; isolate?: boolean }): Promise<StaticServer>;

@@ -1,0 +1,106 @@
+// The page in real (Debian) Chromium: the backend report for WebGPU and for the WASM fallback,
+// and cross-origin isolation both from server headers and from the service worker.
+
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { StaticServer } from '../../scripts/serve.js';
+import { ARTIFACTS_DIR, launchBrowser, serveDist, type BrowserSession } from './browser.ts';
+
+let isolated: StaticServer;
+let session: BrowserSession | null = null;
+
+beforeAll(async () => {
+  isolated = await serveDist(true);
+  await mkdir(ARTIFACTS_DIR, { recursive: true });
+});
+afterAll(async () => {
+  await isolated?.close();
+});
+afterEach(async () => {
+  await session?.close();
+  session = null;
+});
+
+async function openReport(url: string, launch: Parameters<typeof launchBrowser>[0]) {
+  session = await launchBrowser(launch);
+  const { page } = session;
+  await page.goto(url);
+  const report = page.getByTestId('backend-report');
+  await report.waitFor({ timeout: 30_000 });
+  return { page, report };
+}
+
+describe('backend report', () => {
+  it('shows the WebGPU adapter, its limits and isolation with --enable-unsafe-webgpu', async () => {
+    const { page, report } = await openReport(isolated.url, { webgpu: true });
+    expect(await report.getAttribute('data-backend')).toBe('webgpu');
+    expect(await page.getByTestId('backend-name').textContent()).toContain('WebGPU');
+    // No GPU on the test machines: Chromium's software adapter.
+    expect((await page.getByTestId('gpu-adapter').textContent())?.toLowerCase()).toContain('swiftshader');
+    for (const limit of ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize']) {
+      const text = (await page.getByTestId(`limit-${limit}`).textContent()) ?? '';
+      expect(text, limit).toMatch(/^[1-9][\d.]* (B|KiB|MiB|GiB)$/);
+    }
+    expect(await page.getByTestId('gpu-key-features').textContent()).toMatch(/subgroups: (yes|no)/);
+    expect(await page.getByTestId('cross-origin-isolated').getAttribute('data-isolated')).toBe('true');
+    expect(await page.getByTestId('default-model').textContent()).toBe('BAAI/bge-base-en-v1.5');
+    expect(await page.getByTestId('default-dataset').textContent()).toBe('YxBxRyXJx/QAsimple_for_BGE_241019');
+    expect((await page.getByTestId('hub-url').textContent())?.trim()).toBe('https://huggingface.co');
+    expect(await page.getByTestId('storage').textContent()).toMatch(/used of/);
+    await page.screenshot({ path: join(ARTIFACTS_DIR, 'backend-webgpu.png'), fullPage: true });
+    expect(session!.errors).toEqual([]);
+  });
+
+  it('falls back to multi-threaded WASM and says why when there is no adapter', async () => {
+    // Without the flag, this Chromium exposes navigator.gpu but requestAdapter() returns null.
+    const { page, report } = await openReport(`${isolated.url}?hub=http://127.0.0.1:9/`, { webgpu: false });
+    expect(await report.getAttribute('data-backend')).toBe('wasm');
+    expect(await page.getByTestId('gpu-unavailable-reason').textContent()).toMatch(
+      /requestAdapter\(\) returned null|navigator\.gpu is absent/,
+    );
+    const threads = Number(await page.getByTestId('wasm-threads').getAttribute('data-threads'));
+    expect(threads).toBeGreaterThan(1);
+    expect(await page.getByTestId('backend-name').textContent()).toContain(`WebAssembly, ${threads} threads`);
+    expect(await page.getByTestId('hub-url').getAttribute('data-source')).toBe('query');
+    expect(await page.getByTestId('hub-url').textContent()).toContain('http://127.0.0.1:9');
+    await page.screenshot({ path: join(ARTIFACTS_DIR, 'backend-wasm.png'), fullPage: true });
+    expect(session!.errors).toEqual([]);
+  });
+
+  it('on an insecure origin: no navigator.gpu, no isolation, one WASM thread, each with its reason', async () => {
+    // A host name that is not localhost makes plain http an insecure context, where WebGPU,
+    // service workers and SharedArrayBuffer are all withheld.
+    const { page, report } = await openReport(isolated.url.replace('127.0.0.1', 'insecure.test'), {
+      webgpu: true,
+      extraArgs: ['--host-resolver-rules=MAP insecure.test 127.0.0.1'],
+    });
+    expect(await page.evaluate(() => isSecureContext)).toBe(false);
+    expect(await report.getAttribute('data-backend')).toBe('wasm');
+    expect(await page.getByTestId('gpu-unavailable-reason').textContent()).toMatch(/navigator\.gpu is absent/);
+    expect(await page.getByTestId('backend-name').textContent()).toContain('WebAssembly, 1 thread');
+    expect(await page.getByTestId('wasm-threads').textContent()).toMatch(/not cross-origin isolated/);
+    expect(await page.getByTestId('cross-origin-isolated').getAttribute('data-isolated')).toBe('false');
+    expect(await page.getByTestId('coi-note').textContent()).toMatch(/service workers are unavailable/);
+  });
+});
+
+describe('cross-origin isolation without server headers', () => {
+  it('becomes isolated through the service worker after one reload', async () => {
+    const plain = await serveDist(false);
+    try {
+      session = await launchBrowser({ webgpu: false });
+      const { page } = session;
+      await page.goto(plain.url);
+      await page.waitForFunction(() => navigator.serviceWorker.controller !== null, undefined, { timeout: 30_000 });
+      await page.getByTestId('backend-report').waitFor({ timeout: 30_000 });
+      expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+      expect(await page.getByTestId('cross-origin-isolated').getAttribute('data-isolated')).toBe('true');
+      expect(Number(await page.getByTestId('wasm-threads').getAttribute('data-threads'))).toBeGreaterThan(1);
+      expect(await page.getByTestId('coi-note').count()).toBe(0);
+      expect(session.errors).toEqual([]);
+    } finally {
+      await plain.close();
+    }
+  });
+});

@@ -1,0 +1,55 @@
+// Build, dev server and test configuration for tabtune.
+// Not a place for app settings: those live in src/lib/config.ts.
+import { defineConfig } from 'vitest/config';
+import { svelte } from '@sveltejs/vite-plugin-svelte';
+
+// Cross-origin isolation: without it SharedArrayBuffer is unavailable and onnxruntime-web's
+// WASM backend runs on one thread. Static hosts that cannot send headers get the same effect
+// from public/coi-serviceworker.js.
+const isolationHeaders = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+};
+
+const browserTests = ['**/*.browser.test.ts', 'tests/e2e/**/*.test.ts'];
+
+export default defineConfig({
+  // Relative base so dist/ works from any sub-path (GitHub Pages, a file server folder).
+  base: './',
+  plugins: [svelte({ configFile: false })],
+  server: { headers: isolationHeaders },
+  preview: { headers: isolationHeaders },
+  worker: { format: 'es' },
+  // Pre-bundling onnxruntime-web breaks the relative URLs it uses to find its .wasm/.mjs files.
+  optimizeDeps: { exclude: ['onnxruntime-web'] },
+  build: { target: 'es2022' },
+  test: {
+    environment: 'node',
+    pool: 'forks',
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'node',
+          include: ['src/**/*.test.ts', 'workers/**/*.test.ts', 'tests/**/*.test.ts'],
+          exclude: [...browserTests, '**/node_modules/**'],
+        },
+      },
+      {
+        // One Chromium at a time: the machines this runs on have two cores, and the page
+        // build in globalSetup is shared by every file.
+        extends: true,
+        test: {
+          name: 'browser',
+          include: browserTests,
+          exclude: ['**/node_modules/**'],
+          fileParallelism: false,
+          globalSetup: ['tests/e2e/global-setup.ts'],
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
+  },
+});

@@ -1,0 +1,13 @@
+// Entry point of the engine worker: exposes EngineWorkerApi over comlink.
+// It wires methods to their implementations and holds no logic of its own; the onnxruntime
+// sessions (later) live here because the worker owns them, not the page.
+
+import * as Comlink from 'comlink';
+import type { EngineWorkerApi } from './api.ts';
+import { probeBackend, probeEnvFromGlobals } from './backend-probe.ts';
+
+const api: EngineWorkerApi = {
+  probe: () => probeBackend(probeEnvFromGlobals()),
+};
+
+Comlink.expose(api);
