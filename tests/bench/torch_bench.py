@@ -111,6 +111,7 @@ def main() -> int:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
     torch.manual_seed(0)
+    load_before = os.getloadavg()[0]
 
     blas = blas_report()
     # OpenBLAS keeps its own pool (OPENBLAS_NUM_THREADS, default all cores); Debian's torch does
@@ -169,6 +170,8 @@ def main() -> int:
         "torch": torch.__version__,
         **blas,
         "model": "bge-small shape, random init, fp32, CLS + normalize",
+        # 1-minute load average before/after: other processes on the machine skew the figures.
+        "loadavg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "optimizer": "torch.optim.AdamW (lr 2e-5, weight_decay 0.01)",
     }
     if blas["blas"] in ("reference", "unknown"):
