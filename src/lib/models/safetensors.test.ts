@@ -313,3 +313,22 @@ torch.from_numpy(x).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
     }
   });
 });
+
+describe('parse from a Node Buffer', () => {
+  it('decodes tensors that sit at an offset inside a larger pooled buffer', () => {
+    const bytes = writeSafetensors({ a: { shape: [2], data: new Float32Array([1.5, -2]) }, b: { shape: [3], data: new Float32Array([3, 4, 5]) } });
+    // Buffer.from(bytes) may share Node's allocation pool; writing to a file and reading back
+    // gives the same shape of view that the CLI and weight loaders get.
+    const dir = mkdtempSync(join(tmpdir(), 'st-buf-'));
+    try {
+      writeFileSync(join(dir, 'm.safetensors'), bytes);
+      const parsed = parseSafetensors(readFileSync(join(dir, 'm.safetensors')));
+      expect(Array.from(parsed.tensors.get('a')!.data as Float32Array)).toEqual([1.5, -2]);
+      expect(Array.from(parsed.tensors.get('b')!.data as Float32Array)).toEqual([3, 4, 5]);
+      const pooled = Buffer.concat([Buffer.alloc(13), Buffer.from(bytes)]).subarray(13);
+      expect(Array.from(parseSafetensors(pooled).tensors.get('b')!.data as Float32Array)).toEqual([3, 4, 5]);
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+});

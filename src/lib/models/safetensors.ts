@@ -151,7 +151,9 @@ export function parseSafetensors(bytes: Uint8Array): ParsedSafetensors {
 
 /** Copies `raw` into a fresh, aligned buffer and views it with the dtype's array type. */
 function decode(dtype: Dtype, raw: Uint8Array): TensorData {
-  const buf = raw.slice().buffer;
+  // Copy through Uint8Array.prototype.slice: on a Node Buffer, `raw.slice()` is a view
+  // into the whole file, so its `.buffer` would not start at this tensor.
+  const buf = Uint8Array.prototype.slice.call(raw).buffer;
   switch (dtype) {
     case 'F32': return new Float32Array(buf);
     case 'F64': return new Float64Array(buf);
