@@ -1,0 +1,67 @@
+// The runtime interface every caller (trainer, evaluator, tests) uses: host tensors in plain typed
+// arrays, opaque device tensors, sessions that run serialized graphs.
+// Not onnxruntime-specific: implementations live beside this file and are the only importers
+// of onnxruntime.
+
+import type { DType } from '../graph/types.ts';
+
+export type HostData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+
+export interface HostTensor {
+  dtype: DType;
+  dims: number[];
+  /** bool tensors hold 0/1 bytes. */
+  data: HostData;
+}
+
+/**
+ * A tensor that lives where the backend computes (a GPU buffer on WebGPU; a host-side ort.Tensor
+ * on the CPU kinds). Opaque: read it with runtime.download, free it with runtime.dispose.
+ */
+export interface DeviceTensor {
+  readonly kind: 'device';
+  readonly dtype: DType;
+  readonly dims: readonly number[];
+}
+
+export type Feed = HostTensor | DeviceTensor;
+
+export interface RunOptions {
+  /** Outputs to return as DeviceTensors (kept on the device) instead of HostTensors. */
+  keepOnDevice?: string[];
+}
+
+export interface Session {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  /** Runs the graph; `outputs` defaults to all. Device-kept outputs come back as DeviceTensor. */
+  run(feeds: Record<string, Feed>, outputs?: string[], opts?: RunOptions): Promise<Record<string, HostTensor | DeviceTensor>>;
+  release(): Promise<void>;
+}
+
+export interface LoadOptions {
+  /** onnxruntime graph optimization level; 'all' by default. */
+  graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+}
+
+export type RuntimeKind = 'wasm' | 'node';
+
+export interface RuntimeDescription {
+  kind: RuntimeKind;
+  /** Which package and execution provider ran, in words. */
+  backend: string;
+  threads: number;
+  version: string;
+}
+
+export interface Runtime {
+  load(model: Uint8Array, opts?: LoadOptions): Promise<Session>;
+  upload(t: HostTensor): Promise<DeviceTensor>;
+  download(t: DeviceTensor): Promise<HostTensor>;
+  dispose(t: DeviceTensor): void;
+  describe(): RuntimeDescription;
+}
+
+export function isDeviceTensor(t: Feed | HostTensor | DeviceTensor): t is DeviceTensor {
+  return (t as DeviceTensor).kind === 'device';
+}
