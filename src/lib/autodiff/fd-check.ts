@@ -56,8 +56,13 @@ export interface FdReport {
 
 function resolveDim(d: Dim, bind: Map<string, number>): number {
   if (typeof d === 'number') return d;
-  if (d.includes('+')) return d.split('+').reduce((s, t) => s + resolveDim(t, bind), 0);
-  return d.split('*').reduce((p, t) => p * (/^\d+$/.test(t) ? Number(t) : bind.get(t)!), 1);
+  let sum = 0;
+  for (const term of d.match(/[+-]?[^+-]+/g)!) {
+    const sign = term.startsWith('-') ? -1 : 1;
+    const atom = term.replace(/^[+-]/, '');
+    sum += sign * atom.split('*').reduce((p, t) => p * (/^\d+$/.test(t) ? Number(t) : bind.get(t)!), 1);
+  }
+  return sum;
 }
 
 function floatArray(dtype: DType, n: number): Float32Array | Float64Array {

@@ -57,6 +57,38 @@ export function broadcastAxes(x: Shape, out: Shape): { leading: number[]; kept: 
   return { leading, kept };
 }
 
+/**
+ * Sums of symbolic dims as they arise from Slice and Concat ('T-1', 'T+2'): a linear form over
+ * atoms (a symbol or a product such as 'B*T') plus a constant, printed in one canonical order so
+ * that equal sums compare equal as strings.
+ */
+export function addDims(terms: { dim: Dim; sign: 1 | -1 }[]): Dim {
+  const coef = new Map<string, number>();
+  let k = 0;
+  for (const { dim, sign } of terms) {
+    if (typeof dim === 'number') {
+      k += sign * dim;
+      continue;
+    }
+    for (const m of dim.match(/[+-]?[^+-]+/g)!) {
+      const s = m.startsWith('-') ? -sign : sign;
+      const atom = m.replace(/^[+-]/, '');
+      if (/^\d+$/.test(atom)) k += s * Number(atom);
+      else coef.set(atom, (coef.get(atom) ?? 0) + s);
+    }
+  }
+  const parts: string[] = [];
+  for (const atom of [...coef.keys()].sort()) {
+    const c = coef.get(atom)!;
+    if (c === 0) continue;
+    if (Math.abs(c) !== 1) throw new Error(`dim arithmetic: ${c}·${atom} is not supported`);
+    parts.push(`${c < 0 ? '-' : parts.length ? '+' : ''}${atom}`);
+  }
+  if (parts.length === 0) return k;
+  if (parts[0].startsWith('-')) throw new Error(`dim arithmetic: negative size ${parts.join('')}`);
+  return k === 0 ? parts.join('') : `${parts.join('')}${k > 0 ? '+' : '-'}${Math.abs(k)}`;
+}
+
 /** A product of dims as a constant factor and a sorted list of symbols. */
 interface Product {
   k: number;
@@ -67,6 +99,7 @@ function product(dims: Shape): Product {
   const p: Product = { k: 1, syms: [] };
   for (const d of dims) {
     if (typeof d === 'number') p.k *= d;
+    else if (/[+-]/.test(d)) throw new Error(`reshape: cannot use the size ${d} in a product`);
     else p.syms.push(...d.split('*'));
   }
   p.syms.sort();

@@ -6,7 +6,7 @@
 // Not broadcasting arithmetic (elementwise.ts) or reductions (reduce.ts).
 
 import { type OpDef, Value } from '../graph/graph.ts';
-import { broadcastShapes, normalizeAxis, reshapeShape, reshapeTarget } from '../graph/shape.ts';
+import { addDims, broadcastShapes, normalizeAxis, reshapeShape, reshapeTarget } from '../graph/shape.ts';
 import { type Dim, attr } from '../graph/types.ts';
 import { zerosLike } from './elementwise.ts';
 import { sumToShape } from './reduce.ts';
@@ -95,8 +95,9 @@ function sliceDim(d: Dim, start: number, end: number): Dim {
     const clamp = (i: number) => Math.min(Math.max(i < 0 ? i + d : i, 0), d);
     return Math.max(clamp(end) - clamp(start), 0);
   }
-  if (start === 0 && end >= END) return d;
-  if (start >= 0 && end >= 0 && end < END) return end - start; // assumes the axis is at least `end` long
+  if (start >= 0 && end >= END) return addDims([{ dim: d, sign: 1 }, { dim: start, sign: -1 }]);
+  if (start < 0 && end >= END) return -start; // assumes the axis is at least -start long
+  if (start >= 0 && end >= 0) return end - start; // assumes the axis is at least `end` long
   throw new Error(`slice: cannot infer the length of [${start}:${end}] of symbolic dim ${d}`);
 }
 
@@ -159,10 +160,7 @@ const Concat: OpDef = {
     const xs = x as Value[];
     const axis = normalizeAxis(attrs.axis.value as number, xs[0].rank);
     const dims = xs.map((v) => v.shape[axis]);
-    let total: Dim;
-    if (dims.every((d) => typeof d === 'number')) total = (dims as number[]).reduce((a, b) => a + b, 0);
-    else if (dims.length === 1) total = dims[0];
-    else total = dims.join('+');
+    const total = addDims(dims.map((dim) => ({ dim, sign: 1 })));
     const shape = xs[0].shape.map((d, i) => (i === axis ? total : d));
     for (const v of xs) {
       if (v.dtype !== xs[0].dtype) throw new Error(`concat: dtype ${v.dtype} vs ${xs[0].dtype}`);
