@@ -1,4 +1,4 @@
-// A readable text dump of a Graph, one line per node, for snapshot tests and debugging:
+// A readable text dump of a Graph, one line per node the outputs depend on, for snapshot tests and debugging:
 //   name: f32[B,T,C] = Op(input, input) {attr=value}
 // Not a serializer (onnx.ts) and not a visualizer.
 
@@ -16,7 +16,7 @@ function attrText(a: Attr): string {
 export function dumpGraph(graph: Graph): string {
   const lines = [`graph ${graph.name}`];
   for (const v of graph.inputs) lines.push(`  input ${typed(v)}`);
-  for (const node of graph.nodes) {
+  for (const node of graph.live().nodes) {
     const attrs = Object.entries(node.attrs);
     const attrPart = attrs.length ? ` {${attrs.map(([k, a]) => `${k}=${attrText(a)}`).join(', ')}}` : '';
     const args = node.inputs.map((x) => (x ? x.name : '∅')).join(', ');

@@ -163,6 +163,22 @@ export class Graph {
     return node.outputs;
   }
 
+  /**
+   * The nodes and constants the outputs depend on, in build order. A gradient rule returns one
+   * gradient per input even where nobody asked for it; serialization and dumps skip those.
+   */
+  live(): { nodes: Node[]; constants: Value[] } {
+    const needed = new Set<Value>(this.outputs);
+    const nodes: Node[] = [];
+    for (let k = this.nodes.length - 1; k >= 0; k--) {
+      const node = this.nodes[k];
+      if (!node.outputs.some((o) => needed.has(o))) continue;
+      nodes.push(node);
+      for (const x of node.inputs) if (x) needed.add(x);
+    }
+    return { nodes: nodes.reverse(), constants: this.constants.filter((c) => needed.has(c)) };
+  }
+
   has(name: string): boolean {
     return this.names.has(name);
   }

@@ -1,7 +1,8 @@
 // Serializes a Graph to ONNX protobuf bytes (ModelProto) with protobufjs and a hand-written
 // subset of onnx.proto: only the messages and fields this engine writes.
 // Field numbers from https://github.com/onnx/onnx/blob/main/onnx/onnx.proto (proto2).
-// Not a parser of arbitrary ONNX files, and not an optimizer: nodes are written as built.
+// Not a parser of arbitrary ONNX files, and not an optimizer: the nodes the outputs depend on are
+// written as built.
 //
 // Opset 17 (IR version 8): the first opset with LayerNormalization (and its Mean/InvStdDev
 // outputs), ScatterND reduction 'add' exists (16), ReduceSum takes axes as an input (13) while
@@ -156,8 +157,9 @@ export function toModelObject(graph: Graph, opts: ToOnnxOptions = {}) {
     if (!graph.inputs.some((v) => v.name === name)) throw new Error(`toOnnx: no input named ${name} to bake`);
   }
   const name = (v: Value | null) => (v ? v.name : '');
+  const live = graph.live();
   const initializer = [
-    ...graph.constants.map((v) => tensorProto(v.name, v.constant!)),
+    ...live.constants.map((v) => tensorProto(v.name, v.constant!)),
     ...graph.inputs
       .filter((v) => baked.has(v.name))
       .map((v) => {
@@ -171,7 +173,7 @@ export function toModelObject(graph: Graph, opts: ToOnnxOptions = {}) {
     producer_name: opts.producer ?? 'tabtune',
     graph: {
       name: graph.name,
-      node: graph.nodes.map((n) => ({
+      node: live.nodes.map((n) => ({
         name: n.name,
         op_type: n.op.type,
         domain: '',

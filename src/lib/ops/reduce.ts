@@ -7,7 +7,7 @@ import { type OpDef, Value } from '../graph/graph.ts';
 import { broadcastAxes, normalizeAxis } from '../graph/shape.ts';
 import { type Attrs, type Dim, type Shape, attr } from '../graph/types.ts';
 import { add, cast, div, equal, mul, zerosLike } from './elementwise.ts';
-import { expand, reshape, unsqueeze } from './shape.ts';
+import { expand, slice, unsqueeze } from './shape.ts';
 
 function reducedShape(shape: Shape, axes: number[], keepdims: boolean): Dim[] {
   const out: Dim[] = [];
@@ -52,13 +52,16 @@ const ReduceMean: OpDef = {
     return [{ dtype: a.dtype, shape: reducedShape(a.shape, axesOf(a, attrs), keep(attrs)) }];
   },
   backward: ({ x, dy, attrs }) => {
-    const axes = axesOf(x[0]!, attrs);
-    const n = axes.reduce((acc, i) => {
-      const d = x[0]!.shape[i];
-      if (typeof d !== 'number') throw new Error(`ReduceMean gradient over symbolic axis ${d}: use reduceSum / count`);
-      return acc * d;
-    }, 1);
-    return [broadcastLike(div(restoreAxes(dy[0]!, axes, keep(attrs)), n), x[0]!)];
+    const input = x[0]!;
+    const axes = axesOf(input, attrs);
+    const spread = broadcastLike(restoreAxes(dy[0]!, axes, keep(attrs)), input);
+    const dims = axes.map((i) => input.shape[i]);
+    if (dims.every((d) => typeof d === 'number')) return [div(spread, dims.reduce((a, b) => a * (b as number), 1))];
+    // A symbolic count (e.g. the batch size): counted at run time on a slice of x that is one
+    // element thick along every other axis.
+    const others = input.shape.map((_, i) => i).filter((i) => !axes.includes(i));
+    const line = slice(input, others.map(() => 0), others.map(() => 1), others);
+    return [div(spread, reduceSum(add(zerosLike(line), 1), axes, true))];
   },
 };
 

@@ -83,6 +83,7 @@ describe('shape, reduce and matmul gradients (finite differences, float64)', () 
     ['reduceSum over symbolic axis', [{ name: 'x', dims: [2, 3, 4], shape: ['B', 'T', 4] }], ({ x }) => reduceSum(x, [1])],
     ['reduceSum keepdims', [{ name: 'x', dims: [2, 3, 4] }], ({ x }) => reduceSum(x, [0, 2], true)],
     ['reduceMean', [{ name: 'x', dims: [2, 3, 4], shape: ['B', 3, 4] }], ({ x }) => reduceMean(x, [-1])],
+    ['reduceMean over symbolic B', [{ name: 'x', dims: [3, 2, 4], shape: ['B', 2, 4] }], ({ x }) => reduceMean(x, [0, 2])],
     ['reduceMax', [{ name: 'x', dims: [3, 4] }], ({ x }) => reduceMax(x, [1], true)],
     ['matmul batched, broadcast', [{ name: 'a', dims: [2, 3, 4], shape: ['B', 3, 4] }, { name: 'b', dims: [4, 5] }], ({ a, b }) => matmul(a, b)],
     ['matmul both batched', [{ name: 'a', dims: [2, 1, 3, 4] }, { name: 'b', dims: [1, 2, 4, 2] }], ({ a, b }) => matmul(a, b)],
