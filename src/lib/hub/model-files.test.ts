@@ -1,0 +1,211 @@
+// The Hub download path against the local Hub: progress, the folder cache, offline reload,
+// resume after a cut connection (bytes counted), integrity, and the model errors.
+
+import { createHash } from 'node:crypto';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ensureFixtures, type FixturePaths } from '../../../tests/fixtures/fixtures.ts';
+import { startLocalHub, type LocalHub } from '../../../tests/hub/local-hub.ts';
+import { parseSafetensors } from '../models/safetensors.ts';
+import { FolderStore } from '../store/folder-store.ts';
+import { modelKey, partialPrefix } from '../store/store.ts';
+import { downloadToStore } from './download.ts';
+import { HubClient } from './hub-client.ts';
+import { loadHubModel, loadLocalModel } from './model-files.ts';
+import type { Progress } from './progress.ts';
+
+const MODEL = 'BAAI/bge-base-en-v1.5';
+let paths: FixturePaths;
+let work: string;
+let pytorchOnly: string;
+let robertaDir: string;
+const dirs: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'tabtune-hub-'));
+  dirs.push(d);
+  return d;
+};
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+beforeAll(() => {
+  paths = ensureFixtures();
+  work = mkdtempSync(join(tmpdir(), 'tabtune-hubfix-'));
+  pytorchOnly = join(work, 'pt-only');
+  cpSync(paths.tinyBge, pytorchOnly, { recursive: true });
+  writeFileSync(join(pytorchOnly, 'pytorch_model.bin'), readFileSync(join(pytorchOnly, 'model.safetensors')));
+  unlinkSync(join(pytorchOnly, 'model.safetensors'));
+  robertaDir = join(work, 'roberta');
+  cpSync(paths.tinyBge, robertaDir, { recursive: true });
+  const cfg = JSON.parse(readFileSync(join(robertaDir, 'config.json'), 'utf8'));
+  writeFileSync(join(robertaDir, 'config.json'), JSON.stringify({ ...cfg, model_type: 'roberta', architectures: ['RobertaModel'] }));
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+let hub: LocalHub | null = null;
+afterEach(async () => {
+  await hub?.close();
+  hub = null;
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const FILES = [
+  'config.json', 'modules.json', 'sentence_bert_config.json', 'config_sentence_transformers.json',
+  'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', '1_Pooling/config.json', 'model.safetensors',
+];
+
+describe('loadHubModel', () => {
+  it('downloads with progress into the folder cache, then loads with the server stopped', async () => {
+    hub = await startLocalHub({ models: { [MODEL]: paths.tinyBge } });
+    const store = new FolderStore(tmp());
+    const client = new HubClient({ hubUrl: hub.url });
+    const events: Progress[] = [];
+    const m = await loadHubModel({ client, store, repo: MODEL, onProgress: (p) => events.push(p), chunkBytes: 64 * 1024 });
+    expect([...m.files.keys()].sort()).toEqual([...FILES].sort());
+    expect(m.weights).toEqual(['model.safetensors']);
+    expect(m.offline).toBe(false);
+    expect(m.source).toMatchObject({ kind: 'hub', repo: MODEL, revision: 'main', commit: hub.commitOf('model', MODEL) });
+    for (const f of FILES) expect(sha256(m.files.get(f)!), f).toBe(sha256(readFileSync(join(paths.tinyBge, f))));
+    expect(parseSafetensors(m.files.get('model.safetensors')!).tensors.has('embeddings.word_embeddings.weight')).toBe(true);
+
+    const total = FILES.reduce((s, f) => s + readFileSync(join(paths.tinyBge, f)).byteLength, 0);
+    const last = events.at(-1)!;
+    expect(last).toMatchObject({ phase: 'done', loaded: total, total, filesDone: FILES.length, filesTotal: FILES.length, eta: 0 });
+    expect(events.some((e) => e.phase === 'download' && e.file === 'model.safetensors')).toBe(true);
+    expect(events.some((e) => e.phase === 'verify' && e.file === 'model.safetensors')).toBe(true);
+    for (let i = 1; i < events.length; i++) expect(events[i].loaded).toBeGreaterThanOrEqual(events[i - 1].loaded);
+    expect(await store.keys('partial/')).toEqual([]);
+    expect(await store.get(modelKey(MODEL, 'main', 'model.safetensors'))).toBeDefined();
+
+    // Second load, server up: nothing but the listing is fetched.
+    const before = hub.requests.length;
+    await loadHubModel({ client, store, repo: MODEL });
+    expect(hub.requests.slice(before).map((r) => new URL(r.url, hub!.url).pathname)).toEqual([`/api/models/${MODEL}/revision/main`]);
+
+    const url = hub.url;
+    await hub.close();
+    hub = null;
+    const offline = await loadHubModel({ client: new HubClient({ hubUrl: url }), store: new FolderStore(store.root), repo: MODEL });
+    expect(offline.offline).toBe(true);
+    expect(sha256(offline.files.get('model.safetensors')!)).toBe(sha256(m.files.get('model.safetensors')!));
+    expect([...offline.files.keys()].sort()).toEqual([...FILES].sort());
+    // A model never downloaded: the network error says so.
+    await expect(loadHubModel({ client: new HubClient({ hubUrl: url }), store, repo: 'BAAI/bge-small-en-v1.5' })).rejects.toThrow(
+      /Cannot reach http:\/\/127\.0\.0\.1:\d+ .*BAAI\/bge-small-en-v1.5@main is not in the cache either/,
+    );
+  });
+
+  it('resumes a cut download from where it stopped, across calls, byte-identical', async () => {
+    const file = readFileSync(join(paths.tinyBge, 'model.safetensors'));
+    const cut = 100_000;
+    hub = await startLocalHub({ models: { [MODEL]: paths.tinyBge }, faults: { afterBytes: cut, match: /model\.safetensors$/ } });
+    const store = new FolderStore(tmp());
+    const client = new HubClient({ hubUrl: hub.url });
+    // retries: 0 stands for a closed tab: the call fails, the bytes that arrived stay stored.
+    const err = await loadHubModel({ client, store, repo: MODEL, retries: 0, chunkBytes: 32 * 1024 }).catch((e) => e);
+    // The server wrote `cut` bytes before dropping the socket; the client may have received fewer.
+    const m0 = /model\.safetensors: the download stopped at (\d+) of (\d+) bytes .*trying again resumes from there/.exec(err.message);
+    expect(m0, err.message).not.toBeNull();
+    const got = Number(m0![1]);
+    expect(Number(m0![2])).toBe(file.byteLength);
+    expect(got).toBeGreaterThan(0);
+    expect(got).toBeLessThanOrEqual(cut);
+    const kept = await store.entries(partialPrefix(modelKey(MODEL, 'main', 'model.safetensors')));
+    expect(kept.filter((e) => !e.key.endsWith('/info')).reduce((s, e) => s + e.size, 0)).toBe(got);
+    expect(await store.get(modelKey(MODEL, 'main', 'model.safetensors'))).toBeUndefined();
+
+    const before = hub.requests.length;
+    const m = await loadHubModel({ client, store: new FolderStore(store.root), repo: MODEL, retries: 0 });
+    const bodies = hub.requests.slice(before).filter((r) => r.file === 'model.safetensors' && r.status === 206);
+    expect(bodies).toHaveLength(1);
+    expect(bodies[0].range).toBe(`bytes=${got}-`);
+    expect(bodies[0].bytesSent).toBe(file.byteLength - got);
+    expect(Buffer.from(m.files.get('model.safetensors')!).equals(file)).toBe(true);
+    expect(await store.keys('partial/')).toEqual([]);
+  });
+
+  it('retries within one call after a cut, fetching only the remaining bytes', async () => {
+    const file = readFileSync(join(paths.tinyBge, 'config.json'));
+    hub = await startLocalHub({ models: { [MODEL]: paths.tinyBge }, faults: { afterBytes: 50, match: /^config\.json$/ } });
+    const store = new FolderStore(tmp());
+    const r = await downloadToStore({
+      url: `${hub.url}/${MODEL}/resolve/main/config.json`,
+      store,
+      key: 'k/config.json',
+      expected: { size: file.byteLength },
+      retryDelayMs: 1,
+    });
+    expect(r).toMatchObject({ fetched: file.byteLength, requests: 2, fromCache: false });
+    const log = hub.requests.filter((q) => q.file === 'config.json');
+    expect(log.map((q) => [q.status, q.bytesSent, q.cut])[0]).toEqual([200, 50, true]);
+    // The retry asks for exactly what did not arrive, and the server sends only that.
+    const n = Number(/^bytes=(\d+)-$/.exec(log[1].range ?? '')?.[1]);
+    expect(n).toBeGreaterThan(0);
+    expect(n).toBeLessThanOrEqual(50);
+    expect([log[1].status, log[1].bytesSent]).toEqual([206, file.byteLength - n]);
+    expect(Buffer.from(r.bytes).equals(file)).toBe(true);
+  });
+
+  it('rejects bytes whose sha256 differs from the Hub, keeping nothing of them and nothing else lost', async () => {
+    hub = await startLocalHub({ models: { [MODEL]: paths.tinyBge } });
+    const store = new FolderStore(tmp());
+    await store.set('model/other@main/config.json', new Uint8Array([1, 2, 3]));
+    const url = `${hub.url}/${MODEL}/resolve/main/model.safetensors`;
+    const size = readFileSync(join(paths.tinyBge, 'model.safetensors')).byteLength;
+    const err = await downloadToStore({ url, store, key: 'k/model.safetensors', expected: { size, sha256: '0'.repeat(64) } }).catch((e) => e);
+    expect(err.message).toMatch(/model\.safetensors: sha256 [0-9a-f]{64} does not match the Hub's 0{64}\. The partial download was discarded/);
+    expect(await store.keys()).toEqual(['model/other@main/config.json']);
+  });
+
+  it('says what is wrong: missing repo, missing revision, pytorch_model.bin only, unsupported model_type', async () => {
+    hub = await startLocalHub({ models: { [MODEL]: paths.tinyBge, 'old/pt-only': pytorchOnly, 'fb/roberta-ish': robertaDir } });
+    const store = new FolderStore(tmp());
+    const client = new HubClient({ hubUrl: hub.url });
+    await loadHubModel({ client, store, repo: MODEL });
+    const keys = await store.keys();
+    await expect(loadHubModel({ client, store, repo: 'BAAI/bge-nope' })).rejects.toThrow(
+      `Model BAAI/bge-nope was not found on ${hub.url}. Check the spelling (owner/name)`,
+    );
+    await expect(loadHubModel({ client, store, repo: MODEL, revision: 'v9' })).rejects.toThrow(`Model ${MODEL} has no revision "v9"`);
+    await expect(loadHubModel({ client, store, repo: 'old/pt-only' })).rejects.toThrow(
+      'old/pt-only@main has only pytorch_model.bin and no model.safetensors. tabtune reads safetensors only',
+    );
+    const before = hub.requests.length;
+    await expect(loadHubModel({ client, store, repo: 'fb/roberta-ish' })).rejects.toThrow(
+      'fb/roberta-ish@main: model_type "roberta" is not supported; the engine supports bert',
+    );
+    // It stopped at config.json: no weights were fetched.
+    expect(hub.requests.slice(before).some((r) => r.file === 'model.safetensors')).toBe(false);
+    const after = await store.keys();
+    for (const k of keys) expect(after).toContain(k);
+    expect((await loadHubModel({ client, store, repo: MODEL })).files.size).toBe(FILES.length);
+  });
+});
+
+describe('loadLocalModel', () => {
+  const readFolder = (dir: string, prefix = '') => {
+    const out: { path: string; bytes: Uint8Array }[] = [];
+    const walk = (d: string, rel: string) => {
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        if (e.name.startsWith('.')) continue;
+        if (e.isDirectory()) walk(join(d, e.name), `${rel}${e.name}/`);
+        else out.push({ path: `${prefix}${rel}${e.name}`, bytes: readFileSync(join(d, e.name)) });
+      }
+    };
+    walk(dir, '');
+    return out;
+  };
+
+  it('takes a picked folder (with its own name as prefix) like a Hub repo', () => {
+    const m = loadLocalModel('tiny-bge', readFolder(paths.tinyBge, 'tiny-bge/'));
+    expect([...m.files.keys()].sort()).toEqual([...FILES].sort());
+    expect(m.config.model_type).toBe('bert');
+    expect(m.source).toEqual({ kind: 'local', name: 'tiny-bge' });
+  });
+
+  it('gives the same errors for a local folder', () => {
+    expect(() => loadLocalModel('pt', readFolder(pytorchOnly))).toThrow('the folder pt has only pytorch_model.bin and no model.safetensors');
+    expect(() => loadLocalModel('rb', readFolder(robertaDir))).toThrow('model_type "roberta" is not supported; the engine supports bert');
+    expect(() => loadLocalModel('empty', [{ path: 'notes.txt', bytes: new Uint8Array(1) }])).toThrow('has no model.safetensors');
+  });
+});

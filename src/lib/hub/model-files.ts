@@ -1,0 +1,248 @@
+// The files of a sentence-transformers BERT model, from the Hub (cached in a Store, resumable,
+// verified) or from a local folder (Node path or browser File list): which files are needed,
+// the checks that give a clear error before anything heavy happens (no safetensors, unsupported
+// model_type), and the offline path (a manifest written after every file is stored).
+// Not a weights parser or a tokenizer: it hands bytes to models/safetensors.ts and transformers.js.
+
+import { HubError } from './errors.ts';
+import { HubClient, type HubFile } from './hub-client.ts';
+import { downloadToStore } from './download.ts';
+import { ProgressMeter, type ProgressCallback } from './progress.ts';
+import { modelKey, type Store } from '../store/store.ts';
+
+/** The `model_type`s the engine can build (config.json). */
+export const SUPPORTED_MODEL_TYPES = ['bert'] as const;
+
+const ST_FILES = ['modules.json', 'sentence_bert_config.json', 'config_sentence_transformers.json'];
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt'];
+const INDEX = 'model.safetensors.index.json';
+const MANIFEST = '.tabtune-manifest.json';
+
+export type ModelSource =
+  | { kind: 'hub'; hub: string; repo: string; revision: string; commit: string }
+  | { kind: 'local'; name: string };
+
+export interface ModelFiles {
+  source: ModelSource;
+  /** Repo path → bytes, for every file the engine and the tokenizer need. */
+  files: Map<string, Uint8Array>;
+  config: Record<string, unknown>;
+  /** Safetensors files in load order (one, or the shards of the index). */
+  weights: string[];
+  /** True when loaded from the cache because the Hub could not be reached. */
+  offline: boolean;
+}
+
+interface Manifest {
+  commit: string;
+  files: HubFile[];
+  weights: string[];
+}
+
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+const json = <T>(b: Uint8Array, name: string): T => {
+  try {
+    return JSON.parse(text(b)) as T;
+  } catch (e) {
+    throw new HubError('Unsupported', `${name} is not valid JSON (${(e as Error).message}).`);
+  }
+};
+
+/** Throws a clear error when the config names a model the engine cannot build. */
+export function checkModelConfig(config: Record<string, unknown>, where: string): void {
+  const type = config.model_type;
+  if (typeof type !== 'string') throw new HubError('Unsupported', `${where}: config.json has no model_type; the engine supports ${SUPPORTED_MODEL_TYPES.join(', ')}.`);
+  if (!(SUPPORTED_MODEL_TYPES as readonly string[]).includes(type)) {
+    throw new HubError(
+      'Unsupported',
+      `${where}: model_type "${type}" is not supported; the engine supports ${SUPPORTED_MODEL_TYPES.join(', ')} (BERT encoders such as the BGE v1.5 family).`,
+    );
+  }
+}
+
+/** Which weight files to use, from the file list; throws when there is no safetensors. */
+export function pickWeights(paths: string[], where: string): { index: string | null; single: string | null } {
+  if (paths.includes('model.safetensors')) return { index: null, single: 'model.safetensors' };
+  if (paths.includes(INDEX)) return { index: INDEX, single: null };
+  const legacy = paths.filter((p) => /(^|\/)(pytorch_model.*\.bin|tf_model\.h5|flax_model\.msgpack)$/.test(p) && !p.includes('/'));
+  if (legacy.length) {
+    throw new HubError(
+      'Unsupported',
+      `${where} has only ${legacy.join(', ')} and no model.safetensors. tabtune reads safetensors only (pickled PyTorch files cannot be read safely in a browser); pick a revision or a copy of the model that has model.safetensors.`,
+    );
+  }
+  throw new HubError('Unsupported', `${where} has no model.safetensors (nor ${INDEX}); it does not look like a model folder.`);
+}
+
+/** The module and tokenizer files to fetch besides config and weights, from modules.json. */
+function moduleFiles(paths: string[], modules: { path: string }[] | null): string[] {
+  const want = new Set<string>();
+  for (const f of [...ST_FILES, ...TOKENIZER_FILES]) if (paths.includes(f)) want.add(f);
+  for (const m of modules ?? []) {
+    if (!m.path) continue;
+    // The Hub keeps no empty folders: 2_Normalize/ of older saves is simply absent.
+    for (const p of paths) if (p.startsWith(`${m.path}/`) && !p.slice(m.path.length + 1).includes('/')) want.add(p);
+  }
+  return [...want];
+}
+
+function checkTokenizer(paths: string[], where: string): void {
+  if (!paths.includes('tokenizer.json') && !paths.includes('vocab.txt')) {
+    throw new HubError('Unsupported', `${where} has no tokenizer (tokenizer.json or vocab.txt).`);
+  }
+}
+
+export interface LoadHubModelOptions {
+  client: HubClient;
+  store: Store;
+  repo: string;
+  revision?: string;
+  onProgress?: ProgressCallback;
+  chunkBytes?: number;
+  retries?: number;
+  retryDelayMs?: number;
+  signal?: AbortSignal;
+}
+
+export async function loadHubModel(o: LoadHubModelOptions): Promise<ModelFiles> {
+  const revision = o.revision ?? 'main';
+  const where = `${o.repo}@${revision}`;
+  const key = (f: string) => modelKey(o.repo, revision, f);
+  let listing;
+  try {
+    listing = await o.client.listFiles('model', o.repo, revision);
+  } catch (e) {
+    if (e instanceof HubError && e.offline) {
+      const cached = await loadCachedModel(o.store, o.client.hubUrl, o.repo, revision);
+      if (cached) return cached;
+      throw new HubError('Network', `${e.message} ${where} is not in the cache either.`, null, e);
+    }
+    throw e;
+  }
+  const paths = listing.files.map((f) => f.path);
+  const byPath = new Map(listing.files.map((f) => [f.path, f]));
+  const w = pickWeights(paths, where);
+  checkTokenizer(paths, where);
+  if (!byPath.has('config.json')) throw new HubError('Unsupported', `${where} has no config.json.`);
+
+  // A cached file from an older commit of this revision (e.g. main moved) is dropped if its hash changed.
+  const old = await readManifest(o.store, key(MANIFEST));
+  if (old && old.commit !== listing.commit) {
+    for (const f of old.files) {
+      const now = byPath.get(f.path);
+      if (!now || now.sha256 !== f.sha256 || now.gitSha1 !== f.gitSha1) await o.store.del(key(f.path));
+    }
+  }
+
+  const meter = new ProgressMeter(o.onProgress, 0, null);
+  const fetchFile = async (path: string) => {
+    const f = byPath.get(path);
+    if (!f) throw new HubError('EntryNotFound', `${where} lists no file ${path}.`);
+    const r = await downloadToStore({
+      url: o.client.resolveUrl('model', o.repo, listing.commit, path),
+      store: o.store,
+      key: key(path),
+      label: path,
+      expected: { size: f.size, sha256: f.sha256, gitSha1: f.sha256 ? undefined : f.gitSha1 },
+      fetch: o.client.fetch,
+      chunkBytes: o.chunkBytes,
+      retries: o.retries,
+      retryDelayMs: o.retryDelayMs,
+      meter,
+      signal: o.signal,
+    });
+    return r.bytes;
+  };
+
+  // config.json first: an unsupported model fails before megabytes of weights are fetched.
+  meter.state.filesTotal = 1;
+  const files = new Map<string, Uint8Array>();
+  files.set('config.json', await fetchFile('config.json'));
+  const config = json<Record<string, unknown>>(files.get('config.json')!, `${where}/config.json`);
+  checkModelConfig(config, where);
+
+  let modules: { path: string }[] | null = null;
+  if (byPath.has('modules.json')) {
+    files.set('modules.json', await fetchFile('modules.json'));
+    modules = json(files.get('modules.json')!, `${where}/modules.json`);
+  }
+  let weights: string[];
+  if (w.index) {
+    files.set(w.index, await fetchFile(w.index));
+    const index = json<{ weight_map: Record<string, string> }>(files.get(w.index)!, `${where}/${w.index}`);
+    weights = [...new Set(Object.values(index.weight_map ?? {}))].sort();
+    const missing = weights.filter((s) => !byPath.has(s));
+    if (missing.length) throw new HubError('EntryNotFound', `${where}: ${w.index} names shards the repo does not have: ${missing.join(', ')}.`);
+  } else {
+    weights = [w.single!];
+  }
+  const rest = [...moduleFiles(paths, modules), ...weights].filter((p) => !files.has(p));
+  const all = [...files.keys(), ...rest];
+  meter.state.filesTotal = all.length;
+  meter.state.total = all.reduce((s, p) => s + (byPath.get(p)?.size ?? 0), 0);
+  for (const p of rest) files.set(p, await fetchFile(p));
+  meter.finish();
+
+  const manifest: Manifest = { commit: listing.commit, files: all.map((p) => byPath.get(p)!), weights };
+  await o.store.set(key(MANIFEST), new TextEncoder().encode(JSON.stringify(manifest)));
+  return { source: { kind: 'hub', hub: o.client.hubUrl, repo: o.repo, revision, commit: listing.commit }, files, config, weights, offline: false };
+}
+
+async function readManifest(store: Store, k: string): Promise<Manifest | null> {
+  const b = await store.get(k);
+  return b ? (JSON.parse(text(b)) as Manifest) : null;
+}
+
+/** A model stored earlier, without the network; null when any file is missing. */
+export async function loadCachedModel(store: Store, hub: string, repo: string, revision = 'main'): Promise<ModelFiles | null> {
+  const m = await readManifest(store, modelKey(repo, revision, MANIFEST));
+  if (!m) return null;
+  const files = new Map<string, Uint8Array>();
+  for (const f of m.files) {
+    const b = await store.get(modelKey(repo, revision, f.path));
+    if (!b || (f.size !== undefined && b.byteLength !== f.size)) return null;
+    files.set(f.path, b);
+  }
+  const config = json<Record<string, unknown>>(files.get('config.json')!, 'config.json');
+  return { source: { kind: 'hub', hub, repo, revision, commit: m.commit }, files, config, weights: m.weights, offline: true };
+}
+
+export interface LocalFile {
+  /** Path inside the model folder, "/"-separated ("1_Pooling/config.json"). */
+  path: string;
+  bytes: Uint8Array;
+}
+
+/**
+ * A model folder picked by the user: the same checks and the same ModelFiles as from the Hub.
+ * A directory picker gives paths that start with the folder's own name; that prefix is removed.
+ */
+export function loadLocalModel(name: string, picked: LocalFile[]): ModelFiles {
+  let list = picked.map((f) => ({ ...f, path: f.path.replace(/\\/g, '/').replace(/^\.\//, '') }));
+  const top = new Set(list.map((f) => f.path.split('/')[0]));
+  if (top.size === 1 && list.every((f) => f.path.includes('/')) && !list.some((f) => f.path === 'config.json')) {
+    const prefix = [...top][0] + '/';
+    list = list.map((f) => ({ ...f, path: f.path.slice(prefix.length) }));
+  }
+  const byPath = new Map(list.map((f) => [f.path, f.bytes]));
+  const paths = [...byPath.keys()];
+  const where = `the folder ${name}`;
+  const w = pickWeights(paths, where);
+  checkTokenizer(paths, where);
+  const cfg = byPath.get('config.json');
+  if (!cfg) throw new HubError('Unsupported', `${where} has no config.json.`);
+  const config = json<Record<string, unknown>>(cfg, `${name}/config.json`);
+  checkModelConfig(config, where);
+  const modules = byPath.has('modules.json') ? json<{ path: string }[]>(byPath.get('modules.json')!, `${name}/modules.json`) : null;
+  let weights = w.single ? [w.single] : [];
+  if (w.index) {
+    const index = json<{ weight_map: Record<string, string> }>(byPath.get(w.index)!, `${name}/${w.index}`);
+    weights = [...new Set(Object.values(index.weight_map ?? {}))].sort();
+    const missing = weights.filter((s) => !byPath.has(s));
+    if (missing.length) throw new HubError('EntryNotFound', `${where}: ${w.index} names shards that are not in the folder: ${missing.join(', ')}.`);
+  }
+  const files = new Map<string, Uint8Array>();
+  for (const p of ['config.json', ...(w.index ? [w.index] : []), ...moduleFiles(paths, modules), ...weights]) files.set(p, byPath.get(p)!);
+  return { source: { kind: 'local', name }, files, config, weights, offline: false };
+}
+

@@ -1,0 +1,98 @@
+// Progress of a multi-file download as one stream of events: bytes done / total, the rate over
+// the last seconds and an ETA, sent through one rate-limited callback (the worker forwards it
+// to the page unchanged). Not a UI: it only counts.
+
+export interface Progress {
+  /** What is happening now: fetching bytes, hashing a finished file, parsing. */
+  phase: 'download' | 'verify' | 'parse' | 'done';
+  /** The file being worked on (repo path), or '' between files. */
+  file: string;
+  fileLoaded: number;
+  /** null when the server did not say. */
+  fileTotal: number | null;
+  /** Bytes of all files of this job that are available (cached ones count at once). */
+  loaded: number;
+  total: number | null;
+  /** Network bytes per second over the last few seconds. */
+  rate: number;
+  /** Seconds left at `rate`; null when unknown. */
+  eta: number | null;
+  filesDone: number;
+  filesTotal: number;
+}
+
+export type ProgressCallback = (p: Progress) => void;
+
+const WINDOW_MS = 3000;
+
+export class ProgressMeter {
+  #cb: ProgressCallback | undefined;
+  #intervalMs: number;
+  #last = 0;
+  #samples: { t: number; bytes: number }[] = [];
+  #net = 0;
+  state: Progress;
+
+  constructor(cb: ProgressCallback | undefined, filesTotal: number, total: number | null, intervalMs = 100) {
+    this.#cb = cb;
+    this.#intervalMs = intervalMs;
+    this.state = { phase: 'download', file: '', fileLoaded: 0, fileTotal: null, loaded: 0, total, rate: 0, eta: null, filesDone: 0, filesTotal };
+  }
+
+  startFile(file: string, fileTotal: number | null, alreadyHave = 0): void {
+    Object.assign(this.state, { phase: 'download', file, fileLoaded: alreadyHave, fileTotal });
+    this.state.loaded += alreadyHave;
+    this.#emit(true);
+  }
+
+  /** `n` new bytes arrived from the network. */
+  bytes(n: number): void {
+    this.state.fileLoaded += n;
+    this.state.loaded += n;
+    this.#net += n;
+    const now = Date.now();
+    this.#samples.push({ t: now, bytes: this.#net });
+    while (this.#samples.length > 2 && now - this.#samples[0].t > WINDOW_MS) this.#samples.shift();
+    this.#emit(false);
+  }
+
+  /** A retry threw away `n` bytes counted for the current file. */
+  rewind(n: number): void {
+    this.state.fileLoaded -= n;
+    this.state.loaded -= n;
+  }
+
+  phase(phase: Progress['phase'], file = this.state.file): void {
+    this.state.phase = phase;
+    this.state.file = file;
+    this.#emit(true);
+  }
+
+  /** A file is complete; `size` is added to `loaded` when it came from the cache. */
+  fileDone(fromCache: number): void {
+    this.state.loaded += fromCache;
+    this.state.filesDone += 1;
+    this.#emit(true);
+  }
+
+  finish(): void {
+    this.state.phase = 'done';
+    this.state.file = '';
+    this.state.eta = 0;
+    this.#emit(true);
+  }
+
+  #emit(force: boolean): void {
+    if (!this.#cb) return;
+    const now = Date.now();
+    if (!force && now - this.#last < this.#intervalMs) return;
+    this.#last = now;
+    const s = this.#samples;
+    if (s.length >= 2 && s[s.length - 1].t > s[0].t) {
+      this.state.rate = ((s[s.length - 1].bytes - s[0].bytes) / (s[s.length - 1].t - s[0].t)) * 1000;
+    }
+    const left = this.state.total === null ? null : Math.max(0, this.state.total - this.state.loaded);
+    this.state.eta = left === null || this.state.rate <= 0 ? (left === 0 ? 0 : null) : left / this.state.rate;
+    this.#cb({ ...this.state });
+  }
+}

@@ -1,0 +1,81 @@
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FolderStore, defaultCacheDir } from './folder-store.ts';
+import { StoreQuotaError, groupOf, modelKey, storeSummary } from './store.ts';
+
+const dirs: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'tabtune-store-'));
+  dirs.push(d);
+  return d;
+};
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+const bytes = (n: number, v = 7) => new Uint8Array(n).fill(v);
+
+describe('FolderStore', () => {
+  it('round-trips values and lists committed entries with sizes', async () => {
+    const s = new FolderStore(tmp());
+    await s.set(modelKey('BAAI/bge', 'main', 'config.json'), bytes(10, 1));
+    await s.set(modelKey('BAAI/bge', 'main', '1_Pooling/config.json'), bytes(3, 2));
+    await s.set('run/r1/history', bytes(5, 3));
+    expect(await s.get(modelKey('BAAI/bge', 'main', 'config.json'))).toEqual(bytes(10, 1));
+    expect(await s.keys('model/')).toEqual(['model/BAAI/bge@main/1_Pooling/config.json', 'model/BAAI/bge@main/config.json']);
+    expect((await s.entries()).map((e) => e.size)).toEqual([3, 10, 5]);
+    expect(await storeSummary(s)).toEqual([
+      { group: 'model/BAAI/bge@main', size: 13, entries: 2 },
+      { group: 'run/r1', size: 5, entries: 1 },
+    ]);
+    expect(await s.delPrefix('model/')).toBe(2);
+    expect(await s.keys()).toEqual(['run/r1/history']);
+    expect(await s.get(modelKey('BAAI/bge', 'main', 'config.json'))).toBeUndefined();
+  });
+
+  it('never shows a value without its commit record, nor one whose size disagrees', async () => {
+    const root = tmp();
+    const s = new FolderStore(root);
+    await s.set('a/b', bytes(4));
+    // A crash between the value and its record: the value file exists, the record does not.
+    writeFileSync(join(root, 'a', 'half.v'), bytes(100));
+    expect(await s.keys()).toEqual(['a/b']);
+    expect(await s.get('a/half')).toBeUndefined();
+    // A value truncated behind the store's back.
+    writeFileSync(join(root, 'a', 'b.v'), bytes(2));
+    expect(await s.get('a/b')).toBeUndefined();
+    expect(readdirSync(join(root, 'a')).filter((n) => n.includes('.tmp-'))).toEqual([]);
+  });
+
+  it('a full cache refuses the write with a message naming what is stored, and keeps everything', async () => {
+    const s = new FolderStore(tmp(), { maxBytes: 1000 });
+    await s.set(modelKey('BAAI/bge-small-en-v1.5', 'main', 'model.safetensors'), bytes(600, 9));
+    await s.set('dataset/hub/org/data@main/x.parquet', bytes(300, 8));
+    const err = await s.set(modelKey('BAAI/bge-base-en-v1.5', 'main', 'model.safetensors'), bytes(200)).catch((e) => e);
+    expect(err).toBeInstanceOf(StoreQuotaError);
+    expect(err.message).toMatch(/Storage is full .*could not store model\/BAAI\/bge-base-en-v1.5@main\/model.safetensors \(200 B\)/);
+    expect(err.message).toContain('model/BAAI/bge-small-en-v1.5@main (600 B), dataset/hub/org/data@main (300 B)');
+    expect(err.message).toMatch(/Delete some of these/);
+    expect(await s.get(modelKey('BAAI/bge-small-en-v1.5', 'main', 'model.safetensors'))).toEqual(bytes(600, 9));
+    expect(await s.keys()).toHaveLength(2);
+    // Overwriting an entry counts only the difference.
+    await s.set('dataset/hub/org/data@main/x.parquet', bytes(350, 1));
+    expect((await s.estimate()).usage).toBe(950);
+  });
+
+  it('keys with odd characters and dot segments stay inside the folder', async () => {
+    const root = tmp();
+    const s = new FolderStore(root);
+    await s.set('model/o/n@refs%2Fpr%2F1/..weird name?.json', bytes(1));
+    expect(await s.keys()).toEqual(['model/o/n@refs%2Fpr%2F1/..weird name?.json']);
+    expect(readdirSync(root)).toEqual(['model']);
+    await expect(s.get('a//b')).rejects.toThrow(/empty segment/);
+  });
+
+  it('defaults to $TABTUNE_CACHE, else ~/.cache/tabtune', () => {
+    expect(defaultCacheDir({ TABTUNE_CACHE: '/x/y' })).toBe('/x/y');
+    expect(defaultCacheDir({})).toMatch(/\.cache[\\/]tabtune$/);
+    expect(groupOf('partial/model/a/b@main/model.safetensors/000000000000000')).toBe('partial/model/a/b@main');
+  });
+});

@@ -1,0 +1,119 @@
+// The storage interface every cache in tabtune goes through (models, data sets, checkpoints,
+// run history), the key scheme, and the "storage is full" error. Implementations: idb-store.ts
+// (IndexedDB through idb-keyval, the page's worker) and folder-store.ts (Node, the CLI).
+// Not a database: values are opaque bytes; no queries beyond key prefixes.
+//
+// Commit rule, shared by both implementations: a `set` writes the bytes first and the entry's
+// small commit record (size, time) last; `get`, `keys` and `entries` only see committed entries,
+// so a crash or a full disk in the middle of a write never leaves a half-written entry visible.
+
+export interface StoreEntry {
+  key: string;
+  /** Bytes of the value. */
+  size: number;
+  /** Unix ms when the entry was committed. */
+  time: number;
+}
+
+export interface StoreEstimate {
+  usage: number;
+  /** null when the platform has no quota to report (a folder on disk). */
+  quota: number | null;
+}
+
+export interface Store {
+  /** Where the bytes live, in words ("IndexedDB", "folder ~/.cache/tabtune"). */
+  readonly description: string;
+  get(key: string): Promise<Uint8Array | undefined>;
+  set(key: string, value: Uint8Array): Promise<void>;
+  del(key: string): Promise<void>;
+  /** Deletes every committed entry whose key starts with `prefix`. */
+  delPrefix(prefix: string): Promise<number>;
+  keys(prefix?: string): Promise<string[]>;
+  entries(prefix?: string): Promise<StoreEntry[]>;
+  estimate(): Promise<StoreEstimate>;
+  /** Asks the platform not to evict this storage (`navigator.storage.persist()`); true if granted. */
+  persist(): Promise<boolean>;
+}
+
+// ---- key scheme -------------------------------------------------------------------------------
+// model/{repo}@{rev}/{file}            files of a Hub model at the revision the user asked for
+// model/local/{name}/{file}            a model folder picked from disk
+// dataset/hub/{repo}@{rev}/{path}      Parquet files / viewer rows of a Hub data set
+// dataset/local/{name}/{file}          a data file picked from disk
+// run/{runId}/checkpoint/{step}/…      checkpoints of a run
+// run/{runId}/history                  a run's metrics log
+// partial/{key}/{offset}               chunks of a download in progress (see hub/download.ts)
+
+export const modelKey = (repo: string, revision: string, file = '') => `model/${repo}@${revision}/${file}`;
+export const localModelKey = (name: string, file = '') => `model/local/${name}/${file}`;
+export const hubDatasetKey = (repo: string, revision: string, path = '') => `dataset/hub/${repo}@${revision}/${path}`;
+export const localDatasetKey = (name: string, file = '') => `dataset/local/${name}/${file}`;
+export const runKey = (runId: string, rest = '') => `run/${runId}/${rest}`;
+export const partialPrefix = (key: string) => `partial/${key}/`;
+
+/** The group an entry belongs to in the storage panel: "model/BAAI/bge-base-en-v1.5@main". */
+export function groupOf(key: string): string {
+  const parts = key.split('/');
+  if (parts[0] === 'partial') return `partial/${groupOf(parts.slice(1).join('/'))}`;
+  if ((parts[0] === 'model' || parts[0] === 'dataset') && parts[1] === 'local') return parts.slice(0, 3).join('/');
+  if (parts[0] === 'model') return parts.slice(0, 3).join('/');
+  if (parts[0] === 'dataset') return parts.slice(0, 4).join('/');
+  if (parts[0] === 'run') return parts.slice(0, 2).join('/');
+  return parts[0];
+}
+
+export interface StoreGroup {
+  group: string;
+  size: number;
+  entries: number;
+}
+
+/** Committed entries summed per group, largest first: what the storage panel lists. */
+export async function storeSummary(store: Store): Promise<StoreGroup[]> {
+  const groups = new Map<string, StoreGroup>();
+  for (const e of await store.entries()) {
+    const g = groupOf(e.key);
+    const cur = groups.get(g) ?? { group: g, size: 0, entries: 0 };
+    cur.size += e.size;
+    cur.entries += 1;
+    groups.set(g, cur);
+  }
+  return [...groups.values()].sort((a, b) => b.size - a.size || a.group.localeCompare(b.group));
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}
+
+/**
+ * Storage is full. The message names what is stored (largest first) so the user knows what to
+ * delete; the entry being written was not stored, and nothing stored before was touched.
+ */
+export class StoreQuotaError extends Error {
+  readonly key: string;
+  readonly bytes: number;
+  readonly stored: StoreGroup[];
+  constructor(key: string, bytes: number, stored: StoreGroup[], where: string, cause?: unknown) {
+    const list = stored.length
+      ? stored.slice(0, 8).map((g) => `${g.group} (${formatBytes(g.size)})`).join(', ')
+      : 'nothing';
+    super(
+      `Storage is full (${where}): could not store ${key} (${formatBytes(bytes)}). ` +
+        `Stored now: ${list}. Delete some of these in the storage panel (or free disk space) and try again; ` +
+        `everything already stored is intact.`,
+      { cause },
+    );
+    this.name = 'StoreQuotaError';
+    this.key = key;
+    this.bytes = bytes;
+    this.stored = stored;
+  }
+}
