@@ -1,0 +1,81 @@
+// The command line as a user runs it: `node bin/tabtune.js …` in a child process, from a
+// working directory outside the repository.
+
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureFixtures } from '../../tests/fixtures/fixtures.ts';
+
+const BIN = resolve(fileURLToPath(import.meta.url), '../../../bin/tabtune.js');
+let work: string;
+let model: string;
+
+function tabtune(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(process.execPath, [BIN, ...args], { cwd: work, timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+      done({ code, stdout, stderr });
+    });
+  });
+}
+
+beforeAll(() => {
+  model = ensureFixtures().tinyBge;
+  work = mkdtempSync(join(tmpdir(), 'tabtune-cli-'));
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe('tabtune (child process)', () => {
+  it('--help lists the commands that work, and exits 0', async () => {
+    const r = await tabtune('--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: tabtune <command>/);
+    expect(r.stdout).toMatch(/^ {2}embed {2}compute sentence embeddings/m);
+    expect(r.stdout).not.toMatch(/\btrain\b|\bdownload\b/);
+  });
+
+  it('with no command prints the help to stderr and exits 2', async () => {
+    const r = await tabtune();
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^Usage: tabtune <command>/);
+  });
+
+  it('embed --help shows its options', async () => {
+    const r = await tabtune('embed', '--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: tabtune embed --model DIR --texts FILE/);
+    expect(r.stdout).toContain('--batch-size N');
+  });
+
+  it('rejects an unknown command, a missing --model and an unknown option with exit 2', async () => {
+    const unknown = await tabtune('frobnicate');
+    expect([unknown.code, unknown.stderr]).toEqual([2, 'tabtune: unknown command "frobnicate"\nSee "tabtune --help".\n']);
+    const missing = await tabtune('embed', '--texts', 'x.txt');
+    expect([missing.code, missing.stderr]).toEqual([2, 'tabtune: missing --model DIR\nSee "tabtune embed --help".\n']);
+    const option = await tabtune('embed', '--model', model, '--texts', 'x.txt', '--colour');
+    expect(option.code).toBe(2);
+    expect(option.stderr).toMatch(/Unknown option '--colour'/);
+    const backend = await tabtune('embed', '--model', model, '--texts', 'x.txt', '--backend', 'cuda');
+    expect([backend.code, backend.stderr]).toEqual([2, 'tabtune: --backend must be one of node, wasm, got "cuda"\nSee "tabtune embed --help".\n']);
+  });
+
+  it('fails with exit 1 on a missing texts file or model folder, naming it', async () => {
+    const noFile = await tabtune('embed', '--model', model, '--texts', 'nope.txt');
+    expect([noFile.code, noFile.stderr]).toEqual([1, 'tabtune: error: cannot read --texts nope.txt: no such file\n']);
+    writeFileSync(join(work, 'ok.txt'), 'hello\n');
+    const noModel = await tabtune('embed', '--model', 'no-model', '--texts', 'ok.txt');
+    expect([noModel.code, noModel.stderr]).toEqual([1, 'tabtune: error: --model no-model: no such folder\n']);
+  });
+
+  it('fails on blank lines, naming them, and writes nothing to stdout', async () => {
+    writeFileSync(join(work, 'blank.txt'), 'hello world\n\nthe keldor\n   \n');
+    const r = await tabtune('embed', '--model', model, '--texts', 'blank.txt');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe('tabtune: error: blank.txt: blank lines 2, 4: each line must hold one text\n');
+  });
+});
