@@ -1,0 +1,99 @@
+// Hub data sets against the local Hub: Parquet download with progress into the folder cache,
+// offline reload, the dataset-viewer rows fallback, and errors that leave the cache intact.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ensureFixtures, type FixturePaths } from '../../../tests/fixtures/fixtures.ts';
+import { startLocalHub, type LocalHub } from '../../../tests/hub/local-hub.ts';
+import { prepareDataset } from '../data/dataset.ts';
+import { FolderStore } from '../store/folder-store.ts';
+import { loadHubDataset } from './dataset.ts';
+import { HubClient } from './hub-client.ts';
+import type { Progress } from './progress.ts';
+import { DEFAULT_DATASET_ID } from '../config.ts';
+import { readFileSync } from 'node:fs';
+
+let paths: FixturePaths;
+let hub: LocalHub | null = null;
+const dirs: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'tabtune-ds-'));
+  dirs.push(d);
+  return d;
+};
+beforeAll(() => {
+  paths = ensureFixtures();
+});
+afterEach(async () => {
+  await hub?.close();
+  hub = null;
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+const jsonlRows = (split: string) =>
+  readFileSync(join(paths.qaTiny, `${split}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+
+describe('loadHubDataset', () => {
+  it('downloads the listed Parquet files with progress, maps them the seed way, and reloads offline', async () => {
+    hub = await startLocalHub({ datasets: { [DEFAULT_DATASET_ID]: paths.qaTiny } });
+    const store = new FolderStore(tmp());
+    const events: Progress[] = [];
+    const ds = await loadHubDataset({ client: new HubClient({ hubUrl: hub.url }), store, repo: DEFAULT_DATASET_ID, onProgress: (p) => events.push(p) });
+    expect(ds.via).toBe('parquet');
+    expect(Object.keys(ds.splits)).toEqual(['train', 'test']);
+    expect(ds.splits.train.rows).toEqual(jsonlRows('train'));
+    expect(ds.splits.test.rows).toEqual(jsonlRows('test'));
+    const sizes = ['train', 'test'].map((s) => readFileSync(join(paths.qaTiny, `data/${s}-00000-of-00001.parquet`)).byteLength);
+    expect(events.at(-1)).toMatchObject({ phase: 'done', loaded: sizes[0] + sizes[1], total: sizes[0] + sizes[1], filesDone: 2, filesTotal: 2 });
+    expect(events.some((e) => e.phase === 'parse')).toBe(true);
+    expect(await store.keys(`dataset/hub/${DEFAULT_DATASET_ID}@main/`)).toEqual([
+      `dataset/hub/${DEFAULT_DATASET_ID}@main/.tabtune-manifest.json`,
+      `dataset/hub/${DEFAULT_DATASET_ID}@main/default/test/0000.parquet`,
+      `dataset/hub/${DEFAULT_DATASET_ID}@main/default/train/0000.parquet`,
+    ]);
+    const p = prepareDataset(ds.splits, { source: DEFAULT_DATASET_ID });
+    expect([p.mappingSource, p.split, p.train.length, p.test.length, p.issues.length]).toEqual(['seed', 'given', 160, 40, 0]);
+
+    const url = hub.url;
+    await hub.close();
+    hub = null;
+    const off = await loadHubDataset({ client: new HubClient({ hubUrl: url }), store: new FolderStore(store.root), repo: DEFAULT_DATASET_ID });
+    expect(off.offline).toBe(true);
+    expect(off.splits.train.rows).toEqual(ds.splits.train.rows);
+    expect(off.splits.test.rows).toEqual(ds.splits.test.rows);
+  });
+
+  it('falls back to the dataset viewer rows API when the Parquet listing fails', async () => {
+    hub = await startLocalHub({ datasets: { 'org/qa': paths.qaTiny } });
+    const base = hub.url;
+    const failing: typeof fetch = async (input, init) => {
+      const u = String(input instanceof Request ? input.url : input);
+      if (u.includes('/api/datasets/org/qa/parquet')) return new Response('{"error":"boom"}', { status: 500 });
+      return fetch(input, init);
+    };
+    const store = new FolderStore(tmp());
+    const ds = await loadHubDataset({ client: new HubClient({ hubUrl: base, fetch: failing }), store, repo: 'org/qa' });
+    expect(ds.via).toBe('rows-api');
+    expect(ds.splits.train.rows).toEqual(jsonlRows('train'));
+    expect(ds.splits.train.columns).toEqual(['question', 'doc', 'id']);
+    const rowCalls = hub.requests.filter((r) => r.url.startsWith('/datasets-server/rows'));
+    expect(rowCalls).toHaveLength(3); // train: 100 + 60, test: 40
+    await hub.close();
+    hub = null;
+    const off = await loadHubDataset({ client: new HubClient({ hubUrl: base }), store, repo: 'org/qa' });
+    expect([off.offline, off.via, off.splits.test.rows.length]).toEqual([true, 'rows-api', 40]);
+  });
+
+  it('a missing data set is named, and what was cached stays', async () => {
+    hub = await startLocalHub({ datasets: { 'org/qa': paths.qaTiny } });
+    const store = new FolderStore(tmp());
+    const client = new HubClient({ hubUrl: hub.url });
+    await loadHubDataset({ client, store, repo: 'org/qa' });
+    const before = await store.entries();
+    await expect(loadHubDataset({ client, store, repo: 'org/qaa' })).rejects.toThrow(
+      `Data set org/qaa was not found on ${hub.url}. Check the spelling (owner/name)`,
+    );
+    expect(await store.entries()).toEqual(before);
+  });
+});
