@@ -2,6 +2,13 @@
 // boundary, imported by both sides. Only plain, structured-clonable data belongs here; no
 // classes, no onnxruntime types, no implementation.
 
+import type { ColumnMapping } from '../src/lib/data/columns.ts';
+import type { Issue } from '../src/lib/data/validate.ts';
+import type { Progress } from '../src/lib/hub/progress.ts';
+import type { StoreGroup } from '../src/lib/store/store.ts';
+
+export type { Progress };
+
 /** The WebGPU limits the engine cares about when it sizes buffers and workgroups. */
 export interface GpuLimitsReport {
   maxBufferSize: number;
@@ -50,7 +57,55 @@ export interface BackendReport {
   userAgent: string;
 }
 
+// ---- models, data sets, storage (workers/loaders.ts) ----------------------------------------
+
+export interface LoadRequest {
+  hubUrl: string;
+  repo: string;
+  revision?: string;
+}
+
+export interface ModelSummary {
+  repo: string;
+  revision: string;
+  commit: string;
+  modelType: string;
+  files: { path: string; size: number }[];
+  /** Loaded from IndexedDB because the Hub could not be reached. */
+  offline: boolean;
+}
+
+export interface DatasetSummary {
+  source: string;
+  via: 'parquet' | 'rows-api' | 'file';
+  offline: boolean;
+  splits: { name: string; rows: number; columns: string[] }[];
+  /** First rows of the first split. */
+  preview: Record<string, string | number>[];
+  mapping: ColumnMapping;
+  mappingSource: 'seed' | 'auto' | 'user';
+  train: number;
+  test: number;
+  split: 'given' | 'seeded';
+  issues: Issue[];
+}
+
+export interface StoragePanel {
+  where: string;
+  groups: StoreGroup[];
+  usage: number;
+  quota: number | null;
+}
+
 /** What `workers/engine.worker.ts` exposes. Train and eval methods will join `probe`. */
 export interface EngineWorkerApi {
   probe(): Promise<BackendReport>;
+  /** `onProgress` must be wrapped with Comlink.proxy by the caller. */
+  loadModel(req: LoadRequest, onProgress?: (p: Progress) => void): Promise<ModelSummary>;
+  loadDataset(req: LoadRequest, onProgress?: (p: Progress) => void): Promise<DatasetSummary>;
+  loadDataFile(name: string, bytes: Uint8Array): Promise<DatasetSummary>;
+  storagePanel(): Promise<StoragePanel>;
+  /** Deletes every entry of a group from the panel; returns how many. */
+  storageDelete(group: string): Promise<number>;
+  storagePersist(): Promise<boolean>;
 }

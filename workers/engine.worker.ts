@@ -5,9 +5,16 @@
 import * as Comlink from 'comlink';
 import type { EngineWorkerApi } from './api.ts';
 import { probeBackend, probeEnvFromGlobals } from './backend-probe.ts';
+import * as loaders from './loaders.ts';
 
 const api: EngineWorkerApi = {
   probe: () => probeBackend(probeEnvFromGlobals()),
+  loadModel: loaders.loadModel,
+  loadDataset: loaders.loadDataset,
+  loadDataFile: loaders.loadDataFile,
+  storagePanel: loaders.storagePanel,
+  storageDelete: loaders.storageDelete,
+  storagePersist: loaders.storagePersist,
 };
 
 Comlink.expose(api);

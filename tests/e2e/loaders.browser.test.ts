@@ -1,0 +1,131 @@
+// Models and data sets through the engine worker into IndexedDB, in Debian's Chromium: Hub
+// downloads with progress from the local Hub (another origin, CORS), reload with the Hub
+// stopped, and a full quota (Chromium's own, set small through the DevTools protocol) that gives
+// the storage message and loses nothing already stored.
+// The test speaks comlink's wire protocol by hand (APPLY with RAW values; the progress callback
+// as a proxied MessagePort) because the page has no test hook into its Engine store.
+
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StaticServer } from '../../scripts/serve.js';
+import { ensureFixtures, type FixturePaths } from '../fixtures/fixtures.ts';
+import { startLocalHub, type LocalHub } from '../hub/local-hub.ts';
+import { DIST_DIR, launchBrowser, serveDist, type BrowserSession } from './browser.ts';
+
+const MODEL = 'BAAI/bge-base-en-v1.5';
+const DATASET = 'YxBxRyXJx/QAsimple_for_BGE_241019';
+let paths: FixturePaths;
+let site: StaticServer;
+let hub: LocalHub | null;
+let session: BrowserSession;
+let workerUrl: string;
+
+beforeAll(async () => {
+  paths = ensureFixtures();
+  site = await serveDist(true);
+  hub = await startLocalHub({ models: { [MODEL]: paths.tinyBge, 'org/big': paths.tinyBgeF16 }, datasets: { [DATASET]: paths.qaTiny } });
+  const file = readdirSync(join(DIST_DIR, 'assets')).find((f) => /^engine\.worker.*\.js$/.test(f));
+  if (!file) throw new Error('no engine worker in dist/assets');
+  workerUrl = `${site.url.replace(/\/$/, '')}/assets/${file}`;
+  session = await launchBrowser();
+  await session.page.goto(site.url);
+});
+afterAll(async () => {
+  await session?.close();
+  await hub?.close();
+  await site?.close();
+});
+
+/** Calls one worker method in the page; returns its result and the progress events it sent. */
+async function call(method: string, args: unknown[], withProgress = false): Promise<{ ok: boolean; value: any; progress: any[] }> {
+  return session.page.evaluate(
+    async ({ workerUrl, method, args, withProgress }) => {
+      const w = ((globalThis as any).__w ??= new Worker(workerUrl, { type: 'module' }));
+      const progress: unknown[] = [];
+      const wire = args.map((value) => ({ type: 'RAW', value }));
+      const transfers: Transferable[] = [];
+      if (withProgress) {
+        const { port1, port2 } = new MessageChannel();
+        port1.onmessage = (ev) => {
+          if (ev.data.type === 'APPLY') progress.push(ev.data.argumentList[0].value);
+          port1.postMessage({ id: ev.data.id, type: 'RAW', value: undefined });
+        };
+        port1.start();
+        wire.push({ type: 'HANDLER', name: 'proxy', value: port2 } as any);
+        transfers.push(port2);
+      }
+      const id = Math.random().toString(36).slice(2);
+      const reply = await new Promise<any>((resolve) => {
+        const on = (ev: MessageEvent) => {
+          if (ev.data?.id !== id) return;
+          w.removeEventListener('message', on);
+          resolve(ev.data);
+        };
+        w.addEventListener('message', on);
+        w.postMessage({ id, type: 'APPLY', path: [method], argumentList: wire }, transfers);
+      });
+      if (reply.type === 'HANDLER') return { ok: !reply.value.isError, value: reply.value.value, progress };
+      return { ok: true, value: reply.value, progress };
+    },
+    { workerUrl, method, args, withProgress },
+  );
+}
+
+describe('loaders in the worker', () => {
+  it('downloads a model and a data set into IndexedDB with progress, then reloads them with the Hub stopped', async () => {
+    const hubUrl = hub!.url;
+    const m = await call('loadModel', [{ hubUrl, repo: MODEL }], true);
+    expect(m.ok, JSON.stringify(m.value)).toBe(true);
+    expect(m.value).toMatchObject({ repo: MODEL, modelType: 'bert', offline: false, commit: hub!.commitOf('model', MODEL) });
+    expect(m.value.files.map((f: { path: string }) => f.path)).toContain('model.safetensors');
+    const last = m.progress.at(-1);
+    expect(last).toMatchObject({ phase: 'done', filesTotal: 10, filesDone: 10 });
+    expect(last.loaded).toBe(last.total);
+    expect(m.progress.some((p) => p.file === 'model.safetensors' && p.phase === 'download')).toBe(true);
+
+    const d = await call('loadDataset', [{ hubUrl, repo: DATASET }], true);
+    expect(d.ok, JSON.stringify(d.value)).toBe(true);
+    expect(d.value).toMatchObject({ via: 'parquet', mappingSource: 'seed', train: 160, test: 40, split: 'given', issues: [] });
+    expect(d.value.mapping).toEqual({ anchor: 'question', positive: 'doc', id: 'id' });
+    expect(d.value.preview).toHaveLength(5);
+
+    const panel = await call('storagePanel', []);
+    expect(panel.value.where).toContain('IndexedDB');
+    const groups = panel.value.groups.map((g: { group: string }) => g.group);
+    expect(groups).toEqual(expect.arrayContaining([`model/${MODEL}@main`, `dataset/hub/${DATASET}@main`]));
+
+    await hub!.close();
+    hub = null;
+    await session.page.evaluate(() => {
+      (globalThis as any).__w.terminate();
+      (globalThis as any).__w = undefined;
+    });
+    await session.page.reload();
+    const m2 = await call('loadModel', [{ hubUrl, repo: MODEL }]);
+    expect(m2.ok, JSON.stringify(m2.value)).toBe(true);
+    expect(m2.value.offline).toBe(true);
+    expect(m2.value.files).toEqual(m.value.files);
+    const d2 = await call('loadDataset', [{ hubUrl, repo: DATASET }]);
+    expect([d2.value.offline, d2.value.train, d2.value.test]).toEqual([true, 160, 40]);
+  });
+
+  it('a full quota gives the storage message and keeps what is stored', async () => {
+    hub = await startLocalHub({ models: { 'org/big': paths.tinyBgeF16 } });
+    const before = (await call('storagePanel', [])).value;
+    const cdp = await session.context.newCDPSession(session.page);
+    const origin = new URL(site.url).origin;
+    // Room for what is stored plus a little, not for the new model's weights.
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: before.usage + 40_000 });
+    const r = await call('loadModel', [{ hubUrl: hub.url, repo: 'org/big' }]);
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin });
+    expect(r.ok).toBe(false);
+    expect(r.value.message).toMatch(/^Storage is full \(IndexedDB \(this browser profile\)\): could not store .*org\/big@main/);
+    expect(r.value.message).toContain(`model/${MODEL}@main (`);
+    expect(r.value.message).toMatch(/Delete some of these in the storage panel/);
+    const after = (await call('storagePanel', [])).value;
+    for (const g of before.groups) expect(after.groups).toContainEqual(g);
+    const again = await call('loadModel', [{ hubUrl: 'http://127.0.0.1:9', repo: MODEL }]);
+    expect([again.ok, again.value.offline]).toEqual([true, true]);
+  });
+});
