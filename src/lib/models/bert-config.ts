@@ -1,0 +1,121 @@
+// The Hugging Face BertConfig fields the encoder uses, read from `config.json` (SPEC §6.3), the
+// parameter list of BertModel with its shapes (SPEC §6.4), and the bge-small shape for benchmarks.
+// Not the weights themselves (sentence-model.ts) and not the graph (bert.ts).
+
+export interface BertConfig {
+  vocabSize: number;
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  intermediateSize: number;
+  maxPositions: number;
+  typeVocabSize: number;
+  layerNormEps: number;
+  hiddenDropout: number;
+  attentionDropout: number;
+  padTokenId: number;
+}
+
+export const SUPPORTED_MODEL_TYPES = ['bert'] as const;
+
+export class ModelLoadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelLoadError';
+  }
+}
+
+/** bge-small-en-v1.5's shape (SPEC §6.1: 12 layers × 12 heads, FFN 1536, derived from the parameter count). */
+export const BGE_SMALL_CONFIG: BertConfig = {
+  vocabSize: 30522,
+  hiddenSize: 384,
+  numLayers: 12,
+  numHeads: 12,
+  intermediateSize: 1536,
+  maxPositions: 512,
+  typeVocabSize: 2,
+  layerNormEps: 1e-12,
+  hiddenDropout: 0.1,
+  attentionDropout: 0.1,
+  padTokenId: 0,
+};
+
+/** Parses config.json; rejects models that are not BERT and settings the encoder does not implement. */
+export function parseBertConfig(json: unknown, file = 'config.json'): BertConfig {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ModelLoadError(`${file}: not a JSON object`);
+  const c = json as Record<string, unknown>;
+  const type = c.model_type;
+  if (!SUPPORTED_MODEL_TYPES.includes(type as 'bert')) {
+    throw new ModelLoadError(
+      `${file}: model_type ${JSON.stringify(type)} is not supported; supported: ${SUPPORTED_MODEL_TYPES.map((t) => `"${t}"`).join(', ')}`,
+    );
+  }
+  const int = (key: string, fallback?: number): number => {
+    const v = c[key] ?? fallback;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new ModelLoadError(`${file}: ${key} must be a non-negative integer, got ${JSON.stringify(c[key])}`);
+    return v;
+  };
+  const prob = (key: string, fallback: number): number => {
+    const v = c[key] ?? fallback;
+    if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw new ModelLoadError(`${file}: ${key} must be in [0, 1), got ${JSON.stringify(c[key])}`);
+    return v;
+  };
+  const act = c.hidden_act ?? 'gelu';
+  if (act !== 'gelu') throw new ModelLoadError(`${file}: hidden_act ${JSON.stringify(act)} is not supported; supported: "gelu" (exact erf form)`);
+  const pos = c.position_embedding_type ?? 'absolute';
+  if (pos !== 'absolute') throw new ModelLoadError(`${file}: position_embedding_type ${JSON.stringify(pos)} is not supported; supported: "absolute"`);
+  const config: BertConfig = {
+    vocabSize: int('vocab_size'),
+    hiddenSize: int('hidden_size'),
+    numLayers: int('num_hidden_layers'),
+    numHeads: int('num_attention_heads'),
+    intermediateSize: int('intermediate_size'),
+    maxPositions: int('max_position_embeddings', 512),
+    typeVocabSize: int('type_vocab_size', 2),
+    layerNormEps: typeof c.layer_norm_eps === 'number' ? c.layer_norm_eps : 1e-12,
+    hiddenDropout: prob('hidden_dropout_prob', 0.1),
+    attentionDropout: prob('attention_probs_dropout_prob', 0.1),
+    padTokenId: int('pad_token_id', 0),
+  };
+  if (config.numHeads === 0 || config.hiddenSize % config.numHeads !== 0) {
+    throw new ModelLoadError(`${file}: hidden_size ${config.hiddenSize} is not a multiple of num_attention_heads ${config.numHeads}`);
+  }
+  return config;
+}
+
+/**
+ * BertModel's parameters in state_dict order, with shapes ([out, in] for nn.Linear). The pooler is
+ * listed last and marked: sentence-transformers never uses it, so graphs leave it out.
+ */
+export function bertParameters(c: BertConfig): { name: string; shape: number[]; pooler?: true }[] {
+  const C = c.hiddenSize;
+  const F = c.intermediateSize;
+  const p: { name: string; shape: number[]; pooler?: true }[] = [
+    { name: 'embeddings.word_embeddings.weight', shape: [c.vocabSize, C] },
+    { name: 'embeddings.position_embeddings.weight', shape: [c.maxPositions, C] },
+    { name: 'embeddings.token_type_embeddings.weight', shape: [c.typeVocabSize, C] },
+    { name: 'embeddings.LayerNorm.weight', shape: [C] },
+    { name: 'embeddings.LayerNorm.bias', shape: [C] },
+  ];
+  const linear = (prefix: string, out: number, inp: number) =>
+    p.push({ name: `${prefix}.weight`, shape: [out, inp] }, { name: `${prefix}.bias`, shape: [out] });
+  const norm = (prefix: string) => p.push({ name: `${prefix}.weight`, shape: [C] }, { name: `${prefix}.bias`, shape: [C] });
+  for (let l = 0; l < c.numLayers; l++) {
+    const L = `encoder.layer.${l}`;
+    linear(`${L}.attention.self.query`, C, C);
+    linear(`${L}.attention.self.key`, C, C);
+    linear(`${L}.attention.self.value`, C, C);
+    linear(`${L}.attention.output.dense`, C, C);
+    norm(`${L}.attention.output.LayerNorm`);
+    linear(`${L}.intermediate.dense`, F, C);
+    linear(`${L}.output.dense`, C, F);
+    norm(`${L}.output.LayerNorm`);
+  }
+  p.push({ name: 'pooler.dense.weight', shape: [C, C], pooler: true }, { name: 'pooler.dense.bias', shape: [C], pooler: true });
+  return p;
+}
+
+/** The names of the parameters the encoder graphs take as inputs and differentiate (no pooler). */
+export function trainableParameters(c: BertConfig): { name: string; shape: number[] }[] {
+  return bertParameters(c).filter((p) => !p.pooler);
+}

@@ -1,0 +1,124 @@
+// The BERT encoder as a graph (SPEC §6.5, post-LN BERT as in transformers' modeling_bert.py), from
+// weight Values named as in model.safetensors, followed by sentence-transformers pooling and the
+// optional L2 normalization. Dropout (rates from config.json) only in train mode, its masks a pure
+// function of the `dropout_seed` input and a fixed stream number per site.
+// Not the graph boundaries (graphs.ts: which inputs/outputs, gradients) and not weight loading.
+//
+// Shape letters, used in every shape comment of src/lib/models/:
+//   B batch, T tokens (symbolic), C hidden size, H attention heads, D = C/H head size,
+//   F intermediate (FFN) size, V vocabulary, P max positions.
+
+import type { Graph, Value } from '../graph/graph.ts';
+import { add, mul, sub } from '../ops/elementwise.ts';
+import { linear, matmul } from '../ops/matmul.ts';
+import { dropout, gelu, l2Normalize, layerNorm, softmax } from '../ops/nn.ts';
+import { gather, reshape, slice, transpose, unsqueeze } from '../ops/shape.ts';
+import { type BertConfig, trainableParameters } from './bert-config.ts';
+import { pool, type PoolingMode } from './pooling.ts';
+
+/** What the graphs need to know about a sentence model besides its weights. */
+export interface SentenceSpec {
+  config: BertConfig;
+  pooling: PoolingMode;
+  normalize: boolean;
+}
+
+export interface BertInputs {
+  /** [B,T] int64 token ids. */
+  inputIds: Value;
+  /** [B,T] float32, 1 for real tokens, 0 for padding. */
+  attentionMask: Value;
+  /** [1,T] int64, 0..T−1 (an input: Range runs on the CPU in WebGPU sessions). */
+  positionIds: Value;
+}
+
+/** Train mode turns dropout on; `seed` is a float32 scalar input holding an integer in [0, 2²⁴). */
+export type ForwardMode = { train: false } | { train: true; seed: Value };
+
+/** The additive attention mask value for padding keys: (1 − m)·finfo(float32).min, as transformers. */
+export const MASK_VALUE = -3.4028234663852886e38;
+
+/** Dropout stream numbers: 0 for the embeddings, then 3 per layer. Shared by every graph. */
+const stream = { embeddings: 0, attentionProbs: (l: number) => 1 + 3 * l, attentionOutput: (l: number) => 2 + 3 * l, output: (l: number) => 3 + 3 * l };
+
+/** Declares the standard inputs: input_ids, attention_mask, position_ids (B and T symbolic). */
+export function declareBertInputs(g: Graph): BertInputs {
+  return {
+    inputIds: g.input('input_ids', 'int64', ['B', 'T']),
+    attentionMask: g.input('attention_mask', 'float32', ['B', 'T']),
+    positionIds: g.input('position_ids', 'int64', [1, 'T']),
+  };
+}
+
+/** Declares every trainable weight as a float32 graph input with its HF name (no pooler). */
+export function declareBertWeights(g: Graph, config: BertConfig): Map<string, Value> {
+  const w = new Map<string, Value>();
+  for (const p of trainableParameters(config)) w.set(p.name, g.input(p.name, 'float32', p.shape));
+  return w;
+}
+
+function weight(w: Map<string, Value>, name: string): Value {
+  const v = w.get(name);
+  if (!v) throw new Error(`bert: no weight ${name}`);
+  return v;
+}
+
+/** The encoder's last hidden state [B,T,C] (token type 0 for every token: single texts). */
+export function bertEncoder(config: BertConfig, w: Map<string, Value>, x: BertInputs, mode: ForwardMode): Value {
+  const g = x.inputIds.graph;
+  const C = config.hiddenSize;
+  const H = config.numHeads;
+  const D = C / H;
+  const drop = (v: Value, p: number, s: number) => (mode.train ? dropout(v, p, mode.seed, s) : v);
+  const W = (name: string) => weight(w, name);
+
+  let h = g.scope('embeddings', () => {
+    const words = gather(W('embeddings.word_embeddings.weight'), x.inputIds); // [B,T,C]
+    const positions = gather(W('embeddings.position_embeddings.weight'), x.positionIds); // [1,T,C]
+    const type0 = slice(W('embeddings.token_type_embeddings.weight'), [0], [1], [0]); // [1,C]
+    const sum = add(add(words, positions), type0);
+    const normed = layerNorm(sum, W('embeddings.LayerNorm.weight'), W('embeddings.LayerNorm.bias'), config.layerNormEps);
+    return drop(normed, config.hiddenDropout, stream.embeddings);
+  });
+
+  // [B,1,1,T]: 0 for real keys, MASK_VALUE for padding.
+  const maskBias = g.scope('mask', () => mul(sub(1, unsqueeze(x.attentionMask, [1, 2])), MASK_VALUE));
+
+  for (let l = 0; l < config.numLayers; l++) {
+    const L = `encoder.layer.${l}`;
+    h = g.scope(L, () => {
+      const input = h; // [B,T,C]
+      const ctx = g.scope('attention.self', () => {
+        const heads = (name: string) => reshape(linear(input, W(`${L}.attention.self.${name}.weight`), W(`${L}.attention.self.${name}.bias`)), [0, 0, H, D]); // [B,T,H,D]
+        const q = transpose(heads('query'), [0, 2, 1, 3]); // [B,H,T,D]
+        const kT = transpose(heads('key'), [0, 2, 3, 1]); // [B,H,D,T]
+        const v = transpose(heads('value'), [0, 2, 1, 3]); // [B,H,T,D]
+        const scores = add(mul(matmul(q, kT), 1 / Math.sqrt(D)), maskBias); // [B,H,T,T]
+        const probs = drop(softmax(scores, -1), config.attentionDropout, stream.attentionProbs(l));
+        const c = transpose(matmul(probs, v), [0, 2, 1, 3]); // [B,T,H,D]
+        return reshape(c, [0, 0, C]); // [B,T,C]
+      });
+      const attn = g.scope('attention.output', () => {
+        const o = drop(linear(ctx, W(`${L}.attention.output.dense.weight`), W(`${L}.attention.output.dense.bias`)), config.hiddenDropout, stream.attentionOutput(l));
+        return layerNorm(add(o, input), W(`${L}.attention.output.LayerNorm.weight`), W(`${L}.attention.output.LayerNorm.bias`), config.layerNormEps);
+      });
+      const inter = g.scope('intermediate', () => gelu(linear(attn, W(`${L}.intermediate.dense.weight`), W(`${L}.intermediate.dense.bias`)))); // [B,T,F]
+      return g.scope('output', () => {
+        const o = drop(linear(inter, W(`${L}.output.dense.weight`), W(`${L}.output.dense.bias`)), config.hiddenDropout, stream.output(l));
+        return layerNorm(add(o, attn), W(`${L}.output.LayerNorm.weight`), W(`${L}.output.LayerNorm.bias`), config.layerNormEps);
+      });
+    });
+  }
+  return h;
+}
+
+/** Encoder → pooling → optional Normalize: sentence embeddings [B,C] and the last hidden state [B,T,C]. */
+export function sentenceEmbedding(spec: SentenceSpec, w: Map<string, Value>, x: BertInputs, mode: ForwardMode): { embeddings: Value; lastHiddenState: Value } {
+  const g = x.inputIds.graph;
+  const lastHiddenState = bertEncoder(spec.config, w, x, mode);
+  const embeddings = g.scope('pooling', () => {
+    const pooled = pool(lastHiddenState, x.attentionMask, spec.pooling); // [B,C]
+    return spec.normalize ? l2Normalize(pooled, -1, 1e-12) : pooled;
+  });
+  return { embeddings, lastHiddenState };
+}

@@ -1,0 +1,209 @@
+// A sentence model on a Runtime: the weights uploaded once (runtime.upload, so a WebGPU runtime
+// keeps them resident), one session per graph kind created on first use and reused for every
+// batch size and length, and the calls the trainer and evaluator make: encode, encodeGrad and
+// fused train steps. Reports which backend ran.
+// Not the graphs (graphs.ts) and not the optimizer: the trainer swaps updated weights in with
+// setWeight. Shape letters as in bert.ts.
+
+import { toOnnx } from '../graph/onnx.ts';
+import type { DeviceTensor, Feed, HostTensor, Runtime, Session } from '../runtime/types.ts';
+import { type SentenceSpec } from './bert.ts';
+import { trainableParameters } from './bert-config.ts';
+import { buildEncodeGradGraph, buildEncodeGraph, buildTrainStepGraph, type EmbeddingLoss, SEED_INPUT } from './graphs.ts';
+import type { SentenceModel } from './sentence-model.ts';
+
+/** The part of a tokenized batch the encoder reads (src/lib/tokenize's TokenizedBatch fits). */
+export interface EncoderBatch {
+  inputIds: BigInt64Array /* [B,T] */;
+  attentionMask: Float32Array /* [B,T] */;
+  /** Must be all zero when given: the graphs use token type 0 (single texts). */
+  tokenTypeIds?: BigInt64Array /* [B,T] */;
+  batch: number;
+  tokens: number;
+}
+
+export interface RunMode {
+  /** Dropout on; needs a seed. Default false (eval). */
+  train?: boolean;
+  /** Integer in [0, 2²⁴): same seed → same dropout masks in every graph. */
+  seed?: number;
+}
+
+export interface GradResult {
+  /** Per trainable weight, `grad/<name>` → host tensor, or device tensor with keepOnDevice. */
+  grads: Map<string, HostTensor | DeviceTensor>;
+}
+
+export interface TrainStep {
+  run(batch: EncoderBatch, extra: Record<string, Feed>, mode?: RunMode & { keepOnDevice?: boolean }): Promise<{ loss: number } & GradResult>;
+}
+
+export interface SessionTiming {
+  graph: string;
+  nodes: number;
+  buildMs: number;
+  createMs: number;
+}
+
+export class SentenceEncoder {
+  readonly dim: number;
+  readonly spec: SentenceSpec;
+  /** Session creation cost per graph, in the order they were made. */
+  readonly timings: SessionTiming[] = [];
+  private readonly sessions = new Map<string, Promise<Session>>();
+  private readonly positions = new Map<number, HostTensor>();
+
+  private constructor(
+    readonly runtime: Runtime,
+    readonly model: SentenceModel,
+    private readonly weights: Map<string, DeviceTensor>,
+  ) {
+    this.dim = model.config.hiddenSize;
+    this.spec = { config: model.config, pooling: model.pooling, normalize: model.normalize };
+  }
+
+  /** Uploads the trainable weights; sessions come on first use (or with prepare). */
+  static async create(runtime: Runtime, model: SentenceModel): Promise<SentenceEncoder> {
+    const weights = new Map<string, DeviceTensor>();
+    for (const p of trainableParameters(model.config)) {
+      const t = model.weights.get(p.name);
+      if (!t) throw new Error(`encoder: the model has no ${p.name}`);
+      weights.set(p.name, await runtime.upload({ dtype: 'float32', dims: t.shape, data: t.data }));
+    }
+    return new SentenceEncoder(runtime, model, weights);
+  }
+
+  /** Which runtime ran, in words. */
+  describe(): string {
+    const d = this.runtime.describe();
+    const c = this.model.config;
+    return `BERT ${c.numLayers}×${c.hiddenSize} (${this.model.pooling}${this.model.normalize ? ' + normalize' : ''}) on ${d.backend}, ${d.threads || 'default'} thread(s), onnxruntime ${d.version}`;
+  }
+
+  /** The current weight tensor of a trainable parameter. */
+  weight(name: string): DeviceTensor {
+    const w = this.weights.get(name);
+    if (!w) throw new Error(`encoder: no trainable weight ${name}`);
+    return w;
+  }
+
+  /** Replaces a weight (the optimizer's output); the old tensor is the caller's to dispose. */
+  setWeight(name: string, t: DeviceTensor): void {
+    this.weight(name);
+    this.weights.set(name, t);
+  }
+
+  /** Creates the named sessions now (timings land in `timings`). */
+  async prepare(kinds: ('encode' | 'encode_train' | 'encode_grad' | 'encode_grad_train')[]): Promise<void> {
+    for (const k of kinds) {
+      const train = k.endsWith('_train');
+      if (k.startsWith('encode_grad')) await this.session(k, () => buildEncodeGradGraph(this.spec, { train }));
+      else await this.session(k, () => buildEncodeGraph(this.spec, { train }));
+    }
+  }
+
+  /** Sentence embeddings [B,C] (pooled, normalized if the model says so). */
+  async encode(batch: EncoderBatch, mode: RunMode = {}): Promise<Float32Array> {
+    return (await this.forward(batch, mode)).embeddings;
+  }
+
+  /** Embeddings [B,C] and, with lastHiddenState, the encoder output [B,T,C]. */
+  async forward(batch: EncoderBatch, mode: RunMode & { lastHiddenState?: boolean } = {}): Promise<{ embeddings: Float32Array; lastHiddenState?: Float32Array }> {
+    const train = !!mode.train;
+    const key = `encode${train ? '_train' : ''}${mode.lastHiddenState ? '_hidden' : ''}`;
+    const session = await this.session(key, () => buildEncodeGraph(this.spec, { train, lastHiddenState: mode.lastHiddenState }));
+    const out = await session.run(this.feeds(batch, mode));
+    return {
+      embeddings: (out.embeddings as HostTensor).data as Float32Array,
+      lastHiddenState: mode.lastHiddenState ? ((out.last_hidden_state as HostTensor).data as Float32Array) : undefined,
+    };
+  }
+
+  /** Weight gradients of Σ(embeddings ⊙ upstream); upstream [B,C]. */
+  async encodeGrad(batch: EncoderBatch, upstream: Float32Array, mode: RunMode & { keepOnDevice?: boolean } = {}): Promise<GradResult> {
+    if (upstream.length !== batch.batch * this.dim) throw new Error(`encodeGrad: upstream has ${upstream.length} values for ${batch.batch}×${this.dim}`);
+    const train = !!mode.train;
+    const key = `encode_grad${train ? '_train' : ''}`;
+    const session = await this.session(key, () => buildEncodeGradGraph(this.spec, { train }));
+    const feeds = this.feeds(batch, mode);
+    feeds.upstream = { dtype: 'float32', dims: [batch.batch, this.dim], data: upstream };
+    return { grads: await this.runGrads(session, feeds, [], mode.keepOnDevice) };
+  }
+
+  /**
+   * A fused forward + loss + backward step for `loss`, one session per `name` (the loss's
+   * identity: same name, same loss). `extra` feeds the inputs the loss declared.
+   */
+  trainStep(name: string, loss: EmbeddingLoss, opts: { train?: boolean } = {}): TrainStep {
+    const train = !!opts.train;
+    const key = `train_step:${name}${train ? '_train' : ''}`;
+    const session = () => this.session(key, () => buildTrainStepGraph(this.spec, loss, { train }));
+    return {
+      run: async (batch, extra, mode = {}) => {
+        const s = await session();
+        const feeds = { ...this.feeds(batch, { ...mode, train }), ...extra };
+        const grads = await this.runGrads(s, feeds, ['loss'], mode.keepOnDevice);
+        const l = grads.get('loss') as HostTensor;
+        grads.delete('loss');
+        return { loss: Number(l.data[0]), grads };
+      },
+    };
+  }
+
+  async dispose(): Promise<void> {
+    for (const s of this.sessions.values()) await (await s).release();
+    this.sessions.clear();
+    for (const w of this.weights.values()) this.runtime.dispose(w);
+    this.weights.clear();
+  }
+
+  private async runGrads(session: Session, feeds: Record<string, Feed>, host: string[], keepOnDevice = false): Promise<Map<string, HostTensor | DeviceTensor>> {
+    const names = session.outputNames;
+    const out = await session.run(feeds, [...names], keepOnDevice ? { keepOnDevice: names.filter((n) => !host.includes(n)) } : {});
+    return new Map(names.map((n) => [n, out[n]]));
+  }
+
+  private session(key: string, build: () => ReturnType<typeof buildEncodeGraph>): Promise<Session> {
+    let s = this.sessions.get(key);
+    if (!s) {
+      s = (async () => {
+        const t0 = performance.now();
+        const graph = build();
+        const bytes = toOnnx(graph);
+        const t1 = performance.now();
+        const session = await this.runtime.load(bytes);
+        this.timings.push({ graph: key, nodes: graph.live().nodes.length, buildMs: t1 - t0, createMs: performance.now() - t1 });
+        return session;
+      })();
+      this.sessions.set(key, s);
+      s.catch(() => this.sessions.delete(key));
+    }
+    return s;
+  }
+
+  private feeds(batch: EncoderBatch, mode: RunMode): Record<string, Feed> {
+    const { batch: B, tokens: T } = batch;
+    if (batch.inputIds.length !== B * T || batch.attentionMask.length !== B * T) {
+      throw new Error(`encoder: input_ids/attention_mask hold ${batch.inputIds.length}/${batch.attentionMask.length} values for ${B}×${T}`);
+    }
+    if (T > this.model.config.maxPositions) throw new Error(`encoder: ${T} tokens exceed max_position_embeddings ${this.model.config.maxPositions}`);
+    if (batch.tokenTypeIds?.some((t) => t !== 0n)) throw new Error('encoder: token_type_ids other than 0 are not supported (single-text encoder)');
+    let positions = this.positions.get(T);
+    if (!positions) {
+      positions = { dtype: 'int64', dims: [1, T], data: BigInt64Array.from({ length: T }, (_, i) => BigInt(i)) };
+      this.positions.set(T, positions);
+    }
+    const feeds: Record<string, Feed> = {
+      input_ids: { dtype: 'int64', dims: [B, T], data: batch.inputIds },
+      attention_mask: { dtype: 'float32', dims: [B, T], data: batch.attentionMask },
+      position_ids: positions,
+    };
+    for (const [name, w] of this.weights) feeds[name] = w;
+    if (mode.train) {
+      const seed = mode.seed ?? 0;
+      if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 24) throw new Error(`encoder: dropout seed ${seed} is not an integer in [0, 2^24)`);
+      feeds[SEED_INPUT] = { dtype: 'float32', dims: [], data: Float32Array.of(seed) };
+    }
+    return feeds;
+  }
+}

@@ -1,0 +1,164 @@
+// A sentence-transformers BERT model held in memory: BertConfig, the pooling mode and Normalize
+// flag from the module files, max_seq_length, and the weights as float32 (F16/BF16 files widened).
+// Loads from a map of file path → bytes so that the CLI (a folder, see sentence-model-node.ts) and
+// the browser (IndexedDB) feed it the same way; pure TypeScript, no fs.
+// Also builds random bge-small-shaped weights for benchmarks.
+// Not the graphs (bert.ts, graphs.ts) and not the tokenizer (src/lib/tokenize/).
+
+import { parseSafetensors, type SafeTensor } from './safetensors.ts';
+import { bertParameters, type BertConfig, ModelLoadError, parseBertConfig } from './bert-config.ts';
+import { parsePoolingConfig, type PoolingMode } from './pooling.ts';
+import { Rng } from '../util/rng.ts';
+
+export interface WeightTensor {
+  shape: number[];
+  data: Float32Array;
+}
+
+export interface SentenceModel {
+  config: BertConfig;
+  pooling: PoolingMode;
+  normalize: boolean;
+  maxSeqLength: number;
+  /** By Hugging Face name, without a `bert.` prefix; the pooler only when the file has it. */
+  weights: Map<string, WeightTensor>;
+  /** The stored dtype of the weight file (F32, F16, BF16), for the log. */
+  weightDtype: string;
+}
+
+/** Path (relative to the model folder, `/`-separated) → bytes. */
+export type ModelFiles = ReadonlyMap<string, Uint8Array>;
+
+const decoder = new TextDecoder();
+
+function readJson(files: ModelFiles, path: string): unknown | undefined {
+  const bytes = files.get(path);
+  if (!bytes) return undefined;
+  try {
+    return JSON.parse(decoder.decode(bytes));
+  } catch (e) {
+    throw new ModelLoadError(`${path}: invalid JSON (${(e as Error).message})`);
+  }
+}
+
+interface ModuleEntry {
+  path: string;
+  type: string;
+}
+
+/** modules.json → pooling folder and Normalize. Without modules.json, sentence-transformers uses mean pooling. */
+function readModules(files: ModelFiles): { pooling: PoolingMode; normalize: boolean } {
+  const modules = readJson(files, 'modules.json');
+  if (modules === undefined) return { pooling: 'mean', normalize: false };
+  if (!Array.isArray(modules)) throw new ModelLoadError('modules.json: not a JSON list');
+  let pooling: PoolingMode | null = null;
+  let normalize = false;
+  let transformer = false;
+  for (const m of modules as ModuleEntry[]) {
+    const kind = String(m.type).split('.').pop();
+    if (kind === 'Transformer') transformer = true;
+    else if (kind === 'Normalize') normalize = true;
+    else if (kind === 'Pooling') {
+      const file = `${m.path ? `${m.path}/` : ''}config.json`;
+      const cfg = readJson(files, file);
+      if (cfg === undefined) throw new ModelLoadError(`modules.json names a Pooling module at "${m.path}" but ${file} is missing`);
+      pooling = parsePoolingConfig(cfg, file);
+    } else {
+      throw new ModelLoadError(`modules.json: module type "${m.type}" is not supported; supported: Transformer, Pooling, Normalize`);
+    }
+  }
+  if (!transformer) throw new ModelLoadError('modules.json: no Transformer module');
+  if (!pooling) throw new ModelLoadError('modules.json: no Pooling module');
+  return { pooling, normalize };
+}
+
+/** Reads, checks and widens the weights of model.safetensors against the config. */
+export function readBertWeights(bytes: Uint8Array, config: BertConfig, file = 'model.safetensors'): { weights: Map<string, WeightTensor>; dtype: string } {
+  const { tensors } = parseSafetensors(bytes);
+  const byName = new Map<string, SafeTensor>();
+  for (const [name, t] of tensors) {
+    const bare = name.startsWith('bert.') ? name.slice(5) : name;
+    if (bare === 'embeddings.position_ids') continue;
+    byName.set(bare, t);
+  }
+  const weights = new Map<string, WeightTensor>();
+  const missing: string[] = [];
+  const wrong: string[] = [];
+  const dtypes = new Set<string>();
+  for (const p of bertParameters(config)) {
+    const t = byName.get(p.name);
+    if (!t) {
+      if (!p.pooler) missing.push(p.name);
+      continue;
+    }
+    if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
+      wrong.push(`${p.name} is [${t.shape}], expected [${p.shape}]`);
+      continue;
+    }
+    if (!(t.data instanceof Float32Array)) throw new ModelLoadError(`${file}: ${p.name} has dtype ${t.dtype}; supported: F32, F16, BF16`);
+    dtypes.add(t.dtype);
+    weights.set(p.name, { shape: p.shape, data: t.data });
+  }
+  if (missing.length) {
+    const shown = missing.slice(0, 6).join(', ') + (missing.length > 6 ? `, … (${missing.length} in all)` : '');
+    throw new ModelLoadError(`${file}: missing tensor${missing.length > 1 ? 's' : ''} ${shown}`);
+  }
+  if (wrong.length) throw new ModelLoadError(`${file}: wrong shape: ${wrong.join('; ')} (config.json)`);
+  return { weights, dtype: [...dtypes].join('+') };
+}
+
+/** Loads a sentence-transformers BERT model from its files (config.json, model.safetensors, modules). */
+export function loadSentenceModel(files: ModelFiles): SentenceModel {
+  const rawConfig = readJson(files, 'config.json');
+  if (rawConfig === undefined) throw new ModelLoadError('config.json is missing');
+  const config = parseBertConfig(rawConfig);
+  const st = files.get('model.safetensors');
+  if (!st) {
+    const hint = files.has('pytorch_model.bin') ? ' (pytorch_model.bin is not supported: convert it to safetensors)' : '';
+    throw new ModelLoadError(`model.safetensors is missing${hint}`);
+  }
+  const { weights, dtype } = readBertWeights(st, config);
+  const { pooling, normalize } = readModules(files);
+  const sbert = readJson(files, 'sentence_bert_config.json') as { max_seq_length?: unknown } | undefined;
+  let maxSeqLength = config.maxPositions;
+  if (sbert && sbert.max_seq_length !== undefined && sbert.max_seq_length !== null) {
+    const m = sbert.max_seq_length;
+    if (typeof m !== 'number' || !Number.isInteger(m) || m < 1) throw new ModelLoadError(`sentence_bert_config.json: max_seq_length ${JSON.stringify(m)} is not a positive integer`);
+    maxSeqLength = Math.min(m, config.maxPositions);
+  }
+  return { config, pooling, normalize, maxSeqLength, weights, weightDtype: dtype };
+}
+
+/**
+ * Random BertModel weights drawn like BERT's `_init_weights`: N(0, 0.02) for linear and embedding
+ * tables ([PAD] row zero), zero biases, LayerNorm 1 / 0. Deterministic in `seed`.
+ */
+export function randomBertWeights(config: BertConfig, seed: number): Map<string, WeightTensor> {
+  const rng = new Rng(seed);
+  const weights = new Map<string, WeightTensor>();
+  for (const p of bertParameters(config)) {
+    const n = p.shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    if (p.name.endsWith('LayerNorm.weight')) data.fill(1);
+    else if (p.shape.length === 2) for (let i = 0; i < n; i++) data[i] = rng.normal(0, 0.02);
+    if (p.name === 'embeddings.word_embeddings.weight') data.fill(0, config.padTokenId * config.hiddenSize, (config.padTokenId + 1) * config.hiddenSize);
+    weights.set(p.name, { shape: p.shape, data });
+  }
+  return weights;
+}
+
+/** A SentenceModel from weights in memory (benchmarks, tests). Defaults: BGE's CLS + Normalize. */
+export function sentenceModel(
+  config: BertConfig,
+  weights: Map<string, WeightTensor>,
+  opts: { pooling?: PoolingMode; normalize?: boolean; maxSeqLength?: number } = {},
+): SentenceModel {
+  return {
+    config,
+    weights,
+    pooling: opts.pooling ?? 'cls',
+    normalize: opts.normalize ?? true,
+    maxSeqLength: opts.maxSeqLength ?? config.maxPositions,
+    weightDtype: 'F32',
+  };
+}
