@@ -1,0 +1,456 @@
+// The run configuration: one JSON shape shared by the CLI (`--config FILE` + flags), the UI and
+// share links. `parseRunConfig` fills defaults and rejects unknown fields and bad values with a
+// message naming the field path; `overrideFromFlags` applies `--lr 1e-5 --loss.scale 30`-style
+// flags; `toSearchParams`/`fromSearchParams` put only the non-default fields in a URL;
+// `resolveForModel` checks what needs the model (Matryoshka dims ≤ hidden size).
+// It does not load models or data, and it does not run anything.
+//
+// Defaults are the recipe's (SPEC §A) where it has one — lr 2e-5, cosine, warmup ratio 0.1,
+// batch 32, 4 epochs, NO_DUPLICATES, MNRL scale 20 in Matryoshka [768, 512, 256, 128, 64] — and
+// TrainingArguments' otherwise (weight decay 0, max grad norm 1, seed 42), with one deliberate
+// difference: `accumulation` defaults to 1, not the recipe's 16. Accumulation saves no memory and
+// no time, and MNRL still sees only `batchSize` in-batch negatives per loss (SPEC §A); it only
+// divides the number of updates by 16. The recipe's 6,300 rows give 48 updates with 16; the small
+// data sets people bring to a laptop (a few hundred rows, ≈10 batches an epoch) would get
+// max(floor(10/16), 1) = 1 update per epoch — barely a fine-tune. Larger contrastive batches are
+// what GradCache (`gradCache`) is for. Set `accumulation: 16` to repeat the recipe exactly.
+//
+// Matryoshka dims and small models: the recipe's dims list 768, more than bge-small's 384.
+// `resolveForModel` filters the *default* list to the model (dims ≤ hidden, plus the hidden size
+// itself first when missing: bge-small → [384, 256, 128, 64]); a list the user wrote is never
+// changed, and a dim over the hidden size is an error naming it.
+
+import { DEFAULT_DATASET_ID, DEFAULT_MODEL_ID } from '../config.ts';
+import { validateLossSpec, type LossSpec } from '../losses/spec.ts';
+import { SCHEDULER_TYPES, type SchedulerType, type TrainerVariant } from './schedule.ts';
+import type { SamplerKind } from './sampler.ts';
+
+export const RUN_CONFIG_VERSION = 1;
+export const RECIPE_MATRYOSHKA_DIMS: readonly number[] = [768, 512, 256, 128, 64];
+export const COLUMN_ROLES = ['anchor', 'positive', 'negative', 'score', 'id'] as const;
+export type ColumnRole = (typeof COLUMN_ROLES)[number];
+export const BACKENDS = ['auto', 'webgpu', 'wasm', 'node'] as const;
+export type Backend = (typeof BACKENDS)[number];
+const SAMPLERS: readonly SamplerKind[] = ['no_duplicates', 'batch'];
+const VARIANTS: readonly TrainerVariant[] = ['current', 'transformers-4.41'];
+
+export interface RunConfig {
+  version: 1;
+  model: {
+    /** Hub id (`BAAI/bge-small-en-v1.5`) or a local folder path. */
+    id: string;
+    revision: string;
+  };
+  data: {
+    /** Hub data set id or a local path (folder with train/test files, or one file). */
+    source: string;
+    revision: string;
+    /** Data column for each role; null = guess from the column names (the data module's auto mapping). */
+    columns: Partial<Record<ColumnRole, string>> | null;
+    trainSplit: string;
+    /** null: no test split in the data; one is cut from train with testFraction / splitSeed. */
+    testSplit: string | null;
+    testFraction: number;
+    splitSeed: number;
+  };
+  loss: LossSpec;
+  batchSize: number;
+  /** 'auto': fused step when it fits memoryBudgetMB, else GradCache with the largest mini-batch that fits. */
+  gradCache: 'auto' | 'off' | { miniBatchSize: number };
+  /** null: the backend's own estimate of what is available. */
+  memoryBudgetMB: number | null;
+  epochs: number;
+  /** When set, overrides epochs (as TrainingArguments.max_steps > 0 does). */
+  maxSteps: number | null;
+  lr: number;
+  scheduler: SchedulerType;
+  warmupRatio: number;
+  /** When > 0, overrides warmupRatio. */
+  warmupSteps: number;
+  weightDecay: number;
+  /** 0 disables clipping. */
+  maxGradNorm: number;
+  accumulation: number;
+  /** Which transformers' step arithmetic to follow (SPEC §5.4); identical when accumulation is 1. */
+  trainerVariant: TrainerVariant;
+  seed: number;
+  shuffle: boolean;
+  sampler: SamplerKind;
+  dropLast: boolean;
+  /** BERT dropout during training (as the model config says); false = deterministic training. */
+  dropout: boolean;
+  /** null: the model's sentence_bert_config.json max_seq_length. */
+  maxSeqLength: number | null;
+  backend: Backend;
+  eval: {
+    before: boolean;
+    after: boolean;
+    everyEpoch: boolean;
+    /** Build the IR set as the seed did (overlapping ids; SPEC, first section). */
+    recipeCompatible: boolean;
+  };
+  /** Output folder (CLI) or name (browser); null: the caller picks one. */
+  output: string | null;
+}
+
+export function defaultRunConfig(): RunConfig {
+  return {
+    version: 1,
+    model: { id: DEFAULT_MODEL_ID, revision: 'main' },
+    data: { source: DEFAULT_DATASET_ID, revision: 'main', columns: null, trainSplit: 'train', testSplit: 'test', testFraction: 0.1, splitSeed: 42 },
+    loss: { type: 'mnrl', scale: 20, matryoshka: { dims: [...RECIPE_MATRYOSHKA_DIMS] } },
+    batchSize: 32,
+    gradCache: 'auto',
+    memoryBudgetMB: null,
+    epochs: 4,
+    maxSteps: null,
+    lr: 2e-5,
+    scheduler: 'cosine',
+    warmupRatio: 0.1,
+    warmupSteps: 0,
+    weightDecay: 0,
+    maxGradNorm: 1,
+    accumulation: 1,
+    trainerVariant: 'current',
+    seed: 42,
+    shuffle: true,
+    sampler: 'no_duplicates',
+    dropLast: false,
+    dropout: true,
+    maxSeqLength: null,
+    backend: 'auto',
+    eval: { before: true, after: true, everyEpoch: false, recipeCompatible: false },
+    output: null,
+  };
+}
+
+export class RunConfigError extends Error {
+  constructor(
+    readonly field: string,
+    readonly reason: string,
+  ) {
+    super(`${field}: ${reason}`);
+    this.name = 'RunConfigError';
+  }
+}
+
+type Json = unknown;
+type Obj = Record<string, Json>;
+const isObj = (x: Json): x is Obj => typeof x === 'object' && x !== null && !Array.isArray(x);
+const show = (x: Json): string => (x === undefined ? 'nothing' : JSON.stringify(x));
+
+function checkKeys(o: Obj, allowed: readonly string[], path: string): void {
+  for (const k of Object.keys(o)) {
+    if (!allowed.includes(k)) {
+      const where = path ? `${path}.${k}` : k;
+      throw new RunConfigError(where, `unknown field (known: ${allowed.join(', ')})`);
+    }
+  }
+}
+
+function obj(x: Json, path: string): Obj {
+  if (!isObj(x)) throw new RunConfigError(path, `must be an object, got ${show(x)}`);
+  return x;
+}
+
+function num(x: Json, path: string, o: { int?: boolean; min?: number; max?: number; minExclusive?: boolean } = {}): number {
+  if (typeof x !== 'number' || !Number.isFinite(x)) throw new RunConfigError(path, `must be a number, got ${show(x)}`);
+  if (o.int && !Number.isInteger(x)) throw new RunConfigError(path, `must be an integer, got ${x}`);
+  if (o.min !== undefined && (o.minExclusive ? x <= o.min : x < o.min)) {
+    throw new RunConfigError(path, `must be ${o.minExclusive ? '>' : '≥'} ${o.min}, got ${x}`);
+  }
+  if (o.max !== undefined && x > o.max) throw new RunConfigError(path, `must be ≤ ${o.max}, got ${x}`);
+  return x;
+}
+
+function str(x: Json, path: string): string {
+  if (typeof x !== 'string' || x.trim() === '') throw new RunConfigError(path, `must be a non-empty string, got ${show(x)}`);
+  return x;
+}
+
+function bool(x: Json, path: string): boolean {
+  if (typeof x !== 'boolean') throw new RunConfigError(path, `must be true or false, got ${show(x)}`);
+  return x;
+}
+
+function oneOf<T extends string>(x: Json, allowed: readonly T[], path: string): T {
+  if (typeof x !== 'string' || !(allowed as readonly string[]).includes(x)) {
+    throw new RunConfigError(path, `must be one of ${allowed.map((a) => `"${a}"`).join(', ')}, got ${show(x)}`);
+  }
+  return x as T;
+}
+
+/** Loss defaults as sentence-transformers: scale 20 (MNRL, CoSENT), margin 5 and euclidean (triplet). */
+function withLossDefaults(spec: LossSpec): LossSpec {
+  const out: LossSpec = { type: spec.type };
+  if (spec.type === 'triplet') {
+    out.margin = spec.margin ?? 5;
+    out.distance = spec.distance ?? 'euclidean';
+  } else {
+    out.scale = spec.scale ?? 20;
+  }
+  if (spec.matryoshka) out.matryoshka = spec.matryoshka;
+  return out;
+}
+
+/**
+ * Checks a parsed JSON value and returns a complete RunConfig (defaults filled, inputs not mutated).
+ * With `hidden` known, also resolves the Matryoshka dims (resolveForModel).
+ */
+export function parseRunConfig(json: Json, opts: { hidden?: number } = {}): RunConfig {
+  const raw = obj(json, '(config)');
+  const d = defaultRunConfig();
+  checkKeys(raw, Object.keys(d), '');
+  const get = <K extends keyof RunConfig>(k: K): Json => (raw[k] === undefined ? d[k] : raw[k]);
+
+  if (raw.version !== undefined && raw.version !== RUN_CONFIG_VERSION) {
+    throw new RunConfigError('version', `this tabtune reads run config version ${RUN_CONFIG_VERSION}, got ${show(raw.version)}`);
+  }
+
+  const m = obj(get('model'), 'model');
+  checkKeys(m, ['id', 'revision'], 'model');
+  const model = { id: str(m.id ?? d.model.id, 'model.id'), revision: str(m.revision ?? d.model.revision, 'model.revision') };
+
+  const dt = obj(get('data'), 'data');
+  checkKeys(dt, Object.keys(d.data), 'data');
+  let columns: RunConfig['data']['columns'] = null;
+  if (dt.columns !== undefined && dt.columns !== null) {
+    const c = obj(dt.columns, 'data.columns');
+    checkKeys(c, COLUMN_ROLES, 'data.columns');
+    columns = {};
+    const used = new Map<string, string>();
+    for (const role of COLUMN_ROLES) {
+      if (c[role] === undefined) continue;
+      const col = str(c[role], `data.columns.${role}`);
+      if (used.has(col)) throw new RunConfigError(`data.columns.${role}`, `column "${col}" is already mapped to ${used.get(col)}`);
+      used.set(col, role);
+      columns[role] = col;
+    }
+    if (columns.anchor === undefined || columns.positive === undefined) {
+      throw new RunConfigError('data.columns', 'must map at least anchor and positive (or leave columns out for the automatic mapping)');
+    }
+  }
+  const testSplitRaw = dt.testSplit === undefined ? d.data.testSplit : dt.testSplit;
+  const data: RunConfig['data'] = {
+    source: str(dt.source ?? d.data.source, 'data.source'),
+    revision: str(dt.revision ?? d.data.revision, 'data.revision'),
+    columns,
+    trainSplit: str(dt.trainSplit ?? d.data.trainSplit, 'data.trainSplit'),
+    testSplit: testSplitRaw === null ? null : str(testSplitRaw, 'data.testSplit'),
+    testFraction: num(dt.testFraction ?? d.data.testFraction, 'data.testFraction', { min: 0, max: 0.9 }),
+    splitSeed: num(dt.splitSeed ?? d.data.splitSeed, 'data.splitSeed', { int: true, min: 0 }),
+  };
+  if (data.testSplit !== null && data.testSplit === data.trainSplit) {
+    throw new RunConfigError('data.testSplit', `must differ from data.trainSplit ("${data.trainSplit}")`);
+  }
+
+  let loss: LossSpec;
+  try {
+    loss = withLossDefaults(validateLossSpec(get('loss'), { field: 'loss' }));
+  } catch (e) {
+    const err = e as Error & { field?: string };
+    if (err.field) throw new RunConfigError(err.field, err.message.slice(err.field.length + 2));
+    throw e;
+  }
+
+  const gc = get('gradCache');
+  let gradCache: RunConfig['gradCache'];
+  if (gc === 'auto' || gc === 'off') gradCache = gc;
+  else if (isObj(gc)) {
+    checkKeys(gc, ['miniBatchSize'], 'gradCache');
+    gradCache = { miniBatchSize: num(gc.miniBatchSize, 'gradCache.miniBatchSize', { int: true, min: 1 }) };
+  } else throw new RunConfigError('gradCache', `must be "auto", "off" or { "miniBatchSize": n }, got ${show(gc)}`);
+
+  const batchSize = num(get('batchSize'), 'batchSize', { int: true, min: 1 });
+  if (typeof gradCache === 'object' && gradCache.miniBatchSize > batchSize) {
+    throw new RunConfigError('gradCache.miniBatchSize', `must be ≤ batchSize (${batchSize}), got ${gradCache.miniBatchSize}`);
+  }
+  const nullable = <T>(x: Json, f: (v: Json) => T): T | null => (x === null ? null : f(x));
+
+  const config: RunConfig = {
+    version: 1,
+    model,
+    data,
+    loss,
+    batchSize,
+    gradCache,
+    memoryBudgetMB: nullable(get('memoryBudgetMB'), (v) => num(v, 'memoryBudgetMB', { min: 0, minExclusive: true })),
+    epochs: num(get('epochs'), 'epochs', { min: 0, minExclusive: true }),
+    maxSteps: nullable(get('maxSteps'), (v) => num(v, 'maxSteps', { int: true, min: 1 })),
+    lr: num(get('lr'), 'lr', { min: 0, minExclusive: true, max: 1 }),
+    scheduler: oneOf(get('scheduler'), SCHEDULER_TYPES, 'scheduler'),
+    warmupRatio: num(get('warmupRatio'), 'warmupRatio', { min: 0, max: 1 }),
+    warmupSteps: num(get('warmupSteps'), 'warmupSteps', { int: true, min: 0 }),
+    weightDecay: num(get('weightDecay'), 'weightDecay', { min: 0 }),
+    maxGradNorm: num(get('maxGradNorm'), 'maxGradNorm', { min: 0 }),
+    accumulation: num(get('accumulation'), 'accumulation', { int: true, min: 1 }),
+    trainerVariant: oneOf(get('trainerVariant'), VARIANTS, 'trainerVariant'),
+    seed: num(get('seed'), 'seed', { int: true, min: 0, max: 2 ** 32 - 1 }),
+    shuffle: bool(get('shuffle'), 'shuffle'),
+    sampler: oneOf(get('sampler'), SAMPLERS, 'sampler'),
+    dropLast: bool(get('dropLast'), 'dropLast'),
+    dropout: bool(get('dropout'), 'dropout'),
+    maxSeqLength: nullable(get('maxSeqLength'), (v) => num(v, 'maxSeqLength', { int: true, min: 2 })),
+    backend: oneOf(get('backend'), BACKENDS, 'backend'),
+    eval: (() => {
+      const e = obj(get('eval'), 'eval');
+      checkKeys(e, Object.keys(d.eval), 'eval');
+      return {
+        before: bool(e.before ?? d.eval.before, 'eval.before'),
+        after: bool(e.after ?? d.eval.after, 'eval.after'),
+        everyEpoch: bool(e.everyEpoch ?? d.eval.everyEpoch, 'eval.everyEpoch'),
+        recipeCompatible: bool(e.recipeCompatible ?? d.eval.recipeCompatible, 'eval.recipeCompatible'),
+      };
+    })(),
+    output: nullable(get('output'), (v) => str(v, 'output')),
+  };
+  return opts.hidden === undefined ? config : resolveForModel(config, { hidden: opts.hidden });
+}
+
+/**
+ * What needs the model: Matryoshka dims ≤ hidden. The recipe's default list is filtered to the
+ * model (and the hidden size added first when missing, weight 1); any other list must fit, or a
+ * RunConfigError names the first dim that does not.
+ */
+export function resolveForModel(config: RunConfig, model: { hidden: number }): RunConfig {
+  const mat = config.loss.matryoshka;
+  if (!mat) return config;
+  const { hidden } = model;
+  const isRecipeDefault = mat.dims.length === RECIPE_MATRYOSHKA_DIMS.length && mat.dims.every((x, i) => x === RECIPE_MATRYOSHKA_DIMS[i]);
+  if (isRecipeDefault && mat.dims.some((x) => x > hidden)) {
+    const keep = mat.dims.map((dim, i) => ({ dim, w: mat.weights?.[i] })).filter((t) => t.dim <= hidden);
+    if (!keep.some((t) => t.dim === hidden)) keep.unshift({ dim: hidden, w: mat.weights ? 1 : undefined });
+    const matryoshka = { dims: keep.map((t) => t.dim), ...(mat.weights ? { weights: keep.map((t) => t.w!) } : {}) };
+    return { ...config, loss: { ...config.loss, matryoshka } };
+  }
+  mat.dims.forEach((x, i) => {
+    if (x > hidden) throw new RunConfigError(`loss.matryoshka.dims[${i}]`, `must be ≤ ${hidden} (the model's hidden size), got ${x}`);
+  });
+  return config;
+}
+
+// ---- flags and share links ---------------------------------------------------------------------
+
+/** Fields whose values stay strings even when they look like numbers (ids, revisions, paths). */
+const STRING_PATHS = new Set([
+  'model.id', 'model.revision', 'data.source', 'data.revision', 'data.trainSplit', 'data.testSplit', 'output',
+  ...COLUMN_ROLES.map((r) => `data.columns.${r}`),
+]);
+/** Fields compared and written as one JSON value in share links (their inner fields come and go together). */
+const ATOMIC_PATHS = ['loss', 'data.columns', 'gradCache'];
+const ARRAY_PATHS = new Set(['loss.matryoshka.dims', 'loss.matryoshka.weights']);
+
+function coerce(path: string, text: string): Json {
+  if (STRING_PATHS.has(path)) return text === 'null' ? null : text;
+  const t = text.trim();
+  if (t === 'true') return true;
+  if (t === 'false') return false;
+  if (t === 'null') return null;
+  if (t.startsWith('{') || t.startsWith('[') || t.startsWith('"')) {
+    try {
+      return JSON.parse(t);
+    } catch {
+      throw new RunConfigError(path, `could not read ${JSON.stringify(text)} as JSON`);
+    }
+  }
+  if (ARRAY_PATHS.has(path)) {
+    return t.split(',').map((s) => {
+      const n = Number(s);
+      if (s.trim() === '' || !Number.isFinite(n)) throw new RunConfigError(path, `must be a comma-separated list of numbers, got ${JSON.stringify(text)}`);
+      return n;
+    });
+  }
+  if (t !== '' && Number.isFinite(Number(t))) return Number(t);
+  return text;
+}
+
+function setPath(root: Obj, path: string, value: Json): void {
+  const parts = path.split('.');
+  if (parts.some((p) => p === '' || p === '__proto__' || p === 'constructor' || p === 'prototype')) {
+    throw new RunConfigError(path, 'is not a field name');
+  }
+  let o = root;
+  for (let i = 0; i < parts.length - 1; i++) {
+    const next = o[parts[i]];
+    if (!isObj(next)) o[parts[i]] = {};
+    o = o[parts[i]] as Obj;
+  }
+  o[parts[parts.length - 1]] = value;
+}
+
+/**
+ * Applies flags to a config and re-validates. Accepts argv-style `['--lr', '1e-5', '--loss.scale',
+ * '30', '--no-shuffle', '--dropout=false', '--gradCache.miniBatchSize', '8']` or a record of path
+ * → value. A flag without a value (or `--no-x`) sets a boolean. Values are read as numbers,
+ * booleans, null or JSON except for string fields (ids, revisions, paths, column names).
+ */
+export function overrideFromFlags(config: RunConfig, flags: readonly string[] | Record<string, string | number | boolean | null>, opts: { hidden?: number } = {}): RunConfig {
+  const json = JSON.parse(JSON.stringify(config)) as Obj;
+  const apply = (path: string, value: Json) => {
+    if (path === 'config') throw new RunConfigError('--config', 'is read by the CLI, not an override');
+    setPath(json, path, typeof value === 'string' ? coerce(path, value) : value);
+  };
+  const entries: [string, Json][] = [];
+  if (Array.isArray(flags)) {
+    for (let i = 0; i < flags.length; i++) {
+      const a = flags[i];
+      if (!a.startsWith('--')) throw new RunConfigError(a, 'expected a flag like --lr 1e-5');
+      const body = a.slice(2);
+      const eq = body.indexOf('=');
+      if (eq >= 0) entries.push([body.slice(0, eq), body.slice(eq + 1)]);
+      else if (body.startsWith('no-')) entries.push([body.slice(3), false]);
+      else if (i + 1 < flags.length && !flags[i + 1].startsWith('--')) entries.push([body, flags[++i]]);
+      else entries.push([body, true]);
+    }
+  } else {
+    entries.push(...Object.entries(flags as Record<string, Json>));
+  }
+  // A new loss type starts from that type's defaults (scale does not carry over to triplet), so
+  // `--loss.type triplet --loss.margin 1` works in either order; Matryoshka stays.
+  const byTypeFirst = [...entries.filter(([k]) => k === 'loss.type'), ...entries.filter(([k]) => k !== 'loss.type')];
+  for (const [k, v] of byTypeFirst) {
+    if (k === 'loss.type' && isObj(json.loss) && json.loss.type !== v) {
+      const { matryoshka } = json.loss;
+      json.loss = matryoshka === undefined ? {} : { matryoshka };
+    }
+    apply(k, v);
+  }
+  return parseRunConfig(json, opts);
+}
+
+function getPath(o: Json, path: string): Json {
+  let x = o;
+  for (const p of path.split('.')) x = isObj(x) ? x[p] : undefined;
+  return x;
+}
+
+function leafPaths(o: Obj, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(o)) {
+    const p = prefix ? `${prefix}.${k}` : k;
+    if (ATOMIC_PATHS.includes(p) || !isObj(v)) out.push(p);
+    else out.push(...leafPaths(v, p));
+  }
+  return out;
+}
+
+const sameJson = (a: Json, b: Json): boolean => JSON.stringify(a) === JSON.stringify(b);
+
+/** Only the fields that differ from the defaults, as dotted paths; objects like `loss` as one JSON value. */
+export function toSearchParams(config: RunConfig): URLSearchParams {
+  const d = defaultRunConfig() as unknown as Obj;
+  const params = new URLSearchParams();
+  for (const path of leafPaths(config as unknown as Obj)) {
+    const v = getPath(config, path);
+    if (sameJson(v, getPath(d, path))) continue;
+    params.set(path, typeof v === 'string' ? v : JSON.stringify(v));
+  }
+  return params;
+}
+
+/** The config a share link describes: defaults + its fields. Unknown keys are errors, as in flags. */
+export function fromSearchParams(params: URLSearchParams, opts: { ignore?: readonly string[] } = {}): RunConfig {
+  const record: Record<string, string> = {};
+  for (const [k, v] of params) if (!opts.ignore?.includes(k)) record[k] = v;
+  return overrideFromFlags(defaultRunConfig(), record);
+}
