@@ -4,6 +4,12 @@
 import { fileURLToPath } from 'node:url';
 import { register } from 'tsx/esm/api';
 
+// GOTCHA: imported through tsx's loader, transformers.js (one large .mjs) takes 3–4× longer to
+// load (~1 s more here, seconds on a busy machine). Loaded first, without the loader, it is in the
+// module cache when the tokenizer asks for it. Only for commands, not for --help.
+const args = process.argv.slice(2);
+if (args.length > 0 && !args[0].startsWith('-') && args[0] !== 'help') await import('@huggingface/transformers');
+
 register({ tsconfig: fileURLToPath(new URL('../tsconfig.json', import.meta.url)) });
 const { main } = await import('../src/cli/main.ts');
-process.exitCode = await main(process.argv.slice(2));
+process.exitCode = await main(args);

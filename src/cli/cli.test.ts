@@ -2,12 +2,16 @@
 // working directory outside the repository.
 
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureFixtures } from '../../tests/fixtures/fixtures.ts';
+import { BertEncoder } from '../lib/models/encoder.ts';
+import { loadSentenceModelFromDir } from '../lib/models/sentence-model-node.ts';
+import { createRuntime } from '../lib/runtime/index.ts';
+import { loadTokenizerFromDir } from '../lib/tokenize/node.ts';
 
 const BIN = resolve(fileURLToPath(import.meta.url), '../../../bin/tabtune.js');
 let work: string;
@@ -77,5 +81,61 @@ describe('tabtune (child process)', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe('tabtune: error: blank.txt: blank lines 2, 4: each line must hold one text\n');
+  });
+});
+
+describe('tabtune embed on the tiny BGE fixture (child process)', () => {
+  const TEXTS = ['hello world', 'The KELDOR nests in reeds, playing zyzzyva!', 'the', Array(80).fill('river').join(' '), 'Hello world.'];
+
+  /** The same engine run in this process, one text per batch (no padding at all). */
+  async function direct(): Promise<number[][]> {
+    const tok = loadTokenizerFromDir(model);
+    const enc = await BertEncoder.create(await createRuntime('node'), loadSentenceModelFromDir(model));
+    try {
+      const rows: number[][] = [];
+      for (const t of TEXTS) rows.push(Array.from(await enc.encode(tok.encodeBatch([t]))));
+      return rows;
+    } finally {
+      await enc.dispose();
+    }
+  }
+
+  function maxDiff(a: number[][], b: number[][]): number {
+    let m = 0;
+    a.forEach((row, i) => row.forEach((x, j) => (m = Math.max(m, Math.abs(x - b[i][j])))));
+    return m;
+  }
+
+  it('writes unit-norm embeddings in input order that match the engine run directly, on node and wasm', async () => {
+    writeFileSync(join(work, 'texts.txt'), TEXTS.join('\n') + '\n');
+    const want = await direct();
+    for (const backend of ['node', 'wasm']) {
+      const out = `emb-${backend}.json`;
+      const r = await tabtune('embed', '--model', model, '--texts', 'texts.txt', '--batch-size', '2', '--backend', backend, '--out', out);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain(backend === 'node' ? 'onnxruntime-node' : 'onnxruntime-web');
+      expect(r.stderr).toMatch(/100% 5\/5 texts/);
+      const got = JSON.parse(readFileSync(join(work, out), 'utf8')) as { dim: number; embeddings: number[][] };
+      expect(got.dim).toBe(32);
+      expect(got.embeddings.map((e) => e.length)).toEqual([32, 32, 32, 32, 32]);
+      for (const e of got.embeddings) expect(Math.hypot(...e)).toBeCloseTo(1, 5);
+      // Batched with padding (and on another backend) vs one text at a time: float32 noise only.
+      const diff = maxDiff(got.embeddings, want);
+      console.log(`embed --backend ${backend}: max |Δ| vs direct engine = ${diff.toExponential(2)}`);
+      expect(diff).toBeLessThan(1e-5);
+      // Distinct texts, distinct rows; the two spellings of "hello world" differ only by the ".".
+      expect(maxDiff([got.embeddings[0]], [got.embeddings[4]])).toBeGreaterThan(1e-3);
+    }
+  });
+
+  it('prints the JSON on stdout without --out', async () => {
+    writeFileSync(join(work, 'one.txt'), 'hello world');
+    const r = await tabtune('embed', '--model', model, '--texts', 'one.txt');
+    expect(r.code, r.stderr).toBe(0);
+    const got = JSON.parse(r.stdout) as { dim: number; embeddings: number[][] };
+    expect(got.dim).toBe(32);
+    expect(got.embeddings).toHaveLength(1);
+    expect(maxDiff(got.embeddings, [(await direct())[0]])).toBeLessThan(1e-6);
   });
 });

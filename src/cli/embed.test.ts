@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureFixtures } from '../../tests/fixtures/fixtures.ts';
 import { loadTokenizerFromDir } from '../lib/tokenize/node.ts';
 import type { TextTokenizer, TokenizedBatch } from '../lib/tokenize/tokenizer.ts';
-import { embeddingsJson, embedTexts, parseTextLines, type SentenceEncoder } from './embed.ts';
+import { embeddingsJson, embedTexts, parseTextLines, type BatchEncoder } from './embed.ts';
 
 describe('parseTextLines', () => {
   it('takes one text per line, with or without a final newline, CRLF too', () => {
@@ -22,7 +22,7 @@ describe('parseTextLines', () => {
  * A stand-in encoder whose "embedding" of a row is [number of real tokens, sum of ids, batch
  * size], so the test can see which text went where and in which batch.
  */
-class CountingEncoder implements SentenceEncoder {
+class CountingEncoder implements BatchEncoder {
   readonly dim = 3;
   readonly batches: number[][] = [];
   async encode(b: TokenizedBatch): Promise<Float32Array> {

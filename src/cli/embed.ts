@@ -1,12 +1,15 @@
 // `tabtune embed`: one text per line in, sentence embeddings out as JSON
 // (`{"dim": D, "embeddings": [[…], …]}`), with a progress bar on stderr.
-// What it needs from the engine is the small SentenceEncoder interface below and loadEncoder;
+// What it needs from the engine is the small BatchEncoder interface below and loadEncoder;
 // it does not build graphs or touch onnxruntime itself.
 //
 // Shape letters: B texts in a batch, T tokens, D embedding size, N texts in all.
 
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { BertEncoder } from '../lib/models/encoder.ts';
+import { loadSentenceModelFromDir } from '../lib/models/sentence-model-node.ts';
+import { createRuntime } from '../lib/runtime/index.ts';
 import { loadTokenizerFromDir } from '../lib/tokenize/node.ts';
 import type { TextTokenizer, TokenizedBatch } from '../lib/tokenize/tokenizer.ts';
 import { UsageError } from './errors.ts';
@@ -15,8 +18,11 @@ import { ProgressBar, type BarStream } from './progress-bar.ts';
 export type Backend = 'node' | 'wasm';
 export const BACKENDS: readonly Backend[] = ['node', 'wasm'];
 
-/** A sentence-transformers model (encoder + pooling + optional Normalize) ready to run. */
-export interface SentenceEncoder {
+/**
+ * What embed needs of a sentence-transformers model (encoder + pooling + optional Normalize):
+ * the engine's BertEncoder (src/lib/models/encoder.ts) is one.
+ */
+export interface BatchEncoder {
   readonly dim: number;
   /** Returns the pooled (and, if the model says so, normalized) embeddings. */
   encode(batch: TokenizedBatch): Promise<Float32Array /* [B, D] */>;
@@ -26,12 +32,9 @@ export interface SentenceEncoder {
 }
 
 /** The seam to the engine: a model folder (HF/sentence-transformers layout) on a backend. */
-export async function loadEncoder(dir: string, backend: Backend): Promise<SentenceEncoder> {
-  void dir;
-  void backend;
-  throw new Error(
-    'the BERT encoder is not available yet (src/lib/models/bert*.ts and its encode graph are still being written): tabtune embed cannot compute embeddings',
-  );
+export async function loadEncoder(dir: string, backend: Backend): Promise<BatchEncoder> {
+  const model = loadSentenceModelFromDir(dir);
+  return BertEncoder.create(await createRuntime(backend), model);
 }
 
 /** One text per line; a final newline is allowed, a blank line is an error naming it. */
@@ -63,7 +66,7 @@ export interface EmbedOptions {
 export async function embedTexts(
   texts: string[],
   tokenizer: TextTokenizer,
-  encoder: SentenceEncoder,
+  encoder: BatchEncoder,
   opts: EmbedOptions,
 ): Promise<Float32Array /* [N, D] */> {
   const D = encoder.dim;

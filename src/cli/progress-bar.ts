@@ -84,7 +84,8 @@ export class ProgressBar {
   }
 
   private maybeDraw(): void {
-    if (this.closed) return;
+    // Reaching the total is drawn once, by finish().
+    if (this.closed || this.tracker.snapshot().finished) return;
     if (this.now() - this.lastDrawMs >= this.intervalMs) this.draw();
   }
 
