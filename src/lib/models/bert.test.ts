@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureFixtures } from '../../../tests/fixtures/fixtures.ts';
 import { compareTensors, formatDiff, loadReference, type Reference } from '../../../tests/reference/load-reference.ts';
 import { createRuntime, type HostTensor, type Runtime } from '../runtime/index.ts';
-import { SentenceEncoder } from './encoder.ts';
+import { BertEncoder } from './encoder.ts';
 import { loadSentenceModelFromDir } from './sentence-model-node.ts';
 import type { SentenceModel } from './sentence-model.ts';
 
@@ -57,7 +57,7 @@ function maxAbs(a: ArrayLike<number>): number {
 describe.each(['tiny-bge', 'tiny-mean'])('parity with PyTorch: %s', (name) => {
   it('embeddings, last hidden state and every gradient (WASM)', async () => {
     const ref = loadReference(name);
-    const enc = await SentenceEncoder.create(wasm, models[name]);
+    const enc = await BertEncoder.create(wasm, models[name]);
     const { embeddings, lastHiddenState } = await enc.forward(batchOf(ref), { lastHiddenState: true });
     const e = compareTensors({ shape: [ref.batch, ref.hidden], data: embeddings }, ref.get('embeddings'), { rtol: 0, atol: 1e-4 });
     const h = compareTensors({ shape: [ref.batch, ref.tokens, ref.hidden], data: lastHiddenState! }, ref.get('last_hidden_state'), { rtol: 0, atol: 1e-4 });
@@ -73,7 +73,7 @@ describe.each(['tiny-bge', 'tiny-mean'])('parity with PyTorch: %s', (name) => {
 describe('parity spot check on onnxruntime-node', () => {
   it('tiny-bge embeddings and gradients', async () => {
     const ref = loadReference('tiny-bge');
-    const enc = await SentenceEncoder.create(node, models['tiny-bge']);
+    const enc = await BertEncoder.create(node, models['tiny-bge']);
     const emb = await enc.encode(batchOf(ref));
     const e = compareTensors({ shape: [ref.batch, ref.hidden], data: emb }, ref.get('embeddings'), { rtol: 0, atol: 1e-4 });
     console.log(`node: ${formatDiff('embeddings', e)}`);

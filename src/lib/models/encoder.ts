@@ -45,7 +45,7 @@ export interface SessionTiming {
   createMs: number;
 }
 
-export class SentenceEncoder {
+export class BertEncoder {
   readonly dim: number;
   readonly spec: SentenceSpec;
   /** Session creation cost per graph, in the order they were made. */
@@ -63,14 +63,14 @@ export class SentenceEncoder {
   }
 
   /** Uploads the trainable weights; sessions come on first use (or with prepare). */
-  static async create(runtime: Runtime, model: SentenceModel): Promise<SentenceEncoder> {
+  static async create(runtime: Runtime, model: SentenceModel): Promise<BertEncoder> {
     const weights = new Map<string, DeviceTensor>();
     for (const p of trainableParameters(model.config)) {
       const t = model.weights.get(p.name);
       if (!t) throw new Error(`encoder: the model has no ${p.name}`);
       weights.set(p.name, await runtime.upload({ dtype: 'float32', dims: t.shape, data: t.data }));
     }
-    return new SentenceEncoder(runtime, model, weights);
+    return new BertEncoder(runtime, model, weights);
   }
 
   /** Which runtime ran, in words. */
