@@ -1,0 +1,169 @@
+// Training checkpoints as one safetensors file: the tensors (weights under their Hugging Face
+// names, AdamW moments as `adam.m/<name>` / `adam.v/<name>`, the sampler's epoch order as
+// `sampler/order`) plus a JSON document in `__metadata__` for everything else (step counts,
+// scheduler position, sampler position, RNG state, the run config, metrics so far), with a format
+// marker and version. The browser keeps the bytes in IndexedDB, the CLI in a file.
+// It does not decide when to save (the trainer saves at update boundaries, as HF does, so no
+// half-accumulated gradients need saving) and it is not the exported model (src/lib/export/).
+
+import { parseSafetensors, writeSafetensors, type TensorToWrite } from '../models/safetensors.ts';
+import type { SamplerState } from './sampler.ts';
+import type { SchedulerType } from './schedule.ts';
+import { parseRunConfig, type RunConfig } from './run-config.ts';
+
+export const CHECKPOINT_FORMAT = 'tabtune-checkpoint';
+export const CHECKPOINT_FORMAT_VERSION = 1;
+
+export interface Checkpoint {
+  /** Model parameters by Hugging Face name. */
+  weights: Map<string, Float32Array>;
+  /** Shapes of the weights (moments share them); a weight without one is stored flat. */
+  shapes?: Map<string, number[]>;
+  optimizer: {
+    /** AdamW's step count (updates done). */
+    step: number;
+    /** `adam.m/<name>`, `adam.v/<name>` (AdamW.stateTensors()). */
+    tensors: Map<string, Float32Array>;
+  };
+  scheduler: {
+    type: SchedulerType;
+    baseLr: number;
+    warmupSteps: number;
+    maxSteps: number;
+    /** Scheduler steps taken: the next update uses λ(stepsTaken). */
+    stepsTaken: number;
+  };
+  /** Optimizer updates done. */
+  globalStep: number;
+  /** Micro-batches consumed since the start (transformers 4.41's accumulation counter). */
+  globalMicroBatch: number;
+  /** 0-based epoch in progress (equal to sampler.epoch). */
+  epoch: number;
+  sampler: SamplerState;
+  /** Whatever random state the trainer keeps besides the sampler (JSON); null if none. */
+  rng: unknown;
+  config: RunConfig;
+  /** Log entries so far (train_log.jsonl lines, eval results), JSON. */
+  metrics: unknown[];
+}
+
+export class CheckpointError extends Error {
+  constructor(message: string) {
+    super(`checkpoint: ${message}`);
+    this.name = 'CheckpointError';
+  }
+}
+
+const ORDER = 'sampler/order';
+const isStateName = (n: string) => n.startsWith('adam.') || n.startsWith('sampler/');
+
+export function writeCheckpoint(c: Checkpoint): Uint8Array {
+  const tensors = new Map<string, TensorToWrite>();
+  const shapeOf = (name: string, data: Float32Array): number[] => {
+    const s = c.shapes?.get(name);
+    if (!s) return [data.length];
+    const n = s.reduce((a, b) => a * b, 1);
+    if (n !== data.length) throw new CheckpointError(`shape [${s}] of "${name}" has ${n} elements, the weight has ${data.length}`);
+    return s;
+  };
+  for (const [name, data] of c.weights) {
+    if (isStateName(name)) throw new CheckpointError(`weight name "${name}" collides with optimizer/sampler state names`);
+    tensors.set(name, { shape: shapeOf(name, data), data });
+  }
+  for (const [name, data] of c.optimizer.tensors) {
+    const m = /^adam\.[mv]\/(.+)$/.exec(name);
+    if (!m) throw new CheckpointError(`optimizer tensor "${name}" is not adam.m/<name> or adam.v/<name>`);
+    const w = c.weights.get(m[1]);
+    if (!w) throw new CheckpointError(`optimizer tensor "${name}" has no weight "${m[1]}"`);
+    if (w.length !== data.length) throw new CheckpointError(`"${name}" has ${data.length} values, weight "${m[1]}" has ${w.length}`);
+    tensors.set(name, { shape: shapeOf(m[1], w), data });
+  }
+  tensors.set(ORDER, { shape: [c.sampler.order.length], data: Int32Array.from(c.sampler.order) });
+  const { order: _order, ...samplerRest } = c.sampler;
+  const state = {
+    optimizerStep: c.optimizer.step,
+    scheduler: c.scheduler,
+    globalStep: c.globalStep,
+    globalMicroBatch: c.globalMicroBatch,
+    epoch: c.epoch,
+    sampler: samplerRest,
+    rng: c.rng ?? null,
+    config: c.config,
+    metrics: c.metrics,
+  };
+  return writeSafetensors(tensors, {
+    format: CHECKPOINT_FORMAT,
+    format_version: String(CHECKPOINT_FORMAT_VERSION),
+    state: JSON.stringify(state),
+  });
+}
+
+export function readCheckpoint(bytes: Uint8Array): Checkpoint {
+  let parsed;
+  try {
+    parsed = parseSafetensors(bytes);
+  } catch (e) {
+    throw new CheckpointError(`not a readable checkpoint file (${(e as Error).message})`);
+  }
+  const { metadata, tensors } = parsed;
+  if (metadata.format !== CHECKPOINT_FORMAT) {
+    throw new CheckpointError(`the file is a safetensors file but not a tabtune checkpoint (format ${JSON.stringify(metadata.format ?? null)})`);
+  }
+  const version = Number(metadata.format_version);
+  if (version !== CHECKPOINT_FORMAT_VERSION) {
+    throw new CheckpointError(
+      `format version ${metadata.format_version} ${version > CHECKPOINT_FORMAT_VERSION ? 'is newer than' : 'differs from'} the version this tabtune reads (${CHECKPOINT_FORMAT_VERSION}); ` +
+        'resume it with the tabtune that wrote it, or start a new run',
+    );
+  }
+  let s;
+  try {
+    s = JSON.parse(metadata.state ?? '');
+  } catch (e) {
+    throw new CheckpointError(`state metadata is not JSON (${(e as Error).message})`);
+  }
+  let config: RunConfig;
+  try {
+    config = parseRunConfig(s.config);
+  } catch (e) {
+    throw new CheckpointError(`its run config is not valid here: ${(e as Error).message}`);
+  }
+  const weights = new Map<string, Float32Array>();
+  const shapes = new Map<string, number[]>();
+  const optimizerTensors = new Map<string, Float32Array>();
+  let order: number[] | null = null;
+  for (const [name, t] of tensors) {
+    if (name === ORDER) {
+      if (!(t.data instanceof Int32Array)) throw new CheckpointError(`${ORDER} is ${t.dtype}, expected I32`);
+      order = Array.from(t.data);
+    } else if (!(t.data instanceof Float32Array) || t.dtype !== 'F32') {
+      throw new CheckpointError(`tensor "${name}" is ${t.dtype}, expected F32`);
+    } else if (name.startsWith('adam.')) {
+      optimizerTensors.set(name, t.data);
+    } else {
+      weights.set(name, t.data);
+      shapes.set(name, t.shape);
+    }
+  }
+  if (!order) throw new CheckpointError(`missing ${ORDER}`);
+  for (const name of optimizerTensors.keys()) {
+    const w = name.slice('adam.m/'.length);
+    if (!weights.has(w)) throw new CheckpointError(`"${name}" has no weight "${w}"`);
+  }
+  for (const k of ['optimizerStep', 'globalStep', 'globalMicroBatch', 'epoch'] as const) {
+    if (!(Number.isInteger(s[k]) && s[k] >= 0)) throw new CheckpointError(`state.${k} must be an integer ≥ 0, got ${JSON.stringify(s[k])}`);
+  }
+  return {
+    weights,
+    shapes,
+    optimizer: { step: s.optimizerStep, tensors: optimizerTensors },
+    scheduler: s.scheduler,
+    globalStep: s.globalStep,
+    globalMicroBatch: s.globalMicroBatch,
+    epoch: s.epoch,
+    sampler: { ...s.sampler, order },
+    rng: s.rng,
+    config,
+    metrics: Array.isArray(s.metrics) ? s.metrics : [],
+  };
+}
