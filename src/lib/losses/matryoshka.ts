@@ -3,6 +3,8 @@
 // full width (which only matters for embeddings that are not already unit-norm). Dims and weights
 // are sorted together by dim, descending; weights default to 1. All dims share one embedding
 // matrix, so one model pass serves them all and one backward sums their gradients.
+// Deliberate differences from sentence-transformers: a dim listed twice is rejected (ST would count
+// it twice), and a missing full dim is not warned about here (the run config may do so).
 // Not n_dims_per_step sampling (every dim runs every step) and not FlagEmbedding's MRL (a mean).
 
 import type { Value } from '../graph/graph.ts';
