@@ -1,6 +1,8 @@
-// Progress of a multi-file download as one stream of events: bytes done / total, the rate over
-// the last seconds and an ETA, sent through one rate-limited callback (the worker forwards it
-// to the page unchanged). Not a UI: it only counts.
+// Progress of a multi-file download as one stream of events: bytes done / total, the network
+// rate (smoothed by the shared ProgressTracker) and an ETA, sent through one rate-limited
+// callback (the worker forwards it to the page unchanged). Not a UI: it only counts.
+
+import { ProgressTracker } from '../progress/progress.ts';
 
 export interface Progress {
   /** What is happening now: fetching bytes, hashing a finished file, parsing. */
@@ -23,14 +25,12 @@ export interface Progress {
 
 export type ProgressCallback = (p: Progress) => void;
 
-const WINDOW_MS = 3000;
-
 export class ProgressMeter {
   #cb: ProgressCallback | undefined;
   #intervalMs: number;
   #last = 0;
-  #samples: { t: number; bytes: number }[] = [];
-  #net = 0;
+  /** Counts network bytes only: cached files must not make the rate jump. */
+  #network = new ProgressTracker({ unit: 'B', halfLifeS: 2, now: () => Date.now() });
   state: Progress;
 
   constructor(cb: ProgressCallback | undefined, filesTotal: number, total: number | null, intervalMs = 100) {
@@ -49,10 +49,7 @@ export class ProgressMeter {
   bytes(n: number): void {
     this.state.fileLoaded += n;
     this.state.loaded += n;
-    this.#net += n;
-    const now = Date.now();
-    this.#samples.push({ t: now, bytes: this.#net });
-    while (this.#samples.length > 2 && now - this.#samples[0].t > WINDOW_MS) this.#samples.shift();
+    this.#network.advance(n);
     this.#emit(false);
   }
 
@@ -87,10 +84,7 @@ export class ProgressMeter {
     const now = Date.now();
     if (!force && now - this.#last < this.#intervalMs) return;
     this.#last = now;
-    const s = this.#samples;
-    if (s.length >= 2 && s[s.length - 1].t > s[0].t) {
-      this.state.rate = ((s[s.length - 1].bytes - s[0].bytes) / (s[s.length - 1].t - s[0].t)) * 1000;
-    }
+    this.state.rate = this.#network.snapshot().rate ?? 0;
     const left = this.state.total === null ? null : Math.max(0, this.state.total - this.state.loaded);
     this.state.eta = left === null || this.state.rate <= 0 ? (left === 0 ? 0 : null) : left / this.state.rate;
     this.#cb({ ...this.state });
