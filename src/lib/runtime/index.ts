@@ -1,8 +1,23 @@
-// Picks and creates a Runtime: 'wasm' (onnxruntime-web's WASM EP — the browser's CPU path, also
-// runnable in Node) or 'node' (onnxruntime-node's native CPU EP, for the CLI and tests).
-// Not the WebGPU kind yet: see the note in createRuntime.
+// Picks and creates a Runtime: 'webgpu' (onnxruntime-web's WebGPU EP, browser only), 'wasm'
+// (onnxruntime-web's WASM EP — the browser's CPU path, also runnable in Node) or 'node'
+// (onnxruntime-node's native CPU EP, for the CLI and tests). Not the place that decides which kind
+// a page gets (workers/engine.worker.ts does, from the backend probe).
+//
+// One onnxruntime-web build for both browser kinds: `#onnxruntime-web` (package.json "imports")
+// is `onnxruntime-web/webgpu` in the browser and the WASM-only `onnxruntime-web` in Node, so the
+// app bundle holds one build, whose WASM EP is also the fallback. Why the native C++ WebGPU EP
+// (`onnxruntime-web/webgpu`) and not JSEP (`onnxruntime-web`), measured in headless Chromium on the
+// SwiftShader adapter with the 410-node op training graph of tests/e2e/engine.browser.test.ts
+// (gather+linear+gelu+dropout+layerNorm+softmax+logSoftmax and their gradients), B=2, T=5, C=8:
+//   native: session 0.5 s, first run 13.5 s (shader compiles), then 0.21–0.32 s per run
+//   JSEP:   session 1.1 s, first run 20.4 s, then 0.20–0.42 s per run
+// Both agree with the WASM EP to 2.3e-5 relative and both place exactly one node on the CPU
+// (gather's gradient's Unsqueeze of the host-fed int64 ids, see engine.browser.test.ts). The native EP is
+// also the one onnxruntime develops (JSEP is in maintenance), and it fails loudly on a buffer
+// bound as both input and output where JSEP returns wrong numbers.
 
 import { OrtRuntime, type OrtModule } from './ort-runtime.ts';
+import { WebGpuRuntime, type OrtWebGpuModule } from './webgpu-runtime.ts';
 import type { Runtime, RuntimeKind } from './types.ts';
 
 export type * from './types.ts';
@@ -19,7 +34,7 @@ export async function createRuntime(kind: RuntimeKind, opts: RuntimeOptions = {}
       // In Node this resolves to onnxruntime-web's WASM-only build, which finds its .wasm/.mjs
       // files next to itself in node_modules: no ort.env.wasm.wasmPaths needed. In a Vite build
       // the files are emitted as assets by the import itself.
-      const ort = await import('onnxruntime-web');
+      const ort = await import('#onnxruntime-web');
       if (opts.threads !== undefined) ort.env.wasm.numThreads = opts.threads;
       const threads = ort.env.wasm.numThreads ?? 1;
       return new OrtRuntime(
@@ -29,7 +44,10 @@ export async function createRuntime(kind: RuntimeKind, opts: RuntimeOptions = {}
       );
     }
     case 'node': {
-      const ort = await import('onnxruntime-node');
+      // A specifier in a variable keeps bundlers from pulling the native addon into the browser
+      // build; Node resolves it as usual.
+      const nodePackage = 'onnxruntime-node';
+      const ort = (await import(/* @vite-ignore */ nodePackage)) as typeof import('onnxruntime-node');
       const threads = opts.threads ?? 0;
       return new OrtRuntime(
         ort as unknown as OrtModule,
@@ -37,11 +55,12 @@ export async function createRuntime(kind: RuntimeKind, opts: RuntimeOptions = {}
         { executionProviders: ['cpu'], ...(threads ? { intraOpNumThreads: threads } : {}) },
       );
     }
-    // WebGPU goes here: `onnxruntime-web/webgpu` with executionProviders ['webgpu'], sessions
-    // created with preferredOutputLocation 'gpu-buffer', a DeviceTensor wrapping
-    // Tensor.fromGpuBuffer (with a download function), upload/download through the GPUDevice
-    // onnxruntime exposes (ort.env.webgpu.device), and ping-pong buffers so that no buffer is
-    // ever both an input and an output of one run. Callers keep using the Runtime interface.
+    case 'webgpu': {
+      const ort = await import('#onnxruntime-web');
+      // Threads of the WASM side (nodes placed on the CPU EP, and the WASM kind in the same page).
+      if (opts.threads !== undefined) ort.env.wasm.numThreads = opts.threads;
+      return WebGpuRuntime.create(ort as unknown as OrtWebGpuModule, 'native C++ EP');
+    }
     default:
       throw new Error(`unknown runtime kind ${kind as string}`);
   }

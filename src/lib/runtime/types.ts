@@ -44,7 +44,7 @@ export interface LoadOptions {
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
 }
 
-export type RuntimeKind = 'wasm' | 'node';
+export type RuntimeKind = 'wasm' | 'node' | 'webgpu';
 
 export interface RuntimeDescription {
   kind: RuntimeKind;
@@ -52,6 +52,8 @@ export interface RuntimeDescription {
   backend: string;
   threads: number;
   version: string;
+  /** WebGPU only: the adapter onnxruntime's device came from (vendor · architecture · description). */
+  adapter?: string;
 }
 
 export interface Runtime {

@@ -1,0 +1,281 @@
+// The WebGPU Runtime: onnxruntime-web's WebGPU execution provider, with weights and gradients kept
+// in GPU buffers on onnxruntime's own GPUDevice between runs. A DeviceTensor here is an ort.Tensor
+// whose data lives in a GPUBuffer; uploads write it with queue.writeBuffer, downloads copy it to a
+// mappable staging buffer — never `Tensor.getData()`, which turns the tensor into a CPU tensor and
+// so would silently end its GPU residency.
+// Not the place that picks the onnxruntime-web build (index.ts does) and not an optimizer: the
+// in-place weight updates (own WGSL shaders on `device()`) belong to the trainer.
+//
+// Gotchas, measured with onnxruntime-web 1.30:
+// - Every output is created with preferredOutputLocation 'gpu-buffer'; outputs not asked for on
+//   the device are read back here and their GPU buffers released at once. So a run moves exactly
+//   the host feeds in and the host outputs out.
+// - Never bind one buffer as both input and output of a run (JSEP returns wrong numbers, the native
+//   EP fails validation). Outputs are always fresh buffers from onnxruntime here (no pre-allocated
+//   outputs), so the only way to alias is to feed a tensor twice in a run, which is harmless.
+
+import type { InferenceSession as OrtSession, Tensor as OrtTensor } from 'onnxruntime-web';
+import { Graph } from '../graph/graph.ts';
+import { toOnnx } from '../graph/onnx.ts';
+import type { DType } from '../graph/types.ts';
+import { add } from '../ops/elementwise.ts';
+import { parsePlacement, type NodePlacement } from './webgpu-placement.ts';
+import type {
+  DeviceTensor, Feed, HostData, HostTensor, LoadOptions, RunOptions, Runtime, RuntimeDescription, Session,
+} from './types.ts';
+import { isDeviceTensor } from './types.ts';
+
+// WebGPU has no types in TypeScript's DOM lib; these are the few members used here
+// (https://www.w3.org/TR/webgpu/), kept local rather than adding @webgpu/types.
+export interface GpuBufferLike {
+  readonly size: number;
+  mapAsync(mode: number): Promise<void>;
+  getMappedRange(): ArrayBuffer;
+  unmap(): void;
+  destroy(): void;
+}
+export interface GpuDeviceLike {
+  readonly adapterInfo?: { vendor?: string; architecture?: string; device?: string; description?: string };
+  readonly queue: { writeBuffer(b: GpuBufferLike, offset: number, data: ArrayBufferView): void; submit(cmds: unknown[]): void };
+  createBuffer(d: { size: number; usage: number }): GpuBufferLike;
+  createCommandEncoder(): {
+    copyBufferToBuffer(src: GpuBufferLike, so: number, dst: GpuBufferLike, d: number, size: number): void;
+    finish(): unknown;
+  };
+}
+// GPUBufferUsage / GPUMapMode bits (https://www.w3.org/TR/webgpu/#buffer-usage).
+const MAP_READ = 0x1;
+const COPY_SRC = 0x4;
+const COPY_DST = 0x8;
+const STORAGE = 0x80;
+
+type GpuDataType = 'float32' | 'int32' | 'int64' | 'uint8' | 'bool';
+
+/** The subset of onnxruntime-web (either WebGPU build) this file uses. */
+export interface OrtWebGpuModule {
+  InferenceSession: { create(model: Uint8Array, opts?: OrtSession.SessionOptions): Promise<OrtSession> };
+  Tensor: (new (type: DType, data: HostData, dims: readonly number[]) => OrtTensor) & {
+    fromGpuBuffer(
+      buffer: unknown,
+      opts: { dataType: GpuDataType; dims: readonly number[]; download?: () => Promise<HostData>; dispose?: () => void },
+    ): OrtTensor;
+  };
+  env: { webgpu: { device: Promise<unknown> }; versions: Record<string, string | undefined> };
+}
+
+const BYTES: Record<DType, number> = { float32: 4, float64: 8, int64: 8, int32: 4, bool: 1 };
+
+function typedFromBytes(dtype: DType, bytes: ArrayBuffer, count: number): HostData {
+  switch (dtype) {
+    case 'float32': return new Float32Array(bytes, 0, count);
+    case 'float64': return new Float64Array(bytes, 0, count);
+    case 'int64': return new BigInt64Array(bytes, 0, count);
+    case 'int32': return new Int32Array(bytes, 0, count);
+    case 'bool': return new Uint8Array(bytes, 0, count);
+  }
+}
+
+class GpuDeviceTensor implements DeviceTensor {
+  readonly kind = 'device';
+  disposed = false;
+  constructor(readonly tensor: OrtTensor, readonly dtype: DType, readonly dims: readonly number[]) {}
+}
+
+/**
+ * onnxruntime's wasm module binds console.log/console.error once, when it is instantiated (at the
+ * first session), so a wrapper installed later never sees its logs. This one is installed before
+ * that and forwards everything; while `sink` is set (placement()) it also keeps the lines.
+ */
+const consoleTap: { sink: string[] | null; installed: boolean } = { sink: null, installed: false };
+
+function installConsoleTap(): void {
+  if (consoleTap.installed) return;
+  consoleTap.installed = true;
+  for (const m of ['log', 'info', 'warn', 'error'] as const) {
+    const original = console[m].bind(console);
+    console[m] = (...args: unknown[]) => {
+      if (consoleTap.sink) consoleTap.sink.push(args.map(String).join(' '));
+      else original(...args);
+    };
+  }
+}
+
+function initModel(): Uint8Array {
+  const g = new Graph('webgpu-init');
+  const x = g.input('x', 'float32', [1]);
+  g.output(add(x, x), 'y');
+  return toOnnx(g);
+}
+
+const count = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
+
+export class WebGpuRuntime implements Runtime {
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Bytes moved host → GPU by upload() (not session feeds): lets tests prove residency. */
+  uploadedBytes = 0;
+
+  private constructor(
+    private readonly ort: OrtWebGpuModule,
+    private readonly gpu: GpuDeviceLike,
+    readonly keepAlive: OrtSession,
+    private readonly description: RuntimeDescription,
+  ) {}
+
+  static async create(ort: OrtWebGpuModule, build: string): Promise<WebGpuRuntime> {
+    installConsoleTap();
+    // The native EP creates its device with its first session and destroys it when the last one
+    // is released (our uploads would then hold buffers of a lost device): a one-node session
+    // held for the runtime's lifetime pins it.
+    const keepAlive = await ort.InferenceSession.create(initModel(), { executionProviders: ['webgpu'] });
+    const gpu = (await ort.env.webgpu.device) as GpuDeviceLike | undefined;
+    if (!gpu) throw new Error('onnxruntime-web created a WebGPU session but exposes no GPUDevice');
+    const info = gpu.adapterInfo ?? {};
+    const adapter = [info.vendor, info.architecture, info.description || info.device].filter(Boolean).join(' · ');
+    return new WebGpuRuntime(ort, gpu, keepAlive, {
+      kind: 'webgpu',
+      backend: `onnxruntime-web, WebGPU EP (${build})`,
+      threads: 1,
+      version: ort.env.versions.web ?? '',
+      adapter: adapter || 'unknown adapter',
+    });
+  }
+
+  /** onnxruntime's own GPUDevice, for shaders that must share buffers with its sessions. */
+  device(): unknown {
+    return this.gpu;
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private toOrt(t: Feed): OrtTensor {
+    if (isDeviceTensor(t)) {
+      if (!(t instanceof GpuDeviceTensor)) throw new Error('device tensor from another runtime');
+      if (t.disposed) throw new Error('device tensor used after dispose');
+      return t.tensor;
+    }
+    return new this.ort.Tensor(t.dtype, t.data, t.dims);
+  }
+
+  async load(model: Uint8Array, opts: LoadOptions = {}): Promise<Session> {
+    const session = await this.exclusive(() =>
+      this.ort.InferenceSession.create(model, {
+        executionProviders: ['webgpu'],
+        graphOptimizationLevel: opts.graphOptimizationLevel ?? 'all',
+        preferredOutputLocation: 'gpu-buffer',
+      }),
+    );
+    const run = async (feeds: Record<string, Feed>, outputs?: string[], ropts: RunOptions = {}) => {
+      const ortFeeds: Record<string, OrtTensor> = {};
+      for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = this.toOrt(v);
+      const names = outputs ?? [...session.outputNames];
+      return this.exclusive(async () => {
+        const result = await session.run(ortFeeds, names);
+        const out: Record<string, HostTensor | DeviceTensor> = {};
+        for (const name of names) {
+          const t = result[name];
+          const dims = [...t.dims];
+          const dtype = t.type as DType;
+          if (ropts.keepOnDevice?.includes(name)) {
+            out[name] = new GpuDeviceTensor(t, dtype, dims);
+          } else {
+            out[name] = { dtype, dims, data: await this.read(t, dtype, dims) };
+            t.dispose();
+          }
+        }
+        return out;
+      });
+    };
+    return {
+      inputNames: session.inputNames,
+      outputNames: session.outputNames,
+      run,
+      release: () => this.exclusive(() => session.release()),
+    };
+  }
+
+  /**
+   * Where onnxruntime puts each node of `model` in a WebGPU session: creates a throwaway session
+   * with verbose logging and reads the "Node placements" report that onnxruntime writes to the
+   * console (inference_session.cc, VerifyEachNodeIsAssignedToAnEp). Nodes are listed after graph
+   * optimization, so fused nodes appear under their fused names.
+   */
+  async placement(model: Uint8Array, opts: LoadOptions = {}): Promise<NodePlacement> {
+    return this.exclusive(async () => {
+      const log: string[] = [];
+      consoleTap.sink = log;
+      try {
+        const session = await this.ort.InferenceSession.create(model, {
+          executionProviders: ['webgpu'],
+          graphOptimizationLevel: opts.graphOptimizationLevel ?? 'all',
+          logSeverityLevel: 0,
+          logVerbosityLevel: 0,
+        });
+        await session.release();
+      } finally {
+        consoleTap.sink = null;
+      }
+      return parsePlacement(log);
+    });
+  }
+
+  /** Copies a GPU tensor's buffer into a fresh host array; the tensor stays on the GPU. */
+  private async read(t: OrtTensor, dtype: DType, dims: readonly number[]): Promise<HostData> {
+    if (t.location !== 'gpu-buffer') return (await t.getData()) as HostData;
+    const n = count(dims);
+    const size = n * BYTES[dtype];
+    if (size === 0) return typedFromBytes(dtype, new ArrayBuffer(0), 0);
+    const padded = Math.ceil(size / 4) * 4;
+    const staging = this.gpu.createBuffer({ size: padded, usage: MAP_READ | COPY_DST });
+    try {
+      const encoder = this.gpu.createCommandEncoder();
+      encoder.copyBufferToBuffer(t.gpuBuffer as unknown as GpuBufferLike, 0, staging, 0, padded);
+      this.gpu.queue.submit([encoder.finish()]);
+      await staging.mapAsync(MAP_READ);
+      const copy = staging.getMappedRange().slice(0, size);
+      staging.unmap();
+      return typedFromBytes(dtype, copy, n);
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  async upload(t: HostTensor): Promise<DeviceTensor> {
+    if (t.dtype === 'float64') throw new Error('WebGPU has no float64 tensors');
+    const bytes = t.data.byteLength;
+    // onnxruntime's WebGPU kernels read whole 16-byte vectors; pad the allocation to that.
+    const buffer = this.gpu.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: STORAGE | COPY_SRC | COPY_DST });
+    // writeBuffer needs a 4-byte multiple; copy (also detaches us from SharedArrayBuffer views).
+    const data = new Uint8Array(Math.ceil(bytes / 4) * 4);
+    data.set(new Uint8Array(t.data.buffer, t.data.byteOffset, bytes));
+    this.gpu.queue.writeBuffer(buffer, 0, data);
+    this.uploadedBytes += bytes;
+    const dims = [...t.dims];
+    const tensor = this.ort.Tensor.fromGpuBuffer(buffer, {
+      dataType: t.dtype as GpuDataType,
+      dims,
+      dispose: () => buffer.destroy(),
+    });
+    return new GpuDeviceTensor(tensor, t.dtype, dims);
+  }
+
+  async download(t: DeviceTensor): Promise<HostTensor> {
+    if (!(t instanceof GpuDeviceTensor)) throw new Error('device tensor from another runtime');
+    if (t.disposed) throw new Error('device tensor used after dispose');
+    const data = await this.exclusive(() => this.read(t.tensor, t.dtype, t.dims));
+    return { dtype: t.dtype, dims: [...t.dims], data };
+  }
+
+  dispose(t: DeviceTensor): void {
+    if (!(t instanceof GpuDeviceTensor) || t.disposed) return;
+    t.disposed = true;
+    t.tensor.dispose();
+  }
+
+  describe(): RuntimeDescription {
+    return { ...this.description };
+  }
+}

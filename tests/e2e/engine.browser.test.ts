@@ -1,0 +1,250 @@
+// The engine in real (Debian) Chromium with --enable-unsafe-webgpu (SwiftShader adapter): the same
+// graphs on onnxruntime-web's WASM EP and WebGPU EP in one page give the same numbers (and the
+// PyTorch reference's), no node of a training graph is placed on the CPU in a WebGPU session, and
+// weights stay on the GPU across runs. Graphs are built and serialized here in Node; the page
+// (tests/e2e/harness/, built into a temp folder) only runs them through the app's createRuntime.
+// SwiftShader runs WebGPU at CPU speed, so only tiny graphs.
+
+import { rm } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serveStatic, type StaticServer } from '../../scripts/serve.js';
+import { gradients } from '../../src/lib/autodiff/grad.ts';
+import { Graph } from '../../src/lib/graph/graph.ts';
+import { toOnnx } from '../../src/lib/graph/onnx.ts';
+import { trainableParameters } from '../../src/lib/models/bert-config.ts';
+import { buildEncodeGradGraph, buildEncodeGraph, buildTrainStepGraph } from '../../src/lib/models/graphs.ts';
+import { loadSentenceModelFromDir } from '../../src/lib/models/sentence-model-node.ts';
+import type { SentenceModel } from '../../src/lib/models/sentence-model.ts';
+import { mul, neg } from '../../src/lib/ops/elementwise.ts';
+import { linear, matmul } from '../../src/lib/ops/matmul.ts';
+import { dropout, gelu, layerNorm, logSoftmax, softmax } from '../../src/lib/ops/nn.ts';
+import { reduceMean, reduceSum } from '../../src/lib/ops/reduce.ts';
+import { gather, transpose } from '../../src/lib/ops/shape.ts';
+import type { HostTensor, RuntimeKind } from '../../src/lib/runtime/types.ts';
+import type { PlacedNode } from '../../src/lib/runtime/webgpu-placement.ts';
+import { ensureFixtures } from '../fixtures/fixtures.ts';
+import { compareTensors, formatDiff, loadReference, type Reference } from '../reference/load-reference.ts';
+import { launchBrowser, type BrowserSession } from './browser.ts';
+import { buildHarness } from './harness/build.ts';
+import { fromWire, toBase64, toWire, type Harness, type WireRun, type WireTensor } from './harness/wire.ts';
+
+let harnessDir: string;
+let server: StaticServer;
+let session: BrowserSession;
+
+beforeAll(async () => {
+  harnessDir = await buildHarness();
+  server = await serveStatic({ root: harnessDir, port: 0, isolate: true });
+  session = await launchBrowser({ webgpu: true });
+  await session.page.goto(server.url);
+  await session.page.waitForFunction(() => document.title === 'harness ready', undefined, { timeout: 30_000 });
+}, 180_000);
+
+afterAll(async () => {
+  await session?.close();
+  await server?.close();
+  if (harnessDir) await rm(harnessDir, { recursive: true, force: true });
+});
+
+/** Calls window.harness.<method>(...args) in the page. */
+function call<K extends keyof Harness>(method: K, ...args: Parameters<Harness[K]>): Promise<Awaited<ReturnType<Harness[K]>>> {
+  return session.page.evaluate(
+    ([m, a]) => (globalThis as unknown as Record<string, Record<string, (...x: unknown[]) => unknown>>).harness[m](...a),
+    [method, args] as const,
+  ) as Promise<Awaited<ReturnType<Harness[K]>>>;
+}
+
+/** Nodes a WebGPU session places on onnxruntime's CPU EP (Memcpy nodes left out). */
+export async function cpuNodesOf(model: Uint8Array): Promise<PlacedNode[]> {
+  return (await call('placement', toBase64(model))).cpu;
+}
+
+/**
+ * CPU nodes accepted in training graphs, each with why it costs nothing: onnxruntime's CPU
+ * preference (fallback_cpu_capability.cc) moves int64 nodes fed only by host-provided int64 graph
+ * inputs to the CPU. Gather's gradient turns the host-fed ids [B,T] into ScatterND indices
+ * [B,T,1] (Unsqueeze; a Reshape lands there too): a view of a host tensor, made before the upload
+ * that happens anyway — no GPU→CPU copy. Anything else fails the test.
+ */
+const HOST_SIDE_ONLY = (n: PlacedNode) => n.opType === 'Unsqueeze' && /^grad\/(.*\/)?gather(_\d+)?\/unsqueeze$/.test(n.name);
+
+const floats = (t: WireTensor) => Array.from(fromWire(t).data as Float32Array);
+
+function maxRelDiff(a: number[], b: number[], floor = 1e-3): number {
+  expect(a.length).toBe(b.length);
+  return a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]) / Math.max(floor, Math.abs(b[i]))), 0);
+}
+
+async function runBoth(model: Uint8Array, feeds: Record<string, HostTensor>) {
+  const wire = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toWire(v)]));
+  const out = {} as Record<RuntimeKind, WireRun>;
+  for (const kind of ['wasm', 'webgpu'] as const) {
+    const id = await call('load', kind, toBase64(model));
+    out[kind] = await call('run', id, wire);
+    await call('release', id);
+  }
+  return out;
+}
+
+function opTrainingGraph(): Uint8Array {
+  const g = new Graph('ops');
+  const ids = g.input('ids', 'int64', ['B', 'T']);
+  const table = g.input('table', 'float32', [11, 8]);
+  const w = g.input('w', 'float32', [8, 8]);
+  const b = g.input('b', 'float32', [8]);
+  const gamma = g.input('gamma', 'float32', [8]);
+  const beta = g.input('beta', 'float32', [8]);
+  const seed = g.input('seed', 'float32', []);
+  const h = dropout(gelu(linear(gather(table, ids), w, b)), 0.1, seed, 0); // [B,T,8]
+  const n = layerNorm(h, gamma, beta, 1e-12);
+  const ctx = matmul(softmax(matmul(n, transpose(n, [0, 2, 1]))), n);
+  const lp = logSoftmax(ctx);
+  const loss = neg(reduceMean(reduceSum(mul(lp, lp), [2]), [0, 1]));
+  g.output(loss, 'loss');
+  for (const dw of gradients(g, loss, [table, w, b, gamma, beta])) g.output(dw);
+  return toOnnx(g);
+}
+
+const wave = (n: number, k: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 1.7 + k) * 0.5);
+
+describe('op-level training graph (gather, linear, gelu, dropout, layerNorm, softmax, logSoftmax + gradients)', () => {
+  const model = opTrainingGraph();
+
+  it('places no node on the CPU in a WebGPU session beyond the host-side id view', async () => {
+    const cpu = await cpuNodesOf(model);
+    console.log('op graph CPU nodes:', JSON.stringify(cpu));
+    expect(cpu.filter((n) => !HOST_SIDE_ONLY(n))).toEqual([]);
+  });
+
+  it('gives the same loss and gradients on WASM and WebGPU (1e-4 relative)', async () => {
+    const out = await runBoth(model, {
+      ids: { dtype: 'int64', dims: [2, 5], data: BigInt64Array.from({ length: 10 }, (_, i) => BigInt((i * 7) % 11)) },
+      table: { dtype: 'float32', dims: [11, 8], data: wave(88, 1) },
+      w: { dtype: 'float32', dims: [8, 8], data: wave(64, 2) },
+      b: { dtype: 'float32', dims: [8], data: wave(8, 3) },
+      gamma: { dtype: 'float32', dims: [8], data: wave(8, 4) },
+      beta: { dtype: 'float32', dims: [8], data: wave(8, 5) },
+      seed: { dtype: 'float32', dims: [], data: Float32Array.of(1234) },
+    });
+    const names = Object.keys(out.wasm.host);
+    expect(names).toEqual(['loss', 'grad/table', 'grad/w', 'grad/b', 'grad/gamma', 'grad/beta']);
+    for (const name of names) {
+      const d = maxRelDiff(floats(out.webgpu.host[name]), floats(out.wasm.host[name]));
+      console.log(`op graph ${name}: max rel diff WebGPU vs WASM ${d.toExponential(2)}`);
+      expect(d, name).toBeLessThan(1e-4);
+    }
+    // ScatterND-add touched only the rows of ids that occur.
+    const dtable = floats(out.webgpu.host['grad/table']);
+    const used = new Set(Array.from({ length: 10 }, (_, i) => (i * 7) % 11));
+    const unused = [...Array(11).keys()].find((r) => !used.has(r))!;
+    expect(dtable.slice(unused * 8, unused * 8 + 8)).toEqual(Array(8).fill(0));
+  });
+});
+
+describe('tiny BERT graphs (fixture tiny-bge) on WASM and WebGPU', () => {
+  let model: SentenceModel;
+  let ref: Reference;
+  let feeds: Record<string, HostTensor>;
+  let spec: Parameters<typeof buildEncodeGraph>[0];
+
+  beforeAll(() => {
+    model = loadSentenceModelFromDir(ensureFixtures().tinyBge);
+    ref = loadReference('tiny-bge');
+    spec = { config: model.config, pooling: model.pooling, normalize: model.normalize };
+    const { batch: B, tokens: T } = ref;
+    feeds = {
+      input_ids: { dtype: 'int64', dims: [B, T], data: ref.inputIds },
+      attention_mask: { dtype: 'float32', dims: [B, T], data: ref.attentionMask },
+      position_ids: { dtype: 'int64', dims: [1, T], data: BigInt64Array.from({ length: T }, (_, i) => BigInt(i)) },
+    };
+  });
+
+  const weightFeeds = () =>
+    Object.fromEntries(trainableParameters(model.config).map((p) => {
+      const w = model.weights.get(p.name)!;
+      return [p.name, { dtype: 'float32', dims: w.shape, data: w.data } as HostTensor];
+    }));
+
+  it('places no node of encode, encode_grad (train mode) or the fused train step on the CPU', async () => {
+    const graphs = {
+      encode: buildEncodeGraph(spec, { train: true }),
+      encode_grad: buildEncodeGradGraph(spec, { train: true }),
+      train_step: buildTrainStepGraph(spec, (e, g) => reduceSum(mul(e, g.input('r', 'float32', ['B', spec.config.hiddenSize])), [0, 1]), { train: true }),
+    };
+    const bad: Record<string, PlacedNode[]> = {};
+    for (const [name, g] of Object.entries(graphs)) {
+      const cpu = await cpuNodesOf(toOnnx(g));
+      console.log(`${name} (${g.nodes.length} nodes) CPU nodes:`, JSON.stringify(cpu));
+      bad[name] = cpu.filter((n) => !HOST_SIDE_ONLY(n));
+    }
+    expect(bad).toEqual({ encode: [], encode_grad: [], train_step: [] });
+  });
+
+  it('encode: embeddings equal on WASM and WebGPU (1e-4 relative) and to PyTorch (1e-4 absolute)', async () => {
+    const out = await runBoth(toOnnx(buildEncodeGraph(spec)), { ...feeds, ...weightFeeds() });
+    const gpu = floats(out.webgpu.host.embeddings);
+    const d = maxRelDiff(gpu, floats(out.wasm.host.embeddings));
+    console.log(`encode embeddings: max rel diff WebGPU vs WASM ${d.toExponential(2)}`);
+    expect(d).toBeLessThan(1e-4);
+    const vsRef = compareTensors({ shape: out.webgpu.host.embeddings.dims, data: gpu }, ref.get('embeddings'), { rtol: 0, atol: 1e-4 });
+    console.log(formatDiff('WebGPU embeddings vs PyTorch', vsRef));
+    expect(vsRef.ok).toBe(true);
+  });
+
+  it('encode_grad: every weight gradient equal on WASM and WebGPU and to PyTorch; weights stay on the GPU', async () => {
+    const model_ = toOnnx(buildEncodeGradGraph(spec));
+    const upstream: HostTensor = { dtype: 'float32', dims: [ref.batch, ref.hidden], data: ref.upstream };
+    const wasm = await call('load', 'wasm', toBase64(model_));
+    const wasmOut = await call('run', wasm, Object.fromEntries(Object.entries({ ...feeds, ...weightFeeds(), upstream }).map(([k, v]) => [k, toWire(v)])));
+    await call('release', wasm);
+
+    // WebGPU: weights uploaded once; each run sends only ids, mask, positions and upstream.
+    const before = await call('uploadedBytes', 'webgpu');
+    const weightIds: Record<string, string> = {};
+    let weightBytes = 0;
+    for (const [name, t] of Object.entries(weightFeeds())) {
+      weightIds[name] = await call('upload', 'webgpu', toWire(t));
+      weightBytes += t.data.byteLength;
+    }
+    expect((await call('uploadedBytes', 'webgpu')) - before).toBe(weightBytes);
+    const gpu = await call('load', 'webgpu', toBase64(model_));
+    const hostFeeds = Object.fromEntries(Object.entries({ ...feeds, upstream }).map(([k, v]) => [k, toWire(v)]));
+    const gradNames = ref.gradNames.map((p) => `grad/${p}`);
+    const first = await call('run', gpu, { ...hostFeeds, ...weightIds }, gradNames, gradNames);
+    const second = await call('run', gpu, { ...hostFeeds, ...weightIds }, gradNames, gradNames);
+    expect((await call('uploadedBytes', 'webgpu')) - before).toBe(weightBytes); // no re-upload
+    expect(Object.keys(first.host)).toEqual([]); // gradients stayed on the device
+    expect(Object.keys(second.device).sort()).toEqual([...gradNames].sort());
+    console.log(`encode_grad on WebGPU: first run ${first.ms.toFixed(0)} ms, second ${second.ms.toFixed(0)} ms`);
+
+    // Tolerance per gradient tensor, as src/lib/models/bert.test.ts: max|ours − ref| ≤ 1e-4 · scale,
+    // scale = max(max|ref|, 1e-3 · G), G the largest |ref| of all gradients (the floor covers the
+    // attention key biases, zero analytically, where float32 leaves ~1e-8 of noise).
+    const maxAbs = (x: ArrayLike<number>) => Array.from(x).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const G = Math.max(...gradNames.map((n) => maxAbs(ref.get(n).data as Float32Array)));
+    let worstVsWasm = { name: '', d: 0 };
+    for (const name of gradNames) {
+      const a = floats(await call('download', 'webgpu', first.device[name]));
+      const b = floats(await call('download', 'webgpu', second.device[name]));
+      expect(b, `${name}: second run differs`).toEqual(a);
+      const r = ref.get(name);
+      const scale = Math.max(maxAbs(r.data as Float32Array), 1e-3 * G);
+      const w = floats(wasmOut.host[name]);
+      const d = a.reduce((m, x, i) => Math.max(m, Math.abs(x - w[i])), 0) / scale;
+      if (d > worstVsWasm.d) worstVsWasm = { name, d };
+      const vsRef = compareTensors({ shape: r.shape, data: a }, r as { shape: number[]; data: Float32Array }, { rtol: 0, atol: 1e-4 * scale });
+      expect(vsRef.ok, formatDiff(`${name} WebGPU vs PyTorch`, vsRef)).toBe(true);
+      await call('dispose', 'webgpu', first.device[name]);
+      await call('dispose', 'webgpu', second.device[name]);
+    }
+    console.log(`encode_grad: largest scaled diff WebGPU vs WASM ${worstVsWasm.d.toExponential(2)} (${worstVsWasm.name})`);
+    expect(worstVsWasm.d).toBeLessThan(1e-4);
+    await call('release', gpu);
+    for (const id of Object.values(weightIds)) await call('dispose', 'webgpu', id);
+  });
+});
+
+it('the page saw no console errors but onnxruntime\'s notice of the host-side nodes above', () => {
+  const notice = /\[W:onnxruntime:, session_state\.cc:\d+ VerifyEachNodeIsAssignedToAnEp\]/;
+  expect(session.errors.filter((e) => !notice.test(e))).toEqual([]);
+});

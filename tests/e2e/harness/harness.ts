@@ -1,0 +1,81 @@
+// The engine test page's script: exposes `window.harness`, through which the browser tests (Node
+// side, Playwright) create runtimes with the app's own createRuntime, run serialized graphs built
+// in Node, and list the nodes a WebGPU session places on the CPU. Tensors cross page.evaluate as
+// base64 strings. Not part of the app: built into a temp folder by tests/e2e/harness/build.ts.
+
+import { createRuntime, isDeviceTensor, type DeviceTensor, type HostTensor, type Runtime, type RuntimeKind } from '../../../src/lib/runtime/index.ts';
+import type { WebGpuRuntime } from '../../../src/lib/runtime/webgpu-runtime.ts';
+import type { WireTensor, Harness, WireRun } from './wire.ts';
+import { fromWire, toWire, fromBase64 } from './wire.ts';
+
+const runtimes = new Map<string, Runtime>();
+const device = new Map<string, DeviceTensor>();
+let nextId = 0;
+
+async function runtime(kind: RuntimeKind, threads?: number): Promise<Runtime> {
+  const key = `${kind}/${threads ?? ''}`;
+  let r = runtimes.get(key);
+  if (!r) {
+    r = await createRuntime(kind, threads === undefined ? {} : { threads });
+    runtimes.set(key, r);
+  }
+  return r;
+}
+
+const sessions = new Map<string, Awaited<ReturnType<Runtime['load']>>>();
+
+const harness: Harness = {
+  async describe(kind, threads) {
+    return (await runtime(kind, threads)).describe();
+  },
+  async load(kind, modelB64, threads) {
+    const r = await runtime(kind, threads);
+    const id = `s${nextId++}`;
+    sessions.set(id, await r.load(fromBase64(modelB64)));
+    return id;
+  },
+  async upload(kind, t, threads) {
+    const r = await runtime(kind, threads);
+    const id = `d${nextId++}`;
+    device.set(id, await r.upload(fromWire(t)));
+    return id;
+  },
+  async run(sessionId, feeds, outputs, keepOnDevice = []) {
+    const session = sessions.get(sessionId)!;
+    const actual: Record<string, HostTensor | DeviceTensor> = {};
+    for (const [k, v] of Object.entries(feeds)) actual[k] = typeof v === 'string' ? device.get(v)! : fromWire(v);
+    const t0 = performance.now();
+    const out = await session.run(actual, outputs, { keepOnDevice });
+    const ms = performance.now() - t0;
+    const result: WireRun = { ms, host: {}, device: {} };
+    for (const [k, v] of Object.entries(out)) {
+      if (isDeviceTensor(v)) {
+        const id = `d${nextId++}`;
+        device.set(id, v);
+        result.device[k] = id;
+      } else result.host[k] = toWire(v);
+    }
+    return result;
+  },
+  async download(kind, id, threads) {
+    return toWire(await (await runtime(kind, threads)).download(device.get(id)!));
+  },
+  async dispose(kind, id, threads) {
+    (await runtime(kind, threads)).dispose(device.get(id)!);
+    device.delete(id);
+  },
+  async uploadedBytes(kind) {
+    return (runtimes.get(`${kind}/`) as unknown as { uploadedBytes?: number })?.uploadedBytes ?? -1;
+  },
+  async placement(modelB64) {
+    const r = (await runtime('webgpu')) as unknown as WebGpuRuntime;
+    return r.placement(fromBase64(modelB64));
+  },
+  async release(sessionId) {
+    await sessions.get(sessionId)?.release();
+    sessions.delete(sessionId);
+  },
+};
+
+(globalThis as unknown as { harness: Harness }).harness = harness;
+document.title = 'harness ready';

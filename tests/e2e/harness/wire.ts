@@ -1,0 +1,63 @@
+// Tensors as they cross Playwright's page.evaluate (JSON): dtype, dims and base64 bytes. Shared by
+// the engine test page and the Node side of tests/e2e/engine.browser.test.ts.
+
+import type { DType } from '../../../src/lib/graph/types.ts';
+import type { NodePlacement } from '../../../src/lib/runtime/webgpu-placement.ts';
+import type { HostData, HostTensor, RuntimeDescription, RuntimeKind } from '../../../src/lib/runtime/types.ts';
+
+export interface WireTensor {
+  dtype: DType;
+  dims: number[];
+  b64: string;
+}
+
+export interface WireRun {
+  ms: number;
+  host: Record<string, WireTensor>;
+  /** Output name → device tensor id in the page. */
+  device: Record<string, string>;
+}
+
+/** window.harness in the test page. Device tensors are named by ids the page hands out. */
+export interface Harness {
+  describe(kind: RuntimeKind, threads?: number): Promise<RuntimeDescription>;
+  load(kind: RuntimeKind, modelB64: string, threads?: number): Promise<string>;
+  upload(kind: RuntimeKind, t: WireTensor, threads?: number): Promise<string>;
+  /** Feeds are wire tensors or device tensor ids. */
+  run(session: string, feeds: Record<string, WireTensor | string>, outputs?: string[], keepOnDevice?: string[]): Promise<WireRun>;
+  download(kind: RuntimeKind, id: string, threads?: number): Promise<WireTensor>;
+  dispose(kind: RuntimeKind, id: string, threads?: number): Promise<void>;
+  /** WebGPU runtime's count of bytes written by upload(); -1 for other kinds. */
+  uploadedBytes(kind: RuntimeKind): Promise<number>;
+  release(session: string): Promise<void>;
+  placement(modelB64: string): Promise<NodePlacement>;
+}
+
+export function toBase64(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+export function fromBase64(b64: string): Uint8Array {
+  const s = atob(b64);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+export function toWire(t: HostTensor): WireTensor {
+  return { dtype: t.dtype, dims: [...t.dims], b64: toBase64(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)) };
+}
+
+export function fromWire(t: WireTensor): HostTensor {
+  const bytes = fromBase64(t.b64);
+  const buf = bytes.buffer;
+  const data: HostData =
+    t.dtype === 'float32' ? new Float32Array(buf)
+    : t.dtype === 'float64' ? new Float64Array(buf)
+    : t.dtype === 'int64' ? new BigInt64Array(buf)
+    : t.dtype === 'int32' ? new Int32Array(buf)
+    : new Uint8Array(buf);
+  return { dtype: t.dtype, dims: [...t.dims], data };
+}
