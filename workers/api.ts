@@ -98,8 +98,27 @@ export interface StoragePanel {
 }
 
 /** What `workers/engine.worker.ts` exposes. Train and eval methods will join `probe`. */
+/** What ran the engine's self-test graph (workers/engine-runtime.ts), and why that backend. */
+export interface SelfTestReport {
+  kind: 'webgpu' | 'wasm' | 'node';
+  /** Package and execution provider, in words, e.g. "onnxruntime-web, WebGPU EP (native C++ EP)". */
+  backend: string;
+  threads: number;
+  version: string;
+  /** WebGPU only: vendor · architecture · description of the adapter. */
+  adapter?: string;
+  /** Why this is not WebGPU (no adapter, or the WebGPU runtime failed); null when it is. */
+  fallbackReason: string | null;
+  result: number[];
+  expected: number[];
+  ok: boolean;
+  ms: number;
+}
+
 export interface EngineWorkerApi {
   probe(): Promise<BackendReport>;
+  /** Creates the engine's runtime if needed and runs a tiny graph on it. */
+  selfTest(): Promise<SelfTestReport>;
   /** `onProgress` must be wrapped with Comlink.proxy by the caller. */
   loadModel(req: LoadRequest, onProgress?: (p: Progress) => void): Promise<ModelSummary>;
   loadDataset(req: LoadRequest, onProgress?: (p: Progress) => void): Promise<DatasetSummary>;

@@ -6,9 +6,11 @@ import * as Comlink from 'comlink';
 import type { EngineWorkerApi } from './api.ts';
 import { probeBackend, probeEnvFromGlobals } from './backend-probe.ts';
 import * as loaders from './loaders.ts';
+import { selfTest } from './engine-runtime.ts';
 
 const api: EngineWorkerApi = {
   probe: () => probeBackend(probeEnvFromGlobals()),
+  selfTest,
   loadModel: loaders.loadModel,
   loadDataset: loaders.loadDataset,
   loadDataFile: loaders.loadDataFile,

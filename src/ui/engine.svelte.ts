@@ -2,12 +2,18 @@
 // renders in runes state. It holds no engine logic and never imports onnxruntime.
 
 import * as Comlink from 'comlink';
-import type { BackendReport, EngineWorkerApi } from '../../workers/api.ts';
+import type { BackendReport, EngineWorkerApi, SelfTestReport } from '../../workers/api.ts';
 
 export type ProbeState =
   | { status: 'idle' }
   | { status: 'probing' }
   | { status: 'done'; report: BackendReport }
+  | { status: 'failed'; error: string };
+
+export type SelfTestState =
+  | { status: 'idle' }
+  | { status: 'running' }
+  | { status: 'done'; report: SelfTestReport }
   | { status: 'failed'; error: string };
 
 export class Engine {
@@ -39,6 +45,22 @@ export class Engine {
       this.#probe = { status: 'done', report: await this.#remote().probe() };
     } catch (error) {
       this.#probe = { status: 'failed', error: error instanceof Error ? error.message : String(error) };
+    }
+  }
+
+  #selfTest = $state.raw<SelfTestState>({ status: 'idle' });
+
+  /** Which backend ran the engine's self-test graph, and why that one. */
+  get selfTest(): SelfTestState {
+    return this.#selfTest;
+  }
+
+  async runSelfTest(): Promise<void> {
+    this.#selfTest = { status: 'running' };
+    try {
+      this.#selfTest = { status: 'done', report: await this.#remote().selfTest() };
+    } catch (error) {
+      this.#selfTest = { status: 'failed', error: error instanceof Error ? error.message : String(error) };
     }
   }
 

@@ -5,7 +5,8 @@
 // (tests/e2e/harness/, built into a temp folder) only runs them through the app's createRuntime.
 // SwiftShader runs WebGPU at CPU speed, so only tiny graphs.
 
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveStatic, type StaticServer } from '../../scripts/serve.js';
 import { gradients } from '../../src/lib/autodiff/grad.ts';
@@ -242,6 +243,41 @@ describe('tiny BERT graphs (fixture tiny-bge) on WASM and WebGPU', () => {
     await call('release', gpu);
     for (const id of Object.values(weightIds)) await call('dispose', 'webgpu', id);
   });
+});
+
+describe('the engine worker', () => {
+  it('runs its self-test on WebGPU when an adapter exists and says which EP and adapter', async () => {
+    const report = await call('workerSelfTest');
+    console.log('worker self-test:', JSON.stringify(report));
+    expect(report).toMatchObject({ kind: 'webgpu', fallbackReason: null, ok: true, expected: [9, 14, 21, 30] });
+    expect(report.backend).toContain('WebGPU EP (native C++ EP)');
+    expect(report.adapter).toContain('swiftshader');
+  });
+
+  it('falls back to threaded WASM without an adapter, and says why', async () => {
+    const plain = await launchBrowser({ webgpu: false });
+    try {
+      await plain.page.goto(server.url);
+      await plain.page.waitForFunction(() => document.title === 'harness ready', undefined, { timeout: 30_000 });
+      const report = (await plain.page.evaluate(() =>
+        (globalThis as unknown as { harness: Harness }).harness.workerSelfTest(),
+      )) as Awaited<ReturnType<Harness['workerSelfTest']>>;
+      console.log('worker self-test without WebGPU:', JSON.stringify(report));
+      expect(report).toMatchObject({ kind: 'wasm', ok: true, result: [9, 14, 21, 30] });
+      expect(report.fallbackReason).toMatch(/requestAdapter\(\) returned null/);
+      expect(report.threads).toBeGreaterThan(1);
+      expect(plain.errors).toEqual([]);
+    } finally {
+      await plain.close();
+    }
+  });
+});
+
+it('the build holds one onnxruntime-web wasm binary of the WebGPU build, which the WASM kind also uses', async () => {
+  const files = await readdir(join(harnessDir, 'assets'));
+  expect(files.filter((f) => /^ort-wasm.*\.wasm$/.test(f)).map((f) => f.replace(/-[\w-]{8}\.wasm$/, '.wasm'))).toEqual([
+    'ort-wasm-simd-threaded.asyncify.wasm',
+  ]);
 });
 
 it('the page saw no console errors but onnxruntime\'s notice of the host-side nodes above', () => {

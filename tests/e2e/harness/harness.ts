@@ -1,9 +1,11 @@
 // The engine test page's script: exposes `window.harness`, through which the browser tests (Node
 // side, Playwright) create runtimes with the app's own createRuntime, run serialized graphs built
-// in Node, and list the nodes a WebGPU session places on the CPU. Tensors cross page.evaluate as
+// in Node, list the nodes a WebGPU session places on the CPU, and start the app's engine worker. Tensors cross page.evaluate as
 // base64 strings. Not part of the app: built into a temp folder by tests/e2e/harness/build.ts.
 
 import { createRuntime, isDeviceTensor, type DeviceTensor, type HostTensor, type Runtime, type RuntimeKind } from '../../../src/lib/runtime/index.ts';
+import * as Comlink from 'comlink';
+import type { EngineWorkerApi } from '../../../workers/api.ts';
 import type { WebGpuRuntime } from '../../../src/lib/runtime/webgpu-runtime.ts';
 import type { WireTensor, Harness, WireRun } from './wire.ts';
 import { fromWire, toWire, fromBase64 } from './wire.ts';
@@ -25,6 +27,7 @@ async function runtime(kind: RuntimeKind, threads?: number): Promise<Runtime> {
 const sessions = new Map<string, Awaited<ReturnType<Runtime['load']>>>();
 
 const harness: Harness = {
+  workerSelfTest: () => Promise.reject(new Error('set below')),
   async describe(kind, threads) {
     return (await runtime(kind, threads)).describe();
   },
@@ -75,6 +78,14 @@ const harness: Harness = {
     await sessions.get(sessionId)?.release();
     sessions.delete(sessionId);
   },
+};
+
+let worker: Comlink.Remote<EngineWorkerApi> | null = null;
+harness.workerSelfTest = async () => {
+  worker ??= Comlink.wrap<EngineWorkerApi>(
+    new Worker(new URL('../../../workers/engine.worker.ts', import.meta.url), { type: 'module' }),
+  );
+  return worker.selfTest();
 };
 
 (globalThis as unknown as { harness: Harness }).harness = harness;

@@ -2,6 +2,7 @@
 // the engine test page and the Node side of tests/e2e/engine.browser.test.ts.
 
 import type { DType } from '../../../src/lib/graph/types.ts';
+import type { SelfTestReport } from '../../../workers/api.ts';
 import type { NodePlacement } from '../../../src/lib/runtime/webgpu-placement.ts';
 import type { HostData, HostTensor, RuntimeDescription, RuntimeKind } from '../../../src/lib/runtime/types.ts';
 
@@ -31,6 +32,8 @@ export interface Harness {
   uploadedBytes(kind: RuntimeKind): Promise<number>;
   release(session: string): Promise<void>;
   placement(modelB64: string): Promise<NodePlacement>;
+  /** Starts workers/engine.worker.ts and calls its selfTest(). */
+  workerSelfTest(): Promise<SelfTestReport>;
 }
 
 export function toBase64(bytes: Uint8Array): string {
