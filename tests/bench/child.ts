@@ -26,6 +26,8 @@ export interface GraphResult {
   warmupMs: number[];
   runMs: number[];
   medianMs: number;
+  /** Process CPU time ÷ wall time over the timed runs (2 ≈ two busy threads). */
+  cpuPerWall: number;
   tokensPerS: number;
   onnxBytes: number;
   nodes: number;
@@ -133,13 +135,16 @@ async function main(): Promise<void> {
       log(`${g.name}: warm-up ${i + 1}/${warmup} ${warmupMs[i].toFixed(0)} ms`);
     }
     const runMs: number[] = [];
+    const cpu0 = process.cpuUsage();
     for (let i = 0; i < iters; i++) {
       runMs.push(await once());
       log(`${g.name}: run ${i + 1}/${iters} ${runMs[i].toFixed(0)} ms`);
     }
+    const cpu = process.cpuUsage(cpu0);
+    const cpuPerWall = (cpu.user + cpu.system) / 1000 / runMs.reduce((a, b) => a + b, 0);
     const med = median(runMs);
     const result: GraphResult = {
-      graph: g.name, sessionMs, warmupMs, runMs, medianMs: med, tokensPerS: (B * T) / (med / 1000),
+      graph: g.name, sessionMs, warmupMs, runMs, medianMs: med, cpuPerWall, tokensPerS: (B * T) / (med / 1000),
       onnxBytes: g.bytes.length, nodes: g.nodes,
     };
     if (profilePrefix && session.endProfiling) {
@@ -150,10 +155,10 @@ async function main(): Promise<void> {
       if (found.length) {
         const file = join(values.profile!, found[found.length - 1]);
         const events = JSON.parse(readFileSync(file, 'utf8')) as TraceEvent[];
-        // Warm-up runs are in the trace too; the summary is per run over all of them.
+        // Warm-up runs are in the trace too; the summary covers the timed runs only.
         const stable = join(values.profile!, `ort-${g.name}-${shape}.json`);
         renameSync(file, stable);
-        result.profile = { ...summarizeTrace(events), traceFile: stable };
+        result.profile = { ...summarizeTrace(events, 15, warmup), traceFile: stable };
       }
     }
     await session.release();

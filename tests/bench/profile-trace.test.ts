@@ -28,6 +28,19 @@ describe('summarizeTrace', () => {
     expect(s.providers).toEqual(['CPUExecutionProvider']);
   });
 
+  it('leaves out the kernels of the first skipRuns runs (warm-up)', () => {
+    const events: TraceEvent[] = [
+      { cat: 'Session', name: 'model_run', ts: 0, dur: 100_000 },
+      { ...kernel('mm', 'MatMul', 90_000), ts: 10 },
+      { cat: 'Session', name: 'model_run', ts: 200_000, dur: 10_000 },
+      { ...kernel('mm', 'MatMul', 8000), ts: 200_010 },
+    ];
+    const s = summarizeTrace(events, 5, 1);
+    expect(s.runs).toBe(1);
+    expect(s.runMs).toBe(10);
+    expect(s.byOpType[0]).toMatchObject({ opType: 'MatMul', ms: 8, calls: 1 });
+  });
+
   it('median of odd and even lengths', () => {
     expect(median([3, 1, 2])).toBe(2);
     expect(median([4, 1, 3, 2])).toBe(2.5);

@@ -10,6 +10,8 @@
 export interface TraceEvent {
   cat?: string;
   name?: string;
+  /** Start, µs. */
+  ts?: number;
   dur?: number;
   args?: { op_name?: string; provider?: string; [k: string]: unknown };
 }
@@ -42,14 +44,21 @@ export interface TraceSummary {
   providers: string[];
 }
 
-/** events: the parsed trace; topNodes: how many single nodes to keep. */
-export function summarizeTrace(events: readonly TraceEvent[], topNodes = 15): TraceSummary {
+/**
+ * events: the parsed trace; topNodes: how many single nodes to keep; skipRuns: leading model_run
+ * events (warm-up runs) whose kernels are left out.
+ */
+export function summarizeTrace(events: readonly TraceEvent[], topNodes = 15, skipRuns = 0): TraceSummary {
+  const allRuns = events.filter((e) => e.cat === 'Session' && e.name === 'model_run' && typeof e.dur === 'number');
+  const skipped = allRuns.slice(0, skipRuns);
+  const after = skipped.length ? Math.max(...skipped.map((e) => (e.ts ?? 0) + e.dur!)) : -Infinity;
   const runDurs: number[] = [];
   const byType = new Map<string, { us: number; calls: number }>();
   const byNode = new Map<string, { us: number; opType: string }>();
   const providers = new Set<string>();
   let totalUs = 0;
   for (const e of events) {
+    if (skipped.length && (e.ts ?? 0) < after) continue;
     if (e.cat === 'Session' && e.name === 'model_run' && typeof e.dur === 'number') runDurs.push(e.dur);
     if (e.cat !== 'Node' || typeof e.dur !== 'number' || !e.name?.endsWith('_kernel_time')) continue;
     const opType = e.args?.op_name ?? '?';
