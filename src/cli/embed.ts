@@ -1,7 +1,7 @@
 // `tabtune embed`: one text per line in, sentence embeddings out as JSON
 // (`{"dim": D, "embeddings": [[…], …]}`), with a progress bar on stderr.
-// What it needs from the engine is the small BatchEncoder interface below and loadEncoder;
-// it does not build graphs or touch onnxruntime itself.
+// What it needs from the engine is the small BatchEncoder interface (src/lib/models/embed-texts.ts,
+// with the batching) and loadEncoder; it does not build graphs or touch onnxruntime itself.
 //
 // Shape letters: B texts in a batch, T tokens, D embedding size, N texts in all.
 
@@ -11,25 +11,14 @@ import { BertEncoder } from '../lib/models/encoder.ts';
 import { loadSentenceModelFromDir } from '../lib/models/sentence-model-node.ts';
 import { createRuntime } from '../lib/runtime/index.ts';
 import { loadTokenizerFromDir } from '../lib/tokenize/node.ts';
-import type { TextTokenizer, TokenizedBatch } from '../lib/tokenize/tokenizer.ts';
+import { embedTexts, type BatchEncoder } from '../lib/models/embed-texts.ts';
 import { UsageError } from './errors.ts';
 import { ProgressBar, type BarStream } from './progress-bar.ts';
 
+export { embedTexts, type BatchEncoder, type EmbedOptions } from '../lib/models/embed-texts.ts';
+
 export type Backend = 'node' | 'wasm';
 export const BACKENDS: readonly Backend[] = ['node', 'wasm'];
-
-/**
- * What embed needs of a sentence-transformers model (encoder + pooling + optional Normalize):
- * the engine's BertEncoder (src/lib/models/encoder.ts) is one.
- */
-export interface BatchEncoder {
-  readonly dim: number;
-  /** Returns the pooled (and, if the model says so, normalized) embeddings. */
-  encode(batch: TokenizedBatch): Promise<Float32Array /* [B, D] */>;
-  /** Which model and which runtime ran, in words (for the log). */
-  describe(): string;
-  dispose?(): Promise<void>;
-}
 
 /** The seam to the engine: a model folder (HF/sentence-transformers layout) on a backend. */
 export async function loadEncoder(dir: string, backend: Backend): Promise<BatchEncoder> {
@@ -51,36 +40,6 @@ export function parseTextLines(content: string, file: string): string[] {
     throw new Error(`${file}: blank line${blank.length > 1 ? 's' : ''} ${shown}: each line must hold one text`);
   }
   return lines;
-}
-
-export interface EmbedOptions {
-  batchSize: number;
-  /** Called after each batch with the number of texts it held. */
-  onBatch?: (texts: number) => void;
-}
-
-/**
- * Embeds all texts in batches, longest first (as sentence-transformers' encode orders them, by
- * character length, so that a batch pads little), and returns them in the input order.
- */
-export async function embedTexts(
-  texts: string[],
-  tokenizer: TextTokenizer,
-  encoder: BatchEncoder,
-  opts: EmbedOptions,
-): Promise<Float32Array /* [N, D] */> {
-  const D = encoder.dim;
-  const order = texts.map((_, i) => i).sort((a, b) => texts[b].length - texts[a].length || a - b);
-  const out = new Float32Array(texts.length * D);
-  for (let start = 0; start < order.length; start += opts.batchSize) {
-    const idx = order.slice(start, start + opts.batchSize);
-    const batch = tokenizer.encodeBatch(idx.map((i) => texts[i]));
-    const emb = await encoder.encode(batch);
-    if (emb.length !== idx.length * D) throw new Error(`encoder returned ${emb.length} values for ${idx.length}×${D}`);
-    idx.forEach((i, b) => out.set(emb.subarray(b * D, (b + 1) * D), i * D));
-    opts.onBatch?.(idx.length);
-  }
-  return out;
 }
 
 export function embeddingsJson(emb: Float32Array /* [N, D] */, dim: number): string {
