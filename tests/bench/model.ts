@@ -38,9 +38,9 @@ export function buildBenchGraphs(which: readonly BenchGraphName[], B: number, T:
     for (let t = 0; t < T; t++) ids[b * T + t] = BigInt(t === 0 ? 101 : t === T - 1 ? 102 : 1000 + rng.int(c.vocabSize - 1000));
   }
   const common: Record<string, HostTensor> = {
-    input_ids: { dtype: 'int64', dims: [B, T], data: ids },
+    input_ids: { dtype: 'int64', dims: [B, T, 1], data: ids },
     attention_mask: { dtype: 'float32', dims: [B, T], data: new Float32Array(B * T).fill(1) },
-    position_ids: { dtype: 'int64', dims: [1, T], data: BigInt64Array.from({ length: T }, (_, t) => BigInt(t)) },
+    position_ids: { dtype: 'int64', dims: [1, T, 1], data: BigInt64Array.from({ length: T }, (_, t) => BigInt(t)) },
   };
   for (const p of trainableParameters(c)) {
     const w = weights.get(p.name)!;

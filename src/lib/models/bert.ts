@@ -23,12 +23,17 @@ export interface SentenceSpec {
   normalize: boolean;
 }
 
+/**
+ * The id inputs carry a trailing axis of 1, the index form GatherND and ScatterND take (ops/shape.ts
+ * gather): the embedding gradient then scatters by the input itself, where ids [B,T] would need an
+ * int64 Unsqueeze that WebGPU sessions run on the CPU. The host feeds its [B,T] ids as [B,T,1].
+ */
 export interface BertInputs {
-  /** [B,T] int64 token ids. */
+  /** [B,T,1] int64 token ids. */
   inputIds: Value;
   /** [B,T] float32, 1 for real tokens, 0 for padding. */
   attentionMask: Value;
-  /** [1,T] int64, 0..T−1 (an input: Range runs on the CPU in WebGPU sessions). */
+  /** [1,T,1] int64, 0..T−1 (an input: Range runs on the CPU in WebGPU sessions). */
   positionIds: Value;
 }
 
@@ -79,12 +84,12 @@ function apply(x: Value, u: Value, p: number): Value {
   return x.graph.scope('dropout', () => mul(x, where(less(u, p), x.graph.constant(x.dtype, 0), 1 / (1 - p))));
 }
 
-/** Declares the standard inputs: input_ids, attention_mask, position_ids (B and T symbolic). */
+/** Declares the standard inputs: input_ids [B,T,1], attention_mask [B,T], position_ids [1,T,1] (B and T symbolic). */
 export function declareBertInputs(g: Graph): BertInputs {
   return {
-    inputIds: g.input('input_ids', 'int64', ['B', 'T']),
+    inputIds: g.input('input_ids', 'int64', ['B', 'T', 1]),
     attentionMask: g.input('attention_mask', 'float32', ['B', 'T']),
-    positionIds: g.input('position_ids', 'int64', [1, 'T']),
+    positionIds: g.input('position_ids', 'int64', [1, 'T', 1]),
   };
 }
 

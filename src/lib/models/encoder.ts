@@ -190,11 +190,11 @@ export class BertEncoder {
     if (batch.tokenTypeIds?.some((t) => t !== 0n)) throw new Error('encoder: token_type_ids other than 0 are not supported (single-text encoder)');
     let positions = this.positions.get(T);
     if (!positions) {
-      positions = { dtype: 'int64', dims: [1, T], data: BigInt64Array.from({ length: T }, (_, i) => BigInt(i)) };
+      positions = { dtype: 'int64', dims: [1, T, 1], data: BigInt64Array.from({ length: T }, (_, i) => BigInt(i)) };
       this.positions.set(T, positions);
     }
     const feeds: Record<string, Feed> = {
-      input_ids: { dtype: 'int64', dims: [B, T], data: batch.inputIds },
+      input_ids: { dtype: 'int64', dims: [B, T, 1], data: batch.inputIds }, // the graphs take ids [B,T,1] (bert.ts BertInputs)
       attention_mask: { dtype: 'float32', dims: [B, T], data: batch.attentionMask },
       position_ids: positions,
     };

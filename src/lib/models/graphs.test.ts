@@ -12,7 +12,7 @@ import { createRuntime, type HostTensor, type Runtime } from '../runtime/index.t
 import { Rng } from '../util/rng.ts';
 import { trainableParameters } from './bert-config.ts';
 import { type EncoderBatch, BertEncoder } from './encoder.ts';
-import { buildEncodeGradGraph, buildEncodeGraph } from './graphs.ts';
+import { buildEncodeGradGraph, buildEncodeGraph, buildTrainStepGraph, type EmbeddingLoss } from './graphs.ts';
 import { loadSentenceModelFromDir } from './sentence-model-node.ts';
 import type { SentenceModel } from './sentence-model.ts';
 
@@ -177,5 +177,15 @@ describe('graph text', () => {
     expect([...types].filter((t) => banned.includes(t))).toEqual([]);
     const int64Cast = g.live().nodes.filter((n) => n.op.type === 'Cast' && (n.outputs[0].dtype === 'int64' || n.inputs[0]!.dtype === 'int64'));
     expect(int64Cast.map((n) => n.name)).toEqual([]);
+  });
+  it('no training graph computes an int64 tensor (WebGPU sessions run int64 nodes on the CPU): ids go straight from the inputs to GatherND/ScatterND', () => {
+    const spec = { config: model.config, pooling: 'mean' as const, normalize: true };
+    const loss: EmbeddingLoss = (e, g) => reduceSum(mul(e, g.input('r', 'float32', ['B', spec.config.hiddenSize])), [0, 1]);
+    for (const g of [buildEncodeGradGraph(spec, { train: true }), buildTrainStepGraph(spec, loss, { train: true })]) {
+      const nodes = g.live().nodes;
+      expect(nodes.filter((n) => n.outputs.some((o) => o.dtype === 'int64')).map((n) => n.name), g.name).toEqual([]);
+      const idsUsers = nodes.filter((n) => n.inputs.some((x) => x?.name === 'input_ids' || x?.name === 'position_ids'));
+      expect(idsUsers.map((n) => n.op.type).sort(), g.name).toEqual(['GatherND', 'GatherND', 'ScatterND', 'ScatterND']);
+    }
   });
 });

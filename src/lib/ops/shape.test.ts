@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fdCheck } from '../autodiff/fd-check.ts';
+import { gradients } from '../autodiff/grad.ts';
+import { Graph } from '../graph/graph.ts';
 import { createRuntime, type Runtime } from '../runtime/index.ts';
 import { mul } from './elementwise.ts';
 import { reduceMax, reduceMean, reduceSum } from './reduce.ts';
@@ -39,14 +41,20 @@ describe('shape, reduce and matmul forward (onnxruntime-web WASM)', () => {
     expectClose(y.data, expected);
   });
 
-  it('gather looks up rows by int64 ids', async () => {
+  it('gather looks up rows by int64 ids [B,T,1]', async () => {
     const y = await evaluate(
       wasm,
-      [{ name: 'table', dims: [3, 2], data: [0, 1, 10, 11, 20, 21] }, { name: 'ids', dims: [2, 2], shape: ['B', 'T'], dtype: 'int64', data: [2, 0, 2, 1] }],
+      [{ name: 'table', dims: [3, 2], data: [0, 1, 10, 11, 20, 21] }, { name: 'ids', dims: [2, 2, 1], shape: ['B', 'T', 1], dtype: 'int64', data: [2, 0, 2, 1] }],
       ({ table, ids }) => gather(table, ids),
     );
     expect(y.dims).toEqual([2, 2, 2]);
     expectClose(y.data, [20, 21, 0, 1, 20, 21, 10, 11]);
+  });
+
+  it('gather refuses ids without a trailing axis of 1, and non-int64 ids', async () => {
+    const table = { name: 'table', dims: [3, 2], data: [0, 1, 10, 11, 20, 21] };
+    await expect(() => evaluate(wasm, [table, { name: 'ids', dims: [2, 2], dtype: 'int64', data: [2, 0, 2, 1] }], ({ table, ids }) => gather(table, ids))).rejects.toThrow(/trailing axis of 1/);
+    await expect(() => evaluate(wasm, [table, { name: 'ids', dims: [2, 1], data: [2, 0] }], ({ table, ids }) => gather(table, ids))).rejects.toThrow(/must be int64/);
   });
 
   it('batched matmul broadcasts the batch axes, linear uses [Out, In] weights', async () => {
@@ -110,11 +118,24 @@ describe('shape, reduce and matmul gradients (finite differences, float64)', () 
       dtype: 'float64',
       inputs: [
         { name: 'table', dims: [4, 3] },
-        { name: 'ids', dims: [2, 3], shape: ['B', 'T'], dtype: 'int64', data: BigInt64Array.from([1n, 3n, 1n, 1n, 0n, 3n]) },
+        { name: 'ids', dims: [2, 3, 1], shape: ['B', 'T', 1], dtype: 'int64', data: BigInt64Array.from([1n, 3n, 1n, 1n, 0n, 3n]) },
       ],
       build: ({ table, ids }) => gather(table, ids),
     });
     expect(report.inputs.table.mode).toBe('elements');
     expect(report.maxRelError).toBeLessThan(1e-6);
+  });
+
+  it("gather's gradient feeds the ids input itself to ScatterND: no int64 node in between", () => {
+    const g = new Graph('gather');
+    const table = g.input('table', 'float32', [4, 3]);
+    const ids = g.input('ids', 'int64', ['B', 'T', 1]);
+    const [dtable] = gradients(g, reduceSum(gather(table, ids), [0, 1, 2]), [table]);
+    g.output(dtable);
+    const nodes = g.live().nodes;
+    expect(nodes.filter((n) => n.outputs.some((o) => o.dtype === 'int64'))).toEqual([]);
+    const scatter = nodes.find((n) => n.op.type === 'ScatterND')!;
+    expect(scatter.inputs[1]).toBe(ids);
+    expect(scatter.attrs.reduction.value).toBe('add');
   });
 });

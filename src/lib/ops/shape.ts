@@ -1,5 +1,5 @@
 // Shape ops with their gradient rules: Reshape, Transpose, Unsqueeze, Squeeze, Slice, Concat,
-// Gather (embedding lookup), Expand. Every shape or index argument is a static list emitted as an
+// GatherND (embedding lookup), Expand. Every shape or index argument is a static list emitted as an
 // int64 constant, so no graph needs a Shape op (WebGPU sessions run those on the CPU).
 // Reshape follows ONNX: 0 copies the input dim at that position, -1 is inferred; with these two,
 // [B,T,C] → [B,T,H,D] is written reshape(x, [0, 0, H, D]) and works for any B and T.
@@ -199,7 +199,7 @@ export function concat(xs: Value[], axis: number): Value {
   return xs[0].graph.apply(Concat, xs, { axis: attr.int(axis) })[0];
 }
 
-// ---- Gather (axis 0) and its gradient, ScatterND with reduction 'add' ----
+// ---- Embedding lookup: GatherND, and its gradient ScatterND with reduction 'add' ----
 
 const ScatterNDAdd: OpDef = {
   type: 'ScatterND',
@@ -207,16 +207,24 @@ const ScatterNDAdd: OpDef = {
 };
 
 /**
- * table[ids] along axis 0. Gradient: ScatterND(zeros[V,...], unsqueeze(ids, -1), dy,
- * reduction='add'), so repeated ids accumulate. https://onnx.ai/onnx/operators/onnx__ScatterND.html
+ * GatherND(table, ids) with ids [...,1]: row ids[...,0] of table. Gradient: ScatterND(zeros[V,...],
+ * ids, dy, reduction='add'), so repeated ids accumulate, and it takes the very ids Value the
+ * forward took. ONNX Gather (ids [...]) would need Unsqueeze(ids, -1) for the ScatterND indices,
+ * an int64 node that WebGPU sessions run on the CPU (the EP registers int64 Unsqueeze only when
+ * enable_int64 is set). https://onnx.ai/onnx/operators/onnx__GatherND.html,
+ * https://onnx.ai/onnx/operators/onnx__ScatterND.html
  */
-const Gather: OpDef = {
-  type: 'Gather',
+const GatherRows: OpDef = {
+  type: 'GatherND',
+  name: 'gather',
   nondiff: [1],
   infer: (x) => {
     const [table, ids] = x as Value[];
-    if (ids.dtype !== 'int64' && ids.dtype !== 'int32') throw new Error(`gather: ids ${ids.name} must be int64/int32`);
-    return [{ dtype: table.dtype, shape: [...ids.shape, ...table.shape.slice(1)] }];
+    if (ids.dtype !== 'int64') throw new Error(`gather: ids ${ids.name} must be int64, got ${ids.dtype}`);
+    if (ids.rank < 1 || ids.shape[ids.rank - 1] !== 1) {
+      throw new Error(`gather: ids ${ids.name} [${ids.shape}] need a trailing axis of 1 ([...,1]: one row index each)`);
+    }
+    return [{ dtype: table.dtype, shape: [...ids.shape.slice(0, -1), ...table.shape.slice(1)] }];
   },
   backward: ({ graph, x, dy }) => {
     const [table, ids] = x as Value[];
@@ -224,16 +232,17 @@ const Gather: OpDef = {
       throw new Error(`gather gradient: table ${table.name} needs a static shape, got [${table.shape}]`);
     }
     const zeros = expand(graph.constant(table.dtype, 0), table.shape as number[]);
-    if (ids.dtype !== 'int64') throw new Error(`gather gradient: ids ${ids.name} must be int64 (ScatterND indices)`);
-    const index = unsqueeze(ids, [-1]);
-    const dtable = graph.apply(ScatterNDAdd, [zeros, index, dy[0]!], { reduction: attr.string('add') })[0];
+    const dtable = graph.apply(ScatterNDAdd, [zeros, ids, dy[0]!], { reduction: attr.string('add') })[0];
     return [dtable, null];
   },
 };
 
-/** Embedding lookup: table [V, ...], ids [...] int64 → [...ids, ...table[1:]]. */
+/**
+ * Embedding lookup: table [V, ...], ids [..., 1] int64 → [..., ...table[1:]] (the trailing 1 of
+ * ids is dropped). Feed token ids [B,T] as dims [B,T,1]: the same bytes.
+ */
 export function gather(table: Value, ids: Value): Value {
-  return table.graph.apply(Gather, [table, ids], { axis: attr.int(0) })[0];
+  return table.graph.apply(GatherRows, [table, ids])[0];
 }
 
 // ---- Expand ----

@@ -11,8 +11,8 @@
 // (gather+linear+gelu+dropout+layerNorm+softmax+logSoftmax and their gradients), B=2, T=5, C=8:
 //   native: session 0.5 s, first run 13.5 s (shader compiles), then 0.21–0.32 s per run
 //   JSEP:   session 1.1 s, first run 20.4 s, then 0.20–0.42 s per run
-// Both agree with the WASM EP to 2.3e-5 relative and both place exactly one node on the CPU
-// (gather's gradient's Unsqueeze of the host-fed int64 ids, see engine.browser.test.ts). The native EP is
+// Both agree with the WASM EP to 2.3e-5 relative and both placed exactly one node on the CPU
+// (an int64 Unsqueeze in gather's gradient, since removed: ops/shape.ts gather). The native EP is
 // also the one onnxruntime develops (JSEP is in maintenance), and it fails loudly on a buffer
 // bound as both input and output where JSEP returns wrong numbers.
 
