@@ -65,6 +65,12 @@ async function call(method: string, args: unknown[], withProgress = false, slot 
         w.addEventListener('message', on);
         w.postMessage({ id, type: 'APPLY', path: [method], argumentList: wire }, transfers);
       });
+      // Progress events travel on their own MessageChannel, so the reply can overtake the last
+      // ones: wait (briefly) until the stream is quiet before handing the events over.
+      for (let n = -1, quiet = 0; quiet < 3 && withProgress; quiet = progress.length === n ? quiet + 1 : 0) {
+        n = progress.length;
+        await new Promise((r) => setTimeout(r, 20));
+      }
       if (reply.type === 'HANDLER') return { ok: !reply.value.isError, value: reply.value.value, progress };
       return { ok: true, value: reply.value, progress };
     },
