@@ -1,0 +1,84 @@
+// From training examples to what one micro-batch feeds the encoder: the text columns the loss
+// takes (SPEC §5.6: every non-label column, in column order — anchor, positive, then negative),
+// CoSENT's gold scores, the per-row strings the NO_DUPLICATES sampler compares, and one tokenized
+// batch over the concatenated columns (K·B rows, column-major: all anchors, then all positives,
+// then the negatives — the row order loss-graph.ts expects), or one per GradCache mini-batch.
+// Not the sampler (sampler.ts), not the tokenizer itself, not the loss.
+//
+// Shape letters: K text columns, B rows of the micro-batch, T tokens, M rows of a mini-batch.
+
+import type { Example } from '../data/validate.ts';
+import { columnRange, type LossType, needsScores } from '../losses/spec.ts';
+import type { EncoderBatch } from '../models/encoder.ts';
+
+/** What the trainer needs of a tokenizer (src/lib/tokenize's TextTokenizer is one). */
+export interface BatchTokenizer {
+  encodeBatch(texts: string[], opts?: { maxLength?: number }): EncoderBatch & { lengths?: Int32Array };
+}
+
+/** Which Example fields are the loss's text columns, in order. */
+export function columnFields(type: LossType, examples: readonly Example[]): ('anchor' | 'positive' | 'negative')[] {
+  const withNeg = examples.filter((e) => e.negative !== undefined).length;
+  if (withNeg !== 0 && withNeg !== examples.length) {
+    throw new Error(`${withNeg} of ${examples.length} training rows have a negative: either every row has one or none`);
+  }
+  const fields: ('anchor' | 'positive' | 'negative')[] = withNeg ? ['anchor', 'positive', 'negative'] : ['anchor', 'positive'];
+  const { min, max } = columnRange(type);
+  if (fields.length < min || fields.length > max) {
+    const want = type === 'triplet' ? 'anchor, positive and negative columns' : type === 'cosent' ? 'two text columns and a score (no negative)' : `${min} or more text columns`;
+    throw new Error(`loss ${type} needs ${want}; the data has ${fields.join(', ')}`);
+  }
+  if (needsScores(type) && examples.some((e) => typeof e.score !== 'number')) {
+    throw new Error(`loss ${type} needs a score column (every row a number)`);
+  }
+  return fields;
+}
+
+/** The texts of each column for the rows `rows` (K arrays of B), and the scores [B] when the loss reads them. */
+export function batchColumns(examples: readonly Example[], rows: readonly number[], fields: readonly ('anchor' | 'positive' | 'negative')[], withScores: boolean): { columns: string[][]; scores?: Float32Array } {
+  const columns = fields.map((f) => rows.map((r) => examples[r][f] as string));
+  return withScores ? { columns, scores: Float32Array.from(rows, (r) => examples[r].score as number) } : { columns };
+}
+
+/** Per row, the strings NO_DUPLICATES compares (the text columns; not scores or ids). */
+export function samplerKeys(examples: readonly Example[], fields: readonly ('anchor' | 'positive' | 'negative')[]): string[][] {
+  return examples.map((e) => fields.map((f) => e[f] as string));
+}
+
+export interface TokenizedColumns extends EncoderBatch {
+  /** Real (unpadded) tokens in the batch. */
+  realTokens: number;
+}
+
+function withRealTokens(b: EncoderBatch): TokenizedColumns {
+  let real = 0;
+  for (let i = 0; i < b.attentionMask.length; i++) real += b.attentionMask[i];
+  return { inputIds: b.inputIds, attentionMask: b.attentionMask, batch: b.batch, tokens: b.tokens, realTokens: real };
+}
+
+/** One batch of K·B rows (columns concatenated, padded to the longest row of all). */
+export function tokenizeColumns(tok: BatchTokenizer, columns: readonly string[][], maxLength?: number): TokenizedColumns {
+  return withRealTokens(tok.encodeBatch(columns.flat(), maxLength ? { maxLength } : undefined));
+}
+
+export interface MiniBatch extends TokenizedColumns {
+  /** First row of this mini-batch in E's column-major row order (k·B + start). */
+  offset: number;
+}
+
+/**
+ * GradCache's mini-batches: each column cut into runs of `size` rows, each run tokenized on its
+ * own (padded to its own longest, as CachedMNRL trims each mini-batch), in E's row order.
+ */
+export function miniBatches(tok: BatchTokenizer, columns: readonly string[][], size: number, maxLength?: number): MiniBatch[] {
+  if (!(Number.isInteger(size) && size >= 1)) throw new Error(`mini-batch size must be an integer ≥ 1, got ${size}`);
+  const B = columns[0].length;
+  const out: MiniBatch[] = [];
+  columns.forEach((col, k) => {
+    for (let s = 0; s < B; s += size) {
+      const texts = col.slice(s, s + size);
+      out.push({ ...withRealTokens(tok.encodeBatch(texts, maxLength ? { maxLength } : undefined)), offset: k * B + s });
+    }
+  });
+  return out;
+}

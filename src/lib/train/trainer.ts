@@ -1,0 +1,463 @@
+// The training loop (SPEC §5): batches from the sampler, one encoder pass per micro-batch over the
+// concatenated text columns (K·B rows, column-major), the loss, gradient accumulation, global-norm
+// clipping, AdamW with the HF schedule, the new weights pushed back into the encoder, progress
+// events and checkpoints (bytes) that resume bit-identically on the same runtime.
+// Two ways to get a micro-batch's gradient, same result within float rounding:
+//   fused      one train_step graph: forward + loss + backward (activations for K·B rows at once);
+//   gradcache  GradCache (Gao et al. 2021, https://arxiv.org/abs/2101.06983; SPEC §1 Cached MNRL):
+//              embed each mini-batch in train mode without a backward graph, run the loss-only graph
+//              on the concatenated E for loss and dL/dE, then encode_grad each mini-batch with its
+//              slice of dL/dE under the same dropout seed, summing the weight gradients.
+// Pure TypeScript over a Runtime: no fs, no DOM, so the worker and the CLI run the same code.
+// Not data loading, evaluation or export (the callers do those around run()).
+//
+// Weights: the optimizer updates host Float32Arrays (optimizer.ts) and each update re-uploads them
+// (zero-copy on the CPU runtimes). A WebGPU optimizer would keep params, moments and gradients as
+// DeviceTensors and hand the encoder its new tensors with setWeight the same way; the loop only
+// talks to `ParamStore`-like steps (collectGrads → update → pushWeights), so that is one swap.
+//
+// Shape letters: K text columns, B micro-batch rows, N = K·B, C hidden, T tokens, M mini-batch rows.
+
+import type { Example } from '../data/validate.ts';
+import { toOnnx } from '../graph/onnx.ts';
+import { buildLossGraph, EMBEDDINGS_GRAD_OUTPUT, embeddingLoss, LOSS_OUTPUT, type LossSpec, needsScores, SCORES_INPUT } from '../losses/index.ts';
+import { trainableParameters } from '../models/bert-config.ts';
+import { BertEncoder } from '../models/encoder.ts';
+import type { SentenceModel } from '../models/sentence-model.ts';
+import { ProgressTracker } from '../progress/progress.ts';
+import type { DeviceTensor, Feed, HostTensor, Runtime, Session } from '../runtime/types.ts';
+import { batchColumns, type BatchTokenizer, columnFields, miniBatches, samplerKeys, tokenizeColumns } from './batches.ts';
+import { type Checkpoint, readCheckpoint, writeCheckpoint } from './checkpoint.ts';
+import { accumulateInto, AdamW } from './optimizer.ts';
+import type { RunConfig } from './run-config.ts';
+import { BatchSampler } from './sampler.ts';
+import { lrAt, microBatchRole, type StepsPlan, stepsPlan } from './schedule.ts';
+
+export type TrainPath = 'fused' | 'gradcache';
+
+export type TrainEvent =
+  | { type: 'path'; path: TrainPath; miniBatchSize: number | null; why: string }
+  | {
+      type: 'step';
+      /** Optimizer updates done (1-based after the first). */
+      step: number;
+      maxSteps: number;
+      /** HF style: completed epochs + fraction of the current one. */
+      epoch: number;
+      /** Mean micro-batch loss of this update (Σ loss/divisor). */
+      loss: number;
+      /** The learning rate this update used. */
+      lr: number;
+      /** Global gradient norm before clipping. */
+      gradNorm: number;
+      /** Real (unpadded) tokens and examples per second, smoothed. */
+      tokensPerS: number | null;
+      examplesPerS: number | null;
+      etaS: number | null;
+      elapsedS: number;
+    }
+  | { type: 'epoch'; epoch: number; step: number }
+  | { type: 'checkpoint'; step: number }
+  | { type: 'done'; step: number; stopped: boolean };
+
+export interface TrainerOptions {
+  runtime: Runtime;
+  model: SentenceModel;
+  tokenizer: BatchTokenizer;
+  config: RunConfig;
+  /** Training rows (data module's Example: anchor, positive, negative?, score?). */
+  train: readonly Example[];
+  onEvent?: (e: TrainEvent) => void;
+  /** Reuse an encoder made for this model (e.g. the one that ran "before" evaluation). */
+  encoder?: BertEncoder;
+}
+
+export interface RunOptions {
+  signal?: AbortSignal;
+  /** Call onCheckpoint after every this many updates. */
+  checkpointEvery?: number;
+  onCheckpoint?: (bytes: Uint8Array, step: number) => void | Promise<void>;
+  /** Stop after this many updates in all (a pause: checkpoint() then resumes from here). */
+  stopAfterStep?: number;
+  /** Called when an epoch's batches are used up (e.g. evaluation every epoch). */
+  onEpochEnd?: (epoch: number, step: number) => void | Promise<void>;
+}
+
+export interface RunResult {
+  step: number;
+  /** True when stopped before the plan's end (signal or stopAfterStep). */
+  stopped: boolean;
+}
+
+/** Integer in [0, 2²⁴) from (seed, global micro-batch, mini-batch index): the encoder's dropout seed. */
+export function dropoutSeed(seed: number, microBatch: number, miniBatch: number): number {
+  let h = Math.imul((seed >>> 0) ^ 0x9e3779b9, 0x85ebca6b);
+  for (const x of [microBatch, miniBatch]) {
+    h = Math.imul(h ^ (x >>> 0), 0xcc9e2d51);
+    h = (h << 15) | (h >>> 17);
+    h = Math.imul(h, 0x1b873593);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  return (h >>> 0) & 0xffffff;
+}
+
+/**
+ * Activation memory of a fused train step, in bytes, for `rows` sequences of `tokens` tokens —
+ * what autodiff keeps for the backward pass, float32, per layer and token: ~12·C (q, k, v, context,
+ * the two dense outputs, residual sums, LayerNorm inputs and outputs), 3·F (FFN pre-activation, GELU
+ * output, its dropout) and 3·H·T (scores, probabilities, dropped probabilities), plus the dropout
+ * draws ([B,T,1+2L,C] and [B,L,H,T,T]) and the embeddings (3·C):
+ *   bytes ≈ 4 · rows · T · (L·(12·C + 3·F + 3·H·T) + (1 + 2L)·C + 3·C + L·H·T)
+ * A rough upper estimate (onnxruntime frees some intermediates early); measured peak RSS is what
+ * would calibrate it.
+ */
+export function estimateActivationBytes(c: { hiddenSize: number; numLayers: number; numHeads: number; intermediateSize: number }, rows: number, tokens: number): number {
+  const { hiddenSize: C, numLayers: L, numHeads: H, intermediateSize: F } = c;
+  const T = tokens;
+  return 4 * rows * T * (L * (12 * C + 3 * F + 3 * H * T) + (1 + 2 * L) * C + 3 * C + L * H * T);
+}
+
+/** Memory budget when the config gives none (MB): what each backend can hold comfortably. */
+export function defaultBudgetMB(kind: string): number {
+  return kind === 'webgpu' ? 1024 : kind === 'wasm' ? 2048 : 4096;
+}
+
+/** Fused or GradCache, and why (the text the user sees). */
+export function choosePath(
+  config: Pick<RunConfig, 'gradCache' | 'memoryBudgetMB' | 'batchSize'>,
+  model: { hiddenSize: number; numLayers: number; numHeads: number; intermediateSize: number },
+  columns: number,
+  tokens: number,
+  runtimeKind: string,
+): { path: TrainPath; miniBatchSize: number | null; why: string } {
+  const gc = config.gradCache;
+  if (gc === 'off') return { path: 'fused', miniBatchSize: null, why: 'gradCache is "off" in the run config' };
+  if (typeof gc === 'object') return { path: 'gradcache', miniBatchSize: gc.miniBatchSize, why: `gradCache.miniBatchSize ${gc.miniBatchSize} set in the run config` };
+  const budgetMB = config.memoryBudgetMB ?? defaultBudgetMB(runtimeKind);
+  const rows = columns * config.batchSize;
+  const need = estimateActivationBytes(model, rows, tokens) / 2 ** 20;
+  const src = config.memoryBudgetMB === null ? `the ${runtimeKind} default budget` : 'memoryBudgetMB';
+  if (need <= budgetMB) {
+    return { path: 'fused', miniBatchSize: null, why: `estimated activations ${need.toFixed(0)} MB for ${rows} sequences × ${tokens} tokens fit ${src} (${budgetMB} MB)` };
+  }
+  const perRow = estimateActivationBytes(model, 1, tokens) / 2 ** 20;
+  const m = Math.max(1, Math.min(config.batchSize, Math.floor(budgetMB / perRow)));
+  return {
+    path: 'gradcache',
+    miniBatchSize: m,
+    why: `estimated activations ${need.toFixed(0)} MB for ${rows} sequences × ${tokens} tokens exceed ${src} (${budgetMB} MB); mini-batches of ${m} (${(perRow * m).toFixed(0)} MB)`,
+  };
+}
+
+/** The run-config fields a checkpoint must agree on to resume (the rest may change between runs). */
+const RESUME_FIELDS = [
+  'loss', 'batchSize', 'epochs', 'maxSteps', 'lr', 'scheduler', 'warmupRatio', 'warmupSteps', 'weightDecay', 'maxGradNorm',
+  'accumulation', 'trainerVariant', 'seed', 'shuffle', 'sampler', 'dropLast', 'dropout', 'maxSeqLength',
+] as const;
+
+interface MicroResult {
+  loss: number;
+  grads: Map<string, Float32Array>;
+  tokens: number;
+}
+
+export class Trainer {
+  readonly config: RunConfig;
+  readonly plan: StepsPlan;
+  private readonly o: TrainerOptions;
+  private readonly fields: ('anchor' | 'positive' | 'negative')[];
+  private readonly withScores: boolean;
+  private readonly sampler: BatchSampler;
+  private readonly names: string[];
+  private readonly shapes: Map<string, number[]>;
+  private readonly optimizer: AdamW;
+  private encoder: BertEncoder | null;
+  private lossSession: Promise<Session> | null = null;
+  private chosen: { path: TrainPath; miniBatchSize: number | null; why: string } | null = null;
+  private globalStep = 0;
+  private globalMicro = 0;
+  private acc: Map<string, Float32Array> | null = null;
+  private pendingLoss = 0;
+  private readonly log: TrainEvent[] = [];
+
+  constructor(o: TrainerOptions) {
+    this.o = o;
+    this.config = o.config;
+    const c = o.config;
+    if (o.train.length === 0) throw new Error('no training rows');
+    this.fields = columnFields(c.loss.type, o.train);
+    this.withScores = needsScores(c.loss.type);
+    this.sampler = new BatchSampler(c.sampler === 'no_duplicates' ? samplerKeys(o.train, this.fields) : o.train.length, {
+      kind: c.sampler, batchSize: c.batchSize, dropLast: c.dropLast, shuffle: c.shuffle, seed: c.seed,
+    });
+    this.plan = stepsPlan({
+      rows: o.train.length, batchSize: c.batchSize, dropLast: c.dropLast, accumulation: c.accumulation,
+      ...(c.maxSteps !== null ? { maxSteps: c.maxSteps } : { epochs: c.epochs }),
+      warmupSteps: c.warmupSteps, warmupRatio: c.warmupRatio, variant: c.trainerVariant,
+    });
+    const params = new Map<string, Float32Array>();
+    this.shapes = new Map();
+    for (const p of trainableParameters(o.model.config)) {
+      const w = o.model.weights.get(p.name);
+      if (!w) throw new Error(`trainer: the model has no ${p.name}`);
+      params.set(p.name, w.data.slice());
+      this.shapes.set(p.name, p.shape);
+    }
+    this.names = [...params.keys()];
+    this.optimizer = new AdamW(params, { weightDecay: c.weightDecay });
+    this.encoder = o.encoder ?? null;
+  }
+
+  /** Updates done so far. */
+  get step(): number {
+    return this.globalStep;
+  }
+
+  /** The path in use (after the first run() or prepare()). */
+  get path(): { path: TrainPath; miniBatchSize: number | null; why: string } | null {
+    return this.chosen;
+  }
+
+  /** Step events so far (what train_log.jsonl holds), including those before a resume. */
+  get events(): readonly TrainEvent[] {
+    return this.log;
+  }
+
+  /** The current trainable weights by HF name (live views; copy before changing). */
+  weights(): Map<string, Float32Array> {
+    return this.optimizer.params;
+  }
+
+  /** The model with the trained weights in place of the originals (pooler and anything untrained kept). */
+  trainedModel(): SentenceModel {
+    const weights = new Map(this.o.model.weights);
+    for (const [name, data] of this.optimizer.params) weights.set(name, { shape: this.shapes.get(name)!, data: data.slice() });
+    return { ...this.o.model, weights };
+  }
+
+  async getEncoder(): Promise<BertEncoder> {
+    if (!this.encoder) this.encoder = await BertEncoder.create(this.o.runtime, this.o.model);
+    return this.encoder;
+  }
+
+  /** Picks fused or GradCache (and tells onEvent); run() calls it. */
+  async prepare(): Promise<void> {
+    await this.getEncoder();
+    if (this.chosen) return;
+    const cfg = this.o.model.config;
+    this.chosen = choosePath(this.config, cfg, this.fields.length, this.longestTokens(), this.o.runtime.describe().kind);
+    this.emit({ type: 'path', ...this.chosen });
+  }
+
+  /** Longest tokenized text over (a sample of) the training texts: the T of the memory estimate. */
+  private longestTokens(): number {
+    const sample = this.o.train.slice(0, 256);
+    const texts = this.fields.flatMap((f) => sample.map((e) => e[f] as string));
+    let T = 0;
+    for (let i = 0; i < texts.length; i += 64) {
+      T = Math.max(T, this.o.tokenizer.encodeBatch(texts.slice(i, i + 64), this.maxLengthOpt()).tokens);
+    }
+    return T;
+  }
+
+  private maxLengthOpt(): { maxLength: number } | undefined {
+    return this.config.maxSeqLength ? { maxLength: this.config.maxSeqLength } : undefined;
+  }
+
+  private emit(e: TrainEvent): void {
+    if (e.type === 'step') this.log.push(e);
+    this.o.onEvent?.(e);
+  }
+
+  /** Trains until the plan's last update (or a stop), from wherever the trainer stands. */
+  async run(opts: RunOptions = {}): Promise<RunResult> {
+    await this.prepare();
+    const { plan, config } = this;
+    const steps = new ProgressTracker({ total: plan.maxSteps, unit: 'steps' });
+    steps.update(this.globalStep);
+    const tokens = new ProgressTracker({ unit: 'tokens' });
+    const examples = new ProgressTracker({ unit: 'examples' });
+    const t0 = performance.now();
+    let stopped = false;
+    while (this.globalStep < plan.maxSteps) {
+      if (opts.signal?.aborted || (opts.stopAfterStep !== undefined && this.globalStep >= opts.stopAfterStep)) {
+        stopped = true;
+        break;
+      }
+      const rows = this.sampler.next();
+      if (!rows) {
+        this.emit({ type: 'epoch', epoch: this.sampler.epoch, step: this.globalStep });
+        await opts.onEpochEnd?.(this.sampler.epoch, this.globalStep);
+        if (this.sampler.epoch + 1 >= plan.epochs) break;
+        this.sampler.startEpoch(this.sampler.epoch + 1);
+        continue;
+      }
+      const inEpoch = this.sampler.epochBatches.length;
+      const batchInEpoch = this.sampler.state().position - 1;
+      this.globalMicro++;
+      const role = microBatchRole(plan, batchInEpoch, this.globalMicro, inEpoch);
+      const r = await this.microBatch(rows, this.globalMicro);
+      this.accumulate(r.grads, role.divisor);
+      this.pendingLoss += r.loss / role.divisor;
+      tokens.advance(r.tokens);
+      examples.advance(rows.length);
+      if (!role.closesUpdate) continue;
+
+      const step = this.globalStep + 1;
+      const lr = lrAt(step, config.lr, config.scheduler, plan.warmupSteps, plan.maxSteps);
+      const u = this.optimizer.update(this.acc!, lr, config.maxGradNorm);
+      await this.pushWeights();
+      this.globalStep = step;
+      const loss = this.pendingLoss;
+      this.pendingLoss = 0;
+      this.acc = null;
+      steps.update(step);
+      const s = steps.snapshot();
+      this.emit({
+        type: 'step', step, maxSteps: plan.maxSteps, epoch: this.sampler.epoch + (batchInEpoch + 1) / inEpoch, loss, lr, gradNorm: u.gradNorm,
+        tokensPerS: tokens.snapshot().rate ?? null, examplesPerS: examples.snapshot().rate ?? null, etaS: s.etaS ?? null,
+        elapsedS: (performance.now() - t0) / 1000,
+      });
+      if (opts.checkpointEvery && opts.onCheckpoint && step % opts.checkpointEvery === 0) {
+        await opts.onCheckpoint(this.checkpoint(), step);
+        this.emit({ type: 'checkpoint', step });
+      }
+    }
+    this.emit({ type: 'done', step: this.globalStep, stopped });
+    return { step: this.globalStep, stopped };
+  }
+
+  private accumulate(grads: Map<string, Float32Array>, divisor: number): void {
+    if (!this.acc) {
+      if (divisor === 1) {
+        this.acc = grads;
+        return;
+      }
+      this.acc = new Map(this.names.map((n) => [n, new Float32Array(grads.get(n)!.length)]));
+    }
+    for (const n of this.names) accumulateInto(this.acc.get(n)!, grads.get(n)!, 1 / divisor);
+  }
+
+  private async pushWeights(): Promise<void> {
+    const enc = await this.getEncoder();
+    for (const [name, data] of this.optimizer.params) {
+      const old = enc.weight(name);
+      enc.setWeight(name, await this.o.runtime.upload({ dtype: 'float32', dims: this.shapes.get(name)!, data }));
+      this.o.runtime.dispose(old);
+    }
+  }
+
+  /** Loss and unscaled weight gradients of one micro-batch. */
+  private async microBatch(rows: readonly number[], micro: number): Promise<MicroResult> {
+    const enc = await this.getEncoder();
+    const { columns, scores } = batchColumns(this.o.train, rows, this.fields, this.withScores);
+    const train = this.config.dropout;
+    const extra: Record<string, Feed> = scores ? { [SCORES_INPUT]: { dtype: 'float32', dims: [scores.length], data: scores } } : {};
+    if (this.chosen!.path === 'fused') {
+      const batch = tokenizeColumns(this.o.tokenizer, columns, this.config.maxSeqLength ?? undefined);
+      const step = enc.trainStep(`${JSON.stringify(this.config.loss)}/${columns.length}`, embeddingLoss(this.config.loss, columns.length), { train });
+      const r = await step.run(batch, extra, { seed: dropoutSeed(this.config.seed, micro, 0) });
+      return { loss: r.loss, grads: await this.hostGrads(r.grads), tokens: batch.realTokens };
+    }
+    // GradCache: 1. embed each mini-batch (no backward graph), remembering its dropout seed.
+    const mbs = miniBatches(this.o.tokenizer, columns, this.chosen!.miniBatchSize!, this.config.maxSeqLength ?? undefined);
+    const C = enc.dim;
+    const N = columns.length * columns[0].length;
+    const E = new Float32Array(N * C); // [N,C]
+    for (let i = 0; i < mbs.length; i++) {
+      E.set(await enc.encode(mbs[i], { train, seed: dropoutSeed(this.config.seed, micro, i) }), mbs[i].offset * C);
+    }
+    // 2. loss and dL/dE on the whole batch.
+    const session = await this.lossGraph(columns.length, C);
+    const out = await session.run({ embeddings: { dtype: 'float32', dims: [N, C], data: E }, ...extra });
+    const loss = Number((out[LOSS_OUTPUT] as HostTensor).data[0]);
+    const dE = (out[EMBEDDINGS_GRAD_OUTPUT] as HostTensor).data as Float32Array; // [N,C]
+    // 3. re-run each mini-batch forward + backward with its slice of dL/dE, same seed; sum.
+    let grads: Map<string, Float32Array> | null = null;
+    let realTokens = 0;
+    for (let i = 0; i < mbs.length; i++) {
+      const mb = mbs[i];
+      realTokens += mb.realTokens;
+      const upstream = dE.slice(mb.offset * C, (mb.offset + mb.batch) * C);
+      const g = await this.hostGrads((await enc.encodeGrad(mb, upstream, { train, seed: dropoutSeed(this.config.seed, micro, i) })).grads);
+      if (!grads) grads = g;
+      else for (const n of this.names) accumulateInto(grads.get(n)!, g.get(n)!);
+    }
+    return { loss, grads: grads!, tokens: realTokens };
+  }
+
+  private lossGraph(columns: number, hidden: number): Promise<Session> {
+    if (!this.lossSession) {
+      const bytes = toOnnx(buildLossGraph(this.config.loss as LossSpec, { columns, hidden }));
+      this.lossSession = this.o.runtime.load(bytes);
+    }
+    return this.lossSession;
+  }
+
+  private async hostGrads(raw: Map<string, HostTensor | DeviceTensor>): Promise<Map<string, Float32Array>> {
+    const out = new Map<string, Float32Array>();
+    for (const n of this.names) {
+      const t = raw.get(`grad/${n}`);
+      if (!t) throw new Error(`trainer: the graph returned no grad/${n}`);
+      const h = 'data' in t ? t : await this.o.runtime.download(t);
+      out.set(n, h.data as Float32Array);
+    }
+    return out;
+  }
+
+  /** The state at the last update boundary as checkpoint bytes (checkpoint.ts format). */
+  checkpoint(): Uint8Array {
+    const c: Checkpoint = {
+      weights: this.optimizer.params,
+      shapes: this.shapes,
+      optimizer: { step: this.optimizer.step, tensors: this.optimizer.stateTensors() },
+      scheduler: { type: this.config.scheduler, baseLr: this.config.lr, warmupSteps: this.plan.warmupSteps, maxSteps: this.plan.maxSteps, stepsTaken: this.globalStep },
+      globalStep: this.globalStep,
+      globalMicroBatch: this.globalMicro,
+      epoch: this.sampler.epoch,
+      sampler: this.sampler.state(),
+      // Dropout seeds are a function of (config.seed, global micro-batch), so no RNG state is kept.
+      rng: null,
+      config: this.config,
+      metrics: this.log,
+    };
+    return writeCheckpoint(c);
+  }
+
+  /** Continues from checkpoint bytes: weights, AdamW moments, schedule position, data order. */
+  async resume(bytes: Uint8Array): Promise<void> {
+    const c = readCheckpoint(bytes);
+    for (const f of RESUME_FIELDS) {
+      if (JSON.stringify(c.config[f]) !== JSON.stringify(this.config[f])) {
+        throw new Error(`resume: the checkpoint was trained with ${f} = ${JSON.stringify(c.config[f])}, this run has ${JSON.stringify(this.config[f])}`);
+      }
+    }
+    if (c.scheduler.maxSteps !== this.plan.maxSteps || c.scheduler.warmupSteps !== this.plan.warmupSteps) {
+      throw new Error(`resume: the checkpoint's schedule (${c.scheduler.maxSteps} steps, warmup ${c.scheduler.warmupSteps}) differs from this run's (${this.plan.maxSteps}, ${this.plan.warmupSteps}): different data?`);
+    }
+    for (const [name, p] of this.optimizer.params) {
+      const w = c.weights.get(name);
+      if (!w || w.length !== p.length) throw new Error(`resume: the checkpoint has no ${name} of ${p.length} values`);
+      p.set(w);
+    }
+    this.optimizer.loadState(c.optimizer.step, c.optimizer.tensors);
+    this.sampler.restore(c.sampler);
+    this.globalStep = c.globalStep;
+    this.globalMicro = c.globalMicroBatch;
+    this.acc = null;
+    this.pendingLoss = 0;
+    this.log.length = 0;
+    for (const e of c.metrics as TrainEvent[]) if (e && e.type === 'step') this.log.push(e);
+    await this.getEncoder();
+    await this.pushWeights();
+  }
+
+  async dispose(): Promise<void> {
+    if (this.lossSession) await (await this.lossSession).release();
+    this.lossSession = null;
+    if (this.encoder && !this.o.encoder) await this.encoder.dispose();
+    this.encoder = null;
+  }
+}

@@ -1,0 +1,240 @@
+#!/usr/bin/python3
+"""Independent PyTorch reference for tabtune's trainer: three AdamW steps on the fixture model.
+
+What it is: the training loop of sentence-transformers + the HF Trainer as SPEC §5 describes it,
+written with torch: batches from the NO_DUPLICATES sampler in file order (shuffle off, §5.5),
+each text column tokenized on its own (basic BERT tokenization + greedy WordPiece over the
+fixture's vocab.txt, [CLS] … [SEP], padding to the column's longest: §5.6) and embedded by the
+float64 BERT of bert_reference.py (eval mode: dropout off), the loss of losses_reference.py,
+backward, torch.nn.utils.clip_grad_norm_(1.0), torch.optim.AdamW (two groups: no decay for biases
+and LayerNorm weights, §5.2), constant learning rate 1e-3, weight decay 0.01, batch 8,
+accumulation 1. Computed in float64; the final weights are stored as float32.
+
+Cases (qa-tiny's train.jsonl, file order; the TS test builds the same rows):
+  mnrl_matryoshka  (question, doc), MNRL scale 20 inside Matryoshka dims [32, 16, 8], weights 1
+  mnrl_hard_neg    (question, doc, negative), MNRL scale 20; negative = the doc of the next id:
+                   ids sorted ascending, the next larger id than the row's own (the largest wraps
+                   to the smallest), its doc (the first row's doc with that id)
+  cosent           (question, text, score): even rows (0-based) pair the question with its own
+                   doc, score 1; odd rows with the next id's doc (rule above), score 0; scale 20
+
+Output: tests/reference/data/train.safetensors — `<case>/losses` F64 [3] (the loss of each step,
+before its update) and `<case>/weights/<name>` F32 for every trained parameter after step 3
+(HF names; the pooler is not trained and not stored); __metadata__ format_version "1", the
+model's and data's sha256, the rules above, and each case's batches (row indices).
+
+Tokenization is our own (not the TS tokenizer, not transformers): the fixture texts are ASCII, so
+BERT's basic tokenizer is: strip, lowercase, split on whitespace, every ASCII punctuation character
+a token of its own; then greedy longest-match WordPiece with `##` continuations.
+
+Run: /usr/bin/python3 tests/reference/train_reference.py [--fixtures tests/.fixtures] [--out tests/reference/data/train.safetensors]
+"""
+import argparse
+import hashlib
+import json
+import os
+import re
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bert_reference as br  # noqa: E402
+import losses_reference as lr_  # noqa: E402
+
+FORMAT_VERSION = "1"
+BATCH, STEPS, LR, WD, MAX_NORM = 8, 3, 1e-3, 0.01, 1.0
+
+
+# ---- tokenization --------------------------------------------------------------------------
+
+def load_vocab(folder):
+    with open(os.path.join(folder, "vocab.txt"), encoding="utf-8") as f:
+        return {line.rstrip("\n"): i for i, line in enumerate(f)}
+
+
+def basic_tokens(text):
+    if any(ord(ch) > 127 for ch in text):
+        raise ValueError(f"non-ASCII text not supported by this reference tokenizer: {text!r}")
+    return re.findall(r"[a-z0-9]+|[^\sa-z0-9]", text.strip().lower())
+
+
+def word_piece(word, vocab):
+    out, start = [], 0
+    while start < len(word):
+        end, piece = len(word), None
+        while start < end:
+            sub = ("##" if start > 0 else "") + word[start:end]
+            if sub in vocab:
+                piece = sub
+                break
+            end -= 1
+        if piece is None:
+            return ["[UNK]"]
+        out.append(piece)
+        start = end
+    return out
+
+
+def encode_column(texts, vocab, max_len):
+    """texts -> input_ids [B,T] int64, attention_mask [B,T] float64 (padded to the longest)."""
+    rows = []
+    for t in texts:
+        ids = [vocab[p] for w in basic_tokens(t) for p in word_piece(w, vocab)]
+        ids = [vocab["[CLS]"]] + ids[: max_len - 2] + [vocab["[SEP]"]]
+        rows.append(ids)
+    T = max(len(r) for r in rows)
+    input_ids = np.full((len(rows), T), vocab["[PAD]"], dtype=np.int64)
+    mask = np.zeros((len(rows), T))
+    for i, r in enumerate(rows):
+        input_ids[i, : len(r)] = r
+        mask[i, : len(r)] = 1.0
+    return torch.from_numpy(input_ids), torch.from_numpy(mask)
+
+
+# ---- data ----------------------------------------------------------------------------------
+
+def read_rows(path):
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def next_id_doc(rows):
+    doc_of = {}
+    for r in rows:
+        doc_of.setdefault(r["id"], r["doc"])
+    ids = sorted(doc_of)
+    nxt = {a: ids[(i + 1) % len(ids)] for i, a in enumerate(ids)}
+    return lambda r: doc_of[nxt[r["id"]]]
+
+
+def case_examples(case, rows):
+    """Each example: (texts per column, score or None)."""
+    other = next_id_doc(rows)
+    if case == "mnrl_matryoshka":
+        return [((r["question"], r["doc"]), None) for r in rows]
+    if case == "mnrl_hard_neg":
+        return [((r["question"], r["doc"], other(r)), None) for r in rows]
+    if case == "cosent":
+        return [((r["question"], r["doc"] if i % 2 == 0 else other(r)), 1.0 if i % 2 == 0 else 0.0) for i, r in enumerate(rows)]
+    raise ValueError(case)
+
+
+def no_duplicates_batches(examples, batch_size):
+    """NoDuplicatesBatchSampler over file order, drop_last False (SPEC §5.5)."""
+    remaining = list(range(len(examples)))
+    out = []
+    while remaining:
+        values, batch = set(), []
+        for i in remaining:
+            texts = examples[i][0]
+            if any(t in values for t in texts):
+                continue
+            batch.append(i)
+            if len(batch) == batch_size:
+                break
+            values.update(texts)
+        out.append(batch)
+        taken = set(batch)
+        remaining = [i for i in remaining if i not in taken]
+    return out
+
+
+# ---- training ------------------------------------------------------------------------------
+
+def loss_of(case, cols, scores):
+    if case == "mnrl_matryoshka":
+        return lr_.matryoshka(lambda c: lr_.mnrl(c, scale=20.0), cols, [32, 16, 8])
+    if case == "mnrl_hard_neg":
+        return lr_.mnrl(cols, scale=20.0)
+    return lr_.cosent(cols, scores, scale=20.0)
+
+
+def no_decay(name):
+    return "bias" in name or re.search(r"(^|\.)LayerNorm\.[^.]+$", name) is not None
+
+
+def run_case(case, folder, rows, vocab, max_len):
+    config = br.read_json(os.path.join(folder, "config.json"))
+    pooling, normalize = br.read_st_pipeline(folder)
+    weights, _ = br.read_safetensors(os.path.join(folder, "model.safetensors"))
+    model = br.Bert(config, pooling, normalize).to(torch.float64)
+    model.load_weights(weights)
+    model.eval()  # dropout off
+    named = [(n, p) for n, p in model.named_parameters() if not n.startswith("pooler.")]
+    for n, p in model.named_parameters():
+        if n.startswith("pooler."):
+            p.requires_grad_(False)
+    groups = [
+        {"params": [p for n, p in named if not no_decay(n)], "weight_decay": WD},
+        {"params": [p for n, p in named if no_decay(n)], "weight_decay": 0.0},
+    ]
+    opt = torch.optim.AdamW(groups, lr=LR, betas=(0.9, 0.999), eps=1e-8)
+    examples = case_examples(case, rows)
+    batches = no_duplicates_batches(examples, BATCH)[:STEPS]
+    losses = []
+    for batch in batches:
+        k = len(examples[batch[0]][0])
+        cols = []
+        for c in range(k):
+            ids, mask = encode_column([examples[i][0][c] for i in batch], vocab, max_len)
+            emb, _ = model(ids, mask, torch.zeros_like(ids))
+            cols.append(emb)
+        scores = torch.tensor([examples[i][1] for i in batch], dtype=torch.float64) if case == "cosent" else None
+        loss = loss_of(case, cols, scores)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for _, p in named], MAX_NORM)
+        opt.step()
+        losses.append(loss.item())
+    out = {f"{case}/losses": np.array(losses, dtype=np.float64)}
+    for n, p in named:
+        out[f"{case}/weights/{n}"] = p.detach().numpy().astype(np.float32)
+    return out, batches
+
+
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap.add_argument("--fixtures", default=os.path.join(here, "..", ".fixtures"))
+    ap.add_argument("--out", default=os.path.join(here, "data", "train.safetensors"))
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    model_dir = os.path.join(args.fixtures, "tiny-bge")
+    data_path = os.path.join(args.fixtures, "qa-tiny", "train.jsonl")
+    vocab = load_vocab(model_dir)
+    max_len = int(br.read_json(os.path.join(model_dir, "sentence_bert_config.json"))["max_seq_length"])
+    rows = read_rows(data_path)
+    tensors, batches = {}, {}
+    for case in ["mnrl_matryoshka", "mnrl_hard_neg", "cosent"]:
+        t, b = run_case(case, model_dir, rows, vocab, max_len)
+        tensors.update(t)
+        batches[case] = b
+        print(case, "losses", [round(x, 6) for x in t[f"{case}/losses"]])
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "script": "tests/reference/train_reference.py",
+        "torch": torch.__version__,
+        "compute_dtype": "float64",
+        "stored_dtype": "float32 weights, float64 losses",
+        "model_sha256": sha256(os.path.join(model_dir, "model.safetensors")),
+        "data_sha256": sha256(data_path),
+        "config": json.dumps({"batch": BATCH, "steps": STEPS, "lr": LR, "weight_decay": WD, "max_grad_norm": MAX_NORM,
+                              "scheduler": "constant", "warmup": 0, "accumulation": 1, "shuffle": False,
+                              "sampler": "no_duplicates", "dropout": False}),
+        "negative_rule": "doc of the next larger id (cyclic over the sorted distinct ids)",
+        "cosent_rule": "even rows: own doc, score 1; odd rows: next id's doc, score 0",
+        "batches": json.dumps(batches),
+    }
+    br.write_safetensors(args.out, tensors, meta)
+    print("wrote", args.out)
+
+
+if __name__ == "__main__":
+    main()
