@@ -1,0 +1,105 @@
+// The fine-tuned model as a sentence-transformers folder (SPEC §6.3), as a map of path → bytes so
+// the CLI writes it to disk and the browser zips it: `model.safetensors` with the input file's own
+// tensor names and order of everything it held (trained tensors replaced, float32; the untouched
+// pooler and any extra tensor such as `embeddings.position_ids` copied as they were), `config.json`,
+// the tokenizer files and sentence-transformers module files carried over unchanged, and a
+// README.md model card with the evaluation table. sentence-transformers, transformers.js and our
+// own loader read it like the input model.
+// Not the ONNX export for transformers.js' onnx/ folder, and no zip or upload.
+
+import { parseSafetensors, type TensorToWrite, writeSafetensors } from '../models/safetensors.ts';
+
+export interface ExportInput {
+  /** The input model's files (path → bytes), as read from its folder or IndexedDB. */
+  sourceFiles: ReadonlyMap<string, Uint8Array>;
+  /** Trained tensors by bare Hugging Face name (no `bert.` prefix). */
+  weights: ReadonlyMap<string, Float32Array>;
+  /** README.md text (modelCard builds one). */
+  readme: string;
+  /** Extra files (train_log.jsonl, eval_results.json …). */
+  extra?: ReadonlyMap<string, Uint8Array>;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Files copied as they are: everything but the weights, README and files we do not use. */
+const SKIP = /^(model\.safetensors|pytorch_model\.bin|README\.md|onnx\/.*|\.fixture-version|\.gitattributes)$/;
+
+export function exportSentenceTransformers(o: ExportInput): Map<string, Uint8Array> {
+  const src = o.sourceFiles.get('model.safetensors');
+  if (!src) throw new Error('export: the source model has no model.safetensors');
+  const parsed = parseSafetensors(src);
+  const tensors = new Map<string, TensorToWrite>();
+  const used = new Set<string>();
+  for (const [name, t] of parsed.tensors) {
+    const bare = name.startsWith('bert.') ? name.slice(5) : name;
+    const w = o.weights.get(bare);
+    if (w) {
+      if (w.length !== t.data.length) throw new Error(`export: ${bare} has ${w.length} values, the source tensor ${t.shape.join('×')}`);
+      tensors.set(name, { shape: t.shape, data: w, dtype: 'F32' });
+      used.add(bare);
+    } else {
+      tensors.set(name, { shape: t.shape, data: t.data, dtype: t.dtype });
+    }
+  }
+  for (const name of o.weights.keys()) if (!used.has(name)) throw new Error(`export: the source model.safetensors has no tensor ${name}`);
+  const out = new Map<string, Uint8Array>();
+  out.set('model.safetensors', writeSafetensors(tensors, { ...parsed.metadata, format: parsed.metadata.format ?? 'pt' }));
+  for (const [path, bytes] of o.sourceFiles) {
+    if (SKIP.test(path) || out.has(path)) continue;
+    if (path === 'config.json') {
+      const c = JSON.parse(dec.decode(bytes)) as Record<string, unknown>;
+      if (c.torch_dtype !== undefined) c.torch_dtype = 'float32'; // the trained weights are written as F32
+      out.set(path, enc.encode(JSON.stringify(c, null, 2) + '\n'));
+    } else out.set(path, bytes);
+  }
+  out.set('README.md', enc.encode(o.readme));
+  for (const [path, bytes] of o.extra ?? []) out.set(path, bytes);
+  return out;
+}
+
+export interface ModelCardInput {
+  baseModel: string;
+  dataset: string;
+  loss: string;
+  steps: number;
+  /** Rows of the before/after table: metric key, before, after. */
+  evaluation?: { key: string; before: number | null; after: number }[];
+  config: unknown;
+}
+
+/** A README.md in the shape sentence-transformers' model cards take (YAML front matter + sections). */
+export function modelCard(o: ModelCardInput): string {
+  const lines = [
+    '---',
+    'library_name: sentence-transformers',
+    'pipeline_tag: sentence-similarity',
+    'tags:',
+    '- sentence-transformers',
+    '- sentence-similarity',
+    '- tabtune',
+    `base_model: ${o.baseModel}`,
+    '---',
+    '',
+    `# ${o.baseModel} fine-tuned with tabtune`,
+    '',
+    `Fine-tuned from \`${o.baseModel}\` on \`${o.dataset}\` with ${o.loss} for ${o.steps} optimizer steps (tabtune, onnxruntime).`,
+    '',
+    '## Usage',
+    '',
+    '```python',
+    'from sentence_transformers import SentenceTransformer',
+    'model = SentenceTransformer("path/to/this/folder")',
+    'embeddings = model.encode(["a question", "a document"])',
+    '```',
+    '',
+  ];
+  if (o.evaluation?.length) {
+    lines.push('## Evaluation', '', '| metric | before | after |', '|---|---|---|');
+    for (const r of o.evaluation) lines.push(`| ${r.key} | ${r.before === null ? '–' : r.before.toFixed(4)} | ${r.after.toFixed(4)} |`);
+    lines.push('');
+  }
+  lines.push('## Training configuration', '', '```json', JSON.stringify(o.config, null, 2), '```', '');
+  return lines.join('\n');
+}

@@ -1,0 +1,80 @@
+// Times full training steps for `npm run bench`: the Trainer on a bge-small-shaped random model
+// (or any BertConfig), MNRL on (anchor, positive) pairs of `batch` rows × `seq` tokens each
+// (2·batch sequences per step), dropout on, fused or GradCache — forward, loss, backward,
+// clipping, AdamW and the weight upload, as a real run does. Texts are stand-ins: a synthetic
+// tokenizer gives every row exactly `seq` tokens, so no tokenizer files are needed.
+// Not the bench harness (tests/bench/) and not a correctness test.
+
+import type { Example } from '../data/validate.ts';
+import { BGE_SMALL_CONFIG, type BertConfig } from '../models/bert-config.ts';
+import { randomBertWeights, sentenceModel } from '../models/sentence-model.ts';
+import type { Runtime } from '../runtime/types.ts';
+import type { BatchTokenizer } from './batches.ts';
+import { parseRunConfig } from './run-config.ts';
+import { Trainer, type TrainPath } from './trainer.ts';
+
+export interface TrainStepBenchOptions {
+  runtime: Runtime;
+  path: TrainPath;
+  /** GradCache mini-batch (default 8). */
+  miniBatchSize?: number;
+  batch?: number;
+  seq?: number;
+  config?: BertConfig;
+  /** Untimed steps first (session creation, onnxruntime's first runs of a shape). Default 2. */
+  warmup?: number;
+  /** Timed steps. Default 3. */
+  repeats?: number;
+}
+
+export interface TrainStepBenchResult {
+  path: TrainPath;
+  batch: number;
+  seq: number;
+  /** Seconds per timed step. */
+  stepS: number[];
+  stepsPerS: number;
+  /** Padded tokens (2·batch·seq) per second: every token is real here. */
+  tokensPerS: number;
+  /** Wall time of the warm-up steps (includes session creation). */
+  warmupS: number;
+}
+
+/** `seq` tokens for every text: [CLS]-like 2, ids from the text's index, [SEP]-like 3. */
+function syntheticTokenizer(seq: number, vocab: number): BatchTokenizer {
+  return {
+    encodeBatch(texts) {
+      const B = texts.length;
+      const ids = new BigInt64Array(B * seq);
+      texts.forEach((t, b) => {
+        const h = Number(t.slice(1));
+        for (let i = 0; i < seq; i++) ids[b * seq + i] = BigInt(i === 0 ? 2 : i === seq - 1 ? 3 : 5 + ((h * 131 + i * 7919) % (vocab - 5)));
+      });
+      return { inputIds: ids, attentionMask: new Float32Array(B * seq).fill(1), batch: B, tokens: seq };
+    },
+  };
+}
+
+export async function benchmarkTrainStep(o: TrainStepBenchOptions): Promise<TrainStepBenchResult> {
+  const batch = o.batch ?? 32;
+  const seq = o.seq ?? 128;
+  const warmup = o.warmup ?? 2;
+  const repeats = o.repeats ?? 3;
+  const c = o.config ?? BGE_SMALL_CONFIG;
+  const model = sentenceModel(c, randomBertWeights(c, 1));
+  const steps = warmup + repeats;
+  const train: Example[] = Array.from({ length: batch * steps }, (_, i) => ({ anchor: `a${2 * i}`, positive: `p${2 * i + 1}`, row: i }));
+  const config = parseRunConfig({
+    model: { id: 'bench' }, data: { source: 'bench' }, loss: { type: 'mnrl' }, batchSize: batch, maxSteps: steps, lr: 2e-5, scheduler: 'constant',
+    warmupRatio: 0, sampler: 'batch', shuffle: false, dropout: true,
+    gradCache: o.path === 'fused' ? 'off' : { miniBatchSize: o.miniBatchSize ?? 8 },
+  });
+  const ends: number[] = [];
+  const trainer = new Trainer({ runtime: o.runtime, model, tokenizer: syntheticTokenizer(seq, c.vocabSize), config, train, onEvent: (e) => e.type === 'step' && ends.push(performance.now()) });
+  const t0 = performance.now();
+  await trainer.run();
+  await trainer.dispose();
+  const stepS = ends.slice(warmup).map((t, i) => (t - ends[warmup + i - 1]) / 1000);
+  const mean = stepS.reduce((a, b) => a + b, 0) / stepS.length;
+  return { path: o.path, batch, seq, stepS, stepsPerS: 1 / mean, tokensPerS: (2 * batch * seq) / mean, warmupS: (ends[warmup - 1] - t0) / 1000 };
+}
