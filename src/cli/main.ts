@@ -32,13 +32,6 @@ const COMMANDS: Record<string, Command> = {
       return { help: m.EVAL_HELP, run: m.evalCommand };
     },
   },
-  eval: {
-    summary: 'evaluate a model on a retrieval data set (Matryoshka nDCG@10 and more, per dimension)',
-    load: async () => {
-      const m = await import('./eval.ts');
-      return { help: m.EVAL_HELP, run: m.evalCommand };
-    },
-  },
   train: {
     summary: 'fine-tune a model with a contrastive loss and write a sentence-transformers folder',
     load: async () => {
