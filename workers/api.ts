@@ -6,6 +6,10 @@ import type { ColumnMapping } from '../src/lib/data/columns.ts';
 import type { Issue } from '../src/lib/data/validate.ts';
 import type { Progress } from '../src/lib/hub/progress.ts';
 import type { StoreGroup } from '../src/lib/store/store.ts';
+import type { EvalProgress } from '../src/lib/eval/evaluate-model.ts';
+import type { IrResult } from '../src/lib/eval/ir-metrics.ts';
+import type { TrainEvent } from '../src/lib/train/trainer.ts';
+import type { RunConfig } from '../src/lib/train/run-config.ts';
 
 export type { Progress };
 
@@ -97,7 +101,6 @@ export interface StoragePanel {
   quota: number | null;
 }
 
-/** What `workers/engine.worker.ts` exposes. Train and eval methods will join `probe`. */
 /** What ran the engine's self-test graph (workers/engine-runtime.ts), and why that backend. */
 export interface SelfTestReport {
   kind: 'webgpu' | 'wasm' | 'node';
@@ -115,6 +118,76 @@ export interface SelfTestReport {
   ms: number;
 }
 
+// ---- training and evaluation (workers/train-session.ts) -------------------------------------
+
+export type StepEvent = Extract<TrainEvent, { type: 'step' }>;
+
+/** The runtime a run used, and why that one (a fallback is never silent). */
+export interface RunRuntime {
+  kind: 'webgpu' | 'wasm' | 'node';
+  backend: string;
+  threads: number;
+  /** Why this backend: the run config's choice, or the engine's pick and its fallback reason. */
+  why: string;
+}
+
+export type RunPhase = 'prepare' | 'eval-before' | 'train' | 'eval-after' | 'done';
+
+/**
+ * What `train` reports through its one callback. Step events are batched (`steps`) so a fast run
+ * cannot flood the page; everything else arrives as it happens.
+ */
+export type RunEvent =
+  | { type: 'start'; runId: string; resumedFrom: number | null; maxSteps: number; train: number; test: number }
+  | { type: 'phase'; phase: RunPhase }
+  | { type: 'runtime'; runtime: RunRuntime }
+  | { type: 'path'; path: 'fused' | 'gradcache'; miniBatchSize: number | null; why: string }
+  | { type: 'steps'; steps: StepEvent[] }
+  | { type: 'checkpoint'; step: number; bytes: number }
+  | { type: 'warning'; message: string }
+  | { type: 'eval-progress'; which: 'before' | 'after'; progress: EvalProgress }
+  | { type: 'eval'; which: 'before' | 'after'; result: IrResult };
+
+export interface TrainRequest {
+  config: RunConfig;
+  /** Continue this run from its latest checkpoint (the same model, data and config). */
+  resumeRunId?: string;
+  /** Checkpoint after every this many updates (default: a quarter of the run, at least 1). */
+  checkpointEvery?: number;
+}
+
+export interface RunSummary {
+  runId: string;
+  step: number;
+  maxSteps: number;
+  stopped: boolean;
+  path: 'fused' | 'gradcache' | null;
+  runtime: RunRuntime;
+  before: IrResult | null;
+  after: IrResult | null;
+}
+
+/** A run as stored in IndexedDB (`run/{runId}/history`): what the page needs to offer Resume. */
+export interface RunRecord {
+  runId: string;
+  config: RunConfig;
+  status: 'running' | 'stopped' | 'done' | 'failed';
+  step: number;
+  maxSteps: number;
+  /** Step of the stored checkpoint; null when none was written yet. */
+  checkpointStep: number | null;
+  /** The model commit and data source the run trained on. */
+  modelCommit: string;
+  dataSource: string;
+  before: IrResult | null;
+  after: IrResult | null;
+  /** Loss per update so far. */
+  losses: number[];
+  error: string | null;
+  started: number;
+  updated: number;
+}
+
 export interface EngineWorkerApi {
   probe(): Promise<BackendReport>;
   /** Creates the engine's runtime if needed and runs a tiny graph on it. */
@@ -127,4 +200,14 @@ export interface EngineWorkerApi {
   /** Deletes every entry of a group from the panel; returns how many. */
   storageDelete(group: string): Promise<number>;
   storagePersist(): Promise<boolean>;
+  /** Re-prepares the loaded data set with the user's column mapping (null: the default one). */
+  setMapping(mapping: ColumnMapping | null): Promise<DatasetSummary>;
+  /** Trains the loaded model on the loaded data (eval before/after as the config says). */
+  train(req: TrainRequest, onEvent?: (e: RunEvent) => void): Promise<RunSummary>;
+  /** Stops the run in progress at the next micro-batch (a checkpoint is kept for Resume). */
+  cancel(): Promise<void>;
+  /** Evaluates the last trained weights (or the loaded model when none) on the loaded data. */
+  evaluate(config: RunConfig, onProgress?: (p: EvalProgress) => void): Promise<{ model: 'trained' | 'base'; result: IrResult }>;
+  /** Runs stored in IndexedDB, newest first. */
+  runs(): Promise<RunRecord[]>;
 }

@@ -2,6 +2,7 @@
 // progress, local files, the storage panel. Plain data in and out (summaries, not the bytes:
 // the loaded files stay in the worker, where the engine will use them).
 
+import type { ColumnMapping } from '../src/lib/data/columns.ts';
 import type { DatasetSummary, LoadRequest, ModelSummary, StoragePanel } from './api.ts';
 import { prepareDataset } from '../src/lib/data/dataset.ts';
 import { parseDataFile, preview } from '../src/lib/data/parse.ts';
@@ -17,6 +18,8 @@ const getStore = () => (store ??= new IdbStore());
 
 /** The last loaded model's files, for the engine methods that come later. */
 export let currentModel: ModelFiles | null = null;
+/** The last loaded data set's tables, so training can re-prepare them with the user's mapping. */
+export let currentData: { source: string; splits: Parameters<typeof prepareDataset>[0]; via: DatasetSummary['via']; offline: boolean } | null = null;
 
 export async function loadModel(req: LoadRequest, onProgress?: ProgressCallback): Promise<ModelSummary> {
   const m = await loadHubModel({ client: new HubClient({ hubUrl: req.hubUrl }), store: getStore(), repo: req.repo, revision: req.revision, onProgress });
@@ -42,8 +45,9 @@ export async function loadDataFile(name: string, bytes: Uint8Array): Promise<Dat
   return summarize(name, { file: t }, 'file', false);
 }
 
-function summarize(source: string, splits: Parameters<typeof prepareDataset>[0], via: DatasetSummary['via'], offline: boolean): DatasetSummary {
-  const p = prepareDataset(splits, { source });
+export function summarize(source: string, splits: Parameters<typeof prepareDataset>[0], via: DatasetSummary['via'], offline: boolean, mapping?: ColumnMapping): DatasetSummary {
+  currentData = { source, splits, via, offline };
+  const p = prepareDataset(splits, { source, mapping });
   const first = Object.values(splits)[0];
   return {
     source,
