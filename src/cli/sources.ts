@@ -142,7 +142,6 @@ export async function loadModelSource(spec: string, ctx: SourceContext, flag = '
     return named(e);
   }
   const where = `${src.repo}@${src.revision ?? 'main'}`;
-  if (loaded.weights.length > 1) throw new Error(`${flag} ${spec}: the weights are sharded (${loaded.weights.join(', ')}); tabtune reads one model.safetensors`);
   try {
     const model = loadSentenceModel(loaded.files);
     const tokenizerFiles = tokenizerFilesFromMap(loaded.files, where);

@@ -1,12 +1,17 @@
 // Node helper: reads a sentence-transformers model folder into the file map that
-// loadSentenceModel takes. Only the files the loader reads; the browser builds the same map from
-// IndexedDB. Not the loader itself (sentence-model.ts).
+// loadSentenceModel takes: the files the loader reads (the weights as model.safetensors or the
+// index and its shards) and the tokenizer and sentence-transformers files the Hub download also
+// keeps, so a fine-tuned copy carries them over; the browser builds the same map from IndexedDB.
+// Not the loader itself (sentence-model.ts).
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadSentenceModel, type ModelFiles, type SentenceModel } from './sentence-model.ts';
+import { loadSentenceModel, type ModelFiles, type SentenceModel, WEIGHTS_FILE, WEIGHTS_INDEX } from './sentence-model.ts';
 
-const FIXED = ['config.json', 'model.safetensors', 'pytorch_model.bin', 'modules.json', 'sentence_bert_config.json'];
+const FIXED = [
+  'config.json', WEIGHTS_FILE, 'modules.json', 'sentence_bert_config.json', 'config_sentence_transformers.json',
+  'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt',
+];
 
 export function readModelFolder(dir: string): Map<string, Uint8Array> {
   if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`${dir}: no such folder`);
@@ -15,8 +20,19 @@ export function readModelFolder(dir: string): Map<string, Uint8Array> {
     const path = join(dir, rel);
     if (existsSync(path) && statSync(path).isFile()) files.set(rel, new Uint8Array(readFileSync(path)));
   };
-  for (const f of FIXED) if (f !== 'pytorch_model.bin') add(f);
-  if (!files.has('model.safetensors') && existsSync(join(dir, 'pytorch_model.bin'))) files.set('pytorch_model.bin', new Uint8Array(0));
+  for (const f of FIXED) add(f);
+  if (!files.has(WEIGHTS_FILE)) {
+    add(WEIGHTS_INDEX);
+    const index = files.get(WEIGHTS_INDEX);
+    if (index) {
+      try {
+        const shards = new Set(Object.values((JSON.parse(new TextDecoder().decode(index)) as { weight_map?: Record<string, string> }).weight_map ?? {}));
+        for (const s of shards) if (typeof s === 'string' && !s.includes('..')) add(s);
+      } catch {
+        // loadSentenceModel reports the bad JSON.
+      }
+    } else if (existsSync(join(dir, 'pytorch_model.bin'))) files.set('pytorch_model.bin', new Uint8Array(0));
+  }
   const modules = files.get('modules.json');
   if (modules) {
     try {

@@ -1,13 +1,17 @@
 // Loading sentence-transformers model files: F32/F16/BF16 weights, the `bert.` prefix and
-// position_ids, pooling/Normalize from the module files, and the rejection messages.
+// position_ids, pooling/Normalize from the module files, sharded weights (index + shards), and the
+// rejection messages.
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureFixtures, type FixturePaths } from '../../../tests/fixtures/fixtures.ts';
 import { createRuntime, type Runtime } from '../runtime/index.ts';
 import { BGE_SMALL_CONFIG, trainableParameters } from './bert-config.ts';
 import { BertEncoder } from './encoder.ts';
-import { f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, bf16BitsToF32, writeSafetensors } from './safetensors.ts';
+import { f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, bf16BitsToF32, parseSafetensors, writeSafetensors } from './safetensors.ts';
 import { readModelFolder } from './sentence-model-node.ts';
-import { loadSentenceModel, randomBertWeights, type SentenceModel } from './sentence-model.ts';
+import { loadSentenceModel, randomBertWeights, type SentenceModel, withSingleWeightsFile } from './sentence-model.ts';
 
 let f: FixturePaths;
 let wasm: Runtime;
@@ -117,6 +121,74 @@ describe('loadSentenceModel', () => {
     expect(() => loadSentenceModel(none)).toThrow('model.safetensors is missing');
     const relu = withFile(files, 'config.json', json({ ...configOf(files), hidden_act: 'relu' }));
     expect(() => loadSentenceModel(relu)).toThrow('hidden_act "relu" is not supported');
+  });
+});
+
+describe('sharded weights (model.safetensors.index.json + shards)', () => {
+  /** tiny-bge's folder with model.safetensors split in two shards (layer 1 and the pooler in the second). */
+  function shardedCopy(): string {
+    const dir = mkdtempSync(join(tmpdir(), 'tabtune-sharded-'));
+    cpSync(f.tinyBge, dir, { recursive: true });
+    const whole = parseSafetensors(new Uint8Array(readFileSync(join(dir, 'model.safetensors'))));
+    rmSync(join(dir, 'model.safetensors'));
+    const names = ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'];
+    const parts = [new Map(), new Map()];
+    const weightMap: Record<string, string> = {};
+    for (const [name, t] of whole.tensors) {
+      const k = /layer\.1\.|pooler/.test(name) ? 1 : 0;
+      parts[k].set(name, t);
+      weightMap[name] = names[k];
+    }
+    names.forEach((n, k) => writeFileSync(join(dir, n), writeSafetensors(parts[k], { format: 'pt' })));
+    writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: 1 }, weight_map: weightMap }));
+    expect(parts[0].size).toBeGreaterThan(10);
+    expect(parts[1].size).toBeGreaterThan(10);
+    return dir;
+  }
+
+  it('loads the same weights as the single file, and withSingleWeightsFile writes them back as one file', () => {
+    const dir = shardedCopy();
+    try {
+      const files = readModelFolder(dir);
+      expect([...files.keys()].filter((k) => k.includes('safetensors')).sort()).toEqual([
+        'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors', 'model.safetensors.index.json',
+      ]);
+      const sharded = loadSentenceModel(files);
+      const single = loadSentenceModel(readModelFolder(f.tinyBge));
+      expect([...sharded.weights.keys()].sort()).toEqual([...single.weights.keys()].sort());
+      for (const [k, t] of single.weights) {
+        expect(sharded.weights.get(k)!.shape, k).toEqual(t.shape);
+        expect(sharded.weights.get(k)!.data, k).toEqual(t.data);
+      }
+      const merged = withSingleWeightsFile(files);
+      expect([...merged.keys()].filter((k) => k.includes('safetensors'))).toEqual(['model.safetensors']);
+      const a = parseSafetensors(merged.get('model.safetensors')!);
+      const b = parseSafetensors(new Uint8Array(readFileSync(join(f.tinyBge, 'model.safetensors'))));
+      expect([...a.tensors.keys()].sort()).toEqual([...b.tensors.keys()].sort());
+      for (const [k, t] of b.tensors) expect(a.tensors.get(k)!.data, k).toEqual(t.data);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects a missing shard and a shard holding a tensor the index puts elsewhere', () => {
+    const dir = shardedCopy();
+    try {
+      const files = readModelFolder(dir);
+      const missing = new Map(files);
+      missing.delete('model-00002-of-00002.safetensors');
+      expect(() => loadSentenceModel(missing)).toThrow('model.safetensors.index.json names shard model-00002-of-00002.safetensors, not among the files');
+      const index = JSON.parse(new TextDecoder().decode(files.get('model.safetensors.index.json')!));
+      index.weight_map['pooler.dense.bias'] = 'model-00001-of-00002.safetensors';
+      expect(() => loadSentenceModel(withFile(files, 'model.safetensors.index.json', json(index)))).toThrow(
+        'model-00002-of-00002.safetensors holds pooler.dense.bias, which model.safetensors.index.json puts in model-00001-of-00002.safetensors',
+      );
+      delete index.weight_map['pooler.dense.bias'];
+      index.weight_map['encoder.layer.0.output.dense.bias'] = 'model-00002-of-00002.safetensors';
+      expect(() => loadSentenceModel(withFile(files, 'model.safetensors.index.json', json(index)))).toThrow(/holds/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

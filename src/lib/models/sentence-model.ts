@@ -1,11 +1,13 @@
 // A sentence-transformers BERT model held in memory: BertConfig, the pooling mode and Normalize
 // flag from the module files, max_seq_length, and the weights as float32 (F16/BF16 files widened).
 // Loads from a map of file path → bytes so that the CLI (a folder, see sentence-model-node.ts) and
-// the browser (IndexedDB) feed it the same way; pure TypeScript, no fs.
+// the browser (IndexedDB) feed it the same way; pure TypeScript, no fs. Weights come from
+// `model.safetensors` or, as the Hub shards large models, `model.safetensors.index.json`
+// (`{ "metadata": {...}, "weight_map": { tensor: shard file } }`) and its shards, merged.
 // Also builds random bge-small-shaped weights for benchmarks.
 // Not the graphs (bert.ts, graphs.ts) and not the tokenizer (src/lib/tokenize/).
 
-import { parseSafetensors, type SafeTensor } from './safetensors.ts';
+import { parseSafetensors, type ParsedSafetensors, type SafeTensor, writeSafetensors } from './safetensors.ts';
 import { bertParameters, type BertConfig, ModelLoadError, parseBertConfig } from './bert-config.ts';
 import { parsePoolingConfig, type PoolingMode } from './pooling.ts';
 import { Rng } from '../util/rng.ts';
@@ -72,9 +74,61 @@ function readModules(files: ModelFiles): { pooling: PoolingMode; normalize: bool
   return { pooling, normalize };
 }
 
+export const WEIGHTS_FILE = 'model.safetensors';
+export const WEIGHTS_INDEX = 'model.safetensors.index.json';
+
+/** The weight tensors of the files: model.safetensors, else the index's shards merged (file: what to name in errors). */
+export function readWeightFiles(files: ModelFiles): ParsedSafetensors & { file: string; shards: string[] } {
+  const single = files.get(WEIGHTS_FILE);
+  if (single) return { ...parseSafetensors(single), file: WEIGHTS_FILE, shards: [] };
+  const index = readJson(files, WEIGHTS_INDEX) as { weight_map?: unknown } | undefined;
+  if (index === undefined) {
+    const hint = files.has('pytorch_model.bin') ? ' (pytorch_model.bin is not supported: convert it to safetensors)' : '';
+    throw new ModelLoadError(`model.safetensors is missing${hint}`);
+  }
+  const map = index.weight_map;
+  if (typeof map !== 'object' || map === null || Array.isArray(map) || Object.values(map).some((v) => typeof v !== 'string')) {
+    throw new ModelLoadError(`${WEIGHTS_INDEX}: weight_map is not an object of tensor name → shard file`);
+  }
+  const weightMap = map as Record<string, string>;
+  const shards = [...new Set(Object.values(weightMap))].sort();
+  const absent = shards.filter((s) => !files.has(s));
+  if (absent.length) throw new ModelLoadError(`${WEIGHTS_INDEX} names shard${absent.length > 1 ? 's' : ''} ${absent.join(', ')}, not among the files`);
+  const tensors = new Map<string, SafeTensor>();
+  let metadata: Record<string, string> = {};
+  for (const shard of shards) {
+    const parsed = parseSafetensors(files.get(shard)!);
+    if (shard === shards[0]) metadata = parsed.metadata;
+    for (const [name, t] of parsed.tensors) {
+      if (weightMap[name] !== shard) {
+        throw new ModelLoadError(`${shard} holds ${name}, which ${WEIGHTS_INDEX} puts ${weightMap[name] ? `in ${weightMap[name]}` : 'nowhere'}`);
+      }
+      tensors.set(name, t);
+    }
+  }
+  const lost = Object.keys(weightMap).filter((n) => !tensors.has(n));
+  if (lost.length) throw new ModelLoadError(`${WEIGHTS_INDEX} names ${lost.slice(0, 6).join(', ')}${lost.length > 6 ? ', …' : ''}, which no shard holds`);
+  return { metadata, tensors, file: `${WEIGHTS_INDEX} (${shards.join(', ')})`, shards };
+}
+
+/**
+ * The files with sharded weights replaced by one model.safetensors (the shards' tensors in index
+ * order, dtypes kept), for writers that expect the single file; unchanged when already single.
+ */
+export function withSingleWeightsFile(files: ModelFiles): Map<string, Uint8Array> {
+  if (files.has(WEIGHTS_FILE) || !files.has(WEIGHTS_INDEX)) return new Map(files);
+  const { metadata, tensors, shards } = readWeightFiles(files);
+  const out = new Map([...files].filter(([path]) => path !== WEIGHTS_INDEX && !shards.includes(path)));
+  out.set(WEIGHTS_FILE, writeSafetensors(tensors, { ...metadata, format: metadata.format ?? 'pt' }));
+  return out;
+}
+
 /** Reads, checks and widens the weights of model.safetensors against the config. */
 export function readBertWeights(bytes: Uint8Array, config: BertConfig, file = 'model.safetensors'): { weights: Map<string, WeightTensor>; dtype: string } {
-  const { tensors } = parseSafetensors(bytes);
+  return checkBertWeights(parseSafetensors(bytes).tensors, config, file);
+}
+
+function checkBertWeights(tensors: Map<string, SafeTensor>, config: BertConfig, file: string): { weights: Map<string, WeightTensor>; dtype: string } {
   const byName = new Map<string, SafeTensor>();
   for (const [name, t] of tensors) {
     const bare = name.startsWith('bert.') ? name.slice(5) : name;
@@ -107,17 +161,13 @@ export function readBertWeights(bytes: Uint8Array, config: BertConfig, file = 'm
   return { weights, dtype: [...dtypes].join('+') };
 }
 
-/** Loads a sentence-transformers BERT model from its files (config.json, model.safetensors, modules). */
+/** Loads a sentence-transformers BERT model from its files (config.json, weights, modules). */
 export function loadSentenceModel(files: ModelFiles): SentenceModel {
   const rawConfig = readJson(files, 'config.json');
   if (rawConfig === undefined) throw new ModelLoadError('config.json is missing');
   const config = parseBertConfig(rawConfig);
-  const st = files.get('model.safetensors');
-  if (!st) {
-    const hint = files.has('pytorch_model.bin') ? ' (pytorch_model.bin is not supported: convert it to safetensors)' : '';
-    throw new ModelLoadError(`model.safetensors is missing${hint}`);
-  }
-  const { weights, dtype } = readBertWeights(st, config);
+  const st = readWeightFiles(files);
+  const { weights, dtype } = checkBertWeights(st.tensors, config, st.file);
   const { pooling, normalize } = readModules(files);
   const sbert = readJson(files, 'sentence_bert_config.json') as { max_seq_length?: unknown } | undefined;
   let maxSeqLength = config.maxPositions;
