@@ -8,6 +8,11 @@ pooling + L2 normalize), batch 32 x 128 tokens with a full attention mask, fp32.
   - encode: eval mode under torch.no_grad();
   - train: train mode (dropout 0.1), loss sum(E * R), backward and one AdamW step;
   - fwd_bwd: the forward+backward part of those same steps, timed on its own;
+  - mnrl (--parts mnrl): a full MultipleNegativesRankingLoss training step as sentence-transformers
+    takes it and as the bench's "train step" rows take it: --batch anchors and --batch positives
+    (2·B sequences of T tokens), one forward per column, CLS + normalize, cross-entropy of
+    20·cos(anchor_i, positive_j) against j = i, backward, grad-norm clipping at 1.0 and an AdamW
+    step (lr 2e-5, no weight decay: the Trainer's defaults in src/lib/train/bench.ts);
 each as the median of --iters timed runs after --warmup untimed ones, and prints one JSON line
 to stdout (progress and the BLAS report go to stderr).
 
@@ -15,7 +20,8 @@ What it is not: a measurement of sentence-transformers itself (no tokenizer, no 
 Trainer), nor a GPU benchmark. Without OpenBLAS, Debian's torch silently falls back to the
 reference BLAS (~3 GFLOP/s); the JSON then carries a "warning".
 
-Run: /usr/bin/python3 tests/bench/torch_bench.py [--threads N] [--iters 3] [--warmup 1]
+Run: /usr/bin/python3 tests/bench/torch_bench.py [--threads N] [--iters 3] [--warmup 1] [--parts base,mnrl]
+(--parts base: encode, train, fwd_bwd; mnrl: the MNRL step; default both.)
 Shape letters: B batch, T tokens, C hidden, V vocab.
 """
 from __future__ import annotations
@@ -25,6 +31,7 @@ import ctypes
 import json
 import os
 import re
+import resource
 import statistics
 import sys
 import time
@@ -106,7 +113,11 @@ def main() -> int:
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--iters", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--parts", default="base,mnrl", help="comma list of base (encode, train, fwd_bwd) and mnrl")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
+    if not parts <= {"base", "mnrl"}:
+        ap.error(f"--parts: unknown {sorted(parts - {'base', 'mnrl'})}")
     if args.threads:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
@@ -131,40 +142,72 @@ def main() -> int:
     r = torch.randn(b, BGE_SMALL["hidden_size"])  # [B,C]
     tokens = b * t
 
-    model.eval()
-
-    def encode():
-        with torch.no_grad():
-            model(ids, mask, tt)
-
-    log(f"encode: eval, no_grad, {b} x {t}")
-    enc = timed(encode, args.warmup, args.iters)
-
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-5, weight_decay=0.01)
-
-    fb: list = []
-
-    def train_step():
-        t0 = time.perf_counter()
-        model.zero_grad(set_to_none=True)
-        emb, _ = model(ids, mask, tt)
-        (emb * r).sum().backward()
-        fb.append(time.perf_counter() - t0)
-        opt.step()
-
-    log(f"train step: train mode (dropout 0.1), fwd+bwd then AdamW, {b} x {t}")
-    tr = timed(train_step, args.warmup, args.iters)
-    fb = fb[args.warmup:]  # the fwd+bwd part of the timed steps
-
     med = statistics.median
-    result = {
-        "encode_tokens_per_s": round(tokens / med(enc), 1),
-        "train_tokens_per_s": round(tokens / med(tr), 1),
-        "fwd_bwd_tokens_per_s": round(tokens / med(fb), 1),
-        "encode_s": round(med(enc), 3),
-        "train_step_s": round(med(tr), 3),
-        "fwd_bwd_s": round(med(fb), 3),
+    result: dict = {}
+    if "base" in parts:
+        model.eval()
+
+        def encode():
+            with torch.no_grad():
+                model(ids, mask, tt)
+
+        log(f"encode: eval, no_grad, {b} x {t}")
+        enc = timed(encode, args.warmup, args.iters)
+
+        model.train()
+        opt = torch.optim.AdamW(model.parameters(), lr=2e-5, weight_decay=0.01)
+
+        fb: list = []
+
+        def train_step():
+            t0 = time.perf_counter()
+            model.zero_grad(set_to_none=True)
+            emb, _ = model(ids, mask, tt)
+            (emb * r).sum().backward()
+            fb.append(time.perf_counter() - t0)
+            opt.step()
+
+        log(f"train step: train mode (dropout 0.1), fwd+bwd then AdamW, {b} x {t}")
+        tr = timed(train_step, args.warmup, args.iters)
+        fb = fb[args.warmup:]  # the fwd+bwd part of the timed steps
+        result.update({
+            "encode_tokens_per_s": round(tokens / med(enc), 1),
+            "train_tokens_per_s": round(tokens / med(tr), 1),
+            "fwd_bwd_tokens_per_s": round(tokens / med(fb), 1),
+            "encode_s": round(med(enc), 3),
+            "train_step_s": round(med(tr), 3),
+            "fwd_bwd_s": round(med(fb), 3),
+        })
+
+    if "mnrl" in parts:
+        mnrl = Bert(BGE_SMALL, "cls", True)
+        mnrl.train()
+        mopt = torch.optim.AdamW(mnrl.parameters(), lr=2e-5, weight_decay=0.0)
+        pos = torch.randint(1000, BGE_SMALL["vocab_size"], (b, t))  # [B,T] the positives
+        pos[:, 0] = 101
+        pos[:, -1] = 102
+        labels = torch.arange(b)  # [B]
+
+        def mnrl_step():
+            mopt.zero_grad(set_to_none=True)
+            a, _ = mnrl(ids, mask, tt)  # [B,C], normalized
+            p, _ = mnrl(pos, mask, tt)  # [B,C]
+            loss = torch.nn.functional.cross_entropy(20.0 * a @ p.T, labels)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(mnrl.parameters(), 1.0)
+            mopt.step()
+
+        log(f"MNRL step: train mode, {b} anchors + {b} positives x {t}, scale 20, clip 1.0, AdamW")
+        ms = timed(mnrl_step, args.warmup, args.iters)
+        result.update({
+            "mnrl_step_s": round(med(ms), 3),
+            "mnrl_steps_per_s": round(1 / med(ms), 4),
+            "mnrl_tokens_per_s": round(2 * tokens / med(ms), 1),
+            "mnrl_step_runs_s": [round(x, 3) for x in ms],
+            "mnrl_optimizer": "torch.optim.AdamW (lr 2e-5, weight_decay 0), clip_grad_norm_ 1.0",
+        })
+
+    result.update({
         "batch": b, "seq": t, "iters": args.iters, "warmup": args.warmup,
         "threads": threads,
         "torch": torch.__version__,
@@ -173,7 +216,10 @@ def main() -> int:
         # 1-minute load average before/after: other processes on the machine skew the figures.
         "loadavg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "optimizer": "torch.optim.AdamW (lr 2e-5, weight_decay 0.01)",
-    }
+        "parts": sorted(parts),
+        # ru_maxrss is KiB on Linux: this process's peak resident memory.
+        "max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    })
     if blas["blas"] in ("reference", "unknown"):
         result["warning"] = ("torch is NOT using an optimized BLAS (found: %s); install libopenblas0-pthread"
                              % (blas["blas_libs"] or "none"))
