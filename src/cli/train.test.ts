@@ -1,35 +1,82 @@
 // `tabtune train` as a user runs it (`node bin/tabtune.js train …` in a child process) on the
 // fixtures: the written folder loads back, its trained tensors changed and the rest did not,
-// test nDCG@10 rose well above the untrained model's, the log has a line per step, and --resume
-// continues from the newest checkpoint.
+// test nDCG@10 rose well above the untrained model's, the log has a line per step, --resume
+// continues from the newest checkpoint, the model and data come from a (local) Hub as from
+// folders, sharded weights train like the single file, eval.everyEpoch logs eval_ lines that match
+// the epoch's checkpoint, and Ctrl-C leaves a checkpoint that --resume finishes from.
 
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureFixtures } from '../../tests/fixtures/fixtures.ts';
-import { parseSafetensors } from '../lib/models/safetensors.ts';
+import { startLocalHub, type LocalHub } from '../../tests/hub/local-hub.ts';
+import { prepareDataset } from '../lib/data/dataset.ts';
+import { parseDataFile } from '../lib/data/parse.ts';
+import { evaluateModel } from '../lib/eval/evaluate-model.ts';
+import { buildIrSet } from '../lib/eval/ir-set.ts';
+import { BertEncoder } from '../lib/models/encoder.ts';
+import { parseSafetensors, writeSafetensors } from '../lib/models/safetensors.ts';
 import { loadSentenceModelFromDir } from '../lib/models/sentence-model-node.ts';
+import { createRuntime } from '../lib/runtime/index.ts';
+import { loadTokenizerFromDir } from '../lib/tokenize/node.ts';
+import { readCheckpoint } from '../lib/train/checkpoint.ts';
 
 const BIN = resolve(fileURLToPath(import.meta.url), '../../../bin/tabtune.js');
 
-function tabtune(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+const childEnv = (extra: Record<string, string> = {}) => ({ ...process.env, TABTUNE_CACHE: join(work, 'cache'), TABTUNE_HUB_URL: '', ...extra });
+
+function tabtune(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    execFile(process.execPath, [BIN, ...args], { timeout: 120_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: 120_000, env: childEnv(env) }, (err, stdout, stderr) => {
       done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
 }
 
+const tensorsOf = (dir: string) => parseSafetensors(new Uint8Array(readFileSync(join(dir, 'model.safetensors')))).tensors;
+
+function expectSameWeights(a: string, b: string): void {
+  const [x, y] = [tensorsOf(a), tensorsOf(b)];
+  expect([...y.keys()].sort()).toEqual([...x.keys()].sort());
+  for (const [name, t] of x) expect(y.get(name)!.data, name).toEqual(t.data);
+}
+
+/** tiny-bge with its weights split into two shards + model.safetensors.index.json, as the Hub keeps large models. */
+function shardedCopy(dir: string): string {
+  cpSync(f.tinyBge, dir, { recursive: true });
+  const whole = tensorsOf(dir);
+  rmSync(join(dir, 'model.safetensors'));
+  const names = ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'];
+  const parts = [new Map(), new Map()];
+  const weightMap: Record<string, string> = {};
+  for (const [name, t] of whole) {
+    const k = name.startsWith('encoder.layer.1.') || name.startsWith('pooler.') ? 1 : 0;
+    parts[k].set(name, t);
+    weightMap[name] = names[k];
+  }
+  names.forEach((n, k) => writeFileSync(join(dir, n), writeSafetensors(parts[k], { format: 'pt' })));
+  writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: 0 }, weight_map: weightMap }));
+  return dir;
+}
+
 let work: string;
 let f: ReturnType<typeof ensureFixtures>;
-beforeAll(() => {
+let hub: LocalHub;
+beforeAll(async () => {
   f = ensureFixtures();
   work = mkdtempSync(join(tmpdir(), 'tabtune-train-'));
+  hub = await startLocalHub({
+    models: { 'org/tiny-bge': f.tinyBge, 'org/tiny-bge-sharded': shardedCopy(join(work, 'sharded')) },
+    datasets: { 'org/qa-tiny': f.qaTiny },
+  });
 });
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+afterAll(async () => {
+  await hub?.close();
+  rmSync(work, { recursive: true, force: true });
+});
 
 describe('tabtune train', () => {
   it('trains qa-tiny, evaluates before/after and writes a loadable sentence-transformers folder', async () => {
@@ -83,5 +130,106 @@ describe('tabtune train', () => {
     const b = parseSafetensors(new Uint8Array(readFileSync(join(part, 'model.safetensors'))));
     for (const [name, t] of a.tensors) expect(b.tensors.get(name)!.data, name).toEqual(t.data);
     expect(readFileSync(join(part, 'train_log.jsonl'), 'utf8').trim().split('\n')).toHaveLength(4);
+  });
+
+  const short = ['--batchSize', '16', '--lr', '1e-3', '--maxSteps', '4', '--no-eval.before', '--no-eval.after', '--quiet'];
+
+  it('trains from the Hub (--hub, then TABTUNE_HUB_URL) exactly as from folders, sharded weights included', async () => {
+    const local = join(work, 'from-folders');
+    expect((await tabtune(['train', '--model', f.tinyBge, '--data', f.qaTiny, '--output', local, ...short])).code).toBe(0);
+
+    const fromHub = join(work, 'from-hub');
+    const r = await tabtune(['train', '--model', 'org/tiny-bge', '--data', 'org/qa-tiny', '--hub', hub.url, '--output', fromHub, ...short]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^model org\/tiny-bge .*100%/m);
+    expect(r.stderr).toMatch(/^data org\/qa-tiny .*100%/m);
+    expect(r.stderr).toMatch(/^model org\/tiny-bge@main: /m);
+    expectSameWeights(local, fromHub);
+    for (const file of ['tokenizer.json', 'vocab.txt', 'modules.json', '1_Pooling/config.json']) {
+      expect(readFileSync(join(fromHub, file)).equals(readFileSync(join(local, file))), file).toBe(true);
+    }
+    expect(existsSync(join(fromHub, '2_Normalize'))).toBe(true);
+
+    const sharded = join(work, 'from-sharded');
+    const s = await tabtune(['train', '--model', 'org/tiny-bge-sharded', '--data', 'org/qa-tiny', '--output', sharded, ...short], { TABTUNE_HUB_URL: hub.url });
+    expect(s.code, s.stderr).toBe(0);
+    expect(hub.requests.some((q) => q.file === 'model-00002-of-00002.safetensors' && q.bytesSent > 0)).toBe(true);
+    expectSameWeights(local, sharded);
+    expect(readdirSync(sharded).filter((n) => n.includes('safetensors')).sort()).toEqual(['model.safetensors']);
+    expect(loadSentenceModelFromDir(sharded).weights.size).toBe(loadSentenceModelFromDir(local).weights.size);
+  });
+
+  it('eval.everyEpoch logs eval_ metrics per epoch, equal to evaluating that epoch\'s checkpoint', async () => {
+    const out = join(work, 'every-epoch');
+    const r = await tabtune(['train', '--model', f.tinyBge, '--data', f.qaTiny, '--output', out, '--batchSize', '16', '--epochs', '2', '--lr', '1e-3', '--eval.everyEpoch', '--no-eval.before', '--quiet', '--checkpoint-every', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = readFileSync(join(out, 'train_log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const steps = lines.filter((l) => l.type === 'step');
+    expect(steps).toHaveLength(20);
+    const evals = lines.filter((l) => l.type === 'eval');
+    // The no-duplicates sampler's first epoch may take more batches than the plan's 10 per epoch, so
+    // the second evaluation is at the plan's last step, inside epoch 2 (as the HF trainer's at max_steps).
+    expect(evals).toHaveLength(2);
+    expect(evals[0].epoch).toBe(1);
+    expect(evals[0].step).toBeGreaterThanOrEqual(10);
+    expect([evals[1].step, evals[1].epoch]).toEqual([20, steps[19].epoch]);
+    // Each eval line comes right after its step's line, and the epoch-1 one where epoch 2 begins.
+    for (const e of evals) expect(lines[lines.indexOf(e) - 1]).toMatchObject({ type: 'step', step: e.step });
+    expect(steps[evals[0].step - 1].epoch).toBe(1);
+    expect(steps[evals[0].step].epoch).toBeLessThan(2);
+    expect(r.stderr).toMatch(new RegExp(`^epoch 1 \\(step ${evals[0].step}\\): dim 32 nDCG@10 `, 'm'));
+
+    // The epoch-1 line against an evaluation of that step's checkpoint in this process.
+    const ck = readCheckpoint(new Uint8Array(readFileSync(join(out, 'checkpoints', `checkpoint-${evals[0].step}.safetensors`))));
+    const base = loadSentenceModelFromDir(f.tinyBge);
+    const weights = new Map(base.weights);
+    for (const [name, data] of ck.weights) weights.set(name, { shape: base.weights.get(name)!.shape, data });
+    const table = async (split: string) => parseDataFile(`${split}.jsonl`, new Uint8Array(readFileSync(join(f.qaTiny, `${split}.jsonl`))));
+    const data = prepareDataset({ train: await table('train'), test: await table('test') }, { source: f.qaTiny });
+    const encoder = await BertEncoder.create(await createRuntime('node'), { ...base, weights });
+    const want = await evaluateModel({ encoder, tokenizer: loadTokenizerFromDir(f.tinyBge), set: buildIrSet(data.train, data.test), dims: [32] });
+    await encoder.dispose();
+    const got = Object.fromEntries(Object.entries(evals[0]).filter(([k]) => k.startsWith('eval_')).map(([k, v]) => [k.slice(5), v]));
+    expect(got).toEqual(want.metrics);
+    expect(evals[0]['eval_dim_32_cosine_ndcg@10']).not.toBe(evals[1]['eval_dim_32_cosine_ndcg@10']);
+    // The final evaluation is the last epoch's.
+    const results = JSON.parse(readFileSync(join(out, 'eval_results.json'), 'utf8'));
+    expect(results.after['dim_32_cosine_ndcg@10']).toBe(evals[1]['eval_dim_32_cosine_ndcg@10']);
+  });
+
+  it('Ctrl-C stops at a step boundary with a checkpoint and exit 130; --resume finishes like an uninterrupted run', async () => {
+    const common = ['--model', f.tinyBge, '--data', f.qaTiny, '--batchSize', '16', '--lr', '1e-3', '--maxSteps', '60', '--no-eval.before', '--no-eval.after', '--checkpoint-every', '1000'];
+    const full = join(work, 'sigint-full');
+    expect((await tabtune(['train', ...common, '--quiet', '--output', full])).code).toBe(0);
+
+    const out = join(work, 'sigint');
+    const child = spawn(process.execPath, [BIN, 'train', ...common, '--output', out], { env: childEnv() });
+    let stderr = '';
+    let sent = false;
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      // The first progress line is drawn at step 1.
+      if (!sent && /train loss/.test(stderr)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    const code = await new Promise<number | null>((done) => child.on('close', (c) => done(c)));
+    expect(sent).toBe(true);
+    expect(code, stderr).toBe(130);
+    const m = /interrupted at step (\d+) of 60; checkpoint (\S+)\nresume with: tabtune train .* --resume\n/.exec(stderr);
+    expect(m, stderr).not.toBeNull();
+    const step = Number(m![1]);
+    expect(step).toBeGreaterThanOrEqual(1);
+    expect(step).toBeLessThan(60);
+    expect(readdirSync(join(out, 'checkpoints'))).toEqual([`checkpoint-${step}.safetensors`]);
+    expect(existsSync(join(out, 'model.safetensors'))).toBe(false);
+    expect(readFileSync(join(out, 'train_log.jsonl'), 'utf8').trim().split('\n')).toHaveLength(step);
+
+    const r = await tabtune(['train', ...common, '--quiet', '--output', out, '--resume']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`resumed from ${join(out, 'checkpoints', `checkpoint-${step}.safetensors`)} at step ${step}`);
+    expectSameWeights(full, out);
+    expect(readFileSync(join(out, 'train_log.jsonl'), 'utf8').trim().split('\n')).toHaveLength(60);
   });
 });

@@ -8,24 +8,23 @@
 // .csv, .tsv, .json or .parquet) or file.
 // Not the training loop (src/lib/train/trainer.ts) and not evaluation (src/lib/eval/).
 
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { basename, extname, join, relative } from 'node:path';
-import { prepareDataset } from '../lib/data/dataset.ts';
-import { parseDataFile, type Table } from '../lib/data/parse.ts';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ColumnMapping } from '../lib/data/columns.ts';
 import type { Example } from '../lib/data/validate.ts';
 import { defaultEvalDims, evaluateModel, type ModelEvalResult } from '../lib/eval/evaluate-model.ts';
 import { buildIrSet } from '../lib/eval/ir-set.ts';
 import { beforeAfterRows } from '../lib/eval/report.ts';
 import { exportSentenceTransformers, modelCard } from '../lib/export/st-folder.ts';
-import { loadSentenceModel } from '../lib/models/sentence-model.ts';
+import { withSingleWeightsFile } from '../lib/models/sentence-model.ts';
 import { renderProgressLine } from './progress-bar.ts';
 import { ProgressTracker } from '../lib/progress/progress.ts';
 import { createRuntime } from '../lib/runtime/index.ts';
-import { loadTokenizerFromDir } from '../lib/tokenize/node.ts';
 import { defaultRunConfig, overrideFromFlags, parseRunConfig, type RunConfig } from '../lib/train/run-config.ts';
 import { type TrainEvent, Trainer } from '../lib/train/trainer.ts';
 import type { CliIo } from './embed.ts';
 import { UsageError } from './errors.ts';
+import { loadDataSource, loadModelSource, parseColumnsFlag, reportData, resolveHubFlag } from './sources.ts';
 
 export const TRAIN_HELP = `Usage: tabtune train [--config FILE] [--FIELD VALUE …] [--resume] [--checkpoint-every N]
 
@@ -33,29 +32,42 @@ Fine-tunes a sentence-transformers BERT model with a contrastive loss and writes
 sentence-transformers model folder to --output.
 
   --config FILE          run config JSON (see src/lib/train/run-config.ts); defaults otherwise
-  --model DIR            shorthand for --model.id (a local model folder)
-  --data PATH            shorthand for --data.source (a folder with train/test files, or one file)
+  --model DIR|HUB_ID     shorthand for --model.id: a model folder or a Hub model id
+                         (owner/name[@revision]; --model.revision also picks the revision)
+  --data DIR|FILE|HUB_ID shorthand for --data.source: a folder with split files (train.jsonl,
+                         test.jsonl, … or the Hub layout data/train-00000-of-00001.parquet), one
+                         data file, or a Hub data set id; without a test split, a seeded
+                         --data.testFraction split (seed --data.splitSeed) is held out
+  --columns MAP          column roles, e.g. anchor=question,positive=doc,id=id (default: detected)
   --output DIR           output folder (required here or in the config)
   --FIELD VALUE          any run-config field by its dotted path: --lr 1e-5, --batchSize 16,
                          --loss.type cosent, --loss.matryoshka.dims 32,16, --gradCache.miniBatchSize 8,
-                         --no-shuffle, --dropout=false, --maxSteps 100, --backend wasm
+                         --no-shuffle, --dropout=false, --maxSteps 100, --backend wasm,
+                         --eval.everyEpoch (evaluate after every epoch, logged as eval_… lines)
   --checkpoint-every N   write output/checkpoints/checkpoint-<step>.safetensors every N steps
                          (default: once per epoch)
   --resume               continue from the newest checkpoint in output/checkpoints
-  --quiet                no progress bar`;
+  --hub URL              the Hub to download from (default: $TABTUNE_HUB_URL or https://huggingface.co)
+  --quiet                no progress bar
 
-const DATA_EXT = ['.jsonl', '.json', '.csv', '.tsv', '.parquet'];
+Ctrl-C stops at the next step, writes a checkpoint and prints the command that resumes (exit 130).
+Hub downloads are cached in $TABTUNE_CACHE (default ~/.cache/tabtune).`;
+
+/** Exit status after Ctrl-C (128 + SIGINT), as shells report it. */
+export const EXIT_INTERRUPTED = 130;
 
 interface Parsed {
   configFile: string | null;
   resume: boolean;
   checkpointEvery: number | null;
   quiet: boolean;
+  hub: string | undefined;
+  columns: ColumnMapping | undefined;
   flags: string[];
 }
 
 export function parseTrainArgs(argv: string[]): Parsed {
-  const p: Parsed = { configFile: null, resume: false, checkpointEvery: null, quiet: false, flags: [] };
+  const p: Parsed = { configFile: null, resume: false, checkpointEvery: null, quiet: false, hub: undefined, columns: undefined, flags: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -70,7 +82,9 @@ export function parseTrainArgs(argv: string[]): Parsed {
       const n = Number(value());
       if (!(Number.isInteger(n) && n >= 1)) throw new UsageError('--checkpoint-every must be an integer ≥ 1', 'train');
       p.checkpointEvery = n;
-    } else if (a === '--model') p.flags.push('--model.id', value());
+    } else if (a === '--hub') p.hub = value();
+    else if (a === '--columns') p.columns = parseColumnsFlag(value(), 'train');
+    else if (a === '--model') p.flags.push('--model.id', value());
     else if (a === '--data') p.flags.push('--data.source', value());
     else if (!a.startsWith('--')) throw new UsageError(`unexpected argument "${a}" (flags look like --lr 1e-5)`, 'train');
     else if (!a.includes('=') && !a.startsWith('--no-') && i + 1 < argv.length && !argv[i + 1].startsWith('--')) p.flags.push(a, argv[++i]);
@@ -79,33 +93,10 @@ export function parseTrainArgs(argv: string[]): Parsed {
   return p;
 }
 
-/** Every file of a folder, path relative to it with `/`. */
-function readFolder(dir: string): Map<string, Uint8Array> {
-  const out = new Map<string, Uint8Array>();
-  const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
-      const path = join(d, name);
-      if (statSync(path).isDirectory()) walk(path);
-      else out.set(relative(dir, path).split('\\').join('/'), new Uint8Array(readFileSync(path)));
-    }
-  };
-  walk(dir);
-  return out;
-}
-
-async function readData(source: string): Promise<Record<string, Table>> {
-  if (!existsSync(source)) throw new Error(`${source}: no such data folder or file (Hub data sets: not in the CLI yet)`);
-  if (statSync(source).isFile()) return { file: await parseDataFile(basename(source), new Uint8Array(readFileSync(source))) };
-  const splits: Record<string, Table> = {};
-  for (const name of readdirSync(source).sort()) {
-    const ext = extname(name);
-    if (!DATA_EXT.includes(ext)) continue;
-    const split = basename(name, ext);
-    if (splits[split]) throw new Error(`${source}: two files for split "${split}"`);
-    splits[split] = await parseDataFile(name, new Uint8Array(readFileSync(join(source, name))));
-  }
-  if (Object.keys(splits).length === 0) throw new Error(`${source}: no ${DATA_EXT.join('/')} files`);
-  return splits;
+/** A run config's id + revision as sources.ts takes it: a path as it is, a Hub id with `@revision` unless main. */
+export function sourceSpec(id: string, revision: string): string {
+  if (existsSync(id) || id.includes('@') || revision === 'main') return id;
+  return `${id}@${revision}`;
 }
 
 function latestCheckpoint(dir: string): string | null {
@@ -118,6 +109,24 @@ function latestCheckpoint(dir: string): string | null {
   return steps.length ? join(dir, `checkpoint-${steps[0]}.safetensors`) : null;
 }
 
+/** The `eval` lines of an earlier run's log up to `step` (kept when --resume rewrites the log). */
+function earlierEvalLines(logPath: string, step: number): { step: number; line: string }[] {
+  if (!existsSync(logPath)) return [];
+  const out: { step: number; line: string }[] = [];
+  for (const line of readFileSync(logPath, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const e = JSON.parse(line) as { type?: string; step?: number };
+      if (e.type === 'eval' && typeof e.step === 'number' && e.step <= step) out.push({ step: e.step, line });
+    } catch {
+      // a line cut by a crash: dropped
+    }
+  }
+  return out;
+}
+
+const shellQuote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+
 export async function trainCommand(argv: string[], io: CliIo): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     io.stdout.write(TRAIN_HELP + '\n');
@@ -126,29 +135,30 @@ export async function trainCommand(argv: string[], io: CliIo): Promise<number> {
   const args = parseTrainArgs(argv);
   const base = args.configFile ? parseRunConfig(JSON.parse(readFileSync(args.configFile, 'utf8'))) : defaultRunConfig();
   let config: RunConfig = overrideFromFlags(base, args.flags);
+  if (args.columns) config = parseRunConfig({ ...config, data: { ...config.data, columns: args.columns } });
   if (!config.output) throw new UsageError('no output folder: give --output DIR or "output" in the config', 'train');
   const out = config.output;
   const log = (s: string) => io.stderr.write(s + '\n');
-
-  if (!existsSync(config.model.id) || !statSync(config.model.id).isDirectory()) {
-    throw new Error(`${config.model.id}: not a local model folder (Hub ids: download it first, e.g. with the web app's cache)`);
-  }
-  const sourceFiles = readFolder(config.model.id);
-  const model = loadSentenceModel(sourceFiles);
-  config = parseRunConfig(config, { hidden: model.config.hiddenSize });
-  const tokenizer = loadTokenizerFromDir(config.model.id);
-  const data = prepareDataset(await readData(config.data.source), {
-    source: config.data.source, mapping: config.data.columns ?? undefined, testFraction: config.data.testFraction, seed: config.data.splitSeed,
-  });
-  for (const i of data.issues) log(`${i.level}: ${i.message}`);
-  if (!data.usable || data.train.length === 0) throw new Error(`${config.data.source}: no usable training rows`);
   const kind = config.backend === 'wasm' ? 'wasm' : config.backend === 'webgpu' ? null : 'node';
-  if (!kind) throw new Error('backend "webgpu" runs in the browser only; the CLI has "node" and "wasm"');
+  if (!kind) throw new UsageError('backend "webgpu" runs in the browser only; the CLI has "node" and "wasm"', 'train');
+  const ctx = { hubUrl: resolveHubFlag(args.hub, process.env, 'train'), stderr: io.stderr, command: 'train' };
+
+  const source = await loadModelSource(sourceSpec(config.model.id, config.model.revision), ctx);
+  const { model, tokenizer } = source;
+  config = parseRunConfig(config, { hidden: model.config.hiddenSize });
+  const maxTokens = config.maxSeqLength ?? tokenizer.maxLength;
+  const dataSource = await loadDataSource(sourceSpec(config.data.source, config.data.revision), ctx, {
+    mapping: config.data.columns ?? undefined, testFraction: config.data.testFraction, seed: config.data.splitSeed,
+    maxTokens, countTokens: (t) => tokenizer.tokenize(t).length + 2,
+  });
+  reportData(dataSource, io.stderr);
+  const data = dataSource.prepared;
+  if (data.train.length === 0) throw new Error(`${dataSource.name}: no usable training rows`);
   const runtime = await createRuntime(kind);
 
   const trainer = new Trainer({ runtime, model, tokenizer, config, train: data.train, onEvent: (e) => onEvent(e) });
   const encoder = await trainer.getEncoder();
-  log(`model ${config.model.id}: ${encoder.describe()}; ${data.train.length} train / ${data.test.length} test rows; ${trainer.plan.maxSteps} steps`);
+  log(`model ${source.name}: ${encoder.describe()}; ${data.train.length} train / ${data.test.length} test rows; ${trainer.plan.maxSteps} steps`);
 
   const dims = config.loss.matryoshka ? config.loss.matryoshka.dims.filter((d) => d <= model.config.hiddenSize) : defaultEvalDims(model.config.hiddenSize);
   const irSet = data.test.length ? buildIrSet(data.train as Example[], data.test as Example[], { mode: config.eval.recipeCompatible ? 'recipe' : 'default' }) : null;
@@ -158,6 +168,7 @@ export async function trainCommand(argv: string[], io: CliIo): Promise<number> {
     log(`${what}: ${r.evaluators.map((e) => `dim ${e.dim} nDCG@10 ${e.metrics[`${e.name}_cosine_ndcg@10`].toFixed(4)}`).join(', ')}`);
     return r;
   };
+  if (config.eval.everyEpoch && !irSet) log('eval.everyEpoch: the data has no test rows, so there is nothing to evaluate on');
 
   mkdirSync(join(out, 'checkpoints'), { recursive: true });
   const logPath = join(out, 'train_log.jsonl');
@@ -174,10 +185,23 @@ export async function trainCommand(argv: string[], io: CliIo): Promise<number> {
   tracker.update(trainer.step);
   const tty = (io.stderr as { isTTY?: boolean }).isTTY === true;
   let lastDraw = -Infinity;
-  writeFileSync(logPath, trainer.events.map((e) => JSON.stringify(e) + '\n').join(''));
+  // Step lines from the checkpoint, with the eval lines of the earlier run kept in place.
+  const keptEvals = resumedFrom ? earlierEvalLines(logPath, trainer.step) : [];
+  const logLines = trainer.events.flatMap((e) => {
+    const step = (e as { step: number }).step;
+    return [JSON.stringify(e), ...keptEvals.filter((k) => k.step === step).map((k) => k.line)];
+  });
+  writeFileSync(logPath, logLines.map((l) => l + '\n').join(''));
+  let lastEpoch = 0;
+  const evals: { last: { step: number; result: ModelEvalResult } | null } = { last: null };
+  const controller = new AbortController();
+  let interrupted = false;
   function onEvent(e: TrainEvent): void {
     if (e.type === 'path') log(`training path: ${e.path}${e.miniBatchSize ? ` (mini-batch ${e.miniBatchSize})` : ''} — ${e.why}`);
     if (e.type !== 'step') return;
+    // Stopping here, right after an update, leaves no half-accumulated gradient behind.
+    if (interrupted) controller.abort();
+    lastEpoch = e.epoch;
     writeFileSync(logPath, JSON.stringify(e) + '\n', { flag: 'a' });
     tracker.update(e.step);
     const now = performance.now();
@@ -188,20 +212,62 @@ export async function trainCommand(argv: string[], io: CliIo): Promise<number> {
     const line = renderProgressLine(tracker.snapshot(), label, (io.stderr as { columns?: number }).columns ?? 120);
     io.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
   }
+  /** Evaluates and appends the HF trainer's log line: {eval_dim_384_cosine_ndcg@10: …, epoch, step}. */
+  const evalEpoch = async (epoch: number, step: number) => {
+    if (tty && !args.quiet) io.stderr.write('\n');
+    const r = await evaluate(`epoch ${Number(epoch.toFixed(2))} (step ${step})`);
+    if (!r) return;
+    evals.last = { step, result: r };
+    const line: Record<string, number | string> = { type: 'eval', epoch, step };
+    for (const [k, v] of Object.entries(r.metrics)) line[`eval_${k}`] = v;
+    writeFileSync(logPath, JSON.stringify(line) + '\n', { flag: 'a' });
+  };
 
+  const onSigint = () => {
+    // A second Ctrl-C does not wait for the step to finish.
+    if (interrupted) process.exit(EXIT_INTERRUPTED);
+    interrupted = true;
+    io.stderr.write(`${tty ? '\n' : ''}Ctrl-C: stopping after the current step (again to quit at once, without a checkpoint)\n`);
+  };
+  process.on('SIGINT', onSigint);
   const every = args.checkpointEvery ?? trainer.plan.updatesPerEpoch;
-  await trainer.run({
-    checkpointEvery: every,
-    onCheckpoint: (bytes, step) => writeFileSync(join(out, 'checkpoints', `checkpoint-${step}.safetensors`), bytes),
-  });
+  const checkpointPath = (step: number) => join(out, 'checkpoints', `checkpoint-${step}.safetensors`);
+  let result;
+  try {
+    result = await trainer.run({
+      signal: controller.signal,
+      checkpointEvery: every,
+      onCheckpoint: (bytes, step) => writeFileSync(checkpointPath(step), bytes),
+      onEpochEnd: config.eval.everyEpoch && irSet ? (epoch, step) => evalEpoch(epoch + 1, step) : undefined,
+    });
+    // The loop ends at the plan's last update without reaching the epoch's end; HF evaluates there too.
+    if (!result.stopped && !interrupted && config.eval.everyEpoch && irSet && evals.last?.step !== trainer.step && trainer.step > 0) {
+      await evalEpoch(lastEpoch, trainer.step);
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
   if (tty && !args.quiet) io.stderr.write('\n');
-  const after = config.eval.after ? await evaluate('after') : null;
+  if (interrupted) {
+    const path = checkpointPath(trainer.step);
+    writeFileSync(path, trainer.checkpoint());
+    await trainer.dispose();
+    const again = ['tabtune', 'train', ...argv.filter((a) => a !== '--resume'), '--resume'].map(shellQuote).join(' ');
+    log(`interrupted at step ${trainer.step} of ${trainer.plan.maxSteps}; checkpoint ${path}\nresume with: ${again}`);
+    return EXIT_INTERRUPTED;
+  }
+  let after: ModelEvalResult | null = null;
+  if (config.eval.after && evals.last?.step === trainer.step) {
+    after = evals.last.result;
+    log(`after: the evaluation at step ${trainer.step} above`);
+  } else if (config.eval.after) after = await evaluate('after');
 
   const evaluation = after
     ? (before ? beforeAfterRows(before, after) : after.evaluators.map((e) => ({ dim: e.dim, key: 'cosine_ndcg@10', after: e.metrics[`${e.name}_cosine_ndcg@10`], before: null })))
         .map((r) => ({ key: `dim_${r.dim}_${r.key}`, before: r.before, after: r.after }))
     : undefined;
   const enc = new TextEncoder();
+  const sourceFiles = withSingleWeightsFile(source.files);
   const files = exportSentenceTransformers({
     sourceFiles,
     weights: trainer.weights(),
@@ -216,9 +282,17 @@ export async function trainCommand(argv: string[], io: CliIo): Promise<number> {
     mkdirSync(join(full, '..'), { recursive: true });
     writeFileSync(full, bytes);
   }
-  // sentence-transformers expects the Normalize module's folder even when it is empty.
-  for (const dir of ['2_Normalize']) if (existsSync(join(config.model.id, dir))) mkdirSync(join(out, dir), { recursive: true });
+  // sentence-transformers expects every module's folder, even an empty one (Normalize), which
+  // neither the Hub nor the file map keeps.
+  for (const dir of moduleFolders(sourceFiles)) mkdirSync(join(out, dir), { recursive: true });
   await trainer.dispose();
   io.stdout.write(`${out}\n`);
   return 0;
+}
+
+function moduleFolders(files: ReadonlyMap<string, Uint8Array>): string[] {
+  const bytes = files.get('modules.json');
+  if (!bytes) return [];
+  const modules = JSON.parse(new TextDecoder().decode(bytes)) as { path?: string }[];
+  return modules.map((m) => m.path ?? '').filter((p) => p !== '' && !p.includes('..'));
 }
