@@ -262,6 +262,9 @@ export async function train(req: TrainRequest, onEvent?: (e: RunEvent) => void):
       return { runId, step: r.step, maxSteps: trainer.plan.maxSteps, stopped: true, path, runtime: info, before: record.before, after: null };
     }
     if (config.eval.after) record.after = await evaluate('after');
+    // A finished run needs no checkpoint (bge-base's is weights + two Adam moments, ~1.3 GB).
+    await s.delPrefix(runKey(runId, 'checkpoint/'));
+    record.checkpointStep = null;
     record.status = 'done';
     await save();
     emit({ type: 'phase', phase: 'done' });

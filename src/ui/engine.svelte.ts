@@ -204,7 +204,7 @@ export class Engine {
     const onEvent = Comlink.proxy((e: RunEvent) => this.#onRunEvent(e));
     try {
       const r = await this.#remote().train({ config, ...(resumeRunId ? { resumeRunId } : {}) }, onEvent);
-      this.#run = { ...this.#run, status: r.stopped ? 'stopped' : 'done', runId: r.runId, before: r.before, after: r.after, runtime: r.runtime, evalProgress: null };
+      this.#run = { ...this.#run, status: r.stopped ? 'stopped' : 'done', runId: r.runId, checkpointStep: r.stopped ? this.#run.checkpointStep : null, before: r.before, after: r.after, runtime: r.runtime, evalProgress: null };
     } catch (error) {
       const cancelled = this.#run.status === 'cancelling';
       this.#run = { ...this.#run, status: cancelled ? 'stopped' : 'failed', error: cancelled ? null : message(error), evalProgress: null };

@@ -28,6 +28,15 @@ export interface RuntimeOptions {
   threads?: number;
 }
 
+/**
+ * transformers.js (imported for its tokenizers) points onnxruntime-web's `wasmPaths` at jsDelivr
+ * when nothing set it; the app serves its own copy and must work offline, so that default is undone.
+ */
+function undoCdnWasmPaths(env: { wasm: { wasmPaths?: unknown } }): void {
+  const p = env.wasm.wasmPaths as { wasm?: unknown } | undefined;
+  if (p && typeof p === 'object' && String(p.wasm).startsWith('https://cdn.jsdelivr.net/')) env.wasm.wasmPaths = undefined;
+}
+
 export async function createRuntime(kind: RuntimeKind, opts: RuntimeOptions = {}): Promise<Runtime> {
   switch (kind) {
     case 'wasm': {
@@ -35,6 +44,7 @@ export async function createRuntime(kind: RuntimeKind, opts: RuntimeOptions = {}
       // files next to itself in node_modules: no ort.env.wasm.wasmPaths needed. In a Vite build
       // the files are emitted as assets by the import itself.
       const ort = await import('#onnxruntime-web');
+      undoCdnWasmPaths(ort.env);
       if (opts.threads !== undefined) ort.env.wasm.numThreads = opts.threads;
       const threads = ort.env.wasm.numThreads ?? 1;
       return new OrtRuntime(
@@ -57,6 +67,7 @@ export async function createRuntime(kind: RuntimeKind, opts: RuntimeOptions = {}
     }
     case 'webgpu': {
       const ort = await import('#onnxruntime-web');
+      undoCdnWasmPaths(ort.env);
       // Threads of the WASM side (nodes placed on the CPU EP, and the WASM kind in the same page).
       if (opts.threads !== undefined) ort.env.wasm.numThreads = opts.threads;
       return WebGpuRuntime.create(ort as unknown as OrtWebGpuModule, 'native C++ EP');

@@ -1,0 +1,177 @@
+// The whole page as a first-time visitor meets it, in Debian's Chromium, with the local Hub
+// serving the tiny fixtures under the default model and data set names (?hub=…): defaults shown,
+// Download with progress, preview and mapping, a short WASM training run with steps, loss chart and
+// the before/after table, the share link restoring the config, Resume after a cancel; and the
+// Compute card with WebGPU (SwiftShader) naming the backend its self-test ran on.
+
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { StaticServer } from '../../scripts/serve.js';
+import { DEFAULT_DATASET_ID, DEFAULT_MODEL_ID } from '../../src/lib/config.ts';
+import { ensureFixtures } from '../fixtures/fixtures.ts';
+import { startLocalHub, type LocalHub } from '../hub/local-hub.ts';
+import { ARTIFACTS_DIR, launchBrowser, serveDist, type BrowserSession } from './browser.ts';
+
+let site: StaticServer;
+let hub: LocalHub;
+let session: BrowserSession | null = null;
+
+beforeAll(async () => {
+  const paths = ensureFixtures();
+  site = await serveDist(true);
+  // A little latency per response so the progress bar is on screen long enough to be seen.
+  hub = await startLocalHub({ models: { [DEFAULT_MODEL_ID]: paths.tinyBge }, datasets: { [DEFAULT_DATASET_ID]: paths.qaTiny }, latencyMs: 150 });
+  await mkdir(ARTIFACTS_DIR, { recursive: true });
+});
+afterAll(async () => {
+  await hub?.close();
+  await site?.close();
+});
+afterEach(async (ctx) => {
+  if (ctx.task.result?.state === 'fail') await session?.page.screenshot({ path: join(ARTIFACTS_DIR, `app-failed-${ctx.task.name.slice(0, 20).replace(/\W+/g, '-')}.png`), fullPage: true }).catch(() => undefined);
+  await session?.close();
+  session = null;
+});
+
+/** Starts keeping every text the element with this test id shows (it may come and go quickly). */
+async function recordTexts(page: BrowserSession['page'], testid: string): Promise<void> {
+  await page.evaluate((testid) => {
+    const seen: string[] = ((globalThis as any)[`__seen_${testid}`] = []);
+    new MutationObserver(() => {
+      const t = document.querySelector(`[data-testid="${testid}"]`)?.textContent?.replace(/\s+/g, ' ').trim();
+      if (t && seen.at(-1) !== t) seen.push(t);
+    }).observe(document.body, { subtree: true, childList: true, characterData: true });
+  }, testid);
+}
+const recorded = (page: BrowserSession['page'], testid: string): Promise<string[]> =>
+  page.evaluate((testid) => (globalThis as any)[`__seen_${testid}`] as string[], testid);
+
+const pageUrl = () => `${site.url}?hub=${encodeURIComponent(hub.url)}`;
+
+describe('the page, first visit, WASM', () => {
+  it('downloads the defaults with progress, trains, evaluates before/after, shares and resumes', async () => {
+    session = await launchBrowser({ webgpu: false });
+    const { page } = session;
+    const id = (t: string) => page.getByTestId(t);
+    await page.goto(pageUrl());
+
+    // Defaults a first-time visitor sees.
+    await id('backend-report').waitFor({ timeout: 30_000 });
+    expect(await id('default-model').textContent()).toBe(DEFAULT_MODEL_ID);
+    expect(await id('default-dataset').textContent()).toBe(DEFAULT_DATASET_ID);
+    expect(await id('model-id').inputValue()).toBe(DEFAULT_MODEL_ID);
+    expect(await id('data-id').inputValue()).toBe(DEFAULT_DATASET_ID);
+    expect(await id('hub-url').getAttribute('data-source')).toBe('query');
+    await page.locator('[data-testid=selftest][data-status=done]').waitFor({ timeout: 60_000 });
+    expect(await id('selftest').getAttribute('data-kind')).toBe('wasm');
+    // The reason is said once, in the backend report (the self-test repeats it only when it differs).
+    expect(await id('gpu-unavailable-reason').textContent()).toMatch(/requestAdapter\(\) returned null|navigator\.gpu is absent/);
+    expect(await id('selftest-fallback').count()).toBe(0);
+    // Nothing loaded yet: training is disabled and says why.
+    expect(await id('train-start').isDisabled()).toBe(true);
+    expect(await id('train-start').getAttribute('title')).toMatch(/Download a model first/);
+
+    // Model: Download shows bytes, rate and ETA, then what was loaded.
+    await recordTexts(page, 'model-progress');
+    await id('model-download').click();
+    await id('model-loaded').waitFor({ timeout: 60_000 });
+    const seen = await recorded(page, 'model-progress');
+    expect(seen.some((t) => /^[\d.]+ (B|KiB) of [\d.]+ KiB · [\d.]+ (B|KiB|MiB)\/s · ETA \S+ · \d+\/\d+ files/.test(t)), seen.join('\n')).toBe(true);
+    expect(await id('model-loaded').textContent()).toContain(`${DEFAULT_MODEL_ID}@main`);
+    expect(hub.requests.some((r) => r.file === 'model.safetensors' && r.status < 400)).toBe(true);
+
+    // Data: preview rows and the seed's mapping, auto-filled.
+    await id('data-load').click();
+    await id('data-preview').waitFor({ timeout: 60_000 });
+    expect(await id('data-preview').locator('tbody tr').count()).toBe(5);
+    expect(await id('data-preview').locator('thead').textContent()).toMatch(/question.*doc.*id/);
+    expect(await id('map-anchor').inputValue()).toBe('question');
+    expect(await id('map-positive').inputValue()).toBe('doc');
+    expect(await id('map-id').inputValue()).toBe('id');
+    expect(await id('data-loaded').textContent()).toMatch(/160 train \/ 40 test/);
+    // A wrong mapping gives the worker's message inline; putting it back clears it.
+    await id('map-positive').selectOption('');
+    await expect.poll(async () => (await id('data-issues').count()) && id('data-issues').textContent(), { timeout: 10_000 }).toMatch(/no column is mapped to "positive"/);
+    await id('map-positive').selectOption('doc');
+    await expect.poll(() => id('data-issues').count(), { timeout: 10_000 }).toBe(0);
+
+    // Train: a short run on the tiny model (160 rows, batch 16 → 10 updates).
+    await id('cfg-epochs').fill('1');
+    await id('cfg-batch').fill('16');
+    await id('cfg-lr').fill('0.0005');
+    await id('train-start').click();
+    await page.locator('[data-testid=train-live][data-status=done]').waitFor({ timeout: 180_000 });
+    expect(await id('train-step').textContent()).toBe('10');
+    expect(await id('loss-chart').getAttribute('data-points')).toBe('10');
+    expect(await id('train-backend').getAttribute('data-kind')).toBe('wasm');
+    expect(await id('train-backend').textContent()).toMatch(/WASM EP, \d+ threads — WebGPU not used/);
+    expect(await id('train-path').getAttribute('data-path')).toBe('fused');
+    expect(await id('train-rate').textContent()).toMatch(/^[\d.]+k? tokens\/s$/);
+    // Before/after table: the tiny model's one Matryoshka dim (hidden 32), real numbers.
+    const row = id('eval-table').locator('tbody tr');
+    expect(await row.count()).toBe(1);
+    expect(await row.first().getAttribute('data-dim')).toBe('32');
+    const cells = (await row.first().locator('td').allTextContents()).map((t) => t.trim());
+    expect(cells[0]).toBe('dim_32_cosine_ndcg@10');
+    const [before, after, delta] = cells.slice(1).map((t) => Number(t.replace('−', '-')));
+    for (const v of [before, after]) expect(v).toBeGreaterThan(0), expect(v).toBeLessThanOrEqual(1);
+    expect(delta).toBeCloseTo(after - before, 3);
+    expect(before).not.toBe(after);
+    // A finished run keeps its record but not its checkpoint.
+    expect(await id('train-status').textContent()).not.toContain('checkpoint at');
+    await page.screenshot({ path: join(ARTIFACTS_DIR, 'app.png'), fullPage: true });
+
+    // Share: only the changed fields, and the hub; opening the link restores them.
+    const link = await id('share-link').inputValue();
+    const params = new URL(link).searchParams;
+    expect(Object.fromEntries(params)).toEqual({ batchSize: '16', epochs: '1', lr: '0.0005', hub: hub.url });
+    const shared = await session.context.newPage();
+    await shared.goto(link);
+    await shared.getByTestId('cfg-epochs').waitFor();
+    expect(await shared.getByTestId('cfg-epochs').inputValue()).toBe('1');
+    expect(await shared.getByTestId('cfg-batch').inputValue()).toBe('16');
+    expect(await shared.getByTestId('cfg-lr').inputValue()).toBe('0.0005');
+    expect(await shared.getByTestId('share-link').inputValue()).toBe(link);
+    await shared.close();
+
+    // Cancel a longer run after its first checkpoint; after a reload the page offers Resume, and
+    // resuming finishes the run from the stored checkpoint.
+    await id('cfg-epochs').fill('40');
+    await id('cfg-lr').fill('0.0001');
+    await id('train-start').click();
+    await expect.poll(async () => Number((await id('train-step').textContent()) ?? 0), { timeout: 120_000 }).toBeGreaterThanOrEqual(1);
+    await page.locator('[data-testid=train-status]', { hasText: 'checkpoint at' }).waitFor({ timeout: 180_000 });
+    await id('train-cancel').click();
+    await page.locator('[data-testid=train-live][data-status=stopped]').waitFor({ timeout: 60_000 });
+    const stoppedAt = Number(await id('train-step').textContent());
+    expect(stoppedAt).toBeLessThan(400);
+    await page.reload();
+    await id('resume-banner').waitFor({ timeout: 30_000 });
+    expect(await id('resume-banner').textContent()).toContain(`stopped at update ${stoppedAt} of 400`);
+    expect(await page.locator('[data-testid=storage-groups] tr[data-group^="run/"]').count()).toBe(2);
+    await id('resume').click();
+    await page.locator('[data-testid=train-status]', { hasText: `resumed from update ${stoppedAt}` }).waitFor({ timeout: 120_000 });
+    await expect.poll(async () => Number((await id('train-step').textContent()) ?? 0), { timeout: 60_000 }).toBeGreaterThan(stoppedAt);
+    // The steps before the resume are drawn too.
+    expect(Number(await id('loss-chart').getAttribute('data-points'))).toBeGreaterThan(stoppedAt);
+    await id('train-cancel').click();
+    await page.locator('[data-testid=train-live][data-status=stopped]').waitFor({ timeout: 60_000 });
+    expect(session.errors).toEqual([]);
+  }, 600_000);
+});
+
+describe('the compute card with WebGPU', () => {
+  it('names the adapter and says the self-test ran on the WebGPU EP', async () => {
+    session = await launchBrowser({ webgpu: true });
+    const { page } = session;
+    await page.goto(pageUrl());
+    await page.locator('[data-testid=selftest][data-status=done]').waitFor({ timeout: 120_000 });
+    expect(await page.getByTestId('backend-report').getAttribute('data-backend')).toBe('webgpu');
+    expect(await page.getByTestId('selftest').getAttribute('data-kind')).toBe('webgpu');
+    expect(await page.getByTestId('selftest').textContent()).toMatch(/self-test passed\s+ran on\s+onnxruntime-web, WebGPU EP/);
+    expect(await page.getByTestId('selftest-fallback').count()).toBe(0);
+    await page.screenshot({ path: join(ARTIFACTS_DIR, 'app-webgpu.png'), fullPage: true });
+    expect(session.errors).toEqual([]);
+  }, 180_000);
+});
