@@ -11,7 +11,7 @@
 import type { Graph, Value } from '../graph/graph.ts';
 import { add, less, mul, sub, where, zerosLike } from '../ops/elementwise.ts';
 import { linear, matmul } from '../ops/matmul.ts';
-import { gelu, hashUniform, l2Normalize, layerNorm, softmax } from '../ops/nn.ts';
+import { dropoutMask, gelu, hashColumnKeys, hashRowKeys, l2Normalize, layerNorm, softmax } from '../ops/nn.ts';
 import { expand, gather, reshape, slice, squeeze, transpose, unsqueeze } from '../ops/shape.ts';
 import { type BertConfig, trainableParameters } from './bert-config.ts';
 import { pool, type PoolingMode } from './pooling.ts';
@@ -44,44 +44,49 @@ export type ForwardMode = { train: false } | { train: true; seed: Value };
 export const MASK_VALUE = -3.4028234663852886e38;
 
 /**
- * The dropout masks of a whole encoder from two hash draws instead of one per site: hidden sites
- * (the embeddings, then 2 per layer) share a uniform tensor [B,T,S,C] with S = 1 + 2·layers, and
- * the attention probabilities of all layers one of [B,L,H,T,T]; each site slices its own part.
- * A draw per site costs ~330 graph nodes (bge-small: 37 sites, 12.8k nodes, and onnxruntime's
- * session creation grows faster than linearly in the node count). The site index is a separate
- * axis, not folded into C, because the hash takes coordinates mod 4001.
- * Stream numbers 0 (hidden) and 1 (attention) are shared by every graph built here.
+ * The dropout masks of a whole encoder from two row-key hashes instead of one hash per site:
+ * hidden sites (the embeddings, then 2 per layer) share row keys [B,T,S,4] with S = 1 + 2·layers,
+ * the attention probabilities of all layers row keys [B,L,H,T,4]; each site slices its rows
+ * (small) and expands them against the column keys into its own mask (one MatMul, frac,
+ * threshold), so no full-size uniform tensor is built and sliced. A whole hash per site would cost
+ * ~150 graph nodes (37 sites in bge-small; onnxruntime's session creation grows faster than
+ * linearly in the node count). Stream numbers 0 (hidden) and 1 (attention) are shared by every
+ * graph built here; a site's mask equals hashUniform's over [B,T,S,C] / [B,L,H,T,T], sliced.
  */
 class DropoutMasks {
-  private readonly hidden: Value; // [B,T,S,C]
-  private readonly attention: Value; // [B,L,H,T,T]
+  private readonly hiddenRows: Value; // [B,T,S,4]
+  private readonly hiddenCols: Value; // [4,C]
+  private readonly attentionRows: Value; // [B,L,H,T,4]
+  private readonly attentionCols: Value; // [4,T]
 
   constructor(config: BertConfig, mask: Value /* [B,T] */, seed: Value) {
     const S = 1 + 2 * config.numLayers;
     const g = mask.graph;
-    [this.hidden, this.attention] = g.scope('dropout', () => {
-      const hiddenShape = expand(zerosLike(unsqueeze(mask, [2, 3])), [1, 1, S, config.hiddenSize]); // [B,T,S,C]
-      const rows = zerosLike(unsqueeze(mask, [1, 2, 4])); // [B,1,1,T,1]
-      const cols = zerosLike(unsqueeze(mask, [1, 2, 3])); // [B,1,1,1,T]
-      const attnShape = expand(add(rows, cols), [1, config.numLayers, config.numHeads, 1, 1]); // [B,L,H,T,T]
-      return [hashUniform(hiddenShape, seed, 0), hashUniform(attnShape, seed, 1)];
+    [this.hiddenRows, this.hiddenCols, this.attentionRows, this.attentionCols] = g.scope('dropout', () => {
+      const hiddenRowShape = expand(zerosLike(unsqueeze(mask, [2, 3])), [1, 1, S, 1]); // [B,T,S,1]
+      const hiddenColShape = expand(zerosLike(unsqueeze(mask, [2])), [1, 1, config.hiddenSize]); // [B,T,C]: static C, a constant (this node is dead)
+      const attnRowShape = expand(zerosLike(unsqueeze(mask, [1, 2, 4])), [1, config.numLayers, config.numHeads, 1, 1]); // [B,L,H,T,1]
+      return [
+        hashRowKeys(hiddenRowShape, seed, 0),
+        hashColumnKeys(hiddenColShape),
+        hashRowKeys(attnRowShape, seed, 1),
+        hashColumnKeys(zerosLike(mask)),
+      ];
     });
   }
 
   /** Site 0: embeddings; 1 + 2l: layer l's attention output; 2 + 2l: layer l's FFN output. */
   hiddenSite(x: Value /* [B,T,C] */, p: number, site: number): Value {
-    return apply(x, squeeze(slice(this.hidden, [site], [site + 1], [2]), [2]), p);
+    if (p === 0) return x;
+    const g = x.graph;
+    return g.scope('dropout', () => mul(x, dropoutMask(squeeze(slice(this.hiddenRows, [site], [site + 1], [2]), [2]), this.hiddenCols, p)));
   }
 
   attentionSite(x: Value /* [B,H,T,T] */, p: number, layer: number): Value {
-    return apply(x, squeeze(slice(this.attention, [layer], [layer + 1], [1]), [1]), p);
+    if (p === 0) return x;
+    const g = x.graph;
+    return g.scope('dropout', () => mul(x, dropoutMask(squeeze(slice(this.attentionRows, [layer], [layer + 1], [1]), [1]), this.attentionCols, p)));
   }
-}
-
-/** Inverted dropout with a given uniform draw u (same shape as x): x ⊙ (u ≥ p) / (1 − p). */
-function apply(x: Value, u: Value, p: number): Value {
-  if (p === 0) return x;
-  return x.graph.scope('dropout', () => mul(x, where(less(u, p), x.graph.constant(x.dtype, 0), 1 / (1 - p))));
 }
 
 /** Declares the standard inputs: input_ids [B,T,1], attention_mask [B,T], position_ids [1,T,1] (B and T symbolic). */

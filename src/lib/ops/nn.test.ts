@@ -4,7 +4,10 @@ import { gradients } from '../autodiff/grad.ts';
 import { Graph } from '../graph/graph.ts';
 import { toOnnx } from '../graph/onnx.ts';
 import { createRuntime, type HostTensor, type Runtime } from '../runtime/index.ts';
-import { dropout, gelu, l2Normalize, layerNorm, logSoftmax, softmax } from './nn.ts';
+import { slice, squeeze } from './shape.ts';
+import {
+  columnKey, dropout, dropoutMask, gelu, HASH_P, hashColumnKeys, hashRowKeys, hashUniform, l2Normalize, layerNorm, logSoftmax, softmax,
+} from './nn.ts';
 import { evaluate, expectClose } from './testing.ts';
 
 let wasm: Runtime;
@@ -142,5 +145,93 @@ describe('dropout masks', () => {
     const y1 = ((await s1.run(feeds)).y as HostTensor).data;
     const y2 = ((await s2.run(feeds)).y as HostTensor).data;
     expect(Array.from(y1 as Float32Array)).toEqual(Array.from(y2 as Float32Array));
+  });
+});
+
+describe('dropout hash (row quadratic at column keys)', () => {
+  const P = HASH_P;
+  const f32 = (dims: number[], data?: Float32Array) => ({ dtype: 'float32' as const, dims, data: data ?? new Float32Array(dims.reduce((a, b) => a * b)) });
+  const seedFeed = (s: number) => ({ dtype: 'float32' as const, dims: [], data: Float32Array.of(s) });
+
+  /** hashUniform over x of `shape` (names = symbolic axes), run with x of `dims` and `seed`. */
+  async function uniform(rt: Runtime, shape: (number | string)[], dims: number[], seed: number, stream = 0): Promise<Float32Array> {
+    const g = new Graph('u');
+    const xv = g.input('x', 'float32', shape);
+    g.output(hashUniform(xv, g.input('seed', 'float32', []), stream), 'u');
+    const s = await rt.load(toOnnx(g));
+    const r = await s.run({ x: f32(dims), seed: seedFeed(seed) });
+    await s.release();
+    return (r.u as HostTensor).data as Float32Array;
+  }
+
+  it('column keys are a permutation of Z_P', () => {
+    expect(new Set(Array.from({ length: P }, (_, j) => columnKey(j))).size).toBe(P);
+  });
+
+  it('static and symbolic axes give the same numbers, on wasm and node, each within 2.5e-4 of an (r + ½)/P', async () => {
+    const dims = [3, 70, 40];
+    const a = await uniform(wasm, dims, dims, 777, 5);
+    const b = await uniform(wasm, ['B', 'T', 'N'], dims, 777, 5);
+    const c = await uniform(node, ['B', 'T', 'N'], dims, 777, 5);
+    const d = await uniform(node, [3, 'T', 40], dims, 777, 5);
+    expect(Array.from(b)).toEqual(Array.from(a));
+    expect(Array.from(c)).toEqual(Array.from(a));
+    expect(Array.from(d)).toEqual(Array.from(a));
+    const off = a.map((u) => Math.abs(u * P - 0.5 - Math.round(u * P - 0.5)) / P);
+    expect(Math.max(...off)).toBeLessThan(2.5e-4);
+  });
+
+  it('uniform residues; no correlation along rows, columns or between sites (slices of another axis)', async () => {
+    const [B, T, S, C] = [4, 64, 3, 384];
+    const u = await uniform(node, ['B', 'T', S, C], [B, T, S, C], 2024, 0);
+    const r = Array.from(u, (v) => Math.round(v * P - 0.5));
+    const hist = new Array(10).fill(0);
+    for (const v of r) hist[Math.floor((v * 10) / P)]++;
+    for (const h of hist) expect(Math.abs(h / r.length - 0.1)).toBeLessThan(0.004); // n = 295k: σ ≈ 5.5e-4
+    const p = 0.1;
+    const drop = r.map((v) => v < Math.round(p * P));
+    const at = (b: number, t: number, s: number, c: number) => ((b * T + t) * S + s) * C + c;
+    const bothDropped = (pairs: Array<[number, number]>) => pairs.filter(([i, j]) => drop[i] && drop[j]).length / pairs.length;
+    const cols: Array<[number, number]> = [];
+    const rowsP: Array<[number, number]> = [];
+    const sites: Array<[number, number]> = [];
+    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) for (let c = 0; c < C; c++) {
+      if (c + 1 < C) cols.push([at(b, t, 0, c), at(b, t, 0, c + 1)]);
+      if (t + 1 < T) rowsP.push([at(b, t, 1, c), at(b, t + 1, 1, c)]);
+      sites.push([at(b, t, 0, c), at(b, t, 2, c)]);
+    }
+    // ~98k pairs each: σ(P(both)) ≈ 3.2e-4 around p² = 0.01.
+    for (const [name, pairs] of [['columns', cols], ['rows', rowsP], ['sites', sites]] as const) {
+      expect(Math.abs(bothDropped(pairs) - p * p), name).toBeLessThan(0.0015);
+    }
+    // Whole rows: how many of the 4·64·3 rows share ≥ 20% of dropped columns beyond chance with any other row.
+    const rowsDrops = Array.from({ length: B * T * S }, (_, i) => drop.slice(i * C, (i + 1) * C));
+    let related = 0;
+    for (let i = 0; i < rowsDrops.length; i++) for (let j = i + 1; j < rowsDrops.length; j++) {
+      let both = 0;
+      for (let c = 0; c < C; c++) if (rowsDrops[i][c] && rowsDrops[j][c]) both++;
+      if (both > 0.01 * C + 0.2 * 0.1 * C + 8) related++;
+    }
+    expect(related).toBe(0);
+  });
+
+  it("a site's mask from sliced row keys equals hashUniform over the stacked shape, sliced (bert's DropoutMasks)", async () => {
+    const g = new Graph('sites');
+    const xv = g.input('x', 'float32', ['B', 'T', 5, 'N']);
+    const seed = g.input('seed', 'float32', []);
+    const p = 0.1;
+    const site = 3;
+    const u = squeeze(slice(hashUniform(xv, seed, 4), [site], [site + 1], [2]), [2]);
+    const rowsKeys = squeeze(slice(hashRowKeys(xv, seed, 4), [site], [site + 1], [2]), [2]); // [B,T,4]
+    const cols = hashColumnKeys(slice(xv, [0], [1], [2])); // [4,N]
+    g.output(dropoutMask(rowsKeys, cols, p), 'mask');
+    g.output(u, 'u');
+    const s = await node.load(toOnnx(g));
+    const out = await s.run({ x: f32([2, 9, 5, 33]), seed: seedFeed(31337) });
+    await s.release();
+    const mask = (out.mask as HostTensor).data as Float32Array;
+    const uu = (out.u as HostTensor).data as Float32Array;
+    expect(mask.length).toBe(2 * 9 * 33);
+    expect(Array.from(mask)).toEqual(Array.from(uu, (v) => (v < Math.round(p * P) / P ? 0 : Math.fround(1 / (1 - p)))));
   });
 });

@@ -10,7 +10,8 @@ import {
   add, cast, clampMin, erf, exp, floor, less, log, mul, sqrt, sub, where, zerosLike, div,
 } from './elementwise.ts';
 import { reduceMaxDetached, reduceMean, reduceSum, sumToShape } from './reduce.ts';
-import { slice } from './shape.ts';
+import { matmul } from './matmul.ts';
+import { concat, slice, squeeze, unsqueeze } from './shape.ts';
 
 // ---- softmax / logSoftmax ----
 
@@ -93,79 +94,194 @@ export function l2Normalize(x: Value, axis = -1, eps = 1e-12): Value {
 }
 
 // ---- dropout ----
+//
+// The mask of an element (row i = all axes but the last, column j = the last axis) is decided by
+// y = α_i·k_j³ + β_i·k_j² + γ_i·k_j + δ_i mod P: a random cubic per row evaluated at a column
+// key. Per row, any 4 columns get independent uniform residues; rows get independent keys. (A
+// quadratic was measurably weaker: rows whose (α, β) are proportional with a small ratio, about
+// 1 pair in 200k, share far more dropped columns than chance; a cubic needs 3 proportional keys.)
+// The row keys come from a Feistel-style hash of (seed, stream, row coordinates) on the row
+// tensor (C or T times smaller than x), the column keys from a fixed permutation of j, so the
+// full-size work is one MatMul [..., M, 4]·[4, N] (exact: every partial sum is an integer or
+// half-integer below 2²²) plus frac and the threshold, instead of ~100 passes over the mask.
 
-/** Hash modulus: a prime with m² + 151·m < 2²⁴, so every step is exact integer arithmetic in float32. */
-const M = 4001;
-const LANES = [
-  { k: 1013, a: 97 },
-  { k: 2371, a: 151 },
-];
+/**
+ * Hash modulus: a prime with 3 ∤ P − 1 (so x ↦ x³ permutes Z_P) and 3·P² < 2²² (the MatMul's
+ * half-integers stay exact), small enough that every rounded quotient keeps its floor (see modP).
+ * Also the most columns a mask can have: column keys repeat after P.
+ */
+export const HASH_P = 1031;
+const P = HASH_P;
+/** Round constants, one per Feistel round (any residues; distinct rounds differ). */
+const ROUND_K = [409, 877, 163, 991, 57, 733, 281, 619, 5, 857, 443, 97, 769, 211, 541, 353];
 
-/** v mod M for integer-valued v in [0, 2²⁴); corrects the floor when v/M rounds across an integer. */
-function modM(v: Value): Value {
-  const r = sub(v, mul(floor(div(v, M)), M));
-  const up = where(less(r, 0), add(r, M), r);
-  return where(less(up, M), up, sub(up, M));
+/**
+ * v mod P for integer-valued v in [0, 2²¹): (v + ½)/P lies ≥ ½/P ≈ 4.9e-4 from every integer and
+ * its float32 value is off by < 2.5e-4, so q = floor((v + ½)·(1/P)) is exact on every backend
+ * (even with a rounded or fused multiply), and so is v − q·P.
+ */
+function modP(v: Value): Value {
+  return sub(v, mul(floor(mul(add(v, 0.5), 1 / P)), P));
 }
 
-/** One mixing round: t = (h + c + k) mod M; h' = (t² + a·t) mod M. h and c in [0, M). */
-function mix(h: Value, c: Value | number, lane: { k: number; a: number }): Value {
-  const t = modM(add(add(h, c), lane.k));
-  return modM(add(mul(t, t), mul(t, lane.a)));
+function cube(t: Value /* residues */): Value {
+  return modP(mul(modP(mul(t, t)), t));
+}
+
+interface Lanes { a: Value; b: Value; c: Value }
+
+/**
+ * One Feistel round: t = (a + lo + k) mod P, u = t³ mod P, (a, b, c) ← (b + hi + u, c, u).
+ * Invertible for given (lo, hi), and (lo, hi) ↦ state is injective, so a coordinate's two
+ * base-P digits never alias. a stays unreduced (< 3P); b and c are residues.
+ */
+function round(s: Lanes, k: number, lo?: Value | number, hi?: Value | number): Lanes {
+  const t = modP(lo === undefined ? add(s.a, k) : add(add(s.a, lo), k));
+  const u = cube(t);
+  return { a: hi === undefined ? add(s.b, u) : add(add(s.b, hi), u), b: s.c, c: u };
 }
 
 /** CumSum along an axis; only ever used on constants-for-autodiff (coordinates). */
 const CumSum: OpDef = { type: 'CumSum', nondiff: 'all', infer: (x) => [{ dtype: x[0]!.dtype, shape: x[0]!.shape }] };
 
 /**
- * The element coordinate along `axis` as a tensor broadcastable to x, values mod M. A static axis
- * is a constant; a symbolic one is CumSum of ones cut from x (no Range/Shape: both run on the CPU
- * in WebGPU sessions).
+ * The element coordinate j along `axis` of x as two base-P digits (lo = j mod P, hi = ⌊j/P⌋),
+ * float32 tensors of x's rank with every other axis 1. A static axis gives constants; a symbolic
+ * one CumSum of ones cut from x (no Range/Shape: both run on the CPU in WebGPU sessions).
  */
-function coordinate(x: Value, axis: number): Value {
+function coordinate(x: Value, axis: number): { lo: Value; hi: Value } {
   const g = x.graph;
   const d = x.shape[axis];
   const dims = x.shape.map((_, i) => (i === axis ? d : 1));
   if (typeof d === 'number') {
-    return g.constant(x.dtype, Array.from({ length: d }, (_, i) => i % M), dims as number[]);
+    const j = Array.from({ length: d }, (_, i) => i);
+    return {
+      lo: g.constant('float32', j.map((i) => i % P), dims as number[]),
+      hi: g.constant('float32', j.map((i) => Math.floor(i / P)), dims as number[]),
+    };
   }
   const others = x.shape.map((_, i) => i).filter((i) => i !== axis);
   const line = slice(x, others.map(() => 0), others.map(() => 1), others);
-  const ones = add(zerosLike(line), 1);
-  const count = g.apply(CumSum, [ones, g.constant('int64', axis)])[0];
-  return modM(sub(count, 1));
+  const ones = add(zerosLike(x.dtype === 'float32' ? line : cast(line, 'float32')), 1);
+  const j = sub(g.apply(CumSum, [ones, g.constant('int64', axis)])[0], 1);
+  const hi = floor(mul(add(j, 0.5), 1 / P));
+  return { lo: sub(j, mul(hi, P)), hi };
 }
 
 /**
- * Uniform numbers in [0, 1) on 1/M² steps, one per element of x, a pure function of (seed,
- * stream, element coordinates). Same seed and stream → the same numbers in every graph and on
- * every backend (integer-exact arithmetic). `seed`: a graph input holding an integer in [0, 2²⁴).
+ * The row keys of x's rows (all axes but the last): [...x.shape[:-1], 4] holding (α, β, γ, δ + ½),
+ * residues mod P from (seed, stream, row coordinates). x's last axis and values are ignored.
+ * `seed`: a float32 scalar graph input holding an integer in [0, 2²⁴).
+ */
+export function hashRowKeys(x: Value, seed: Value, stream: number): Value {
+  if (x.rank < 2) throw new Error(`hashRowKeys: x has rank ${x.rank}; need rows and a last axis`);
+  const g = x.graph;
+  if (!Number.isInteger(stream) || stream < 0 || stream >= P * P) throw new Error(`hashRowKeys: stream ${stream} outside [0, ${P * P})`);
+  const s = seed.dtype === 'float32' ? seed : cast(seed, 'float32');
+  // Seed digits base 256 by exact power-of-two scaling: s = d2·2¹⁶ + d1·2⁸ + d0.
+  const d2 = floor(mul(s, 2 ** -16));
+  const rem = sub(s, mul(d2, 2 ** 16));
+  const d1 = floor(mul(rem, 2 ** -8));
+  const d0 = sub(rem, mul(d1, 2 ** 8));
+  const zero = g.constant('float32', 0);
+  let st: Lanes = { a: zero, b: zero, c: zero };
+  let r = 0;
+  st = round(st, ROUND_K[r++], stream % P, Math.floor(stream / P));
+  st = round(st, ROUND_K[r++], d0, d1);
+  st = round(st, ROUND_K[r++], d2);
+  for (let axis = 0; axis < x.rank - 1; axis++) {
+    const { lo, hi } = coordinate(x, axis);
+    st = round(st, ROUND_K[r++], lo, hi);
+  }
+  for (let i = 0; i < 3; i++) st = round(st, ROUND_K[r++]);
+  const next = round(st, ROUND_K[r++]);
+  const last = x.rank - 1;
+  return concat([modP(st.a), st.b, st.c, add(next.c, 0.5)], last);
+}
+
+/** j³ mod P in plain integers (the graph's cube, exact in float32 too). */
+function cubeInt(t: number): number {
+  return (((t * t) % P) * t) % P;
+}
+
+/** Column key of column j < P: a fixed permutation of Z_P (two affine + cube rounds). */
+export function columnKey(j: number): number {
+  return cubeInt((cubeInt((j + 17) % P) + 389) % P);
+}
+
+/**
+ * The column keys of x's last axis: [4, N] holding (k³, k², k, 1) mod P with k = columnKey(j), N ≤ P.
+ * A static N gives a constant; a symbolic one computes the same numbers in the graph.
+ */
+export function hashColumnKeys(x: Value): Value {
+  const g = x.graph;
+  const last = x.rank - 1;
+  const n = x.shape[last];
+  if (typeof n === 'number') {
+    if (n > P) throw new Error(`hashColumnKeys: ${n} columns; the hash has at most ${P} distinct column keys`);
+    const k = Array.from({ length: n }, (_, j) => columnKey(j));
+    return g.constant('float32', [...k.map(cubeInt), ...k.map((v) => (v * v) % P), ...k, ...k.map(() => 1)], [4, n]);
+  }
+  const { lo } = coordinate(x, last); // j < P assumed: more columns than P would repeat keys
+  const row = x.rank === 2 ? lo : squeeze(lo, Array.from({ length: last - 1 }, (_, i) => i)); // [1,N]
+  const k = cube(modP(add(cube(modP(add(row, 17))), 389)));
+  const k2 = modP(mul(k, k));
+  return concat([modP(mul(k2, k)), k2, k, add(zerosLike(k), 1)], 0);
+}
+
+/**
+ * frac(y/P) for the row cubic y (a half-integer < 3P² + P): ≈ (y mod P + ½)/P, off by less than
+ * half-ulp(2048) + 3090·2⁻²⁴ < 3.1e-4 < ½/P on every backend, so its floor is exact.
+ */
+function fracOfKeys(rows: Value /* [..., M, 4] */, cols: Value /* [4, N] */): Value {
+  const z = mul(matmul(rows, cols), 1 / P);
+  return sub(z, floor(z));
+}
+
+/**
+ * The inverted-dropout mask [..., M, N] from row keys [..., M, 4] and column keys [4, N]:
+ * 0 where y mod P < round(p·P) (so an element is dropped with probability round(p·P)/P ≈ p),
+ * else 1/(1 − p). The threshold sits on a multiple of 1/P, ½/P from every value frac can take,
+ * so the decision is the same on every backend.
+ */
+export function dropoutMask(rows: Value, cols: Value, p: number, dtype: 'float32' | 'float64' = 'float32'): Value {
+  if (!(p > 0 && p < 1)) throw new Error(`dropout: p = ${p} outside (0, 1)`);
+  const g = rows.graph;
+  const u = fracOfKeys(rows, cols);
+  return where(less(u, Math.round(p * P) / P), g.constant(dtype, 0), g.constant(dtype, 1 / (1 - p)));
+}
+
+/** x as [1, N] when it is a vector, so it has rows. */
+function withRows(x: Value): Value {
+  return x.rank === 1 ? unsqueeze(x, [0]) : x;
+}
+
+/**
+ * Numbers in (0, 1) on 1/P steps (≈ (r + ½)/P, r uniform in Z_P), one per element of x, a pure
+ * function of (seed, stream, element coordinates); the same in every graph and on every backend.
+ * x's last axis may have at most P elements. `seed`: a float32 scalar input, integer in [0, 2²⁴).
  */
 export function hashUniform(x: Value, seed: Value, stream: number): Value {
-  const s = cast(seed, x.dtype);
-  let h = [modM(s), modM(floor(div(s, M)))];
-  h = h.map((v, i) => mix(v, stream % M, LANES[i]));
-  for (let axis = 0; axis < x.rank; axis++) {
-    const c = coordinate(x, axis);
-    h = h.map((v, i) => mix(v, c, LANES[i]));
-  }
-  const h0 = mix(h[0], h[1], LANES[0]);
-  const h1 = mix(h[1], h0, LANES[1]);
-  return div(add(mul(h0, M), h1), M * M);
+  const xr = withRows(x);
+  let u = fracOfKeys(hashRowKeys(xr, seed, stream), hashColumnKeys(xr));
+  if (x.rank === 1) u = squeeze(u, [0]);
+  return x.dtype === 'float32' ? u : cast(u, x.dtype);
 }
 
 /**
- * Inverted dropout, y = x ⊙ keep / (1 − p), keep = (u ≥ p) with u = hashUniform(x, seed, stream).
- * The mask is a constant for autodiff, so the backward is dy ⊙ keep / (1 − p), reusing the mask.
+ * Inverted dropout, y = x ⊙ keep / (1 − p), keep as dropoutMask (drop rate round(p·P)/P).
+ * The mask is a constant for autodiff, so the backward is dy ⊙ mask, reusing it.
  * Each dropout site in a graph needs its own `stream` number; reuse it in every graph that must
  * see the same masks (GradCache's two passes).
  */
 export function dropout(x: Value, p: number, seed: Value, stream: number): Value {
   if (p === 0) return x;
   if (!(p > 0 && p < 1)) throw new Error(`dropout: p = ${p} outside [0, 1)`);
+  if (x.dtype !== 'float32' && x.dtype !== 'float64') throw new Error(`dropout: dtype ${x.dtype}`);
   return x.graph.scope('dropout', () => {
-    const u = hashUniform(x, seed, stream);
-    const scaled = where(less(u, p), x.graph.constant(x.dtype, 0), 1 / (1 - p));
-    return mul(x, scaled);
+    const xr = withRows(x);
+    let mask = dropoutMask(hashRowKeys(xr, seed, stream), hashColumnKeys(xr), p, x.dtype as 'float32' | 'float64');
+    if (x.rank === 1) mask = squeeze(mask, [0]);
+    return mul(x, mask);
   });
 }
