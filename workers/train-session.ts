@@ -210,14 +210,13 @@ export async function train(req: TrainRequest, onEvent?: (e: RunEvent) => void):
       return result;
     };
 
-    let resumedFrom: number | null = null;
+    let resumeBytes: Uint8Array | null = null;
     if (previous) {
       if (previous.checkpointStep === null) throw new Error(`run ${previous.runId} has no checkpoint to resume from`);
-      const bytes = await s.get(runKey(previous.runId, `checkpoint/${previous.checkpointStep}/checkpoint.bin`));
-      if (!bytes) throw new Error(`run ${previous.runId}: its checkpoint at step ${previous.checkpointStep} is missing from storage`);
-      resumedFrom = previous.checkpointStep;
+      resumeBytes = (await s.get(runKey(previous.runId, `checkpoint/${previous.checkpointStep}/checkpoint.bin`))) ?? null;
+      if (!resumeBytes) throw new Error(`run ${previous.runId}: its checkpoint at step ${previous.checkpointStep} is missing from storage`);
     }
-    emit({ type: 'start', runId, resumedFrom, maxSteps: trainer.plan.maxSteps, train: data.train.length, test: data.test.length });
+    emit({ type: 'start', runId, resumedFrom: previous?.checkpointStep ?? null, maxSteps: trainer.plan.maxSteps, train: data.train.length, test: data.test.length });
     await save();
 
     if (config.eval.before && !record.before) {
@@ -225,9 +224,8 @@ export async function train(req: TrainRequest, onEvent?: (e: RunEvent) => void):
       await save();
     } else if (record.before) emit({ type: 'eval', which: 'before', result: record.before });
 
-    if (previous) {
-      const bytes = await s.get(runKey(previous.runId, `checkpoint/${previous.checkpointStep}/checkpoint.bin`));
-      await trainer.resume(bytes!);
+    if (resumeBytes) {
+      await trainer.resume(resumeBytes);
       const earlier = trainer.events.filter((e): e is StepEvent => e.type === 'step');
       if (earlier.length) emit({ type: 'steps', steps: earlier });
     }

@@ -2,7 +2,8 @@
 // serving the tiny fixtures under the default model and data set names (?hub=…): defaults shown,
 // Download with progress, preview and mapping, a short WASM training run with steps, loss chart and
 // the before/after table, the share link restoring the config, Resume after a cancel; and the
-// Compute card with WebGPU (SwiftShader) naming the backend its self-test ran on.
+// Compute card with WebGPU (SwiftShader) naming the backend its self-test ran on, and a local CSV
+// picked from disk getting its preview, name-guessed mapping and inline row errors.
 
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -162,7 +163,7 @@ describe('the page, first visit, WASM', () => {
 });
 
 describe('the compute card with WebGPU', () => {
-  it('names the adapter and says the self-test ran on the WebGPU EP', async () => {
+  it('names the adapter and says the self-test ran on the WebGPU EP; a local CSV gets a preview and mapping', async () => {
     session = await launchBrowser({ webgpu: true });
     const { page } = session;
     await page.goto(pageUrl());
@@ -171,6 +172,16 @@ describe('the compute card with WebGPU', () => {
     expect(await page.getByTestId('selftest').getAttribute('data-kind')).toBe('webgpu');
     expect(await page.getByTestId('selftest').textContent()).toMatch(/self-test passed\s+ran on\s+onnxruntime-web, WebGPU EP/);
     expect(await page.getByTestId('selftest-fallback').count()).toBe(0);
+
+    // A local file through the picker: columns mapped by name, bad rows reported inline.
+    const csv = 'query,passage\n' + Array.from({ length: 12 }, (_, i) => `q${i},${i === 3 ? '' : `doc ${i}`}`).join('\n');
+    await page.getByTestId('data-file').setInputFiles({ name: 'pairs.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+    await page.getByTestId('data-preview').waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId('data-id').inputValue()).toBe('pairs.csv');
+    expect(await page.getByTestId('map-anchor').inputValue()).toBe('query');
+    expect(await page.getByTestId('map-positive').inputValue()).toBe('passage');
+    expect(await page.getByTestId('data-mapping').getAttribute('data-source')).toBe('auto');
+    expect(await page.getByTestId('data-issues').textContent()).toMatch(/pairs\.csv, row 4: positive \("passage"\) is (empty|missing)/);
     await page.screenshot({ path: join(ARTIFACTS_DIR, 'app-webgpu.png'), fullPage: true });
     expect(session.errors).toEqual([]);
   }, 180_000);
