@@ -20,6 +20,8 @@
 //   --mini M           GradCache mini-batch of the train-*-gc rows (default 8)
 //   --threads N        threads for onnxruntime-node, WASM ×2 and PyTorch (default 2)
 //   --timeout-s S      per child process (default 600); a configuration past it is reported as such
+//   --train-timeout-s S  the same for a train-step process (default 1800: warm-ups + timed steps
+//                      of ~1 min each on 2 cores, several when the machine is shared)
 //   --profile          also run onnxruntime-node with its profiler on and print the top ops
 //   --out FILE         JSON output (default .bench/latest.json)
 
@@ -151,6 +153,7 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       threads: { type: 'string', default: '2' },
       'timeout-s': { type: 'string', default: '600' },
+      'train-timeout-s': { type: 'string', default: '1800' },
       mini: { type: 'string', default: '8' },
       profile: { type: 'boolean', default: false },
       out: { type: 'string', default: join(ROOT, '.bench', 'latest.json') },
@@ -199,7 +202,7 @@ async function main(): Promise<void> {
   const train: Outcome<TrainChildResult>[] = [];
   for (const c of trainConfigs) {
     process.stderr.write(`bench: train step, ${c.label}\n`);
-    train.push(await runTs<TrainChildResult>('train-child.ts', 'BENCH_TRAIN', c, timeoutS));
+    train.push(await runTs<TrainChildResult>('train-child.ts', 'BENCH_TRAIN', c, Number(values['train-timeout-s'])));
   }
 
   let torch: Outcome<TorchResult> | null = null;
@@ -300,7 +303,7 @@ async function main(): Promise<void> {
         ].join(''));
       } else say(`${pad('PyTorch', 44)}FAILED (${torch.error ?? 'no MNRL figures'})`);
     }
-    say('  tok/s = 2·32·128 tokens ÷ s per step; ×torch = steps/s ÷ PyTorch\'s; ms/step = 1000 ÷ steps/s (the mean). Peak RSS: PyTorch\'s process also ran the rows above when both were asked for.');
+    say('  tok/s = 2·32·128 tokens ÷ s per step; ×torch = steps/s ÷ PyTorch\'s; ms/step = 1000 ÷ steps/s (the mean). PyTorch\'s peak RSS is its whole process\'s (its encode and fwd+bwd too when they ran).');
   }
   if (evals.length) {
     say();
