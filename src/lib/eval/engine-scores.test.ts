@@ -1,61 +1,11 @@
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadIrGolden, setupGoldenCase as setup } from '../../../tests/reference/ir-golden.ts';
 import { createRuntime, type Runtime } from '../runtime/index.ts';
 import { Rng } from '../util/rng.ts';
 import { EngineScoreBackend, scoreErrorBound } from './engine-scores.ts';
-import { evaluateIr, jsScores, JsScoreBackend, prepareIr, type IrEvalOptions, type ScoreFunction } from './ir-metrics.ts';
-import { explicitIrSet, type DocId } from './ir-set.ts';
+import { evaluateIr, jsScores, JsScoreBackend } from './ir-metrics.ts';
 
-const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), '../../../tests/reference/data/ir-golden.json');
-
-interface GoldenCase {
-  name: string;
-  D: number;
-  dims: number[];
-  score_functions: ScoreFunction[];
-  main_score_function?: ScoreFunction;
-  ks: Record<'accuracy_at_k' | 'precision_recall_at_k' | 'mrr_at_k' | 'ndcg_at_k' | 'map_at_k', number[]>;
-  query_ids: DocId[];
-  query_emb: number[];
-  corpus_ids: DocId[];
-  corpus_emb: number[];
-  relevant: [DocId, DocId[]][];
-  expected: { metrics: [string, number][]; rankings_top10: Record<string, DocId[][]> };
-}
-
-const golden = JSON.parse(readFileSync(GOLDEN, 'utf8')) as { format_version: number; cases: GoldenCase[] };
-
-function setup(c: GoldenCase) {
-  const prepared = prepareIr(
-    explicitIrSet(
-      c.query_ids.map((id) => [id, `query ${id}`] as const),
-      c.corpus_ids.map((id) => [id, `doc ${id}`] as const),
-      c.relevant,
-    ),
-  );
-  const allQ = Float32Array.from(c.query_emb);
-  const q = new Float32Array(prepared.queryIds.length * c.D);
-  prepared.queryIds.forEach((id, i) => {
-    const row = c.query_ids.indexOf(id);
-    q.set(allQ.subarray(row * c.D, (row + 1) * c.D), i * c.D);
-  });
-  const options: IrEvalOptions = {
-    dims: c.dims,
-    scoreFunctions: c.score_functions,
-    mainScoreFunction: c.main_score_function,
-    ks: {
-      accuracyAtK: c.ks.accuracy_at_k,
-      precisionRecallAtK: c.ks.precision_recall_at_k,
-      mrrAtK: c.ks.mrr_at_k,
-      ndcgAtK: c.ks.ndcg_at_k,
-      mapAtK: c.ks.map_at_k,
-    },
-    topHits: Math.min(10, Math.max(...Object.values(c.ks).flat())),
-  };
-  return { prepared, q, corpus: Float32Array.from(c.corpus_emb), options };
-}
+const golden = loadIrGolden();
 
 for (const kind of ['wasm', 'node'] as const) {
   describe(`EngineScoreBackend on ${kind}`, () => {

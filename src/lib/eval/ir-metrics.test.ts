@@ -1,77 +1,11 @@
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { explicitIrSet, type DocId } from './ir-set.ts';
-import {
-  computeMetrics,
-  DEFAULT_IR_KS,
-  evaluateIr,
-  jsScores,
-  prepareIr,
-  type IrEvalOptions,
-  type IrKs,
-  type ScoreBackend,
-  type ScoreFunction,
-} from './ir-metrics.ts';
+import { IR_GOLDEN_REGENERATE, loadIrGolden, setupGoldenCase as setup, type GoldenCase } from '../../../tests/reference/ir-golden.ts';
+import { computeMetrics, DEFAULT_IR_KS, evaluateIr, jsScores, prepareIr, type ScoreBackend } from './ir-metrics.ts';
+import { explicitIrSet } from './ir-set.ts';
 
-const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), '../../../tests/reference/data/ir-golden.json');
-const REGENERATE = '/usr/bin/python3 tests/reference/ir_reference.py';
+const golden = loadIrGolden();
 
-interface GoldenCase {
-  name: string;
-  D: number;
-  dims: number[];
-  score_functions: ScoreFunction[];
-  main_score_function?: ScoreFunction;
-  ks: Record<'accuracy_at_k' | 'precision_recall_at_k' | 'mrr_at_k' | 'ndcg_at_k' | 'map_at_k', number[]>;
-  query_ids: DocId[];
-  query_emb: number[];
-  corpus_ids: DocId[];
-  corpus_emb: number[];
-  relevant: [DocId, DocId[]][];
-  expected: {
-    kept_query_ids: DocId[];
-    metrics: [string, number][];
-    primary_metrics: Record<string, string>;
-    sequential_score: number;
-    rankings_top10: Record<string, DocId[][]>;
-  };
-}
-
-const golden = JSON.parse(readFileSync(GOLDEN, 'utf8')) as { format_version: number; cases: GoldenCase[] };
-
-function setup(c: GoldenCase) {
-  const set = explicitIrSet(
-    c.query_ids.map((id) => [id, `query ${id}`] as const),
-    c.corpus_ids.map((id) => [id, `doc ${id}`] as const),
-    c.relevant,
-  );
-  const prepared = prepareIr(set);
-  const allQ = Float32Array.from(c.query_emb);
-  const q = new Float32Array(prepared.queryIds.length * c.D);
-  prepared.queryIds.forEach((id, i) => {
-    const row = c.query_ids.indexOf(id);
-    q.set(allQ.subarray(row * c.D, (row + 1) * c.D), i * c.D);
-  });
-  const ks: IrKs = {
-    accuracyAtK: c.ks.accuracy_at_k,
-    precisionRecallAtK: c.ks.precision_recall_at_k,
-    mrrAtK: c.ks.mrr_at_k,
-    ndcgAtK: c.ks.ndcg_at_k,
-    mapAtK: c.ks.map_at_k,
-  };
-  const options: IrEvalOptions = {
-    dims: c.dims,
-    scoreFunctions: c.score_functions,
-    mainScoreFunction: c.main_score_function,
-    ks,
-    topHits: Math.min(10, Math.max(...Object.values(c.ks).flat())),
-  };
-  return { prepared, q, corpus: Float32Array.from(c.corpus_emb), options };
-}
-
-describe(`IR golden data (${REGENERATE})`, () => {
+describe(`IR golden data (${IR_GOLDEN_REGENERATE})`, () => {
   it('has the format this test reads', () => {
     expect(golden.format_version).toBe(1);
     expect(golden.cases.length).toBeGreaterThanOrEqual(3);
