@@ -13,7 +13,7 @@ import { loadSentenceModel, type SentenceModel } from '../src/lib/models/sentenc
 import { createRuntime, type Runtime } from '../src/lib/runtime/index.ts';
 import { IdbStore } from '../src/lib/store/idb-store.ts';
 import { runKey, type Store } from '../src/lib/store/store.ts';
-import { loadTokenizer, type TextTokenizer, type TokenizerFiles } from '../src/lib/tokenize/tokenizer.ts';
+import { loadTokenizer, tokenizerFilesFromMap, type TextTokenizer } from '../src/lib/tokenize/tokenizer.ts';
 import { parseRunConfig, type RunConfig } from '../src/lib/train/run-config.ts';
 import { Trainer } from '../src/lib/train/trainer.ts';
 import type { DatasetSummary, RunEvent, RunRecord, RunRuntime, RunSummary, StepEvent, TrainRequest } from './api.ts';
@@ -36,25 +36,15 @@ let trained: { encoder: BertEncoder; modelFiles: object } | null = null;
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 const encodeJson = (x: unknown) => new TextEncoder().encode(JSON.stringify(x));
 
-function tokenizerFiles(files: ReadonlyMap<string, Uint8Array>): TokenizerFiles {
-  const parse = (name: string) => JSON.parse(new TextDecoder().decode(files.get(name))) as Record<string, unknown>;
-  if (!files.has('tokenizer.json')) throw new Error('the model has no tokenizer.json (a fast tokenizer), which tabtune needs to tokenize as sentence-transformers does');
-  const out: TokenizerFiles = { 'tokenizer.json': parse('tokenizer.json') };
-  for (const name of ['tokenizer_config.json', 'sentence_bert_config.json', 'special_tokens_map.json', 'config.json'] as const) {
-    if (files.has(name)) out[name] = parse(name);
-  }
-  return out;
-}
-
 function loadedModel(): { model: SentenceModel; tokenizer: TextTokenizer; commit: string; repo: string } {
   const m = currentModel;
   if (!m) throw new Error('no model is loaded: download one first');
-  if (loaded?.files !== m.files) {
-    if (m.weights.length > 1) throw new Error(`the weights are sharded (${m.weights.join(', ')}); tabtune reads one model.safetensors`);
-    loaded = { files: m.files, model: loadSentenceModel(m.files), tokenizer: loadTokenizer(tokenizerFiles(m.files)) };
-  }
   const src = m.source;
-  return { ...loaded, commit: src.kind === 'hub' ? src.commit : '', repo: src.kind === 'hub' ? src.repo : src.name };
+  const repo = src.kind === 'hub' ? src.repo : src.name;
+  if (loaded?.files !== m.files) {
+    loaded = { files: m.files, model: loadSentenceModel(m.files), tokenizer: loadTokenizer(tokenizerFilesFromMap(m.files, repo)) };
+  }
+  return { ...loaded, commit: src.kind === 'hub' ? src.commit : '', repo };
 }
 
 function preparedData(config: RunConfig): PreparedDataset {

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureFixtures } from '../../tests/fixtures/fixtures.ts';
-import { classifySource, findDataFiles, loadDataSource, parseColumnsFlag, resolveHubFlag, tokenizerFilesFromMap } from './sources.ts';
+import { tokenizerFilesFromMap } from '../lib/tokenize/tokenizer.ts';
+import { classifySource, findDataFiles, loadDataSource, parseColumnsFlag, resolveHubFlag } from './sources.ts';
 
 let work: string;
 const sink = { write: () => true };

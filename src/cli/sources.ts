@@ -21,8 +21,7 @@ import { loadSentenceModel, type SentenceModel } from '../lib/models/sentence-mo
 import { readModelFolder } from '../lib/models/sentence-model-node.ts';
 import { FolderStore } from '../lib/store/folder-store.ts';
 import type { Store } from '../lib/store/store.ts';
-import { readTokenizerFiles } from '../lib/tokenize/node.ts';
-import { loadTokenizer, type TextTokenizer, type TokenizerFiles } from '../lib/tokenize/tokenizer.ts';
+import { loadTokenizer, tokenizerFilesFromMap, type TextTokenizer, type TokenizerFiles } from '../lib/tokenize/tokenizer.ts';
 import { UsageError } from './errors.ts';
 import { ProgressBar, type BarStream } from './progress-bar.ts';
 
@@ -95,23 +94,6 @@ export interface ModelSource {
   files: Map<string, Uint8Array>;
 }
 
-const TOKENIZER_JSON = ['tokenizer.json', 'tokenizer_config.json', 'sentence_bert_config.json', 'special_tokens_map.json', 'config.json'] as const;
-
-/** The tokenizer files out of a Hub file map, parsed. */
-export function tokenizerFilesFromMap(files: ReadonlyMap<string, Uint8Array>, where: string): TokenizerFiles {
-  const parse = (name: string) => {
-    try {
-      return JSON.parse(new TextDecoder().decode(files.get(name))) as Record<string, unknown>;
-    } catch (e) {
-      throw new Error(`${where}/${name}: invalid JSON (${(e as Error).message})`);
-    }
-  };
-  if (!files.has('tokenizer.json')) throw new Error(`${where} has no tokenizer.json (a fast tokenizer); tabtune needs it to tokenize as sentence-transformers does`);
-  const out: TokenizerFiles = { 'tokenizer.json': parse('tokenizer.json') };
-  for (const name of TOKENIZER_JSON) if (name !== 'tokenizer.json' && files.has(name)) out[name] = parse(name);
-  return out;
-}
-
 /** `--model DIR|HUB_ID` → the sentence model and its tokenizer; errors name the argument. */
 export async function loadModelSource(spec: string, ctx: SourceContext, flag = '--model'): Promise<ModelSource> {
   const src = classifySource(spec, flag, ctx.command);
@@ -123,7 +105,7 @@ export async function loadModelSource(spec: string, ctx: SourceContext, flag = '
     try {
       const files = readModelFolder(src.path);
       const model = loadSentenceModel(files);
-      const tokenizerFiles = readTokenizerFiles(src.path);
+      const tokenizerFiles = tokenizerFilesFromMap(files, spec);
       return { name: spec, origin: 'folder', model, tokenizer: loadTokenizer(tokenizerFiles), tokenizerFiles, files };
     } catch (e) {
       return named(e);

@@ -4,28 +4,16 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadTokenizer, type TextTokenizer, type TokenizerFiles } from './tokenizer.ts';
-
-const OPTIONAL = ['tokenizer_config.json', 'sentence_bert_config.json', 'special_tokens_map.json', 'config.json'] as const;
-
-function readJson(path: string): Record<string, unknown> {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new Error(`cannot read ${path}: ${(e as Error).message}`);
-  }
-}
+import { loadTokenizer, tokenizerFilesFromMap, TOKENIZER_JSON_FILES, type TextTokenizer, type TokenizerFiles } from './tokenizer.ts';
 
 /** The tokenizer files of a Hugging Face / sentence-transformers model folder, parsed. */
 export function readTokenizerFiles(dir: string): TokenizerFiles {
-  const main = join(dir, 'tokenizer.json');
-  if (!existsSync(main)) throw new Error(`${main} not found: the model folder needs a tokenizer.json (fast tokenizer)`);
-  const files: TokenizerFiles = { 'tokenizer.json': readJson(main) };
-  for (const name of OPTIONAL) {
+  const files = new Map<string, Uint8Array>();
+  for (const name of TOKENIZER_JSON_FILES) {
     const path = join(dir, name);
-    if (existsSync(path)) files[name] = readJson(path);
+    if (existsSync(path)) files.set(name, new Uint8Array(readFileSync(path)));
   }
-  return files;
+  return tokenizerFilesFromMap(files, dir);
 }
 
 export function loadTokenizerFromDir(dir: string): TextTokenizer {

@@ -84,6 +84,27 @@ function tokenizerClass(config: Json): typeof PreTrainedTokenizer {
 
 const positiveInt = (v: unknown): number | undefined => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : undefined);
 
+/** The JSON files loadTokenizer reads, tokenizer.json first (the others are optional). */
+export const TOKENIZER_JSON_FILES = ['tokenizer.json', 'tokenizer_config.json', 'sentence_bert_config.json', 'special_tokens_map.json', 'config.json'] as const;
+
+/**
+ * The tokenizer files out of a model's file map (a folder read in Node, a Hub download, IndexedDB),
+ * parsed. `where` names the model in errors.
+ */
+export function tokenizerFilesFromMap(files: ReadonlyMap<string, Uint8Array>, where: string): TokenizerFiles {
+  const parse = (name: string) => {
+    try {
+      return JSON.parse(new TextDecoder().decode(files.get(name))) as Record<string, unknown>;
+    } catch (e) {
+      throw new Error(`${where}/${name}: invalid JSON (${(e as Error).message})`);
+    }
+  };
+  if (!files.has('tokenizer.json')) throw new Error(`${where} has no tokenizer.json (a fast tokenizer); tabtune needs it to tokenize as sentence-transformers does`);
+  const out: TokenizerFiles = { 'tokenizer.json': parse('tokenizer.json') };
+  for (const name of TOKENIZER_JSON_FILES) if (name !== 'tokenizer.json' && files.has(name)) out[name] = parse(name);
+  return out;
+}
+
 export function loadTokenizer(files: TokenizerFiles): TextTokenizer {
   const tokenizerJson = files['tokenizer.json'];
   if (!tokenizerJson || typeof tokenizerJson !== 'object' || !tokenizerJson.model) {
