@@ -72,6 +72,7 @@ function train(opts: { stopAfter?: number; resume?: Uint8Array }): { weights: Ma
           optimizer: { step: opt.step, tensors: opt.stateTensors() },
           scheduler: { type: config.scheduler, baseLr: config.lr, warmupSteps: plan.warmupSteps, maxSteps: plan.maxSteps, stepsTaken: globalStep },
           globalStep, globalMicroBatch: globalMicro, epoch, sampler: sampler.state(), rng: null, config, metrics,
+          provenance: { model: { kind: 'weights', name: 'toy', sha256: 'ab'.repeat(32) }, data: { source: 'toy', rows: ROWS, sha256: 'cd'.repeat(32) } },
         };
         return { weights, checkpoint: writeCheckpoint(checkpoint), losses: [] };
       }
@@ -108,6 +109,7 @@ describe('checkpoint', () => {
     expect(c.scheduler).toEqual({ type: 'cosine', baseLr: 0.05, warmupSteps: 1, maxSteps: 6, stepsTaken: 2 });
     expect(c.sampler.order.length).toBe(ROWS);
     expect(c.metrics.length).toBe(2);
+    expect(c.provenance).toMatchObject({ model: { kind: 'weights', name: 'toy' }, data: { rows: ROWS } });
     expect(readCheckpoint(writeCheckpoint(c))).toEqual(c);
   });
 
@@ -116,7 +118,8 @@ describe('checkpoint', () => {
     const parsed = parseSafetensors(bytes);
     const rewrite = (meta: Record<string, string>) =>
       writeSafetensors(new Map([...parsed.tensors].map(([n, t]) => [n, { shape: t.shape, data: t.data }])), { ...parsed.metadata, ...meta });
-    expect(() => readCheckpoint(rewrite({ format_version: '2' }))).toThrow(/format version 2 is newer than the version this tabtune reads \(1\)/);
+    expect(() => readCheckpoint(rewrite({ format_version: '3' }))).toThrow(/format version 3 is newer than the version this tabtune reads \(2\)/);
+    expect(() => readCheckpoint(rewrite({ format_version: '1' }))).toThrow(/format version 1 differs from the version this tabtune reads \(2\)/);
     expect(() => readCheckpoint(rewrite({ format: 'other' }))).toThrow(/not a tabtune checkpoint/);
     expect(() => readCheckpoint(new Uint8Array([1, 2, 3]))).toThrow(CheckpointError);
     const badConfig = JSON.parse(parsed.metadata.state);

@@ -12,7 +12,8 @@ import type { SchedulerType } from './schedule.ts';
 import { parseRunConfig, type RunConfig } from './run-config.ts';
 
 export const CHECKPOINT_FORMAT = 'tabtune-checkpoint';
-export const CHECKPOINT_FORMAT_VERSION = 1;
+// 2: adds `provenance` (the base model's identity and the training rows' fingerprint).
+export const CHECKPOINT_FORMAT_VERSION = 2;
 
 export interface Checkpoint {
   /** Model parameters by Hugging Face name. */
@@ -45,6 +46,8 @@ export interface Checkpoint {
   config: RunConfig;
   /** Log entries so far (train_log.jsonl lines, eval results), JSON. */
   metrics: unknown[];
+  /** What the run trained (src/lib/run/identity.ts' Provenance), JSON; null when not recorded. */
+  provenance: unknown;
 }
 
 export class CheckpointError extends Error {
@@ -90,6 +93,7 @@ export function writeCheckpoint(c: Checkpoint): Uint8Array {
     rng: c.rng ?? null,
     config: c.config,
     metrics: c.metrics,
+    provenance: c.provenance ?? null,
   };
   return writeSafetensors(tensors, {
     format: CHECKPOINT_FORMAT,
@@ -165,5 +169,6 @@ export function readCheckpoint(bytes: Uint8Array): Checkpoint {
     rng: s.rng,
     config,
     metrics: Array.isArray(s.metrics) ? s.metrics : [],
+    provenance: s.provenance ?? null,
   };
 }

@@ -57,6 +57,13 @@ export type TrainEvent =
       elapsedS: number;
     }
   | { type: 'epoch'; epoch: number; step: number }
+  /** Micro-batch `microBatch` of the `of` that make update `step` is done (long groups show progress). */
+  | { type: 'micro-batch'; step: number; microBatch: number; of: number }
+  /**
+   * A stop was asked for in the middle of an accumulation group: the trainer finishes update
+   * `step` (micro-batches `microBatch + 1 … of` still to run) so no partial gradient is lost.
+   */
+  | { type: 'stopping'; step: number; microBatch: number; of: number }
   | { type: 'checkpoint'; step: number }
   | { type: 'done'; step: number; stopped: boolean };
 
@@ -70,12 +77,17 @@ export interface TrainerOptions {
   onEvent?: (e: TrainEvent) => void;
   /** Reuse an encoder made for this model (e.g. the one that ran "before" evaluation). */
   encoder?: BertEncoder;
+  /** JSON written into every checkpoint (the run's model identity and data fingerprint). */
+  provenance?: unknown;
 }
 
 export interface RunOptions {
+  /** Stops the run at the next update boundary (a group in progress is finished first). */
   signal?: AbortSignal;
   /** Call onCheckpoint after every this many updates. */
   checkpointEvery?: number;
+  /** Also call onCheckpoint when a new epoch starts at an update boundary (not after the last). */
+  checkpointAtEpochEnd?: boolean;
   onCheckpoint?: (bytes: Uint8Array, step: number) => void | Promise<void>;
   /** Stop after this many updates in all (a pause: checkpoint() then resumes from here). */
   stopAfterStep?: number;
@@ -178,6 +190,8 @@ export class Trainer {
   private chosen: { path: TrainPath; miniBatchSize: number | null; why: string } | null = null;
   private globalStep = 0;
   private globalMicro = 0;
+  /** Micro-batches of the accumulation group in progress; 0 at an update boundary. */
+  private groupMicro = 0;
   private acc: Map<string, Float32Array> | null = null;
   private pendingLoss = 0;
   private readonly log: TrainEvent[] = [];
@@ -281,10 +295,18 @@ export class Trainer {
     const examples = new ProgressTracker({ unit: 'examples' });
     const t0 = performance.now();
     let stopped = false;
+    let announced = false;
     while (this.globalStep < plan.maxSteps) {
-      if (opts.signal?.aborted || (opts.stopAfterStep !== undefined && this.globalStep >= opts.stopAfterStep)) {
+      // Stops only between updates: a checkpoint holds no half-accumulated gradient, so a resumed
+      // run makes exactly the updates an uninterrupted one makes.
+      const stopAsked = opts.signal?.aborted || (opts.stopAfterStep !== undefined && this.globalStep >= opts.stopAfterStep);
+      if (stopAsked && this.groupMicro === 0) {
         stopped = true;
         break;
+      }
+      if (stopAsked && !announced) {
+        announced = true;
+        this.emit({ type: 'stopping', step: this.globalStep + 1, microBatch: this.groupMicro, of: plan.accumulation });
       }
       const rows = this.sampler.next();
       if (!rows) {
@@ -292,6 +314,8 @@ export class Trainer {
         await opts.onEpochEnd?.(this.sampler.epoch, this.globalStep);
         if (this.sampler.epoch + 1 >= plan.epochs) break;
         this.sampler.startEpoch(this.sampler.epoch + 1);
+        // Saved after startEpoch, so a resume begins the new epoch instead of ending the old one again.
+        if (opts.checkpointAtEpochEnd && this.groupMicro === 0) await this.saveCheckpoint(opts);
         continue;
       }
       const inEpoch = this.sampler.epochBatches.length;
@@ -299,8 +323,10 @@ export class Trainer {
       this.globalMicro++;
       const role = microBatchRole(plan, batchInEpoch, this.globalMicro, inEpoch);
       const r = await this.microBatch(rows, this.globalMicro);
+      this.groupMicro++;
       this.accumulate(r.grads, role.divisor);
       this.pendingLoss += r.loss / role.divisor;
+      this.emit({ type: 'micro-batch', step: this.globalStep + 1, microBatch: this.groupMicro, of: role.divisor });
       tokens.advance(r.tokens);
       examples.advance(rows.length);
       if (!role.closesUpdate) continue;
@@ -313,6 +339,7 @@ export class Trainer {
       const loss = this.pendingLoss;
       this.pendingLoss = 0;
       this.acc = null;
+      this.groupMicro = 0;
       steps.update(step);
       const s = steps.snapshot();
       this.emit({
@@ -320,13 +347,21 @@ export class Trainer {
         tokensPerS: tokens.snapshot().rate ?? null, examplesPerS: examples.snapshot().rate ?? null, etaS: s.etaS ?? null,
         elapsedS: (performance.now() - t0) / 1000,
       });
-      if (opts.checkpointEvery && opts.onCheckpoint && step % opts.checkpointEvery === 0) {
-        await opts.onCheckpoint(this.checkpoint(), step);
-        this.emit({ type: 'checkpoint', step });
-      }
+      if (opts.checkpointEvery && step % opts.checkpointEvery === 0) await this.saveCheckpoint(opts);
     }
     this.emit({ type: 'done', step: this.globalStep, stopped });
     return { step: this.globalStep, stopped };
+  }
+
+  private async saveCheckpoint(opts: RunOptions): Promise<void> {
+    if (!opts.onCheckpoint) return;
+    await opts.onCheckpoint(this.checkpoint(), this.globalStep);
+    this.emit({ type: 'checkpoint', step: this.globalStep });
+  }
+
+  /** True between updates: no micro-batch of an accumulation group is pending. */
+  get atUpdateBoundary(): boolean {
+    return this.groupMicro === 0;
   }
 
   private accumulate(grads: Map<string, Float32Array>, divisor: number): void {
@@ -409,6 +444,7 @@ export class Trainer {
 
   /** The state at the last update boundary as checkpoint bytes (checkpoint.ts format). */
   checkpoint(): Uint8Array {
+    if (this.groupMicro !== 0) throw new Error(`trainer: no checkpoint in the middle of an accumulation group (${this.groupMicro} micro-batches pending)`);
     const c: Checkpoint = {
       weights: this.optimizer.params,
       shapes: this.shapes,
@@ -422,13 +458,17 @@ export class Trainer {
       rng: null,
       config: this.config,
       metrics: this.log,
+      provenance: this.o.provenance ?? null,
     };
     return writeCheckpoint(c);
   }
 
-  /** Continues from checkpoint bytes: weights, AdamW moments, schedule position, data order. */
-  async resume(bytes: Uint8Array): Promise<void> {
-    const c = readCheckpoint(bytes);
+  /**
+   * Continues from a checkpoint (bytes, or one already read): weights, AdamW moments, schedule
+   * position, data order. Checks the run config; the provenance is the caller's to compare.
+   */
+  async resume(from: Uint8Array | Checkpoint): Promise<void> {
+    const c = from instanceof Uint8Array ? readCheckpoint(from) : from;
     for (const f of RESUME_FIELDS) {
       if (JSON.stringify(c.config[f]) !== JSON.stringify(this.config[f])) {
         throw new Error(`resume: the checkpoint was trained with ${f} = ${JSON.stringify(c.config[f])}, this run has ${JSON.stringify(this.config[f])}`);
@@ -447,6 +487,7 @@ export class Trainer {
     this.globalStep = c.globalStep;
     this.globalMicro = c.globalMicroBatch;
     this.acc = null;
+    this.groupMicro = 0;
     this.pendingLoss = 0;
     this.log.length = 0;
     for (const e of c.metrics as TrainEvent[]) if (e && e.type === 'step') this.log.push(e);
