@@ -85,6 +85,8 @@ export interface ModelSource {
   origin: 'folder' | 'hub';
   /** Hub: the commit the revision resolved to. */
   commit?: string;
+  /** Hub: the repo, revision and commit (what identifies the model for a resume). */
+  hub?: { repo: string; revision: string; commit: string };
   offline?: boolean;
   model: SentenceModel;
   tokenizer: TextTokenizer;
@@ -131,6 +133,7 @@ export async function loadModelSource(spec: string, ctx: SourceContext, flag = '
       name: where,
       origin: 'hub',
       commit: loaded.source.kind === 'hub' ? loaded.source.commit : undefined,
+      hub: loaded.source.kind === 'hub' ? { repo: src.repo, revision: src.revision ?? 'main', commit: loaded.source.commit } : undefined,
       offline: loaded.offline,
       model,
       tokenizer: loadTokenizer(tokenizerFiles),

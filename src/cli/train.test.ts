@@ -1,9 +1,11 @@
 // `tabtune train` as a user runs it (`node bin/tabtune.js train …` in a child process) on the
 // fixtures: the written folder loads back, its trained tensors changed and the rest did not,
-// test nDCG@10 rose well above the untrained model's, the log has a line per step, --resume
-// continues from the newest checkpoint, the model and data come from a (local) Hub as from
-// folders, sharded weights train like the single file, eval.everyEpoch logs eval_ lines that match
-// the epoch's checkpoint, and Ctrl-C leaves a checkpoint that --resume finishes from.
+// test nDCG@10 rose well above the untrained model's, the log has a line per step, Ctrl-C after
+// any micro-batch of an accumulation group stops at the update boundary and --resume ends
+// bit-identical (in-process, so the signal lands exactly), a resume with other data is refused,
+// the model and data come from a (local) Hub as from folders, sharded weights train like the
+// single file, eval.everyEpoch logs eval_ lines (the last equal to evaluating the written model),
+// and a real SIGINT leaves a checkpoint that --resume finishes from.
 
 import { execFile, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,7 +24,8 @@ import { parseSafetensors, writeSafetensors } from '../lib/models/safetensors.ts
 import { loadSentenceModelFromDir } from '../lib/models/sentence-model-node.ts';
 import { createRuntime } from '../lib/runtime/index.ts';
 import { loadTokenizerFromDir } from '../lib/tokenize/node.ts';
-import { readCheckpoint } from '../lib/train/checkpoint.ts';
+import type { RunEvent } from '../lib/run/run.ts';
+import { trainCommand } from './train.ts';
 
 const BIN = resolve(fileURLToPath(import.meta.url), '../../../bin/tabtune.js');
 
@@ -34,6 +37,18 @@ function tabtune(args: string[], env: Record<string, string> = {}): Promise<{ co
       done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
+}
+
+/** `tabtune train` in this process, with the run's events; stdout/stderr captured as text. */
+async function inProcess(args: string[], onEvent?: (e: RunEvent) => void): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const io = { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } };
+  try {
+    return { code: await trainCommand(args, io, { onEvent }), stdout, stderr };
+  } catch (e) {
+    return { code: 1, stdout, stderr: stderr + String(e) };
+  }
 }
 
 const tensorsOf = (dir: string) => parseSafetensors(new Uint8Array(readFileSync(join(dir, 'model.safetensors')))).tensors;
@@ -114,22 +129,44 @@ describe('tabtune train', () => {
     expect(existsSync(join(out, '2_Normalize'))).toBe(true);
   });
 
-  it('--resume continues from the newest checkpoint and ends like an uninterrupted run', async () => {
-    const common = ['--model', f.tinyBge, '--data', f.qaTiny, '--batchSize', '16', '--lr', '1e-3', '--no-eval.before', '--no-eval.after', '--quiet', '--checkpoint-every', '2'];
-    const full = join(work, 'full');
-    expect((await tabtune(['train', ...common, '--maxSteps', '4', '--output', full])).code).toBe(0);
-    const part = join(work, 'part');
-    // A run interrupted after step 2: train with checkpoints, drop everything after step 2, resume.
-    expect((await tabtune(['train', ...common, '--maxSteps', '4', '--output', part])).code).toBe(0);
-    rmSync(join(part, 'checkpoints', 'checkpoint-4.safetensors'));
-    rmSync(join(part, 'model.safetensors'));
-    const r = await tabtune(['train', ...common, '--maxSteps', '4', '--output', part, '--resume']);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/resumed from .*checkpoint-2\.safetensors at step 2/);
-    const a = parseSafetensors(new Uint8Array(readFileSync(join(full, 'model.safetensors'))));
-    const b = parseSafetensors(new Uint8Array(readFileSync(join(part, 'model.safetensors'))));
-    for (const [name, t] of a.tensors) expect(b.tensors.get(name)!.data, name).toEqual(t.data);
-    expect(readFileSync(join(part, 'train_log.jsonl'), 'utf8').trim().split('\n')).toHaveLength(4);
+  it('Ctrl-C after any micro-batch of an accumulation group stops at the update boundary; --resume ends bit-identical', async () => {
+    // In-process, so SIGINT arrives exactly after micro-batch k of update 2 (process.emit runs the
+    // command's own handler). Accumulation 4, GradCache, dropout on, the WASM EP.
+    const common = ['--model', f.tinyBge, '--data', f.qaTiny, '--batchSize', '8', '--accumulation', '4', '--gradCache.miniBatchSize', '4', '--maxSteps', '3',
+      '--lr', '1e-3', '--warmupSteps', '1', '--seed', '5', '--backend', 'wasm', '--no-eval.before', '--no-eval.after', '--quiet'];
+    const full = join(work, 'accum-full');
+    expect((await inProcess([...common, '--output', full])).code).toBe(0);
+    for (let k = 1; k <= 4; k++) {
+      const out = join(work, `accum-cancel-${k}`);
+      const cut = await inProcess([...common, '--output', out], (e) => {
+        if (e.type === 'micro-batch' && e.step === 2 && e.microBatch === k) process.emit('SIGINT');
+      });
+      expect(cut.code, cut.stderr).toBe(130);
+      expect(cut.stderr).toMatch(/interrupted at step 2 of 3; checkpoint \S+checkpoint-2\.safetensors\nresume with: tabtune train .* --resume\n/);
+      if (k < 4) expect(cut.stderr).toContain(`finishing update 2 (${k} of its 4 micro-batches done) before stopping`);
+      expect(readdirSync(join(out, 'checkpoints'))).toEqual(['checkpoint-2.safetensors']);
+      const r = await inProcess([...common, '--output', out, '--resume']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain(`resumed from ${join(out, 'checkpoints', 'checkpoint-2.safetensors')} at step 2`);
+      expectSameWeights(full, out);
+      expect(readFileSync(join(out, 'train_log.jsonl'), 'utf8').trim().split('\n')).toHaveLength(3);
+    }
+  });
+
+  it('--resume with other training rows is refused, naming the difference, and loses nothing', async () => {
+    const out = join(work, 'refuse');
+    const common = ['--model', f.tinyBge, '--batchSize', '16', '--maxSteps', '4', '--no-eval.before', '--no-eval.after', '--quiet', '--output', out];
+    const cut = await inProcess(['--data', f.qaTiny, ...common], (e) => {
+      if (e.type === 'step' && e.step === 2) process.emit('SIGINT');
+    });
+    expect(cut.code, cut.stderr).toBe(130);
+    const fewer = join(work, 'fewer.jsonl');
+    writeFileSync(fewer, readFileSync(join(f.qaTiny, 'train.jsonl'), 'utf8').trim().split('\n').slice(0, 150).join('\n'));
+    const r = await tabtune(['train', '--data', fewer, ...common, '--resume']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/resume refused: the training data differs: the checkpoint was trained on 160 rows of .*qa-tiny \(sha256 [0-9a-f]{12}\), this run has 135 rows of .*fewer\.jsonl/);
+    expect(readdirSync(join(out, 'checkpoints'))).toEqual(['checkpoint-2.safetensors']);
+    expect((await tabtune(['train', '--data', f.qaTiny, ...common, '--resume'])).code).toBe(0);
   });
 
   const short = ['--batchSize', '16', '--lr', '1e-3', '--maxSteps', '4', '--no-eval.before', '--no-eval.after', '--quiet'];
@@ -159,9 +196,11 @@ describe('tabtune train', () => {
     expect(loadSentenceModelFromDir(sharded).weights.size).toBe(loadSentenceModelFromDir(local).weights.size);
   });
 
-  it('eval.everyEpoch logs eval_ metrics per epoch, equal to evaluating that epoch\'s checkpoint', async () => {
+  it('eval.everyEpoch logs eval_ metrics per epoch, the last equal to evaluating the written model', async () => {
     const out = join(work, 'every-epoch');
     const r = await tabtune(['train', '--model', f.tinyBge, '--data', f.qaTiny, '--output', out, '--batchSize', '16', '--epochs', '2', '--lr', '1e-3', '--eval.everyEpoch', '--no-eval.before', '--quiet', '--checkpoint-every', '1']);
+    // A finished run keeps its model, not its checkpoints.
+    expect(existsSync(join(out, 'checkpoints'))).toBe(false);
     expect(r.code, r.stderr).toBe(0);
     const lines = readFileSync(join(out, 'train_log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     const steps = lines.filter((l) => l.type === 'step');
@@ -179,17 +218,13 @@ describe('tabtune train', () => {
     expect(steps[evals[0].step].epoch).toBeLessThan(2);
     expect(r.stderr).toMatch(new RegExp(`^epoch 1 \\(step ${evals[0].step}\\): dim 32 nDCG@10 `, 'm'));
 
-    // The epoch-1 line against an evaluation of that step's checkpoint in this process.
-    const ck = readCheckpoint(new Uint8Array(readFileSync(join(out, 'checkpoints', `checkpoint-${evals[0].step}.safetensors`))));
-    const base = loadSentenceModelFromDir(f.tinyBge);
-    const weights = new Map(base.weights);
-    for (const [name, data] of ck.weights) weights.set(name, { shape: base.weights.get(name)!.shape, data });
+    // The last line against an evaluation of the written model in this process.
     const table = async (split: string) => parseDataFile(`${split}.jsonl`, new Uint8Array(readFileSync(join(f.qaTiny, `${split}.jsonl`))));
     const data = prepareDataset({ train: await table('train'), test: await table('test') }, { source: f.qaTiny });
-    const encoder = await BertEncoder.create(await createRuntime('node'), { ...base, weights });
+    const encoder = await BertEncoder.create(await createRuntime('node'), loadSentenceModelFromDir(out));
     const want = await evaluateModel({ encoder, tokenizer: loadTokenizerFromDir(f.tinyBge), set: buildIrSet(data.train, data.test), dims: [32] });
     await encoder.dispose();
-    const got = Object.fromEntries(Object.entries(evals[0]).filter(([k]) => k.startsWith('eval_')).map(([k, v]) => [k.slice(5), v]));
+    const got = Object.fromEntries(Object.entries(evals[1]).filter(([k]) => k.startsWith('eval_')).map(([k, v]) => [k.slice(5), v]));
     expect(got).toEqual(want.metrics);
     expect(evals[0]['eval_dim_32_cosine_ndcg@10']).not.toBe(evals[1]['eval_dim_32_cosine_ndcg@10']);
     // The final evaluation is the last epoch's.

@@ -1,29 +1,25 @@
-// `tabtune train`: reads a run config (`--config FILE`, every field overridable by flags such as
-// `--lr 1e-5 --loss.scale 30 --no-shuffle`; plain flags alone work too), trains with the library's
-// Trainer on onnxruntime-node (or the WASM EP), shows a progress bar (step, loss, lr, tokens/s,
-// ETA), evaluates before and after when the data has a test split, and writes the output folder:
-// the sentence-transformers model (src/lib/export), `train_log.jsonl` (one line per step event),
-// `eval_results.json`, and `checkpoints/checkpoint-<step>.safetensors` (`--resume` continues from
-// the newest). Model and data: a local model folder and a local data folder (train/test .jsonl,
-// .csv, .tsv, .json or .parquet) or file.
-// Not the training loop (src/lib/train/trainer.ts) and not evaluation (src/lib/eval/).
+// `tabtune train`: the terminal's adapter over the run orchestrator (src/lib/run/run.ts). Reads a
+// run config (`--config FILE`, every field overridable by flags such as `--lr 1e-5 --loss.scale 30
+// --no-shuffle`; plain flags alone work too), loads the model and data through sources.ts, and
+// runs on onnxruntime-node (or the WASM EP) with the output folder as the run's store: progress
+// bars for training and evaluation, a line per evaluation, Ctrl-C → stop at the next update
+// boundary with a checkpoint (exit 130), `--resume` → continue from the newest checkpoint.
+// What a run writes and when is the orchestrator's; this file only draws and handles signals.
 
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import type { ColumnMapping } from '../lib/data/columns.ts';
-import type { Example } from '../lib/data/validate.ts';
-import { defaultEvalDims, evaluateModel, type ModelEvalResult } from '../lib/eval/evaluate-model.ts';
-import { buildIrSet } from '../lib/eval/ir-set.ts';
-import { beforeAfterRows } from '../lib/eval/report.ts';
-import { exportSentenceTransformers, modelCard } from '../lib/export/st-folder.ts';
-import { withSingleWeightsFile } from '../lib/models/sentence-model.ts';
-import { renderProgressLine } from './progress-bar.ts';
+import type { EvalProgress } from '../lib/eval/evaluate-model.ts';
 import { ProgressTracker } from '../lib/progress/progress.ts';
+import { modelIdentity } from '../lib/run/identity.ts';
+import { checkpointKey } from '../lib/run/record.ts';
+import { type RunEvent, runTraining } from '../lib/run/run.ts';
 import { createRuntime } from '../lib/runtime/index.ts';
+import { PlainFolderStore } from '../lib/store/plain-folder-store.ts';
 import { defaultRunConfig, overrideFromFlags, parseRunConfig, type RunConfig } from '../lib/train/run-config.ts';
-import { type TrainEvent, Trainer } from '../lib/train/trainer.ts';
 import type { CliIo } from './embed.ts';
 import { UsageError } from './errors.ts';
+import { ProgressBar, renderProgressLine } from './progress-bar.ts';
 import { loadDataSource, loadModelSource, parseColumnsFlag, reportData, resolveHubFlag } from './sources.ts';
 
 export const TRAIN_HELP = `Usage: tabtune train [--config FILE] [--FIELD VALUE …] [--resume] [--checkpoint-every N]
@@ -44,13 +40,16 @@ sentence-transformers model folder to --output.
                          --loss.type cosent, --loss.matryoshka.dims 32,16, --gradCache.miniBatchSize 8,
                          --no-shuffle, --dropout=false, --maxSteps 100, --backend wasm,
                          --eval.everyEpoch (evaluate after every epoch, logged as eval_… lines)
-  --checkpoint-every N   write output/checkpoints/checkpoint-<step>.safetensors every N steps
-                         (default: once per epoch)
-  --resume               continue from the newest checkpoint in output/checkpoints
+  --checkpoint-every N   write output/checkpoints/checkpoint-<step>.safetensors every N updates
+                         (default: a quarter of the run, at most an epoch apart; also at every
+                         epoch's end; only the newest is kept, and none once the run finishes)
+  --resume               continue from the newest checkpoint in output/checkpoints (refused, naming
+                         the difference, when the model, the training rows or the config differ)
   --hub URL              the Hub to download from (default: $TABTUNE_HUB_URL or https://huggingface.co)
   --quiet                no progress bar
 
-Ctrl-C stops at the next step, writes a checkpoint and prints the command that resumes (exit 130).
+Ctrl-C finishes the update in progress (all of its accumulation micro-batches), writes a checkpoint
+and prints the command that resumes (exit 130).
 Hub downloads are cached in $TABTUNE_CACHE (default ~/.cache/tabtune).`;
 
 /** Exit status after Ctrl-C (128 + SIGINT), as shells report it. */
@@ -99,35 +98,14 @@ export function sourceSpec(id: string, revision: string): string {
   return `${id}@${revision}`;
 }
 
-function latestCheckpoint(dir: string): string | null {
-  if (!existsSync(dir)) return null;
-  const steps = readdirSync(dir)
-    .map((n) => /^checkpoint-(\d+)\.safetensors$/.exec(n))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => Number(m[1]))
-    .sort((a, b) => b - a);
-  return steps.length ? join(dir, `checkpoint-${steps[0]}.safetensors`) : null;
-}
-
-/** The `eval` lines of an earlier run's log up to `step` (kept when --resume rewrites the log). */
-function earlierEvalLines(logPath: string, step: number): { step: number; line: string }[] {
-  if (!existsSync(logPath)) return [];
-  const out: { step: number; line: string }[] = [];
-  for (const line of readFileSync(logPath, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      const e = JSON.parse(line) as { type?: string; step?: number };
-      if (e.type === 'eval' && typeof e.step === 'number' && e.step <= step) out.push({ step: e.step, line });
-    } catch {
-      // a line cut by a crash: dropped
-    }
-  }
-  return out;
-}
-
 const shellQuote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
 
-export async function trainCommand(argv: string[], io: CliIo): Promise<number> {
+/** Test and embedding hooks: every run event, as the orchestrator emits it. */
+export interface TrainHooks {
+  onEvent?: (e: RunEvent) => void;
+}
+
+export async function trainCommand(argv: string[], io: CliIo, hooks: TrainHooks = {}): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     io.stdout.write(TRAIN_HELP + '\n');
     return 0;
@@ -153,139 +131,101 @@ export async function trainCommand(argv: string[], io: CliIo): Promise<number> {
   });
   reportData(dataSource, io.stderr);
   const data = dataSource.prepared;
-  if (data.train.length === 0) throw new Error(`${dataSource.name}: no usable training rows`);
   const runtime = await createRuntime(kind);
+  const identity = await modelIdentity(source.name, source.files, source.hub);
 
-  const trainer = new Trainer({ runtime, model, tokenizer, config, train: data.train, onEvent: (e) => onEvent(e) });
-  const encoder = await trainer.getEncoder();
-  log(`model ${source.name}: ${encoder.describe()}; ${data.train.length} train / ${data.test.length} test rows; ${trainer.plan.maxSteps} steps`);
-
-  const dims = config.loss.matryoshka ? config.loss.matryoshka.dims.filter((d) => d <= model.config.hiddenSize) : defaultEvalDims(model.config.hiddenSize);
-  const irSet = data.test.length ? buildIrSet(data.train as Example[], data.test as Example[], { mode: config.eval.recipeCompatible ? 'recipe' : 'default' }) : null;
-  const evaluate = async (what: string): Promise<ModelEvalResult | null> => {
-    if (!irSet) return null;
-    const r = await evaluateModel({ encoder, tokenizer, set: irSet, dims });
-    log(`${what}: ${r.evaluators.map((e) => `dim ${e.dim} nDCG@10 ${e.metrics[`${e.name}_cosine_ndcg@10`].toFixed(4)}`).join(', ')}`);
-    return r;
-  };
-  if (config.eval.everyEpoch && !irSet) log('eval.everyEpoch: the data has no test rows, so there is nothing to evaluate on');
-
-  mkdirSync(join(out, 'checkpoints'), { recursive: true });
-  const logPath = join(out, 'train_log.jsonl');
-  let resumedFrom: string | null = null;
-  if (args.resume) {
-    resumedFrom = latestCheckpoint(join(out, 'checkpoints'));
-    if (!resumedFrom) throw new Error(`--resume: no checkpoint in ${join(out, 'checkpoints')}`);
-    await trainer.resume(new Uint8Array(readFileSync(resumedFrom)));
-    log(`resumed from ${resumedFrom} at step ${trainer.step}`);
-  }
-  const before = config.eval.before && !resumedFrom ? await evaluate('before') : null;
-
-  const tracker = new ProgressTracker({ total: trainer.plan.maxSteps, unit: 'steps' });
-  tracker.update(trainer.step);
   const tty = (io.stderr as { isTTY?: boolean }).isTTY === true;
+  const columns = () => (io.stderr as { columns?: number }).columns ?? 120;
+  const steps = new ProgressTracker({ unit: 'steps' });
   let lastDraw = -Infinity;
-  // Step lines from the checkpoint, with the eval lines of the earlier run kept in place.
-  const keptEvals = resumedFrom ? earlierEvalLines(logPath, trainer.step) : [];
-  const logLines = trainer.events.flatMap((e) => {
-    const step = (e as { step: number }).step;
-    return [JSON.stringify(e), ...keptEvals.filter((k) => k.step === step).map((k) => k.line)];
-  });
-  writeFileSync(logPath, logLines.map((l) => l + '\n').join(''));
-  let lastEpoch = 0;
-  const evals: { last: { step: number; result: ModelEvalResult } | null } = { last: null };
-  const controller = new AbortController();
-  let interrupted = false;
-  function onEvent(e: TrainEvent): void {
-    if (e.type === 'path') log(`training path: ${e.path}${e.miniBatchSize ? ` (mini-batch ${e.miniBatchSize})` : ''} — ${e.why}`);
-    if (e.type !== 'step') return;
-    // Stopping here, right after an update, leaves no half-accumulated gradient behind.
-    if (interrupted) controller.abort();
-    lastEpoch = e.epoch;
-    writeFileSync(logPath, JSON.stringify(e) + '\n', { flag: 'a' });
-    tracker.update(e.step);
+  let evalBar: ProgressBar | null = null;
+  const endLine = () => {
+    if (tty && !args.quiet && lastDraw > -Infinity) io.stderr.write('\n');
+    lastDraw = -Infinity;
+  };
+  const drawStep = (e: Extract<RunEvent, { type: 'step' }>) => {
+    steps.update(e.step);
     const now = performance.now();
     if (args.quiet || (!tty && now - lastDraw < 10_000 && e.step !== e.maxSteps)) return;
     lastDraw = now;
     const tok = e.tokensPerS === null ? '' : ` ${e.tokensPerS >= 1000 ? `${(e.tokensPerS / 1000).toFixed(1)}k` : e.tokensPerS.toFixed(0)} tok/s`;
     const label = `train loss ${e.loss.toFixed(4)} lr ${e.lr.toExponential(2)}${tok} epoch ${e.epoch.toFixed(2)}`;
-    const line = renderProgressLine(tracker.snapshot(), label, (io.stderr as { columns?: number }).columns ?? 120);
+    const line = renderProgressLine(steps.snapshot(), label, columns());
     io.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
-  }
-  /** Evaluates and appends the HF trainer's log line: {eval_dim_384_cosine_ndcg@10: …, epoch, step}. */
-  const evalEpoch = async (epoch: number, step: number) => {
-    if (tty && !args.quiet) io.stderr.write('\n');
-    const r = await evaluate(`epoch ${Number(epoch.toFixed(2))} (step ${step})`);
-    if (!r) return;
-    evals.last = { step, result: r };
-    const line: Record<string, number | string> = { type: 'eval', epoch, step };
-    for (const [k, v] of Object.entries(r.metrics)) line[`eval_${k}`] = v;
-    writeFileSync(logPath, JSON.stringify(line) + '\n', { flag: 'a' });
+  };
+  const drawEval = (which: string, p: EvalProgress) => {
+    if (args.quiet || p.phase !== 'embed') return;
+    evalBar ??= new ProgressBar({ label: `eval ${which}`, unit: 'texts', total: p.total, stream: io.stderr });
+    evalBar.update(p.done);
+  };
+  const onEvent = (e: RunEvent) => {
+    hooks.onEvent?.(e);
+    switch (e.type) {
+      case 'start':
+        log(`model ${source.name}: ${e.encoder}; ${e.train} train / ${e.test} test rows; ${e.maxSteps} steps`);
+        steps.setTotal(e.maxSteps);
+        steps.update(e.resumedFrom ?? 0);
+        if (e.resumedFrom !== null) log(`resumed from ${join(out, checkpointKey(e.resumedFrom))} at step ${e.resumedFrom}`);
+        break;
+      case 'path':
+        log(`training path: ${e.path}${e.miniBatchSize ? ` (mini-batch ${e.miniBatchSize})` : ''} — ${e.why}`);
+        break;
+      case 'step':
+        drawStep(e);
+        break;
+      case 'stopping':
+        endLine();
+        log(`finishing update ${e.step} (${e.microBatch} of its ${e.of} micro-batches done) before stopping`);
+        break;
+      case 'eval-progress':
+        endLine();
+        drawEval(e.which, e.progress);
+        break;
+      case 'eval': {
+        evalBar?.finish();
+        evalBar = null;
+        const what = e.which === 'epoch' ? `epoch ${Number(e.epoch!.toFixed(2))} (step ${e.step})` : e.which;
+        log(`${what}: ${e.result.evaluators.map((v) => `dim ${v.dim} nDCG@10 ${v.metrics[`${v.name}_cosine_ndcg@10`].toFixed(4)}`).join(', ')}`);
+        break;
+      }
+      case 'warning':
+        endLine();
+        log(`warning: ${e.message}`);
+        break;
+    }
   };
 
+  const controller = new AbortController();
   const onSigint = () => {
-    // A second Ctrl-C does not wait for the step to finish.
-    if (interrupted) process.exit(EXIT_INTERRUPTED);
-    interrupted = true;
-    io.stderr.write(`${tty ? '\n' : ''}Ctrl-C: stopping after the current step (again to quit at once, without a checkpoint)\n`);
+    // A second Ctrl-C does not wait for the update to finish.
+    if (controller.signal.aborted) process.exit(EXIT_INTERRUPTED);
+    controller.abort();
+    endLine();
+    io.stderr.write('Ctrl-C: stopping after the current update (again to quit at once, without a checkpoint)\n');
   };
   process.on('SIGINT', onSigint);
-  const every = args.checkpointEvery ?? trainer.plan.updatesPerEpoch;
-  const checkpointPath = (step: number) => join(out, 'checkpoints', `checkpoint-${step}.safetensors`);
-  let result;
+  let outcome;
   try {
-    result = await trainer.run({
-      signal: controller.signal,
-      checkpointEvery: every,
-      onCheckpoint: (bytes, step) => writeFileSync(checkpointPath(step), bytes),
-      onEpochEnd: config.eval.everyEpoch && irSet ? (epoch, step) => evalEpoch(epoch + 1, step) : undefined,
+    outcome = await runTraining({
+      store: new PlainFolderStore(out), runtime, config, runId: basename(resolve(out)), resume: args.resume, checkpointEvery: args.checkpointEvery,
+      model: { name: source.name, model, tokenizer, files: source.files, identity },
+      data: { source: dataSource.name, train: data.train, test: data.test },
+      signal: controller.signal, onEvent,
     });
-    // The loop ends at the plan's last update without reaching the epoch's end; HF evaluates there too.
-    if (!result.stopped && !interrupted && config.eval.everyEpoch && irSet && evals.last?.step !== trainer.step && trainer.step > 0) {
-      await evalEpoch(lastEpoch, trainer.step);
-    }
   } finally {
     process.off('SIGINT', onSigint);
+    endLine();
   }
-  if (tty && !args.quiet) io.stderr.write('\n');
-  if (interrupted) {
-    const path = checkpointPath(trainer.step);
-    writeFileSync(path, trainer.checkpoint());
-    await trainer.dispose();
+  const { record } = outcome;
+  if (outcome.status === 'stopped') {
     const again = ['tabtune', 'train', ...argv.filter((a) => a !== '--resume'), '--resume'].map(shellQuote).join(' ');
-    log(`interrupted at step ${trainer.step} of ${trainer.plan.maxSteps}; checkpoint ${path}\nresume with: ${again}`);
+    if (record.checkpointStep === null) log(`interrupted before the first update; nothing to resume (run the command again)`);
+    else log(`interrupted at step ${record.step} of ${record.maxSteps}; checkpoint ${join(out, checkpointKey(record.checkpointStep))}\nresume with: ${again}`);
     return EXIT_INTERRUPTED;
   }
-  let after: ModelEvalResult | null = null;
-  if (config.eval.after && evals.last?.step === trainer.step) {
-    after = evals.last.result;
-    log(`after: the evaluation at step ${trainer.step} above`);
-  } else if (config.eval.after) after = await evaluate('after');
-
-  const evaluation = after
-    ? (before ? beforeAfterRows(before, after) : after.evaluators.map((e) => ({ dim: e.dim, key: 'cosine_ndcg@10', after: e.metrics[`${e.name}_cosine_ndcg@10`], before: null })))
-        .map((r) => ({ key: `dim_${r.dim}_${r.key}`, before: r.before, after: r.after }))
-    : undefined;
-  const enc = new TextEncoder();
-  const sourceFiles = withSingleWeightsFile(source.files);
-  const files = exportSentenceTransformers({
-    sourceFiles,
-    weights: trainer.weights(),
-    readme: modelCard({
-      baseModel: config.model.id, dataset: config.data.source, steps: trainer.step, evaluation, config,
-      loss: `${config.loss.matryoshka ? `MatryoshkaLoss(${config.loss.type}, dims ${config.loss.matryoshka.dims.join('/')})` : config.loss.type}`,
-    }),
-    extra: new Map([['eval_results.json', enc.encode(JSON.stringify({ before: before?.metrics ?? null, after: after?.metrics ?? null, rows: evaluation ?? [] }, null, 2) + '\n')]]),
-  });
-  for (const [path, bytes] of files) {
-    const full = join(out, path);
-    mkdirSync(join(full, '..'), { recursive: true });
-    writeFileSync(full, bytes);
-  }
   // sentence-transformers expects every module's folder, even an empty one (Normalize), which
-  // neither the Hub nor the file map keeps.
-  for (const dir of moduleFolders(sourceFiles)) mkdirSync(join(out, dir), { recursive: true });
-  await trainer.dispose();
+  // neither the Hub nor a file map keeps.
+  for (const dir of moduleFolders(source.files)) mkdirSync(join(out, dir), { recursive: true });
   io.stdout.write(`${out}\n`);
   return 0;
 }

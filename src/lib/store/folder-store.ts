@@ -34,7 +34,7 @@ function keyOf(root: string, valuePath: string): string {
   return rel.split(/[\\/]/).map(decodeURIComponent).join('/');
 }
 
-const isFull = (e: unknown) => {
+export const isDiskFull = (e: unknown) => {
   const code = (e as { code?: string }).code;
   return code === 'ENOSPC' || code === 'EDQUOT';
 };
@@ -91,7 +91,7 @@ export class FolderStore implements Store {
     } catch (e) {
       await rm(path + tag, { force: true });
       await rm(commitPath + tag, { force: true });
-      if (isFull(e)) throw new StoreQuotaError(key, value.byteLength, await storeSummary(this), this.description, e);
+      if (isDiskFull(e)) throw new StoreQuotaError(key, value.byteLength, await storeSummary(this), this.description, e);
       throw e;
     }
   }

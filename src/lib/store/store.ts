@@ -41,8 +41,8 @@ export interface Store {
 // model/local/{name}/{file}            a model folder picked from disk
 // dataset/hub/{repo}@{rev}/{path}      Parquet files / viewer rows of a Hub data set
 // dataset/local/{name}/{file}          a data file picked from disk
-// run/{runId}/checkpoint/{step}/…      checkpoints of a run
-// run/{runId}/history                  a run's metrics log
+// run/{runId}/…                        a run's own store (src/lib/run/record.ts: run.json,
+//                                      checkpoints/, and the trained model once finished)
 // partial/{key}/{offset}               chunks of a download in progress (see hub/download.ts)
 
 export const modelKey = (repo: string, revision: string, file = '') => `model/${repo}@${revision}/${file}`;
@@ -51,6 +51,26 @@ export const hubDatasetKey = (repo: string, revision: string, path = '') => `dat
 export const localDatasetKey = (name: string, file = '') => `dataset/local/${name}/${file}`;
 export const runKey = (runId: string, rest = '') => `run/${runId}/${rest}`;
 export const partialPrefix = (key: string) => `partial/${key}/`;
+
+/**
+ * A view of `store` under `prefix` (ending in '/'): keys are relative to it, so a run writes
+ * `run.json` and `checkpoints/…` the same way into IndexedDB (`run/{runId}/…`) as into a folder.
+ */
+export function prefixedStore(store: Store, prefix: string): Store {
+  if (!prefix.endsWith('/')) throw new Error(`prefixedStore: the prefix must end in "/", got "${prefix}"`);
+  const strip = (e: StoreEntry): StoreEntry => ({ ...e, key: e.key.slice(prefix.length) });
+  return {
+    description: `${store.description}, ${prefix}`,
+    get: (key) => store.get(prefix + key),
+    set: (key, value) => store.set(prefix + key, value),
+    del: (key) => store.del(prefix + key),
+    delPrefix: (p = '') => store.delPrefix(prefix + p),
+    keys: async (p = '') => (await store.keys(prefix + p)).map((k) => k.slice(prefix.length)),
+    entries: async (p = '') => (await store.entries(prefix + p)).map(strip),
+    estimate: () => store.estimate(),
+    persist: () => store.persist(),
+  };
+}
 
 /** The group an entry belongs to in the storage panel: "model/BAAI/bge-base-en-v1.5@main". */
 export function groupOf(key: string): string {

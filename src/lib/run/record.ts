@@ -1,0 +1,91 @@
+// A run as it is kept in its store (`run.json` beside its checkpoints and, once finished, its
+// model): config, provenance, status, progress, evaluations and losses. The page lists these as
+// "runs" (Resume) and "My models" (finished runs); the CLI keeps one in its output folder.
+// The layout of a run's store, the same in a CLI output folder and under `run/{runId}/` in
+// IndexedDB:
+//   run.json                              this record
+//   checkpoints/checkpoint-{step}.safetensors   the newest checkpoint (older ones are deleted)
+//   model.safetensors, config.json, …     the trained sentence-transformers model (finished runs)
+//   train_log.jsonl, eval_results.json, run_config.json
+// Not the orchestration (run.ts) and not the Store implementations.
+
+import type { IrResult } from '../eval/ir-metrics.ts';
+import type { Store } from '../store/store.ts';
+import type { TrainPath } from '../train/trainer.ts';
+import type { RunConfig } from '../train/run-config.ts';
+import type { Provenance } from './identity.ts';
+
+export const RUN_RECORD_KEY = 'run.json';
+export const RUN_RECORD_FORMAT = 'tabtune-run';
+export const CHECKPOINTS_PREFIX = 'checkpoints/';
+export const checkpointKey = (step: number) => `${CHECKPOINTS_PREFIX}checkpoint-${step}.safetensors`;
+
+export type RunStatus = 'running' | 'stopped' | 'done' | 'failed';
+
+export interface EpochEval {
+  /** HF style: epochs done (1 after the first), or the fraction reached at the plan's last update. */
+  epoch: number;
+  step: number;
+  result: IrResult;
+}
+
+export interface RunRecord {
+  format: typeof RUN_RECORD_FORMAT;
+  version: 1;
+  runId: string;
+  /** What the page lists the trained model as (renamable). */
+  name: string;
+  status: RunStatus;
+  config: RunConfig;
+  /** The base model (as the user named it) and the data set. */
+  baseModel: string;
+  dataSource: string;
+  provenance: Provenance;
+  step: number;
+  maxSteps: number;
+  /** Step of the stored checkpoint; null when there is none. */
+  checkpointStep: number | null;
+  path: { path: TrainPath; miniBatchSize: number | null; why: string } | null;
+  before: IrResult | null;
+  after: IrResult | null;
+  evals: EpochEval[];
+  /** Loss per update so far. */
+  losses: number[];
+  error: string | null;
+  started: number;
+  updated: number;
+  /** When the trained model was written (a finished run); null before. */
+  finished: number | null;
+  /** Bytes of the trained model's files (a finished run). */
+  modelBytes: number | null;
+}
+
+const dec = new TextDecoder();
+
+export async function readRunRecord(store: Store): Promise<RunRecord | null> {
+  const bytes = await store.get(RUN_RECORD_KEY);
+  if (!bytes) return null;
+  const r = JSON.parse(dec.decode(bytes)) as RunRecord;
+  if (r.format !== RUN_RECORD_FORMAT) throw new Error(`${RUN_RECORD_KEY} in ${store.description} is not a tabtune run record`);
+  return r;
+}
+
+export async function writeRunRecord(store: Store, r: RunRecord): Promise<void> {
+  r.updated = Date.now();
+  await store.set(RUN_RECORD_KEY, new TextEncoder().encode(JSON.stringify(r)));
+}
+
+/** Steps of the checkpoints in a run's store, newest first. */
+export async function checkpointSteps(store: Store): Promise<number[]> {
+  return (await store.keys(CHECKPOINTS_PREFIX))
+    .map((k) => /^checkpoints\/checkpoint-(\d+)\.safetensors$/.exec(k))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => b - a);
+}
+
+/** nDCG@10 (cosine) per Matryoshka dim of an evaluation: what lists and cards show. */
+export function ndcgByDim(r: IrResult | null): { dim: number; ndcg: number }[] {
+  if (!r) return [];
+  return r.evaluators.map((e) => ({ dim: e.dim, ndcg: e.metrics[`${e.name}_cosine_ndcg@10`] }));
+}

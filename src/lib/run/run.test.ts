@@ -1,0 +1,163 @@
+// The run orchestrator on the fixtures (onnxruntime-node): a cancel after each micro-batch of an
+// accumulation group in turn stops at the update boundary and resumes bit-identical to an
+// uninterrupted run (dropout on, accumulation 4, GradCache); a resume against another model or
+// other training rows is refused naming the difference; a finished run writes its model folder,
+// log and results and keeps no checkpoint; epoch-end checkpoints resume into the next epoch.
+
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureFixtures, type FixturePaths } from '../../../tests/fixtures/fixtures.ts';
+import { prepareDataset } from '../data/dataset.ts';
+import { parseDataFile } from '../data/parse.ts';
+import { parseSafetensors } from '../models/safetensors.ts';
+import { loadSentenceModel } from '../models/sentence-model.ts';
+import { readModelFolder } from '../models/sentence-model-node.ts';
+import { createRuntime } from '../runtime/index.ts';
+import type { Runtime } from '../runtime/types.ts';
+import { PlainFolderStore } from '../store/plain-folder-store.ts';
+import { loadTokenizerFromDir } from '../tokenize/node.ts';
+import { parseRunConfig, type RunConfig } from '../train/run-config.ts';
+import { modelIdentity } from './identity.ts';
+import { checkpointSteps, readRunRecord } from './record.ts';
+import { type RunData, type RunEvent, type RunModel, runTraining } from './run.ts';
+
+let f: FixturePaths;
+let runtime: Runtime;
+let work: string;
+let tinyBge: RunModel;
+let tinyMean: RunModel;
+let tinyF16: RunModel;
+let data: RunData;
+
+async function runModel(dir: string): Promise<RunModel> {
+  const files = readModelFolder(dir);
+  return { name: dir, model: loadSentenceModel(files), tokenizer: loadTokenizerFromDir(dir), files, identity: await modelIdentity(dir, files) };
+}
+
+beforeAll(async () => {
+  f = ensureFixtures();
+  runtime = await createRuntime('node');
+  work = mkdtempSync(join(tmpdir(), 'tabtune-run-'));
+  tinyBge = await runModel(f.tinyBge);
+  tinyMean = await runModel(f.tinyMean);
+  tinyF16 = await runModel(f.tinyBgeF16);
+  const table = (split: string) => parseDataFile(`${split}.jsonl`, new Uint8Array(readFileSync(join(f.qaTiny, `${split}.jsonl`))));
+  const p = prepareDataset({ train: await table('train'), test: await table('test') }, { source: f.qaTiny });
+  data = { source: 'qa-tiny', train: p.train, test: p.test };
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+// 160 rows, batch 8 → 20 micro-batches an epoch, 5 updates of 4; three updates in all.
+const config = (extra: Record<string, unknown> = {}): RunConfig =>
+  parseRunConfig({
+    model: { id: 'tiny-bge' }, data: { source: 'qa-tiny' }, batchSize: 8, accumulation: 4, maxSteps: 3, lr: 1e-3, warmupSteps: 1, scheduler: 'linear',
+    dropout: true, gradCache: { miniBatchSize: 4 }, loss: { type: 'mnrl', matryoshka: { dims: [32, 16] } }, seed: 5,
+    eval: { before: false, after: false }, ...extra,
+  });
+
+let runNo = 0;
+async function run(o: { store?: PlainFolderStore; cfg?: RunConfig; model?: RunModel; d?: RunData; resume?: boolean; cancelAt?: { step: number; microBatch: number } }) {
+  const store = o.store ?? new PlainFolderStore(join(work, `run-${runNo++}`));
+  const controller = new AbortController();
+  const events: RunEvent[] = [];
+  const outcome = await runTraining({
+    store, runtime, model: o.model ?? tinyBge, data: o.d ?? data, config: o.cfg ?? config(), runId: 'test', resume: o.resume, checkpointEvery: 100,
+    signal: controller.signal,
+    onEvent: (e) => {
+      events.push(e);
+      if (o.cancelAt && e.type === 'micro-batch' && e.step === o.cancelAt.step && e.microBatch === o.cancelAt.microBatch) controller.abort();
+    },
+  });
+  return { store, outcome, events };
+}
+
+/** train_log.jsonl's step lines without the timing fields (rates, ETA, elapsed differ per run). */
+const stepLog = (store: PlainFolderStore) =>
+  readFileSync(join(store.root, 'train_log.jsonl'), 'utf8').trim().split('\n').map((l) => {
+    const { step, loss, lr, gradNorm, epoch } = JSON.parse(l);
+    return { step, loss, lr, gradNorm, epoch };
+  });
+
+const weightsOf = async (store: PlainFolderStore) => parseSafetensors((await store.get('model.safetensors'))!).tensors;
+
+describe('runTraining', () => {
+  it('a cancel after any micro-batch of an accumulation group stops at the update boundary and resumes bit-identical', async () => {
+    const full = await run({});
+    expect(full.outcome.status).toBe('done');
+    const want = await weightsOf(full.store);
+    for (let k = 1; k <= 4; k++) {
+      const part = await run({ cancelAt: { step: 2, microBatch: k } });
+      expect(part.outcome.status, `cancel after micro-batch ${k}`).toBe('stopped');
+      // Micro-batches 1–3 are inside update 2, which is finished; after the 4th it is done already.
+      expect(part.outcome.record.step).toBe(2);
+      expect(part.events.filter((e) => e.type === 'micro-batch')).toHaveLength(8);
+      const stopping = part.events.find((e) => e.type === 'stopping');
+      if (k < 4) expect(stopping).toEqual({ type: 'stopping', step: 2, microBatch: k, of: 4 });
+      else expect(stopping).toBeUndefined();
+      expect(await checkpointSteps(part.store)).toEqual([2]);
+      expect((await readRunRecord(part.store))!.status).toBe('stopped');
+
+      const resumed = await run({ store: part.store, resume: true });
+      expect(resumed.events.find((e) => e.type === 'start')).toMatchObject({ resumedFrom: 2 });
+      expect(resumed.outcome.status).toBe('done');
+      const got = await weightsOf(part.store);
+      for (const [name, t] of want) expect(got.get(name)!.data, `${name} after a cancel at micro-batch ${k}`).toEqual(t.data);
+      expect(stepLog(part.store)).toEqual(stepLog(full.store));
+    }
+  });
+
+  it('refuses to resume with another base model or other training rows, naming what differs', async () => {
+    const part = await run({ cancelAt: { step: 1, microBatch: 2 } });
+    expect(part.outcome.record.checkpointStep).toBe(1);
+    await expect(run({ store: part.store, resume: true, model: tinyF16 })).rejects.toThrow(
+      /resume refused: the base model differs: the checkpoint was made from .*tiny-bge \(files sha256 [0-9a-f]{12}\), this run has .*tiny-bge-f16 \(files sha256 [0-9a-f]{12}\)/,
+    );
+    // Same weights, other pooling: another model all the same.
+    await expect(run({ store: part.store, resume: true, model: tinyMean })).rejects.toThrow(/the base model differs: .*tiny-mean/);
+    const fewer = { ...data, train: data.train.slice(0, 150) };
+    await expect(run({ store: part.store, resume: true, d: fewer })).rejects.toThrow(
+      /resume refused: the training data differs: the checkpoint was trained on 160 rows of qa-tiny \(sha256 [0-9a-f]{12}\), this run has 150 rows of qa-tiny/,
+    );
+    const edited = { ...data, train: data.train.map((e, i) => (i === 7 ? { ...e, positive: `${e.positive}!` } : e)) };
+    await expect(run({ store: part.store, resume: true, d: edited })).rejects.toThrow(/training data differs: .*160 rows .*160 rows/);
+    await expect(run({ store: part.store, resume: true, cfg: config({ lr: 2e-3 }) })).rejects.toThrow(/lr = 0.001/);
+    // Nothing was lost by the refusals: the same run still resumes.
+    expect((await run({ store: part.store, resume: true })).outcome.status).toBe('done');
+  });
+
+  it('a finished run writes the model folder, log, results and config, and keeps no checkpoint', async () => {
+    const r = await run({ cfg: config({ maxSteps: null, epochs: 2, accumulation: 1, batchSize: 16, gradCache: 'off', eval: { before: true, after: true, everyEpoch: true } }) });
+    const rec = r.outcome.record;
+    expect(rec).toMatchObject({ status: 'done', step: 20, maxSteps: 20, checkpointStep: null });
+    expect(rec.before!.evaluators.map((e) => e.dim)).toEqual([32, 16]);
+    expect(rec.evals.map((e) => e.step)).toEqual([expect.any(Number), 20]);
+    expect(rec.after).toEqual(rec.evals[1].result);
+    expect(await checkpointSteps(r.store)).toEqual([]);
+    const keys = await r.store.keys();
+    for (const k of ['model.safetensors', 'config.json', 'tokenizer.json', 'modules.json', '1_Pooling/config.json', 'README.md', 'train_log.jsonl', 'eval_results.json', 'run_config.json', 'run.json']) expect(keys).toContain(k);
+    expect(JSON.parse(readFileSync(join(r.store.root, 'run_config.json'), 'utf8'))).toEqual(rec.config);
+    const log = readFileSync(join(r.store.root, 'train_log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(log.filter((l) => l.type === 'step')).toHaveLength(20);
+    expect(log.filter((l) => l.type === 'eval').map((l) => l.step)).toEqual(rec.evals.map((e) => e.step));
+    expect(rec.modelBytes).toBeGreaterThan(0);
+    expect(r.events.filter((e) => e.type === 'checkpoint').length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('an epoch-end checkpoint resumes into the next epoch without repeating its evaluation', async () => {
+    const cfg = config({ maxSteps: null, epochs: 2, accumulation: 1, batchSize: 16, gradCache: 'off', sampler: 'batch', eval: { before: false, after: true, everyEpoch: true } });
+    const full = await run({ cfg });
+    // Stop right after epoch 1's last update (10 updates an epoch with the plain sampler).
+    const part = await run({ cfg, cancelAt: { step: 11, microBatch: 1 } });
+    expect(part.outcome.record.step).toBe(11);
+    const resumedPart = await run({ store: part.store, resume: true, cfg });
+    const evals = resumedPart.events.filter((e) => e.type === 'eval' && e.which === 'epoch');
+    expect(evals.map((e) => (e as { step: number }).step)).toEqual([20]);
+    expect(resumedPart.outcome.record.evals.map((e) => e.step)).toEqual([10, 20]);
+    const want = await weightsOf(full.store);
+    const got = await weightsOf(part.store);
+    for (const [name, t] of want) expect(got.get(name)!.data, name).toEqual(t.data);
+    expect(resumedPart.outcome.record.evals).toEqual(full.outcome.record.evals);
+  });
+});

@@ -1,0 +1,317 @@
+// One fine-tuning run from config to outputs, the same for the CLI and the page's worker: resolve
+// the config against the model, evaluate before, train with checkpoints (every N updates and at
+// each epoch end), evaluate every epoch and after, and write the outputs through the run's Store
+// (record.ts has the layout): the trained model as a sentence-transformers folder (the one writer,
+// src/lib/export/st-folder.ts), train_log.jsonl, eval_results.json and the run config.
+// Stops happen only at update boundaries (the Trainer finishes a group in progress), and a
+// stopped run always leaves a checkpoint of the step it stopped at. Resuming reads the newest
+// checkpoint and refuses one made from another base model, other training rows or another
+// config, naming what differs.
+// Pure TypeScript over a Store and a Runtime: no fs, no DOM, no comlink. The CLI adapts it to a
+// terminal (progress bars, Ctrl-C), the worker to IndexedDB and comlink events.
+//
+// Shape letters: none; this file moves whole runs.
+
+import type { Example } from '../data/validate.ts';
+import { defaultEvalDims, type EvalProgress, evaluateModel } from '../eval/evaluate-model.ts';
+import type { IrResult } from '../eval/ir-metrics.ts';
+import { buildIrSet, type IrSet } from '../eval/ir-set.ts';
+import { beforeAfterRows } from '../eval/report.ts';
+import { exportSentenceTransformers, modelCard } from '../export/st-folder.ts';
+import { withSingleWeightsFile, type SentenceModel } from '../models/sentence-model.ts';
+import type { Runtime } from '../runtime/types.ts';
+import type { Store } from '../store/store.ts';
+import type { TextTokenizer } from '../tokenize/tokenizer.ts';
+import { readCheckpoint } from '../train/checkpoint.ts';
+import { parseRunConfig, type RunConfig } from '../train/run-config.ts';
+import type { StepsPlan } from '../train/schedule.ts';
+import { type TrainEvent, Trainer } from '../train/trainer.ts';
+import { dataFingerprint, type ModelIdentity, type Provenance, provenanceDifference } from './identity.ts';
+import {
+  CHECKPOINTS_PREFIX, checkpointKey, checkpointSteps, type EpochEval, RUN_RECORD_FORMAT, readRunRecord, type RunRecord, writeRunRecord,
+} from './record.ts';
+
+export interface RunModel {
+  /** The base model as the user named it: a Hub id with its revision, a folder, a stored model. */
+  name: string;
+  model: SentenceModel;
+  tokenizer: TextTokenizer;
+  /** The base model's files (path → bytes); the output copies them with the trained weights. */
+  files: ReadonlyMap<string, Uint8Array>;
+  identity: ModelIdentity;
+}
+
+export interface RunData {
+  /** The data set as the user named it (Hub id, file or folder). */
+  source: string;
+  train: readonly Example[];
+  test: readonly Example[];
+}
+
+export type EvalWhich = 'before' | 'epoch' | 'after';
+export type RunPhase = 'prepare' | 'eval-before' | 'train' | 'eval-after' | 'save' | 'done';
+export type StepEvent = Extract<TrainEvent, { type: 'step' }>;
+
+/** What a run reports: the Trainer's events (path, step, epoch, stopping) and its own. */
+export type RunEvent =
+  | Exclude<TrainEvent, { type: 'checkpoint' } | { type: 'done' }>
+  | { type: 'start'; runId: string; resumedFrom: number | null; maxSteps: number; train: number; test: number; encoder: string; steps: StepEvent[] }
+  | { type: 'phase'; phase: RunPhase }
+  | { type: 'checkpoint'; step: number; bytes: number }
+  | { type: 'warning'; message: string }
+  | { type: 'eval-progress'; which: EvalWhich; progress: EvalProgress }
+  | { type: 'eval'; which: EvalWhich; epoch: number | null; step: number; result: IrResult };
+
+export interface RunTrainingOptions {
+  /** The run's own store: a CLI output folder, or `run/{runId}/` in IndexedDB. */
+  store: Store;
+  runtime: Runtime;
+  model: RunModel;
+  data: RunData;
+  config: RunConfig;
+  runId: string;
+  /** The name "My models" shows; default config.output, else base model · data set. */
+  name?: string;
+  /** Continue from the newest checkpoint in the store (refused when model, data or config differ). */
+  resume?: boolean;
+  /** Checkpoint after every this many updates; default defaultCheckpointEvery(plan). Epoch ends always. */
+  checkpointEvery?: number | null;
+  signal?: AbortSignal;
+  onEvent?: (e: RunEvent) => void;
+}
+
+export interface RunOutcome {
+  record: RunRecord;
+  /** done: the model is written; stopped: a checkpoint of `record.step` is kept (unless at step 0). */
+  status: 'done' | 'stopped';
+}
+
+/** A checkpoint every quarter of the run, at most an epoch apart (at least every update). */
+export function defaultCheckpointEvery(plan: Pick<StepsPlan, 'maxSteps' | 'updatesPerEpoch'>): number {
+  return Math.max(1, Math.min(plan.updatesPerEpoch, Math.ceil(plan.maxSteps / 4)));
+}
+
+/** Evaluation dims of a run: the Matryoshka dims it trains, else the seed's dims cut to the model. */
+export function runEvalDims(config: RunConfig, hidden: number): number[] {
+  return config.loss.matryoshka ? [...config.loss.matryoshka.dims] : defaultEvalDims(hidden);
+}
+
+export function buildRunIrSet(config: RunConfig, data: Pick<RunData, 'train' | 'test'>): IrSet | null {
+  if (!data.test.length) return null;
+  return buildIrSet(data.train as Example[], data.test as Example[], { mode: config.eval.recipeCompatible ? 'recipe' : 'default' });
+}
+
+const enc = new TextEncoder();
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
+const lossesOf = (events: readonly TrainEvent[]) => events.filter((e): e is StepEvent => e.type === 'step').map((e) => e.loss);
+
+/** The HF trainer's eval log line: {type, epoch, step, eval_dim_384_cosine_ndcg@10: …}. */
+function evalLogLine(e: EpochEval): string {
+  const line: Record<string, number | string> = { type: 'eval', epoch: e.epoch, step: e.step };
+  for (const [k, v] of Object.entries(e.result.metrics)) line[`eval_${k}`] = v;
+  return JSON.stringify(line);
+}
+
+/** train_log.jsonl: a line per update, each epoch's evaluation right after its step's line. */
+function trainLog(events: readonly TrainEvent[], evals: readonly EpochEval[]): Uint8Array {
+  const lines: string[] = [];
+  for (const e of events) {
+    if (e.type !== 'step') continue;
+    lines.push(JSON.stringify(e));
+    for (const v of evals) if (v.step === e.step) lines.push(evalLogLine(v));
+  }
+  return enc.encode(lines.map((l) => l + '\n').join(''));
+}
+
+function lossName(config: RunConfig): string {
+  const m = config.loss.matryoshka;
+  return m ? `MatryoshkaLoss(${config.loss.type}, dims ${m.dims.join('/')})` : config.loss.type;
+}
+
+export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
+  const { store, runtime, model, data, signal } = o;
+  const emit = (e: RunEvent) => o.onEvent?.(e);
+  emit({ type: 'phase', phase: 'prepare' });
+  const hidden = model.model.config.hiddenSize;
+  const config = parseRunConfig(o.config, { hidden });
+  if (data.train.length === 0) throw new Error(`${data.source}: no usable training rows`);
+  const provenance: Provenance = { model: model.identity, data: await dataFingerprint(data.source, data.train) };
+
+  // What to resume from, checked before anything is written.
+  let previous = await readRunRecord(store).catch(() => null);
+  let checkpoint = null;
+  if (o.resume) {
+    const [newest] = await checkpointSteps(store);
+    if (newest === undefined) throw new Error(`resume: no checkpoint in ${store.description}`);
+    checkpoint = readCheckpoint((await store.get(checkpointKey(newest)))!);
+    const saved = checkpoint.provenance as Provenance | null;
+    if (!saved) throw new Error('resume: the checkpoint does not record its base model and data, so it cannot be checked; start a new run');
+    const diff = provenanceDifference(saved, provenance);
+    if (diff) throw new Error(`resume refused: ${diff}`);
+  } else {
+    // A new run in a store that held another one starts clean.
+    await store.delPrefix(CHECKPOINTS_PREFIX);
+    previous = null;
+  }
+
+  const trainer = new Trainer({
+    runtime, model: model.model, tokenizer: model.tokenizer, config, train: data.train, provenance,
+    onEvent: (e) => {
+      if (e.type === 'path') record.path = { path: e.path, miniBatchSize: e.miniBatchSize, why: e.why };
+      if (e.type !== 'checkpoint' && e.type !== 'done') emit(e);
+    },
+  });
+  const now = Date.now();
+  const record: RunRecord = {
+    format: RUN_RECORD_FORMAT, version: 1, runId: o.runId,
+    name: o.name ?? previous?.name ?? config.output ?? `${model.name} · ${data.source}`,
+    status: 'running', config, baseModel: model.name, dataSource: data.source, provenance,
+    step: 0, maxSteps: trainer.plan.maxSteps, checkpointStep: null, path: null,
+    before: previous?.before ?? null, after: null,
+    // Evaluations after the checkpoint are repeated by the resumed run.
+    evals: (previous?.evals ?? []).filter((e) => checkpoint && e.step <= checkpoint.globalStep),
+    losses: [], error: null, started: previous?.started ?? now, updated: now, finished: null, modelBytes: null,
+  };
+  const save = async () => {
+    try {
+      await writeRunRecord(store, record);
+    } catch (e) {
+      emit({ type: 'warning', message: `the run record was not saved: ${message(e)}` });
+    }
+  };
+
+  const encoder = await trainer.getEncoder();
+  const irSet = buildRunIrSet(config, data);
+  const dims = runEvalDims(config, hidden);
+  const evaluate = async (which: EvalWhich, epoch: number | null, step: number, evalSignal?: AbortSignal): Promise<IrResult> => {
+    const result = await evaluateModel({ encoder, tokenizer: model.tokenizer, set: irSet!, dims, signal: evalSignal, onProgress: (p) => emit({ type: 'eval-progress', which, progress: p }) });
+    const { timing: _timing, ...plain } = result;
+    emit({ type: 'eval', which, epoch, step, result: plain });
+    return plain;
+  };
+  const recordEval = async (epoch: number, step: number) => {
+    const result = await evaluate('epoch', epoch, step);
+    record.evals = [...record.evals.filter((e) => e.step !== step), { epoch, step, result }];
+    await save();
+  };
+  let writtenStep: number | null = null;
+  const writeCheckpoint = async (bytes: Uint8Array, step: number) => {
+    try {
+      await store.set(checkpointKey(step), bytes);
+    } catch (e) {
+      emit({ type: 'warning', message: `the checkpoint at update ${step} was not stored (${message(e)}); the previous one is kept` });
+      return;
+    }
+    for (const old of await checkpointSteps(store)) if (old !== step) await store.del(checkpointKey(old));
+    writtenStep = step;
+    Object.assign(record, { checkpointStep: step, step, losses: lossesOf(trainer.events) });
+    await save();
+    await store.set('train_log.jsonl', trainLog(trainer.events, record.evals)).catch(() => undefined);
+    emit({ type: 'checkpoint', step, bytes: bytes.byteLength });
+  };
+
+  try {
+    if (checkpoint) {
+      await trainer.resume(checkpoint);
+      Object.assign(record, { step: trainer.step, checkpointStep: trainer.step, losses: lossesOf(trainer.events) });
+    }
+    emit({
+      type: 'start', runId: o.runId, resumedFrom: checkpoint ? trainer.step : null, maxSteps: trainer.plan.maxSteps,
+      train: data.train.length, test: data.test.length, encoder: encoder.describe(),
+      steps: trainer.events.filter((e): e is StepEvent => e.type === 'step'),
+    });
+    await save();
+
+    if (config.eval.before && irSet && !record.before) {
+      emit({ type: 'phase', phase: 'eval-before' });
+      record.before = await evaluate('before', null, 0, signal);
+      await save();
+    } else if (record.before) emit({ type: 'eval', which: 'before', epoch: null, step: 0, result: record.before });
+
+    emit({ type: 'phase', phase: 'train' });
+    const everyEpoch = config.eval.everyEpoch && irSet !== null;
+    if (config.eval.everyEpoch && !irSet) emit({ type: 'warning', message: 'eval.everyEpoch: the data has no test rows, so there is nothing to evaluate on' });
+    const r = await trainer.run({
+      signal,
+      checkpointEvery: o.checkpointEvery ?? defaultCheckpointEvery(trainer.plan),
+      checkpointAtEpochEnd: true,
+      onCheckpoint: writeCheckpoint,
+      onEpochEnd: everyEpoch ? (epoch, step) => recordEval(epoch + 1, step) : undefined,
+    });
+    const lastEpoch = trainer.events.filter((e): e is StepEvent => e.type === 'step').at(-1)?.epoch ?? 0;
+    record.step = r.step;
+    record.losses = lossesOf(trainer.events);
+
+    if (r.stopped) {
+      if (r.step > 0 && writtenStep !== r.step && record.checkpointStep !== r.step) await writeCheckpoint(trainer.checkpoint(), r.step);
+      record.status = 'stopped';
+      await save();
+      return { record, status: 'stopped' };
+    }
+
+    // The plan's last update may come before an epoch's end; HF evaluates there too.
+    if (everyEpoch && r.step > 0 && record.evals.at(-1)?.step !== r.step) await recordEval(lastEpoch, r.step);
+    let after: IrResult | null = null;
+    if (config.eval.after && irSet) {
+      const last = record.evals.at(-1);
+      if (last?.step === r.step) after = last.result;
+      else {
+        emit({ type: 'phase', phase: 'eval-after' });
+        try {
+          after = await evaluate('after', null, r.step, signal);
+        } catch (e) {
+          if (!signal?.aborted) throw e;
+          // Cancelled while evaluating a finished run: keep the model, without the "after" numbers.
+          emit({ type: 'warning', message: 'the evaluation after training was cancelled; the trained model is saved without it' });
+        }
+      }
+    }
+    record.after = after;
+
+    emit({ type: 'phase', phase: 'save' });
+    const files = runOutputs(record, model, trainer.weights(), trainer.events);
+    for (const [path, bytes] of files) await store.set(path, bytes);
+    record.modelBytes = [...files].reduce((n, [path, b]) => n + (OUTPUT_EXTRAS.has(path) ? 0 : b.byteLength), 0);
+    // A finished run keeps its model, not its checkpoint (bge-base's is ~1.3 GB).
+    await store.delPrefix(CHECKPOINTS_PREFIX);
+    Object.assign(record, { status: 'done', checkpointStep: null, finished: Date.now() });
+    await save();
+    emit({ type: 'phase', phase: 'done' });
+    return { record, status: 'done' };
+  } catch (e) {
+    // Cancelled before the first update (during the "before" evaluation): nothing to keep but the record.
+    if (signal?.aborted && trainer.atUpdateBoundary) {
+      record.status = 'stopped';
+      await save();
+      return { record, status: 'stopped' };
+    }
+    record.status = 'failed';
+    record.error = message(e);
+    await save();
+    throw e;
+  } finally {
+    await trainer.dispose();
+  }
+}
+
+/** Files a finished run writes besides the model itself. */
+const OUTPUT_EXTRAS = new Set(['train_log.jsonl', 'eval_results.json', 'run_config.json']);
+
+/** The finished run's output files: the sentence-transformers folder, its log, results and config. */
+function runOutputs(record: RunRecord, model: RunModel, weights: ReadonlyMap<string, Float32Array>, events: readonly TrainEvent[]): Map<string, Uint8Array> {
+  const { before, after, config } = record;
+  const rows = after
+    ? (before ? beforeAfterRows(before, after) : after.evaluators.map((e) => ({ dim: e.dim, key: 'cosine_ndcg@10', before: null, after: e.metrics[`${e.name}_cosine_ndcg@10`] })))
+        .map((r) => ({ key: `dim_${r.dim}_${r.key}`, before: r.before, after: r.after }))
+    : [];
+  return exportSentenceTransformers({
+    sourceFiles: withSingleWeightsFile(model.files),
+    weights,
+    readme: modelCard({ baseModel: config.model.id, dataset: config.data.source, steps: record.step, evaluation: rows.length ? rows : undefined, config, loss: lossName(config) }),
+    extra: new Map([
+      ['train_log.jsonl', trainLog(events, record.evals)],
+      ['eval_results.json', enc.encode(JSON.stringify({ before: before?.metrics ?? null, after: after?.metrics ?? null, rows }, null, 2) + '\n')],
+      ['run_config.json', enc.encode(JSON.stringify(config, null, 2) + '\n')],
+    ]),
+  });
+}
