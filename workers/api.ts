@@ -8,10 +8,11 @@ import type { Progress } from '../src/lib/hub/progress.ts';
 import type { StoreGroup } from '../src/lib/store/store.ts';
 import type { EvalProgress } from '../src/lib/eval/evaluate-model.ts';
 import type { IrResult } from '../src/lib/eval/ir-metrics.ts';
-import type { TrainEvent } from '../src/lib/train/trainer.ts';
+import type { RunRecord } from '../src/lib/run/record.ts';
+import type { RunEvent, RunPhase, StepEvent } from '../src/lib/run/run.ts';
 import type { RunConfig } from '../src/lib/train/run-config.ts';
 
-export type { Progress };
+export type { Progress, RunPhase, RunRecord, StepEvent };
 
 /** The WebGPU limits the engine cares about when it sizes buffers and workgroups. */
 export interface GpuLimitsReport {
@@ -70,6 +71,10 @@ export interface LoadRequest {
 }
 
 export interface ModelSummary {
+  /** A Hub model, or one trained in this browser (`repo` is then `stored:{runId}`). */
+  kind: 'hub' | 'stored';
+  /** What to call it: `owner/name@revision`, or the stored model's name. */
+  name: string;
   repo: string;
   revision: string;
   commit: string;
@@ -120,8 +125,6 @@ export interface SelfTestReport {
 
 // ---- training and evaluation (workers/train-session.ts) -------------------------------------
 
-export type StepEvent = Extract<TrainEvent, { type: 'step' }>;
-
 /** The runtime a run used, and why that one (a fallback is never silent). */
 export interface RunRuntime {
   kind: 'webgpu' | 'wasm' | 'node';
@@ -131,61 +134,39 @@ export interface RunRuntime {
   why: string;
 }
 
-export type RunPhase = 'prepare' | 'eval-before' | 'train' | 'eval-after' | 'done';
-
 /**
- * What `train` reports through its one callback. Step events are batched (`steps`) so a fast run
- * cannot flood the page; everything else arrives as it happens.
+ * What `train` reports through its one callback: the run orchestrator's events (src/lib/run/run.ts),
+ * with step events batched (`steps`) and progress events rate-limited so a fast run cannot flood
+ * the page, plus the runtime the worker picked.
  */
-export type RunEvent =
-  | { type: 'start'; runId: string; resumedFrom: number | null; maxSteps: number; train: number; test: number }
-  | { type: 'phase'; phase: RunPhase }
-  | { type: 'runtime'; runtime: RunRuntime }
-  | { type: 'path'; path: 'fused' | 'gradcache'; miniBatchSize: number | null; why: string }
-  | { type: 'steps'; steps: StepEvent[] }
-  | { type: 'checkpoint'; step: number; bytes: number }
-  | { type: 'warning'; message: string }
-  | { type: 'eval-progress'; which: 'before' | 'after'; progress: EvalProgress }
-  | { type: 'eval'; which: 'before' | 'after'; result: IrResult };
+export type WorkerRunEvent = Exclude<RunEvent, { type: 'step' }> | { type: 'steps'; steps: StepEvent[] } | { type: 'runtime'; runtime: RunRuntime };
 
 export interface TrainRequest {
   config: RunConfig;
-  /** Continue this run from its latest checkpoint (the same model, data and config). */
+  /** Continue this stored run from its checkpoint (refused when the model, data or config differ). */
   resumeRunId?: string;
-  /** Checkpoint after every this many updates (default: a quarter of the run, at least 1). */
+  /** Checkpoint after every this many updates (default: a quarter of the run, at most an epoch apart). */
   checkpointEvery?: number;
 }
 
 export interface RunSummary {
-  runId: string;
-  step: number;
-  maxSteps: number;
-  stopped: boolean;
-  path: 'fused' | 'gradcache' | null;
+  /** The run as stored: status, step, evaluations; a finished run's model is in "My models". */
+  record: RunRecord;
   runtime: RunRuntime;
-  before: IrResult | null;
-  after: IrResult | null;
 }
 
-/** A run as stored in IndexedDB (`run/{runId}/history`): what the page needs to offer Resume. */
-export interface RunRecord {
-  runId: string;
+export interface EvaluateRequest {
+  /** Its data and evaluation settings (dims, recipe mode) are used. */
   config: RunConfig;
-  status: 'running' | 'stopped' | 'done' | 'failed';
-  step: number;
-  maxSteps: number;
-  /** Step of the stored checkpoint; null when none was written yet. */
-  checkpointStep: number | null;
-  /** The model commit and data source the run trained on. */
-  modelCommit: string;
-  dataSource: string;
-  before: IrResult | null;
-  after: IrResult | null;
-  /** Loss per update so far. */
-  losses: number[];
-  error: string | null;
-  started: number;
-  updated: number;
+  /** Evaluate this stored run's trained model; without it, the loaded model. */
+  runId?: string;
+}
+
+export interface EvaluateResult {
+  /** The name of the model that was evaluated. */
+  model: string;
+  runId: string | null;
+  result: IrResult;
 }
 
 export interface EngineWorkerApi {
@@ -203,11 +184,13 @@ export interface EngineWorkerApi {
   /** Re-prepares the loaded data set with the user's column mapping (null: the default one). */
   setMapping(mapping: ColumnMapping | null): Promise<DatasetSummary>;
   /** Trains the loaded model on the loaded data (eval before/after as the config says). */
-  train(req: TrainRequest, onEvent?: (e: RunEvent) => void): Promise<RunSummary>;
-  /** Stops the run in progress at the next micro-batch (a checkpoint is kept for Resume). */
+  train(req: TrainRequest, onEvent?: (e: WorkerRunEvent) => void): Promise<RunSummary>;
+  /** Stops the run in progress after the update in progress (a checkpoint is kept for Resume). */
   cancel(): Promise<void>;
-  /** Evaluates the last trained weights (or the loaded model when none) on the loaded data. */
-  evaluate(config: RunConfig, onProgress?: (p: EvalProgress) => void): Promise<{ model: 'trained' | 'base'; result: IrResult }>;
-  /** Runs stored in IndexedDB, newest first. */
+  evaluate(req: EvaluateRequest, onProgress?: (p: EvalProgress) => void): Promise<EvaluateResult>;
+  /** Runs stored in IndexedDB, newest first; the finished ones are "My models". */
   runs(): Promise<RunRecord[]>;
+  renameRun(runId: string, name: string): Promise<RunRecord>;
+  /** A file of a stored run (`model.safetensors`, `train_log.jsonl`, …), or null. */
+  runFile(runId: string, path: string): Promise<Uint8Array | null>;
 }

@@ -1,28 +1,34 @@
-// Entry point of the engine worker: exposes EngineWorkerApi over comlink.
-// It wires methods to their implementations and holds no logic of its own; the onnxruntime
-// sessions live in this worker (engine-runtime.ts, train-session.ts), not in the page.
+// Entry point of the engine worker: creates the worker's one EngineState and exposes
+// EngineWorkerApi over comlink. It wires methods to their implementations and holds no logic of
+// its own; the onnxruntime sessions live in this worker (engine-runtime.ts, train-session.ts),
+// not in the page.
 
 import * as Comlink from 'comlink';
 import type { EngineWorkerApi } from './api.ts';
 import { probeBackend, probeEnvFromGlobals } from './backend-probe.ts';
-import * as loaders from './loaders.ts';
+import { EngineState } from './engine-state.ts';
 import { selfTest } from './engine-runtime.ts';
+import * as loaders from './loaders.ts';
 import * as session from './train-session.ts';
+
+const state = new EngineState();
 
 const api: EngineWorkerApi = {
   probe: () => probeBackend(probeEnvFromGlobals()),
   selfTest,
-  loadModel: loaders.loadModel,
-  loadDataset: loaders.loadDataset,
-  loadDataFile: loaders.loadDataFile,
-  storagePanel: loaders.storagePanel,
-  storageDelete: loaders.storageDelete,
-  storagePersist: loaders.storagePersist,
-  setMapping: session.setMapping,
-  train: session.train,
-  cancel: session.cancel,
-  evaluate: session.evaluate,
-  runs: session.runs,
+  loadModel: (req, onProgress) => loaders.loadModel(state, req, onProgress),
+  loadDataset: (req, onProgress) => loaders.loadDataset(state, req, onProgress),
+  loadDataFile: (name, bytes) => loaders.loadDataFile(state, name, bytes),
+  storagePanel: () => loaders.storagePanel(state),
+  storageDelete: (group) => loaders.storageDelete(state, group),
+  storagePersist: () => loaders.storagePersist(state),
+  setMapping: (mapping) => loaders.setMapping(state, mapping),
+  train: (req, onEvent) => session.train(state, req, onEvent),
+  cancel: () => session.cancel(state),
+  evaluate: (req, onProgress) => session.evaluate(state, req, onProgress),
+  runs: () => session.runs(state),
+  renameRun: (runId, name) => session.renameRun(state, runId, name),
+  runFile: (runId, path) => session.runFile(state, runId, path),
 };
 
 Comlink.expose(api);

@@ -1,52 +1,95 @@
 // The engine worker's model / data set / storage methods: Hub downloads into IndexedDB with
-// progress, local files, the storage panel. Plain data in and out (summaries, not the bytes:
-// the loaded files stay in the worker, where the engine will use them).
+// progress, local files, models trained here (stored runs), the storage panel. Plain data in and
+// out (summaries, not the bytes: the loaded files stay in the worker's EngineState, where the
+// engine uses them).
 
 import type { ColumnMapping } from '../src/lib/data/columns.ts';
-import type { DatasetSummary, LoadRequest, ModelSummary, StoragePanel } from './api.ts';
 import { prepareDataset } from '../src/lib/data/dataset.ts';
-import { parseDataFile, preview } from '../src/lib/data/parse.ts';
-import { loadHubDataset } from '../src/lib/hub/dataset.ts';
+import { parseDataFile, preview, type Table } from '../src/lib/data/parse.ts';
+import { loadHubDataset } from '../src/lib/hub/dataset-files.ts';
 import { HubClient } from '../src/lib/hub/hub-client.ts';
-import { loadHubModel, type ModelFiles } from '../src/lib/hub/model-files.ts';
+import { checkModelConfig, loadHubModel } from '../src/lib/hub/model-files.ts';
 import type { ProgressCallback } from '../src/lib/hub/progress.ts';
-import { IdbStore } from '../src/lib/store/idb-store.ts';
-import { storeSummary, type Store } from '../src/lib/store/store.ts';
+import { CHECKPOINTS_PREFIX, readRunRecord, RUN_OUTPUT_EXTRAS, RUN_RECORD_KEY, type RunRecord, storedModelId, storedRunId } from '../src/lib/run/record.ts';
+import { prefixedStore, runKey, storeSummary } from '../src/lib/store/store.ts';
+import type { DatasetSummary, LoadRequest, ModelSummary, StoragePanel } from './api.ts';
+import type { EngineState } from './engine-state.ts';
 
-let store: Store | null = null;
-const getStore = () => (store ??= new IdbStore());
-
-/** The last loaded model's files, for the engine methods that come later. */
-export let currentModel: ModelFiles | null = null;
-/** The last loaded data set's tables, so training can re-prepare them with the user's mapping. */
-export let currentData: { source: string; splits: Parameters<typeof prepareDataset>[0]; via: DatasetSummary['via']; offline: boolean } | null = null;
-
-export async function loadModel(req: LoadRequest, onProgress?: ProgressCallback): Promise<ModelSummary> {
-  const m = await loadHubModel({ client: new HubClient({ hubUrl: req.hubUrl }), store: getStore(), repo: req.repo, revision: req.revision, onProgress });
-  currentModel = m;
+export async function loadModel(state: EngineState, req: LoadRequest, onProgress?: ProgressCallback): Promise<ModelSummary> {
+  const stored = storedRunId(req.repo);
+  if (stored) return loadStoredModel(state, stored);
+  const m = await loadHubModel({ client: new HubClient({ hubUrl: req.hubUrl }), store: state.store, repo: req.repo, revision: req.revision, onProgress });
+  const revision = req.revision ?? 'main';
   const commit = m.source.kind === 'hub' ? m.source.commit : '';
-  return {
+  const summary: ModelSummary = {
+    kind: 'hub',
+    name: `${req.repo}@${revision}`,
     repo: req.repo,
-    revision: req.revision ?? 'main',
+    revision,
     commit,
     modelType: String(m.config.model_type),
     files: [...m.files].map(([path, b]) => ({ path, size: b.byteLength })),
     offline: m.offline,
   };
+  state.model = { summary, files: m.files, hub: commit ? { repo: req.repo, revision, commit } : null };
+  return summary;
 }
 
-export async function loadDataset(req: LoadRequest, onProgress?: ProgressCallback): Promise<DatasetSummary> {
-  const ds = await loadHubDataset({ client: new HubClient({ hubUrl: req.hubUrl }), store: getStore(), repo: req.repo, revision: req.revision, onProgress });
-  return summarize(req.repo, ds.splits, ds.via, ds.offline);
+/** The model folder a finished run stored (`run/{runId}/…` without its record, log and checkpoints). */
+export async function storedModelFiles(state: EngineState, runId: string): Promise<{ record: RunRecord; files: Map<string, Uint8Array> }> {
+  const store = prefixedStore(state.store, runKey(runId));
+  const record = await readRunRecord(store);
+  if (!record) throw new Error(`no stored run ${runId}`);
+  if (record.status !== 'done') throw new Error(`run ${runId} (${record.name}) has no trained model: it is ${record.status}`);
+  const files = new Map<string, Uint8Array>();
+  for (const key of await store.keys()) {
+    if (key === RUN_RECORD_KEY || key.startsWith(CHECKPOINTS_PREFIX) || RUN_OUTPUT_EXTRAS.has(key)) continue;
+    const bytes = await store.get(key);
+    if (bytes) files.set(key, bytes);
+  }
+  return { record, files };
 }
 
-export async function loadDataFile(name: string, bytes: Uint8Array): Promise<DatasetSummary> {
+/** A model trained in this browser (a finished run's folder in IndexedDB) as the loaded model. */
+export async function loadStoredModel(state: EngineState, runId: string): Promise<ModelSummary> {
+  const { record, files } = await storedModelFiles(state, runId);
+  const configBytes = files.get('config.json');
+  if (!configBytes) throw new Error(`${record.name}: the stored model has no config.json`);
+  const config = JSON.parse(new TextDecoder().decode(configBytes)) as Record<string, unknown>;
+  checkModelConfig(config, record.name);
+  const summary: ModelSummary = {
+    kind: 'stored',
+    name: record.name,
+    repo: storedModelId(runId),
+    revision: 'main',
+    commit: '',
+    modelType: String(config.model_type),
+    files: [...files].map(([path, b]) => ({ path, size: b.byteLength })),
+    offline: false,
+  };
+  state.model = { summary, files, hub: null };
+  return summary;
+}
+
+export async function loadDataset(state: EngineState, req: LoadRequest, onProgress?: ProgressCallback): Promise<DatasetSummary> {
+  const ds = await loadHubDataset({ client: new HubClient({ hubUrl: req.hubUrl }), store: state.store, repo: req.repo, revision: req.revision, onProgress });
+  return summarize(state, req.repo, ds.splits, ds.via, ds.offline);
+}
+
+export async function loadDataFile(state: EngineState, name: string, bytes: Uint8Array): Promise<DatasetSummary> {
   const t = await parseDataFile(name, bytes);
-  return summarize(name, { file: t }, 'file', false);
+  return summarize(state, name, { file: t }, 'file', false);
 }
 
-export function summarize(source: string, splits: Parameters<typeof prepareDataset>[0], via: DatasetSummary['via'], offline: boolean, mapping?: ColumnMapping): DatasetSummary {
-  currentData = { source, splits, via, offline };
+/** Re-prepares the loaded data set with the user's column mapping (null: the default one). */
+export async function setMapping(state: EngineState, mapping: ColumnMapping | null): Promise<DatasetSummary> {
+  const d = state.data;
+  if (!d) throw new Error('no data set is loaded');
+  return summarize(state, d.source, d.splits, d.via, d.offline, mapping ?? undefined);
+}
+
+function summarize(state: EngineState, source: string, splits: Record<string, Table>, via: DatasetSummary['via'], offline: boolean, mapping?: ColumnMapping): DatasetSummary {
+  state.data = { source, splits, via, offline };
   const p = prepareDataset(splits, { source, mapping });
   const first = Object.values(splits)[0];
   return {
@@ -64,17 +107,16 @@ export function summarize(source: string, splits: Parameters<typeof prepareDatas
   };
 }
 
-export async function storagePanel(): Promise<StoragePanel> {
-  const s = getStore();
-  const est = await s.estimate();
-  return { where: s.description, groups: await storeSummary(s), usage: est.usage, quota: est.quota };
+export async function storagePanel(state: EngineState): Promise<StoragePanel> {
+  const est = await state.store.estimate();
+  return { where: state.store.description, groups: await storeSummary(state.store), usage: est.usage, quota: est.quota };
 }
 
-export async function storageDelete(group: string): Promise<number> {
-  const s = getStore();
-  return s.delPrefix(group.endsWith('/') ? group : `${group}/`);
+export async function storageDelete(state: EngineState, group: string): Promise<number> {
+  if (state.active && group.replace(/\/$/, '') === `run/${state.activeRunId}`) throw new Error('that run is in progress; cancel it first');
+  return state.store.delPrefix(group.endsWith('/') ? group : `${group}/`);
 }
 
-export async function storagePersist(): Promise<boolean> {
-  return getStore().persist();
+export async function storagePersist(state: EngineState): Promise<boolean> {
+  return state.store.persist();
 }

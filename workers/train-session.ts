@@ -1,73 +1,42 @@
-// The engine worker's training and evaluation: runs the Trainer and evaluateModel on the engine's
-// runtime with the model and data the loaders hold, reports through one batched callback, writes
-// checkpoints and the run record into IndexedDB (run/{runId}/…), and resumes a stored run.
-// Not the training logic (src/lib/train/trainer.ts) nor the metrics (src/lib/eval/): it wires them.
+// The engine worker's runs: the comlink adapter over the run orchestrator (src/lib/run/run.ts).
+// It picks the runtime the config asks for, hands the orchestrator the loaded model and data and
+// the run's own store (`run/{runId}/` in IndexedDB), and forwards its events to the page —
+// step events batched, progress events rate-limited. It also lists stored runs ("My models" are
+// the finished ones), renames them, reads their files, and evaluates a stored model again.
+// Not the training or evaluation logic: that is the library's.
 
-import type { ColumnMapping } from '../src/lib/data/columns.ts';
 import { prepareDataset, type PreparedDataset } from '../src/lib/data/dataset.ts';
-import { defaultEvalDims, evaluateModel, type EvalProgress } from '../src/lib/eval/evaluate-model.ts';
-import type { IrResult } from '../src/lib/eval/ir-metrics.ts';
-import { buildIrSet } from '../src/lib/eval/ir-set.ts';
+import { type EvalProgress, evaluateModel } from '../src/lib/eval/evaluate-model.ts';
 import { BertEncoder } from '../src/lib/models/encoder.ts';
-import { loadSentenceModel, type SentenceModel } from '../src/lib/models/sentence-model.ts';
+import { loadSentenceModel } from '../src/lib/models/sentence-model.ts';
+import { modelIdentity } from '../src/lib/run/identity.ts';
+import { readRunRecord, type RunRecord, writeRunRecord } from '../src/lib/run/record.ts';
+import { buildRunIrSet, type RunEvent, runEvalDims, runTraining } from '../src/lib/run/run.ts';
 import { createRuntime, type Runtime } from '../src/lib/runtime/index.ts';
-import { IdbStore } from '../src/lib/store/idb-store.ts';
-import { runKey, type Store } from '../src/lib/store/store.ts';
-import { loadTokenizer, tokenizerFilesFromMap, type TextTokenizer } from '../src/lib/tokenize/tokenizer.ts';
+import { prefixedStore, runKey, type Store } from '../src/lib/store/store.ts';
+import { loadTokenizer, tokenizerFilesFromMap } from '../src/lib/tokenize/tokenizer.ts';
 import { parseRunConfig, type RunConfig } from '../src/lib/train/run-config.ts';
-import { Trainer } from '../src/lib/train/trainer.ts';
-import type { DatasetSummary, RunEvent, RunRecord, RunRuntime, RunSummary, StepEvent, TrainRequest } from './api.ts';
+import type { EvaluateRequest, EvaluateResult, RunRuntime, RunSummary, StepEvent, TrainRequest, WorkerRunEvent } from './api.ts';
 import { probeBackend, probeEnvFromGlobals } from './backend-probe.ts';
+import type { EngineState } from './engine-state.ts';
 import { engineRuntime, selfTest } from './engine-runtime.ts';
-import { currentData, currentModel, summarize } from './loaders.ts';
+import { storedModelFiles } from './loaders.ts';
 
 /** Step events are forwarded at most this often (ms); the rest wait in the batch. */
-const STEP_FLUSH_MS = 150;
+const FLUSH_MS = 150;
 
-let store: Store | null = null;
-const getStore = () => (store ??= new IdbStore());
+const runStore = (state: EngineState, runId: string): Store => prefixedStore(state.store, runKey(runId));
 
-let loaded: { files: object; model: SentenceModel; tokenizer: TextTokenizer } | null = null;
-let wasmRuntime: Promise<Runtime> | null = null;
-let active: AbortController | null = null;
-/** The encoder holding the last run's trained weights, for evaluate(). */
-let trained: { encoder: BertEncoder; modelFiles: object } | null = null;
-
-const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
-const encodeJson = (x: unknown) => new TextEncoder().encode(JSON.stringify(x));
-
-function loadedModel(): { model: SentenceModel; tokenizer: TextTokenizer; commit: string; repo: string } {
-  const m = currentModel;
-  if (!m) throw new Error('no model is loaded: download one first');
-  const src = m.source;
-  const repo = src.kind === 'hub' ? src.repo : src.name;
-  if (loaded?.files !== m.files) {
-    loaded = { files: m.files, model: loadSentenceModel(m.files), tokenizer: loadTokenizer(tokenizerFilesFromMap(m.files, repo)) };
-  }
-  return { ...loaded, commit: src.kind === 'hub' ? src.commit : '', repo };
-}
-
-function preparedData(config: RunConfig): PreparedDataset {
-  const d = currentData;
+function preparedData(state: EngineState, config: RunConfig): PreparedDataset {
+  const d = state.data;
   if (!d) throw new Error('no data set is loaded: load one first');
-  const p = prepareDataset(d.splits, {
-    source: d.source,
-    mapping: config.data.columns ?? undefined,
-    testFraction: config.data.testFraction,
-    seed: config.data.splitSeed,
-  });
+  const p = prepareDataset(d.splits, { source: d.source, mapping: config.data.columns ?? undefined, testFraction: config.data.testFraction, seed: config.data.splitSeed });
   if (!p.usable) throw new Error(p.issues.find((i) => i.level === 'error')?.message ?? 'the data set has no usable training rows');
   return p;
 }
 
-export async function setMapping(mapping: ColumnMapping | null): Promise<DatasetSummary> {
-  const d = currentData;
-  if (!d) throw new Error('no data set is loaded');
-  return summarize(d.source, d.splits, d.via, d.offline, mapping ?? undefined);
-}
-
 /** The runtime the config asks for; `auto` is the engine's own pick (WebGPU, else WASM). */
-async function runtimeFor(config: RunConfig): Promise<{ runtime: Runtime; info: RunRuntime }> {
+async function runtimeFor(state: EngineState, config: RunConfig): Promise<{ runtime: Runtime; info: RunRuntime }> {
   const engine = await selfTest();
   const describe = (r: Runtime, why: string): RunRuntime => {
     const d = r.describe();
@@ -87,201 +56,119 @@ async function runtimeFor(config: RunConfig): Promise<{ runtime: Runtime; info: 
     const r = await engineRuntime();
     return { runtime: r, info: describe(r, 'backend "wasm" in the run config') };
   }
-  wasmRuntime ??= probeBackend(probeEnvFromGlobals()).then((p) => createRuntime('wasm', { threads: p.wasm.threads }));
-  const r = await wasmRuntime;
+  state.wasmRuntime ??= probeBackend(probeEnvFromGlobals()).then((p) => createRuntime('wasm', { threads: p.wasm.threads }));
+  const r = await state.wasmRuntime;
   return { runtime: r, info: describe(r, 'backend "wasm" in the run config (WebGPU is available)') };
 }
 
-function evalDims(config: RunConfig, hidden: number): number[] {
-  return config.loss.matryoshka ? [...config.loss.matryoshka.dims] : defaultEvalDims(hidden);
-}
-
-async function readRecord(runId: string): Promise<RunRecord | null> {
-  const bytes = await getStore().get(runKey(runId, 'history'));
-  return bytes ? (JSON.parse(new TextDecoder().decode(bytes)) as RunRecord) : null;
-}
-
-export async function runs(): Promise<RunRecord[]> {
-  const s = getStore();
+export async function runs(state: EngineState): Promise<RunRecord[]> {
   const out: RunRecord[] = [];
-  for (const key of await s.keys('run/')) {
-    if (!key.endsWith('/history')) continue;
-    const r = await readRecord(key.split('/')[1]);
+  for (const key of await state.store.keys('run/')) {
+    const m = /^run\/([^/]+)\/run\.json$/.exec(key);
+    const r = m ? await readRunRecord(runStore(state, m[1])).catch(() => null) : null;
     if (r) out.push(r);
   }
   return out.sort((a, b) => b.updated - a.updated);
+}
+
+export async function renameRun(state: EngineState, runId: string, name: string): Promise<RunRecord> {
+  const store = runStore(state, runId);
+  const r = await readRunRecord(store);
+  if (!r) throw new Error(`no stored run ${runId}`);
+  if (!name.trim()) throw new Error('a model needs a name');
+  r.name = name.trim();
+  await writeRunRecord(store, r);
+  return r;
+}
+
+/** One file of a stored run (its model folder, log, record), or null. */
+export async function runFile(state: EngineState, runId: string, path: string): Promise<Uint8Array | null> {
+  return (await runStore(state, runId).get(path)) ?? null;
 }
 
 function newRunId(): string {
   return `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${Math.random().toString(36).slice(2, 6)}`;
 }
 
-export async function cancel(): Promise<void> {
-  active?.abort();
+export async function cancel(state: EngineState): Promise<void> {
+  state.active?.abort();
 }
 
-export async function train(req: TrainRequest, onEvent?: (e: RunEvent) => void): Promise<RunSummary> {
-  if (active) throw new Error('a run is already in progress');
-  const abort = new AbortController();
-  active = abort;
-  let pending: StepEvent[] = [];
+/** Forwards run events: steps batched, progress rate-limited, everything else at once. */
+function forwarder(onEvent?: (e: WorkerRunEvent) => void) {
+  let steps: StepEvent[] = [];
   let lastFlush = 0;
   const flush = () => {
-    if (pending.length) onEvent?.({ type: 'steps', steps: pending });
-    pending = [];
+    if (steps.length) onEvent?.({ type: 'steps', steps });
+    steps = [];
     lastFlush = performance.now();
   };
-  const emit = (e: RunEvent) => {
-    flush();
-    onEvent?.(e);
-  };
-  const s = getStore();
-  let record: RunRecord | null = null;
-  const save = async () => {
-    if (!record) return;
-    record.updated = Date.now();
-    try {
-      await s.set(runKey(record.runId, 'history'), encodeJson(record));
-    } catch (e) {
-      emit({ type: 'warning', message: `could not save the run record: ${message(e)}` });
+  let lastProgress = 0;
+  const forward = (e: RunEvent | WorkerRunEvent) => {
+    if (e.type === 'step') {
+      steps.push(e);
+      if (performance.now() - lastFlush >= FLUSH_MS) flush();
+      return;
     }
+    // Micro-batch events are not thinned: one per micro-batch, and the page shows where an update is.
+    if (e.type === 'eval-progress' && e.progress.phase === 'embed' && e.progress.done < e.progress.total) {
+      const now = performance.now();
+      if (now - lastProgress < FLUSH_MS) return;
+      lastProgress = now;
+    }
+    flush();
+    onEvent?.(e as WorkerRunEvent);
   };
+  return { forward, flush };
+}
+
+export async function train(state: EngineState, req: TrainRequest, onEvent?: (e: WorkerRunEvent) => void): Promise<RunSummary> {
+  if (state.active) throw new Error('a run is already in progress');
+  const abort = new AbortController();
+  state.active = abort;
+  const { forward, flush } = forwarder(onEvent);
   try {
-    emit({ type: 'phase', phase: 'prepare' });
-    const { model, tokenizer, commit } = loadedModel();
+    const { loaded, model, tokenizer } = state.parsedModel();
     const config = parseRunConfig(req.config, { hidden: model.config.hiddenSize });
-    const data = preparedData(config);
-    const { runtime, info } = await runtimeFor(config);
-    emit({ type: 'runtime', runtime: info });
-
-    if (trained) {
-      await trained.encoder.dispose();
-      trained = null;
+    const data = preparedData(state, config);
+    const { runtime, info } = await runtimeFor(state, config);
+    forward({ type: 'runtime', runtime: info });
+    const runId = req.resumeRunId ?? newRunId();
+    state.activeRunId = runId;
+    const store = runStore(state, runId);
+    if (req.resumeRunId) {
+      const previous = await readRunRecord(store);
+      if (!previous) throw new Error(`no stored run ${runId}`);
+      if (previous.checkpointStep === null) throw new Error(`run ${runId} has no checkpoint to resume from`);
     }
-    const previous = req.resumeRunId ? await readRecord(req.resumeRunId) : null;
-    if (req.resumeRunId && !previous) throw new Error(`no stored run ${req.resumeRunId}`);
-    const encoder = await BertEncoder.create(runtime, model);
-    const trainer = new Trainer({
-      runtime,
-      model,
-      tokenizer,
-      config,
-      train: data.train,
-      encoder,
-      onEvent: (e) => {
-        if (e.type === 'step') {
-          pending.push(e);
-          if (performance.now() - lastFlush >= STEP_FLUSH_MS) flush();
-        } else if (e.type === 'path') emit({ type: 'path', path: e.path, miniBatchSize: e.miniBatchSize, why: e.why });
-      },
+    const outcome = await runTraining({
+      store, runtime, config, runId, resume: !!req.resumeRunId, checkpointEvery: req.checkpointEvery, signal: abort.signal, onEvent: forward,
+      model: { name: loaded.summary.name, model, tokenizer, files: loaded.files, identity: await modelIdentity(loaded.summary.name, loaded.files, loaded.hub) },
+      data: { source: state.data!.source, train: data.train, test: data.test },
     });
-    const runId = previous?.runId ?? newRunId();
-    record = previous ?? {
-      runId, config, status: 'running', step: 0, maxSteps: trainer.plan.maxSteps, checkpointStep: null, modelCommit: commit,
-      dataSource: currentData!.source, before: null, after: null, losses: [], error: null, started: Date.now(), updated: Date.now(),
-    };
-    record.status = 'running';
-    record.error = null;
-    const set = buildIrSet(data.train, data.test, { mode: config.eval.recipeCompatible ? 'recipe' : 'default' });
-    const dims = evalDims(config, model.config.hiddenSize);
-    const evaluate = async (which: 'before' | 'after'): Promise<IrResult> => {
-      emit({ type: 'phase', phase: which === 'before' ? 'eval-before' : 'eval-after' });
-      let last = 0;
-      const result = await evaluateModel({
-        encoder, tokenizer, set, dims, signal: abort.signal,
-        onProgress: (p: EvalProgress) => {
-          const now = performance.now();
-          if (p.phase === 'embed' && p.done < p.total && now - last < STEP_FLUSH_MS) return;
-          last = now;
-          emit({ type: 'eval-progress', which, progress: p });
-        },
-      });
-      emit({ type: 'eval', which, result });
-      return result;
-    };
-
-    let resumeBytes: Uint8Array | null = null;
-    if (previous) {
-      if (previous.checkpointStep === null) throw new Error(`run ${previous.runId} has no checkpoint to resume from`);
-      resumeBytes = (await s.get(runKey(previous.runId, `checkpoint/${previous.checkpointStep}/checkpoint.bin`))) ?? null;
-      if (!resumeBytes) throw new Error(`run ${previous.runId}: its checkpoint at step ${previous.checkpointStep} is missing from storage`);
-    }
-    emit({ type: 'start', runId, resumedFrom: previous?.checkpointStep ?? null, maxSteps: trainer.plan.maxSteps, train: data.train.length, test: data.test.length });
-    await save();
-
-    if (config.eval.before && !record.before) {
-      record.before = await evaluate('before');
-      await save();
-    } else if (record.before) emit({ type: 'eval', which: 'before', result: record.before });
-
-    if (resumeBytes) {
-      await trainer.resume(resumeBytes);
-      const earlier = trainer.events.filter((e): e is StepEvent => e.type === 'step');
-      if (earlier.length) emit({ type: 'steps', steps: earlier });
-    }
-    emit({ type: 'phase', phase: 'train' });
-    const every = req.checkpointEvery ?? Math.max(1, Math.ceil(trainer.plan.maxSteps / 4));
-    const writeCheckpoint = async (bytes: Uint8Array, step: number) => {
-      const old = record!.checkpointStep;
-      try {
-        await s.set(runKey(runId, `checkpoint/${step}/checkpoint.bin`), bytes);
-      } catch (e) {
-        emit({ type: 'warning', message: `checkpoint at step ${step} not stored: ${message(e)}` });
-        return;
-      }
-      if (old !== null && old !== step) await s.delPrefix(runKey(runId, `checkpoint/${old}/`));
-      record!.checkpointStep = step;
-      record!.step = step;
-      record!.losses = trainer.events.filter((e): e is StepEvent => e.type === 'step').map((e) => e.loss);
-      await save();
-      emit({ type: 'checkpoint', step, bytes: bytes.byteLength });
-    };
-    const r = await trainer.run({ signal: abort.signal, checkpointEvery: every, onCheckpoint: writeCheckpoint });
     flush();
-    if (r.stopped && record.checkpointStep !== r.step && r.step > 0) await writeCheckpoint(trainer.checkpoint(), r.step);
-    record.step = r.step;
-    record.losses = trainer.events.filter((e): e is StepEvent => e.type === 'step').map((e) => e.loss);
-    const path = trainer.path?.path ?? null;
-    await trainer.dispose();
-    trained = { encoder, modelFiles: loaded!.files };
-    if (r.stopped) {
-      record.status = 'stopped';
-      await save();
-      return { runId, step: r.step, maxSteps: trainer.plan.maxSteps, stopped: true, path, runtime: info, before: record.before, after: null };
-    }
-    if (config.eval.after) record.after = await evaluate('after');
-    // A finished run needs no checkpoint (bge-base's is weights + two Adam moments, ~1.3 GB).
-    await s.delPrefix(runKey(runId, 'checkpoint/'));
-    record.checkpointStep = null;
-    record.status = 'done';
-    await save();
-    emit({ type: 'phase', phase: 'done' });
-    return { runId, step: r.step, maxSteps: trainer.plan.maxSteps, stopped: false, path, runtime: info, before: record.before, after: record.after };
-  } catch (e) {
-    flush();
-    if (record) {
-      record.status = abort.signal.aborted ? 'stopped' : 'failed';
-      record.error = abort.signal.aborted ? null : message(e);
-      await save();
-    }
-    if (abort.signal.aborted) throw new Error('the run was cancelled');
-    throw e;
+    return { record: outcome.record, runtime: info };
   } finally {
-    active = null;
+    flush();
+    state.active = null;
+    state.activeRunId = null;
   }
 }
 
-export async function evaluate(config: RunConfig, onProgress?: (p: EvalProgress) => void): Promise<{ model: 'trained' | 'base'; result: IrResult }> {
-  const { model, tokenizer } = loadedModel();
-  const cfg = parseRunConfig(config, { hidden: model.config.hiddenSize });
-  const data = preparedData(cfg);
-  const set = buildIrSet(data.train, data.test, { mode: cfg.eval.recipeCompatible ? 'recipe' : 'default' });
-  const useTrained = trained !== null && trained.modelFiles === loaded?.files;
-  const encoder = useTrained ? trained!.encoder : await BertEncoder.create((await runtimeFor(cfg)).runtime, model);
+/** Evaluates a stored run's trained model (runId) or the loaded model on the loaded data set. */
+export async function evaluate(state: EngineState, req: EvaluateRequest, onProgress?: (p: EvalProgress) => void): Promise<EvaluateResult> {
+  const stored = req.runId ? await storedModelFiles(state, req.runId) : null;
+  const { model, tokenizer, name } = stored
+    ? { model: loadSentenceModel(stored.files), tokenizer: loadTokenizer(tokenizerFilesFromMap(stored.files, stored.record.name)), name: stored.record.name }
+    : { ...state.parsedModel(), name: state.model!.summary.name };
+  const config = parseRunConfig(req.config, { hidden: model.config.hiddenSize });
+  const set = buildRunIrSet(config, preparedData(state, config));
+  if (!set) throw new Error('the data set has no test rows to evaluate on');
+  const encoder = await BertEncoder.create((await runtimeFor(state, config)).runtime, model);
   try {
-    const result = await evaluateModel({ encoder, tokenizer, set, dims: evalDims(cfg, model.config.hiddenSize), onProgress });
-    return { model: useTrained ? 'trained' : 'base', result };
+    const { timing: _timing, ...result } = await evaluateModel({ encoder, tokenizer, set, dims: runEvalDims(config, model.config.hiddenSize), onProgress });
+    return { model: name, runId: req.runId ?? null, result };
   } finally {
-    if (!useTrained) await encoder.dispose();
+    await encoder.dispose();
   }
 }

@@ -12,7 +12,7 @@ import { DEFAULT_HUB_URL, normalizeHubUrl } from '../lib/config.ts';
 import { ROLES, type ColumnMapping, type Role } from '../lib/data/columns.ts';
 import { prepareDataset, type PrepareOptions, type PreparedDataset } from '../lib/data/dataset.ts';
 import { formatOf, parseDataFile, type Table } from '../lib/data/parse.ts';
-import { loadHubDataset } from '../lib/hub/dataset.ts';
+import { loadHubDataset } from '../lib/hub/dataset-files.ts';
 import { HubError } from '../lib/hub/errors.ts';
 import { HubClient } from '../lib/hub/hub-client.ts';
 import { loadHubModel } from '../lib/hub/model-files.ts';

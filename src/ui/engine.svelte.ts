@@ -8,15 +8,16 @@ import type {
   BackendReport,
   DatasetSummary,
   EngineWorkerApi,
+  EvaluateResult,
   ModelSummary,
   Progress,
-  RunEvent,
   RunPhase,
   RunRecord,
   RunRuntime,
   SelfTestReport,
   StepEvent,
   StoragePanel,
+  WorkerRunEvent,
 } from '../../workers/api.ts';
 import type { ColumnMapping } from '../lib/data/columns.ts';
 import type { EvalProgress } from '../lib/eval/evaluate-model.ts';
@@ -43,6 +44,8 @@ export type LoadState<T, P = Progress> =
 
 export interface RunView {
   status: 'idle' | 'running' | 'cancelling' | 'done' | 'stopped' | 'failed';
+  /** The run's name in "My models". */
+  name: string | null;
   runId: string | null;
   phase: RunPhase | null;
   resumedFrom: number | null;
@@ -51,17 +54,23 @@ export interface RunView {
   testRows: number;
   runtime: RunRuntime | null;
   path: { path: 'fused' | 'gradcache'; miniBatchSize: number | null; why: string } | null;
-  evalProgress: { which: 'before' | 'after'; progress: EvalProgress } | null;
+  evalProgress: { which: 'before' | 'epoch' | 'after'; progress: EvalProgress } | null;
   before: IrResult | null;
   after: IrResult | null;
+  /** Evaluations after each epoch (eval.everyEpoch). */
+  epochEvals: { epoch: number; step: number; result: IrResult }[];
+  /** Progress inside the update in progress (long accumulation groups). */
+  microBatch: { step: number; microBatch: number; of: number } | null;
+  /** A stop asked in the middle of an update: the update being finished. */
+  stopping: { step: number; microBatch: number; of: number } | null;
   checkpointStep: number | null;
   warnings: string[];
   error: string | null;
 }
 
 const IDLE_RUN: RunView = {
-  status: 'idle', runId: null, phase: null, resumedFrom: null, maxSteps: 0, trainRows: 0, testRows: 0, runtime: null, path: null,
-  evalProgress: null, before: null, after: null, checkpointStep: null, warnings: [], error: null,
+  status: 'idle', name: null, runId: null, phase: null, resumedFrom: null, maxSteps: 0, trainRows: 0, testRows: 0, runtime: null, path: null,
+  evalProgress: null, before: null, after: null, epochEvals: [], microBatch: null, stopping: null, checkpointStep: null, warnings: [], error: null,
 };
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -79,7 +88,7 @@ export class Engine {
   #storageError = $state.raw<string | null>(null);
   #persisted = $state.raw<boolean | null>(null);
   #runs = $state.raw<RunRecord[]>([]);
-  #evalNow = $state.raw<LoadState<{ model: 'trained' | 'base'; result: IrResult }, EvalProgress>>({ status: 'idle' });
+  #evalNow = $state.raw<LoadState<EvaluateResult, EvalProgress>>({ status: 'idle' });
 
   get probe(): ProbeState {
     return this.#probe;
@@ -112,6 +121,10 @@ export class Engine {
   }
   get runs(): RunRecord[] {
     return this.#runs;
+  }
+  /** Finished runs: the models trained in this browser, newest first. */
+  get models(): RunRecord[] {
+    return this.#runs.filter((r) => r.status === 'done');
   }
   get evalNow() {
     return this.#evalNow;
@@ -201,23 +214,27 @@ export class Engine {
   async train(config: RunConfig, resumeRunId?: string): Promise<void> {
     this.#run = { ...IDLE_RUN, status: 'running', warnings: [] };
     this.#steps = [];
-    const onEvent = Comlink.proxy((e: RunEvent) => this.#onRunEvent(e));
+    this.#evalNow = { status: 'idle' };
+    const onEvent = Comlink.proxy((e: WorkerRunEvent) => this.#onRunEvent(e));
     try {
-      const r = await this.#remote().train({ config, ...(resumeRunId ? { resumeRunId } : {}) }, onEvent);
-      this.#run = { ...this.#run, status: r.stopped ? 'stopped' : 'done', runId: r.runId, checkpointStep: r.stopped ? this.#run.checkpointStep : null, before: r.before, after: r.after, runtime: r.runtime, evalProgress: null };
+      const { record, runtime } = await this.#remote().train({ config, ...(resumeRunId ? { resumeRunId } : {}) }, onEvent);
+      this.#run = {
+        ...this.#run, status: record.status === 'done' ? 'done' : 'stopped', runId: record.runId, name: record.name, checkpointStep: record.checkpointStep,
+        before: record.before, after: record.after, runtime, evalProgress: null, microBatch: null, stopping: null,
+      };
     } catch (error) {
-      const cancelled = this.#run.status === 'cancelling';
-      this.#run = { ...this.#run, status: cancelled ? 'stopped' : 'failed', error: cancelled ? null : message(error), evalProgress: null };
+      this.#run = { ...this.#run, status: 'failed', error: message(error), evalProgress: null, microBatch: null, stopping: null };
     }
     void this.refreshRuns();
     void this.refreshStorage();
   }
 
-  #onRunEvent(e: RunEvent): void {
+  #onRunEvent(e: WorkerRunEvent): void {
     const r = this.#run;
     switch (e.type) {
       case 'start':
         this.#run = { ...r, runId: e.runId, resumedFrom: e.resumedFrom, maxSteps: e.maxSteps, trainRows: e.train, testRows: e.test };
+        if (e.steps.length) this.#steps = e.steps;
         break;
       case 'phase':
         this.#run = { ...r, phase: e.phase, evalProgress: e.phase.startsWith('eval') ? r.evalProgress : null };
@@ -231,8 +248,15 @@ export class Engine {
       case 'steps': {
         const last = this.#steps.at(-1)?.step ?? 0;
         this.#steps = [...this.#steps, ...e.steps.filter((s) => s.step > last)];
+        this.#run = { ...r, microBatch: null };
         break;
       }
+      case 'micro-batch':
+        this.#run = { ...r, microBatch: { step: e.step, microBatch: e.microBatch, of: e.of } };
+        break;
+      case 'stopping':
+        this.#run = { ...r, stopping: { step: e.step, microBatch: e.microBatch, of: e.of } };
+        break;
       case 'checkpoint':
         this.#run = { ...r, checkpointStep: e.step };
         break;
@@ -243,7 +267,8 @@ export class Engine {
         this.#run = { ...r, evalProgress: { which: e.which, progress: e.progress } };
         break;
       case 'eval':
-        this.#run = { ...r, [e.which]: e.result, evalProgress: null };
+        if (e.which === 'epoch') this.#run = { ...r, epochEvals: [...r.epochEvals, { epoch: e.epoch ?? 0, step: e.step, result: e.result }], evalProgress: null };
+        else this.#run = { ...r, [e.which]: e.result, evalProgress: null };
         break;
     }
   }
@@ -254,16 +279,26 @@ export class Engine {
     await this.#remote().cancel();
   }
 
-  async evaluate(config: RunConfig): Promise<void> {
+  /** Evaluates a stored model (runId) or the loaded one on the loaded data set. */
+  async evaluate(config: RunConfig, runId?: string): Promise<void> {
     this.#evalNow = { status: 'loading', what: 'evaluation', progress: null };
     const onProgress = Comlink.proxy((p: EvalProgress) => {
       if (this.#evalNow.status === 'loading') this.#evalNow = { ...this.#evalNow, progress: p };
     });
     try {
-      this.#evalNow = { status: 'done', value: await this.#remote().evaluate(config, onProgress) };
+      this.#evalNow = { status: 'done', value: await this.#remote().evaluate({ config, ...(runId ? { runId } : {}) }, onProgress) };
     } catch (error) {
       this.#evalNow = { status: 'failed', error: message(error) };
     }
+  }
+
+  async renameRun(runId: string, name: string): Promise<void> {
+    try {
+      await this.#remote().renameRun(runId, name);
+    } catch (error) {
+      this.#storageError = message(error);
+    }
+    await this.refreshRuns();
   }
 
   async refreshRuns(): Promise<void> {

@@ -1,5 +1,5 @@
 // The evaluator line of `npm run bench` in its own process, started by run.ts: the Matryoshka IR
-// evaluator on given random embeddings (src/lib/eval/bench.ts: 1,000 queries × 10,000 documents,
+// evaluator on given random embeddings (tests/bench/eval-bench.ts: 1,000 queries × 10,000 documents,
 // D 768, dims 768/512/256/128/64, cosine, all metrics) with its scores from the JS backend or from
 // EngineScoreBackend on one runtime; prints `BENCH_EVAL {json}` to stdout. Its own process so that
 // the WASM thread count can differ per configuration and the peak RSS is this one's alone.
@@ -9,7 +9,7 @@
 // Warm-up runs create the engine's session; the timed runs reuse it.
 
 import { parseArgs } from 'node:util';
-import { benchmarkEval } from '../../src/lib/eval/bench.ts';
+import { benchmarkEval } from './eval-bench.ts';
 import { EngineScoreBackend } from '../../src/lib/eval/engine-scores.ts';
 import { createRuntime, type RuntimeKind } from '../../src/lib/runtime/index.ts';
 import { median } from './profile-trace.ts';

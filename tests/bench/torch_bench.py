@@ -12,7 +12,7 @@ pooling + L2 normalize), batch 32 x 128 tokens with a full attention mask, fp32.
     takes it and as the bench's "train step" rows take it: --batch anchors and --batch positives
     (2·B sequences of T tokens), one forward per column, CLS + normalize, cross-entropy of
     20·cos(anchor_i, positive_j) against j = i, backward, grad-norm clipping at 1.0 and an AdamW
-    step (lr 2e-5, no weight decay: the Trainer's defaults in src/lib/train/bench.ts);
+    step (lr 2e-5, no weight decay: the Trainer's defaults in tests/bench/train-step-bench.ts);
 each as the median of --iters timed runs after --warmup untimed ones, and prints one JSON line
 to stdout (progress and the BLAS report go to stderr).
 

@@ -1,5 +1,5 @@
 // One "train step" configuration of `npm run bench` in its own process, started by run.ts: full
-// MNRL training steps (src/lib/train/bench.ts: 32 anchor + 32 positive sequences × 128 tokens,
+// MNRL training steps (tests/bench/train-step-bench.ts: 32 anchor + 32 positive sequences × 128 tokens,
 // dropout on, loss, backward, clipping, AdamW and the weight upload) on a bge-small-shaped random
 // model, fused or GradCache, on one runtime; prints `BENCH_TRAIN {json}` to stdout. Its own process
 // for the same reasons as child.ts (WASM thread count fixed at module start; peak RSS per
@@ -11,7 +11,7 @@
 
 import { parseArgs } from 'node:util';
 import { createRuntime, type RuntimeKind } from '../../src/lib/runtime/index.ts';
-import { benchmarkTrainStep, type TrainStepBenchResult } from '../../src/lib/train/bench.ts';
+import { benchmarkTrainStep, type TrainStepBenchResult } from './train-step-bench.ts';
 import type { TrainPath } from '../../src/lib/train/trainer.ts';
 
 export interface TrainChildResult extends TrainStepBenchResult {

@@ -1,7 +1,9 @@
 // The whole page as a first-time visitor meets it, in Debian's Chromium, with the local Hub
 // serving the tiny fixtures under the default model and data set names (?hub=…): defaults shown,
 // Download with progress, preview and mapping, a short WASM training run with steps, loss chart and
-// the before/after table, the share link restoring the config, Resume after a cancel; and the
+// the before/after table, the share link restoring the config, the trained model in "My models"
+// after a reload (renamed, evaluated again to the same table, the base of a new run), Resume after
+// a cancel and after a reload in the middle of a run; and the
 // Compute card with WebGPU (SwiftShader) naming the backend its self-test ran on, and a local CSV
 // picked from disk getting its preview, name-guessed mapping and inline row errors.
 
@@ -51,7 +53,7 @@ const recorded = (page: BrowserSession['page'], testid: string): Promise<string[
 const pageUrl = () => `${site.url}?hub=${encodeURIComponent(hub.url)}`;
 
 describe('the page, first visit, WASM', () => {
-  it('downloads the defaults with progress, trains, evaluates before/after, shares and resumes', async () => {
+  it('downloads the defaults with progress, trains, evaluates before/after, shares, keeps the model and resumes', async () => {
     session = await launchBrowser({ webgpu: false });
     const { page } = session;
     const id = (t: string) => page.getByTestId(t);
@@ -119,8 +121,9 @@ describe('the page, first visit, WASM', () => {
     for (const v of [before, after]) expect(v).toBeGreaterThan(0), expect(v).toBeLessThanOrEqual(1);
     expect(delta).toBeCloseTo(after - before, 3);
     expect(before).not.toBe(after);
-    // A finished run keeps its record but not its checkpoint.
+    // A finished run keeps its model, not its checkpoint.
     expect(await id('train-status').textContent()).not.toContain('checkpoint at');
+    expect(await id('train-saved').textContent()).toContain('in My models');
     await page.screenshot({ path: join(ARTIFACTS_DIR, 'app.png'), fullPage: true });
 
     // Share: only the changed fields, and the hub; opening the link restores them.
@@ -136,9 +139,49 @@ describe('the page, first visit, WASM', () => {
     expect(await shared.getByTestId('share-link').inputValue()).toBe(link);
     await shared.close();
 
+    // Models that stay: after a reload the trained model is in "My models" with its numbers.
+    await page.reload();
+    await id('model-item').first().waitFor({ timeout: 30_000 });
+    expect(await id('model-item').count()).toBe(1);
+    const item = id('model-item').first();
+    expect(await item.getByTestId('model-name').textContent()).toBe(`${DEFAULT_MODEL_ID}@main · ${DEFAULT_DATASET_ID}`);
+    expect(Number(await item.getByTestId('model-after').locator('td[data-dim="32"]').textContent())).toBe(Number(after.toFixed(4)));
+    expect(await item.textContent()).toContain(before.toFixed(4));
+    // Renamed, it keeps the name over a reload.
+    await item.getByTestId('model-rename').click();
+    await item.getByTestId('model-name-input').fill('qa-tiny tuned');
+    await item.getByTestId('model-name-input').press('Enter');
+    await expect.poll(() => item.getByTestId('model-name').textContent()).toBe('qa-tiny tuned');
+    // Evaluate again (the page loads the data set it was trained on): the same table.
+    await item.getByTestId('model-evaluate').click();
+    await id('eval-now-model').waitFor({ timeout: 120_000 });
+    expect(await id('eval-now-model').textContent()).toContain('qa-tiny tuned');
+    const again = (await id('eval-table').locator('tbody tr').first().locator('td').allTextContents()).map((t) => t.trim());
+    expect(again).toEqual(['dim_32_cosine_ndcg@10', after.toFixed(4)]);
+    await page.screenshot({ path: join(ARTIFACTS_DIR, 'app-my-models.png'), fullPage: true });
+
+    // A new run starts from it: it becomes the base model, and the run records that.
+    await item.getByTestId('model-train-from').click();
+    await expect.poll(async () => (await id('model-loaded').count()) && id('model-loaded').textContent(), { timeout: 30_000 }).toContain('qa-tiny tuned (trained in this browser)');
+    expect(await id('model-id').inputValue()).toMatch(/^stored:/);
+    await id('cfg-max-steps').fill('2');
+    await id('train-start').click();
+    await page.locator('[data-testid=train-live][data-status=done]').waitFor({ timeout: 180_000 });
+    expect(await id('train-step').textContent()).toBe('2');
+    await expect.poll(() => id('model-item').count(), { timeout: 10_000 }).toBe(2);
+    expect(await id('model-item').first().textContent()).toMatch(/from qa-tiny tuned on /);
+    // The first model's numbers are the base model's "before" numbers now.
+    const second = (await id('eval-table').locator('tbody tr').first().locator('td').allTextContents()).map((t) => t.trim());
+    expect(second[1]).toBe(after.toFixed(4));
+    await id('cfg-max-steps').fill('');
+
     // Cancel a longer run after its first checkpoint; after a reload the page offers Resume, and
-    // resuming finishes the run from the stored checkpoint.
+    // resuming continues from the stored checkpoint.
+    await id('default-model').click();
+    await id('model-download').click();
+    await expect.poll(async () => (await id('model-loaded').count()) && id('model-loaded').textContent(), { timeout: 30_000 }).toContain(`${DEFAULT_MODEL_ID}@main`);
     await id('cfg-epochs').fill('40');
+    await id('cfg-batch').fill('16');
     await id('cfg-lr').fill('0.0001');
     await id('train-start').click();
     await expect.poll(async () => Number((await id('train-step').textContent()) ?? 0), { timeout: 120_000 }).toBeGreaterThanOrEqual(1);
@@ -147,15 +190,31 @@ describe('the page, first visit, WASM', () => {
     await page.locator('[data-testid=train-live][data-status=stopped]').waitFor({ timeout: 60_000 });
     const stoppedAt = Number(await id('train-step').textContent());
     expect(stoppedAt).toBeLessThan(400);
+    expect(await id('train-status').textContent()).toContain(`checkpoint at ${stoppedAt}`);
     await page.reload();
     await id('resume-banner').waitFor({ timeout: 30_000 });
     expect(await id('resume-banner').textContent()).toContain(`stopped at update ${stoppedAt} of 400`);
-    expect(await page.locator('[data-testid=storage-groups] tr[data-group^="run/"]').count()).toBe(2);
+    expect(await page.locator('[data-testid=storage-groups] tr[data-group^="run/"]').count()).toBe(3);
     await id('resume').click();
     await page.locator('[data-testid=train-status]', { hasText: `resumed from update ${stoppedAt}` }).waitFor({ timeout: 120_000 });
     await expect.poll(async () => Number((await id('train-step').textContent()) ?? 0), { timeout: 60_000 }).toBeGreaterThan(stoppedAt);
     // The steps before the resume are drawn too.
     expect(Number(await id('loss-chart').getAttribute('data-points'))).toBeGreaterThan(stoppedAt);
+
+    // A reload in the middle of the run (a closed tab): the page offers to resume from the last
+    // checkpoint, and the resumed run continues from there.
+    // The run view starts empty, so "checkpoint at" is the resumed run's own first checkpoint.
+    await page.locator('[data-testid=train-status]', { hasText: /checkpoint at \d+/ }).waitFor({ timeout: 180_000 });
+    const lastCheckpoint = Number(/checkpoint at (\d+)/.exec((await id('train-status').textContent())!)![1]);
+    expect(lastCheckpoint).toBeGreaterThan(stoppedAt);
+    await page.reload();
+    await id('resume-banner').waitFor({ timeout: 30_000 });
+    const banner = (await id('resume-banner').textContent())!;
+    const interruptedAt = Number(/was interrupted at update (\d+) of 400; checkpoint at (\d+)/.exec(banner)![2]);
+    expect(interruptedAt).toBeGreaterThanOrEqual(lastCheckpoint);
+    await id('resume').click();
+    await page.locator('[data-testid=train-status]', { hasText: `resumed from update ${interruptedAt}` }).waitFor({ timeout: 120_000 });
+    await expect.poll(async () => Number((await id('train-step').textContent()) ?? 0), { timeout: 60_000 }).toBeGreaterThan(interruptedAt);
     await id('train-cancel').click();
     await page.locator('[data-testid=train-live][data-status=stopped]').waitFor({ timeout: 60_000 });
     expect(session.errors).toEqual([]);

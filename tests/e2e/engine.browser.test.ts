@@ -5,10 +5,9 @@
 // (tests/e2e/harness/, built into a temp folder) only runs them through the app's createRuntime.
 // SwiftShader runs WebGPU at CPU speed, so only tiny graphs.
 
-import { readdir, rm } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serveStatic, type StaticServer } from '../../scripts/serve.js';
 import { gradients } from '../../src/lib/autodiff/grad.ts';
 import { Graph } from '../../src/lib/graph/graph.ts';
 import { toOnnx } from '../../src/lib/graph/onnx.ts';
@@ -26,34 +25,22 @@ import type { PlacedNode } from '../../src/lib/runtime/webgpu-placement.ts';
 import { ensureFixtures } from '../fixtures/fixtures.ts';
 import { compareTensors, formatDiff, loadReference, type Reference } from '../reference/load-reference.ts';
 import { launchBrowser, type BrowserSession } from './browser.ts';
-import { buildHarness } from './harness/build.ts';
+import { type HarnessPage, openHarness, waitForHarness } from './harness/open.ts';
 import { fromWire, toBase64, toWire, type Harness, type WireRun, type WireTensor } from './harness/wire.ts';
 
-let harnessDir: string;
-let server: StaticServer;
+let harness: HarnessPage;
 let session: BrowserSession;
 
 beforeAll(async () => {
-  harnessDir = await buildHarness();
-  server = await serveStatic({ root: harnessDir, port: 0, isolate: true });
-  session = await launchBrowser({ webgpu: true });
-  await session.page.goto(server.url);
-  await session.page.waitForFunction(() => document.title === 'harness ready', undefined, { timeout: 30_000 });
+  harness = await openHarness({ webgpu: true });
+  session = harness.session;
 }, 180_000);
 
 afterAll(async () => {
-  await session?.close();
-  await server?.close();
-  if (harnessDir) await rm(harnessDir, { recursive: true, force: true });
+  await harness?.close();
 });
 
-/** Calls window.harness.<method>(...args) in the page. */
-function call<K extends keyof Harness>(method: K, ...args: Parameters<Harness[K]>): Promise<Awaited<ReturnType<Harness[K]>>> {
-  return session.page.evaluate(
-    ([m, a]) => (globalThis as unknown as Record<string, Record<string, (...x: unknown[]) => unknown>>).harness[m](...a),
-    [method, args] as const,
-  ) as Promise<Awaited<ReturnType<Harness[K]>>>;
-}
+const call: HarnessPage['call'] = (method, ...args) => harness.call(method, ...args);
 
 /** Nodes a WebGPU session places on onnxruntime's CPU EP (Memcpy nodes left out). */
 export async function cpuNodesOf(model: Uint8Array): Promise<PlacedNode[]> {
@@ -247,8 +234,7 @@ describe('the engine worker', () => {
   it('falls back to threaded WASM without an adapter, and says why', async () => {
     const plain = await launchBrowser({ webgpu: false });
     try {
-      await plain.page.goto(server.url);
-      await plain.page.waitForFunction(() => document.title === 'harness ready', undefined, { timeout: 30_000 });
+      await waitForHarness(plain, harness.server.url);
       const report = (await plain.page.evaluate(() =>
         (globalThis as unknown as { harness: Harness }).harness.workerSelfTest(),
       )) as Awaited<ReturnType<Harness['workerSelfTest']>>;
@@ -264,7 +250,7 @@ describe('the engine worker', () => {
 });
 
 it('the build holds one onnxruntime-web wasm binary of the WebGPU build, which the WASM kind also uses', async () => {
-  const files = await readdir(join(harnessDir, 'assets'));
+  const files = await readdir(join(harness.dir, 'assets'));
   expect(files.filter((f) => /^ort-wasm.*\.wasm$/.test(f)).map((f) => f.replace(/-[\w-]{8}\.wasm$/, '.wasm'))).toEqual([
     'ort-wasm-simd-threaded.asyncify.wasm',
   ]);

@@ -1,6 +1,6 @@
 // From tables to the train and test examples a run uses: the column mapping (the seed's for its
 // default data set, auto-detected otherwise, or the user's), validation of each split, and a
-// seeded split when there is only one. Not loading (hub/dataset.ts, parse.ts).
+// seeded split when there is only one. Not loading (hub/dataset-files.ts, parse.ts).
 
 import { DEFAULT_DATASET_ID } from '../config.ts';
 import { autoMapping, SEED_MAPPING, type ColumnMapping } from './columns.ts';

@@ -3,9 +3,9 @@
 
 export { checkColumns, columnDim, splitColumns, stackColumns } from './columns.ts';
 export { cosentLoss, type CosentOptions } from './cosent.ts';
+export type { EmbeddingLoss } from '../models/graphs.ts';
 export {
-  buildLossGraph, EMBEDDINGS_GRAD_OUTPUT, EMBEDDINGS_INPUT, type EmbeddingLoss, embeddingLoss, LOSS_OUTPUT,
-  type LossGraphOptions, SCORES_INPUT,
+  buildLossGraph, EMBEDDINGS_GRAD_OUTPUT, EMBEDDINGS_INPUT, embeddingLoss, LOSS_OUTPUT, type LossGraphOptions, SCORES_INPUT,
 } from './loss-graph.ts';
 export { matryoshka, matryoshkaPlan, type MatryoshkaOptions, type MatryoshkaTerm, shrink } from './matryoshka.ts';
 export { mnrl, type MnrlOptions } from './mnrl.ts';

@@ -10,6 +10,7 @@
 import { gradients } from '../autodiff/grad.ts';
 import { Graph, type Value } from '../graph/graph.ts';
 import type { Dim } from '../graph/types.ts';
+import type { EmbeddingLoss } from '../models/graphs.ts';
 import { columnDim, splitColumns } from './columns.ts';
 import { buildLoss, columnRange, type LossSpec, needsScores, validateLossSpec } from './spec.ts';
 
@@ -17,9 +18,6 @@ export const EMBEDDINGS_INPUT = 'embeddings';
 export const SCORES_INPUT = 'scores';
 export const LOSS_OUTPUT = 'loss';
 export const EMBEDDINGS_GRAD_OUTPUT = 'grad/embeddings';
-
-/** Structurally the same as models/graphs.ts' EmbeddingLoss. */
-export type EmbeddingLoss = (embeddings: Value, g: Graph) => Value;
 
 function checkColumnCount(spec: LossSpec, k: number): void {
   const { min, max } = columnRange(spec.type);

@@ -19,6 +19,8 @@ export const RUN_RECORD_KEY = 'run.json';
 export const RUN_RECORD_FORMAT = 'tabtune-run';
 export const CHECKPOINTS_PREFIX = 'checkpoints/';
 export const checkpointKey = (step: number) => `${CHECKPOINTS_PREFIX}checkpoint-${step}.safetensors`;
+/** Files a finished run writes beside the model folder itself. */
+export const RUN_OUTPUT_EXTRAS: ReadonlySet<string> = new Set(['train_log.jsonl', 'eval_results.json', 'run_config.json']);
 
 export type RunStatus = 'running' | 'stopped' | 'done' | 'failed';
 
@@ -83,6 +85,11 @@ export async function checkpointSteps(store: Store): Promise<number[]> {
     .map((m) => Number(m[1]))
     .sort((a, b) => b - a);
 }
+
+/** The run config's model id for a model trained in this browser (run `runId`'s output). */
+export const storedModelId = (runId: string) => `stored:${runId}`;
+/** The run id a `stored:` model id names, or null for a Hub id or a folder. */
+export const storedRunId = (modelId: string) => (modelId.startsWith('stored:') ? modelId.slice('stored:'.length) : null);
 
 /** nDCG@10 (cosine) per Matryoshka dim of an evaluation: what lists and cards show. */
 export function ndcgByDim(r: IrResult | null): { dim: number; ndcg: number }[] {

@@ -28,7 +28,7 @@ import type { StepsPlan } from '../train/schedule.ts';
 import { type TrainEvent, Trainer } from '../train/trainer.ts';
 import { dataFingerprint, type ModelIdentity, type Provenance, provenanceDifference } from './identity.ts';
 import {
-  CHECKPOINTS_PREFIX, checkpointKey, checkpointSteps, type EpochEval, RUN_RECORD_FORMAT, readRunRecord, type RunRecord, writeRunRecord,
+  CHECKPOINTS_PREFIX, checkpointKey, checkpointSteps, type EpochEval, RUN_OUTPUT_EXTRAS, RUN_RECORD_FORMAT, readRunRecord, type RunRecord, writeRunRecord,
 } from './record.ts';
 
 export interface RunModel {
@@ -271,7 +271,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
     emit({ type: 'phase', phase: 'save' });
     const files = runOutputs(record, model, trainer.weights(), trainer.events);
     for (const [path, bytes] of files) await store.set(path, bytes);
-    record.modelBytes = [...files].reduce((n, [path, b]) => n + (OUTPUT_EXTRAS.has(path) ? 0 : b.byteLength), 0);
+    record.modelBytes = [...files].reduce((n, [path, b]) => n + (RUN_OUTPUT_EXTRAS.has(path) ? 0 : b.byteLength), 0);
     // A finished run keeps its model, not its checkpoint (bge-base's is ~1.3 GB).
     await store.delPrefix(CHECKPOINTS_PREFIX);
     Object.assign(record, { status: 'done', checkpointStep: null, finished: Date.now() });
@@ -293,9 +293,6 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
     await trainer.dispose();
   }
 }
-
-/** Files a finished run writes besides the model itself. */
-const OUTPUT_EXTRAS = new Set(['train_log.jsonl', 'eval_results.json', 'run_config.json']);
 
 /** The finished run's output files: the sentence-transformers folder, its log, results and config. */
 function runOutputs(record: RunRecord, model: RunModel, weights: ReadonlyMap<string, Float32Array>, events: readonly TrainEvent[]): Map<string, Uint8Array> {

@@ -34,6 +34,16 @@ function keyOf(root: string, valuePath: string): string {
   return rel.split(/[\\/]/).map(decodeURIComponent).join('/');
 }
 
+/** `usage` plus what the disk under `root` still has, as a quota; null when it cannot be read. */
+export async function diskEstimate(root: string, usage: number): Promise<StoreEstimate> {
+  try {
+    const fs = await statfs(root);
+    return { usage, quota: usage + fs.bavail * fs.bsize };
+  } catch {
+    return { usage, quota: null };
+  }
+}
+
 export const isDiskFull = (e: unknown) => {
   const code = (e as { code?: string }).code;
   return code === 'ENOSPC' || code === 'EDQUOT';
@@ -137,13 +147,8 @@ export class FolderStore implements Store {
   async estimate(): Promise<StoreEstimate> {
     const usage = (await this.entries()).reduce((s, e) => s + e.size, 0);
     if (this.#maxBytes !== null) return { usage, quota: this.#maxBytes };
-    try {
-      await mkdir(this.root, { recursive: true });
-      const fs = await statfs(this.root);
-      return { usage, quota: usage + fs.bavail * fs.bsize };
-    } catch {
-      return { usage, quota: null };
-    }
+    await mkdir(this.root, { recursive: true }).catch(() => undefined);
+    return diskEstimate(this.root, usage);
   }
 
   async persist(): Promise<boolean> {

@@ -6,9 +6,9 @@
 // Not the download cache (folder-store.ts keeps commit records and encodes keys), not for the browser.
 
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, rmdir, stat, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import { isDiskFull } from './folder-store.ts';
+import { diskEstimate, isDiskFull } from './folder-store.ts';
 import { StoreQuotaError, storeSummary, type Store, type StoreEntry, type StoreEstimate } from './store.ts';
 
 const TEMP = /\.tmp-\d+-[0-9a-f]{8}$/;
@@ -88,13 +88,7 @@ export class PlainFolderStore implements Store {
   }
 
   async estimate(): Promise<StoreEstimate> {
-    const usage = (await this.entries()).reduce((s, e) => s + e.size, 0);
-    try {
-      const fs = await statfs(this.root);
-      return { usage, quota: usage + fs.bavail * fs.bsize };
-    } catch {
-      return { usage, quota: null };
-    }
+    return diskEstimate(this.root, (await this.entries()).reduce((s, e) => s + e.size, 0));
   }
 
   async persist(): Promise<boolean> {

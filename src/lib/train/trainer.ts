@@ -101,6 +101,8 @@ export interface RunResult {
   stopped: boolean;
 }
 
+const yieldToEventLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
 /** Integer in [0, 2²⁴) from (seed, global micro-batch, mini-batch index): the encoder's dropout seed. */
 export function dropoutSeed(seed: number, microBatch: number, miniBatch: number): number {
   let h = Math.imul((seed >>> 0) ^ 0x9e3779b9, 0x85ebca6b);
@@ -297,6 +299,9 @@ export class Trainer {
     let stopped = false;
     let announced = false;
     while (this.globalStep < plan.maxSteps) {
+      // onnxruntime's runs may never yield to the event loop, so without this a worker would see
+      // the page's Cancel (a message) only when an update's checkpoint or upload awaits something real.
+      await yieldToEventLoop();
       // Stops only between updates: a checkpoint holds no half-accumulated gradient, so a resumed
       // run makes exactly the updates an uninterrupted one makes.
       const stopAsked = opts.signal?.aborted || (opts.stopAfterStep !== undefined && this.globalStep >= opts.stopAfterStep);

@@ -5,10 +5,10 @@
 
 import { createRuntime, isDeviceTensor, type DeviceTensor, type HostTensor, type Runtime, type RuntimeKind } from '../../../src/lib/runtime/index.ts';
 import * as Comlink from 'comlink';
-import type { EngineWorkerApi } from '../../../workers/api.ts';
+import type { EngineWorkerApi, WorkerRunEvent } from '../../../workers/api.ts';
 import type { WebGpuRuntime } from '../../../src/lib/runtime/webgpu-runtime.ts';
 import type { WireTensor, Harness, WireRun } from './wire.ts';
-import { fromWire, toWire, fromBase64 } from './wire.ts';
+import { fromWire, toWire, fromBase64, toBase64 } from './wire.ts';
 
 const runtimes = new Map<string, Runtime>();
 const device = new Map<string, DeviceTensor>();
@@ -28,6 +28,8 @@ const sessions = new Map<string, Awaited<ReturnType<Runtime['load']>>>();
 
 const harness: Harness = {
   workerSelfTest: () => Promise.reject(new Error('set below')),
+  workerCall: () => Promise.reject(new Error('set below')),
+  workerTrain: () => Promise.reject(new Error('set below')),
   async describe(kind, threads) {
     return (await runtime(kind, threads)).describe();
   },
@@ -81,11 +83,24 @@ const harness: Harness = {
 };
 
 let worker: Comlink.Remote<EngineWorkerApi> | null = null;
-harness.workerSelfTest = async () => {
-  worker ??= Comlink.wrap<EngineWorkerApi>(
-    new Worker(new URL('../../../workers/engine.worker.ts', import.meta.url), { type: 'module' }),
-  );
-  return worker.selfTest();
+const engineWorker = () =>
+  (worker ??= Comlink.wrap<EngineWorkerApi>(new Worker(new URL('../../../workers/engine.worker.ts', import.meta.url), { type: 'module' })));
+
+harness.workerSelfTest = () => engineWorker().selfTest();
+harness.workerCall = async (method, args) => {
+  const out = await (engineWorker()[method] as unknown as (...a: unknown[]) => Promise<unknown>)(...args);
+  return out instanceof Uint8Array ? { b64: toBase64(out) } : out;
+};
+harness.workerTrain = async (req, cancelAt) => {
+  const w = engineWorker();
+  const events: WorkerRunEvent[] = [];
+  const onEvent = Comlink.proxy((e: WorkerRunEvent) => {
+    events.push(e);
+    // The page's Cancel button does exactly this: one message to the worker.
+    if (cancelAt && e.type === 'micro-batch' && e.step === cancelAt.step && e.microBatch === cancelAt.microBatch) void w.cancel();
+  });
+  const summary = await w.train(req, onEvent);
+  return { summary, events: events.filter((e) => e.type !== 'eval-progress' && e.type !== 'start') };
 };
 
 (globalThis as unknown as { harness: Harness }).harness = harness;

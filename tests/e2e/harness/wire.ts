@@ -2,7 +2,7 @@
 // the engine test page and the Node side of tests/e2e/engine.browser.test.ts.
 
 import type { DType } from '../../../src/lib/graph/types.ts';
-import type { SelfTestReport } from '../../../workers/api.ts';
+import type { EngineWorkerApi, RunSummary, SelfTestReport, TrainRequest, WorkerRunEvent } from '../../../workers/api.ts';
 import type { NodePlacement } from '../../../src/lib/runtime/webgpu-placement.ts';
 import type { HostData, HostTensor, RuntimeDescription, RuntimeKind } from '../../../src/lib/runtime/types.ts';
 
@@ -34,6 +34,10 @@ export interface Harness {
   placement(modelB64: string): Promise<NodePlacement>;
   /** Starts workers/engine.worker.ts and calls its selfTest(). */
   workerSelfTest(): Promise<SelfTestReport>;
+  /** Calls one method of the engine worker (plain arguments); bytes come back as { b64 }. */
+  workerCall(method: keyof EngineWorkerApi, args: unknown[]): Promise<unknown>;
+  /** The worker's train(), cancelled (as the page's Cancel does) when micro-batch `cancelAt` is reported. */
+  workerTrain(req: TrainRequest, cancelAt?: { step: number; microBatch: number }): Promise<{ summary: RunSummary; events: WorkerRunEvent[] }>;
 }
 
 export function toBase64(bytes: Uint8Array): string {

@@ -2,9 +2,9 @@
 // D = 768, dims [768, 512, 256, 128, 64], cosine), for `npm run bench`. Only evaluateIr is timed,
 // not the generation of the embeddings. It asserts nothing and is not run by the tests.
 
-import { Rng } from '../util/rng.ts';
-import { DEFAULT_MATRYOSHKA_DIMS, evaluateIr, type ScoreBackend } from './ir-metrics.ts';
-import type { DocId } from './ir-set.ts';
+import { Rng } from '../../src/lib/util/rng.ts';
+import { DEFAULT_MATRYOSHKA_DIMS, evaluateIr, type ScoreBackend } from '../../src/lib/eval/ir-metrics.ts';
+import type { DocId } from '../../src/lib/eval/ir-set.ts';
 
 export interface BenchEvalOptions {
   queries?: number;

@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
-import { BGE_SMALL_CONFIG } from '../models/bert-config.ts';
-import { createRuntime } from '../runtime/index.ts';
-import { benchmarkTrainStep } from './bench.ts';
+import { BGE_SMALL_CONFIG } from '../../src/lib/models/bert-config.ts';
+import { createRuntime } from '../../src/lib/runtime/index.ts';
+import { benchmarkTrainStep } from './train-step-bench.ts';
 
 it('benchmarkTrainStep times full fused and GradCache steps (a 2-layer model here; bge-small in npm run bench)', async () => {
   const runtime = await createRuntime('node');

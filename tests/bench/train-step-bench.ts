@@ -3,15 +3,15 @@
 // (2·batch sequences per step), dropout on, fused or GradCache — forward, loss, backward,
 // clipping, AdamW and the weight upload, as a real run does. Texts are stand-ins: a synthetic
 // tokenizer gives every row exactly `seq` tokens, so no tokenizer files are needed.
-// Not the bench harness (tests/bench/) and not a correctness test.
+// Not the bench harness (run.ts, the child scripts) and not a correctness test.
 
-import type { Example } from '../data/validate.ts';
-import { BGE_SMALL_CONFIG, type BertConfig } from '../models/bert-config.ts';
-import { randomBertWeights, sentenceModel } from '../models/sentence-model.ts';
-import type { Runtime } from '../runtime/types.ts';
-import type { BatchTokenizer } from './batches.ts';
-import { parseRunConfig } from './run-config.ts';
-import { Trainer, type TrainPath } from './trainer.ts';
+import type { Example } from '../../src/lib/data/validate.ts';
+import { BGE_SMALL_CONFIG, type BertConfig } from '../../src/lib/models/bert-config.ts';
+import { randomBertWeights, sentenceModel } from '../../src/lib/models/sentence-model.ts';
+import type { Runtime } from '../../src/lib/runtime/types.ts';
+import type { BatchTokenizer } from '../../src/lib/train/batches.ts';
+import { parseRunConfig } from '../../src/lib/train/run-config.ts';
+import { Trainer, type TrainPath } from '../../src/lib/train/trainer.ts';
 
 export interface TrainStepBenchOptions {
   runtime: Runtime;

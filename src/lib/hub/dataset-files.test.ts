@@ -9,7 +9,7 @@ import { ensureFixtures, type FixturePaths } from '../../../tests/fixtures/fixtu
 import { startLocalHub, type LocalHub } from '../../../tests/hub/local-hub.ts';
 import { prepareDataset } from '../data/dataset.ts';
 import { FolderStore } from '../store/folder-store.ts';
-import { loadHubDataset } from './dataset.ts';
+import { loadHubDataset } from './dataset-files.ts';
 import { HubClient } from './hub-client.ts';
 import type { Progress } from './progress.ts';
 import { DEFAULT_DATASET_ID } from '../config.ts';

@@ -1,0 +1,54 @@
+// What the engine worker holds between calls, in one object the worker entry creates and hands to
+// every method: the store, the model and data set the user loaded (their bytes and tables stay
+// here; the page only gets summaries), the parsed model and tokenizer of the loaded files, and the
+// run in progress. Methods live in loaders.ts and train-session.ts; this file holds no logic but
+// the lazy parse.
+
+import type { Table } from '../src/lib/data/parse.ts';
+import { loadSentenceModel, type SentenceModel } from '../src/lib/models/sentence-model.ts';
+import type { Runtime } from '../src/lib/runtime/index.ts';
+import { IdbStore } from '../src/lib/store/idb-store.ts';
+import type { Store } from '../src/lib/store/store.ts';
+import { loadTokenizer, tokenizerFilesFromMap, type TextTokenizer } from '../src/lib/tokenize/tokenizer.ts';
+import type { DatasetSummary, ModelSummary } from './api.ts';
+
+export interface LoadedModel {
+  summary: ModelSummary;
+  /** Path → bytes of every file the engine and the tokenizer need. */
+  files: Map<string, Uint8Array>;
+  /** A Hub model's repo, revision and commit (its identity); null for a stored model. */
+  hub: { repo: string; revision: string; commit: string } | null;
+}
+
+export interface LoadedData {
+  source: string;
+  splits: Record<string, Table>;
+  via: DatasetSummary['via'];
+  offline: boolean;
+}
+
+export class EngineState {
+  readonly store: Store;
+  model: LoadedModel | null = null;
+  data: LoadedData | null = null;
+  /** The run in progress; cancel() aborts it. */
+  active: AbortController | null = null;
+  activeRunId: string | null = null;
+  /** A WASM runtime for runs that ask for "wasm" while the engine's own runtime is WebGPU. */
+  wasmRuntime: Promise<Runtime> | null = null;
+  #parsed: { files: Map<string, Uint8Array>; model: SentenceModel; tokenizer: TextTokenizer } | null = null;
+
+  constructor(store: Store = new IdbStore()) {
+    this.store = store;
+  }
+
+  /** The loaded model parsed (once per loaded file set). */
+  parsedModel(): { loaded: LoadedModel; model: SentenceModel; tokenizer: TextTokenizer } {
+    const m = this.model;
+    if (!m) throw new Error('no model is loaded: download one first');
+    if (this.#parsed?.files !== m.files) {
+      this.#parsed = { files: m.files, model: loadSentenceModel(m.files), tokenizer: loadTokenizer(tokenizerFilesFromMap(m.files, m.summary.repo)) };
+    }
+    return { loaded: m, model: this.#parsed.model, tokenizer: this.#parsed.tokenizer };
+  }
+}
