@@ -211,6 +211,8 @@ function toConstData(dtype: DType, list: readonly number[]): ConstData {
       return BigInt64Array.from(list, (x) => BigInt(x));
     case 'int32':
       return Int32Array.from(list);
+    case 'int8':
+      return Int8Array.from(list);
     case 'bool':
       return Uint8Array.from(list, (x) => (x ? 1 : 0));
   }

@@ -10,7 +10,7 @@
 
 import protobuf from 'protobufjs';
 import type { Graph, Value } from './graph.ts';
-import type { Attr, ConstData, ConstTensor, DType, Shape } from './types.ts';
+import { type Attr, type ConstData, type ConstTensor, type DType, ONNX_ELEM_TYPE, type Shape } from './types.ts';
 
 export const OPSET = 17;
 const IR_VERSION = 8;
@@ -104,8 +104,6 @@ message OperatorSetIdProto {
 const root = protobuf.parse(SCHEMA, { keepCase: true }).root;
 const ModelProto = root.lookupType('onnx.ModelProto');
 
-/** TensorProto.DataType */
-export const ONNX_ELEM_TYPE: Record<DType, number> = { float32: 1, int32: 6, int64: 7, bool: 9, float64: 11 };
 
 const ATTR_TYPE = { float: 1, int: 2, string: 3, floats: 6, ints: 7 } as const;
 

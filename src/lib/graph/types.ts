@@ -1,14 +1,17 @@
 // Element types, dimensions and shapes of the graph IR.
 // Not the runtime's tensor types: those live in src/lib/runtime/ (HostTensor).
 
-export type DType = 'float32' | 'float64' | 'int64' | 'int32' | 'bool';
+export type DType = 'float32' | 'float64' | 'int64' | 'int32' | 'int8' | 'bool';
+
+/** TensorProto.DataType of each element type (onnx.proto). */
+export const ONNX_ELEM_TYPE: Record<DType, number> = { float32: 1, int8: 3, int32: 6, int64: 7, bool: 9, float64: 11 };
 
 /** A number is a static size; a string is a symbolic size such as 'B' or 'T' (ONNX dim_param). */
 export type Dim = number | string;
 export type Shape = readonly Dim[];
 
 /** Host data of a constant folded into the graph (initializer). */
-export type ConstData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+export type ConstData = Float32Array | Float64Array | BigInt64Array | Int32Array | Int8Array | Uint8Array;
 
 export interface ConstTensor {
   dtype: DType;
@@ -43,7 +46,7 @@ export function shapeToString(shape: Shape): string {
 }
 
 export function dtypeShort(dtype: DType): string {
-  return { float32: 'f32', float64: 'f64', int64: 'i64', int32: 'i32', bool: 'bool' }[dtype];
+  return { float32: 'f32', float64: 'f64', int64: 'i64', int32: 'i32', int8: 'i8', bool: 'bool' }[dtype];
 }
 
 /** Number of elements when every dim is static, else null. */

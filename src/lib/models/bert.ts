@@ -35,6 +35,8 @@ export interface BertInputs {
   attentionMask: Value;
   /** [1,T,1] int64, 0..T−1 (an input: Range runs on the CPU in WebGPU sessions). */
   positionIds: Value;
+  /** [B,T,1] int64 segment ids; absent: 0 for every token (single texts, what training feeds). */
+  tokenTypeIds?: Value;
 }
 
 /** Train mode turns dropout on; `seed` is a float32 scalar input holding an integer in [0, 2²⁴). */
@@ -111,7 +113,7 @@ function weight(w: Map<string, Value>, name: string): Value {
   return v;
 }
 
-/** The encoder's last hidden state [B,T,C] (token type 0 for every token: single texts). */
+/** The encoder's last hidden state [B,T,C]. */
 export function bertEncoder(config: BertConfig, w: Map<string, Value>, x: BertInputs, mode: ForwardMode): Value {
   const g = x.inputIds.graph;
   const C = config.hiddenSize;
@@ -124,8 +126,10 @@ export function bertEncoder(config: BertConfig, w: Map<string, Value>, x: BertIn
   let h = g.scope('embeddings', () => {
     const words = gather(W('embeddings.word_embeddings.weight'), x.inputIds); // [B,T,C]
     const positions = gather(W('embeddings.position_embeddings.weight'), x.positionIds); // [1,T,C]
-    const type0 = slice(W('embeddings.token_type_embeddings.weight'), [0], [1], [0]); // [1,C]
-    const sum = add(add(words, positions), type0);
+    const types = x.tokenTypeIds
+      ? gather(W('embeddings.token_type_embeddings.weight'), x.tokenTypeIds) // [B,T,C]
+      : slice(W('embeddings.token_type_embeddings.weight'), [0], [1], [0]); // [1,C]
+    const sum = add(add(words, positions), types);
     const normed = layerNorm(sum, W('embeddings.LayerNorm.weight'), W('embeddings.LayerNorm.bias'), config.layerNormEps);
     return dropHidden(normed, 0);
   });

@@ -6,7 +6,7 @@
 
 import { type BackwardContext, type OpDef, Value } from '../graph/graph.ts';
 import { broadcastShapes } from '../graph/shape.ts';
-import { type DType, attr, isFloat } from '../graph/types.ts';
+import { type DType, attr, isFloat, ONNX_ELEM_TYPE } from '../graph/types.ts';
 import { sumToShape } from './reduce.ts';
 
 export type Operand = Value | number;
@@ -205,12 +205,10 @@ export function where(cond: Value, a: Operand, b: Operand): Value {
   return cond.graph.apply(Where, [cond, x, y])[0];
 }
 
-const ONNX_DTYPE: Record<DType, number> = { float32: 1, int32: 6, int64: 7, bool: 9, float64: 11 };
-
 const Cast: OpDef = {
   type: 'Cast',
   infer: (x, attrs) => {
-    const to = Object.entries(ONNX_DTYPE).find(([, v]) => v === attrs.to.value)![0] as DType;
+    const to = Object.entries(ONNX_ELEM_TYPE).find(([, v]) => v === attrs.to.value)![0] as DType;
     return [{ dtype: to, shape: x[0]!.shape }];
   },
   backward: ({ x, dy }) => [isFloat(x[0]!.dtype) ? cast(dy[0]!, x[0]!.dtype) : null],
@@ -219,7 +217,6 @@ const Cast: OpDef = {
 /** Cast to `dtype`. Avoid float→int64 (runs on the CPU in JSEP); bool→float is how masks are made. */
 export function cast(x: Value, dtype: DType): Value {
   if (x.dtype === dtype) return x;
-  return x.graph.apply(Cast, [x], { to: attr.int(ONNX_DTYPE[dtype]) })[0];
+  return x.graph.apply(Cast, [x], { to: attr.int(ONNX_ELEM_TYPE[dtype]) })[0];
 }
 
-export { ONNX_DTYPE };

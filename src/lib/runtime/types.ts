@@ -5,7 +5,7 @@
 
 import type { DType } from '../graph/types.ts';
 
-export type HostData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+export type HostData = Float32Array | Float64Array | BigInt64Array | Int32Array | Int8Array | Uint8Array;
 
 export interface HostTensor {
   dtype: DType;

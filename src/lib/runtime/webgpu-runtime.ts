@@ -63,7 +63,7 @@ export interface OrtWebGpuModule {
   env: { webgpu: { device: Promise<unknown> }; versions: Record<string, string | undefined> };
 }
 
-const BYTES: Record<DType, number> = { float32: 4, float64: 8, int64: 8, int32: 4, bool: 1 };
+const BYTES: Record<DType, number> = { float32: 4, float64: 8, int64: 8, int32: 4, int8: 1, bool: 1 };
 
 function typedFromBytes(dtype: DType, bytes: ArrayBuffer, count: number): HostData {
   switch (dtype) {
@@ -71,6 +71,7 @@ function typedFromBytes(dtype: DType, bytes: ArrayBuffer, count: number): HostDa
     case 'float64': return new Float64Array(bytes, 0, count);
     case 'int64': return new BigInt64Array(bytes, 0, count);
     case 'int32': return new Int32Array(bytes, 0, count);
+    case 'int8': return new Int8Array(bytes, 0, count);
     case 'bool': return new Uint8Array(bytes, 0, count);
   }
 }

@@ -1,0 +1,103 @@
+// The fine-tuned encoder as the `onnx/model.onnx` transformers.js loads for a BERT
+// feature-extraction model: inputs `input_ids`, `attention_mask`, `token_type_ids` (int64 [B,T]),
+// output `last_hidden_state` [B,T,C]; pooling and normalization stay with the caller
+// (`pipeline('feature-extraction', …)` with `{ pooling, normalize: true }`), as in the Hub's ONNX
+// exports. Built by the same graph IR as training (bert.ts, eval mode), the trained weights baked
+// in as initializers. `onnx/model_quantized.onnx` stores the weights of every linear layer as int8
+// (symmetric, one scale per output row) behind a DequantizeLinear, so the file is ~4× smaller
+// while every MatMul still runs in float32; `dequantizedModel` gives the same weights as float32
+// for evaluating the int8 model with our own engine.
+// Not the sentence-transformers folder (st-folder.ts) and not a general ONNX exporter.
+//
+// Shape letters as in src/lib/models/bert.ts.
+
+import { Graph, type OpDef, type Value } from '../graph/graph.ts';
+import { toOnnx } from '../graph/onnx.ts';
+import { attr, type ConstData } from '../graph/types.ts';
+import { cast } from '../ops/elementwise.ts';
+import { unsqueeze } from '../ops/shape.ts';
+import { bertEncoder, type BertInputs } from '../models/bert.ts';
+import { trainableParameters } from '../models/bert-config.ts';
+import type { SentenceModel } from '../models/sentence-model.ts';
+
+export const ONNX_MODEL_PATH = 'onnx/model.onnx';
+export const ONNX_QUANTIZED_PATH = 'onnx/model_quantized.onnx';
+
+/** Linear-layer weights ([out, in], used as MatMul operands): what the int8 model quantizes. */
+export const isQuantizedWeight = (name: string) => /^encoder\.layer\.\d+\..*(query|key|value|dense)\.weight$/.test(name);
+
+// Export-only ops (inference graphs: no gradient rules).
+const Shape: OpDef = { type: 'Shape', infer: (x) => [{ dtype: 'int64', shape: [x[0]!.rank] }] };
+const GatherScalar: OpDef = { type: 'Gather', name: 'GatherScalar', infer: () => [{ dtype: 'int64', shape: [] }] };
+const Range: OpDef = { type: 'Range', infer: () => [{ dtype: 'int64', shape: ['T'] }] };
+const DequantizeLinear: OpDef = { type: 'DequantizeLinear', infer: (x) => [{ dtype: 'float32', shape: x[0]!.shape }] };
+
+/** Symmetric int8 per output row: scale = max|w_row| / 127, q = round(w / scale). */
+export function quantizeRows(w: Float32Array, rows: number, cols: number): { q: Int8Array; scale: Float32Array } {
+  const q = new Int8Array(rows * cols);
+  const scale = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let m = 0;
+    for (let c = 0; c < cols; c++) m = Math.max(m, Math.abs(w[r * cols + c]));
+    const s = (scale[r] = m > 0 ? m / 127 : 1);
+    for (let c = 0; c < cols; c++) q[r * cols + c] = Math.max(-127, Math.min(127, Math.round(w[r * cols + c] / s)));
+  }
+  return { q, scale };
+}
+
+/** What onnxruntime's DequantizeLinear computes: (q − 0) · scale in float32. */
+export function dequantizeRows(q: Int8Array, scale: Float32Array, cols: number): Float32Array {
+  const out = new Float32Array(q.length);
+  for (let i = 0; i < q.length; i++) out[i] = q[i] * scale[Math.floor(i / cols)];
+  return out;
+}
+
+/** `model` with every quantized weight replaced by its int8 round trip (what model_quantized.onnx computes). */
+export function dequantizedModel(model: SentenceModel): SentenceModel {
+  const weights = new Map(model.weights);
+  for (const [name, t] of model.weights) {
+    if (!isQuantizedWeight(name)) continue;
+    const [rows, cols] = t.shape;
+    const { q, scale } = quantizeRows(t.data, rows, cols);
+    weights.set(name, { shape: t.shape, data: dequantizeRows(q, scale, cols) });
+  }
+  return { ...model, weights };
+}
+
+/** model.onnx (float32) or model_quantized.onnx (int8 linear weights) of a sentence model's encoder. */
+export function exportOnnx(model: SentenceModel, opts: { quantize?: boolean } = {}): Uint8Array {
+  const g = new Graph(opts.quantize ? 'bert_int8' : 'bert');
+  const ids = g.input('input_ids', 'int64', ['B', 'T']);
+  const mask = g.input('attention_mask', 'int64', ['B', 'T']);
+  const types = g.input('token_type_ids', 'int64', ['B', 'T']);
+  const baked = new Map<string, { dims: number[]; data: ConstData }>();
+  const weights = new Map<string, Value>();
+  for (const p of trainableParameters(model.config)) {
+    const t = model.weights.get(p.name);
+    if (!t) throw new Error(`export: the model has no ${p.name}`);
+    if (opts.quantize && isQuantizedWeight(p.name)) {
+      const [rows, cols] = p.shape;
+      const { q, scale } = quantizeRows(t.data, rows, cols);
+      const qv = g.input(`${p.name}_quantized`, 'int8', p.shape);
+      const sv = g.input(`${p.name}_scale`, 'float32', [rows]);
+      const zv = g.input(`${p.name}_zero_point`, 'int8', [rows]);
+      baked.set(qv.name, { dims: [...p.shape], data: q });
+      baked.set(sv.name, { dims: [rows], data: scale });
+      baked.set(zv.name, { dims: [rows], data: new Int8Array(rows) });
+      weights.set(p.name, g.apply(DequantizeLinear, [qv, sv, zv], { axis: attr.int(0) })[0]);
+    } else {
+      weights.set(p.name, g.input(p.name, 'float32', p.shape));
+      baked.set(p.name, { dims: [...p.shape], data: t.data });
+    }
+  }
+  const T = g.apply(GatherScalar, [g.apply(Shape, [ids])[0], g.constant('int64', 1)], { axis: attr.int(0) })[0];
+  const positions = g.apply(Range, [g.constant('int64', 0), T, g.constant('int64', 1)])[0]; // [T]
+  const inputs: BertInputs = {
+    inputIds: unsqueeze(ids, [2]), // [B,T,1]
+    attentionMask: cast(mask, 'float32'),
+    positionIds: unsqueeze(positions, [0, 2]), // [1,T,1]
+    tokenTypeIds: unsqueeze(types, [2]),
+  };
+  g.output(bertEncoder(model.config, weights, inputs, { train: false }), 'last_hidden_state');
+  return toOnnx(g, { initializers: baked, producer: 'tabtune', metadata: { pooling: model.pooling, normalize: String(model.normalize) } });
+}
