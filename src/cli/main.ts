@@ -39,6 +39,27 @@ const COMMANDS: Record<string, Command> = {
       return { help: m.TRAIN_HELP, run: m.trainCommand };
     },
   },
+  export: {
+    summary: 'package a trained model: the folder with its card, ONNX for transformers.js (fp32, int8), a zip',
+    load: async () => {
+      const m = await import('./export.ts');
+      return { help: m.EXPORT_HELP, run: m.exportCommand };
+    },
+  },
+  push: {
+    summary: 'upload a trained model to the Hub (token from HF_TOKEN)',
+    load: async () => {
+      const m = await import('./push.ts');
+      return { help: m.PUSH_HELP, run: m.pushCommand };
+    },
+  },
+  script: {
+    summary: 'write a sentence-transformers train.py that repeats a run on GPUs',
+    load: async () => {
+      const m = await import('./export.ts');
+      return { help: m.SCRIPT_HELP, run: m.scriptCommand };
+    },
+  },
 };
 
 function version(): string {

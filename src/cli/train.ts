@@ -230,7 +230,8 @@ export async function trainCommand(argv: string[], io: CliIo, hooks: TrainHooks 
   return 0;
 }
 
-function moduleFolders(files: ReadonlyMap<string, Uint8Array>): string[] {
+/** The module folders modules.json names (`1_Pooling`, `2_Normalize`): made even when empty. */
+export function moduleFolders(files: ReadonlyMap<string, Uint8Array>): string[] {
   const bytes = files.get('modules.json');
   if (!bytes) return [];
   const modules = JSON.parse(new TextDecoder().decode(bytes)) as { path?: string }[];

@@ -22,13 +22,22 @@
 //     /parquet?dataset=, /is-valid?dataset=
 // A data set folder's splits are its `data/{split}-NNNNN-of-NNNNN.parquet` files (the Hub layout);
 // the refs/convert/parquet revision serves them as `default/{split}/0000.parquet`.
+// Uploads, as @huggingface/hub makes them (`tokens` option; Authorization: Bearer hf_…):
+//   GET  /api/whoami-v2                                  → { type, name, orgs, auth } | 401
+//   POST /api/repos/create {name, organization, type, visibility} → { url, id } | 401 | 403 | 409
+//   POST /api/models/{repo}/preupload/{rev} {files:[{path,size,sample}]} → {files:[{path,uploadMode}]}
+//   POST /{repo}.git/info/lfs/objects/batch (basic transfer only, so the client never uses xet)
+//   PUT  /lfs-upload/{sha256}                            the object's bytes (sha256 checked)
+//   POST /api/models/{repo}/commit/{rev} (NDJSON: header, file {content base64}, lfsFile {oid})
+//        → { commitOid, commitUrl }; the repo then serves the new files like any other.
 // CORS is open (Access-Control-Allow-Origin: *, the Hub's headers exposed) so browser pages on
 // other origins can use it. Fault injection: cut a body after N bytes (socket destroyed), once per
-// file by default; every request is logged with the bytes it actually sent.
-// Not a general Hub: no auth, no uploads, no xet protocol, only org/name repo ids.
+// file by default; `offline` answers every upload request by dropping the connection; every
+// request is logged with the bytes it actually sent.
+// Not a general Hub: no xet protocol, no branches but main, only org/name repo ids.
 
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, relative, sep } from 'node:path';
@@ -56,6 +65,8 @@ export interface LocalHubOptions {
   lfsRedirect?: boolean;
   /** Which files count as LFS (default: Hub .gitattributes extensions, or > 10 MB). */
   isLfs?: (path: string, size: number) => boolean;
+  /** Access tokens → the user and the namespaces the token may write to ([]: read only). */
+  tokens?: Record<string, { user: string; write: string[] }>;
 }
 
 export interface RequestLogEntry {
@@ -81,6 +92,10 @@ export interface LocalHub {
   commitOf(kind: 'model' | 'dataset', repo: string): string;
   /** Cut the next `times` body responses of files matching `match` after `afterBytes`. */
   setFaults(faults: FaultOptions | null): void;
+  /** Drop the connection of every upload request (a network failure while pushing). */
+  setUploadsOffline(offline: boolean): void;
+  /** Whether a model repo exists (pushed or served), and its visibility. */
+  repoInfo(repo: string): { private: boolean; files: string[] } | null;
   close(): Promise<void>;
 }
 
@@ -94,7 +109,9 @@ const PARQUET_REV = 'refs/convert/parquet';
 
 interface RepoFile {
   path: string;
-  abs: string;
+  /** On disk (fixtures), or in memory (pushed). */
+  abs?: string;
+  data?: Uint8Array;
   size: number;
   /** git blob sha1 of the content, or of the LFS pointer for LFS files. */
   oid: string;
@@ -109,7 +126,10 @@ interface Repo {
   /** refs/convert/parquet view: "default/train/0000.parquet" → the data file. */
   parquet: Map<string, RepoFile>;
   splits: string[];
+  private: boolean;
 }
+
+const contentOf = (f: RepoFile): Uint8Array => f.data ?? readFileSync(f.abs!);
 
 const gitBlobSha1 = (content: Uint8Array) =>
   createHash('sha1').update(`blob ${content.byteLength}\0`).update(content).digest('hex');
@@ -125,25 +145,33 @@ function walk(dir: string): string[] {
   return out;
 }
 
+/** A repo file's git identity: the blob sha1 of its content, or of its LFS pointer. */
+function repoFile(path: string, content: Uint8Array, lfsFile: boolean, where: { abs: string } | { data: Uint8Array }): RepoFile {
+  let lfs: RepoFile['lfs'] = null;
+  let oid = gitBlobSha1(content);
+  if (lfsFile) {
+    const sha256 = createHash('sha256').update(content).digest('hex');
+    const pointer = new TextEncoder().encode(`version https://git-lfs.github.com/spec/v1\noid sha256:${sha256}\nsize ${content.byteLength}\n`);
+    lfs = { sha256, pointerSize: pointer.byteLength };
+    oid = gitBlobSha1(pointer);
+  }
+  return { path, ...where, size: content.byteLength, oid, lfs };
+}
+
+const repoSha = (kind: string, id: string, files: Map<string, RepoFile>) =>
+  createHash('sha1')
+    .update(`${kind}:${id}\n`)
+    .update([...files.values()].map((f) => `${f.path} ${f.oid}`).join('\n'))
+    .digest('hex');
+
 function loadRepo(kind: 'model' | 'dataset', id: string, dir: string, isLfs: LocalHubOptions['isLfs'] & {}): Repo {
   const files = new Map<string, RepoFile>();
   for (const abs of walk(dir).sort()) {
     const path = relative(dir, abs).split(sep).join('/');
     const content = readFileSync(abs);
-    let lfs: RepoFile['lfs'] = null;
-    let oid = gitBlobSha1(content);
-    if (isLfs(path, content.byteLength)) {
-      const sha256 = createHash('sha256').update(content).digest('hex');
-      const pointer = new TextEncoder().encode(`version https://git-lfs.github.com/spec/v1\noid sha256:${sha256}\nsize ${content.byteLength}\n`);
-      lfs = { sha256, pointerSize: pointer.byteLength };
-      oid = gitBlobSha1(pointer);
-    }
-    files.set(path, { path, abs, size: statSync(abs).size, oid, lfs });
+    files.set(path, repoFile(path, content, isLfs(path, content.byteLength), { abs }));
   }
-  const sha = createHash('sha1')
-    .update(`${kind}:${id}\n`)
-    .update([...files.values()].map((f) => `${f.path} ${f.oid}`).join('\n'))
-    .digest('hex');
+  const sha = repoSha(kind, id, files);
   const parquet = new Map<string, RepoFile>();
   const splits: string[] = [];
   for (const f of files.values()) {
@@ -153,7 +181,7 @@ function loadRepo(kind: 'model' | 'dataset', id: string, dir: string, isLfs: Loc
     parquet.set(`default/${m[1]}/${m[2].slice(1)}.parquet`, f);
   }
   splits.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
-  return { kind, id, sha, files, parquet, splits };
+  return { kind, id, sha, files, parquet, splits, private: false };
 }
 
 /** train, validation, test first, as the Hub lists them. */
@@ -290,7 +318,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       res.end();
       return;
     }
-    const body = readFileSync(file.abs).subarray(start, start + length);
+    const body = contentOf(file).subarray(start, start + length);
     if (shouldCut(file.path)) {
       const n = Math.min(faults!.afterBytes, body.byteLength);
       entry.cut = true;
@@ -379,7 +407,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       author: repo.id.split('/')[0],
       sha: repo.sha,
       lastModified: '2024-10-19T00:00:00.000Z',
-      private: false,
+      private: repo.private,
       disabled: false,
       gated: false,
       downloads: 0,
@@ -391,7 +419,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       let config: unknown = undefined;
       const cfg = repo.files.get('config.json');
       if (cfg) {
-        const c = JSON.parse(readFileSync(cfg.abs, 'utf8'));
+        const c = JSON.parse(new TextDecoder().decode(contentOf(cfg)));
         config = { architectures: c.architectures, model_type: c.model_type };
       }
       return { ...common, modelId: repo.id, library_name: 'sentence-transformers', pipeline_tag: 'sentence-similarity', tags: ['sentence-transformers', 'safetensors', 'bert'], config };
@@ -402,8 +430,8 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
   async function readRows(repo: Repo, split: string): Promise<Record<string, unknown>[]> {
     const file = repo.parquet.get(`default/${split}/0000.parquet`);
     if (!file) return [];
-    const buf = readFileSync(file.abs);
-    const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
+    const buf = contentOf(file);
+    const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
     const rows = await parquetReadObjects({ file: ab });
     return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v])));
   }
@@ -455,19 +483,134 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     sendJson(res, entry, 404, { error: 'Not found.' });
   }
 
+  // ---- uploads (@huggingface/hub) -----------------------------------------------------------
+  const tokens = options.tokens ?? {};
+  let uploadsOffline = false;
+  /** LFS objects uploaded but not yet committed, by sha256. */
+  const lfsObjects = new Map<string, Uint8Array>();
+
+  function readBody(req: IncomingMessage): Promise<Uint8Array> {
+    return new Promise((ok, fail) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => ok(new Uint8Array(Buffer.concat(chunks))));
+      req.on('error', fail);
+    });
+  }
+
+  /** The token's account, or null after answering 401. */
+  function authorize(req: IncomingMessage, res: ServerResponse, entry: RequestLogEntry): { user: string; write: string[] } | null {
+    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const account = token ? tokens[token] : undefined;
+    if (!account) {
+      sendJson(res, entry, 401, { error: 'Invalid credentials in Authorization header' });
+      return null;
+    }
+    return account;
+  }
+
+  function whoami(req: IncomingMessage, res: ServerResponse, entry: RequestLogEntry) {
+    const account = authorize(req, res, entry);
+    if (!account) return;
+    const write = account.write.length > 0;
+    sendJson(res, entry, 200, {
+      type: 'user', name: account.user, fullname: account.user, orgs: account.write.filter((n) => n !== account.user).map((name) => ({ type: 'org', name })),
+      auth: { type: 'access_token', accessToken: { displayName: 'local', role: write ? 'write' : 'read', createdAt: '2024-10-19T00:00:00.000Z' } },
+    });
+  }
+
+  function mayWrite(account: { write: string[] }, repo: string): boolean {
+    return account.write.includes(repo.split('/')[0]);
+  }
+
+  function upload(req: IncomingMessage, res: ServerResponse, entry: RequestLogEntry, seg: string[], body: Uint8Array) {
+    // The LFS object store (no auth, as the Hub's presigned storage URLs).
+    if (req.method === 'PUT' && seg[0] === 'lfs-upload' && seg.length === 2) {
+      const sha256 = createHash('sha256').update(body).digest('hex');
+      if (sha256 !== seg[1]) return sendJson(res, entry, 400, { error: `content sha256 ${sha256} is not ${seg[1]}` });
+      lfsObjects.set(sha256, body);
+      return sendJson(res, entry, 200, {});
+    }
+    const account = authorize(req, res, entry);
+    if (!account) return;
+    const json = () => JSON.parse(new TextDecoder().decode(body));
+    if (seg[0] === 'api' && seg[1] === 'repos' && seg[2] === 'create') {
+      const b = json();
+      const id = `${b.organization ?? account.user}/${b.name}`;
+      if (b.type && b.type !== 'model') return sendJson(res, entry, 400, { error: 'only model repos here' });
+      if (!mayWrite(account, id)) return sendJson(res, entry, 403, { error: `You don't have the rights to create a model under the namespace "${id.split('/')[0]}"` });
+      if (findRepo('model', id)) return sendJson(res, entry, 409, { error: 'You already created this model repo', url: `${base}/${id}` });
+      const files = new Map<string, RepoFile>();
+      repos.set(`model:${id}`, { kind: 'model', id, sha: repoSha('model', id, files), files, parquet: new Map(), splits: [], private: b.visibility === 'private' });
+      return sendJson(res, entry, 200, { url: `${base}/${id}`, name: id, id: createHash('sha1').update(id).digest('hex').slice(0, 24) });
+    }
+    if (seg[0] === 'api' && seg[1] === 'models' && seg.length === 6 && (seg[4] === 'preupload' || seg[4] === 'commit')) {
+      const id = `${seg[2]}/${seg[3]}`;
+      const repo = findRepo('model', id);
+      if (!repo) return notFound(res, entry, 'RepositoryNotFound', 'Repository not found');
+      if (!mayWrite(account, id)) return sendJson(res, entry, 403, { error: `You don't have the rights to write to ${id}` });
+      if (seg[5] !== 'main') return notFound(res, entry, 'RevisionNotFound', `Invalid rev id: ${seg[5]}`);
+      if (seg[4] === 'preupload') {
+        const files = (json().files as { path: string; size: number }[]).map((f) => ({ path: f.path, uploadMode: isLfs(f.path, f.size) ? 'lfs' : 'regular' }));
+        return sendJson(res, entry, 200, { files });
+      }
+      const lines = new TextDecoder().decode(body).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { key: string; value: Record<string, string | number> });
+      const next = new Map(repo.files);
+      for (const { key, value } of lines) {
+        const path = String(value.path);
+        if (key === 'file') {
+          const data = new Uint8Array(Buffer.from(String(value.content), 'base64'));
+          next.set(path, repoFile(path, data, false, { data }));
+        } else if (key === 'lfsFile') {
+          const known = byLfsSha.get(String(value.oid));
+          const data = lfsObjects.get(String(value.oid)) ?? (known ? contentOf(known.file) : undefined);
+          if (!data) return sendJson(res, entry, 422, { error: `LFS object ${value.oid} of ${path} was never uploaded` });
+          next.set(path, repoFile(path, data, true, { data }));
+        } else if (key === 'deletedFile') next.delete(path);
+      }
+      repo.files.clear();
+      for (const [p, f] of [...next].sort(([a], [b]) => a.localeCompare(b))) repo.files.set(p, f);
+      repo.sha = repoSha('model', id, repo.files);
+      for (const f of repo.files.values()) if (f.lfs) byLfsSha.set(f.lfs.sha256, { repo, file: f });
+      return sendJson(res, entry, 200, { commitOid: repo.sha, commitUrl: `${base}/${id}/commit/${repo.sha}`, hookOutput: '' });
+    }
+    if (seg.length === 6 && seg[1].endsWith('.git') && seg.slice(2).join('/') === 'info/lfs/objects/batch') {
+      const id = `${seg[0]}/${seg[1].slice(0, -4)}`;
+      if (!findRepo('model', id)) return notFound(res, entry, 'RepositoryNotFound', 'Repository not found');
+      if (!mayWrite(account, id)) return sendJson(res, entry, 403, { error: `You don't have the rights to write to ${id}` });
+      const objects = (json().objects as { oid: string; size: number }[]).map((o) => ({
+        oid: o.oid, size: o.size, ...(lfsObjects.has(o.oid) || byLfsSha.has(o.oid) ? {} : { actions: { upload: { href: `${base}/lfs-upload/${o.oid}` } } }),
+      }));
+      return sendJson(res, entry, 200, { transfer: 'basic', objects });
+    }
+    sendJson(res, entry, 404, { error: 'Not found' });
+  }
+
   function handle(req: IncomingMessage, res: ServerResponse, entry: RequestLogEntry) {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (req.method === 'OPTIONS') {
       setCommon(res);
-      res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, OPTIONS');
+      res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, POST, PUT, OPTIONS');
       res.setHeader('Access-Control-Allow-Headers', req.headers['access-control-request-headers'] ?? '*');
       res.statusCode = 204;
       entry.status = 204;
       res.end();
       return;
     }
-    if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, entry, 405, { error: 'Method not allowed' });
     const seg = url.pathname.split('/').slice(1).map((s) => decodeURIComponent(s));
+    if (req.method === 'POST' || req.method === 'PUT') {
+      if (uploadsOffline) {
+        entry.status = -1;
+        req.socket.destroy();
+        return;
+      }
+      void readBody(req)
+        .then((body) => upload(req, res, entry, seg, body))
+        .catch((e) => sendJson(res, entry, 500, { error: String((e as Error).message) }));
+      return;
+    }
+    if (seg[0] === 'api' && seg[1] === 'whoami-v2') return whoami(req, res, entry);
+    if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, entry, 405, { error: 'Method not allowed' });
 
     if (seg[0] === 'datasets-server') {
       void datasetsServer(res, entry, seg[1] ?? '', url).catch((e) => sendJson(res, entry, 500, { error: String(e) }));
@@ -540,6 +683,13 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     setFaults(f) {
       faults = f;
       cutsPerFile.clear();
+    },
+    setUploadsOffline(offline) {
+      uploadsOffline = offline;
+    },
+    repoInfo(repo) {
+      const r = findRepo('model', repo);
+      return r ? { private: r.private, files: [...r.files.keys()] } : null;
     },
     close() {
       return new Promise<void>((ok) => {

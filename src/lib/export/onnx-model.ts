@@ -4,9 +4,9 @@
 // (`pipeline('feature-extraction', …)` with `{ pooling, normalize: true }`), as in the Hub's ONNX
 // exports. Built by the same graph IR as training (bert.ts, eval mode), the trained weights baked
 // in as initializers. `onnx/model_quantized.onnx` stores the weights of every linear layer as int8
-// (symmetric, one scale per output row) behind a DequantizeLinear, so the file is ~4× smaller
-// while every MatMul still runs in float32; `dequantizedModel` gives the same weights as float32
-// for evaluating the int8 model with our own engine.
+// (symmetric, one scale per output row) behind a DequantizeLinear; the embedding tables stay
+// float32, so bge-base's file is ~180 MB instead of 440 MB (onnxruntime fuses the dequantization into its quantized MatMul kernels when it optimizes the
+// graph; onnx-encoder.ts runs the file itself for the card's int8 numbers).
 // Not the sentence-transformers folder (st-folder.ts) and not a general ONNX exporter.
 //
 // Shape letters as in src/lib/models/bert.ts.
@@ -43,25 +43,6 @@ export function quantizeRows(w: Float32Array, rows: number, cols: number): { q: 
     for (let c = 0; c < cols; c++) q[r * cols + c] = Math.max(-127, Math.min(127, Math.round(w[r * cols + c] / s)));
   }
   return { q, scale };
-}
-
-/** What onnxruntime's DequantizeLinear computes: (q − 0) · scale in float32. */
-export function dequantizeRows(q: Int8Array, scale: Float32Array, cols: number): Float32Array {
-  const out = new Float32Array(q.length);
-  for (let i = 0; i < q.length; i++) out[i] = q[i] * scale[Math.floor(i / cols)];
-  return out;
-}
-
-/** `model` with every quantized weight replaced by its int8 round trip (what model_quantized.onnx computes). */
-export function dequantizedModel(model: SentenceModel): SentenceModel {
-  const weights = new Map(model.weights);
-  for (const [name, t] of model.weights) {
-    if (!isQuantizedWeight(name)) continue;
-    const [rows, cols] = t.shape;
-    const { q, scale } = quantizeRows(t.data, rows, cols);
-    weights.set(name, { shape: t.shape, data: dequantizeRows(q, scale, cols) });
-  }
-  return { ...model, weights };
 }
 
 /** model.onnx (float32) or model_quantized.onnx (int8 linear weights) of a sentence model's encoder. */

@@ -14,7 +14,7 @@ export interface ExportInput {
   sourceFiles: ReadonlyMap<string, Uint8Array>;
   /** Trained tensors by bare Hugging Face name (no `bert.` prefix). */
   weights: ReadonlyMap<string, Float32Array>;
-  /** README.md text (modelCard builds one). */
+  /** README.md text (model-card.ts builds one). */
   readme: string;
   /** Extra files (train_log.jsonl, eval_results.json …). */
   extra?: ReadonlyMap<string, Uint8Array>;
@@ -57,49 +57,4 @@ export function exportSentenceTransformers(o: ExportInput): Map<string, Uint8Arr
   out.set('README.md', enc.encode(o.readme));
   for (const [path, bytes] of o.extra ?? []) out.set(path, bytes);
   return out;
-}
-
-export interface ModelCardInput {
-  baseModel: string;
-  dataset: string;
-  loss: string;
-  steps: number;
-  /** Rows of the before/after table: metric key, before, after. */
-  evaluation?: { key: string; before: number | null; after: number }[];
-  config: unknown;
-}
-
-/** A README.md in the shape sentence-transformers' model cards take (YAML front matter + sections). */
-export function modelCard(o: ModelCardInput): string {
-  const lines = [
-    '---',
-    'library_name: sentence-transformers',
-    'pipeline_tag: sentence-similarity',
-    'tags:',
-    '- sentence-transformers',
-    '- sentence-similarity',
-    '- tabtune',
-    `base_model: ${o.baseModel}`,
-    '---',
-    '',
-    `# ${o.baseModel} fine-tuned with tabtune`,
-    '',
-    `Fine-tuned from \`${o.baseModel}\` on \`${o.dataset}\` with ${o.loss} for ${o.steps} optimizer steps (tabtune, onnxruntime).`,
-    '',
-    '## Usage',
-    '',
-    '```python',
-    'from sentence_transformers import SentenceTransformer',
-    'model = SentenceTransformer("path/to/this/folder")',
-    'embeddings = model.encode(["a question", "a document"])',
-    '```',
-    '',
-  ];
-  if (o.evaluation?.length) {
-    lines.push('## Evaluation', '', '| metric | before | after |', '|---|---|---|');
-    for (const r of o.evaluation) lines.push(`| ${r.key} | ${r.before === null ? '–' : r.before.toFixed(4)} | ${r.after.toFixed(4)} |`);
-    lines.push('');
-  }
-  lines.push('## Training configuration', '', '```json', JSON.stringify(o.config, null, 2), '```', '');
-  return lines.join('\n');
 }

@@ -17,7 +17,8 @@ import { defaultEvalDims, type EvalProgress, evaluateModel } from '../eval/evalu
 import type { IrResult } from '../eval/ir-metrics.ts';
 import { buildIrSet, type IrSet } from '../eval/ir-set.ts';
 import { beforeAfterRows } from '../eval/report.ts';
-import { exportSentenceTransformers, modelCard } from '../export/st-folder.ts';
+import { modelCard } from '../export/model-card.ts';
+import { exportSentenceTransformers } from '../export/st-folder.ts';
 import { withSingleWeightsFile, type SentenceModel } from '../models/sentence-model.ts';
 import type { Runtime } from '../runtime/types.ts';
 import type { Store } from '../store/store.ts';
@@ -121,11 +122,6 @@ function trainLog(events: readonly TrainEvent[], evals: readonly EpochEval[]): U
     for (const v of evals) if (v.step === e.step) lines.push(evalLogLine(v));
   }
   return enc.encode(lines.map((l) => l + '\n').join(''));
-}
-
-function lossName(config: RunConfig): string {
-  const m = config.loss.matryoshka;
-  return m ? `MatryoshkaLoss(${config.loss.type}, dims ${m.dims.join('/')})` : config.loss.type;
 }
 
 export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
@@ -304,11 +300,11 @@ function runOutputs(record: RunRecord, model: RunModel, weights: ReadonlyMap<str
   return exportSentenceTransformers({
     sourceFiles: withSingleWeightsFile(model.files),
     weights,
-    readme: modelCard({ baseModel: config.model.id, dataset: config.data.source, steps: record.step, evaluation: rows.length ? rows : undefined, config, loss: lossName(config) }),
+    readme: modelCard(record, { pooling: model.model.pooling }),
     extra: new Map([
       ['train_log.jsonl', trainLog(events, record.evals)],
       ['eval_results.json', enc.encode(JSON.stringify({ before: before?.metrics ?? null, after: after?.metrics ?? null, rows }, null, 2) + '\n')],
-      ['run_config.json', enc.encode(JSON.stringify(config, null, 2) + '\n')],
+      ['run_config.json', enc.encode(JSON.stringify({ ...config, output: null }, null, 2) + '\n')],
     ]),
   });
 }

@@ -1,0 +1,250 @@
+// The ways out of tabtune, as their users take them, after training the fixture model from the
+// local Hub: `tabtune export --onnx --quantize --zip` gives a folder that transformers.js in Node
+// (`pipeline('feature-extraction', folder)`) turns into the embeddings `tabtune embed` gives (fp32
+// within 1e-4; int8 within the bound below, its nDCG@10 in the card equal to the int8 ONNX model's
+// own), a card whose front matter parses as YAML with the Hub's fields, and a zip equal to the
+// folder file for file whose model.safetensors the Python reference reads as the trained weights;
+// `tabtune push` against the local Hub (create, preupload, LFS, commit) with the pushed repo
+// evaluating like the folder, and its failures (401, 403, an existing repo, no network) each with
+// its message and nothing lost; `tabtune script` writes a train.py that compiles and holds the
+// run config's hyperparameters.
+
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { env, pipeline } from '@huggingface/transformers';
+import { unzipSync } from 'fflate';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { ensureFixtures, type FixturePaths } from '../../tests/fixtures/fixtures.ts';
+import { startLocalHub, type LocalHub } from '../../tests/hub/local-hub.ts';
+import { prepareDataset } from '../lib/data/dataset.ts';
+import { parseDataFile } from '../lib/data/parse.ts';
+import { evaluateIr, prepareIr } from '../lib/eval/ir-metrics.ts';
+import { buildIrSet } from '../lib/eval/ir-set.ts';
+import { fromOnnxBytes } from '../lib/graph/onnx.ts';
+import { parseSafetensors } from '../lib/models/safetensors.ts';
+import { parseRunConfig } from '../lib/train/run-config.ts';
+
+const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
+const BIN = join(ROOT, 'bin/tabtune.js');
+const TOKEN = 'hf_local_write_token';
+const READ_TOKEN = 'hf_local_read_token';
+
+let f: FixturePaths;
+let hub: LocalHub;
+let work: string;
+let trained: string;
+let exported: string;
+
+function tabtune(args: string[], extraEnv: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) =>
+    execFile(process.execPath, [BIN, ...args], { timeout: 240_000, env: { ...process.env, TABTUNE_CACHE: join(work, 'cache'), TABTUNE_HUB_URL: hub.url, ...extraEnv } }, (err, stdout, stderr) =>
+      done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    ),
+  );
+}
+
+/** Every file under `dir` by relative path → sha256. */
+function folderDigest(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else out[relative(dir, p)] = createHash('sha256').update(readFileSync(p)).digest('hex');
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+const frontMatter = (md: string) => parseYaml(/^---\n([\s\S]*?)\n---\n/.exec(md)![1]);
+
+beforeAll(async () => {
+  f = ensureFixtures();
+  work = mkdtempSync(join(tmpdir(), 'tabtune-export-'));
+  hub = await startLocalHub({
+    models: { 'org/tiny-bge': f.tinyBge },
+    datasets: { 'org/qa-tiny': f.qaTiny },
+    tokens: { [TOKEN]: { user: 'me', write: ['me', 'team'] }, [READ_TOKEN]: { user: 'reader', write: [] } },
+  });
+  trained = join(work, 'trained');
+  const t = await tabtune(['train', '--model', 'org/tiny-bge', '--data', 'org/qa-tiny', '--output', trained, '--batchSize', '16', '--maxSteps', '20', '--lr', '2e-3', '--warmupRatio', '0', '--quiet']);
+  expect(t.code, t.stderr).toBe(0);
+  exported = join(work, 'exported');
+  const e = await tabtune(['export', '--model', trained, '--out', exported, '--onnx', '--quantize', '--zip', join(work, 'model.zip')]);
+  expect(e.code, e.stderr).toBe(0);
+  expect(e.stderr).toMatch(/^int8: dim 32 nDCG@10 0\.\d{4}/m);
+}, 600_000);
+afterAll(async () => {
+  await hub?.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('tabtune export', () => {
+  it('gives a folder transformers.js loads: its embeddings equal tabtune embed (fp32 1e-4; int8 2e-2)', async () => {
+    const texts = ['Which planet is known as the Red Planet?', 'The KELDOR nests in reeds, playing zyzzyva!', 'a', 'Keldor is a small city on the north coast.'];
+    writeFileSync(join(work, 'texts.txt'), texts.join('\n') + '\n');
+    const ours = await tabtune(['embed', '--model', trained, '--texts', join(work, 'texts.txt'), '--out', join(work, 'emb.json')]);
+    expect(ours.code, ours.stderr).toBe(0);
+    const want = (JSON.parse(readFileSync(join(work, 'emb.json'), 'utf8')) as { embeddings: number[][] }).embeddings.flat();
+    env.allowRemoteModels = false;
+    env.allowLocalModels = true;
+    env.localModelPath = `${work}/`;
+    for (const [dtype, bound] of [['fp32', 1e-4], ['q8', 2e-2]] as const) {
+      const extractor = await pipeline('feature-extraction', 'exported', { dtype });
+      const got = (await extractor(texts, { pooling: 'cls', normalize: true })).data as Float32Array;
+      expect(got.length).toBe(want.length);
+      let worst = 0;
+      for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+      console.log(`transformers.js ${dtype} vs tabtune embed: max abs err ${worst.toExponential(2)} (bound ${bound})`);
+      expect(worst).toBeLessThanOrEqual(bound);
+      if (dtype === 'q8') expect(worst).toBeGreaterThan(0); // it is really the int8 model
+    }
+    const files = readdirSync(join(exported, 'onnx')).sort();
+    expect(files).toEqual(['model.onnx', 'model_quantized.onnx']);
+    // Every linear layer's weight is stored as int8 (12 in the 2-layer fixture), the rest as float32.
+    const model = fromOnnxBytes(new Uint8Array(readFileSync(join(exported, 'onnx/model_quantized.onnx')))) as { graph: { initializer: { name: string; data_type: number }[] } };
+    const int8 = model.graph.initializer.filter((t) => t.data_type === 3 && t.name.endsWith('_quantized'));
+    expect(int8.map((t) => t.name)).toHaveLength(12);
+    expect(statSync(join(exported, 'onnx/model_quantized.onnx')).size).toBeLessThan(statSync(join(exported, 'onnx/model.onnx')).size);
+  }, 120_000);
+
+  it('writes a card with the Hub\'s front matter, the before/after table and the int8 model\'s nDCG@10', async () => {
+    const card = readFileSync(join(exported, 'README.md'), 'utf8');
+    const meta = frontMatter(card);
+    expect(meta).toMatchObject({ library_name: 'sentence-transformers', pipeline_tag: 'sentence-similarity', base_model: 'org/tiny-bge', datasets: ['org/qa-tiny'] });
+    expect(meta.tags).toEqual(expect.arrayContaining(['sentence-transformers', 'sentence-similarity', 'matryoshka']));
+    const results = meta['model-index'][0].results;
+    expect(results).toHaveLength(1);
+    expect(results[0].task.type).toBe('information-retrieval');
+    const evalResults = JSON.parse(readFileSync(join(exported, 'eval_results.json'), 'utf8'));
+    const ndcg = results[0].metrics.find((m: { type: string }) => m.type === 'cosine_ndcg@10');
+    expect(ndcg.value).toBe(evalResults.after['dim_32_cosine_ndcg@10']);
+    const row = card.split('\n').find((l) => l.startsWith('| dim_32_cosine_ndcg@10 |'))!;
+    const [, before, after, , int8] = row.split('|').map((c) => c.trim()).filter(Boolean);
+    expect(Number(before)).toBe(Number(evalResults.before['dim_32_cosine_ndcg@10'].toFixed(4)));
+    expect(Number(after)).toBe(Number(evalResults.after['dim_32_cosine_ndcg@10'].toFixed(4)));
+    // The int8 column is the int8 ONNX model's own score: embed the IR set with transformers.js (q8).
+    const table = async (split: string) => parseDataFile(`${split}.jsonl`, new Uint8Array(readFileSync(join(f.qaTiny, `${split}.jsonl`))));
+    const data = prepareDataset({ train: await table('train'), test: await table('test') }, { source: 'org/qa-tiny' });
+    const prepared = prepareIr(buildIrSet(data.train, data.test));
+    const extractor = await pipeline('feature-extraction', 'exported', { dtype: 'q8' });
+    const emb = async (texts: string[]) => (await extractor(texts, { pooling: 'cls', normalize: true })).data as Float32Array;
+    const r = await evaluateIr(prepared, await emb(prepared.queryTexts), await emb(prepared.corpusTexts), 32, { dims: [32] });
+    expect(r.metrics['dim_32_cosine_ndcg@10'].toFixed(4)).toBe(int8);
+    expect(card).toMatch(/```python\nfrom sentence_transformers import SentenceTransformer/);
+    expect(card).toMatch(/pipeline\('feature-extraction'/);
+  }, 120_000);
+
+  it('zips the same files, and the Python reference reads its model.safetensors as the trained weights', async () => {
+    const entries = unzipSync(new Uint8Array(readFileSync(join(work, 'model.zip'))));
+    const zipped = Object.fromEntries(Object.entries(entries).map(([p, b]) => [p, createHash('sha256').update(b).digest('hex')]));
+    expect(zipped).toEqual(folderDigest(exported));
+    expect(Object.keys(zipped)).not.toContain('run.json');
+    expect(Object.keys(zipped)).not.toContain('train_log.jsonl');
+    writeFileSync(join(work, 'unzipped.safetensors'), entries['model.safetensors']);
+    const py = await new Promise<{ code: number; stdout: string; stderr: string }>((done) =>
+      execFile('/usr/bin/python3', ['-c', [
+        'import json, sys', `sys.path.insert(0, ${JSON.stringify(join(ROOT, 'tests/reference'))})`, 'from bert_reference import read_safetensors',
+        `t, _ = read_safetensors(${JSON.stringify(join(work, 'unzipped.safetensors'))})`,
+        'print(json.dumps({k: [list(v.shape), v.astype("float64").ravel().tolist()] for k, v in t.items()}))',
+      ].join('\n')], { maxBuffer: 64 * 2 ** 20 }, (err, stdout, stderr) => done({ code: err ? 1 : 0, stdout, stderr })),
+    );
+    expect(py.code, py.stderr).toBe(0);
+    const fromPython = JSON.parse(py.stdout) as Record<string, [number[], number[]]>;
+    const ours = parseSafetensors(new Uint8Array(readFileSync(join(trained, 'model.safetensors')))).tensors;
+    expect(Object.keys(fromPython).sort()).toEqual([...ours.keys()].sort());
+    for (const [name, t] of ours) {
+      expect(fromPython[name][0], name).toEqual(t.shape);
+      expect(Float32Array.from(fromPython[name][1]), name).toEqual(t.data);
+    }
+  }, 120_000);
+});
+
+describe('tabtune push', () => {
+  it('creates the repo, uploads every file in one commit, and the pushed model evaluates like the folder', async () => {
+    const before = folderDigest(trained);
+    const r = await tabtune(['push', '--model', trained, '--repo', 'me/tuned', '--private', '--onnx'], { HF_TOKEN: TOKEN });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/created .*\/me\/tuned as me; commit .*\/me\/tuned\/commit\/[0-9a-f]{40}/);
+    expect(r.stderr).toMatch(/push me\/tuned .*100%/);
+    const info = hub.repoInfo('me/tuned')!;
+    expect(info.private).toBe(true);
+    expect(info.files).toEqual(expect.arrayContaining(['model.safetensors', 'onnx/model.onnx', 'README.md', 'tokenizer.json', 'eval_results.json']));
+    expect(hub.requests.filter((q) => q.method === 'PUT' && q.url.startsWith('/lfs-upload/')).length).toBeGreaterThanOrEqual(2);
+    expect(folderDigest(trained)).toEqual(before);
+    // The card names the repo in its usage snippets.
+    const card = await (await fetch(`${hub.url}/me/tuned/resolve/main/README.md`)).text();
+    expect(card).toContain('SentenceTransformer("me/tuned")');
+    // Downloaded through our own loader and evaluated: the run's "after" numbers.
+    const e = await tabtune(['eval', '--model', 'me/tuned', '--data', 'org/qa-tiny', '--out', join(work, 'pushed-eval.json')]);
+    expect(e.code, e.stderr).toBe(0);
+    const pushed = JSON.parse(readFileSync(join(work, 'pushed-eval.json'), 'utf8'));
+    const after = JSON.parse(readFileSync(join(trained, 'eval_results.json'), 'utf8')).after;
+    expect(pushed.metrics['dim_32_cosine_ndcg@10']).toBe(after['dim_32_cosine_ndcg@10']);
+  }, 240_000);
+
+  it('says what went wrong for a bad token, no write access, an existing repo and no network, and loses nothing', async () => {
+    const before = folderDigest(trained);
+    const bad = await tabtune(['push', '--model', trained, '--repo', 'me/other'], { HF_TOKEN: 'hf_not_a_token' });
+    expect([bad.code, bad.stderr]).toEqual([1, expect.stringMatching(/The Hub refused the token \(HTTP 401\) while checking the token: check it at .*\/settings\/tokens/)]);
+    const notHf = await tabtune(['push', '--model', trained, '--repo', 'me/other'], { HF_TOKEN: 'abc' });
+    expect(notHf.stderr).toMatch(/tokens start with "hf_"/);
+    const readOnly = await tabtune(['push', '--model', trained, '--repo', 'reader/tuned'], { HF_TOKEN: READ_TOKEN });
+    expect(readOnly.stderr).toMatch(/The token may not write to reader\/tuned \(HTTP 403\)/);
+    const other = await tabtune(['push', '--model', trained, '--repo', 'someone/tuned'], { HF_TOKEN: TOKEN });
+    expect(other.stderr).toMatch(/may not write to someone\/tuned \(HTTP 403\)/);
+    const exists = await tabtune(['push', '--model', trained, '--repo', 'org/tiny-bge'], { HF_TOKEN: TOKEN });
+    expect(exists.stderr).toMatch(/may not write|exists already/);
+    const again = await tabtune(['push', '--model', trained, '--repo', 'me/tuned'], { HF_TOKEN: TOKEN });
+    expect(again.stderr).toMatch(/me\/tuned exists already on .* allow updating it .*Nothing was uploaded/);
+    const update = await tabtune(['push', '--model', trained, '--repo', 'me/tuned', '--update'], { HF_TOKEN: TOKEN });
+    expect(update.code, update.stderr).toBe(0);
+    expect(update.stderr).toMatch(/updated .*\/me\/tuned/);
+    hub.setUploadsOffline(true);
+    try {
+      const offline = await tabtune(['push', '--model', trained, '--repo', 'me/offline'], { HF_TOKEN: TOKEN });
+      expect(offline.stderr).toMatch(/Could not reach .* while creating me\/offline .*Your model is unchanged here/);
+    } finally {
+      hub.setUploadsOffline(false);
+    }
+    expect(hub.repoInfo('me/other')).toBeNull();
+    expect(hub.repoInfo('reader/tuned')).toBeNull();
+    expect(folderDigest(trained)).toEqual(before);
+  }, 240_000);
+});
+
+describe('tabtune script', () => {
+  it('writes a train.py that compiles and holds the run config\'s hyperparameters', async () => {
+    const config = join(trained, 'run_config.json');
+    const out = join(work, 'train.py');
+    const r = await tabtune(['script', '--config', config, '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/accelerate launch .*torchrun --nproc_per_node N/);
+    const py = await new Promise<{ code: number; stdout: string; stderr: string }>((done) =>
+      execFile('/usr/bin/python3', ['-c', [
+        'import ast, json, py_compile, sys',
+        `py_compile.compile(${JSON.stringify(out)}, doraise=True)`,
+        `tree = ast.parse(open(${JSON.stringify(out)}).read())`,
+        'consts = {n.targets[0].id: ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name) and n.targets[0].id.isupper()}',
+        'print(json.dumps(consts))',
+      ].join('\n')], (err, stdout, stderr) => done({ code: err ? 1 : 0, stdout, stderr })),
+    );
+    expect(py.code, py.stderr).toBe(0);
+    const c = JSON.parse(py.stdout);
+    const cfg = parseRunConfig(JSON.parse(readFileSync(config, 'utf8')));
+    expect(c).toMatchObject({
+      MODEL_ID: cfg.model.id, MODEL_REVISION: cfg.model.revision, DATASET_ID: cfg.data.source, LOSS: cfg.loss.type, LOSS_SCALE: cfg.loss.scale,
+      MATRYOSHKA_DIMS: cfg.loss.matryoshka!.dims, BATCH_SIZE: cfg.batchSize, EPOCHS: cfg.epochs, MAX_STEPS: cfg.maxSteps ?? -1, LEARNING_RATE: cfg.lr,
+      LR_SCHEDULER: cfg.scheduler, WARMUP_RATIO: cfg.warmupRatio, WARMUP_STEPS: cfg.warmupSteps, WEIGHT_DECAY: cfg.weightDecay, MAX_GRAD_NORM: cfg.maxGradNorm,
+      GRADIENT_ACCUMULATION: cfg.accumulation, SEED: cfg.seed, BATCH_SAMPLER: cfg.sampler, DROPOUT: cfg.dropout, TEST_SPLIT: cfg.data.testSplit,
+    });
+    expect(cfg.maxSteps).toBe(20);
+    expect(c.MAX_STEPS).toBe(20);
+  });
+});

@@ -1,0 +1,133 @@
+// The model card (README.md) of a fine-tuned model, in the Hub's format: YAML front matter
+// (library_name, base_model, datasets, pipeline_tag, tags, and a model-index with one
+// information-retrieval result per Matryoshka dimension, as sentence-transformers' own cards
+// have), the before/after nDCG@10 table (with the int8 ONNX model's column when it was measured),
+// the loss and hyperparameters, and usage snippets for sentence-transformers and transformers.js.
+// Everything comes from the run record, so the CLI and the page write the same card and nothing in
+// it depends on the machine or the time (a zip of the page's model equals the CLI's folder).
+// Not the other files of the folder (st-folder.ts, onnx-model.ts).
+
+import type { IrResult } from '../eval/ir-metrics.ts';
+import type { RunRecord } from '../run/record.ts';
+import type { RunConfig } from '../train/run-config.ts';
+
+export interface ModelCardOptions {
+  /** The int8 ONNX model's evaluation (onnx/model_quantized.onnx), when it was measured. */
+  int8?: IrResult | null;
+  /** The Hub repo the model is pushed to, for the usage snippets (default a placeholder). */
+  repoId?: string | null;
+  /** The model's pooling, for the transformers.js snippet (default cls, BGE's). */
+  pooling?: 'cls' | 'mean';
+}
+
+export type CardRecord = Pick<RunRecord, 'name' | 'config' | 'before' | 'after' | 'step' | 'baseModel' | 'dataSource'>;
+
+const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
+/** A Hub repo id (`owner/name`), as opposed to a folder path or a model trained in the browser. */
+export const isHubId = (s: string) => HUB_ID.test(s) && !s.startsWith('.');
+
+/** A YAML double-quoted scalar (JSON strings are valid YAML). */
+const q = (s: string) => JSON.stringify(s);
+const metricName = (key: string) => key.replace(/_/g, ' ').replace(/\b\w/g, (c) => c.toUpperCase());
+
+function lossDescription(config: RunConfig): string {
+  const l = config.loss;
+  const inner =
+    l.type === 'mnrl' ? `MultipleNegativesRankingLoss (scale ${l.scale})`
+    : l.type === 'mnrl_symmetric' ? `MultipleNegativesSymmetricRankingLoss (scale ${l.scale})`
+    : l.type === 'cosent' ? `CoSENTLoss (scale ${l.scale})`
+    : `TripletLoss (${l.distance}, margin ${l.margin})`;
+  return l.matryoshka ? `MatryoshkaLoss over ${inner}, dims ${l.matryoshka.dims.join(', ')}` : inner;
+}
+
+/** `dim_{d}_cosine_ndcg@10` per evaluator of `r`. */
+function ndcg(r: IrResult | null | undefined): Map<number, number> {
+  return new Map((r?.evaluators ?? []).map((e) => [e.dim, e.metrics[`${e.name}_cosine_ndcg@10`]]));
+}
+
+export function modelCard(record: CardRecord, opts: ModelCardOptions = {}): string {
+  const { config, before, after } = record;
+  const base = config.model.id;
+  const data = config.data.source;
+  const repo = opts.repoId ?? 'path/to/this/model';
+  const lines = ['---', 'library_name: sentence-transformers', 'pipeline_tag: sentence-similarity'];
+  lines.push('tags:', ...['sentence-transformers', 'sentence-similarity', 'feature-extraction', 'tabtune', ...(config.loss.matryoshka ? ['matryoshka'] : []), `loss:${config.loss.type}`].map((t) => `- ${q(t)}`));
+  if (isHubId(base)) lines.push(`base_model: ${q(base)}`);
+  if (isHubId(data)) lines.push('datasets:', `- ${q(data)}`);
+  if (after) {
+    lines.push('model-index:', `- name: ${q(record.name)}`, '  results:');
+    for (const e of after.evaluators) {
+      lines.push('  - task:', '      type: information-retrieval', '      name: Information Retrieval', '    dataset:', `      name: ${q(`${record.dataSource} (dim ${e.dim})`)}`, `      type: ${q(e.name)}`, '    metrics:');
+      for (const [key, value] of Object.entries(e.metrics)) {
+        const bare = key.slice(e.name.length + 1);
+        lines.push(`    - type: ${q(bare)}`, `      value: ${value}`, `      name: ${q(metricName(bare))}`);
+      }
+    }
+  }
+  lines.push('---', '', `# ${record.name}`, '');
+  lines.push(
+    `A sentence-transformers model fine-tuned from ${isHubId(base) ? `[${base}](https://huggingface.co/${base})` : `\`${record.baseModel}\``} on ` +
+      `${isHubId(data) ? `[${data}](https://huggingface.co/datasets/${data})` : `\`${record.dataSource}\``} with ${lossDescription(config)}, ` +
+      `for ${record.step} optimizer updates, with tabtune (in a browser tab or its command line).`,
+    '',
+  );
+
+  if (after) {
+    const b = ndcg(before);
+    const a = ndcg(after);
+    const i8 = ndcg(opts.int8);
+    lines.push('## Evaluation', '', `Information retrieval on the test split of \`${record.dataSource}\`, cosine nDCG@10 per Matryoshka dimension${opts.int8 ? ' (int8: `onnx/model_quantized.onnx`)' : ''}:`, '');
+    const head = ['dim', ...(before ? ['before'] : []), 'after', ...(before ? ['Δ'] : []), ...(opts.int8 ? ['after, int8'] : [])];
+    lines.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
+    for (const [dim, v] of a) {
+      const cells = [`dim_${dim}_cosine_ndcg@10`];
+      if (before) cells.push(b.get(dim)?.toFixed(4) ?? '–');
+      cells.push(v.toFixed(4));
+      if (before) cells.push(b.has(dim) ? `${v - b.get(dim)! >= 0 ? '+' : '−'}${Math.abs(v - b.get(dim)!).toFixed(4)}` : '–');
+      if (opts.int8) cells.push(i8.get(dim)?.toFixed(4) ?? '–');
+      lines.push(`| ${cells.join(' | ')} |`);
+    }
+    lines.push('');
+  }
+
+  // The output folder is where this machine wrote it, not part of the run.
+  const c = { ...config, output: null };
+  lines.push(
+    '## Training',
+    '',
+    `- Loss: ${lossDescription(c)}`,
+    `- Batch size ${c.batchSize}${c.accumulation > 1 ? `, gradient accumulation ${c.accumulation}` : ''}, ${c.maxSteps !== null ? `max steps ${c.maxSteps}` : `${c.epochs} epochs`} (${record.step} updates)`,
+    `- Learning rate ${c.lr}, ${c.scheduler} schedule, warmup ${c.warmupSteps > 0 ? `${c.warmupSteps} steps` : `ratio ${c.warmupRatio}`}, weight decay ${c.weightDecay}, max grad norm ${c.maxGradNorm}`,
+    `- Batch sampler ${c.sampler === 'no_duplicates' ? 'NO_DUPLICATES' : 'BATCH_SAMPLER'}${c.shuffle ? '' : ' (no shuffle)'}, seed ${c.seed}, dropout ${c.dropout ? 'on' : 'off'}${c.maxSeqLength ? `, max sequence length ${c.maxSeqLength}` : ''}`,
+    '',
+    '## Usage',
+    '',
+    '```python',
+    'from sentence_transformers import SentenceTransformer',
+    '',
+    `model = SentenceTransformer(${q(repo)})`,
+    'embeddings = model.encode(["What is the capital of France?", "Paris is the capital of France."])',
+    'print(model.similarity(embeddings[:1], embeddings[1:]))',
+    ...(c.loss.matryoshka ? [`# Matryoshka: a shorter embedding keeps most of the quality`, `small = SentenceTransformer(${q(repo)}, truncate_dim=${Math.min(...c.loss.matryoshka.dims)})`] : []),
+    '```',
+    '',
+    'In JavaScript, with [transformers.js](https://huggingface.co/docs/transformers.js) (the ONNX weights in `onnx/`):',
+    '',
+    '```js',
+    "import { pipeline } from '@huggingface/transformers';",
+    '',
+    `const extractor = await pipeline('feature-extraction', ${q(repo)}); // { dtype: 'q8' } for the int8 model`,
+    `const embeddings = await extractor(['What is the capital of France?'], { pooling: '${opts.pooling ?? 'cls'}', normalize: true });`,
+    '```',
+    '',
+    '## Training configuration',
+    '',
+    'The run config (`run_config.json`); `tabtune train --config run_config.json` repeats the run, `tabtune script --config run_config.json` writes the same run as a sentence-transformers script.',
+    '',
+    '```json',
+    JSON.stringify(c, null, 2),
+    '```',
+    '',
+  );
+  return lines.join('\n');
+}

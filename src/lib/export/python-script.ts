@@ -1,0 +1,226 @@
+// "Outgrow the browser": a run config as a Python script that repeats the run with
+// sentence-transformers (v3+ SentenceTransformerTrainer) on one GPU (`python train.py`) or several
+// (`accelerate launch train.py`, `torchrun --nproc_per_node N train.py`): the same model and
+// revision, data set and column mapping, loss (inside MatryoshkaLoss with the same dims), batch
+// size, epochs or max steps, lr, scheduler, warmup, weight decay, clipping, accumulation, seed,
+// the NO_DUPLICATES sampler, and one InformationRetrievalEvaluator per dimension built as our
+// evaluator builds its set (src/lib/eval/ir-set.ts). Every hyperparameter is a module-level
+// constant, so the script reads as a config and a test can read them back with Python's `ast`.
+// Differences it cannot remove are said in its docstring (data order: torch's RNG, not ours).
+// Not run here: this machine has no GPU and no sentence-transformers.
+
+import type { RunConfig } from '../train/run-config.ts';
+import { isHubId } from './model-card.ts';
+
+/** A Python literal for a JSON-like value (str, int, float, bool, None, list, dict). */
+export function pyLiteral(v: unknown): string {
+  if (v === null || v === undefined) return 'None';
+  if (typeof v === 'boolean') return v ? 'True' : 'False';
+  if (typeof v === 'number') return String(v); // JS prints 2e-5 as 0.00002, 1e-7 as 1e-7: both Python floats
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(pyLiteral).join(', ')}]`;
+  return `{${Object.entries(v as Record<string, unknown>).map(([k, x]) => `${JSON.stringify(k)}: ${pyLiteral(x)}`).join(', ')}}`;
+}
+
+const float = (x: number) => (Number.isInteger(x) ? `${x}.0` : String(x));
+
+function dataLoader(source: string, revision: string): string[] {
+  if (isHubId(source)) return [`    return load_dataset(DATASET_ID, revision=DATASET_REVISION)`];
+  const ext = source.split('.').pop()?.toLowerCase();
+  const format = ext === 'jsonl' || ext === 'json' ? 'json' : ext === 'csv' || ext === 'tsv' ? 'csv' : ext === 'parquet' ? 'parquet' : null;
+  if (!format) {
+    return [
+      `    # DATASET_ID is a local folder: load its split files (train.*, test.*) with the matching builder, e.g.`,
+      `    # load_dataset("json", data_files={"train": f"{DATASET_ID}/train.jsonl", "test": f"{DATASET_ID}/test.jsonl"})`,
+      `    return load_dataset(DATASET_ID)`,
+    ];
+  }
+  return [`    return load_dataset(${JSON.stringify(format)}, data_files={"train": DATASET_ID}${ext === 'tsv' ? ', delimiter="\\t"' : ''})`];
+}
+
+function lossLines(config: RunConfig): string[] {
+  const l = config.loss;
+  const cached = typeof config.gradCache === 'object' && l.type === 'mnrl';
+  const inner =
+    l.type === 'mnrl' ? (cached ? 'losses.CachedMultipleNegativesRankingLoss(model, scale=LOSS_SCALE, mini_batch_size=GRADCACHE_MINI_BATCH)' : 'losses.MultipleNegativesRankingLoss(model, scale=LOSS_SCALE)')
+    : l.type === 'mnrl_symmetric' ? 'losses.MultipleNegativesSymmetricRankingLoss(model, scale=LOSS_SCALE)'
+    : l.type === 'cosent' ? 'losses.CoSENTLoss(model, scale=LOSS_SCALE)'
+    : `losses.TripletLoss(model, distance_metric=losses.TripletDistanceMetric.${(l.distance ?? 'euclidean').toUpperCase()}, triplet_margin=TRIPLET_MARGIN)`;
+  const out = [`    loss = ${inner}`];
+  if (l.matryoshka) out.push(`    loss = losses.MatryoshkaLoss(model, loss, matryoshka_dims=MATRYOSHKA_DIMS${l.matryoshka.weights ? ', matryoshka_weights=MATRYOSHKA_WEIGHTS' : ''})`);
+  return out;
+}
+
+/** train.py for `config` (a parsed run config). */
+export function trainScript(config: RunConfig): string {
+  const c = config;
+  const l = c.loss;
+  const columns = c.data.columns ? Object.fromEntries(Object.entries(c.data.columns).filter(([role]) => role !== 'id' && role !== 'score').map(([role, col]) => [col, role])) : null;
+  const constants: [string, unknown, string?][] = [
+    ['MODEL_ID', c.model.id],
+    ['MODEL_REVISION', c.model.revision],
+    ['DATASET_ID', c.data.source],
+    ['DATASET_REVISION', c.data.revision],
+    ['COLUMNS', columns, 'data column → role; None: the columns are already named anchor/positive/negative (or question/doc as in the seed)'],
+    ['ID_COLUMN', c.data.columns?.id ?? null],
+    ['SCORE_COLUMN', c.data.columns?.score ?? null],
+    ['TRAIN_SPLIT', c.data.trainSplit],
+    ['TEST_SPLIT', c.data.testSplit],
+    ['TEST_FRACTION', c.data.testFraction],
+    ['SPLIT_SEED', c.data.splitSeed],
+    ['LOSS', l.type],
+    ['LOSS_SCALE', l.type === 'triplet' ? null : l.scale ?? 20],
+    ['TRIPLET_MARGIN', l.type === 'triplet' ? l.margin ?? 5 : null],
+    ['MATRYOSHKA_DIMS', l.matryoshka?.dims ?? null],
+    ['MATRYOSHKA_WEIGHTS', l.matryoshka?.weights ?? null],
+    ['GRADCACHE_MINI_BATCH', typeof c.gradCache === 'object' ? c.gradCache.miniBatchSize : null],
+    ['BATCH_SIZE', c.batchSize, 'per device: on N GPUs each in-batch softmax still sees BATCH_SIZE rows'],
+    ['EPOCHS', c.epochs],
+    ['MAX_STEPS', c.maxSteps ?? -1],
+    ['LEARNING_RATE', c.lr],
+    ['LR_SCHEDULER', c.scheduler],
+    ['WARMUP_RATIO', c.warmupRatio],
+    ['WARMUP_STEPS', c.warmupSteps],
+    ['WEIGHT_DECAY', c.weightDecay],
+    ['MAX_GRAD_NORM', c.maxGradNorm],
+    ['GRADIENT_ACCUMULATION', c.accumulation],
+    ['SEED', c.seed],
+    ['SHUFFLE', c.shuffle, 'the samplers of sentence-transformers >= 3.4 always reshuffle each epoch'],
+    ['BATCH_SAMPLER', c.sampler],
+    ['DROP_LAST', c.dropLast],
+    ['DROPOUT', c.dropout],
+    ['MAX_SEQ_LENGTH', c.maxSeqLength],
+    ['EVAL_BEFORE', c.eval.before],
+    ['EVAL_EVERY_EPOCH', c.eval.everyEpoch],
+    ['EVAL_AFTER', c.eval.after],
+    ['RECIPE_COMPATIBLE_EVAL', c.eval.recipeCompatible],
+    ['OUTPUT_DIR', 'tabtune-output'],
+  ];
+  const constLines = constants.map(([k, v, note]) => {
+    const lit = ['LOSS_SCALE', 'TRIPLET_MARGIN', 'LEARNING_RATE', 'WARMUP_RATIO', 'WEIGHT_DECAY', 'MAX_GRAD_NORM', 'TEST_FRACTION'].includes(k) && typeof v === 'number' ? float(v) : pyLiteral(v);
+    return `${k} = ${lit}${note ? `  # ${note}` : ''}`;
+  });
+
+  return `"""Repeats a tabtune run with sentence-transformers (>= 3) — written by \`tabtune script\`.
+
+One GPU:       python train.py
+Several GPUs:  accelerate launch train.py
+               torchrun --nproc_per_node 4 train.py
+
+Needs: pip install "sentence-transformers>=3" datasets accelerate
+The hyperparameters below are the run config's (run_config.json). What cannot be the same: the
+order of the batches (torch's RNG shuffles, not tabtune's) and dropout masks, so numbers agree
+in distribution, not bit for bit. With several GPUs each device takes BATCH_SIZE rows per step
+(the in-batch negatives of MultipleNegativesRankingLoss stay per device).
+"""
+
+import torch
+from datasets import DatasetDict, load_dataset
+from sentence_transformers import (
+    SentenceTransformer,
+    SentenceTransformerTrainer,
+    SentenceTransformerTrainingArguments,
+    losses,
+)
+from sentence_transformers.evaluation import InformationRetrievalEvaluator, SequentialEvaluator
+from sentence_transformers.training_args import BatchSamplers
+from sentence_transformers.util import cos_sim
+
+${constLines.join('\n')}
+
+ROLES = ["anchor", "positive", "negative"]
+SEED_COLUMNS = {"question": "anchor", "doc": "positive"}  # the seed data set's names
+
+
+def load_splits() -> DatasetDict:
+${dataLoader(c.data.source, c.data.revision).join('\n')}
+
+
+def prepare(splits: DatasetDict) -> tuple:
+    """Columns renamed to their roles and put in role order (column 0 is the anchor)."""
+    mapping = COLUMNS or {k: v for k, v in SEED_COLUMNS.items() if k in splits[TRAIN_SPLIT].column_names}
+    splits = splits.rename_columns({k: v for k, v in mapping.items() if k != v})
+    if TEST_SPLIT is not None and TEST_SPLIT in splits:
+        train, test = splits[TRAIN_SPLIT], splits[TEST_SPLIT]
+    else:
+        parts = splits[TRAIN_SPLIT].train_test_split(test_size=TEST_FRACTION, seed=SPLIT_SEED)
+        train, test = parts["train"], parts["test"]
+    keep = [r for r in ROLES if r in train.column_names] + ([SCORE_COLUMN] if SCORE_COLUMN else [])
+    ids = {"train": train[ID_COLUMN] if ID_COLUMN else None, "test": test[ID_COLUMN] if ID_COLUMN else None}
+    return train.select_columns(keep), test.select_columns(keep), ids
+
+
+def ir_evaluator(train, test, ids, dim: int) -> InformationRetrievalEvaluator:
+    """tabtune's IR set: corpus = every distinct document of both splits, queries = the test
+    anchors, relevant = the query's own document (by text; by the id column when it names documents).
+    RECIPE_COMPATIBLE_EVAL rebuilds the seed's set instead (row-index ids per split, test over train)."""
+    if RECIPE_COMPATIBLE_EVAL:
+        corpus = {i: d for i, d in enumerate(train["positive"])}
+        corpus.update({i: d for i, d in enumerate(test["positive"])})
+        queries = {i: q for i, q in enumerate(test["anchor"])}
+        relevant = {i: [i] for i in queries}
+    else:
+        doc_id = {}
+        for split in ("train", "test"):
+            data = train if split == "train" else test
+            for k, d in enumerate(data["positive"]):
+                key = ids[split][k] if ids[split] is not None else d
+                doc_id.setdefault(d, f"d{key}" if ids[split] is not None else f"d{len(doc_id)}")
+        corpus = {i: d for d, i in doc_id.items()}
+        queries = {f"q{k}": q for k, q in enumerate(test["anchor"])}
+        relevant = {f"q{k}": {doc_id[d]} for k, d in enumerate(test["positive"])}
+    return InformationRetrievalEvaluator(
+        queries, corpus, relevant, name=f"dim_{dim}", truncate_dim=dim, score_functions={"cosine": cos_sim}
+    )
+
+
+def main() -> None:
+    model = SentenceTransformer(MODEL_ID, revision=MODEL_REVISION)
+    if MAX_SEQ_LENGTH is not None:
+        model.max_seq_length = MAX_SEQ_LENGTH
+    if not DROPOUT:
+        for m in model.modules():
+            if isinstance(m, torch.nn.Dropout):
+                m.p = 0.0
+    train, test, ids = prepare(load_splits())
+    hidden = model.get_sentence_embedding_dimension()
+    dims = MATRYOSHKA_DIMS or [d for d in [768, 512, 256, 128, 64] if d <= hidden]
+    evaluator = SequentialEvaluator([ir_evaluator(train, test, ids, d) for d in dims]) if len(test) else None
+
+${lossLines(c).join('\n')}
+
+    args = SentenceTransformerTrainingArguments(
+        output_dir=OUTPUT_DIR,
+        num_train_epochs=EPOCHS,
+        max_steps=MAX_STEPS,
+        per_device_train_batch_size=BATCH_SIZE,
+        gradient_accumulation_steps=GRADIENT_ACCUMULATION,
+        learning_rate=LEARNING_RATE,
+        lr_scheduler_type=LR_SCHEDULER,
+        warmup_ratio=WARMUP_RATIO,
+        warmup_steps=WARMUP_STEPS,
+        weight_decay=WEIGHT_DECAY,
+        max_grad_norm=MAX_GRAD_NORM,
+        seed=SEED,
+        batch_sampler=BatchSamplers.NO_DUPLICATES if BATCH_SAMPLER == "no_duplicates" else BatchSamplers.BATCH_SAMPLER,
+        dataloader_drop_last=DROP_LAST,
+        eval_strategy="epoch" if (EVAL_EVERY_EPOCH and evaluator) else "no",
+        save_strategy="epoch",
+        save_total_limit=2,
+        logging_steps=10,
+        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+    )
+    if evaluator and EVAL_BEFORE:
+        print("before:", evaluator(model))
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=loss, evaluator=evaluator)
+    trainer.train()
+    if evaluator and EVAL_AFTER:
+        print("after:", evaluator(model))
+    if trainer.is_world_process_zero():
+        model.save_pretrained(f"{OUTPUT_DIR}/final")
+
+
+if __name__ == "__main__":
+    main()
+`;
+}
