@@ -12,7 +12,7 @@ import { int8Evaluation, readFolder } from './export.ts';
 import { ProgressBar } from './progress-bar.ts';
 import { resolveHubFlag } from './sources.ts';
 
-export const PUSH_HELP = `Usage: HF_TOKEN=hf_… tabtune push --model DIR --repo OWNER/NAME [--private] [--update] [--onnx] [--quantize] [--hub URL]
+export const PUSH_HELP = `Usage: tabtune push --model DIR --repo OWNER/NAME [--private] [--update] [--onnx] [--quantize] [--hub URL]   (token: HF_TOKEN)
 
 Uploads a trained model folder (tabtune train --output DIR) to the Hugging Face Hub in one
 commit: the files tabtune export writes (model, card naming the repo, eval_results.json,
