@@ -1,11 +1,18 @@
 // Page entry: makes sure the page is cross-origin isolated (through the service worker when the
-// host sends no headers), then mounts the app. Nothing else starts here.
+// host sends no headers), then mounts the app — or, for `?demo=OWNER/NAME`, the demo search page
+// over that Hub model. Nothing else starts here.
 
 import { mount } from 'svelte';
+import { appConfig } from './lib/config.ts';
 import App from './ui/App.svelte';
 import { ensureCrossOriginIsolation } from './ui/coi.ts';
+import DemoApp from './ui/DemoApp.svelte';
+import './ui/global.css';
 
 const coi = await ensureCrossOriginIsolation();
 if (coi !== 'reloading') {
-  mount(App, { target: document.getElementById('app')!, props: { coi } });
+  const target = document.getElementById('app')!;
+  const demo = new URLSearchParams(location.search).get('demo');
+  if (demo) mount(DemoApp, { target, props: { repo: demo, hubUrl: appConfig().hub.url } });
+  else mount(App, { target, props: { coi } });
 }

@@ -169,6 +169,79 @@ export interface EvaluateResult {
   result: IrResult;
 }
 
+// ---- the ways out (workers/export-session.ts) ------------------------------------------------
+
+export interface ExportRequest {
+  runId: string;
+  /** Add onnx/model.onnx (transformers.js). */
+  onnx?: boolean;
+  /** Add onnx/model_quantized.onnx, evaluated on the run's test split for the card. */
+  quantize?: boolean;
+}
+
+export interface ExportProgress {
+  phase: 'evaluating' | 'packing' | 'uploading' | 'done';
+  path: string | null;
+  /** Files (packing) or bytes (uploading) done, of `total` (null when not known yet). */
+  done: number;
+  total: number | null;
+  /** The upload's own phase (hashing, uploading, committing …). */
+  pushPhase?: string;
+}
+
+export interface ExportResult {
+  blob: Blob;
+  /** A file name for the download. */
+  name: string;
+  files: { path: string; size: number }[];
+  int8: IrResult | null;
+}
+
+export interface PushRequest extends ExportRequest {
+  hubUrl: string;
+  /** owner/name */
+  repo: string;
+  /** Held in memory for this call only. */
+  token: string;
+  private?: boolean;
+  /** Add a commit to an existing repo (else an existing repo is refused). */
+  update?: boolean;
+}
+
+export interface PushSummary {
+  repoUrl: string;
+  commitUrl: string | null;
+  created: boolean;
+  user: string;
+  files: number;
+}
+
+export interface ExploreRequest {
+  runId: string;
+  /** A test query (its relevant document is marked) or any text. */
+  query: string;
+}
+
+export interface ExploreHit {
+  id: string;
+  text: string;
+  score: number;
+  rank: number;
+  relevant: boolean;
+  /** The document's rank under the other model (1-based). */
+  otherRank: number;
+}
+
+export interface ExploreResult {
+  query: string;
+  isTestQuery: boolean;
+  corpusSize: number;
+  before: ExploreHit[];
+  after: ExploreHit[];
+  /** Rank of the first relevant document before and after (test queries; null: not ranked). */
+  relevantRank: { before: number | null; after: number | null } | null;
+}
+
 export interface EngineWorkerApi {
   probe(): Promise<BackendReport>;
   /** Creates the engine's runtime if needed and runs a tiny graph on it. */
@@ -193,4 +266,43 @@ export interface EngineWorkerApi {
   renameRun(runId: string, name: string): Promise<RunRecord>;
   /** A file of a stored run (`model.safetensors`, `train_log.jsonl`, …), or null. */
   runFile(runId: string, path: string): Promise<Uint8Array | null>;
+  /** A finished run's model as a zip (the package tabtune export writes). */
+  exportZip(req: ExportRequest, onProgress?: (p: ExportProgress) => void): Promise<ExportResult>;
+  pushModel(req: PushRequest, onProgress?: (p: ExportProgress) => void): Promise<PushSummary>;
+  /** The run's test queries (the explorer's picker); embeds the corpus with both models first. */
+  exploreQueries(runId: string): Promise<string[]>;
+  explore(req: ExploreRequest, onProgress?: (p: EvalProgress) => void): Promise<ExploreResult>;
+}
+
+// ---- the demo page (workers/demo.worker.ts) --------------------------------------------------
+
+export interface DemoProgress {
+  what: string;
+  done: number;
+  total: number;
+}
+
+export interface DemoModel {
+  device: 'webgpu' | 'wasm';
+  pooling: 'cls' | 'mean';
+  normalize: boolean;
+  dim: number;
+}
+
+export interface DemoCorpus {
+  size: number;
+  /** Queries to try (the data set's test questions). */
+  examples: string[];
+}
+
+export interface DemoHit {
+  rank: number;
+  text: string;
+  score: number;
+}
+
+export interface DemoWorkerApi {
+  load(req: { hubUrl: string; repo: string }, onProgress?: (p: DemoProgress) => void): Promise<DemoModel>;
+  loadCorpus(req: { kind: 'dataset'; hubUrl: string; repo: string } | { kind: 'texts'; texts: string[] }, onProgress?: (p: DemoProgress) => void): Promise<DemoCorpus>;
+  search(query: string, k?: number): Promise<DemoHit[]>;
 }

@@ -5,6 +5,8 @@
 // the lazy parse.
 
 import type { Table } from '../src/lib/data/parse.ts';
+import type { PreparedIr } from '../src/lib/eval/ir-metrics.ts';
+import type { BertEncoder } from '../src/lib/models/encoder.ts';
 import { loadSentenceModel, type SentenceModel } from '../src/lib/models/sentence-model.ts';
 import type { Runtime } from '../src/lib/runtime/index.ts';
 import { IdbStore } from '../src/lib/store/idb-store.ts';
@@ -34,12 +36,28 @@ export class EngineState {
   /** The run in progress; cancel() aborts it. */
   active: AbortController | null = null;
   activeRunId: string | null = null;
+  /** The retrieval explorer's encoders and corpus embeddings for one finished run (export-session.ts). */
+  explorer: {
+    runId: string;
+    prepared: PreparedIr;
+    encoders: { before: BertEncoder; after: BertEncoder };
+    tokenizers: { before: TextTokenizer; after: TextTokenizer };
+    corpus: { before: Float32Array; after: Float32Array };
+    dim: number;
+  } | null = null;
   /** A WASM runtime for runs that ask for "wasm" while the engine's own runtime is WebGPU. */
   wasmRuntime: Promise<Runtime> | null = null;
   #parsed: { files: Map<string, Uint8Array>; model: SentenceModel; tokenizer: TextTokenizer } | null = null;
 
   constructor(store: Store = new IdbStore()) {
     this.store = store;
+  }
+
+  /** Lets the explorer's two encoders go (a run needs the memory). */
+  async disposeExplorer(): Promise<void> {
+    const e = this.explorer;
+    this.explorer = null;
+    if (e) for (const enc of Object.values(e.encoders)) await enc.dispose();
   }
 
   /** The loaded model parsed (once per loaded file set). */

@@ -7,6 +7,7 @@ import * as Comlink from 'comlink';
 import type { EngineWorkerApi } from './api.ts';
 import { probeBackend, probeEnvFromGlobals } from './backend-probe.ts';
 import { EngineState } from './engine-state.ts';
+import * as exportSession from './export-session.ts';
 import { selfTest } from './engine-runtime.ts';
 import * as loaders from './loaders.ts';
 import * as session from './train-session.ts';
@@ -29,6 +30,10 @@ const api: EngineWorkerApi = {
   runs: () => session.runs(state),
   renameRun: (runId, name) => session.renameRun(state, runId, name),
   runFile: (runId, path) => session.runFile(state, runId, path),
+  exportZip: (req, onProgress) => exportSession.exportZip(state, req, onProgress),
+  pushModel: (req, onProgress) => exportSession.pushModel(state, req, onProgress),
+  exploreQueries: (runId) => exportSession.exploreQueries(state, runId),
+  explore: (req, onProgress) => exportSession.explore(state, req, onProgress),
 };
 
 Comlink.expose(api);

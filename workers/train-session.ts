@@ -27,7 +27,7 @@ const FLUSH_MS = 150;
 
 const runStore = (state: EngineState, runId: string): Store => prefixedStore(state.store, runKey(runId));
 
-function preparedData(state: EngineState, config: RunConfig): PreparedDataset {
+export function preparedData(state: EngineState, config: RunConfig): PreparedDataset {
   const d = state.data;
   if (!d) throw new Error('no data set is loaded: load one first');
   const p = prepareDataset(d.splits, { source: d.source, mapping: config.data.columns ?? undefined, testFraction: config.data.testFraction, seed: config.data.splitSeed });
@@ -36,7 +36,7 @@ function preparedData(state: EngineState, config: RunConfig): PreparedDataset {
 }
 
 /** The runtime the config asks for; `auto` is the engine's own pick (WebGPU, else WASM). */
-async function runtimeFor(state: EngineState, config: RunConfig): Promise<{ runtime: Runtime; info: RunRuntime }> {
+export async function runtimeFor(state: EngineState, config: RunConfig): Promise<{ runtime: Runtime; info: RunRuntime }> {
   const engine = await selfTest();
   const describe = (r: Runtime, why: string): RunRuntime => {
     const d = r.describe();
@@ -128,6 +128,7 @@ export async function train(state: EngineState, req: TrainRequest, onEvent?: (e:
   state.active = abort;
   const { forward, flush } = forwarder(onEvent);
   try {
+    await state.disposeExplorer();
     const { loaded, model, tokenizer } = state.parsedModel();
     const config = parseRunConfig(req.config, { hidden: model.config.hiddenSize });
     const data = preparedData(state, config);

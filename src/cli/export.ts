@@ -83,7 +83,7 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
   const { files, record } = await readFolder(values.model);
   const opts: PackageOptions = { onnx: values.onnx, quantize: values.quantize };
   if (values.quantize) opts.int8 = await int8Evaluation(files, record, { hub: values.hub, backend: values.backend, stderr: io.stderr });
-  const pkg = modelPackage(files, record, opts);
+  const pkg = await modelPackage(files, record, opts);
   if (values.out) {
     const out = new PlainFolderStore(values.out);
     for (const [path, bytes] of pkg) await out.set(path, bytes);

@@ -51,7 +51,7 @@ export async function pushCommand(argv: string[], io: CliIo): Promise<number> {
   const hubUrl = resolveHubFlag(values.hub, process.env, 'push');
   const { files, record } = await readFolder(values.model);
   const int8 = values.quantize ? await int8Evaluation(files, record, { hub: values.hub, backend: values.backend, stderr: io.stderr }) : null;
-  const pkg = modelPackage(files, record, { onnx: values.onnx, quantize: values.quantize, repoId: values.repo, int8 });
+  const pkg = await modelPackage(files, record, { onnx: values.onnx, quantize: values.quantize, repoId: values.repo, int8 });
   let bar: ProgressBar | null = null;
   const r = await pushToHub({
     hubUrl, repo: values.repo, token, private: values.private, update: values.update, files: pkg,

@@ -9,8 +9,13 @@ import type {
   DatasetSummary,
   EngineWorkerApi,
   EvaluateResult,
+  ExploreResult,
+  ExportProgress,
+  ExportResult,
   ModelSummary,
   Progress,
+  PushRequest,
+  PushSummary,
   RunPhase,
   RunRecord,
   RunRuntime,
@@ -89,6 +94,10 @@ export class Engine {
   #persisted = $state.raw<boolean | null>(null);
   #runs = $state.raw<RunRecord[]>([]);
   #evalNow = $state.raw<LoadState<EvaluateResult, EvalProgress>>({ status: 'idle' });
+  #exporting = $state.raw<LoadState<ExportResult, ExportProgress>>({ status: 'idle' });
+  #pushing = $state.raw<LoadState<PushSummary, ExportProgress>>({ status: 'idle' });
+  #exploring = $state.raw<LoadState<ExploreResult, EvalProgress>>({ status: 'idle' });
+  #exploreQueries = $state.raw<string[]>([]);
 
   get probe(): ProbeState {
     return this.#probe;
@@ -128,6 +137,19 @@ export class Engine {
   }
   get evalNow() {
     return this.#evalNow;
+  }
+  get exporting() {
+    return this.#exporting;
+  }
+  get pushing() {
+    return this.#pushing;
+  }
+  get exploring() {
+    return this.#exploring;
+  }
+  /** The explored run's test queries. */
+  get exploreQueries(): string[] {
+    return this.#exploreQueries;
   }
 
   #remote(): Comlink.Remote<EngineWorkerApi> {
@@ -289,6 +311,62 @@ export class Engine {
       this.#evalNow = { status: 'done', value: await this.#remote().evaluate({ config, ...(runId ? { runId } : {}) }, onProgress) };
     } catch (error) {
       this.#evalNow = { status: 'failed', error: message(error) };
+    }
+  }
+
+  // ---- the ways out ---------------------------------------------------------------------------
+
+  /** Builds the run's zip in the worker and hands it to the browser's download. */
+  async exportZip(runId: string, opts: { onnx: boolean; quantize: boolean }): Promise<void> {
+    this.#exporting = { status: 'loading', what: 'zip', progress: null };
+    const onProgress = Comlink.proxy((p: ExportProgress) => {
+      if (this.#exporting.status === 'loading') this.#exporting = { ...this.#exporting, progress: p };
+    });
+    try {
+      const r = await this.#remote().exportZip({ runId, ...opts }, onProgress);
+      this.#exporting = { status: 'done', value: r };
+      const url = URL.createObjectURL(r.blob);
+      const a = Object.assign(document.createElement('a'), { href: url, download: r.name });
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    } catch (error) {
+      this.#exporting = { status: 'failed', error: message(error) };
+    }
+  }
+
+  async pushModel(req: PushRequest): Promise<void> {
+    this.#pushing = { status: 'loading', what: req.repo, progress: null };
+    const onProgress = Comlink.proxy((p: ExportProgress) => {
+      if (this.#pushing.status === 'loading') this.#pushing = { ...this.#pushing, progress: p };
+    });
+    try {
+      this.#pushing = { status: 'done', value: await this.#remote().pushModel(req, onProgress) };
+    } catch (error) {
+      this.#pushing = { status: 'failed', error: message(error) };
+    }
+  }
+
+  /** Prepares the explorer for a run (embeds its corpus with both models) and lists its test queries. */
+  async startExplorer(runId: string): Promise<void> {
+    this.#exploring = { status: 'loading', what: 'corpus', progress: null };
+    this.#exploreQueries = [];
+    try {
+      this.#exploreQueries = await this.#remote().exploreQueries(runId);
+      this.#exploring = { status: 'idle' };
+    } catch (error) {
+      this.#exploring = { status: 'failed', error: message(error) };
+    }
+  }
+
+  async explore(runId: string, query: string): Promise<void> {
+    this.#exploring = { status: 'loading', what: query, progress: null };
+    const onProgress = Comlink.proxy((p: EvalProgress) => {
+      if (this.#exploring.status === 'loading') this.#exploring = { ...this.#exploring, progress: p };
+    });
+    try {
+      this.#exploring = { status: 'done', value: await this.#remote().explore({ runId, query }, onProgress) };
+    } catch (error) {
+      this.#exploring = { status: 'failed', error: message(error) };
     }
   }
 

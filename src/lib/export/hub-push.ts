@@ -30,7 +30,8 @@ export interface PushOptions {
   private?: boolean;
   /** Commit to the repo when it exists already (else an existing repo is an error). */
   update?: boolean;
-  files: ReadonlyMap<string, Uint8Array>;
+  /** The package (Blobs let the page hand over files without holding them as arrays). */
+  files: ReadonlyMap<string, Uint8Array | Blob>;
   message: string;
   description?: string;
   onProgress?: (p: PushProgress) => void;
@@ -85,7 +86,8 @@ function explain(e: unknown, o: PushOptions, what: string): PushError {
 export async function pushToHub(o: PushOptions): Promise<PushResult> {
   if (!REPO.test(o.repo)) throw new PushError(`"${o.repo}" is not a repo id: use owner/name (letters, digits, - _ .)`, 'hub');
   if (!o.token.startsWith('hf_')) throw new PushError('That is not a Hugging Face access token: tokens start with "hf_" (create one at huggingface.co/settings/tokens, role "write").', 'bad-token');
-  const totalBytes = [...o.files.values()].reduce((n, b) => n + b.byteLength, 0);
+  const sizeOf = (b: Uint8Array | Blob) => (b instanceof Blob ? b.size : b.byteLength);
+  const totalBytes = [...o.files.values()].reduce((n, b) => n + sizeOf(b), 0);
   let doneBytes = 0;
   const report = (p: Omit<PushProgress, 'doneBytes' | 'totalBytes'>) => o.onProgress?.({ ...p, doneBytes, totalBytes });
 
@@ -110,14 +112,14 @@ export async function pushToHub(o: PushOptions): Promise<PushResult> {
     created = false;
   }
 
-  const sizes = new Map([...o.files].map(([p, b]) => [p, b.byteLength]));
+  const sizes = new Map([...o.files].map(([p, b]) => [p, sizeOf(b)]));
   const finished = new Set<string>();
   try {
     const it = uploadFilesWithProgress({
       repo: { type: 'model', name: o.repo },
       accessToken: o.token,
       hubUrl: o.hubUrl,
-      files: [...o.files].map(([path, bytes]) => ({ path, content: new Blob([bytes as Uint8Array<ArrayBuffer>]) })),
+      files: [...o.files].map(([path, b]) => ({ path, content: b instanceof Blob ? b : new Blob([b as Uint8Array<ArrayBuffer>]) })),
       commitTitle: o.message,
       commitDescription: o.description,
       abortSignal: o.signal,

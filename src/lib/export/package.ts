@@ -13,6 +13,7 @@ import { Zip, ZipPassThrough } from 'fflate';
 import { evaluateModel } from '../eval/evaluate-model.ts';
 import type { IrResult } from '../eval/ir-metrics.ts';
 import type { IrSet } from '../eval/ir-set.ts';
+import { parsePoolingConfig } from '../models/pooling.ts';
 import { loadSentenceModel, type SentenceModel } from '../models/sentence-model.ts';
 import { CHECKPOINTS_PREFIX, RUN_RECORD_KEY } from '../run/record.ts';
 import type { Runtime } from '../runtime/types.ts';
@@ -34,28 +35,61 @@ export interface PackageOptions {
 const isBookkeeping = (path: string) =>
   path === RUN_RECORD_KEY || path.startsWith(CHECKPOINTS_PREFIX) || path === 'train_log.jsonl' || path.startsWith('onnx/');
 
-/** The paths a package of these run files holds, before the ONNX ones (for listing and reading lazily). */
-export function packagedPaths(runPaths: Iterable<string>): string[] {
-  return [...runPaths].filter((p) => !isBookkeeping(p)).sort();
+/** Where a package's files come from: a Map, a folder, IndexedDB — read one file at a time. */
+export interface PackageSource {
+  paths: readonly string[];
+  read(path: string): Promise<Uint8Array>;
+}
+
+export const mapSource = (files: ReadonlyMap<string, Uint8Array>): PackageSource => ({
+  paths: [...files.keys()],
+  read: async (path) => {
+    const bytes = files.get(path);
+    if (!bytes) throw new Error(`package: no file ${path}`);
+    return bytes;
+  },
+});
+
+const POOLING_CONFIG = '1_Pooling/config.json';
+
+/** The paths of the package of these run files, sorted (ONNX paths included when asked). */
+export function packagedPaths(runPaths: Iterable<string>, opts: Pick<PackageOptions, 'onnx' | 'quantize'> = {}): string[] {
+  const paths = [...runPaths].filter((p) => !isBookkeeping(p));
+  if (opts.onnx) paths.push(ONNX_MODEL_PATH);
+  if (opts.quantize) paths.push(ONNX_QUANTIZED_PATH);
+  return paths.sort();
 }
 
 /**
- * The package's files. `files` are the run's (a CLI output folder, or `run/{runId}/` in the page);
- * with a record the card is written anew (int8 column, repo id), else the folder's README stays.
+ * The package's files in path order, produced one at a time (a zip or an upload takes each and lets
+ * it go). With a record the card is written anew (int8 column, repo id), else the folder's README
+ * stays. The model is parsed only for the ONNX files.
  */
-export function modelPackage(
-  files: ReadonlyMap<string, Uint8Array>,
-  record: (CardRecord & { pooling?: 'cls' | 'mean' }) | null,
-  opts: PackageOptions = {},
-): Map<string, Uint8Array> {
-  const out = new Map<string, Uint8Array>();
-  for (const path of packagedPaths(files.keys())) out.set(path, files.get(path)!);
+export async function* packageEntries(src: PackageSource, record: CardRecord | null, opts: PackageOptions = {}): AsyncGenerator<[string, Uint8Array]> {
   let model: SentenceModel | null = null;
-  const parsed = () => (model ??= loadSentenceModel(files));
-  if (record) out.set('README.md', new TextEncoder().encode(modelCard(record, { int8: opts.int8, repoId: opts.repoId, pooling: parsed().pooling })));
-  if (opts.onnx) out.set(ONNX_MODEL_PATH, exportOnnx(parsed()));
-  if (opts.quantize) out.set(ONNX_QUANTIZED_PATH, exportOnnx(parsed(), { quantize: true }));
-  return new Map([...out].sort(([a], [b]) => a.localeCompare(b)));
+  const parsed = async () => {
+    if (!model) {
+      const files = new Map<string, Uint8Array>();
+      for (const p of src.paths) if (!isBookkeeping(p) && p !== 'README.md') files.set(p, await src.read(p));
+      model = loadSentenceModel(files);
+    }
+    return model;
+  };
+  for (const path of packagedPaths(src.paths, opts)) {
+    if (path === 'README.md' && record) {
+      const pooling = src.paths.includes(POOLING_CONFIG) ? parsePoolingConfig(JSON.parse(new TextDecoder().decode(await src.read(POOLING_CONFIG)))) : 'cls';
+      yield [path, new TextEncoder().encode(modelCard(record, { int8: opts.int8, repoId: opts.repoId, pooling }))];
+    } else if (path === ONNX_MODEL_PATH) yield [path, exportOnnx(await parsed())];
+    else if (path === ONNX_QUANTIZED_PATH) yield [path, exportOnnx(await parsed(), { quantize: true })];
+    else yield [path, await src.read(path)];
+  }
+}
+
+/** The whole package as a Map (the CLI, small enough to hold). */
+export async function modelPackage(files: ReadonlyMap<string, Uint8Array>, record: CardRecord | null, opts: PackageOptions = {}): Promise<Map<string, Uint8Array>> {
+  const out = new Map<string, Uint8Array>();
+  for await (const [path, bytes] of packageEntries(mapSource(files), record, opts)) out.set(path, bytes);
+  return out;
 }
 
 /** nDCG and the rest for the int8 model: model_quantized.onnx itself, run by onnxruntime. */

@@ -71,7 +71,7 @@ export interface RunTrainingOptions {
   data: RunData;
   config: RunConfig;
   runId: string;
-  /** The name "My models" shows; default config.output, else base model · data set. */
+  /** The name "My models" and the model card show; default "base model · data set". */
   name?: string;
   /** Continue from the newest checkpoint in the store (refused when model, data or config differ). */
   resume?: boolean;
@@ -160,7 +160,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
   const now = Date.now();
   const record: RunRecord = {
     format: RUN_RECORD_FORMAT, version: 1, runId: o.runId,
-    name: o.name ?? previous?.name ?? config.output ?? `${model.name} · ${data.source}`,
+    name: o.name ?? previous?.name ?? `${model.name} · ${data.source}`,
     status: 'running', config, baseModel: model.name, dataSource: data.source, provenance,
     step: 0, maxSteps: trainer.plan.maxSteps, checkpointStep: null, path: null,
     before: previous?.before ?? null, after: null,

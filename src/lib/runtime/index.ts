@@ -29,10 +29,11 @@ export interface RuntimeOptions {
 }
 
 /**
- * transformers.js (imported for its tokenizers) points onnxruntime-web's `wasmPaths` at jsDelivr
- * when nothing set it; the app serves its own copy and must work offline, so that default is undone.
+ * transformers.js (imported for its tokenizers, and by the demo page for its pipelines) points
+ * onnxruntime-web's `wasmPaths` at jsDelivr when nothing set it; the app serves its own copy and
+ * must work offline, so that default is undone.
  */
-function undoCdnWasmPaths(env: { wasm: { wasmPaths?: unknown } }): void {
+export function undoCdnWasmPaths(env: { wasm: { wasmPaths?: unknown } }): void {
   const p = env.wasm.wasmPaths as { wasm?: unknown } | undefined;
   if (p && typeof p === 'object' && String(p.wasm).startsWith('https://cdn.jsdelivr.net/')) env.wasm.wasmPaths = undefined;
 }

@@ -1,0 +1,197 @@
+// The ways out of the page, in Debian's Chromium against the local Hub, checked against the CLI
+// and against the model's own users: the same run trained through the page and through
+// `tabtune train` (WASM both); the page's zip (ONNX fp32 + int8) unpacks to exactly the files
+// `tabtune export --onnx --quantize` writes, and transformers.js in Node embeds with it as
+// `tabtune embed` does; the page pushes the model to the local Hub (a refused token first, with
+// its message), offers the demo link, and the demo page (`?demo=`) loads the pushed model with
+// transformers.js and returns the same top 10 for a test query as our evaluator; the retrieval
+// explorer shows the base and trained models' top 10 for that query as our evaluator ranks them.
+
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { env, pipeline } from '@huggingface/transformers';
+import { unzipSync } from 'fflate';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StaticServer } from '../../scripts/serve.js';
+import { DEFAULT_DATASET_ID, DEFAULT_MODEL_ID } from '../../src/lib/config.ts';
+import { prepareDataset } from '../../src/lib/data/dataset.ts';
+import { parseDataFile } from '../../src/lib/data/parse.ts';
+import { evaluateModel } from '../../src/lib/eval/evaluate-model.ts';
+import { buildIrSet } from '../../src/lib/eval/ir-set.ts';
+import { BertEncoder } from '../../src/lib/models/encoder.ts';
+import { loadSentenceModelFromDir } from '../../src/lib/models/sentence-model-node.ts';
+import { createRuntime } from '../../src/lib/runtime/index.ts';
+import { loadTokenizerFromDir } from '../../src/lib/tokenize/node.ts';
+import { ensureFixtures, type FixturePaths } from '../fixtures/fixtures.ts';
+import { startLocalHub, type LocalHub } from '../hub/local-hub.ts';
+import { ARTIFACTS_DIR, launchBrowser, REPO_ROOT, serveDist, type BrowserSession } from './browser.ts';
+
+const TOKEN = 'hf_page_write_token';
+const RUN_FLAGS = { batchSize: '16', epochs: '1', lr: '0.0005', backend: 'wasm' };
+
+let paths: FixturePaths;
+let hub: LocalHub;
+let site: StaticServer;
+let session: BrowserSession;
+let work: string;
+let cliRun: string;
+let cliExport: string;
+
+function tabtune(args: string[]): Promise<{ code: number; stderr: string }> {
+  return new Promise((done) =>
+    execFile(process.execPath, [join(REPO_ROOT, 'bin/tabtune.js'), ...args], { timeout: 300_000, env: { ...process.env, TABTUNE_CACHE: join(work, 'cache'), TABTUNE_HUB_URL: hub.url } }, (err, _o, stderr) =>
+      done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+    ),
+  );
+}
+
+async function digests(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (d: string) => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else out[relative(dir, p)] = createHash('sha256').update(await readFile(p)).digest('hex');
+    }
+  };
+  await walk(dir);
+  return out;
+}
+
+/** Our evaluator's top 10 (document texts) for the first test query, with a model folder. */
+async function evaluatorTop10(modelDir: string): Promise<{ query: string; texts: string[] }> {
+  const table = async (split: string) => parseDataFile(`${split}.jsonl`, new Uint8Array(await readFile(join(paths.qaTiny, `${split}.jsonl`))));
+  const data = prepareDataset({ train: await table('train'), test: await table('test') }, { source: DEFAULT_DATASET_ID });
+  const set = buildIrSet(data.train, data.test);
+  const encoder = await BertEncoder.create(await createRuntime('node'), loadSentenceModelFromDir(modelDir));
+  try {
+    const r = await evaluateModel({ encoder, tokenizer: loadTokenizerFromDir(modelDir), set, dims: [32], topHits: 10 });
+    const hits = r.evaluators[0].hits!.cosine![0];
+    return { query: [...set.queries.values()][0], texts: hits.ids.map((id) => set.corpus.get(id)!) };
+  } finally {
+    await encoder.dispose();
+  }
+}
+
+beforeAll(async () => {
+  paths = ensureFixtures();
+  work = await mkdtemp(join(tmpdir(), 'tabtune-export-browser-'));
+  hub = await startLocalHub({
+    models: { [DEFAULT_MODEL_ID]: paths.tinyBge }, datasets: { [DEFAULT_DATASET_ID]: paths.qaTiny },
+    tokens: { [TOKEN]: { user: 'me', write: ['me'] } },
+  });
+  site = await serveDist(true);
+  cliRun = join(work, 'cli-run');
+  const flags = Object.entries(RUN_FLAGS).flatMap(([k, v]) => [`--${k}`, v]);
+  const t = await tabtune(['train', '--model', DEFAULT_MODEL_ID, '--data', DEFAULT_DATASET_ID, '--output', cliRun, '--quiet', ...flags]);
+  expect(t.code, t.stderr).toBe(0);
+  cliExport = join(work, 'cli-export');
+  const e = await tabtune(['export', '--model', cliRun, '--out', cliExport, '--onnx', '--quantize', '--backend', 'wasm']);
+  expect(e.code, e.stderr).toBe(0);
+  session = await launchBrowser({ webgpu: false });
+}, 600_000);
+
+afterAll(async () => {
+  await session?.close();
+  await site?.close();
+  await hub?.close();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe('the trained model leaves the page', () => {
+  it('zips what tabtune export writes, pushes to the Hub, and the demo link and the explorer rank as our evaluator', async () => {
+    const { page } = session;
+    const id = (t: string) => page.getByTestId(t);
+    await page.goto(`${site.url}?${new URLSearchParams({ ...RUN_FLAGS, hub: hub.url })}`);
+    await id('model-download').click();
+    await id('model-loaded').waitFor({ timeout: 60_000 });
+    await id('data-load').click();
+    await id('data-preview').waitFor({ timeout: 60_000 });
+    await id('train-start').click();
+    await page.locator('[data-testid=train-live][data-status=done]').waitFor({ timeout: 240_000 });
+
+    // Download zip (ONNX fp32 + int8, the int8 evaluated in the worker for the card).
+    const item = id('model-item').first();
+    await item.getByTestId('model-export').click();
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 180_000 }), item.getByTestId('export-zip').click()]);
+    const zipPath = join(work, 'page.zip');
+    await download.saveAs(zipPath);
+    const entries = unzipSync(new Uint8Array(await readFile(zipPath)));
+    const pageExport = join(work, 'page-export');
+    for (const [p, bytes] of Object.entries(entries)) {
+      await mkdir(dirname(join(pageExport, p)), { recursive: true });
+      await writeFile(join(pageExport, p), bytes);
+    }
+    const want = await digests(cliExport);
+    const got = await digests(pageExport);
+    expect(Object.keys(got).sort()).toEqual(Object.keys(want).sort());
+    for (const p of Object.keys(want)) expect(got[p], `${p}: the page's zip and tabtune export differ`).toBe(want[p]);
+    expect(Object.keys(got)).toEqual(expect.arrayContaining(['model.safetensors', 'onnx/model.onnx', 'onnx/model_quantized.onnx', 'README.md']));
+
+    // transformers.js in Node on the page's export = tabtune embed on the trained model.
+    const texts = ['Which city is famous for selling glass?', 'Keldor is a small city on the north coast, known for its glass market.'];
+    await writeFile(join(work, 'texts.txt'), texts.join('\n') + '\n');
+    expect((await tabtune(['embed', '--model', cliRun, '--texts', join(work, 'texts.txt'), '--out', join(work, 'emb.json')])).code).toBe(0);
+    const ours = (JSON.parse(await readFile(join(work, 'emb.json'), 'utf8')) as { embeddings: number[][] }).embeddings.flat();
+    env.allowRemoteModels = false;
+    env.allowLocalModels = true;
+    env.localModelPath = `${work}/`;
+    const theirs = (await (await pipeline('feature-extraction', 'page-export', { dtype: 'fp32' }))(texts, { pooling: 'cls', normalize: true })).data as Float32Array;
+    expect(Math.max(...ours.map((v, i) => Math.abs(v - theirs[i])))).toBeLessThanOrEqual(1e-4);
+
+    // Push: a refused token first (nothing created), then the real one.
+    await item.getByTestId('push-repo').fill('me/page-tuned');
+    await item.getByTestId('push-token').fill('hf_wrong');
+    await item.getByTestId('push-start').click();
+    await expect.poll(async () => (await item.getByTestId('push-error').count()) && item.getByTestId('push-error').textContent(), { timeout: 60_000 }).toMatch(/refused the token \(HTTP 401\)/);
+    expect(hub.repoInfo('me/page-tuned')).toBeNull();
+    await item.getByTestId('push-token').fill(TOKEN);
+    await item.getByTestId('push-start').click();
+    await item.getByTestId('push-done').waitFor({ timeout: 180_000 });
+    expect(await item.getByTestId('push-done').textContent()).toMatch(/Created .*me\/page-tuned .*as me/);
+    expect(hub.repoInfo('me/page-tuned')!.files).toEqual(expect.arrayContaining(['onnx/model.onnx', 'onnx/model_quantized.onnx', 'model.safetensors']));
+    expect(await page.evaluate(() => localStorage.getItem('tabtune.hfToken'))).toBeNull();
+    const demoLink = await item.getByTestId('demo-link').inputValue();
+    expect(new URL(demoLink).searchParams.get('demo')).toBe('me/page-tuned');
+    await page.screenshot({ path: join(ARTIFACTS_DIR, 'export-push.png'), fullPage: true });
+
+    // The demo link: the pushed model through transformers.js, the card's data set as the corpus.
+    const expected = await evaluatorTop10(cliRun);
+    const demo = await session.context.newPage();
+    await demo.goto(demoLink);
+    await demo.getByTestId('demo-card-table').waitFor({ timeout: 60_000 });
+    expect(await demo.getByTestId('demo-card-table').textContent()).toContain('dim_32_cosine_ndcg@10');
+    await demo.getByTestId('demo-model').waitFor({ timeout: 120_000 });
+    expect(await demo.getByTestId('demo-model').getAttribute('data-device')).toBe('wasm');
+    await demo.getByTestId('demo-corpus').waitFor({ timeout: 120_000 });
+    await demo.getByTestId('demo-query').fill(expected.query);
+    await demo.getByTestId('demo-search').click();
+    await demo.getByTestId('demo-hits').waitFor({ timeout: 60_000 });
+    const demoTexts = (await demo.getByTestId('demo-hits').locator('.text').allTextContents()).map((t) => t.trim());
+    expect(demoTexts).toEqual(expected.texts);
+    await demo.screenshot({ path: join(ARTIFACTS_DIR, 'demo.png'), fullPage: true });
+    await demo.close();
+
+    // The explorer: the same query, base model vs trained, as our evaluator ranks them.
+    const base = await evaluatorTop10(paths.tinyBge);
+    await item.getByTestId('model-explore').click();
+    await expect.poll(() => item.getByTestId('explore-pick').locator('option').count(), { timeout: 120_000 }).toBeGreaterThan(1);
+    await item.getByTestId('explore-pick').selectOption(expected.query);
+    await item.getByTestId('explore-summary').waitFor({ timeout: 60_000 });
+    const side = async (which: string) => (await item.getByTestId(`explore-${which}`).locator('.text').allTextContents()).map((t) => t.trim());
+    expect(await side('after')).toEqual(expected.texts);
+    expect(await side('before')).toEqual(base.texts);
+    const summary = /The relevant document: #(\d+) before → #(\d+) after fine-tuning/.exec((await item.getByTestId('explore-summary').textContent())!);
+    expect(summary, 'both models rank the relevant document').not.toBeNull();
+    // The marked row is at the rank the summary gives, when that is in the top 10.
+    for (const [which, rank] of [['before', Number(summary![1])], ['after', Number(summary![2])]] as const) {
+      const marked = await item.getByTestId(`explore-${which}`).locator('li').evaluateAll((lis) => lis.map((li, i) => (li.getAttribute('data-relevant') === 'true' ? i + 1 : 0)).filter(Boolean));
+      expect(marked, which).toEqual(rank <= 10 ? [rank] : []);
+    }
+    await page.screenshot({ path: join(ARTIFACTS_DIR, 'explorer.png'), fullPage: true });
+    expect(session.errors).toEqual([]);
+  }, 900_000);
+});
