@@ -111,7 +111,7 @@ export class Graph {
     this.own(value);
     if (value.kind !== 'node') throw new Error(`cannot rename ${value.kind} ${value.name} to ${name}`);
     this.claim(name);
-    this.names.delete(value.name);
+    // The old name stays taken: it is also the producing node's name, and ONNX node names are unique.
     value.name = name;
   }
 

@@ -239,7 +239,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
     record.losses = lossesOf(trainer.events);
 
     if (r.stopped) {
-      if (r.step > 0 && writtenStep !== r.step && record.checkpointStep !== r.step) await writeCheckpoint(trainer.checkpoint(), r.step);
+      if (r.step > 0 && writtenStep !== r.step && record.checkpointStep !== r.step) await writeCheckpoint(await trainer.checkpoint(), r.step);
       record.status = 'stopped';
       await save();
       return { record, status: 'stopped' };
@@ -265,7 +265,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
     record.after = after;
 
     emit({ type: 'phase', phase: 'save' });
-    const files = runOutputs(record, model, trainer.weights(), trainer.events);
+    const files = runOutputs(record, model, await trainer.weights(), trainer.events);
     for (const [path, bytes] of files) await store.set(path, bytes);
     record.modelBytes = [...files].reduce((n, [path, b]) => n + (RUN_OUTPUT_EXTRAS.has(path) ? 0 : b.byteLength), 0);
     // A finished run keeps its model, not its checkpoint (bge-base's is ~1.3 GB).

@@ -142,7 +142,11 @@ export function sumOfSquares(grad: Float32Array): number {
 export function clipCoefficient(grads: Iterable<Float32Array>, maxNorm: number): { totalNorm: number; coefficient: number } {
   let sq = 0;
   for (const g of grads) sq += sumOfSquares(g);
-  const totalNorm = f(Math.sqrt(sq));
+  return clipForNorm(f(Math.sqrt(sq)), maxNorm);
+}
+
+/** The clipping coefficient for a global norm computed elsewhere (on the device, updater.ts). */
+export function clipForNorm(totalNorm: number, maxNorm: number): { totalNorm: number; coefficient: number } {
   if (!(maxNorm > 0) || !Number.isFinite(maxNorm)) return { totalNorm, coefficient: 1 };
   const coef = f(f(maxNorm) / f(totalNorm + f(1e-6)));
   return { totalNorm, coefficient: Math.min(1, coef) };

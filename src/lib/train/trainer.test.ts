@@ -67,8 +67,8 @@ async function train(train: Example[], cfg: ReturnType<typeof config>, run: Para
   const t = new Trainer({ runtime, model, tokenizer, config: cfg, train, onEvent: (e) => events.push(e) });
   if (resume) await t.resume(resume);
   await t.run(run);
-  const weights = new Map([...t.weights()].map(([k, v]) => [k, v.slice()]));
-  const bytes = t.checkpoint();
+  const weights = new Map([...(await t.weights())].map(([k, v]) => [k, v.slice()]));
+  const bytes = await t.checkpoint();
   await t.dispose();
   return { weights, events, losses: events.filter((e) => e.type === 'step').map((e) => (e as { loss: number }).loss), checkpoint: bytes };
 }

@@ -11,10 +11,9 @@
 // Pure TypeScript over a Runtime: no fs, no DOM, so the worker and the CLI run the same code.
 // Not data loading, evaluation or export (the callers do those around run()).
 //
-// Weights: the optimizer updates host Float32Arrays (optimizer.ts) and each update re-uploads them
-// (zero-copy on the CPU runtimes). A WebGPU optimizer would keep params, moments and gradients as
-// DeviceTensors and hand the encoder its new tensors with setWeight the same way; the loop only
-// talks to `ParamStore`-like steps (collectGrads → update → pushWeights), so that is one swap.
+// Weights: an Updater (updater.ts) accumulates each micro-batch's gradients and applies clipping
+// and AdamW: on the host for the CPU runtimes (bit-identical to torch), on the device for WebGPU
+// (gradients, moments and weights never leave the GPU; only a few scalars cross per update).
 //
 // Shape letters: K text columns, B micro-batch rows, N = K·B, C hidden, T tokens, M mini-batch rows.
 
@@ -28,10 +27,10 @@ import { ProgressTracker } from '../progress/progress.ts';
 import type { DeviceTensor, Feed, HostTensor, Runtime, Session } from '../runtime/types.ts';
 import { batchColumns, type BatchTokenizer, columnFields, miniBatches, samplerKeys, tokenizeColumns } from './batches.ts';
 import { type Checkpoint, readCheckpoint, writeCheckpoint } from './checkpoint.ts';
-import { accumulateInto, AdamW } from './optimizer.ts';
 import type { RunConfig } from './run-config.ts';
 import { BatchSampler } from './sampler.ts';
 import { lrAt, microBatchRole, type StepsPlan, stepsPlan } from './schedule.ts';
+import { DeviceUpdater, HostUpdater, type Updater, type UpdaterKind } from './updater.ts';
 
 export type TrainPath = 'fused' | 'gradcache';
 
@@ -79,6 +78,8 @@ export interface TrainerOptions {
   encoder?: BertEncoder;
   /** JSON written into every checkpoint (the run's model identity and data fingerprint). */
   provenance?: unknown;
+  /** Where the optimizer runs; default: on the device for WebGPU, on the host otherwise. */
+  updater?: UpdaterKind;
 }
 
 export interface RunOptions {
@@ -173,7 +174,6 @@ const RESUME_FIELDS = [
 
 interface MicroResult {
   loss: number;
-  grads: Map<string, Float32Array>;
   tokens: number;
 }
 
@@ -184,9 +184,8 @@ export class Trainer {
   private readonly fields: ('anchor' | 'positive' | 'negative')[];
   private readonly withScores: boolean;
   private readonly sampler: BatchSampler;
-  private readonly names: string[];
   private readonly shapes: Map<string, number[]>;
-  private readonly optimizer: AdamW;
+  private updater: Updater | null = null;
   private encoder: BertEncoder | null;
   private lossSession: Promise<Session> | null = null;
   private chosen: { path: TrainPath; miniBatchSize: number | null; why: string } | null = null;
@@ -194,7 +193,6 @@ export class Trainer {
   private globalMicro = 0;
   /** Micro-batches of the accumulation group in progress; 0 at an update boundary. */
   private groupMicro = 0;
-  private acc: Map<string, Float32Array> | null = null;
   private pendingLoss = 0;
   private readonly log: TrainEvent[] = [];
 
@@ -213,16 +211,11 @@ export class Trainer {
       ...(c.maxSteps !== null ? { maxSteps: c.maxSteps } : { epochs: c.epochs }),
       warmupSteps: c.warmupSteps, warmupRatio: c.warmupRatio, variant: c.trainerVariant,
     });
-    const params = new Map<string, Float32Array>();
     this.shapes = new Map();
     for (const p of trainableParameters(o.model.config)) {
-      const w = o.model.weights.get(p.name);
-      if (!w) throw new Error(`trainer: the model has no ${p.name}`);
-      params.set(p.name, w.data.slice());
+      if (!o.model.weights.has(p.name)) throw new Error(`trainer: the model has no ${p.name}`);
       this.shapes.set(p.name, p.shape);
     }
-    this.names = [...params.keys()];
-    this.optimizer = new AdamW(params, { weightDecay: c.weightDecay });
     this.encoder = o.encoder ?? null;
   }
 
@@ -241,16 +234,14 @@ export class Trainer {
     return this.log;
   }
 
-  /** The current trainable weights by HF name (live views; copy before changing). */
-  weights(): Map<string, Float32Array> {
-    return this.optimizer.params;
+  /** The current trainable weights by HF name, on the host (copy before changing). */
+  async weights(): Promise<Map<string, Float32Array>> {
+    return (await this.getUpdater()).weights();
   }
 
-  /** The model with the trained weights in place of the originals (pooler and anything untrained kept). */
-  trainedModel(): SentenceModel {
-    const weights = new Map(this.o.model.weights);
-    for (const [name, data] of this.optimizer.params) weights.set(name, { shape: this.shapes.get(name)!, data: data.slice() });
-    return { ...this.o.model, weights };
+  /** Where the optimizer runs (after prepare()). */
+  get updaterKind(): UpdaterKind | null {
+    return this.updater?.kind ?? null;
   }
 
   async getEncoder(): Promise<BertEncoder> {
@@ -258,9 +249,19 @@ export class Trainer {
     return this.encoder;
   }
 
+  private async getUpdater(): Promise<Updater> {
+    if (this.updater) return this.updater;
+    const encoder = await this.getEncoder();
+    const kind = this.o.updater ?? (this.o.runtime.describe().kind === 'webgpu' ? 'device' : 'host');
+    const params = [...this.shapes].map(([name, shape]) => ({ name, shape, data: this.o.model.weights.get(name)!.data }));
+    const opts = { runtime: this.o.runtime, encoder, params, weightDecay: this.config.weightDecay };
+    this.updater = kind === 'device' ? await DeviceUpdater.create(opts) : new HostUpdater(opts);
+    return this.updater;
+  }
+
   /** Picks fused or GradCache (and tells onEvent); run() calls it. */
   async prepare(): Promise<void> {
-    await this.getEncoder();
+    await this.getUpdater();
     if (this.chosen) return;
     const cfg = this.o.model.config;
     this.chosen = choosePath(this.config, cfg, this.fields.length, this.longestTokens(), this.o.runtime.describe().kind);
@@ -327,9 +328,8 @@ export class Trainer {
       const batchInEpoch = this.sampler.state().position - 1;
       this.globalMicro++;
       const role = microBatchRole(plan, batchInEpoch, this.globalMicro, inEpoch);
-      const r = await this.microBatch(rows, this.globalMicro);
+      const r = await this.microBatch(rows, this.globalMicro, 1 / role.divisor);
       this.groupMicro++;
-      this.accumulate(r.grads, role.divisor);
       this.pendingLoss += r.loss / role.divisor;
       this.emit({ type: 'micro-batch', step: this.globalStep + 1, microBatch: this.groupMicro, of: role.divisor });
       tokens.advance(r.tokens);
@@ -338,12 +338,10 @@ export class Trainer {
 
       const step = this.globalStep + 1;
       const lr = lrAt(step, config.lr, config.scheduler, plan.warmupSteps, plan.maxSteps);
-      const u = this.optimizer.update(this.acc!, lr, config.maxGradNorm);
-      await this.pushWeights();
+      const u = await this.updater!.update(lr, config.maxGradNorm);
       this.globalStep = step;
       const loss = this.pendingLoss;
       this.pendingLoss = 0;
-      this.acc = null;
       this.groupMicro = 0;
       steps.update(step);
       const s = steps.snapshot();
@@ -360,7 +358,7 @@ export class Trainer {
 
   private async saveCheckpoint(opts: RunOptions): Promise<void> {
     if (!opts.onCheckpoint) return;
-    await opts.onCheckpoint(this.checkpoint(), this.globalStep);
+    await opts.onCheckpoint(await this.checkpoint(), this.globalStep);
     this.emit({ type: 'checkpoint', step: this.globalStep });
   }
 
@@ -369,37 +367,20 @@ export class Trainer {
     return this.groupMicro === 0;
   }
 
-  private accumulate(grads: Map<string, Float32Array>, divisor: number): void {
-    if (!this.acc) {
-      if (divisor === 1) {
-        this.acc = grads;
-        return;
-      }
-      this.acc = new Map(this.names.map((n) => [n, new Float32Array(grads.get(n)!.length)]));
-    }
-    for (const n of this.names) accumulateInto(this.acc.get(n)!, grads.get(n)!, 1 / divisor);
-  }
-
-  private async pushWeights(): Promise<void> {
+  /** One micro-batch: its loss, and its weight gradients accumulated (× `scale`) into the updater. */
+  private async microBatch(rows: readonly number[], micro: number, scale: number): Promise<MicroResult> {
     const enc = await this.getEncoder();
-    for (const [name, data] of this.optimizer.params) {
-      const old = enc.weight(name);
-      enc.setWeight(name, await this.o.runtime.upload({ dtype: 'float32', dims: this.shapes.get(name)!, data }));
-      this.o.runtime.dispose(old);
-    }
-  }
-
-  /** Loss and unscaled weight gradients of one micro-batch. */
-  private async microBatch(rows: readonly number[], micro: number): Promise<MicroResult> {
-    const enc = await this.getEncoder();
+    const updater = this.updater!;
+    const keepOnDevice = updater.kind === 'device';
     const { columns, scores } = batchColumns(this.o.train, rows, this.fields, this.withScores);
     const train = this.config.dropout;
     const extra: Record<string, Feed> = scores ? { [SCORES_INPUT]: { dtype: 'float32', dims: [scores.length], data: scores } } : {};
     if (this.chosen!.path === 'fused') {
       const batch = tokenizeColumns(this.o.tokenizer, columns, this.config.maxSeqLength ?? undefined);
       const step = enc.trainStep(`${JSON.stringify(this.config.loss)}/${columns.length}`, embeddingLoss(this.config.loss, columns.length), { train });
-      const r = await step.run(batch, extra, { seed: dropoutSeed(this.config.seed, micro, 0) });
-      return { loss: r.loss, grads: await this.hostGrads(r.grads), tokens: batch.realTokens };
+      const r = await step.run(batch, extra, { seed: dropoutSeed(this.config.seed, micro, 0), keepOnDevice });
+      await updater.accumulate(this.gradsByName(r.grads), scale);
+      return { loss: r.loss, tokens: batch.realTokens };
     }
     // GradCache: 1. embed each mini-batch (no backward graph), remembering its dropout seed.
     const mbs = miniBatches(this.o.tokenizer, columns, this.chosen!.miniBatchSize!, this.config.maxSeqLength ?? undefined);
@@ -414,18 +395,17 @@ export class Trainer {
     const out = await session.run({ embeddings: { dtype: 'float32', dims: [N, C], data: E }, ...extra });
     const loss = Number((out[LOSS_OUTPUT] as HostTensor).data[0]);
     const dE = (out[EMBEDDINGS_GRAD_OUTPUT] as HostTensor).data as Float32Array; // [N,C]
-    // 3. re-run each mini-batch forward + backward with its slice of dL/dE, same seed; sum.
-    let grads: Map<string, Float32Array> | null = null;
+    // 3. re-run each mini-batch forward + backward with its slice of dL/dE, same seed; each adds
+    //    its gradient (× scale, as torch scales the loss before backward) to the accumulator.
     let realTokens = 0;
     for (let i = 0; i < mbs.length; i++) {
       const mb = mbs[i];
       realTokens += mb.realTokens;
       const upstream = dE.slice(mb.offset * C, (mb.offset + mb.batch) * C);
-      const g = await this.hostGrads((await enc.encodeGrad(mb, upstream, { train, seed: dropoutSeed(this.config.seed, micro, i) })).grads);
-      if (!grads) grads = g;
-      else for (const n of this.names) accumulateInto(grads.get(n)!, g.get(n)!);
+      const r = await enc.encodeGrad(mb, upstream, { train, seed: dropoutSeed(this.config.seed, micro, i), keepOnDevice });
+      await updater.accumulate(this.gradsByName(r.grads), scale);
     }
-    return { loss, grads: grads!, tokens: realTokens };
+    return { loss, tokens: realTokens };
   }
 
   private lossGraph(columns: number, hidden: number): Promise<Session> {
@@ -436,24 +416,26 @@ export class Trainer {
     return this.lossSession;
   }
 
-  private async hostGrads(raw: Map<string, HostTensor | DeviceTensor>): Promise<Map<string, Float32Array>> {
-    const out = new Map<string, Float32Array>();
-    for (const n of this.names) {
+  /** `grad/<name>` outputs by parameter name. */
+  private gradsByName(raw: Map<string, HostTensor | DeviceTensor>): Map<string, HostTensor | DeviceTensor> {
+    const out = new Map<string, HostTensor | DeviceTensor>();
+    for (const n of this.shapes.keys()) {
       const t = raw.get(`grad/${n}`);
       if (!t) throw new Error(`trainer: the graph returned no grad/${n}`);
-      const h = 'data' in t ? t : await this.o.runtime.download(t);
-      out.set(n, h.data as Float32Array);
+      out.set(n, t);
     }
     return out;
   }
 
   /** The state at the last update boundary as checkpoint bytes (checkpoint.ts format). */
-  checkpoint(): Uint8Array {
+  async checkpoint(): Promise<Uint8Array> {
     if (this.groupMicro !== 0) throw new Error(`trainer: no checkpoint in the middle of an accumulation group (${this.groupMicro} micro-batches pending)`);
+    const updater = await this.getUpdater();
+    const state = await updater.state();
     const c: Checkpoint = {
-      weights: this.optimizer.params,
+      weights: await updater.weights(),
       shapes: this.shapes,
-      optimizer: { step: this.optimizer.step, tensors: this.optimizer.stateTensors() },
+      optimizer: { step: state.step, tensors: state.tensors },
       scheduler: { type: this.config.scheduler, baseLr: this.config.lr, warmupSteps: this.plan.warmupSteps, maxSteps: this.plan.maxSteps, stepsTaken: this.globalStep },
       globalStep: this.globalStep,
       globalMicroBatch: this.globalMicro,
@@ -482,27 +464,21 @@ export class Trainer {
     if (c.scheduler.maxSteps !== this.plan.maxSteps || c.scheduler.warmupSteps !== this.plan.warmupSteps) {
       throw new Error(`resume: the checkpoint's schedule (${c.scheduler.maxSteps} steps, warmup ${c.scheduler.warmupSteps}) differs from this run's (${this.plan.maxSteps}, ${this.plan.warmupSteps}): different data?`);
     }
-    for (const [name, p] of this.optimizer.params) {
-      const w = c.weights.get(name);
-      if (!w || w.length !== p.length) throw new Error(`resume: the checkpoint has no ${name} of ${p.length} values`);
-      p.set(w);
-    }
-    this.optimizer.loadState(c.optimizer.step, c.optimizer.tensors);
+    await (await this.getUpdater()).load(c.weights, c.optimizer.step, c.optimizer.tensors);
     this.sampler.restore(c.sampler);
     this.globalStep = c.globalStep;
     this.globalMicro = c.globalMicroBatch;
-    this.acc = null;
     this.groupMicro = 0;
     this.pendingLoss = 0;
     this.log.length = 0;
     for (const e of c.metrics as TrainEvent[]) if (e && e.type === 'step') this.log.push(e);
-    await this.getEncoder();
-    await this.pushWeights();
   }
 
   async dispose(): Promise<void> {
     if (this.lossSession) await (await this.lossSession).release();
     this.lossSession = null;
+    await this.updater?.dispose();
+    this.updater = null;
     if (this.encoder && !this.o.encoder) await this.encoder.dispose();
     this.encoder = null;
   }
