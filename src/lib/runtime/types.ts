@@ -56,12 +56,24 @@ export interface RuntimeDescription {
   adapter?: string;
 }
 
+/** Bytes moved between host and device so far (a runtime whose "device" is host memory has none). */
+export interface Traffic {
+  /** By upload(). */
+  uploaded: number;
+  /** Host tensors fed to session runs. */
+  fed: number;
+  /** Outputs read back and download()s. */
+  downloaded: number;
+}
+
 export interface Runtime {
   load(model: Uint8Array, opts?: LoadOptions): Promise<Session>;
   upload(t: HostTensor): Promise<DeviceTensor>;
   download(t: DeviceTensor): Promise<HostTensor>;
   dispose(t: DeviceTensor): void;
   describe(): RuntimeDescription;
+  /** Present where host and device memory differ (WebGPU). */
+  traffic?(): Traffic;
 }
 
 export function isDeviceTensor(t: Feed | HostTensor | DeviceTensor): t is DeviceTensor {

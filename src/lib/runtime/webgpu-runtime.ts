@@ -21,7 +21,7 @@ import type { DType } from '../graph/types.ts';
 import { add } from '../ops/elementwise.ts';
 import { parsePlacement, type NodePlacement } from './webgpu-placement.ts';
 import type {
-  DeviceTensor, Feed, HostData, HostTensor, LoadOptions, RunOptions, Runtime, RuntimeDescription, Session,
+  DeviceTensor, Feed, HostData, HostTensor, LoadOptions, RunOptions, Runtime, RuntimeDescription, Session, Traffic,
 } from './types.ts';
 import { isDeviceTensor } from './types.ts';
 
@@ -112,8 +112,16 @@ const count = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
 
 export class WebGpuRuntime implements Runtime {
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly moved: Traffic = { uploaded: 0, fed: 0, downloaded: 0 };
+
   /** Bytes moved host → GPU by upload() (not session feeds): lets tests prove residency. */
-  uploadedBytes = 0;
+  get uploadedBytes(): number {
+    return this.moved.uploaded;
+  }
+
+  traffic(): Traffic {
+    return { ...this.moved };
+  }
 
   private constructor(
     private readonly ort: OrtWebGpuModule,
@@ -158,6 +166,7 @@ export class WebGpuRuntime implements Runtime {
       if (t.disposed) throw new Error('device tensor used after dispose');
       return t.tensor;
     }
+    this.moved.fed += t.data.byteLength;
     return new this.ort.Tensor(t.dtype, t.data, t.dims);
   }
 
@@ -225,9 +234,10 @@ export class WebGpuRuntime implements Runtime {
 
   /** Copies a GPU tensor's buffer into a fresh host array; the tensor stays on the GPU. */
   private async read(t: OrtTensor, dtype: DType, dims: readonly number[]): Promise<HostData> {
-    if (t.location !== 'gpu-buffer') return (await t.getData()) as HostData;
     const n = count(dims);
     const size = n * BYTES[dtype];
+    this.moved.downloaded += size;
+    if (t.location !== 'gpu-buffer') return (await t.getData()) as HostData;
     if (size === 0) return typedFromBytes(dtype, new ArrayBuffer(0), 0);
     const padded = Math.ceil(size / 4) * 4;
     const staging = this.gpu.createBuffer({ size: padded, usage: MAP_READ | COPY_DST });
@@ -253,7 +263,7 @@ export class WebGpuRuntime implements Runtime {
     const data = new Uint8Array(Math.ceil(bytes / 4) * 4);
     data.set(new Uint8Array(t.data.buffer, t.data.byteOffset, bytes));
     this.gpu.queue.writeBuffer(buffer, 0, data);
-    this.uploadedBytes += bytes;
+    this.moved.uploaded += bytes;
     const dims = [...t.dims];
     const tensor = this.ort.Tensor.fromGpuBuffer(buffer, {
       dataType: t.dtype as GpuDataType,

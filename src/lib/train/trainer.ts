@@ -49,6 +49,8 @@ export type TrainEvent =
       lr: number;
       /** Global gradient norm before clipping. */
       gradNorm: number;
+      /** Bytes the update itself (clipping, AdamW, new weights) moved to and from the device; null where host and device memory are one. */
+      updateTraffic: { toDevice: number; toHost: number } | null;
       /** Real (unpadded) tokens and examples per second, smoothed. */
       tokensPerS: number | null;
       examplesPerS: number | null;
@@ -338,7 +340,10 @@ export class Trainer {
 
       const step = this.globalStep + 1;
       const lr = lrAt(step, config.lr, config.scheduler, plan.warmupSteps, plan.maxSteps);
+      const before = this.o.runtime.traffic?.() ?? null;
       const u = await this.updater!.update(lr, config.maxGradNorm);
+      const after = this.o.runtime.traffic?.() ?? null;
+      const updateTraffic = before && after ? { toDevice: after.uploaded + after.fed - before.uploaded - before.fed, toHost: after.downloaded - before.downloaded } : null;
       this.globalStep = step;
       const loss = this.pendingLoss;
       this.pendingLoss = 0;
@@ -346,7 +351,7 @@ export class Trainer {
       steps.update(step);
       const s = steps.snapshot();
       this.emit({
-        type: 'step', step, maxSteps: plan.maxSteps, epoch: this.sampler.epoch + (batchInEpoch + 1) / inEpoch, loss, lr, gradNorm: u.gradNorm,
+        type: 'step', step, maxSteps: plan.maxSteps, epoch: this.sampler.epoch + (batchInEpoch + 1) / inEpoch, loss, lr, gradNorm: u.gradNorm, updateTraffic,
         tokensPerS: tokens.snapshot().rate ?? null, examplesPerS: examples.snapshot().rate ?? null, etaS: s.etaS ?? null,
         elapsedS: (performance.now() - t0) / 1000,
       });

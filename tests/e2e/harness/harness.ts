@@ -5,6 +5,11 @@
 
 import { createRuntime, isDeviceTensor, type DeviceTensor, type HostTensor, type Runtime, type RuntimeKind } from '../../../src/lib/runtime/index.ts';
 import * as Comlink from 'comlink';
+import type { Example } from '../../../src/lib/data/validate.ts';
+import { loadSentenceModel } from '../../../src/lib/models/sentence-model.ts';
+import { loadTokenizer, tokenizerFilesFromMap } from '../../../src/lib/tokenize/tokenizer.ts';
+import { parseRunConfig } from '../../../src/lib/train/run-config.ts';
+import { Trainer } from '../../../src/lib/train/trainer.ts';
 import type { EngineWorkerApi, WorkerRunEvent } from '../../../workers/api.ts';
 import type { WebGpuRuntime } from '../../../src/lib/runtime/webgpu-runtime.ts';
 import type { WireTensor, Harness, WireRun } from './wire.ts';
@@ -28,6 +33,7 @@ const sessions = new Map<string, Awaited<ReturnType<Runtime['load']>>>();
 
 const harness: Harness = {
   workerSelfTest: () => Promise.reject(new Error('set below')),
+  train: () => Promise.reject(new Error('set below')),
   workerCall: () => Promise.reject(new Error('set below')),
   workerTrain: () => Promise.reject(new Error('set below')),
   async describe(kind, threads) {
@@ -80,6 +86,19 @@ const harness: Harness = {
     await sessions.get(sessionId)?.release();
     sessions.delete(sessionId);
   },
+};
+
+harness.train = async (files, examples, config, kind, updater) => {
+  const map = new Map(Object.entries(files).map(([p, b64]) => [p, fromBase64(b64)]));
+  const model = loadSentenceModel(map);
+  const tokenizer = loadTokenizer(tokenizerFilesFromMap(map, 'model'));
+  const t = new Trainer({ runtime: await runtime(kind), model, tokenizer, config: parseRunConfig(config), train: examples as Example[], updater });
+  await t.run();
+  const weights = Object.fromEntries([...(await t.weights())].map(([n, w]) => [n, toBase64(new Uint8Array(w.buffer, w.byteOffset, w.byteLength))]));
+  const steps = t.events.filter((e) => e.type === 'step').map((e) => ({ loss: e.loss, gradNorm: e.gradNorm, updateTraffic: e.updateTraffic }));
+  const used = t.updaterKind;
+  await t.dispose();
+  return { weights, steps, updater: used! };
 };
 
 let worker: Comlink.Remote<EngineWorkerApi> | null = null;

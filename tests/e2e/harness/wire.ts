@@ -34,6 +34,13 @@ export interface Harness {
   placement(modelB64: string): Promise<NodePlacement>;
   /** Starts workers/engine.worker.ts and calls its selfTest(). */
   workerSelfTest(): Promise<SelfTestReport>;
+  /**
+   * Trains in the page with the library's Trainer on `kind` (model files as base64, examples as the
+   * data module gives them); returns the weights as base64 float32 and the step events' figures.
+   */
+  train(
+    files: Record<string, string>, examples: unknown[], config: unknown, kind: RuntimeKind, updater: 'host' | 'device',
+  ): Promise<{ weights: Record<string, string>; steps: { loss: number; gradNorm: number; updateTraffic: { toDevice: number; toHost: number } | null }[]; updater: string }>;
   /** Calls one method of the engine worker (plain arguments); bytes come back as { b64 }. */
   workerCall(method: keyof EngineWorkerApi, args: unknown[]): Promise<unknown>;
   /** The worker's train(), cancelled (as the page's Cancel does) when micro-batch `cancelAt` is reported. */
