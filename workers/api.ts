@@ -260,6 +260,11 @@ export interface EngineWorkerApi {
   train(req: TrainRequest, onEvent?: (e: WorkerRunEvent) => void): Promise<RunSummary>;
   /** Stops the run in progress after the update in progress (a checkpoint is kept for Resume). */
   cancel(): Promise<void>;
+  /**
+   * Destroys the engine's GPU device, as a driver reset does, to see what the page does then (the
+   * run stops, keeps its checkpoint and offers WASM). False when the engine is not on WebGPU.
+   */
+  simulateDeviceLoss(): Promise<boolean>;
   evaluate(req: EvaluateRequest, onProgress?: (p: EvalProgress) => void): Promise<EvaluateResult>;
   /** Runs stored in IndexedDB, newest first; the finished ones are "My models". */
   runs(): Promise<RunRecord[]>;

@@ -52,8 +52,14 @@ async function start(): Promise<{ runtime: Runtime; fallbackReason: string | nul
 
 /** The worker's one runtime (created on first use). */
 export async function engineRuntime(): Promise<Runtime> {
+  return (await engineChoice()).runtime;
+}
+
+/** The runtime and why it is not WebGPU (null when it is), without running anything on it. */
+export async function engineChoice(): Promise<{ runtime: Runtime; kind: string; fallbackReason: string | null }> {
   current ??= start();
-  return (await current).runtime;
+  const c = await current;
+  return { ...c, kind: c.runtime.describe().kind };
 }
 
 export async function selfTest(): Promise<SelfTestReport> {

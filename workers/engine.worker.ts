@@ -26,6 +26,7 @@ const api: EngineWorkerApi = {
   setMapping: (mapping) => loaders.setMapping(state, mapping),
   train: (req, onEvent) => session.train(state, req, onEvent),
   cancel: () => session.cancel(state),
+  simulateDeviceLoss: () => session.simulateDeviceLoss(),
   evaluate: (req, onProgress) => session.evaluate(state, req, onProgress),
   runs: () => session.runs(state),
   renameRun: (runId, name) => session.renameRun(state, runId, name),

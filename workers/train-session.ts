@@ -19,7 +19,7 @@ import { parseRunConfig, type RunConfig } from '../src/lib/train/run-config.ts';
 import type { EvaluateRequest, EvaluateResult, RunRuntime, RunSummary, StepEvent, TrainRequest, WorkerRunEvent } from './api.ts';
 import { probeBackend, probeEnvFromGlobals } from './backend-probe.ts';
 import type { EngineState } from './engine-state.ts';
-import { engineRuntime, selfTest } from './engine-runtime.ts';
+import { engineChoice, engineRuntime } from './engine-runtime.ts';
 import { storedModelFiles } from './loaders.ts';
 
 /** Step events are forwarded at most this often (ms); the rest wait in the batch. */
@@ -37,15 +37,17 @@ export function preparedData(state: EngineState, config: RunConfig): PreparedDat
 
 /** The runtime the config asks for; `auto` is the engine's own pick (WebGPU, else WASM). */
 export async function runtimeFor(state: EngineState, config: RunConfig): Promise<{ runtime: Runtime; info: RunRuntime }> {
-  const engine = await selfTest();
+  const engine = await engineChoice();
   const describe = (r: Runtime, why: string): RunRuntime => {
     const d = r.describe();
     return { kind: d.kind, backend: d.backend, threads: d.threads, why };
   };
-  if (config.backend === 'auto') {
+  const lost = (engine.runtime as { lost?: string | null }).lost ?? null;
+  if (config.backend === 'auto' && !lost) {
     const r = await engineRuntime();
     return { runtime: r, info: describe(r, engine.fallbackReason ? `WebGPU not used: ${engine.fallbackReason}` : 'WebGPU adapter found and its self-test passed') };
   }
+  if (config.backend === 'webgpu' && lost) throw new Error(`backend "webgpu" was asked for, but the GPU device was lost (${lost}); reload the page to get a new one, or continue on WASM`);
   if (config.backend === 'node') throw new Error('backend "node" is the CLI\'s; in the page choose auto, webgpu or wasm');
   if (config.backend === 'webgpu') {
     if (engine.kind !== 'webgpu') throw new Error(`backend "webgpu" was asked for, but WebGPU is not available here: ${engine.fallbackReason}`);
@@ -58,7 +60,7 @@ export async function runtimeFor(state: EngineState, config: RunConfig): Promise
   }
   state.wasmRuntime ??= probeBackend(probeEnvFromGlobals()).then((p) => createRuntime('wasm', { threads: p.wasm.threads }));
   const r = await state.wasmRuntime;
-  return { runtime: r, info: describe(r, 'backend "wasm" in the run config (WebGPU is available)') };
+  return { runtime: r, info: describe(r, lost ? `the GPU device was lost (${lost}), so WASM` : 'backend "wasm" in the run config (WebGPU is available)') };
 }
 
 export async function runs(state: EngineState): Promise<RunRecord[]> {
@@ -92,6 +94,14 @@ function newRunId(): string {
 
 export async function cancel(state: EngineState): Promise<void> {
   state.active?.abort();
+}
+
+/** Destroys the engine's GPU device as a driver reset would; false when the engine is not on WebGPU. */
+export async function simulateDeviceLoss(): Promise<boolean> {
+  const r = (await engineRuntime()) as { loseDevice?: () => void };
+  if (!r.loseDevice) return false;
+  r.loseDevice();
+  return true;
 }
 
 /** Forwards run events: steps batched, progress rate-limited, everything else at once. */

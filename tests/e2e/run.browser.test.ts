@@ -59,7 +59,10 @@ function expectSame(a: ReturnType<typeof tensorsOf>, b: ReturnType<typeof tensor
 }
 
 const train = (req: TrainRequest, cancelAt?: { step: number; microBatch: number }) =>
-  call('workerTrain', req as never, cancelAt) as Promise<{ summary: RunSummary; events: WorkerRunEvent[] }>;
+  call('workerTrain', req as never, cancelAt).then((r) => {
+    if (!r.summary) throw new Error(`the run failed: ${r.error}`);
+    return r as { summary: RunSummary; events: WorkerRunEvent[] };
+  });
 
 describe('one run through the CLI and through the worker', () => {
   it('ends bit-identical; a Cancel after each micro-batch of an update resumes bit-identical', async () => {

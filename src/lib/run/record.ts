@@ -11,7 +11,7 @@
 
 import type { IrResult } from '../eval/ir-metrics.ts';
 import type { Store } from '../store/store.ts';
-import type { TrainPath } from '../train/trainer.ts';
+import type { FaultKind, TrainPath } from '../train/trainer.ts';
 import type { RunConfig } from '../train/run-config.ts';
 import type { Provenance } from './identity.ts';
 
@@ -54,6 +54,8 @@ export interface RunRecord {
   /** Loss per update so far. */
   losses: number[];
   error: string | null;
+  /** What stopped a failed run (trainer.ts TrainingFault), for the page's "continue on WASM". */
+  fault: { kind: FaultKind; failedStep: number; lastGoodStep: number } | null;
   started: number;
   updated: number;
   /** When the trained model was written (a finished run); null before. */

@@ -15,7 +15,7 @@ import { parseSafetensors } from '../models/safetensors.ts';
 import { loadSentenceModel } from '../models/sentence-model.ts';
 import { readModelFolder } from '../models/sentence-model-node.ts';
 import { createRuntime } from '../runtime/index.ts';
-import type { Runtime } from '../runtime/types.ts';
+import { DeviceLostError, type HostTensor, type Runtime } from '../runtime/types.ts';
 import { PlainFolderStore } from '../store/plain-folder-store.ts';
 import { loadTokenizerFromDir } from '../tokenize/node.ts';
 import { parseRunConfig, type RunConfig } from '../train/run-config.ts';
@@ -80,9 +80,63 @@ const stepLog = (store: PlainFolderStore) =>
     return { step, loss, lr, gradNorm, epoch };
   });
 
+/**
+ * A runtime whose `n`-th session run (counted over all sessions, from 1) fails as asked: throws an
+ * onnxruntime-like error, loses the device, or returns a NaN loss.
+ */
+function faulty(inner: Runtime, n: number, how: 'throw' | 'device-lost' | 'nan'): Runtime {
+  let runs = 0;
+  return {
+    ...inner,
+    describe: () => inner.describe(),
+    upload: (t) => inner.upload(t),
+    download: (t) => inner.download(t),
+    dispose: (t) => inner.dispose(t),
+    async load(model, opts) {
+      const session = await inner.load(model, opts);
+      return {
+        ...session,
+        inputNames: session.inputNames,
+        outputNames: session.outputNames,
+        release: () => session.release(),
+        async run(feeds, outputs, ropts) {
+          if (++runs === n && how === 'throw') throw new Error('injected: Non-zero status code returned while running MatMul node');
+          if (runs === n && how === 'device-lost') throw new DeviceLostError('injected: destroyed');
+          const out = await session.run(feeds, outputs, ropts);
+          if (runs === n && how === 'nan' && out.loss) (out.loss as HostTensor).data[0] = Number.NaN;
+          return out;
+        },
+      };
+    },
+  };
+}
+
 const weightsOf = async (store: PlainFolderStore) => parseSafetensors((await store.get('model.safetensors'))!).tensors;
 
 describe('runTraining', () => {
+  it('a failure mid-update (onnxruntime error, NaN loss, lost device) stops after the last good update, keeps its checkpoint, and resumes bit-identical', async () => {
+    // Fused, accumulation 4: every micro-batch is one session run (after the "before" evaluation, which is off).
+    const cfg = config({ gradCache: 'off' });
+    const full = await run({ cfg });
+    const want = await weightsOf(full.store);
+    // Run 7 is micro-batch 3 of update 2; run 9 is micro-batch 1 of update 3.
+    for (const [n, how, failing, message] of [
+      [7, 'throw', 2, /onnxruntime failed during update 2 \(injected: Non-zero status code.*\); training stopped after update 1\. The checkpoint at update 1 is kept: resume from it, on WASM or with a smaller mini-batch\./],
+      [9, 'nan', 3, /The loss of update 3 \(micro-batch 1\) is NaN; training stopped after update 2\. .*The checkpoint at update 2 is kept/],
+      [7, 'device-lost', 2, /The GPU device was lost during update 2 \(injected: destroyed\); training stopped after update 1\. The checkpoint at update 1 is kept: resume from it on WASM\./],
+    ] as const) {
+      const store = new PlainFolderStore(join(work, `fault-${how}`));
+      await expect(runTraining({ store, runtime: faulty(runtime, n, how), model: tinyBge, data, config: cfg, runId: 'f', checkpointEvery: 100 })).rejects.toThrow(message);
+      const rec = (await readRunRecord(store))!;
+      expect(rec).toMatchObject({ status: 'failed', step: failing - 1, checkpointStep: failing - 1, fault: { kind: how === 'throw' ? 'runtime' : how === 'nan' ? 'non-finite' : 'device-lost', failedStep: failing, lastGoodStep: failing - 1 } });
+      expect(await checkpointSteps(store)).toEqual([failing - 1]);
+      const resumed = await run({ store, cfg, resume: true });
+      expect(resumed.outcome.status).toBe('done');
+      const got = await weightsOf(store);
+      for (const [name, t] of want) expect(got.get(name)!.data, `${how}: ${name}`).toEqual(t.data);
+    }
+  });
+
   it('a cancel after any micro-batch of an accumulation group stops at the update boundary and resumes bit-identical', async () => {
     const full = await run({});
     expect(full.outcome.status).toBe('done');

@@ -26,7 +26,7 @@ import type { TextTokenizer } from '../tokenize/tokenizer.ts';
 import { readCheckpoint } from '../train/checkpoint.ts';
 import { parseRunConfig, type RunConfig } from '../train/run-config.ts';
 import type { StepsPlan } from '../train/schedule.ts';
-import { type TrainEvent, Trainer } from '../train/trainer.ts';
+import { type TrainEvent, Trainer, TrainingFault } from '../train/trainer.ts';
 import { dataFingerprint, type ModelIdentity, type Provenance, provenanceDifference } from './identity.ts';
 import {
   CHECKPOINTS_PREFIX, checkpointKey, checkpointSteps, type EpochEval, RUN_OUTPUT_EXTRAS, RUN_RECORD_FORMAT, readRunRecord, type RunRecord, writeRunRecord,
@@ -166,7 +166,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
     before: previous?.before ?? null, after: null,
     // Evaluations after the checkpoint are repeated by the resumed run.
     evals: (previous?.evals ?? []).filter((e) => checkpoint && e.step <= checkpoint.globalStep),
-    losses: [], error: null, started: previous?.started ?? now, updated: now, finished: null, modelBytes: null,
+    losses: [], error: null, fault: null, started: previous?.started ?? now, updated: now, finished: null, modelBytes: null,
   };
   const save = async () => {
     try {
@@ -283,8 +283,20 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
     }
     record.status = 'failed';
     record.error = message(e);
+    if (e instanceof TrainingFault) {
+      record.fault = { kind: e.kind, failedStep: e.failedStep, lastGoodStep: e.lastGoodStep };
+      Object.assign(record, { step: e.lastGoodStep, losses: lossesOf(trainer.events) });
+      // Keep the last good update when its weights can still be read (not from a lost GPU).
+      if (e.lastGoodStep > 0 && record.checkpointStep !== e.lastGoodStep) {
+        const bytes = await trainer.checkpoint().catch(() => null);
+        if (bytes) await writeCheckpoint(bytes, e.lastGoodStep);
+      }
+      record.error += record.checkpointStep !== null
+        ? ` The checkpoint at update ${record.checkpointStep} is kept: resume from it${e.kind === 'device-lost' ? ' on WASM' : ''}${e.kind === 'runtime' ? ', on WASM or with a smaller mini-batch' : ''}.`
+        : ' No checkpoint was stored yet: start the run again.';
+    }
     await save();
-    throw e;
+    throw e instanceof TrainingFault ? new Error(record.error, { cause: e }) : e;
   } finally {
     await trainer.dispose();
   }

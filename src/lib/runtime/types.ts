@@ -79,3 +79,14 @@ export interface Runtime {
 export function isDeviceTensor(t: Feed | HostTensor | DeviceTensor): t is DeviceTensor {
   return (t as DeviceTensor).kind === 'device';
 }
+
+/**
+ * The device under a runtime is gone (WebGPU: `GPUDevice.lost` — a driver reset, the GPU process
+ * crashed, the tab backgrounded too long, or `destroy()`): its tensors went with it.
+ */
+export class DeviceLostError extends Error {
+  constructor(readonly reason: string) {
+    super(`the GPU device was lost (${reason})`);
+    this.name = 'DeviceLostError';
+  }
+}

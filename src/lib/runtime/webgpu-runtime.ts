@@ -23,7 +23,7 @@ import { parsePlacement, type NodePlacement } from './webgpu-placement.ts';
 import type {
   DeviceTensor, Feed, HostData, HostTensor, LoadOptions, RunOptions, Runtime, RuntimeDescription, Session, Traffic,
 } from './types.ts';
-import { isDeviceTensor } from './types.ts';
+import { DeviceLostError, isDeviceTensor } from './types.ts';
 
 // WebGPU has no types in TypeScript's DOM lib; these are the few members used here
 // (https://www.w3.org/TR/webgpu/), kept local rather than adding @webgpu/types.
@@ -36,6 +36,8 @@ export interface GpuBufferLike {
 }
 export interface GpuDeviceLike {
   readonly adapterInfo?: { vendor?: string; architecture?: string; device?: string; description?: string };
+  readonly lost?: Promise<{ reason?: string; message?: string }>;
+  destroy?(): void;
   readonly queue: { writeBuffer(b: GpuBufferLike, offset: number, data: ArrayBufferView): void; submit(cmds: unknown[]): void };
   createBuffer(d: { size: number; usage: number }): GpuBufferLike;
   createCommandEncoder(): {
@@ -113,6 +115,8 @@ const count = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
 export class WebGpuRuntime implements Runtime {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly moved: Traffic = { uploaded: 0, fed: 0, downloaded: 0 };
+  /** Why the device was lost; null while it is alive. */
+  private lostReason: string | null = null;
 
   /** Bytes moved host → GPU by upload() (not session feeds): lets tests prove residency. */
   get uploadedBytes(): number {
@@ -128,7 +132,21 @@ export class WebGpuRuntime implements Runtime {
     private readonly gpu: GpuDeviceLike,
     readonly keepAlive: OrtSession,
     private readonly description: RuntimeDescription,
-  ) {}
+  ) {
+    void gpu.lost?.then((info) => {
+      this.lostReason = [info.reason, info.message].filter(Boolean).join(': ') || 'unknown reason';
+    });
+  }
+
+  /** Why the device is gone, or null. */
+  get lost(): string | null {
+    return this.lostReason;
+  }
+
+  /** Destroys the device, as a driver reset would (the page's fault handling is tested with it). */
+  loseDevice(): void {
+    this.gpu.destroy?.();
+  }
 
   static async create(ort: OrtWebGpuModule, build: string): Promise<WebGpuRuntime> {
     installConsoleTap();
@@ -154,8 +172,20 @@ export class WebGpuRuntime implements Runtime {
     return this.gpu;
   }
 
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(fn, fn);
+  /** Runs `fn` after everything queued before it; on a lost device every call fails with DeviceLostError. */
+  private exclusive<T>(fn: () => Promise<T>, opts: { evenIfLost?: boolean } = {}): Promise<T> {
+    const guarded = async () => {
+      if (this.lostReason && !opts.evenIfLost) throw new DeviceLostError(this.lostReason);
+      try {
+        return await fn();
+      } catch (e) {
+        // An error while the device goes away is the loss, not the op that happened to run.
+        await new Promise((r) => setTimeout(r, 0));
+        if (this.lostReason) throw new DeviceLostError(this.lostReason);
+        throw e;
+      }
+    };
+    const next = this.queue.then(guarded, guarded);
     this.queue = next.catch(() => undefined);
     return next;
   }
@@ -203,7 +233,10 @@ export class WebGpuRuntime implements Runtime {
       inputNames: session.inputNames,
       outputNames: session.outputNames,
       run,
-      release: () => this.exclusive(() => session.release()),
+      // Releasing what a lost device held cannot fail the caller: there is nothing left to free.
+      release: () => this.exclusive(() => session.release().catch((e) => {
+        if (!this.lostReason) throw e;
+      }), { evenIfLost: true }),
     };
   }
 
@@ -255,6 +288,7 @@ export class WebGpuRuntime implements Runtime {
   }
 
   async upload(t: HostTensor): Promise<DeviceTensor> {
+    if (this.lostReason) throw new DeviceLostError(this.lostReason);
     if (t.dtype === 'float64') throw new Error('WebGPU has no float64 tensors');
     const bytes = t.data.byteLength;
     // onnxruntime's WebGPU kernels read whole 16-byte vectors; pad the allocation to that.

@@ -174,6 +174,14 @@ export function accumulateInto(acc: Float32Array, g: Float32Array, scale = 1): v
   }
 }
 
+/** The gradients hold NaN or ±Infinity: the update was not applied. */
+export class NonFiniteGradientError extends Error {
+  constructor(readonly norm: number) {
+    super(`the gradient norm is ${norm}`);
+    this.name = 'NonFiniteGradientError';
+  }
+}
+
 export interface AdamWState {
   /** Number of updates done (torch's per-parameter `step`; all parameters step together here). */
   step: number;
@@ -231,7 +239,8 @@ export class AdamW {
 
   /**
    * One update with learning rate `lr` (already scheduled): clip over all gradients when maxGradNorm
-   * > 0, then AdamW per tensor. The gradients are not modified (the clip coefficient is applied as
+   * > 0, then AdamW per tensor. A NaN or infinite gradient norm throws NonFiniteGradientError
+   * before any parameter or moment changes. The gradients are not modified (the clip coefficient is applied as
    * they are read), so the caller may zero or reuse them.
    */
   update(grads: Map<string, Float32Array>, lr: number, maxGradNorm = 0): StepResult {
@@ -243,6 +252,7 @@ export class AdamW {
     }
     const ordered = [...this.params.keys()].map((n) => grads.get(n)!);
     const { totalNorm, coefficient } = clipCoefficient(ordered, maxGradNorm);
+    if (!Number.isFinite(totalNorm)) throw new NonFiniteGradientError(totalNorm);
     const step = this.state.step + 1;
     const decayed = adamwScalars(lr, step, this.weightDecay, this, coefficient);
     const plain = this.weightDecay === 0 ? decayed : adamwScalars(lr, step, 0, this, coefficient);

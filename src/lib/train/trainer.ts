@@ -24,13 +24,14 @@ import { trainableParameters } from '../models/bert-config.ts';
 import { BertEncoder } from '../models/encoder.ts';
 import type { SentenceModel } from '../models/sentence-model.ts';
 import { ProgressTracker } from '../progress/progress.ts';
-import type { DeviceTensor, Feed, HostTensor, Runtime, Session } from '../runtime/types.ts';
+import { type DeviceTensor, DeviceLostError, type Feed, type HostTensor, type Runtime, type Session } from '../runtime/types.ts';
 import { batchColumns, type BatchTokenizer, columnFields, miniBatches, samplerKeys, tokenizeColumns } from './batches.ts';
 import { type Checkpoint, readCheckpoint, writeCheckpoint } from './checkpoint.ts';
 import type { RunConfig } from './run-config.ts';
-import { BatchSampler } from './sampler.ts';
+import { BatchSampler, type SamplerState } from './sampler.ts';
 import { lrAt, microBatchRole, type StepsPlan, stepsPlan } from './schedule.ts';
-import { DeviceUpdater, HostUpdater, type Updater, type UpdaterKind } from './updater.ts';
+import { DeviceUpdater, HostUpdater, NonFiniteGradientError, type Updater, type UpdaterKind } from './updater.ts';
+import type { StepResult } from './optimizer.ts';
 
 export type TrainPath = 'fused' | 'gradcache';
 
@@ -102,6 +103,34 @@ export interface RunResult {
   step: number;
   /** True when stopped before the plan's end (signal or stopAfterStep). */
   stopped: boolean;
+}
+
+/** A micro-batch's loss is NaN or ±Infinity. */
+export class NonFiniteLossError extends Error {
+  constructor(readonly loss: number, readonly microBatch: number) {
+    super(`the loss is ${loss}`);
+    this.name = 'NonFiniteLossError';
+  }
+}
+
+export type FaultKind = 'device-lost' | 'non-finite' | 'runtime';
+
+/**
+ * Training stopped on a failure: the device was lost, the loss or gradient went non-finite, or
+ * onnxruntime failed. The trainer stands after update `lastGoodStep` (a checkpoint taken now
+ * resumes from there, when the weights are still readable); `failedStep` is the update it was on.
+ */
+export class TrainingFault extends Error {
+  constructor(
+    readonly kind: FaultKind,
+    readonly lastGoodStep: number,
+    readonly failedStep: number,
+    message: string,
+    cause?: unknown,
+  ) {
+    super(message, { cause });
+    this.name = 'TrainingFault';
+  }
 }
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
@@ -195,6 +224,8 @@ export class Trainer {
   private globalMicro = 0;
   /** Micro-batches of the accumulation group in progress; 0 at an update boundary. */
   private groupMicro = 0;
+  /** Data position after the last update (null: the start), where a failed group rewinds to. */
+  private boundary: { sampler: SamplerState; globalMicro: number } | null = null;
   private pendingLoss = 0;
   private readonly log: TrainEvent[] = [];
 
@@ -330,7 +361,14 @@ export class Trainer {
       const batchInEpoch = this.sampler.state().position - 1;
       this.globalMicro++;
       const role = microBatchRole(plan, batchInEpoch, this.globalMicro, inEpoch);
-      const r = await this.microBatch(rows, this.globalMicro, 1 / role.divisor);
+      const failing = this.globalStep + 1;
+      let r: MicroResult;
+      try {
+        r = await this.microBatch(rows, this.globalMicro, 1 / role.divisor);
+      } catch (e) {
+        throw this.fault(e, failing);
+      }
+      if (!Number.isFinite(r.loss)) throw this.fault(new NonFiniteLossError(r.loss, this.groupMicro + 1), failing);
       this.groupMicro++;
       this.pendingLoss += r.loss / role.divisor;
       this.emit({ type: 'micro-batch', step: this.globalStep + 1, microBatch: this.groupMicro, of: role.divisor });
@@ -341,7 +379,12 @@ export class Trainer {
       const step = this.globalStep + 1;
       const lr = lrAt(step, config.lr, config.scheduler, plan.warmupSteps, plan.maxSteps);
       const before = this.o.runtime.traffic?.() ?? null;
-      const u = await this.updater!.update(lr, config.maxGradNorm);
+      let u: StepResult;
+      try {
+        u = await this.updater!.update(lr, config.maxGradNorm);
+      } catch (e) {
+        throw this.fault(e, step);
+      }
       const after = this.o.runtime.traffic?.() ?? null;
       const updateTraffic = before && after ? { toDevice: after.uploaded + after.fed - before.uploaded - before.fed, toHost: after.downloaded - before.downloaded } : null;
       this.globalStep = step;
@@ -355,15 +398,52 @@ export class Trainer {
         tokensPerS: tokens.snapshot().rate ?? null, examplesPerS: examples.snapshot().rate ?? null, etaS: s.etaS ?? null,
         elapsedS: (performance.now() - t0) / 1000,
       });
+      this.boundary = { sampler: this.sampler.state(), globalMicro: this.globalMicro };
       if (opts.checkpointEvery && step % opts.checkpointEvery === 0) await this.saveCheckpoint(opts);
     }
     this.emit({ type: 'done', step: this.globalStep, stopped });
     return { step: this.globalStep, stopped };
   }
 
+  /**
+   * Turns a failure during update `failing` into a TrainingFault, after rewinding to the last
+   * update boundary: the half-accumulated gradient is dropped and the data position restored, so a
+   * checkpoint taken now resumes exactly after the last good update.
+   */
+  private fault(e: unknown, failing: number, during = `during update ${failing}`): TrainingFault {
+    if (e instanceof TrainingFault) return e;
+    this.updater?.discard();
+    this.groupMicro = 0;
+    this.pendingLoss = 0;
+    if (this.boundary) {
+      this.sampler.restore(this.boundary.sampler);
+      this.globalMicro = this.boundary.globalMicro;
+    } else {
+      this.sampler.startEpoch(0);
+      this.globalMicro = 0;
+    }
+    const last = this.globalStep;
+    const after = last === 0 ? 'before the first update' : `after update ${last}`;
+    if (e instanceof DeviceLostError) return new TrainingFault('device-lost', last, failing, `The GPU device was lost ${during} (${e.reason}); training stopped ${after}.`, e);
+    if (e instanceof NonFiniteLossError) {
+      return new TrainingFault('non-finite', last, failing, `The loss of update ${failing} (micro-batch ${e.microBatch}) is ${e.loss}; training stopped ${after}. A lower learning rate usually helps.`, e);
+    }
+    if (e instanceof NonFiniteGradientError) {
+      return new TrainingFault('non-finite', last, failing, `The gradient norm of update ${failing} is ${e.norm}; training stopped ${after} without applying it. A lower learning rate usually helps.`, e);
+    }
+    const msg = e instanceof Error ? e.message : String(e);
+    return new TrainingFault('runtime', last, failing, `onnxruntime failed ${during} (${msg}); training stopped ${after}.`, e);
+  }
+
   private async saveCheckpoint(opts: RunOptions): Promise<void> {
     if (!opts.onCheckpoint) return;
-    await opts.onCheckpoint(await this.checkpoint(), this.globalStep);
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.checkpoint();
+    } catch (e) {
+      throw this.fault(e, this.globalStep + 1, `while reading the weights of update ${this.globalStep} for its checkpoint`);
+    }
+    await opts.onCheckpoint(bytes, this.globalStep);
     this.emit({ type: 'checkpoint', step: this.globalStep });
   }
 
@@ -474,6 +554,7 @@ export class Trainer {
     this.globalStep = c.globalStep;
     this.globalMicro = c.globalMicroBatch;
     this.groupMicro = 0;
+    this.boundary = { sampler: this.sampler.state(), globalMicro: this.globalMicro };
     this.pendingLoss = 0;
     this.log.length = 0;
     for (const e of c.metrics as TrainEvent[]) if (e && e.type === 'step') this.log.push(e);

@@ -22,7 +22,9 @@ import { add, div, mul } from '../ops/elementwise.ts';
 import { reduceSum } from '../ops/reduce.ts';
 import { slice } from '../ops/shape.ts';
 import { type DeviceTensor, type HostTensor, isDeviceTensor, type Runtime, type Session } from '../runtime/types.ts';
-import { AdamW, type AdamWOptions, adamwScalars, accumulateInto, clipForNorm, isNoDecay, type StepResult } from './optimizer.ts';
+import { AdamW, type AdamWOptions, adamwScalars, accumulateInto, clipForNorm, isNoDecay, NonFiniteGradientError, type StepResult } from './optimizer.ts';
+
+export { NonFiniteGradientError };
 
 export type UpdaterKind = 'host' | 'device';
 
@@ -38,8 +40,13 @@ export interface Updater {
   readonly step: number;
   /** acc += g·scale for every parameter (the gradients are consumed: device ones are disposed). */
   accumulate(grads: Map<string, HostTensor | DeviceTensor>, scale: number): Promise<void>;
-  /** Clip (maxGradNorm > 0) and AdamW with `lr` on the accumulated gradients; clears them. */
+  /**
+   * Clip (maxGradNorm > 0) and AdamW with `lr` on the accumulated gradients; clears them. A
+   * non-finite gradient norm throws NonFiniteGradientError before anything is changed.
+   */
   update(lr: number, maxGradNorm: number): Promise<StepResult>;
+  /** Drops a half-accumulated gradient (after a failed micro-batch), keeping weights and moments. */
+  discard(): void;
   /** Host copies of the weights (checkpoints, export). */
   weights(): Promise<Map<string, Float32Array>>;
   /** `adam.m/<name>`, `adam.v/<name>` host copies and the step count. */
@@ -94,8 +101,9 @@ export class HostUpdater implements Updater {
 
   async update(lr: number, maxGradNorm: number): Promise<StepResult> {
     if (!this.acc) throw new Error('updater: no gradient accumulated');
-    const r = this.optimizer.update(this.acc, lr, maxGradNorm);
+    const acc = this.acc;
     this.acc = null;
+    const r = this.optimizer.update(acc, lr, maxGradNorm);
     await this.push();
     return r;
   }
@@ -125,6 +133,10 @@ export class HostUpdater implements Updater {
     this.optimizer.loadState(step, tensors);
     this.acc = null;
     await this.push();
+  }
+
+  discard(): void {
+    this.acc = null;
   }
 
   async dispose(): Promise<void> {
@@ -288,6 +300,10 @@ export class DeviceUpdater implements Updater {
       sq += (out.sumsq as HostTensor).data[0] as number;
     }
     const { totalNorm, coefficient } = clipForNorm(Math.fround(Math.sqrt(sq)), maxGradNorm);
+    if (!Number.isFinite(totalNorm)) {
+      this.discard();
+      throw new NonFiniteGradientError(totalNorm);
+    }
     const step = this.steps + 1;
     const o = { beta1: this.beta1, beta2: this.beta2, eps: this.eps };
     const decay = adamwScalars(lr, step, this.weightDecay, o, coefficient);
@@ -361,17 +377,17 @@ export class DeviceUpdater implements Updater {
       this.m.set(name, await rt.upload({ dtype: 'float32', dims: shape, data: m! }));
       this.v.set(name, await rt.upload({ dtype: 'float32', dims: shape, data: v! }));
     }
-    this.dropAccumulated();
+    this.discard();
     this.steps = step;
   }
 
-  private dropAccumulated(): void {
+  discard(): void {
     for (const t of this.acc?.values() ?? []) this.o.runtime.dispose(t);
     this.acc = null;
   }
 
   async dispose(): Promise<void> {
-    this.dropAccumulated();
+    this.discard();
     for (const t of [...this.m.values(), ...this.v.values()]) this.o.runtime.dispose(t);
     this.m.clear();
     this.v.clear();

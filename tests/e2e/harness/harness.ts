@@ -110,16 +110,25 @@ harness.workerCall = async (method, args) => {
   const out = await (engineWorker()[method] as unknown as (...a: unknown[]) => Promise<unknown>)(...args);
   return out instanceof Uint8Array ? { b64: toBase64(out) } : out;
 };
-harness.workerTrain = async (req, cancelAt) => {
+harness.workerTrain = async (req, cancelAt, loseDeviceAfter) => {
   const w = engineWorker();
   const events: WorkerRunEvent[] = [];
+  let lost = false;
   const onEvent = Comlink.proxy((e: WorkerRunEvent) => {
     events.push(e);
     // The page's Cancel button does exactly this: one message to the worker.
     if (cancelAt && e.type === 'micro-batch' && e.step === cancelAt.step && e.microBatch === cancelAt.microBatch) void w.cancel();
+    if (loseDeviceAfter !== undefined && !lost && e.type === 'checkpoint' && e.step >= loseDeviceAfter) {
+      lost = true;
+      void w.simulateDeviceLoss();
+    }
   });
-  const summary = await w.train(req, onEvent);
-  return { summary, events: events.filter((e) => e.type !== 'eval-progress' && e.type !== 'start') };
+  try {
+    const summary = await w.train(req, onEvent);
+    return { summary, error: null, events: events.filter((e) => e.type !== 'eval-progress' && e.type !== 'start') };
+  } catch (e) {
+    return { summary: null, error: (e as Error).message, events: events.filter((e) => e.type !== 'eval-progress' && e.type !== 'start') };
+  }
 };
 
 (globalThis as unknown as { harness: Harness }).harness = harness;

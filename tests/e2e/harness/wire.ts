@@ -43,8 +43,12 @@ export interface Harness {
   ): Promise<{ weights: Record<string, string>; steps: { loss: number; gradNorm: number; updateTraffic: { toDevice: number; toHost: number } | null }[]; updater: string }>;
   /** Calls one method of the engine worker (plain arguments); bytes come back as { b64 }. */
   workerCall(method: keyof EngineWorkerApi, args: unknown[]): Promise<unknown>;
-  /** The worker's train(), cancelled (as the page's Cancel does) when micro-batch `cancelAt` is reported. */
-  workerTrain(req: TrainRequest, cancelAt?: { step: number; microBatch: number }): Promise<{ summary: RunSummary; events: WorkerRunEvent[] }>;
+  /**
+   * The worker's train(), cancelled (as the page's Cancel does) when micro-batch `cancelAt` is
+   * reported, or with its GPU device destroyed after the first checkpoint at or past
+   * `loseDeviceAfter`; a failed run gives its message as `error`.
+   */
+  workerTrain(req: TrainRequest, cancelAt?: { step: number; microBatch: number }, loseDeviceAfter?: number): Promise<{ summary: RunSummary | null; error: string | null; events: WorkerRunEvent[] }>;
 }
 
 export function toBase64(bytes: Uint8Array): string {
