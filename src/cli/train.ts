@@ -168,7 +168,7 @@ export async function trainCommand(argv: string[], io: CliIo, hooks: TrainHooks 
         if (e.resumedFrom !== null) log(`resumed from ${join(out, checkpointKey(e.resumedFrom))} at step ${e.resumedFrom}`);
         break;
       case 'path':
-        log(`training path: ${e.path}${e.miniBatchSize ? ` (mini-batch ${e.miniBatchSize})` : ''} — ${e.why}`);
+        log(`training path: ${e.path}${e.miniBatchSize ? ` (mini-batch ${e.miniBatchSize})` : ''} — ${e.why}; optimizer on the ${e.optimizer === 'device' ? 'device' : 'host'}`);
         break;
       case 'step':
         drawStep(e);

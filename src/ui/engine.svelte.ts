@@ -58,7 +58,7 @@ export interface RunView {
   trainRows: number;
   testRows: number;
   runtime: RunRuntime | null;
-  path: { path: 'fused' | 'gradcache'; miniBatchSize: number | null; why: string } | null;
+  path: { path: 'fused' | 'gradcache'; miniBatchSize: number | null; why: string; optimizer: 'host' | 'device' } | null;
   evalProgress: { which: 'before' | 'epoch' | 'after'; progress: EvalProgress } | null;
   before: IrResult | null;
   after: IrResult | null;
@@ -265,7 +265,7 @@ export class Engine {
         this.#run = { ...r, runtime: e.runtime };
         break;
       case 'path':
-        this.#run = { ...r, path: { path: e.path, miniBatchSize: e.miniBatchSize, why: e.why } };
+        this.#run = { ...r, path: { path: e.path, miniBatchSize: e.miniBatchSize, why: e.why, optimizer: e.optimizer } };
         break;
       case 'steps': {
         const last = this.#steps.at(-1)?.step ?? 0;

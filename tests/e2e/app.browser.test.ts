@@ -110,6 +110,7 @@ describe('the page, first visit, WASM', () => {
     expect(await id('train-backend').getAttribute('data-kind')).toBe('wasm');
     expect(await id('train-backend').textContent()).toMatch(/WASM EP, \d+ threads — WebGPU not used/);
     expect(await id('train-path').getAttribute('data-path')).toBe('fused');
+    expect(await id('train-path').getAttribute('data-optimizer')).toBe('host');
     expect(await id('train-rate').textContent()).toMatch(/^[\d.]+k? tokens\/s$/);
     // Before/after table: the tiny model's one Matryoshka dim (hidden 32), real numbers.
     const row = id('eval-table').locator('tbody tr');
@@ -219,6 +220,47 @@ describe('the page, first visit, WASM', () => {
     await page.locator('[data-testid=train-live][data-status=stopped]').waitFor({ timeout: 60_000 });
     expect(session.errors).toEqual([]);
   }, 600_000);
+});
+
+describe('the page on WebGPU (SwiftShader)', () => {
+  it('downloads, trains on the WebGPU EP with the optimizer on the device, evaluates, and resumes after a reload', async () => {
+    session = await launchBrowser({ webgpu: true });
+    const { page } = session;
+    const id = (t: string) => page.getByTestId(t);
+    await page.goto(`${pageUrl()}&batchSize=16&epochs=1&lr=0.0005`);
+    await page.locator('[data-testid=selftest][data-status=done]').waitFor({ timeout: 120_000 });
+    expect(await id('selftest').getAttribute('data-kind')).toBe('webgpu');
+    await id('model-download').click();
+    await id('model-loaded').waitFor({ timeout: 60_000 });
+    await id('data-load').click();
+    await id('data-preview').waitFor({ timeout: 60_000 });
+    await id('train-start').click();
+    await page.locator('[data-testid=train-live][data-status=done]').waitFor({ timeout: 300_000 });
+    expect(await id('train-step').textContent()).toBe('10');
+    expect(await id('train-backend').getAttribute('data-kind')).toBe('webgpu');
+    expect(await id('train-backend').textContent()).toMatch(/WebGPU EP .*— WebGPU adapter found and its self-test passed/);
+    expect(await id('train-path').getAttribute('data-optimizer')).toBe('device');
+    const cells = (await id('eval-table').locator('tbody tr').first().locator('td').allTextContents()).map((t) => Number(t.trim().replace('−', '-')));
+    expect(cells[1]).toBeGreaterThan(0);
+    expect(cells[2]).not.toBe(cells[1]);
+    expect(await id('model-item').count()).toBe(1);
+
+    // A longer run, reloaded in the middle: the page offers Resume, which continues on WebGPU.
+    await id('cfg-epochs').fill('40');
+    await id('train-start').click();
+    await page.locator('[data-testid=train-status]', { hasText: /checkpoint at \d+/ }).waitFor({ timeout: 300_000 });
+    await page.reload();
+    await id('resume-banner').waitFor({ timeout: 60_000 });
+    const at = Number(/checkpoint at (\d+)/.exec((await id('resume-banner').textContent())!)![1]);
+    await id('resume').click();
+    await page.locator('[data-testid=train-status]', { hasText: `resumed from update ${at}` }).waitFor({ timeout: 180_000 });
+    await expect.poll(async () => Number((await id('train-step').textContent()) ?? 0), { timeout: 180_000 }).toBeGreaterThan(at);
+    expect(await id('train-backend').getAttribute('data-kind')).toBe('webgpu');
+    await id('train-cancel').click();
+    await page.locator('[data-testid=train-live][data-status=stopped]').waitFor({ timeout: 120_000 });
+    await page.screenshot({ path: join(ARTIFACTS_DIR, 'app-webgpu-train.png'), fullPage: true });
+    expect(session.errors).toEqual([]);
+  }, 900_000);
 });
 
 describe('the compute card with WebGPU', () => {

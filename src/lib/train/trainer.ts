@@ -36,7 +36,14 @@ import type { StepResult } from './optimizer.ts';
 export type TrainPath = 'fused' | 'gradcache';
 
 export type TrainEvent =
-  | { type: 'path'; path: TrainPath; miniBatchSize: number | null; why: string }
+  | {
+      type: 'path';
+      path: TrainPath;
+      miniBatchSize: number | null;
+      why: string;
+      /** Where clipping and AdamW run: on the host, or on the device next to the weights. */
+      optimizer: UpdaterKind;
+    }
   | {
       type: 'step';
       /** Optimizer updates done (1-based after the first). */
@@ -298,7 +305,7 @@ export class Trainer {
     if (this.chosen) return;
     const cfg = this.o.model.config;
     this.chosen = choosePath(this.config, cfg, this.fields.length, this.longestTokens(), this.o.runtime.describe().kind);
-    this.emit({ type: 'path', ...this.chosen });
+    this.emit({ type: 'path', ...this.chosen, optimizer: this.updater!.kind });
   }
 
   /** Longest tokenized text over (a sample of) the training texts: the T of the memory estimate. */
