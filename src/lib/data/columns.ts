@@ -4,8 +4,22 @@
 
 export const ROLES = ['anchor', 'positive', 'negative', 'score', 'id'] as const;
 export type Role = (typeof ROLES)[number];
-/** Role → column name; anchor and positive are required, the rest optional. */
-export type ColumnMapping = Partial<Record<Role, string>>;
+/**
+ * Role → column name; anchor and positive are required, the rest optional. `negative` may name
+ * several columns (`negative_1 … negative_n`, sentence-transformers' n-tuple format), in order.
+ */
+export type ColumnMapping = Partial<Record<Exclude<Role, 'negative'>, string>> & { negative?: string | string[] };
+
+/** The negative columns of a mapping, in order (none, one or several). */
+export const negativeColumns = (m: ColumnMapping): string[] => (m.negative === undefined ? [] : Array.isArray(m.negative) ? m.negative : [m.negative]);
+
+/** Every column a mapping names, role by role (a role with several columns gives each). */
+export const mappedColumns = (m: ColumnMapping): { role: Role; column: string }[] =>
+  ROLES.flatMap((role): { role: Role; column: string }[] =>
+    role === 'negative' ? negativeColumns(m).map((column) => ({ role, column })) : m[role] ? [{ role, column: m[role]! }] : []);
+
+/** `negative_1`, `negative 2`, `neg3`: numbered negative columns as sentence-transformers writes them. */
+const NUMBERED_NEGATIVE = /^(negative|neg|hard_negative)[\s_-]?(\d+)$/i;
 
 /** Names tried for each role, best first (compared case-insensitively, ignoring _ - and spaces). */
 export const ROLE_NAMES: Record<Role, string[]> = {
@@ -28,7 +42,17 @@ const norm = (s: string) => s.toLowerCase().replace(/[\s_-]+/g, '');
 export function autoMapping(columns: string[]): ColumnMapping {
   const used = new Set<string>();
   const out: ColumnMapping = {};
+  const numbered = columns
+    .map((c) => ({ c, m: NUMBERED_NEGATIVE.exec(c.trim()) }))
+    .filter((x): x is { c: string; m: RegExpExecArray } => x.m !== null)
+    .sort((a, b) => Number(a.m[2]) - Number(b.m[2]))
+    .map((x) => x.c);
+  if (numbered.length) {
+    out.negative = numbered.length === 1 ? numbered[0] : numbered;
+    for (const c of numbered) used.add(c);
+  }
   for (const role of ROLES) {
+    if (role === 'negative' && out.negative !== undefined) continue;
     for (const name of ROLE_NAMES[role]) {
       const hit = columns.find((c) => !used.has(c) && norm(c) === norm(name));
       if (hit) {
@@ -77,15 +101,14 @@ export function mappingErrors(mapping: ColumnMapping, columns: string[], file: s
       errors.push(`${file}: no column is mapped to "${role}" (columns: ${columns.join(', ')}). Pick one in the column mapping.`);
     }
   }
-  for (const role of ROLES) {
-    const col = mapping[role];
-    if (!col || columns.includes(col)) continue;
+  for (const { role, column: col } of mappedColumns(mapping)) {
+    if (columns.includes(col)) continue;
     const near = closestColumn(col, columns);
     errors.push(
       `${file}: column "${col}" (mapped to ${role}) does not exist${near ? `; did you mean "${near}"?` : ''} Columns: ${columns.join(', ')}.`,
     );
   }
-  const cols = ROLES.map((r) => mapping[r]).filter((c): c is string => !!c);
+  const cols = mappedColumns(mapping).map((x) => x.column);
   const twice = cols.find((c, i) => cols.indexOf(c) !== i);
   if (twice) errors.push(`${file}: column "${twice}" is mapped to two roles.`);
   return errors;

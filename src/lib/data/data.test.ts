@@ -89,6 +89,19 @@ describe('column mapping', () => {
     expect(p.train[0]).toEqual({ anchor: rows[0].question, positive: rows[0].doc, id: rows[0].id, row: 0 });
   });
 
+  it('maps sentence-transformers n-tuples (negative_1 … negative_n) to several negatives, in number order', () => {
+    const columns = ['anchor', 'positive', 'negative_2', 'negative_1', 'negative_10'];
+    expect(autoMapping(columns)).toEqual({ anchor: 'anchor', positive: 'positive', negative: ['negative_1', 'negative_2', 'negative_10'] });
+    const t: Table = { columns, rows: [
+      { anchor: 'a', positive: 'p', negative_1: 'n1', negative_2: 'n2', negative_10: 'n10' },
+      { anchor: 'b', positive: 'q', negative_1: 'm1', negative_2: '', negative_10: 'm10' },
+    ] };
+    const r = validateRows(t, autoMapping(columns), { file: 'mined.jsonl' });
+    expect(r.examples).toEqual([{ anchor: 'a', positive: 'p', negatives: ['n1', 'n2', 'n10'], row: 0 }]);
+    expect(r.issues[0].message).toBe('mined.jsonl, row 2: negative ("negative_2") is empty');
+    expect(validateRows(t, { anchor: 'anchor', positive: 'positive', negative: ['negative_1', 'anchor'] }, { file: 'x' }).issues[0].message).toMatch(/column "anchor" is mapped to two roles/);
+  });
+
   it('names a misspelled column and suggests the closest', () => {
     expect(closestColumn('questoin', ['question', 'doc', 'id'])).toBe('question');
     const t: Table = { columns: ['question', 'doc', 'id'], rows: rows.slice(0, 3) };

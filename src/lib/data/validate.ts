@@ -4,13 +4,14 @@
 // truncates them later). Bad rows are left out and reported; the rest is usable.
 // Not parsing (parse.ts) and not tokenization (a token counter is passed in).
 
-import { mappingErrors, type ColumnMapping } from './columns.ts';
+import { mappingErrors, negativeColumns, type ColumnMapping } from './columns.ts';
 import type { Table } from './parse.ts';
 
 export interface Example {
   anchor: string;
   positive: string;
-  negative?: string;
+  /** Hard negatives, one per negative column (the columns' order). */
+  negatives?: string[];
   score?: number;
   /** The data's id column (documents), when mapped. */
   id?: string | number;
@@ -68,8 +69,7 @@ export function validateRows(table: Table, mapping: ColumnMapping, o: ValidateOp
   table.rows.forEach((r, row) => {
     const at = `${o.file}, row ${row + 1}`;
     let bad = false;
-    const text = (role: 'anchor' | 'positive' | 'negative'): string | undefined => {
-      const col = mapping[role];
+    const text = (role: 'anchor' | 'positive' | 'negative', col: string | undefined): string | undefined => {
       if (!col) return undefined;
       const v = r[col];
       if (typeof v !== 'string') {
@@ -84,9 +84,9 @@ export function validateRows(table: Table, mapping: ColumnMapping, o: ValidateOp
       }
       return v;
     };
-    const anchor = text('anchor');
-    const positive = text('positive');
-    const negative = text('negative');
+    const anchor = text('anchor', mapping.anchor);
+    const positive = text('positive', mapping.positive);
+    const negatives = negativeColumns(mapping).map((col) => text('negative', col));
     let score: number | undefined;
     if (mapping.score) {
       const v = r[mapping.score];
@@ -125,12 +125,12 @@ export function validateRows(table: Table, mapping: ColumnMapping, o: ValidateOp
       return;
     }
     if (o.maxTokens !== undefined && o.countTokens) {
-      for (const t of [anchor, positive, negative]) if (t !== undefined && o.countTokens(t) > o.maxTokens) tooLong++;
+      for (const t of [anchor, positive, ...negatives]) if (t !== undefined && o.countTokens(t) > o.maxTokens) tooLong++;
     }
     examples.push({
       anchor: anchor!,
       positive: positive!,
-      ...(negative !== undefined ? { negative } : {}),
+      ...(negatives.length ? { negatives: negatives as string[] } : {}),
       ...(score !== undefined ? { score } : {}),
       ...(id !== undefined ? { id } : {}),
       row,

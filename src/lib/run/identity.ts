@@ -51,7 +51,7 @@ export async function modelIdentity(
 
 /** Rows as the trainer reads them: the texts of each role and the score, in order. */
 export async function dataFingerprint(source: string, train: readonly Example[]): Promise<DataFingerprint> {
-  const canonical = train.map((e) => [e.anchor, e.positive, e.negative ?? null, e.score ?? null]);
+  const canonical = train.map((e) => [e.anchor, e.positive, e.negatives ?? null, e.score ?? null]);
   return { source, rows: train.length, sha256: await sha256Hex(new TextEncoder().encode(JSON.stringify(canonical))) };
 }
 

@@ -16,17 +16,25 @@ export interface BatchTokenizer {
   encodeBatch(texts: string[], opts?: { maxLength?: number }): EncoderBatch & { lengths?: Int32Array };
 }
 
-/** Which Example fields are the loss's text columns, in order. */
-export function columnFields(type: LossType, examples: readonly Example[]): ('anchor' | 'positive' | 'negative')[] {
-  const withNeg = examples.filter((e) => e.negative !== undefined).length;
-  if (withNeg !== 0 && withNeg !== examples.length) {
-    throw new Error(`${withNeg} of ${examples.length} training rows have a negative: either every row has one or none`);
+/** A loss's text column: anchor, positive, or the i-th negative. */
+export type TextField = 'anchor' | 'positive' | { negative: number };
+
+const fieldName = (f: TextField) => (typeof f === 'string' ? f : `negative_${f.negative + 1}`);
+/** The text of column `f` in example `e`. */
+export const textOf = (e: Example, f: TextField) => (f === 'anchor' ? e.anchor : f === 'positive' ? e.positive : e.negatives![f.negative]);
+
+/** Which Example fields are the loss's text columns, in order: anchor, positive, each negative. */
+export function columnFields(type: LossType, examples: readonly Example[]): TextField[] {
+  const counts = new Set(examples.map((e) => e.negatives?.length ?? 0));
+  if (counts.size > 1) {
+    throw new Error(`the training rows have different numbers of negatives (${[...counts].sort().join(', ')}): every row needs the same`);
   }
-  const fields: ('anchor' | 'positive' | 'negative')[] = withNeg ? ['anchor', 'positive', 'negative'] : ['anchor', 'positive'];
+  const n = [...counts][0] ?? 0;
+  const fields: TextField[] = ['anchor', 'positive', ...Array.from({ length: n }, (_, i) => ({ negative: i }))];
   const { min, max } = columnRange(type);
   if (fields.length < min || fields.length > max) {
-    const want = type === 'triplet' ? 'anchor, positive and negative columns' : type === 'cosent' ? 'two text columns and a score (no negative)' : `${min} or more text columns`;
-    throw new Error(`loss ${type} needs ${want}; the data has ${fields.join(', ')}`);
+    const want = type === 'triplet' ? 'anchor, positive and one negative column' : type === 'cosent' ? 'two text columns and a score (no negative)' : `${min} or more text columns`;
+    throw new Error(`loss ${type} needs ${want}; the data has ${fields.map(fieldName).join(', ')}`);
   }
   if (needsScores(type) && examples.some((e) => typeof e.score !== 'number')) {
     throw new Error(`loss ${type} needs a score column (every row a number)`);
@@ -35,14 +43,14 @@ export function columnFields(type: LossType, examples: readonly Example[]): ('an
 }
 
 /** The texts of each column for the rows `rows` (K arrays of B), and the scores [B] when the loss reads them. */
-export function batchColumns(examples: readonly Example[], rows: readonly number[], fields: readonly ('anchor' | 'positive' | 'negative')[], withScores: boolean): { columns: string[][]; scores?: Float32Array } {
-  const columns = fields.map((f) => rows.map((r) => examples[r][f] as string));
+export function batchColumns(examples: readonly Example[], rows: readonly number[], fields: readonly TextField[], withScores: boolean): { columns: string[][]; scores?: Float32Array } {
+  const columns = fields.map((f) => rows.map((r) => textOf(examples[r], f)));
   return withScores ? { columns, scores: Float32Array.from(rows, (r) => examples[r].score as number) } : { columns };
 }
 
 /** Per row, the strings NO_DUPLICATES compares (the text columns; not scores or ids). */
-export function samplerKeys(examples: readonly Example[], fields: readonly ('anchor' | 'positive' | 'negative')[]): string[][] {
-  return examples.map((e) => fields.map((f) => e[f] as string));
+export function samplerKeys(examples: readonly Example[], fields: readonly TextField[]): string[][] {
+  return examples.map((e) => fields.map((f) => textOf(e, f)));
 }
 
 export interface TokenizedColumns extends EncoderBatch {

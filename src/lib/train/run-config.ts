@@ -45,8 +45,8 @@ export interface RunConfig {
     /** Hub data set id or a local path (folder with train/test files, or one file). */
     source: string;
     revision: string;
-    /** Data column for each role; null = guess from the column names (the data module's auto mapping). */
-    columns: Partial<Record<ColumnRole, string>> | null;
+    /** Data column for each role (several for `negative`); null = guess from the column names (the data module's auto mapping). */
+    columns: (Partial<Record<Exclude<ColumnRole, 'negative'>, string>> & { negative?: string | string[] }) | null;
     trainSplit: string;
     /** null: no test split in the data; one is cut from train with testFraction / splitSeed. */
     testSplit: string | null;
@@ -219,12 +219,18 @@ export function parseRunConfig(json: Json, opts: { hidden?: number } = {}): RunC
     checkKeys(c, COLUMN_ROLES, 'data.columns');
     columns = {};
     const used = new Map<string, string>();
-    for (const role of COLUMN_ROLES) {
-      if (c[role] === undefined) continue;
-      const col = str(c[role], `data.columns.${role}`);
-      if (used.has(col)) throw new RunConfigError(`data.columns.${role}`, `column "${col}" is already mapped to ${used.get(col)}`);
+    const claim = (col: string, role: string, path: string) => {
+      if (used.has(col)) throw new RunConfigError(path, `column "${col}" is already mapped to ${used.get(col)}`);
       used.set(col, role);
-      columns[role] = col;
+      return col;
+    };
+    for (const role of COLUMN_ROLES) {
+      const v = c[role];
+      if (v === undefined) continue;
+      if (role === 'negative' && Array.isArray(v)) {
+        if (!v.length) throw new RunConfigError('data.columns.negative', 'a list of negative columns needs at least one');
+        columns.negative = v.map((x, i) => claim(str(x, `data.columns.negative[${i}]`), role, `data.columns.negative[${i}]`));
+      } else columns[role] = claim(str(v, `data.columns.${role}`), role, `data.columns.${role}`);
     }
     if (columns.anchor === undefined || columns.positive === undefined) {
       throw new RunConfigError('data.columns', 'must map at least anchor and positive (or leave columns out for the automatic mapping)');

@@ -30,7 +30,7 @@ function caseExamples(kind: 'mnrl_matryoshka' | 'mnrl_hard_neg' | 'cosent', rows
   const other = (r: Row) => docOf.get(ids[(ids.indexOf(r.id) + 1) % ids.length])!;
   return rows.map((r, i) => {
     if (kind === 'mnrl_matryoshka') return { anchor: r.question, positive: r.doc, row: i };
-    if (kind === 'mnrl_hard_neg') return { anchor: r.question, positive: r.doc, negative: other(r), row: i };
+    if (kind === 'mnrl_hard_neg') return { anchor: r.question, positive: r.doc, negatives: [other(r)], row: i };
     return { anchor: r.question, positive: i % 2 === 0 ? r.doc : other(r), score: i % 2 === 0 ? 1 : 0, row: i };
   });
 }

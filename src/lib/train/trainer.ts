@@ -25,7 +25,7 @@ import { BertEncoder } from '../models/encoder.ts';
 import type { SentenceModel } from '../models/sentence-model.ts';
 import { ProgressTracker } from '../progress/progress.ts';
 import { type DeviceTensor, DeviceLostError, type Feed, type HostTensor, type Runtime, type Session } from '../runtime/types.ts';
-import { batchColumns, type BatchTokenizer, columnFields, miniBatches, samplerKeys, tokenizeColumns } from './batches.ts';
+import { batchColumns, type BatchTokenizer, columnFields, miniBatches, samplerKeys, type TextField, textOf, tokenizeColumns } from './batches.ts';
 import { type Checkpoint, readCheckpoint, writeCheckpoint } from './checkpoint.ts';
 import type { RunConfig } from './run-config.ts';
 import { BatchSampler, type SamplerState } from './sampler.ts';
@@ -219,7 +219,7 @@ export class Trainer {
   readonly config: RunConfig;
   readonly plan: StepsPlan;
   private readonly o: TrainerOptions;
-  private readonly fields: ('anchor' | 'positive' | 'negative')[];
+  private readonly fields: TextField[];
   private readonly withScores: boolean;
   private readonly sampler: BatchSampler;
   private readonly shapes: Map<string, number[]>;
@@ -311,7 +311,7 @@ export class Trainer {
   /** Longest tokenized text over (a sample of) the training texts: the T of the memory estimate. */
   private longestTokens(): number {
     const sample = this.o.train.slice(0, 256);
-    const texts = this.fields.flatMap((f) => sample.map((e) => e[f] as string));
+    const texts = this.fields.flatMap((f) => sample.map((e) => textOf(e, f)));
     let T = 0;
     for (let i = 0; i < texts.length; i += 64) {
       T = Math.max(T, this.o.tokenizer.encodeBatch(texts.slice(i, i + 64), this.maxLengthOpt()).tokens);
