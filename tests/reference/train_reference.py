@@ -17,6 +17,11 @@ Cases (qa-tiny's train.jsonl, file order; the TS test builds the same rows):
                    to the smallest), its doc (the first row's doc with that id)
   cosent           (question, text, score): even rows (0-based) pair the question with its own
                    doc, score 1; odd rows with the next id's doc (rule above), score 0; scale 20
+  mnrl_two_neg_matryoshka  (question, doc, negative 1, negative 2): the docs of the next and the
+                   second next larger ids (cyclic, as above); MNRL scale 20 inside Matryoshka
+                   dims [32, 16, 8]
+  triplet_matryoshka  (question, doc, negative 1): TripletLoss, euclidean, margin 5, inside
+                   Matryoshka dims [32, 16, 8]
 
 Output: tests/reference/data/train.safetensors — `<case>/losses` F64 [3] (the loss of each step,
 before its update) and `<case>/weights/<name>` F32 for every trained parameter after step 3
@@ -100,12 +105,12 @@ def read_rows(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
-def next_id_doc(rows):
+def next_id_doc(rows, ahead=1):
     doc_of = {}
     for r in rows:
         doc_of.setdefault(r["id"], r["doc"])
     ids = sorted(doc_of)
-    nxt = {a: ids[(i + 1) % len(ids)] for i, a in enumerate(ids)}
+    nxt = {a: ids[(i + ahead) % len(ids)] for i, a in enumerate(ids)}
     return lambda r: doc_of[nxt[r["id"]]]
 
 
@@ -118,6 +123,11 @@ def case_examples(case, rows):
         return [((r["question"], r["doc"], other(r)), None) for r in rows]
     if case == "cosent":
         return [((r["question"], r["doc"] if i % 2 == 0 else other(r)), 1.0 if i % 2 == 0 else 0.0) for i, r in enumerate(rows)]
+    if case == "mnrl_two_neg_matryoshka":
+        other2 = next_id_doc(rows, ahead=2)
+        return [((r["question"], r["doc"], other(r), other2(r)), None) for r in rows]
+    if case == "triplet_matryoshka":
+        return [((r["question"], r["doc"], other(r)), None) for r in rows]
     raise ValueError(case)
 
 
@@ -148,6 +158,10 @@ def loss_of(case, cols, scores):
         return lr_.matryoshka(lambda c: lr_.mnrl(c, scale=20.0), cols, [32, 16, 8])
     if case == "mnrl_hard_neg":
         return lr_.mnrl(cols, scale=20.0)
+    if case == "mnrl_two_neg_matryoshka":
+        return lr_.matryoshka(lambda c: lr_.mnrl(c, scale=20.0), cols, [32, 16, 8])
+    if case == "triplet_matryoshka":
+        return lr_.matryoshka(lambda c: lr_.triplet(c, margin=5.0, distance="euclidean"), cols, [32, 16, 8])
     return lr_.cosent(cols, scores, scale=20.0)
 
 
@@ -212,7 +226,7 @@ def main():
     max_len = int(br.read_json(os.path.join(model_dir, "sentence_bert_config.json"))["max_seq_length"])
     rows = read_rows(data_path)
     tensors, batches = {}, {}
-    for case in ["mnrl_matryoshka", "mnrl_hard_neg", "cosent"]:
+    for case in ["mnrl_matryoshka", "mnrl_hard_neg", "cosent", "mnrl_two_neg_matryoshka", "triplet_matryoshka"]:
         t, b = run_case(case, model_dir, rows, vocab, max_len)
         tensors.update(t)
         batches[case] = b
@@ -228,7 +242,7 @@ def main():
         "config": json.dumps({"batch": BATCH, "steps": STEPS, "lr": LR, "weight_decay": WD, "max_grad_norm": MAX_NORM,
                               "scheduler": "constant", "warmup": 0, "accumulation": 1, "shuffle": False,
                               "sampler": "no_duplicates", "dropout": False}),
-        "negative_rule": "doc of the next larger id (cyclic over the sorted distinct ids)",
+        "negative_rule": "doc of the next larger id (cyclic over the sorted distinct ids); a second negative: of the second next",
         "cosent_rule": "even rows: own doc, score 1; odd rows: next id's doc, score 0",
         "batches": json.dumps(batches),
     }
