@@ -130,7 +130,21 @@ export function mineSetup(pairs: readonly MinePair[], corpus: readonly string[] 
 }
 
 /** The options with rangeMax filled in, checked as sentence-transformers checks them. */
-export function resolveMineOptions(o: MineOptions, maxPositives: number): Required<Omit<MineOptions, 'rangeMax'>> & { rangeMax: number; rangeMaxDefaulted: boolean } {
+export interface ResolvedMineOptions {
+  rangeMin: number;
+  rangeMax: number;
+  rangeMaxDefaulted: boolean;
+  numNegatives: number;
+  maxScore: number | null;
+  minScore: number | null;
+  absoluteMargin: number | null;
+  relativeMargin: number | null;
+  sampling: 'top' | 'random';
+  seed: number;
+  format: 'triplet' | 'n-tuple';
+}
+
+export function resolveMineOptions(o: MineOptions, maxPositives: number): ResolvedMineOptions {
   const numNegatives = o.numNegatives ?? 3;
   const rangeMin = o.rangeMin ?? 0;
   if (!(Number.isInteger(numNegatives) && numNegatives >= 1)) throw new Error(`numNegatives must be an integer ≥ 1, got ${numNegatives}`);
@@ -142,7 +156,7 @@ export function resolveMineOptions(o: MineOptions, maxPositives: number): Requir
   if (numNegatives > rangeMax - rangeMin) throw new Error(`numNegatives (${numNegatives}) is more than the ${rangeMax - rangeMin} ranks between rangeMin and rangeMax`);
   return {
     rangeMin, rangeMax, rangeMaxDefaulted, numNegatives,
-    maxScore: o.maxScore ?? null!, minScore: o.minScore ?? null!, absoluteMargin: o.absoluteMargin ?? null!, relativeMargin: o.relativeMargin ?? null!,
+    maxScore: o.maxScore ?? null, minScore: o.minScore ?? null, absoluteMargin: o.absoluteMargin ?? null, relativeMargin: o.relativeMargin ?? null,
     sampling: o.sampling ?? 'top', seed: o.seed ?? 42, format: o.format ?? 'triplet',
   };
 }
@@ -211,14 +225,15 @@ export function mineWithEmbeddings(setup: MineSetup, queryEmb: Float32Array, cor
         }
       }
     };
-    if (o.absoluteMargin !== null) remove('absoluteMargin', (s) => f(s + f(o.absoluteMargin)) > minPos);
-    if (o.relativeMargin !== null) {
-      const thr = f(minPos - f(Math.abs(minPos) * f(o.relativeMargin)));
+    const { absoluteMargin, relativeMargin, maxScore, minScore } = o;
+    if (absoluteMargin !== null) remove('absoluteMargin', (s) => f(s + f(absoluteMargin)) > minPos);
+    if (relativeMargin !== null) {
+      const thr = f(minPos - f(Math.abs(minPos) * f(relativeMargin)));
       remove('relativeMargin', (s) => s > thr);
     }
-    if (o.maxScore !== null) remove('maxScore', (s) => s > f(o.maxScore));
+    if (maxScore !== null) remove('maxScore', (s) => s > f(maxScore));
     // sentence-transformers counts every slot already removed here too (−∞ < minScore).
-    if (o.minScore !== null) remove('minScore', (s) => s < f(o.minScore));
+    if (minScore !== null) remove('minScore', (s) => s < f(minScore));
     // Removed candidates sink to the end (a stable sort keeps score ties in corpus order).
     const ranked = pool.map((x, i) => ({ ...x, i })).sort((a, b) => (b.s === a.s ? a.i - b.i : b.s - a.s)).slice(0, o.rangeMax).slice(o.rangeMin);
     let chosen: { c: number; s: number }[];
