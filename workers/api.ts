@@ -8,6 +8,7 @@ import type { Progress } from '../src/lib/hub/progress.ts';
 import type { StoreGroup } from '../src/lib/store/store.ts';
 import type { EvalProgress } from '../src/lib/eval/evaluate-model.ts';
 import type { IrResult } from '../src/lib/eval/ir-metrics.ts';
+import type { MinedRow, MineOptions, MineSummary } from '../src/lib/mine/hard-negatives.ts';
 import type { RunRecord } from '../src/lib/run/record.ts';
 import type { RunEvent, RunPhase, StepEvent } from '../src/lib/run/run.ts';
 import type { RunConfig } from '../src/lib/train/run-config.ts';
@@ -169,6 +170,25 @@ export interface EvaluateResult {
   result: IrResult;
 }
 
+// ---- mining hard negatives (workers/mine-session.ts) -------------------------------------------
+
+export interface MineProgressEvent {
+  split: 'train' | 'test';
+  phase: 'embed' | 'mine';
+  done: number;
+  total: number;
+}
+
+export interface MineSummaryReport {
+  /** The mined set, now the loaded data set (its id starts with `mined:`). */
+  dataset: DatasetSummary;
+  /** The model that ranked the documents. */
+  model: string;
+  summary: Partial<Record<'train' | 'test', MineSummary>>;
+  /** The first mined train rows with their scores (positive first). */
+  preview: MinedRow[];
+}
+
 // ---- the ways out (workers/export-session.ts) ------------------------------------------------
 
 export interface ExportRequest {
@@ -256,6 +276,8 @@ export interface EngineWorkerApi {
   storagePersist(): Promise<boolean>;
   /** Re-prepares the loaded data set with the user's column mapping (null: the default one). */
   setMapping(mapping: ColumnMapping | null): Promise<DatasetSummary>;
+  /** Mines hard negatives for the loaded data set with the loaded model; the mined set becomes the loaded one. */
+  mine(req: { config: RunConfig; options: MineOptions }, onProgress?: (p: MineProgressEvent) => void): Promise<MineSummaryReport>;
   /** Trains the loaded model on the loaded data (eval before/after as the config says). */
   train(req: TrainRequest, onEvent?: (e: WorkerRunEvent) => void): Promise<RunSummary>;
   /** Stops the run in progress after the update in progress (a checkpoint is kept for Resume). */

@@ -10,6 +10,7 @@ import { EngineState } from './engine-state.ts';
 import * as exportSession from './export-session.ts';
 import { selfTest } from './engine-runtime.ts';
 import * as loaders from './loaders.ts';
+import * as mineSession from './mine-session.ts';
 import * as session from './train-session.ts';
 
 const state = new EngineState();
@@ -24,6 +25,7 @@ const api: EngineWorkerApi = {
   storageDelete: (group) => loaders.storageDelete(state, group),
   storagePersist: () => loaders.storagePersist(state),
   setMapping: (mapping) => loaders.setMapping(state, mapping),
+  mine: (req, onProgress) => mineSession.mine(state, req, onProgress),
   train: (req, onEvent) => session.train(state, req, onEvent),
   cancel: () => session.cancel(state),
   simulateDeviceLoss: () => session.simulateDeviceLoss(),

@@ -11,7 +11,7 @@ import { HubClient } from '../src/lib/hub/hub-client.ts';
 import { checkModelConfig, loadHubModel } from '../src/lib/hub/model-files.ts';
 import type { ProgressCallback } from '../src/lib/hub/progress.ts';
 import { CHECKPOINTS_PREFIX, readRunRecord, RUN_OUTPUT_EXTRAS, RUN_RECORD_KEY, type RunRecord, storedModelId, storedRunId } from '../src/lib/run/record.ts';
-import { prefixedStore, runKey, storeSummary } from '../src/lib/store/store.ts';
+import { localDatasetKey, prefixedStore, runKey, storeSummary } from '../src/lib/store/store.ts';
 import type { DatasetSummary, LoadRequest, ModelSummary, StoragePanel } from './api.ts';
 import type { EngineState } from './engine-state.ts';
 
@@ -72,8 +72,20 @@ export async function loadStoredModel(state: EngineState, runId: string): Promis
 }
 
 export async function loadDataset(state: EngineState, req: LoadRequest, onProgress?: ProgressCallback): Promise<DatasetSummary> {
+  if (req.repo.startsWith('mined:')) return loadMinedDataset(state, req.repo);
   const ds = await loadHubDataset({ client: new HubClient({ hubUrl: req.hubUrl }), store: state.store, repo: req.repo, revision: req.revision, onProgress });
   return summarize(state, req.repo, ds.splits, ds.via, ds.offline);
+}
+
+/** A mined set kept in IndexedDB (mine-session.ts), as the loaded data set. */
+async function loadMinedDataset(state: EngineState, id: string): Promise<DatasetSummary> {
+  const splits: Record<string, Table> = {};
+  for (const split of ['train', 'test']) {
+    const bytes = await state.store.get(localDatasetKey(id, `${split}.jsonl`));
+    if (bytes) splits[split] = await parseDataFile(`${split}.jsonl`, bytes);
+  }
+  if (!splits.train) throw new Error(`the mined data set ${id} is not in this browser's storage any more: mine it again (step 2)`);
+  return summarize(state, id, splits, 'file', false);
 }
 
 export async function loadDataFile(state: EngineState, name: string, bytes: Uint8Array): Promise<DatasetSummary> {
@@ -88,7 +100,7 @@ export async function setMapping(state: EngineState, mapping: ColumnMapping | nu
   return summarize(state, d.source, d.splits, d.via, d.offline, mapping ?? undefined);
 }
 
-function summarize(state: EngineState, source: string, splits: Record<string, Table>, via: DatasetSummary['via'], offline: boolean, mapping?: ColumnMapping): DatasetSummary {
+export function summarize(state: EngineState, source: string, splits: Record<string, Table>, via: DatasetSummary['via'], offline: boolean, mapping?: ColumnMapping): DatasetSummary {
   state.data = { source, splits, via, offline };
   const p = prepareDataset(splits, { source, mapping });
   const first = Object.values(splits)[0];

@@ -39,6 +39,13 @@ const COMMANDS: Record<string, Command> = {
       return { help: m.TRAIN_HELP, run: m.trainCommand };
     },
   },
+  mine: {
+    summary: 'mine hard negatives for (anchor, positive) pairs with a model, as sentence-transformers does',
+    load: async () => {
+      const m = await import('./mine.ts');
+      return { help: m.MINE_HELP, run: m.mineCommand };
+    },
+  },
   export: {
     summary: 'package a trained model: the folder with its card, ONNX for transformers.js (fp32, int8), a zip',
     load: async () => {

@@ -10,6 +10,8 @@ import type {
   EngineWorkerApi,
   EvaluateResult,
   ExploreResult,
+  MineProgressEvent,
+  MineSummaryReport,
   ExportProgress,
   ExportResult,
   ModelSummary,
@@ -26,7 +28,8 @@ import type {
 } from '../../workers/api.ts';
 import type { ColumnMapping } from '../lib/data/columns.ts';
 import type { EvalProgress } from '../lib/eval/evaluate-model.ts';
-import type { IrResult } from '../lib/eval/ir-metrics.ts';
+import type { MineOptions } from '../lib/mine/hard-negatives.ts';
+import type { RunEvaluation } from '../lib/run/record.ts';
 import type { RunConfig } from '../lib/train/run-config.ts';
 
 export type ProbeState =
@@ -60,10 +63,10 @@ export interface RunView {
   runtime: RunRuntime | null;
   path: { path: 'fused' | 'gradcache'; miniBatchSize: number | null; why: string; optimizer: 'host' | 'device' } | null;
   evalProgress: { which: 'before' | 'epoch' | 'after'; progress: EvalProgress } | null;
-  before: IrResult | null;
-  after: IrResult | null;
+  before: RunEvaluation | null;
+  after: RunEvaluation | null;
   /** Evaluations after each epoch (eval.everyEpoch). */
-  epochEvals: { epoch: number; step: number; result: IrResult }[];
+  epochEvals: { epoch: number; step: number; result: RunEvaluation }[];
   /** Progress inside the update in progress (long accumulation groups). */
   microBatch: { step: number; microBatch: number; of: number } | null;
   /** A stop asked in the middle of an update: the update being finished. */
@@ -98,6 +101,7 @@ export class Engine {
   #pushing = $state.raw<LoadState<PushSummary, ExportProgress>>({ status: 'idle' });
   #exploring = $state.raw<LoadState<ExploreResult, EvalProgress>>({ status: 'idle' });
   #exploreQueries = $state.raw<string[]>([]);
+  #mining = $state.raw<LoadState<MineSummaryReport, MineProgressEvent>>({ status: 'idle' });
 
   get probe(): ProbeState {
     return this.#probe;
@@ -137,6 +141,9 @@ export class Engine {
   }
   get evalNow() {
     return this.#evalNow;
+  }
+  get mining() {
+    return this.#mining;
   }
   get exporting() {
     return this.#exporting;
@@ -219,6 +226,24 @@ export class Engine {
       this.#data = { status: 'done', value: await this.#remote().loadDataFile(file.name, Comlink.transfer(bytes, [bytes.buffer])) };
     } catch (error) {
       this.#data = { status: 'failed', error: message(error) };
+    }
+  }
+
+  /** Mines hard negatives for the loaded data with the loaded model; the mined set becomes the loaded data. */
+  async mine(config: RunConfig, options: MineOptions): Promise<boolean> {
+    this.#mining = { status: 'loading', what: 'mining', progress: null };
+    const onProgress = Comlink.proxy((p: MineProgressEvent) => {
+      if (this.#mining.status === 'loading') this.#mining = { ...this.#mining, progress: p };
+    });
+    try {
+      const r = await this.#remote().mine({ config, options }, onProgress);
+      this.#mining = { status: 'done', value: r };
+      this.#data = { status: 'done', value: r.dataset };
+      void this.refreshStorage();
+      return true;
+    } catch (error) {
+      this.#mining = { status: 'failed', error: message(error) };
+      return false;
     }
   }
 

@@ -62,7 +62,8 @@ export function autoMapping(columns: string[]): ColumnMapping {
       }
     }
   }
-  return out;
+  // Roles in their usual order (anchor, positive, negative, score, id), whatever matched first.
+  return Object.fromEntries(ROLES.filter((r) => out[r] !== undefined).map((r) => [r, out[r]])) as ColumnMapping;
 }
 
 function editDistance(a: string, b: string): number {

@@ -56,6 +56,13 @@ export function modelCard(record: CardRecord, opts: ModelCardOptions = {}): stri
   if (isHubId(data)) lines.push('datasets:', `- ${q(data)}`);
   if (after) {
     lines.push('model-index:', `- name: ${q(record.name)}`, '  results:');
+    for (const e of after.triplet?.evaluators ?? []) {
+      lines.push('  - task:', '      type: triplet', '      name: Triplet', '    dataset:', `      name: ${q(`${record.dataSource} (dim ${e.dim})`)}`, `      type: ${q(`triplet_${e.name}`)}`, '    metrics:');
+      for (const [key, value] of Object.entries(e.metrics)) {
+        const bare = key.slice(e.name.length + 1);
+        lines.push(`    - type: ${q(bare)}`, `      value: ${value}`, `      name: ${q(metricName(bare))}`);
+      }
+    }
     for (const e of after.evaluators) {
       lines.push('  - task:', '      type: information-retrieval', '      name: Information Retrieval', '    dataset:', `      name: ${q(`${record.dataSource} (dim ${e.dim})`)}`, `      type: ${q(e.name)}`, '    metrics:');
       for (const [key, value] of Object.entries(e.metrics)) {
@@ -88,6 +95,15 @@ export function modelCard(record: CardRecord, opts: ModelCardOptions = {}): stri
       lines.push(`| ${cells.join(' | ')} |`);
     }
     lines.push('');
+    if (after.triplet) {
+      const tb = new Map((before?.triplet?.evaluators ?? []).map((e) => [e.dim, e.metrics[`${e.name}_cosine_accuracy`]]));
+      lines.push(`Triplet accuracy (cosine: the anchor closer to its positive than to its negative) on ${after.triplet.triplets} test triplets:`, '');
+      lines.push(`| dim | ${before?.triplet ? 'before | ' : ''}after |`, `|---|${before?.triplet ? '---|' : ''}---|`);
+      for (const e of after.triplet.evaluators) {
+        lines.push(`| dim_${e.dim}_cosine_accuracy | ${before?.triplet ? `${tb.get(e.dim)?.toFixed(4) ?? '–'} | ` : ''}${e.metrics[`${e.name}_cosine_accuracy`].toFixed(4)} |`);
+      }
+      lines.push('');
+    }
   }
 
   // The output folder is where this machine wrote it, not part of the run.

@@ -10,6 +10,7 @@
 // Not the orchestration (run.ts) and not the Store implementations.
 
 import type { IrResult } from '../eval/ir-metrics.ts';
+import type { TripletResult } from '../eval/triplet-eval.ts';
 import type { Store } from '../store/store.ts';
 import type { FaultKind, TrainPath } from '../train/trainer.ts';
 import type { RunConfig } from '../train/run-config.ts';
@@ -24,11 +25,18 @@ export const RUN_OUTPUT_EXTRAS: ReadonlySet<string> = new Set(['train_log.jsonl'
 
 export type RunStatus = 'running' | 'stopped' | 'done' | 'failed';
 
+/**
+ * One evaluation of a run: the Matryoshka IR evaluator, and the triplet evaluator when the test
+ * split has negatives (its `dim_{d}_cosine_accuracy` keys merged into `metrics`, as
+ * sentence-transformers' SequentialEvaluator merges its evaluators' metrics).
+ */
+export type RunEvaluation = IrResult & { triplet?: TripletResult };
+
 export interface EpochEval {
   /** HF style: epochs done (1 after the first), or the fraction reached at the plan's last update. */
   epoch: number;
   step: number;
-  result: IrResult;
+  result: RunEvaluation;
 }
 
 export interface RunRecord {
@@ -48,8 +56,8 @@ export interface RunRecord {
   /** Step of the stored checkpoint; null when there is none. */
   checkpointStep: number | null;
   path: { path: TrainPath; miniBatchSize: number | null; why: string } | null;
-  before: IrResult | null;
-  after: IrResult | null;
+  before: RunEvaluation | null;
+  after: RunEvaluation | null;
   evals: EpochEval[];
   /** Loss per update so far. */
   losses: number[];

@@ -14,7 +14,7 @@
 
 import type { Example } from '../data/validate.ts';
 import { defaultEvalDims, type EvalProgress, evaluateModel } from '../eval/evaluate-model.ts';
-import type { IrResult } from '../eval/ir-metrics.ts';
+import { evaluateTriplets, type Triplet } from '../eval/triplet-eval.ts';
 import { buildIrSet, type IrSet } from '../eval/ir-set.ts';
 import { beforeAfterRows } from '../eval/report.ts';
 import { modelCard } from '../export/model-card.ts';
@@ -29,7 +29,7 @@ import type { StepsPlan } from '../train/schedule.ts';
 import { type TrainEvent, Trainer, TrainingFault } from '../train/trainer.ts';
 import { dataFingerprint, type ModelIdentity, type Provenance, provenanceDifference } from './identity.ts';
 import {
-  CHECKPOINTS_PREFIX, checkpointKey, checkpointSteps, type EpochEval, RUN_OUTPUT_EXTRAS, RUN_RECORD_FORMAT, readRunRecord, type RunRecord, writeRunRecord,
+  CHECKPOINTS_PREFIX, checkpointKey, checkpointSteps, type EpochEval, RUN_OUTPUT_EXTRAS, RUN_RECORD_FORMAT, readRunRecord, type RunEvaluation, type RunRecord, writeRunRecord,
 } from './record.ts';
 
 export interface RunModel {
@@ -61,7 +61,7 @@ export type RunEvent =
   | { type: 'checkpoint'; step: number; bytes: number }
   | { type: 'warning'; message: string }
   | { type: 'eval-progress'; which: EvalWhich; progress: EvalProgress }
-  | { type: 'eval'; which: EvalWhich; epoch: number | null; step: number; result: IrResult };
+  | { type: 'eval'; which: EvalWhich; epoch: number | null; step: number; result: RunEvaluation };
 
 export interface RunTrainingOptions {
   /** The run's own store: a CLI output folder, or `run/{runId}/` in IndexedDB. */
@@ -99,7 +99,19 @@ export function runEvalDims(config: RunConfig, hidden: number): number[] {
 
 export function buildRunIrSet(config: RunConfig, data: Pick<RunData, 'train' | 'test'>): IrSet | null {
   if (!data.test.length) return null;
-  return buildIrSet(data.train as Example[], data.test as Example[], { mode: config.eval.recipeCompatible ? 'recipe' : 'default' });
+  if (config.eval.recipeCompatible) return buildIrSet(data.train as Example[], data.test as Example[], { mode: 'recipe' });
+  // Mined data repeats an (anchor, positive) pair once per negative: one query each.
+  const seen = new Set<string>();
+  const test = data.test.filter((e) => {
+    const k = JSON.stringify([e.anchor, e.positive]);
+    return !seen.has(k) && seen.add(k);
+  });
+  return buildIrSet(data.train as Example[], test as Example[], { mode: 'default' });
+}
+
+/** The test split's (anchor, positive, negative) triplets, one per negative of each row. */
+export function runTriplets(data: Pick<RunData, 'test'>): Triplet[] {
+  return data.test.flatMap((e) => (e.negatives ?? []).map((negative) => ({ anchor: e.anchor, positive: e.positive, negative })));
 }
 
 const enc = new TextEncoder();
@@ -179,11 +191,17 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
   const encoder = await trainer.getEncoder();
   const irSet = buildRunIrSet(config, data);
   const dims = runEvalDims(config, hidden);
-  const evaluate = async (which: EvalWhich, epoch: number | null, step: number, evalSignal?: AbortSignal): Promise<IrResult> => {
+  const triplets = runTriplets(data);
+  const evaluate = async (which: EvalWhich, epoch: number | null, step: number, evalSignal?: AbortSignal): Promise<RunEvaluation> => {
     const result = await evaluateModel({ encoder, tokenizer: model.tokenizer, set: irSet!, dims, signal: evalSignal, onProgress: (p) => emit({ type: 'eval-progress', which, progress: p }) });
     const { timing: _timing, ...plain } = result;
-    emit({ type: 'eval', which, epoch, step, result: plain });
-    return plain;
+    const out: RunEvaluation = plain;
+    if (triplets.length) {
+      const triplet = await evaluateTriplets({ encoder, tokenizer: model.tokenizer, triplets, dims, signal: evalSignal });
+      Object.assign(out, { triplet, metrics: { ...plain.metrics, ...triplet.metrics } });
+    }
+    emit({ type: 'eval', which, epoch, step, result: out });
+    return out;
   };
   const recordEval = async (epoch: number, step: number) => {
     const result = await evaluate('epoch', epoch, step);
@@ -247,7 +265,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
 
     // The plan's last update may come before an epoch's end; HF evaluates there too.
     if (everyEpoch && r.step > 0 && record.evals.at(-1)?.step !== r.step) await recordEval(lastEpoch, r.step);
-    let after: IrResult | null = null;
+    let after: RunEvaluation | null = null;
     if (config.eval.after && irSet) {
       const last = record.evals.at(-1);
       if (last?.step === r.step) after = last.result;
