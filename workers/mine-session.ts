@@ -14,11 +14,14 @@ import type { EngineState } from './engine-state.ts';
 import { summarize } from './loaders.ts';
 import { preparedData, runtimeFor } from './train-session.ts';
 
-/** The data set id of a mined set: its source and a short hash of the options. */
+/**
+ * The data set id of a mined set: `mined:` + its source (slashes as `~`, so the id is one storage
+ * key segment) + `#` + a short hash of the options.
+ */
 export function minedDatasetId(source: string, options: MineOptions): string {
   let h = 2166136261;
   for (const ch of JSON.stringify(options)) h = Math.imul(h ^ ch.charCodeAt(0), 16777619) >>> 0;
-  return `mined:${source.replace(/^mined:/, '').replace(/#.*$/, '')}#${h.toString(16)}`;
+  return `mined:${source.replace(/^mined:/, '').replace(/#.*$/, '').replaceAll('/', '~')}#${h.toString(16)}`;
 }
 
 const jsonl = (r: MineResult) => new TextEncoder().encode(minedRecords(r).map((x) => JSON.stringify(x)).join('\n') + '\n');

@@ -222,6 +222,43 @@ describe('the page, first visit, WASM', () => {
   }, 600_000);
 });
 
+describe('hard negatives in the page', () => {
+  it('the "Seed recipe + hard negatives" preset mines with the base model, previews, and the run trains MNRL on the triplets', async () => {
+    session = await launchBrowser({ webgpu: false });
+    const { page } = session;
+    const id = (t: string) => page.getByTestId(t);
+    await page.goto(`${pageUrl()}&maxSteps=3&batchSize=16`);
+    await id('model-download').click();
+    await id('model-loaded').waitFor({ timeout: 60_000 });
+    await id('data-load').click();
+    await id('data-preview').waitFor({ timeout: 60_000 });
+    await id('preset-seed-negatives').click();
+    await id('mine-done').waitFor({ timeout: 120_000 });
+    expect(await id('mine-done').textContent()).toMatch(/Mined with BAAI\/bge-base-en-v1\.5@main: 160 train \/ 40 test rows/);
+    expect(await id('mine-preview').locator('tbody tr').count()).toBe(8);
+    // The mined set is the data set now, its columns mapped by name.
+    expect(await id('data-id').inputValue()).toMatch(/^mined:YxBxRyXJx~QAsimple_for_BGE_241019#[0-9a-f]+$/);
+    expect(await id('map-negative').inputValue()).toBe('negative');
+    expect(await id('cfg-dims').inputValue()).toBe('768, 512, 256, 128, 64');
+    await id('cfg-max-steps').fill('3');
+    await id('cfg-batch').fill('16');
+    await id('train-start').click();
+    await page.locator('[data-testid=train-live][data-status=done]').waitFor({ timeout: 180_000 });
+    expect(await id('train-step').textContent()).toBe('3');
+    expect(await id('triplet-table').locator('tbody tr').count()).toBe(1);
+    expect(await id('triplet-table').textContent()).toMatch(/dim_32_cosine_accuracy\s*0\.\d{4}\s*0\.\d{4}/);
+    // The mined set stays in IndexedDB: after a reload, evaluating the model again loads it from there.
+    await page.reload();
+    await id('model-item').first().waitFor({ timeout: 30_000 });
+    expect(await page.locator('[data-testid=storage-groups] tr[data-group^="dataset/local/mined:YxBxRyXJx~QAsimple_for_BGE_241019#"]').count()).toBe(1);
+    await id('model-item').first().getByTestId('model-evaluate').click();
+    await id('eval-now-model').waitFor({ timeout: 120_000 });
+    expect(await id('data-loaded').textContent()).toContain('mined:YxBxRyXJx~QAsimple_for_BGE_241019#');
+    await page.screenshot({ path: join(ARTIFACTS_DIR, 'app-hard-negatives.png'), fullPage: true });
+    expect(session.errors).toEqual([]);
+  }, 600_000);
+});
+
 describe('the page on WebGPU (SwiftShader)', () => {
   it('downloads, trains on the WebGPU EP with the optimizer on the device, evaluates, and resumes after a reload', async () => {
     session = await launchBrowser({ webgpu: true });
