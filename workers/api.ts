@@ -80,6 +80,9 @@ export interface ModelSummary {
   revision: string;
   commit: string;
   modelType: string;
+  /** From config.json: the encoder's shape, and its trainable parameters (the pooler left out). */
+  architecture: { hiddenSize: number; numLayers: number; numHeads: number; intermediateSize: number; maxPositions: number };
+  parameters: number;
   files: { path: string; size: number }[];
   /** Loaded from IndexedDB because the Hub could not be reached. */
   offline: boolean;

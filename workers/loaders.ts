@@ -10,10 +10,20 @@ import { loadHubDataset } from '../src/lib/hub/dataset-files.ts';
 import { HubClient } from '../src/lib/hub/hub-client.ts';
 import { checkModelConfig, loadHubModel } from '../src/lib/hub/model-files.ts';
 import type { ProgressCallback } from '../src/lib/hub/progress.ts';
+import { parseBertConfig, trainableParameters } from '../src/lib/models/bert-config.ts';
 import { CHECKPOINTS_PREFIX, readRunRecord, RUN_OUTPUT_EXTRAS, RUN_RECORD_KEY, type RunRecord, storedModelId, storedRunId } from '../src/lib/run/record.ts';
 import { localDatasetKey, prefixedStore, runKey, storeSummary } from '../src/lib/store/store.ts';
 import type { DatasetSummary, LoadRequest, ModelSummary, StoragePanel } from './api.ts';
 import type { EngineState } from './engine-state.ts';
+
+/** The encoder's shape and trainable parameter count, from its config.json. */
+function shapeOf(config: Record<string, unknown>): Pick<ModelSummary, 'architecture' | 'parameters'> {
+  const c = parseBertConfig(config);
+  return {
+    architecture: { hiddenSize: c.hiddenSize, numLayers: c.numLayers, numHeads: c.numHeads, intermediateSize: c.intermediateSize, maxPositions: c.maxPositions },
+    parameters: trainableParameters(c).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0),
+  };
+}
 
 export async function loadModel(state: EngineState, req: LoadRequest, onProgress?: ProgressCallback): Promise<ModelSummary> {
   const stored = storedRunId(req.repo);
@@ -28,6 +38,7 @@ export async function loadModel(state: EngineState, req: LoadRequest, onProgress
     revision,
     commit,
     modelType: String(m.config.model_type),
+    ...shapeOf(m.config),
     files: [...m.files].map(([path, b]) => ({ path, size: b.byteLength })),
     offline: m.offline,
   };
@@ -64,6 +75,7 @@ export async function loadStoredModel(state: EngineState, runId: string): Promis
     revision: 'main',
     commit: '',
     modelType: String(config.model_type),
+    ...shapeOf(config),
     files: [...files].map(([path, b]) => ({ path, size: b.byteLength })),
     offline: false,
   };

@@ -83,6 +83,8 @@ describe('the page, first visit, WASM', () => {
     expect(seen.some((t) => /^[\d.]+ (B|KiB) of [\d.]+ KiB · [\d.]+ (B|KiB|MiB)\/s · ETA \S+ · \d+\/\d+ files/.test(t)), seen.join('\n')).toBe(true);
     expect(await id('model-loaded').textContent()).toContain(`${DEFAULT_MODEL_ID}@main`);
     expect(hub.requests.some((r) => r.file === 'model.safetensors' && r.status < 400)).toBe(true);
+    // Its shape and what training it would take, before anyone presses Train.
+    expect((await id('model-shape').textContent())?.replace(/\s+/g, ' ')).toMatch(/^ ?32 dimensions · 2 layers · 0\.0\d M trainable parameters · training needs ≈ [\d.]+ (KiB|MiB)/);
 
     // Data: preview rows and the seed's mapping, auto-filled.
     await id('data-load').click();
@@ -122,6 +124,11 @@ describe('the page, first visit, WASM', () => {
     for (const v of [before, after]) expect(v).toBeGreaterThan(0), expect(v).toBeLessThanOrEqual(1);
     expect(delta).toBeCloseTo(after - before, 3);
     expect(before).not.toBe(after);
+    // Every metric, before → after, the nDCG@10 row agreeing with the table above.
+    await id('all-metrics').locator('summary').click();
+    const metricNames = await id('all-metrics').locator('tbody tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-metric')));
+    expect(metricNames).toEqual(expect.arrayContaining(['accuracy@1', 'precision@1', 'recall@10', 'mrr@10', 'ndcg@10', 'map@100']));
+    expect((await id('all-metrics').locator('tr[data-metric="ndcg@10"] td').nth(1).textContent())?.replace(/\s+/g, ' ').trim()).toBe(`${before.toFixed(4)} → ${after.toFixed(4)}`);
     // A finished run keeps its model, not its checkpoint.
     expect(await id('train-status').textContent()).not.toContain('checkpoint at');
     expect(await id('train-saved').textContent()).toContain('in My models');
@@ -239,7 +246,8 @@ describe('hard negatives in the page', () => {
     // The mined set is the data set now, its columns mapped by name.
     expect(await id('data-id').inputValue()).toMatch(/^mined:YxBxRyXJx~QAsimple_for_BGE_241019#[0-9a-f]+$/);
     expect(await id('map-negative').inputValue()).toBe('negative');
-    expect(await id('cfg-dims').inputValue()).toBe('768, 512, 256, 128, 64');
+    // The dims field shows what the run uses on the loaded model (the tiny model: its one dim).
+    expect(await id('cfg-dims').inputValue()).toBe('32');
     await id('cfg-max-steps').fill('3');
     await id('cfg-batch').fill('16');
     await id('train-start').click();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { IrResult } from './ir-metrics.ts';
-import { beforeAfterRows, beforeAfterToJson, formatBeforeAfterTable, irResultToJson } from './report.ts';
+import { beforeAfterRows, beforeAfterToJson, formatBeforeAfterTable, irResultToJson, metricRows, metricsMarkdown, seedFormat } from './report.ts';
 
 // The seed's reported nDCG@10 (SPEC "The seed's own variant").
 const DIMS = [768, 512, 256, 128, 64];
@@ -46,5 +46,19 @@ describe('report', () => {
     expect(JSON.parse(JSON.stringify(j))).toEqual(j);
     expect(Object.keys(irResultToJson(result(AFTER)).metrics).at(-1)).toBe('sequential_score');
     expect(j.rows.map((r) => r.dim)).toEqual(DIMS);
+  });
+
+  it('lists every metric per dim (before → after), as Markdown, and in the seed notebook\'s key: value form', () => {
+    const rows = metricRows(result(AFTER), result(BEFORE));
+    expect(rows.map((r) => r.metric)).toEqual(['ndcg@10', 'map@100']);
+    expect(rows[0].values[0]).toEqual({ dim: 768, value: 0.9397, before: 0.8987 });
+    expect(metricsMarkdown(rows).split('\n')).toEqual([
+      '| metric | dim 768 | dim 512 | dim 256 | dim 128 | dim 64 |',
+      '|---|---:|---:|---:|---:|---:|',
+      '| ndcg@10 | 0.8987 → 0.9397 | 0.8983 → 0.9251 | 0.8835 → 0.9234 | 0.8386 → 0.8867 | 0.7773 → 0.7658 |',
+      '| map@100 | 0.4494 → 0.4698 | 0.4491 → 0.4626 | 0.4417 → 0.4617 | 0.4193 → 0.4434 | 0.3886 → 0.3829 |',
+    ]);
+    expect(metricsMarkdown(metricRows(result(AFTER))).split('\n')[2]).toBe('| ndcg@10 | 0.9397 | 0.9251 | 0.9234 | 0.8867 | 0.7658 |');
+    expect(seedFormat(result(AFTER)).split('\n').slice(0, 2)).toEqual(['dim_768_cosine_ndcg@10: 0.9397', 'dim_768_cosine_map@100: 0.46985']);
   });
 });

@@ -114,3 +114,41 @@ export function beforeAfterToJson(before: IrResult, after: IrResult, options: Ta
     after: irResultToJson(after),
   };
 }
+
+export interface MetricRow {
+  /** The metric without evaluator prefix and score function, e.g. `ndcg@10`. */
+  metric: string;
+  /** Per evaluator dim, in the result's order: the value, and the other result's when given. */
+  values: { dim: number; value: number; before: number | null }[];
+}
+
+/**
+ * Every metric of a result as rows × dims (sentence-transformers' key order: accuracy@k,
+ * precision@k, recall@k, mrr@k, ndcg@k, map@k), with `before`'s value beside each when given.
+ */
+export function metricRows(result: IrResult, before: IrResult | null = null, scoreFunction: ScoreFunction = 'cosine'): MetricRow[] {
+  const first = result.evaluators[0];
+  if (!first) return [];
+  const prefix = `${first.name}_${scoreFunction}_`;
+  const metrics = Object.keys(first.metrics).filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+  return metrics.map((metric) => ({
+    metric,
+    values: result.evaluators.map((e) => {
+      const b = before?.evaluators.find((x) => x.dim === e.dim);
+      return { dim: e.dim, value: e.metrics[`${e.name}_${scoreFunction}_${metric}`], before: b ? b.metrics[`${b.name}_${scoreFunction}_${metric}`] : null };
+    }),
+  }));
+}
+
+/** The rows as a Markdown table: one column per dim, "before → after" cells when before is given. */
+export function metricsMarkdown(rows: MetricRow[], digits = 4): string {
+  if (!rows.length) return '';
+  const dims = rows[0].values.map((v) => v.dim);
+  const cell = (v: MetricRow['values'][number]) => (v.before === null ? v.value.toFixed(digits) : `${v.before.toFixed(digits)} → ${v.value.toFixed(digits)}`);
+  return [`| metric | ${dims.map((d) => `dim ${d}`).join(' | ')} |`, `|---|${dims.map(() => '---:').join('|')}|`, ...rows.map((r) => `| ${r.metric} | ${r.values.map(cell).join(' | ')} |`)].join('\n');
+}
+
+/** The seed notebook's printout: one `key: value` line per metric, full precision. */
+export function seedFormat(result: IrResult): string {
+  return Object.entries(result.metrics).map(([k, v]) => `${k}: ${v}`).join('\n');
+}

@@ -30,10 +30,13 @@ import { type Checkpoint, readCheckpoint, writeCheckpoint } from './checkpoint.t
 import type { RunConfig } from './run-config.ts';
 import { BatchSampler, type SamplerState } from './sampler.ts';
 import { lrAt, microBatchRole, type StepsPlan, stepsPlan } from './schedule.ts';
+import { choosePath, type TrainPath } from './memory.ts';
 import { DeviceUpdater, HostUpdater, NonFiniteGradientError, type Updater, type UpdaterKind } from './updater.ts';
+
+export type { TrainPath };
+export { choosePath, defaultBudgetMB, estimateActivationBytes, trainingMemoryEstimate } from './memory.ts';
 import type { StepResult } from './optimizer.ts';
 
-export type TrainPath = 'fused' | 'gradcache';
 
 export type TrainEvent =
   | {
@@ -154,54 +157,6 @@ export function dropoutSeed(seed: number, microBatch: number, miniBatch: number)
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   return (h >>> 0) & 0xffffff;
-}
-
-/**
- * Activation memory of a fused train step, in bytes, for `rows` sequences of `tokens` tokens —
- * what autodiff keeps for the backward pass, float32, per layer and token: ~12·C (q, k, v, context,
- * the two dense outputs, residual sums, LayerNorm inputs and outputs), 3·F (FFN pre-activation, GELU
- * output, its dropout) and 3·H·T (scores, probabilities, dropped probabilities), plus the dropout
- * draws ([B,T,1+2L,C] and [B,L,H,T,T]) and the embeddings (3·C):
- *   bytes ≈ 4 · rows · T · (L·(12·C + 3·F + 3·H·T) + (1 + 2L)·C + 3·C + L·H·T)
- * A rough upper estimate (onnxruntime frees some intermediates early); measured peak RSS is what
- * would calibrate it.
- */
-export function estimateActivationBytes(c: { hiddenSize: number; numLayers: number; numHeads: number; intermediateSize: number }, rows: number, tokens: number): number {
-  const { hiddenSize: C, numLayers: L, numHeads: H, intermediateSize: F } = c;
-  const T = tokens;
-  return 4 * rows * T * (L * (12 * C + 3 * F + 3 * H * T) + (1 + 2 * L) * C + 3 * C + L * H * T);
-}
-
-/** Memory budget when the config gives none (MB): what each backend can hold comfortably. */
-export function defaultBudgetMB(kind: string): number {
-  return kind === 'webgpu' ? 1024 : kind === 'wasm' ? 2048 : 4096;
-}
-
-/** Fused or GradCache, and why (the text the user sees). */
-export function choosePath(
-  config: Pick<RunConfig, 'gradCache' | 'memoryBudgetMB' | 'batchSize'>,
-  model: { hiddenSize: number; numLayers: number; numHeads: number; intermediateSize: number },
-  columns: number,
-  tokens: number,
-  runtimeKind: string,
-): { path: TrainPath; miniBatchSize: number | null; why: string } {
-  const gc = config.gradCache;
-  if (gc === 'off') return { path: 'fused', miniBatchSize: null, why: 'gradCache is "off" in the run config' };
-  if (typeof gc === 'object') return { path: 'gradcache', miniBatchSize: gc.miniBatchSize, why: `gradCache.miniBatchSize ${gc.miniBatchSize} set in the run config` };
-  const budgetMB = config.memoryBudgetMB ?? defaultBudgetMB(runtimeKind);
-  const rows = columns * config.batchSize;
-  const need = estimateActivationBytes(model, rows, tokens) / 2 ** 20;
-  const src = config.memoryBudgetMB === null ? `the ${runtimeKind} default budget` : 'memoryBudgetMB';
-  if (need <= budgetMB) {
-    return { path: 'fused', miniBatchSize: null, why: `estimated activations ${need.toFixed(0)} MB for ${rows} sequences × ${tokens} tokens fit ${src} (${budgetMB} MB)` };
-  }
-  const perRow = estimateActivationBytes(model, 1, tokens) / 2 ** 20;
-  const m = Math.max(1, Math.min(config.batchSize, Math.floor(budgetMB / perRow)));
-  return {
-    path: 'gradcache',
-    miniBatchSize: m,
-    why: `estimated activations ${need.toFixed(0)} MB for ${rows} sequences × ${tokens} tokens exceed ${src} (${budgetMB} MB); mini-batches of ${m} (${(perRow * m).toFixed(0)} MB)`,
-  };
 }
 
 /** The run-config fields a checkpoint must agree on to resume (the rest may change between runs). */
