@@ -2,10 +2,12 @@
 // Not a place for app settings: those live in src/lib/config.ts.
 import { defineConfig } from 'vitest/config';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
+import { serviceWorkerPlugin } from './scripts/service-worker-plugin.ts';
 
 // Cross-origin isolation: without it SharedArrayBuffer is unavailable and onnxruntime-web's
 // WASM backend runs on one thread. Static hosts that cannot send headers get the same effect
-// from public/coi-serviceworker.js.
+// from the service worker (workers/service-worker.js, emitted as dist/sw.js), which also keeps
+// the page working offline.
 const isolationHeaders = {
   'Cross-Origin-Opener-Policy': 'same-origin',
   'Cross-Origin-Embedder-Policy': 'require-corp',
@@ -16,7 +18,7 @@ const browserTests = ['**/*.browser.test.ts', 'tests/e2e/**/*.test.ts'];
 export default defineConfig({
   // Relative base so dist/ works from any sub-path (GitHub Pages, a file server folder).
   base: './',
-  plugins: [svelte({ configFile: false })],
+  plugins: [svelte({ configFile: false }), serviceWorkerPlugin()],
   server: { headers: isolationHeaders },
   preview: { headers: isolationHeaders },
   worker: { format: 'es' },

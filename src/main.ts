@@ -5,7 +5,7 @@
 import { mount } from 'svelte';
 import { appConfig } from './lib/config.ts';
 import App from './ui/App.svelte';
-import { ensureCrossOriginIsolation } from './ui/coi.ts';
+import { ensureCrossOriginIsolation } from './ui/service-worker.ts';
 import DemoApp from './ui/DemoApp.svelte';
 import './ui/global.css';
 

@@ -101,6 +101,9 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
+/** A data row that would run script if a page put it in as HTML. */
+const XSS = '<img src=x onerror=alert(1)>';
+
 describe('the trained model leaves the page', () => {
   it('zips what tabtune export writes, pushes to the Hub, and the demo link and the explorer rank as our evaluator', async () => {
     const { page } = session;
@@ -173,6 +176,18 @@ describe('the trained model leaves the page', () => {
     const demoTexts = (await demo.getByTestId('demo-hits').locator('.text').allTextContents()).map((t) => t.trim());
     expect(demoTexts).toEqual(expected.texts);
     await demo.screenshot({ path: join(ARTIFACTS_DIR, 'demo.png'), fullPage: true });
+    // Markup in a corpus is text: the identical query ranks it first, shown as written, never run.
+    const dialogs: string[] = [];
+    demo.on('dialog', (d) => void (dialogs.push(d.message()), d.dismiss()));
+    await demo.locator('input[name=src][value=paste]').check();
+    await demo.getByTestId('demo-paste').fill(`${XSS}\nKeldor is a small city on the north coast.\nA quiet harbour town.`);
+    await demo.getByTestId('demo-corpus-load').click();
+    await expect.poll(async () => (await demo.getByTestId('demo-corpus').count()) && demo.getByTestId('demo-corpus').textContent(), { timeout: 60_000 }).toMatch(/3 documents/);
+    await demo.getByTestId('demo-query').fill(XSS);
+    await demo.getByTestId('demo-search').click();
+    await expect.poll(async () => (await demo.getByTestId('demo-hits').locator('.text').first().textContent())?.trim(), { timeout: 60_000 }).toBe(XSS);
+    expect(await demo.getByTestId('demo-hits').locator('img').count()).toBe(0);
+    expect(dialogs).toEqual([]);
     await demo.close();
 
     // The explorer: the same query, base model vs trained, as our evaluator ranks them.

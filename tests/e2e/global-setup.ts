@@ -6,7 +6,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DIST_DIR, REPO_ROOT } from './browser.ts';
 
-const INPUTS = ['index.html', 'vite.config.ts', 'package.json', 'src', 'workers', 'public'];
+const INPUTS = ['index.html', 'vite.config.ts', 'package.json', 'src', 'workers', 'public', 'scripts'];
 
 async function newestMtime(path: string): Promise<number> {
   const info = await stat(path).catch(() => null);
@@ -25,6 +25,9 @@ export default async function setup(): Promise<void> {
   const sources = Math.max(...(await Promise.all(INPUTS.map((p) => newestMtime(join(REPO_ROOT, p))))));
   if (built > sources) return;
   const vite = join(REPO_ROOT, 'node_modules/vite/bin/vite.js');
-  const result = spawnSync(process.execPath, [vite, 'build', '--logLevel', 'warn'], { cwd: REPO_ROOT, stdio: 'inherit' });
+  // NODE_ENV as `npm run build` has it: vitest sets "test", which would make a development build
+  // (import.meta.env.DEV true: no service worker, Svelte's dev checks).
+  const env = { ...process.env, NODE_ENV: 'production' };
+  const result = spawnSync(process.execPath, [vite, 'build', '--logLevel', 'warn'], { cwd: REPO_ROOT, stdio: 'inherit', env });
   if (result.status !== 0) throw new Error(`vite build failed (exit ${result.status})`);
 }
