@@ -92,6 +92,22 @@ async function photographSteps(page: Page, width: number): Promise<void> {
   expect(await page.evaluate(() => document.documentElement.scrollWidth), `at ${width} px the page scrolls sideways`).toBeLessThanOrEqual(width);
 }
 
+/** How many pixels of the chart's canvas are drawn on (axes, grid, lines). */
+async function paintedPixels(page: Page, testid: string): Promise<number> {
+  return page.getByTestId(testid).locator('canvas').evaluate((c: HTMLCanvasElement) => {
+    const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 3; i < d.length; i += 4) if (d[i]) n++;
+    return n;
+  });
+}
+
+/** Clicks the button with this test id and returns the file it downloads. */
+async function download(page: Page, testid: string): Promise<Buffer> {
+  const [file] = await Promise.all([page.waitForEvent('download'), page.getByTestId(testid).click()]);
+  return readFile((await file.path())!);
+}
+
 async function swVersion(page: Page): Promise<string> {
   return page.evaluate(
     () =>
@@ -137,8 +153,26 @@ describe('the page as people expect it', () => {
     expect(await id('train-step').textContent()).toBe('6');
     const tasks = (await page.evaluate(() => (globalThis as any).__longTasks)) as { start: number; duration: number }[];
     const during = tasks.filter((t) => t.start >= trainStart && t.start <= trainEnd);
-    console.log(`long tasks while training (${((trainEnd - trainStart) / 1000).toFixed(1)} s): ${during.length}, longest ${Math.max(0, ...during.map((t) => t.duration)).toFixed(0)} ms`);
+    console.log(`long tasks while training (${((trainEnd - trainStart) / 1000).toFixed(1)} s): ${during.length}, longest ${Math.max(0, ...during.map((t) => t.duration)).toFixed(0)} ms; at ${during.map((t) => `+${(t.start - trainStart).toFixed(0)} ms: ${t.duration.toFixed(0)} ms`).join(", ")}`);
     expect(during.filter((t) => t.duration > 200)).toEqual([]);
+
+    // The plots: each training curve and nDCG@10 by dimension, as PNG and as CSV.
+    for (const chart of ['loss-chart', 'lr-chart', 'grad-chart', 'rate-chart', 'ndcg-chart']) {
+      if (chart !== 'ndcg-chart') expect(await id(chart).getAttribute('data-points'), chart).toBe('6');
+      expect(await paintedPixels(page, chart), `${chart} drew nothing`).toBeGreaterThan(500);
+    }
+    const png = await download(page, 'loss-chart-png');
+    expect([...png.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    expect(png.readUInt32BE(16)).toBeGreaterThan(200); // IHDR width
+    const lossCsv = (await download(page, 'loss-chart-csv')).toString('utf8').trim().split(/\r\n/);
+    expect(lossCsv[0]).toBe('update,loss,smoothed (EMA 0.6)');
+    expect(lossCsv.slice(1).map((r) => Number(r.split(',')[0]))).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(Number(lossCsv[6].split(',')[1]).toFixed(4)).toBe((await id('train-loss').textContent())!.trim());
+    const ndcgCsv = (await download(page, 'ndcg-chart-csv')).toString('utf8').trim().split(/\r\n/);
+    const evalCells = (await id('eval-table').locator('tbody tr').first().locator('td').allTextContents()).map((t) => t.trim());
+    expect(ndcgCsv[0]).toBe('dimension,before,after');
+    const [dim, before, after] = ndcgCsv[1].split(',').map(Number);
+    expect([dim, before.toFixed(4), after.toFixed(4)]).toEqual([32, evalCells[1], evalCells[2]]);
 
     // The explorer: the markup document, found by its own text, is shown as text.
     await id('all-metrics').locator('summary').click();
