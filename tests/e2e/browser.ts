@@ -2,7 +2,8 @@
 // playwright-core with a fresh temporary profile, forward the page's console errors to the test
 // output, and serve the built page. Not a test runner: the *.browser.test.ts files use these.
 
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -80,4 +81,19 @@ export async function launchBrowser(options: LaunchOptions = {}): Promise<Browse
 /** Serves dist/ on a free port; `isolate: false` omits COOP/COEP. Build first (global-setup.ts). */
 export function serveDist(isolate = true): Promise<StaticServer> {
   return serveStatic({ root: DIST_DIR, port: 0, isolate });
+}
+
+let axeSource: string | null = null;
+
+/** axe-core's serious and critical WCAG 2.1 A/AA violations on the page as it is now. */
+export async function axeViolations(page: Page): Promise<{ id: string; help: string; nodes: string[] }[]> {
+  axeSource ??= await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+  if (!(await page.evaluate(() => 'axe' in globalThis))) await page.addScriptTag({ content: axeSource });
+  return page.evaluate(async () => {
+    const axe = (globalThis as any).axe;
+    const r = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return r.violations
+      .filter((v: any) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v: any) => ({ id: v.id, help: v.help, nodes: v.nodes.slice(0, 5).map((n: any) => `${n.target.join(' ')}: ${n.failureSummary}`) }));
+  });
 }

@@ -27,7 +27,7 @@ import { createRuntime } from '../../src/lib/runtime/index.ts';
 import { loadTokenizerFromDir } from '../../src/lib/tokenize/node.ts';
 import { ensureFixtures, type FixturePaths } from '../fixtures/fixtures.ts';
 import { startLocalHub, type LocalHub } from '../hub/local-hub.ts';
-import { ARTIFACTS_DIR, launchBrowser, REPO_ROOT, serveDist, type BrowserSession } from './browser.ts';
+import { ARTIFACTS_DIR, axeViolations, launchBrowser, REPO_ROOT, serveDist, type BrowserSession } from './browser.ts';
 
 const TOKEN = 'hf_page_write_token';
 const RUN_FLAGS = { batchSize: '16', epochs: '1', lr: '0.0005', backend: 'wasm' };
@@ -160,6 +160,7 @@ describe('the trained model leaves the page', () => {
     const demoLink = await item.getByTestId('demo-link').inputValue();
     expect(new URL(demoLink).searchParams.get('demo')).toBe('me/page-tuned');
     await page.screenshot({ path: join(ARTIFACTS_DIR, 'export-push.png'), fullPage: true });
+    expect(await axeViolations(page), 'the export panel after a push').toEqual([]);
 
     // The demo link: the pushed model through transformers.js, the card's data set as the corpus.
     const expected = await evaluatorTop10(cliRun);
@@ -188,6 +189,7 @@ describe('the trained model leaves the page', () => {
     await expect.poll(async () => (await demo.getByTestId('demo-hits').locator('.text').first().textContent())?.trim(), { timeout: 60_000 }).toBe(XSS);
     expect(await demo.getByTestId('demo-hits').locator('img').count()).toBe(0);
     expect(dialogs).toEqual([]);
+    expect(await axeViolations(demo), 'the demo page').toEqual([]);
     await demo.close();
 
     // The explorer: the same query, base model vs trained, as our evaluator ranks them.
