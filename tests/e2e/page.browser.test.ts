@@ -138,6 +138,11 @@ describe('the page as people expect it', () => {
     await context.addInitScript(() => {
       const tasks: { start: number; duration: number }[] = ((globalThis as any).__longTasks = []);
       new PerformanceObserver((list) => tasks.push(...list.getEntries().map((e) => ({ start: e.startTime, duration: e.duration })))).observe({ type: 'longtask', buffered: true });
+      // Long animation frames name the scripts that ran, so a failure says what held the thread.
+      const frames: { start: number; scripts: string[] }[] = ((globalThis as any).__longFrames = []);
+      new PerformanceObserver((list) =>
+        frames.push(...list.getEntries().map((e: any) => ({ start: e.startTime, scripts: e.scripts.filter((s: any) => s.duration > 20).map((s: any) => `${s.invoker} ${s.duration.toFixed(0)} ms`) }))),
+      ).observe({ type: 'long-animation-frame', buffered: true });
     });
     const url = `${site.url}?${new URLSearchParams({ hub: hub.url, maxSteps: '6', batchSize: '16' })}`;
     await page.goto(url);
@@ -172,6 +177,9 @@ describe('the page as people expect it', () => {
     const tasks = (await page.evaluate(() => (globalThis as any).__longTasks)) as { start: number; duration: number }[];
     const during = tasks.filter((t) => t.start >= trainStart && t.start <= trainEnd);
     console.log(`long tasks while training (${((trainEnd - trainStart) / 1000).toFixed(1)} s): ${during.length}, longest ${Math.max(0, ...during.map((t) => t.duration)).toFixed(0)} ms; at ${during.map((t) => `+${(t.start - trainStart).toFixed(0)} ms: ${t.duration.toFixed(0)} ms`).join(", ")}`);
+    const frames = (await page.evaluate(() => (globalThis as any).__longFrames)) as { start: number; scripts: string[] }[];
+    const scripts = frames.filter((f) => f.start >= trainStart && f.start <= trainEnd && f.scripts.length).map((f) => `+${(f.start - trainStart).toFixed(0)} ms: ${f.scripts.join(', ')}`);
+    console.log(`scripts over 20 ms in long frames while training: ${scripts.join('; ') || 'none'}`);
     expect(during.filter((t) => t.duration > 200)).toEqual([]);
 
     // The plots: each training curve and nDCG@10 by dimension, as PNG and as CSV.
