@@ -11,6 +11,7 @@ import type { IrResult } from '../src/lib/eval/ir-metrics.ts';
 import type { MinedRow, MineOptions, MineSummary } from '../src/lib/mine/hard-negatives.ts';
 import type { RunRecord } from '../src/lib/run/record.ts';
 import type { RunEvent, RunPhase, StepEvent } from '../src/lib/run/run.ts';
+import type { MemoryPlan } from '../src/lib/train/memory.ts';
 import type { RunConfig } from '../src/lib/train/run-config.ts';
 
 export type { Progress, RunPhase, RunRecord, StepEvent };
@@ -144,6 +145,15 @@ export interface RunRuntime {
  * the page, plus the runtime the worker picked.
  */
 export type WorkerRunEvent = Exclude<RunEvent, { type: 'step' }> | { type: 'steps'; steps: StepEvent[] } | { type: 'runtime'; runtime: RunRuntime };
+
+/** A run's memory plan and what the device says it has. */
+export interface MemoryPlanReport {
+  plan: MemoryPlan;
+  /** navigator.deviceMemory in GB (rounded to a power of two, and capped, by the browser); null when not reported. */
+  deviceMemoryGb: number | null;
+  /** The runtime the run would use. */
+  runtimeKind: string;
+}
 
 export interface TrainRequest {
   config: RunConfig;
@@ -281,6 +291,12 @@ export interface EngineWorkerApi {
   setMapping(mapping: ColumnMapping | null): Promise<DatasetSummary>;
   /** Mines hard negatives for the loaded data set with the loaded model; the mined set becomes the loaded one. */
   mine(req: { config: RunConfig; options: MineOptions }, onProgress?: (p: MineProgressEvent) => void): Promise<MineSummaryReport>;
+  /**
+   * The memory account of training the loaded model on the loaded data with this config: what it
+   * holds, the fused/GradCache choice, and the refusal (with what would fit) when it cannot fit the
+   * budget — the same plan train() checks before it writes anything.
+   */
+  memoryPlan(config: RunConfig): Promise<MemoryPlanReport>;
   /** Trains the loaded model on the loaded data (eval before/after as the config says). */
   train(req: TrainRequest, onEvent?: (e: WorkerRunEvent) => void): Promise<RunSummary>;
   /** Stops the run in progress after the update in progress (a checkpoint is kept for Resume). */

@@ -26,6 +26,7 @@ const api: EngineWorkerApi = {
   storagePersist: () => loaders.storagePersist(state),
   setMapping: (mapping) => loaders.setMapping(state, mapping),
   mine: (req, onProgress) => mineSession.mine(state, req, onProgress),
+  memoryPlan: (config) => session.memoryPlan(state, config),
   train: (req, onEvent) => session.train(state, req, onEvent),
   cancel: () => session.cancel(state),
   simulateDeviceLoss: () => session.simulateDeviceLoss(),

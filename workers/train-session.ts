@@ -16,7 +16,8 @@ import { createRuntime, type Runtime } from '../src/lib/runtime/index.ts';
 import { prefixedStore, runKey, type Store } from '../src/lib/store/store.ts';
 import { loadTokenizer, tokenizerFilesFromMap } from '../src/lib/tokenize/tokenizer.ts';
 import { parseRunConfig, type RunConfig } from '../src/lib/train/run-config.ts';
-import type { EvaluateRequest, EvaluateResult, RunRuntime, RunSummary, StepEvent, TrainRequest, WorkerRunEvent } from './api.ts';
+import { Trainer, type TrainerOptions } from '../src/lib/train/trainer.ts';
+import type { EvaluateRequest, EvaluateResult, MemoryPlanReport, RunRuntime, RunSummary, StepEvent, TrainRequest, WorkerRunEvent } from './api.ts';
 import { probeBackend, probeEnvFromGlobals } from './backend-probe.ts';
 import type { EngineState } from './engine-state.ts';
 import { engineChoice, engineRuntime } from './engine-runtime.ts';
@@ -132,6 +133,26 @@ function forwarder(onEvent?: (e: WorkerRunEvent) => void) {
   return { forward, flush };
 }
 
+/** navigator.deviceMemory (GB, rounded to a power of two and capped by the browser), or null where it is not reported. */
+function deviceMemoryGb(): number | null {
+  return (navigator as Navigator & { deviceMemory?: number }).deviceMemory ?? null;
+}
+
+/** What the memory account needs from the worker: the device's memory and the model file bytes it keeps. */
+function memoryInputs(loaded: { files: ReadonlyMap<string, Uint8Array> }): NonNullable<TrainerOptions['memory']> {
+  const gb = deviceMemoryGb();
+  return { ...(gb ? { deviceMemoryBytes: gb * 2 ** 30 } : {}), fileBytes: [...loaded.files.values()].reduce((n, b) => n + b.byteLength, 0) };
+}
+
+export async function memoryPlan(state: EngineState, request: RunConfig): Promise<MemoryPlanReport> {
+  const { loaded, model, tokenizer } = state.parsedModel();
+  const config = parseRunConfig(request, { hidden: model.config.hiddenSize });
+  const data = preparedData(state, config);
+  const { runtime } = await runtimeFor(state, config);
+  const trainer = new Trainer({ runtime, model, tokenizer, config, train: data.train, memory: memoryInputs(loaded) });
+  return { plan: trainer.memoryPlan(), deviceMemoryGb: deviceMemoryGb(), runtimeKind: runtime.describe().kind };
+}
+
 export async function train(state: EngineState, req: TrainRequest, onEvent?: (e: WorkerRunEvent) => void): Promise<RunSummary> {
   if (state.active) throw new Error('a run is already in progress');
   const abort = new AbortController();
@@ -156,6 +177,7 @@ export async function train(state: EngineState, req: TrainRequest, onEvent?: (e:
       store, runtime, config, runId, resume: !!req.resumeRunId, checkpointEvery: req.checkpointEvery, signal: abort.signal, onEvent: forward,
       model: { name: loaded.summary.name, model, tokenizer, files: loaded.files, identity: await modelIdentity(loaded.summary.name, loaded.files, loaded.hub) },
       data: { source: state.data!.source, train: data.train, test: data.test },
+      memory: memoryInputs(loaded),
     });
     flush();
     return { record: outcome.record, runtime: info };

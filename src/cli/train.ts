@@ -7,6 +7,7 @@
 // What a run writes and when is the orchestrator's; this file only draws and handles signals.
 
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { ColumnMapping } from '../lib/data/columns.ts';
 import type { EvalProgress } from '../lib/eval/evaluate-model.ts';
@@ -214,6 +215,7 @@ export async function trainCommand(argv: string[], io: CliIo, hooks: TrainHooks 
       model: { name: source.name, model, tokenizer, files: source.files, identity },
       data: { source: dataSource.name, train: data.train, test: data.test },
       signal: controller.signal, onEvent,
+      memory: { deviceMemoryBytes: totalmem(), fileBytes: [...source.files.values()].reduce((n, b) => n + b.byteLength, 0) },
     });
   } finally {
     process.off('SIGINT', onSigint);

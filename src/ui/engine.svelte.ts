@@ -14,6 +14,7 @@ import type {
   MineSummaryReport,
   ExportProgress,
   ExportResult,
+  MemoryPlanReport,
   ModelSummary,
   Progress,
   PushRequest,
@@ -102,6 +103,8 @@ export class Engine {
   #exploring = $state.raw<LoadState<ExploreResult, EvalProgress>>({ status: 'idle' });
   #exploreQueries = $state.raw<string[]>([]);
   #mining = $state.raw<LoadState<MineSummaryReport, MineProgressEvent>>({ status: 'idle' });
+  #memory = $state.raw<LoadState<MemoryPlanReport, null>>({ status: 'idle' });
+  #memoryAsked = 0;
 
   get probe(): ProbeState {
     return this.#probe;
@@ -141,6 +144,10 @@ export class Engine {
   }
   get evalNow() {
     return this.#evalNow;
+  }
+  /** The memory plan of the run the form describes (memoryPlan()). */
+  get memory() {
+    return this.#memory;
   }
   get mining() {
     return this.#mining;
@@ -257,6 +264,18 @@ export class Engine {
   }
 
   // ---- training and evaluation ----------------------------------------------------------------
+
+  /** Asks the worker for the memory account of training with this config; the latest ask wins. */
+  async memoryPlan(config: RunConfig): Promise<void> {
+    const ask = ++this.#memoryAsked;
+    if (this.#memory.status !== 'done') this.#memory = { status: 'loading', what: 'memory account', progress: null };
+    try {
+      const value = await this.#remote().memoryPlan(config);
+      if (ask === this.#memoryAsked) this.#memory = { status: 'done', value };
+    } catch (error) {
+      if (ask === this.#memoryAsked) this.#memory = { status: 'failed', error: message(error) };
+    }
+  }
 
   async train(config: RunConfig, resumeRunId?: string): Promise<void> {
     this.#run = { ...IDLE_RUN, status: 'running', warnings: [] };

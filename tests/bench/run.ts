@@ -281,7 +281,7 @@ async function main(): Promise<void> {
   if (trainConfigs.length) {
     say();
     say(`train step: MNRL on 32 anchors + 32 positives × 128 tokens (64 sequences), dropout 0.1, clip 1.0, AdamW, weights uploaded; warm-up ${Math.max(1, warmup)} step(s), mean of ${iters}`);
-    const th = [pad('backend', 44), lpad('steps/s', 9), lpad('tok/s', 8), lpad('ms/step', 9), lpad('×torch', 7), lpad('warm-up s', 10), lpad('peak RSS MiB', 13), lpad('load', 6)];
+    const th = [pad('backend', 44), lpad('steps/s', 9), lpad('tok/s', 8), lpad('ms/step', 9), lpad('×torch', 7), lpad('warm-up s', 10), lpad('peak RSS MiB', 13), lpad('account MiB', 12), lpad('Δ', 6), lpad('load', 6)];
     say(th.join(''));
     for (const o of train) {
       if (!o.ok) {
@@ -292,7 +292,8 @@ async function main(): Promise<void> {
       const ms = 1000 / r.stepsPerS;
       say([
         pad(o.label, 44), lpad(fmt(r.stepsPerS, 4), 9), lpad(fmt(r.tokensPerS), 8), lpad(fmt(ms), 9), lpad(ratio(r.stepsPerS, tr?.mnrl_steps_per_s), 7),
-        lpad(fmt(r.warmupS, 1), 10), lpad(fmt(r.maxRssMiB), 13), lpad(fmt(o.loadavgBefore, 1), 6),
+        lpad(fmt(r.warmupS, 1), 10), lpad(fmt(r.maxRssMiB), 13), lpad(fmt(r.accountHostPeak / 2 ** 20), 12),
+        lpad(`${r.accountHostPeak / 2 ** 20 >= r.maxRssMiB ? '+' : ''}${fmt((100 * (r.accountHostPeak / 2 ** 20 - r.maxRssMiB)) / r.maxRssMiB, 0)}%`, 6), lpad(fmt(o.loadavgBefore, 1), 6),
       ].join(''));
     }
     if (torch) {
@@ -304,6 +305,7 @@ async function main(): Promise<void> {
       } else say(`${pad('PyTorch', 44)}FAILED (${torch.error ?? 'no MNRL figures'})`);
     }
     say('  tok/s = 2·32·128 tokens ÷ s per step; ×torch = steps/s ÷ PyTorch\'s; ms/step = 1000 ÷ steps/s (the mean). PyTorch\'s peak RSS is its whole process\'s (its encode and fwd+bwd too when they ran).');
+    say('  account = the memory account\'s predicted peak for the configuration (src/lib/train/memory.ts); Δ = (account − peak RSS) ÷ peak RSS.');
   }
   if (evals.length) {
     say();

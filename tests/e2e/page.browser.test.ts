@@ -168,6 +168,22 @@ describe('the page as people expect it', () => {
     expect(firstRow).toEqual(expect.arrayContaining([XSS_QUESTION, XSS_DOC]));
     expect(await id('data-preview').locator('img, script, b').count()).toBe(0);
 
+    // A budget below what the run needs: the page refuses to start, says why and what would fit,
+    // and nothing stored is lost. Clearing the field gives the default budget back.
+    await id('memory-summary').waitFor({ timeout: 60_000 });
+    const stored = await id('storage-groups').textContent();
+    await id('cfg-memory-budget').fill('1');
+    await id('memory-refusal').waitFor({ timeout: 30_000 });
+    expect((await id('memory-refusal').textContent())!.replace(/\s+/g, ' ')).toMatch(/This run does not fit in memory: it needs [\d,]+ MB of memory at its peak, over the 1 MB budget\. Start is off until it fits\./);
+    expect(await id('memory-suggestion').allTextContents()).toEqual([expect.stringMatching(/^a budget of [\d,]+ MB \(memoryBudgetMB\) fits this run as it is$/)]);
+    expect(await id('train-start').isDisabled()).toBe(true);
+    await id('cfg-memory-budget').fill('');
+    await expect.poll(() => id('memory-refusal').count(), { timeout: 30_000 }).toBe(0);
+    expect(await id('train-start').isEnabled()).toBe(true);
+    expect((await id('memory-summary').textContent())!.replace(/\s+/g, ' ')).toMatch(/budget [\d,]+ MB \(half of the \d+ GB this device reports/);
+    expect(await id('storage-groups').textContent()).toBe(stored);
+    expect(await id('model-loaded').isVisible()).toBe(true);
+
     // Training: no main-thread task over 200 ms while it runs.
     const trainStart = await page.evaluate(() => performance.now());
     await id('train-start').click();

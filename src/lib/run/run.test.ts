@@ -4,7 +4,8 @@
 // other training rows is refused naming the difference; a finished run writes its model folder,
 // log and results and keeps no checkpoint; epoch-end checkpoints resume into the next epoch.
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +19,7 @@ import { createRuntime } from '../runtime/index.ts';
 import { DeviceLostError, type HostTensor, type Runtime } from '../runtime/types.ts';
 import { PlainFolderStore } from '../store/plain-folder-store.ts';
 import { loadTokenizerFromDir } from '../tokenize/node.ts';
+import { MemoryBudgetError } from '../train/memory.ts';
 import { parseRunConfig, type RunConfig } from '../train/run-config.ts';
 import { modelIdentity } from './identity.ts';
 import { checkpointSteps, readRunRecord } from './record.ts';
@@ -71,6 +73,16 @@ async function run(o: { store?: PlainFolderStore; cfg?: RunConfig; model?: RunMo
     },
   });
   return { store, outcome, events };
+}
+
+/** Every file under a folder with its SHA-256. */
+function snapshot(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const rel of readdirSync(root, { recursive: true, encoding: 'utf8' })) {
+    const p = join(root, rel);
+    if (statSync(p).isFile()) out[rel] = createHash('sha256').update(readFileSync(p)).digest('hex');
+  }
+  return out;
 }
 
 /** train_log.jsonl's step lines without the timing fields (rates, ETA, elapsed differ per run). */
@@ -178,6 +190,20 @@ describe('runTraining', () => {
     await expect(run({ store: part.store, resume: true, d: edited })).rejects.toThrow(/training data differs: .*160 rows .*160 rows/);
     await expect(run({ store: part.store, resume: true, cfg: config({ lr: 2e-3 }) })).rejects.toThrow(/lr = 0.001/);
     // Nothing was lost by the refusals: the same run still resumes.
+    expect((await run({ store: part.store, resume: true })).outcome.status).toBe('done');
+  });
+
+  it('a run over its memory budget is refused before it reads or writes anything, with what would fit', async () => {
+    const part = await run({ cancelAt: { step: 1, microBatch: 2 } });
+    const before = snapshot(part.store.root);
+    expect(Object.keys(before)).toContain('checkpoints/checkpoint-1.safetensors');
+    const events: RunEvent[] = [];
+    const tight = runTraining({ store: part.store, runtime, model: tinyBge, data, config: config({ memoryBudgetMB: 1 }), runId: 'test', onEvent: (e) => events.push(e) });
+    await expect(tight).rejects.toThrow(/^This run does not fit in memory: it needs [\d,]+ MB of memory at its peak, over the 1 MB budget\. Try: a budget of [\d,]+ MB \(memoryBudgetMB\) fits this run as it is\.$/);
+    await expect(tight).rejects.toBeInstanceOf(MemoryBudgetError);
+    expect(events.map((e) => e.type)).toEqual(['phase']);
+    // The stopped run's files are as they were, and it still resumes.
+    expect(snapshot(part.store.root)).toEqual(before);
     expect((await run({ store: part.store, resume: true })).outcome.status).toBe('done');
   });
 

@@ -26,7 +26,7 @@ import type { TextTokenizer } from '../tokenize/tokenizer.ts';
 import { readCheckpoint } from '../train/checkpoint.ts';
 import { parseRunConfig, type RunConfig } from '../train/run-config.ts';
 import type { StepsPlan } from '../train/schedule.ts';
-import { type TrainEvent, Trainer, TrainingFault } from '../train/trainer.ts';
+import { type TrainEvent, Trainer, type TrainerOptions, TrainingFault } from '../train/trainer.ts';
 import { dataFingerprint, type ModelIdentity, type Provenance, provenanceDifference } from './identity.ts';
 import {
   CHECKPOINTS_PREFIX, checkpointKey, checkpointSteps, type EpochEval, RUN_OUTPUT_EXTRAS, RUN_RECORD_FORMAT, readRunRecord, type RunEvaluation, type RunRecord, writeRunRecord,
@@ -79,6 +79,8 @@ export interface RunTrainingOptions {
   checkpointEvery?: number | null;
   signal?: AbortSignal;
   onEvent?: (e: RunEvent) => void;
+  /** For the memory account: the device's memory (the default budget is half) and the model file bytes the caller keeps. */
+  memory?: TrainerOptions['memory'];
 }
 
 export interface RunOutcome {
@@ -145,6 +147,16 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
   if (data.train.length === 0) throw new Error(`${data.source}: no usable training rows`);
   const provenance: Provenance = { model: model.identity, data: await dataFingerprint(data.source, data.train) };
 
+  // The memory account first: a run that cannot fit is refused before anything is read or written.
+  const trainer = new Trainer({
+    runtime, model: model.model, tokenizer: model.tokenizer, config, train: data.train, provenance, memory: o.memory,
+    onEvent: (e) => {
+      if (e.type === 'path') record.path = { path: e.path, miniBatchSize: e.miniBatchSize, why: e.why };
+      if (e.type !== 'checkpoint' && e.type !== 'done') emit(e);
+    },
+  });
+  trainer.planMemory();
+
   // What to resume from, checked before anything is written.
   let previous = await readRunRecord(store).catch(() => null);
   let checkpoint = null;
@@ -162,13 +174,6 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
     previous = null;
   }
 
-  const trainer = new Trainer({
-    runtime, model: model.model, tokenizer: model.tokenizer, config, train: data.train, provenance,
-    onEvent: (e) => {
-      if (e.type === 'path') record.path = { path: e.path, miniBatchSize: e.miniBatchSize, why: e.why };
-      if (e.type !== 'checkpoint' && e.type !== 'done') emit(e);
-    },
-  });
   const now = Date.now();
   const record: RunRecord = {
     format: RUN_RECORD_FORMAT, version: 1, runId: o.runId,

@@ -1,31 +1,117 @@
 import { describe, expect, it } from 'vitest';
 import { bertParameters, parseBertConfig, trainableParameters } from '../models/bert-config.ts';
-import { estimateActivationBytes, trainingMemoryEstimate } from './memory.ts';
+import { BGE_SMALL_SHAPE, defaultBudgetBytes, estimateActivationBytes, type MemoryInputs, memoryAccount, planMemory, RUNTIME_COSTS, WASM_HEAP_LIMIT } from './memory.ts';
 
-// bge-small-en-v1.5's config.json, the fields that shape it.
+// bge-small-en-v1.5's and bge-base-en-v1.5's config.json, the fields that shape them.
 const BGE_SMALL = parseBertConfig({
   model_type: 'bert', vocab_size: 30522, hidden_size: 384, num_hidden_layers: 12, num_attention_heads: 12,
   intermediate_size: 1536, max_position_embeddings: 512, type_vocab_size: 2,
 });
+const BGE_BASE = parseBertConfig({
+  model_type: 'bert', vocab_size: 30522, hidden_size: 768, num_hidden_layers: 12, num_attention_heads: 12,
+  intermediate_size: 3072, max_position_embeddings: 512, type_vocab_size: 2,
+});
 const count = (ps: { shape: number[] }[]) => ps.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+const MiB = 2 ** 20;
+const base = (o: Partial<MemoryInputs> = {}): MemoryInputs => ({
+  config: { gradCache: 'auto', memoryBudgetMB: null, batchSize: 32 }, model: BGE_BASE, parameters: count(trainableParameters(BGE_BASE)),
+  columns: 2, tokens: 128, runtimeKind: 'wasm', fileBytes: 4 * count(bertParameters(BGE_BASE)), ...o,
+});
+const budget = (mb: number | null, gradCache: MemoryInputs['config']['gradCache'] = 'auto') => ({ config: { gradCache, memoryBudgetMB: mb, batchSize: 32 } });
 
-describe('training memory estimate', () => {
+describe('memory account', () => {
   it("counts bge-small's parameters as the Hub does (33.36 M with the pooler; the pooler does not train)", () => {
     expect(count(bertParameters(BGE_SMALL))).toBe(33_360_000);
     expect(count(trainableParameters(BGE_SMALL))).toBe(33_360_000 - (384 * 384 + 384));
+    expect(count(trainableParameters(BGE_SMALL))).toBe(BGE_SMALL_SHAPE.parameters);
   });
 
-  it('holds 16 bytes per parameter and the activations of the chosen step', () => {
-    const params = count(trainableParameters(BGE_SMALL));
-    const fused = trainingMemoryEstimate({ gradCache: 'off', memoryBudgetMB: null, batchSize: 32 }, BGE_SMALL, params, { runtimeKind: 'wasm' });
-    expect(fused.state).toBe(16 * params);
-    expect(fused.activations).toBe(estimateActivationBytes(BGE_SMALL, 64, 128));
-    expect(fused.total).toBe(fused.state + fused.activations);
-    const gc = trainingMemoryEstimate({ gradCache: { miniBatchSize: 8 }, memoryBudgetMB: null, batchSize: 32 }, BGE_SMALL, params, { tokens: 64, runtimeKind: 'webgpu' });
-    expect(gc.path).toMatchObject({ path: 'gradcache', miniBatchSize: 8 });
-    expect(gc.activations).toBe(estimateActivationBytes(BGE_SMALL, 8, 64));
+  it('holds weights, gradients and both AdamW moments per parameter, the chosen activations, and a checkpoint buffer, each where the backend keeps it', () => {
+    const P = count(trainableParameters(BGE_SMALL));
+    const bytes = (a: ReturnType<typeof memoryAccount>, what: string) => a.items.find((i) => i.what.startsWith(what))!;
+    const wasm = memoryAccount(base({ model: BGE_SMALL, parameters: P, fileBytes: 0 }), 64, 'fused');
+    expect(bytes(wasm, 'weights (host').bytes).toBe(4 * P);
+    expect(bytes(wasm, 'weights (runtime')).toMatchObject({ bytes: 4 * P, place: 'wasm' });
+    expect(bytes(wasm, 'gradients')).toMatchObject({ bytes: 4 * P, place: 'host' });
+    expect(bytes(wasm, 'AdamW')).toMatchObject({ bytes: 8 * P, place: 'host' });
+    expect(bytes(wasm, 'checkpoint')).toMatchObject({ bytes: 12 * P, held: 'checkpoint' });
+    expect(bytes(wasm, 'activations').bytes).toBe(Math.round(RUNTIME_COSTS.wasm.activationFactor * estimateActivationBytes(BGE_SMALL, 64, 128)));
+    expect(wasm.hostPeak).toBe(wasm.items.reduce((n, i) => n + i.bytes, 0));
+    expect(wasm.wasmPeak).toBe(4 * P + bytes(wasm, 'activations').bytes);
+    expect(wasm.gpuPeak).toBe(0);
+    // On WebGPU the optimizer and the graphs' tensors are GPU memory; the host keeps its copy and the checkpoint.
+    const gpu = memoryAccount(base({ model: BGE_SMALL, parameters: P, fileBytes: 0, runtimeKind: 'webgpu' }), 8, 'fused');
+    expect(gpu.items.filter((i) => i.place === 'gpu').map((i) => i.what)).toEqual(['weights (runtime copy)', 'gradients', 'AdamW moments', 'activations (8 texts × 128 tokens)']);
+    // GradCache adds its no-grad forward to the fused account of the same rows.
+    const gc = memoryAccount(base({ model: BGE_SMALL, parameters: P, fileBytes: 0 }), 64, 'gradcache');
+    expect(gc.hostPeak - wasm.hostPeak).toBe(gc.items.find((i) => i.what.startsWith('GradCache'))!.bytes);
+    expect(gpu.hostPeak).toBe(RUNTIME_COSTS.webgpu.baseBytes + 4 * P + 12 * P);
     // Activations grow linearly in rows, faster than linearly in tokens (attention is T²).
     expect(estimateActivationBytes(BGE_SMALL, 16, 128)).toBe(2 * estimateActivationBytes(BGE_SMALL, 8, 128));
     expect(estimateActivationBytes(BGE_SMALL, 8, 256)).toBeGreaterThan(2 * estimateActivationBytes(BGE_SMALL, 8, 128));
+  });
+
+  it('budgets half the device memory by default, 8 GiB assumed when the device does not say', () => {
+    expect(defaultBudgetBytes(16 * 2 ** 30)).toBe(8 * 2 ** 30);
+    expect(defaultBudgetBytes(undefined)).toBe(4 * 2 ** 30);
+    expect(planMemory(base({ deviceMemoryBytes: 8 * 2 ** 30 })).budgetBytes).toBe(4 * 2 ** 30);
+    expect(planMemory(base({ ...budget(1234), deviceMemoryBytes: 8 * 2 ** 30 })).budgetBytes).toBe(1234 * MiB);
+  });
+});
+
+describe('a budget the run respects', () => {
+  it('auto: the largest GradCache mini-batch whose whole account fits, not an activation-only budget', () => {
+    const inp = base(budget(6144));
+    const plan = planMemory(inp);
+    expect(plan).toMatchObject({ path: 'gradcache', refusal: null });
+    const m = plan.miniBatchSize!;
+    expect(memoryAccount(inp, m).hostPeak).toBeLessThanOrEqual(6144 * MiB);
+    expect(memoryAccount(inp, m + 1).hostPeak).toBeGreaterThan(6144 * MiB);
+    expect(plan.account.hostPeak).toBe(memoryAccount(inp, m).hostPeak);
+    // Everything but the activations counts: the same budget leaves bge-small a larger mini-batch.
+    const small = planMemory({ ...inp, model: BGE_SMALL, parameters: BGE_SMALL_SHAPE.parameters, fileBytes: 4 * 33_360_000 });
+    expect(small.miniBatchSize!).toBeGreaterThan(m);
+  });
+
+  // Budgets cut from the account itself: everything but the activations, plus part of one text's.
+  const fixedAndOneText = (inp: MemoryInputs) => {
+    const a = memoryAccount(inp, 1);
+    return { fixed: a.hostPeak - a.items.find((i) => i.what.startsWith('activations'))!.bytes, oneText: a.items.find((i) => i.what.startsWith('activations'))!.bytes };
+  };
+
+  it('refuses a run nothing fits, with suggestions that each fit the same budget', () => {
+    const { fixed, oneText } = fixedAndOneText(base());
+    const inp = base(budget((fixed + oneText / 2) / MiB));
+    const plan = planMemory(inp);
+    expect(plan.refusal!.message).toMatch(/^This run does not fit in memory: it needs [\d,]+ MB of memory at its peak, over the [\d,]+ MB budget\.$/);
+    const s = plan.refusal!.suggestions;
+    expect(s).toContain('BAAI/bge-small-en-v1.5 fits');
+    expect(planMemory({ ...inp, model: BGE_SMALL, parameters: BGE_SMALL_SHAPE.parameters, fileBytes: 4 * 33_360_000 }).refusal).toBeNull();
+    const tokens = Number(/max sequence length of (\d+) tokens/.exec(s.join(';'))?.[1] ?? NaN);
+    expect(tokens).toBe(64);
+    expect(planMemory({ ...inp, tokens }).refusal).toBeNull();
+    const mb = Number(/a budget of ([\d,]+) MB/.exec(s.join(';'))![1].replace(/,/g, ''));
+    expect(planMemory({ ...inp, ...budget(mb) }).refusal).toBeNull();
+    expect(planMemory({ ...inp, ...budget(mb - 1) }).refusal).not.toBeNull();
+  });
+
+  it('a fixed fused step or mini-batch that does not fit is refused, naming the mini-batch that would', () => {
+    const { fixed, oneText } = fixedAndOneText(base());
+    const mb = (fixed + 8.5 * oneText) / MiB;
+    const off = planMemory(base(budget(mb, 'off')));
+    expect(off.refusal!.suggestions[0]).toBe('a GradCache mini-batch of 8 (gradCache.miniBatchSize) fits');
+    expect(planMemory(base(budget(mb, { miniBatchSize: 8 }))).refusal).toBeNull();
+    expect(planMemory(base(budget(mb, { miniBatchSize: 9 }))).refusal!.suggestions[0]).toBe('a GradCache mini-batch of 8 (gradCache.miniBatchSize) fits');
+    expect(planMemory(base(budget(mb))).miniBatchSize).toBe(8);
+  });
+
+  it("keeps WebAssembly's heap under 4 GiB whatever the budget", () => {
+    const inp = base({ ...budget(10 ** 6), model: BGE_SMALL, parameters: BGE_SMALL_SHAPE.parameters });
+    const plan = planMemory(inp);
+    expect(plan.path).toBe('gradcache');
+    expect(plan.account.wasmPeak).toBeLessThanOrEqual(WASM_HEAP_LIMIT);
+    expect(planMemory({ ...inp, config: { ...inp.config, gradCache: 'off' } }).refusal!.message).toMatch(/WebAssembly's heap would need [\d,]+ MB, over its 3,840 MB limit/);
+    // onnxruntime-node has no such limit: the same run is fused there.
+    expect(planMemory({ ...inp, runtimeKind: 'node' }).path).toBe('fused');
   });
 });

@@ -55,9 +55,10 @@ export interface RunConfig {
   };
   loss: LossSpec;
   batchSize: number;
-  /** 'auto': fused step when it fits memoryBudgetMB, else GradCache with the largest mini-batch that fits. */
+  /** 'auto': fused step when the run fits memoryBudgetMB, else GradCache with the largest mini-batch that fits. */
   gradCache: 'auto' | 'off' | { miniBatchSize: number };
-  /** null: the backend's own estimate of what is available. */
+  /** What the whole run may hold at its peak (memory.ts' account); a run that cannot fit is refused.
+   *  null: half the device's memory (navigator.deviceMemory, os.totalmem()). */
   memoryBudgetMB: number | null;
   epochs: number;
   /** When set, overrides epochs (as TrainingArguments.max_steps > 0 does). */

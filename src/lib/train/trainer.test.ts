@@ -12,7 +12,8 @@ import type { Runtime } from '../runtime/types.ts';
 import { loadTokenizerFromDir } from '../tokenize/node.ts';
 import type { TextTokenizer } from '../tokenize/tokenizer.ts';
 import { parseRunConfig } from './run-config.ts';
-import { choosePath, dropoutSeed, estimateActivationBytes, type TrainEvent, Trainer } from './trainer.ts';
+import { memoryAccount } from './memory.ts';
+import { dropoutSeed, planMemory, type TrainEvent, Trainer } from './trainer.ts';
 
 // Cases and rules as tests/reference/train_reference.py (its docstring): qa-tiny train.jsonl in
 // file order; hard negative = the doc of the next larger id (cyclic), a second one of the second
@@ -221,12 +222,13 @@ describe('checkpoints', () => {
 describe('path choice and events', () => {
   it('auto picks fused under the budget and GradCache over it, saying why', () => {
     const small = { hiddenSize: 384, numLayers: 12, numHeads: 12, intermediateSize: 1536 };
-    const need = estimateActivationBytes(small, 64, 128) / 2 ** 20;
-    const fits = choosePath({ gradCache: 'auto', memoryBudgetMB: Math.ceil(need), batchSize: 32 }, small, 2, 128, 'wasm');
-    expect(fits.path).toBe('fused');
-    const over = choosePath({ gradCache: 'auto', memoryBudgetMB: need / 4, batchSize: 32 }, small, 2, 128, 'wasm');
-    expect(over).toMatchObject({ path: 'gradcache', miniBatchSize: 16 });
-    expect(over.why).toMatch(/exceed memoryBudgetMB/);
+    const inputs = { model: small, parameters: 33_212_160, columns: 2, tokens: 128, runtimeKind: 'node' };
+    const fusedPeak = memoryAccount(inputs, 64).hostPeak;
+    const fits = planMemory({ ...inputs, config: { gradCache: 'auto', memoryBudgetMB: Math.ceil(fusedPeak / 2 ** 20), batchSize: 32 } });
+    expect(fits).toMatchObject({ path: 'fused', refusal: null });
+    const over = planMemory({ ...inputs, config: { gradCache: 'auto', memoryBudgetMB: (memoryAccount(inputs, 16).hostPeak - 1) / 2 ** 20, batchSize: 32 } });
+    expect(over).toMatchObject({ path: 'gradcache', miniBatchSize: 15, refusal: null });
+    expect(over.why).toMatch(/over memoryBudgetMB/);
   });
 
   it('dropout seeds are integers in [0, 2^24) and differ per micro- and mini-batch', () => {

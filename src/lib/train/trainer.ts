@@ -30,11 +30,11 @@ import { type Checkpoint, readCheckpoint, writeCheckpoint } from './checkpoint.t
 import type { RunConfig } from './run-config.ts';
 import { BatchSampler, type SamplerState } from './sampler.ts';
 import { lrAt, microBatchRole, type StepsPlan, stepsPlan } from './schedule.ts';
-import { choosePath, type TrainPath } from './memory.ts';
+import { MemoryBudgetError, type MemoryPlan, planMemory, type TrainPath } from './memory.ts';
 import { DeviceUpdater, HostUpdater, NonFiniteGradientError, type Updater, type UpdaterKind } from './updater.ts';
 
 export type { TrainPath };
-export { choosePath, defaultBudgetMB, estimateActivationBytes, trainingMemoryEstimate } from './memory.ts';
+export { estimateActivationBytes, MemoryBudgetError, planMemory } from './memory.ts';
 import type { StepResult } from './optimizer.ts';
 
 
@@ -93,6 +93,9 @@ export interface TrainerOptions {
   provenance?: unknown;
   /** Where the optimizer runs; default: on the device for WebGPU, on the host otherwise. */
   updater?: UpdaterKind;
+  /** What the memory account needs from the caller: the device's memory (the default budget is
+   *  half of it) and the bytes of model files the caller keeps while training. */
+  memory?: { deviceMemoryBytes?: number; fileBytes?: number };
 }
 
 export interface RunOptions {
@@ -181,7 +184,8 @@ export class Trainer {
   private updater: Updater | null = null;
   private encoder: BertEncoder | null;
   private lossSession: Promise<Session> | null = null;
-  private chosen: { path: TrainPath; miniBatchSize: number | null; why: string } | null = null;
+  private chosen: MemoryPlan | null = null;
+  private pathAnnounced = false;
   private globalStep = 0;
   private globalMicro = 0;
   /** Micro-batches of the accumulation group in progress; 0 at an update boundary. */
@@ -219,9 +223,9 @@ export class Trainer {
     return this.globalStep;
   }
 
-  /** The path in use (after the first run() or prepare()). */
+  /** The path in use (after the first run(), prepare() or planMemory()). */
   get path(): { path: TrainPath; miniBatchSize: number | null; why: string } | null {
-    return this.chosen;
+    return this.chosen && { path: this.chosen.path, miniBatchSize: this.chosen.miniBatchSize, why: this.chosen.why };
   }
 
   /** Step events so far (what train_log.jsonl holds), including those before a resume. */
@@ -254,13 +258,36 @@ export class Trainer {
     return this.updater;
   }
 
-  /** Picks fused or GradCache (and tells onEvent); run() calls it. */
+  /**
+   * The run's memory account, the fused/GradCache choice and its mini-batch, or the refusal when
+   * the run cannot fit its budget (memory.ts). Tokenizes a sample of the rows; allocates nothing.
+   */
+  memoryPlan(): MemoryPlan {
+    if (!this.chosen) {
+      const kind = this.o.runtime.describe().kind;
+      this.chosen = planMemory({
+        config: this.config, model: this.o.model.config, parameters: [...this.shapes.values()].reduce((n, s) => n + s.reduce((a, b) => a * b, 1), 0),
+        columns: this.fields.length, tokens: this.longestTokens(), runtimeKind: kind,
+        updater: this.o.updater ?? (kind === 'webgpu' ? 'device' : 'host'), ...this.o.memory,
+      });
+    }
+    return this.chosen;
+  }
+
+  /** memoryPlan(), or MemoryBudgetError when the run cannot fit. */
+  planMemory(): MemoryPlan {
+    const plan = this.memoryPlan();
+    if (plan.refusal) throw new MemoryBudgetError(plan.refusal);
+    return plan;
+  }
+
+  /** Plans memory, picks fused or GradCache (and tells onEvent); run() calls it. */
   async prepare(): Promise<void> {
+    if (this.pathAnnounced) return;
+    const plan = this.planMemory();
     await this.getUpdater();
-    if (this.chosen) return;
-    const cfg = this.o.model.config;
-    this.chosen = choosePath(this.config, cfg, this.fields.length, this.longestTokens(), this.o.runtime.describe().kind);
-    this.emit({ type: 'path', ...this.chosen, optimizer: this.updater!.kind });
+    this.pathAnnounced = true;
+    this.emit({ type: 'path', path: plan.path, miniBatchSize: plan.miniBatchSize, why: plan.why, optimizer: this.updater!.kind });
   }
 
   /** Longest tokenized text over (a sample of) the training texts: the T of the memory estimate. */
