@@ -11,7 +11,7 @@ import { createRuntime, type HostTensor, type Runtime } from '../src/lib/runtime
 import type { SelfTestReport } from './api.ts';
 import { probeBackend, probeEnvFromGlobals } from './backend-probe.ts';
 
-let current: Promise<{ runtime: Runtime; fallbackReason: string | null }> | null = null;
+let current: Promise<Started> | null = null;
 
 /** y = x·x + 2x for x = [[1,2],[3,4]] → [[9,14],[21,30]]. */
 function selfTestModel(): Uint8Array {
@@ -36,17 +36,25 @@ async function runSelfTest(runtime: Runtime): Promise<number[]> {
 const same = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => Math.abs(v - b[i]) < 1e-5);
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
-async function start(): Promise<{ runtime: Runtime; fallbackReason: string | null }> {
+interface Started {
+  runtime: Runtime;
+  fallbackReason: string | null;
+  /** The adapter's largest storage-buffer binding, bytes (WebGPU only): no single tensor may exceed it. */
+  gpuMaxBindingBytes: number | null;
+}
+
+async function start(): Promise<Started> {
   const report = await probeBackend(probeEnvFromGlobals());
   const wasm = () => createRuntime('wasm', { threads: report.wasm.threads });
-  if (report.backend !== 'webgpu') return { runtime: await wasm(), fallbackReason: report.gpuUnavailableReason };
+  if (report.backend !== 'webgpu') return { runtime: await wasm(), fallbackReason: report.gpuUnavailableReason, gpuMaxBindingBytes: null };
   try {
     const runtime = await createRuntime('webgpu', { threads: report.wasm.threads });
     const got = await runSelfTest(runtime);
     if (!same(got, EXPECTED)) throw new Error(`WebGPU self-test gave [${got}] instead of [${EXPECTED}]`);
-    return { runtime, fallbackReason: null };
+    const limits = report.gpu?.limits;
+    return { runtime, fallbackReason: null, gpuMaxBindingBytes: limits ? Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize) : null };
   } catch (error) {
-    return { runtime: await wasm(), fallbackReason: `the WebGPU runtime failed: ${message(error)}` };
+    return { runtime: await wasm(), fallbackReason: `the WebGPU runtime failed: ${message(error)}`, gpuMaxBindingBytes: null };
   }
 }
 
@@ -56,7 +64,7 @@ export async function engineRuntime(): Promise<Runtime> {
 }
 
 /** The runtime and why it is not WebGPU (null when it is), without running anything on it. */
-export async function engineChoice(): Promise<{ runtime: Runtime; kind: string; fallbackReason: string | null }> {
+export async function engineChoice(): Promise<Started & { kind: string }> {
   current ??= start();
   const c = await current;
   return { ...c, kind: c.runtime.describe().kind };

@@ -138,10 +138,15 @@ function deviceMemoryGb(): number | null {
   return (navigator as Navigator & { deviceMemory?: number }).deviceMemory ?? null;
 }
 
-/** What the memory account needs from the worker: the device's memory and the model file bytes it keeps. */
-function memoryInputs(loaded: { files: ReadonlyMap<string, Uint8Array> }): NonNullable<TrainerOptions['memory']> {
+/** What the memory account needs from the worker: the device's memory, the model file bytes it keeps, and on WebGPU the adapter's largest buffer. */
+async function memoryInputs(loaded: { files: ReadonlyMap<string, Uint8Array> }, runtime: Runtime): Promise<NonNullable<TrainerOptions['memory']>> {
   const gb = deviceMemoryGb();
-  return { ...(gb ? { deviceMemoryBytes: gb * 2 ** 30 } : {}), fileBytes: [...loaded.files.values()].reduce((n, b) => n + b.byteLength, 0) };
+  const binding = runtime.describe().kind === 'webgpu' ? (await engineChoice()).gpuMaxBindingBytes : null;
+  return {
+    ...(gb ? { deviceMemoryBytes: gb * 2 ** 30 } : {}),
+    ...(binding ? { gpuMaxBindingBytes: binding } : {}),
+    fileBytes: [...loaded.files.values()].reduce((n, b) => n + b.byteLength, 0),
+  };
 }
 
 export async function memoryPlan(state: EngineState, request: RunConfig): Promise<MemoryPlanReport> {
@@ -149,7 +154,7 @@ export async function memoryPlan(state: EngineState, request: RunConfig): Promis
   const config = parseRunConfig(request, { hidden: model.config.hiddenSize });
   const data = preparedData(state, config);
   const { runtime } = await runtimeFor(state, config);
-  const trainer = new Trainer({ runtime, model, tokenizer, config, train: data.train, memory: memoryInputs(loaded) });
+  const trainer = new Trainer({ runtime, model, tokenizer, config, train: data.train, memory: await memoryInputs(loaded, runtime) });
   return { plan: trainer.memoryPlan(), deviceMemoryGb: deviceMemoryGb(), runtimeKind: runtime.describe().kind };
 }
 
@@ -177,7 +182,7 @@ export async function train(state: EngineState, req: TrainRequest, onEvent?: (e:
       store, runtime, config, runId, resume: !!req.resumeRunId, checkpointEvery: req.checkpointEvery, signal: abort.signal, onEvent: forward,
       model: { name: loaded.summary.name, model, tokenizer, files: loaded.files, identity: await modelIdentity(loaded.summary.name, loaded.files, loaded.hub) },
       data: { source: state.data!.source, train: data.train, test: data.test },
-      memory: memoryInputs(loaded),
+      memory: await memoryInputs(loaded, runtime),
     });
     flush();
     return { record: outcome.record, runtime: info };

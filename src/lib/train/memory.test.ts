@@ -105,6 +105,21 @@ describe('a budget the run respects', () => {
     expect(planMemory(base(budget(mb))).miniBatchSize).toBe(8);
   });
 
+  it("on WebGPU, no activation tensor is larger than the adapter's largest buffer binding", () => {
+    // bge-small at 512 tokens: one text's attention probabilities are 12·512·512·4 bytes = 12 MiB.
+    const inp = base({ ...budget(10 ** 6), model: BGE_SMALL, parameters: BGE_SMALL_SHAPE.parameters, runtimeKind: 'webgpu', tokens: 512, gpuMaxBindingBytes: 128 * MiB });
+    const plan = planMemory(inp);
+    expect(plan).toMatchObject({ path: 'gradcache', miniBatchSize: 10, refusal: null });
+    expect(plan.account.largestTensor).toBe(10 * 12 * 512 * 512 * 4);
+    expect(memoryAccount(inp, 11).largestTensor).toBeGreaterThan(128 * MiB);
+    // A binding smaller than one text's tensor: refused, and no budget is offered as the cure.
+    const tiny = planMemory({ ...inp, gpuMaxBindingBytes: 8 * MiB });
+    expect(tiny.refusal!.message).toBe("This run does not fit in memory: one activation tensor would need 12 MB, over the GPU's 8 MB largest buffer.");
+    expect(tiny.refusal!.suggestions).toEqual(['a max sequence length of 256 tokens (maxSeqLength) fits']);
+    // The limit is the GPU's: WASM does not look at it.
+    expect(planMemory({ ...inp, runtimeKind: 'wasm', gpuMaxBindingBytes: 8 * MiB }).refusal).toBeNull();
+  });
+
   it("keeps WebAssembly's heap under 4 GiB whatever the budget", () => {
     const inp = base({ ...budget(10 ** 6), model: BGE_SMALL, parameters: BGE_SMALL_SHAPE.parameters });
     const plan = planMemory(inp);

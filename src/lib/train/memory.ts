@@ -57,6 +57,8 @@ export interface MemoryAccount {
   gpuPeak: number;
   /** WebAssembly heap at the peak (WASM only, else 0); it cannot pass WASM_HEAP_LIMIT. */
   wasmPeak: number;
+  /** The largest single activation tensor (attention probabilities [rows, H, T, T] or the FFN's [rows, T, F]), bytes. */
+  largestTensor: number;
 }
 
 /** What the run asks the account about. */
@@ -76,6 +78,8 @@ export interface MemoryInputs {
   deviceMemoryBytes?: number;
   /** Where AdamW runs: on the device (WebGPU's default) or on the host. */
   updater?: 'host' | 'device';
+  /** WebGPU: the adapter's largest buffer binding (min of maxBufferSize and maxStorageBufferBindingSize). */
+  gpuMaxBindingBytes?: number;
 }
 
 /** WebAssembly (wasm32) addresses at most 4 GiB; onnxruntime-web's heap must also fit its code and stacks. */
@@ -138,6 +142,7 @@ export function memoryAccount(inp: Omit<MemoryInputs, 'config'>, rows: number, p
     hostPeak: sum((i) => i.place === 'host' || i.place === 'wasm'),
     gpuPeak: sum((i) => i.place === 'gpu'),
     wasmPeak: sum((i) => i.place === 'wasm'),
+    largestTensor: 4 * rows * inp.tokens * Math.max(inp.model.numHeads * inp.tokens, inp.model.intermediateSize),
   };
 }
 
@@ -159,8 +164,9 @@ export interface MemoryPlan {
 
 const mb = (bytes: number) => `${Math.ceil(bytes / 2 ** 20).toLocaleString('en-US')} MB`;
 
-/** Whether an account fits the budget (and WASM's heap limit); null when it does, else why not. */
-function overBudget(a: MemoryAccount, budget: number): string | null {
+/** Whether an account fits the budget (and WASM's heap limit, and the GPU's largest binding); null when it does, else why not. */
+function overBudget(a: MemoryAccount, budget: number, gpuMaxBinding?: number): string | null {
+  if (gpuMaxBinding && a.gpuPeak > 0 && a.largestTensor > gpuMaxBinding) return `one activation tensor would need ${mb(a.largestTensor)}, over the GPU's ${mb(gpuMaxBinding)} largest buffer`;
   if (a.wasmPeak > WASM_HEAP_LIMIT) return `WebAssembly's heap would need ${mb(a.wasmPeak)}, over its ${mb(WASM_HEAP_LIMIT)} limit`;
   if (a.hostPeak > budget) return `it needs ${mb(a.hostPeak)} of memory at its peak, over the ${mb(budget)} budget`;
   if (a.gpuPeak > budget) return `it needs ${mb(a.gpuPeak)} of GPU memory, over the ${mb(budget)} budget`;
@@ -173,7 +179,7 @@ function largestFittingRows(inp: MemoryInputs, budget: number, max: number): num
   let hi = max;
   while (lo < hi) {
     const m = Math.ceil((lo + hi) / 2);
-    if (overBudget(memoryAccount(inp, m), budget) === null) lo = m;
+    if (overBudget(memoryAccount(inp, m), budget, inp.gpuMaxBindingBytes) === null) lo = m;
     else hi = m - 1;
   }
   return lo;
@@ -200,12 +206,12 @@ export function planMemory(inp: MemoryInputs): MemoryPlan {
     const path: TrainPath = gc === 'off' ? 'fused' : 'gradcache';
     const rows = gc === 'off' ? fusedRows : gc.miniBatchSize;
     const set = gc === 'off' ? 'gradCache is "off" in the run config' : `gradCache.miniBatchSize ${gc.miniBatchSize} set in the run config`;
-    const why = overBudget(memoryAccount(inp, rows, path), budget);
+    const why = overBudget(memoryAccount(inp, rows, path), budget, inp.gpuMaxBindingBytes);
     if (why === null) return plan(path, rows, `${set}; the run needs ${mb(memoryAccount(inp, rows, path).hostPeak)} at its peak, within ${budgetSrc}`);
     return plan(path, rows, set, refuse(inp, budget, why, largest, rows, path));
   }
   const fused = memoryAccount(inp, fusedRows, 'fused');
-  if (overBudget(fused, budget) === null) {
+  if (overBudget(fused, budget, inp.gpuMaxBindingBytes) === null) {
     return plan('fused', fusedRows, `the fused step (${fusedRows} texts × ${inp.tokens} tokens) needs ${mb(fused.hostPeak)} at its peak, within ${budgetSrc}`);
   }
   if (largest >= 1) {
@@ -214,14 +220,14 @@ export function planMemory(inp: MemoryInputs): MemoryPlan {
   // Nothing fits: name the smaller of the fused step and a one-text mini-batch (GradCache's own
   // overhead can outweigh a small model's fused activations).
   const [path, rows] = memoryAccount(inp, 1).hostPeak <= fused.hostPeak ? (['gradcache', 1] as const) : (['fused', fusedRows] as const);
-  return plan(path, rows, `GradCache auto, ${path === 'fused' ? 'the fused step' : 'mini-batches of 1'} the least`, refuse(inp, budget, overBudget(memoryAccount(inp, rows, path), budget)!, 0, rows, path));
+  return plan(path, rows, `GradCache auto, ${path === 'fused' ? 'the fused step' : 'mini-batches of 1'} the least`, refuse(inp, budget, overBudget(memoryAccount(inp, rows, path), budget, inp.gpuMaxBindingBytes)!, 0, rows, path));
 }
 
 /** The refusal's message and what would fit instead, each checked against the same budget. */
 function refuse(inp: MemoryInputs, budget: number, why: string, largest: number, rows: number, path: TrainPath): NonNullable<MemoryPlan['refusal']> {
   const suggestions: string[] = [];
   if (largest >= 1) suggestions.push(`a GradCache mini-batch of ${largest} (gradCache.miniBatchSize) fits`);
-  const smallest = (o: Partial<MemoryInputs>) => overBudget(memoryAccount({ ...inp, ...o }, 1), budget) === null;
+  const smallest = (o: Partial<MemoryInputs>) => overBudget(memoryAccount({ ...inp, ...o }, 1), budget, inp.gpuMaxBindingBytes) === null;
   if (inp.parameters > BGE_SMALL_SHAPE.parameters && smallest({ model: BGE_SMALL_SHAPE, parameters: BGE_SMALL_SHAPE.parameters, fileBytes: inp.fileBytes ? 4 * BGE_SMALL_SHAPE.parameters : 0 })) {
     suggestions.push(`${BGE_SMALL_SHAPE.id} fits`);
   }
@@ -230,7 +236,8 @@ function refuse(inp: MemoryInputs, budget: number, why: string, largest: number,
     if (shorter) suggestions.push(`a max sequence length of ${shorter} tokens (maxSeqLength) fits`);
   }
   const need = memoryAccount(inp, rows, path);
-  if (need.wasmPeak <= WASM_HEAP_LIMIT) suggestions.push(`a budget of ${mb(Math.max(need.hostPeak, need.gpuPeak))} (memoryBudgetMB) fits this run as it is`);
+  const bindingTooSmall = !!inp.gpuMaxBindingBytes && need.gpuPeak > 0 && need.largestTensor > inp.gpuMaxBindingBytes;
+  if (need.wasmPeak <= WASM_HEAP_LIMIT && !bindingTooSmall) suggestions.push(`a budget of ${mb(Math.max(need.hostPeak, need.gpuPeak))} (memoryBudgetMB) fits this run as it is`);
   return { message: `This run does not fit in memory: ${why}.`, suggestions };
 }
 

@@ -95,7 +95,7 @@ export interface TrainerOptions {
   updater?: UpdaterKind;
   /** What the memory account needs from the caller: the device's memory (the default budget is
    *  half of it) and the bytes of model files the caller keeps while training. */
-  memory?: { deviceMemoryBytes?: number; fileBytes?: number };
+  memory?: { deviceMemoryBytes?: number; fileBytes?: number; gpuMaxBindingBytes?: number };
 }
 
 export interface RunOptions {
