@@ -8,7 +8,7 @@
 import { prepareDataset, type PreparedDataset } from '../src/lib/data/dataset.ts';
 import { type EvalProgress, evaluateModel } from '../src/lib/eval/evaluate-model.ts';
 import { BertEncoder } from '../src/lib/models/encoder.ts';
-import { loadSentenceModel } from '../src/lib/models/sentence-model.ts';
+import { loadSentenceModel, modelFilesBytes } from '../src/lib/models/sentence-model.ts';
 import { modelIdentity } from '../src/lib/run/identity.ts';
 import { readRunRecord, type RunRecord, writeRunRecord } from '../src/lib/run/record.ts';
 import { buildRunIrSet, type RunEvent, runEvalDims, runTraining } from '../src/lib/run/run.ts';
@@ -16,7 +16,7 @@ import { createRuntime, type Runtime } from '../src/lib/runtime/index.ts';
 import { prefixedStore, runKey, type Store } from '../src/lib/store/store.ts';
 import { loadTokenizer, tokenizerFilesFromMap } from '../src/lib/tokenize/tokenizer.ts';
 import { parseRunConfig, type RunConfig } from '../src/lib/train/run-config.ts';
-import { Trainer, type TrainerOptions } from '../src/lib/train/trainer.ts';
+import { Trainer } from '../src/lib/train/trainer.ts';
 import type { EvaluateRequest, EvaluateResult, MemoryPlanReport, RunRuntime, RunSummary, StepEvent, TrainRequest, WorkerRunEvent } from './api.ts';
 import { probeBackend, probeEnvFromGlobals } from './backend-probe.ts';
 import type { EngineState } from './engine-state.ts';
@@ -138,15 +138,11 @@ function deviceMemoryGb(): number | null {
   return (navigator as Navigator & { deviceMemory?: number }).deviceMemory ?? null;
 }
 
-/** What the memory account needs from the worker: the device's memory, the model file bytes it keeps, and on WebGPU the adapter's largest buffer. */
-async function memoryInputs(loaded: { files: ReadonlyMap<string, Uint8Array> }, runtime: Runtime): Promise<NonNullable<TrainerOptions['memory']>> {
+/** What the memory account needs from the worker: the device's memory and, on WebGPU, the adapter's largest buffer. */
+async function memoryInputs(runtime: Runtime): Promise<{ deviceMemoryBytes?: number; gpuMaxBindingBytes?: number }> {
   const gb = deviceMemoryGb();
   const binding = runtime.describe().kind === 'webgpu' ? (await engineChoice()).gpuMaxBindingBytes : null;
-  return {
-    ...(gb ? { deviceMemoryBytes: gb * 2 ** 30 } : {}),
-    ...(binding ? { gpuMaxBindingBytes: binding } : {}),
-    fileBytes: [...loaded.files.values()].reduce((n, b) => n + b.byteLength, 0),
-  };
+  return { ...(gb ? { deviceMemoryBytes: gb * 2 ** 30 } : {}), ...(binding ? { gpuMaxBindingBytes: binding } : {}) };
 }
 
 export async function memoryPlan(state: EngineState, request: RunConfig): Promise<MemoryPlanReport> {
@@ -154,7 +150,7 @@ export async function memoryPlan(state: EngineState, request: RunConfig): Promis
   const config = parseRunConfig(request, { hidden: model.config.hiddenSize });
   const data = preparedData(state, config);
   const { runtime } = await runtimeFor(state, config);
-  const trainer = new Trainer({ runtime, model, tokenizer, config, train: data.train, memory: await memoryInputs(loaded, runtime) });
+  const trainer = new Trainer({ runtime, model, tokenizer, config, train: data.train, memory: { ...(await memoryInputs(runtime)), fileBytes: modelFilesBytes(loaded.files) } });
   return { plan: trainer.memoryPlan(), deviceMemoryGb: deviceMemoryGb(), runtimeKind: runtime.describe().kind };
 }
 
@@ -182,7 +178,7 @@ export async function train(state: EngineState, req: TrainRequest, onEvent?: (e:
       store, runtime, config, runId, resume: !!req.resumeRunId, checkpointEvery: req.checkpointEvery, signal: abort.signal, onEvent: forward,
       model: { name: loaded.summary.name, model, tokenizer, files: loaded.files, identity: await modelIdentity(loaded.summary.name, loaded.files, loaded.hub) },
       data: { source: state.data!.source, train: data.train, test: data.test },
-      memory: await memoryInputs(loaded, runtime),
+      memory: await memoryInputs(runtime),
     });
     flush();
     return { record: outcome.record, runtime: info };

@@ -215,7 +215,7 @@ export async function trainCommand(argv: string[], io: CliIo, hooks: TrainHooks 
       model: { name: source.name, model, tokenizer, files: source.files, identity },
       data: { source: dataSource.name, train: data.train, test: data.test },
       signal: controller.signal, onEvent,
-      memory: { deviceMemoryBytes: totalmem(), fileBytes: [...source.files.values()].reduce((n, b) => n + b.byteLength, 0) },
+      memory: { deviceMemoryBytes: totalmem() },
     });
   } finally {
     process.off('SIGINT', onSigint);

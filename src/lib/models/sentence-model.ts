@@ -31,6 +31,13 @@ export interface SentenceModel {
 /** Path (relative to the model folder, `/`-separated) → bytes. */
 export type ModelFiles = ReadonlyMap<string, Uint8Array>;
 
+/** The bytes a model's files take in memory. */
+export function modelFilesBytes(files: ModelFiles): number {
+  let n = 0;
+  for (const b of files.values()) n += b.byteLength;
+  return n;
+}
+
 const decoder = new TextDecoder();
 
 function readJson(files: ModelFiles, path: string): unknown | undefined {

@@ -19,7 +19,7 @@ import { buildIrSet, type IrSet } from '../eval/ir-set.ts';
 import { beforeAfterRows } from '../eval/report.ts';
 import { modelCard } from '../export/model-card.ts';
 import { exportSentenceTransformers } from '../export/st-folder.ts';
-import { withSingleWeightsFile, type SentenceModel } from '../models/sentence-model.ts';
+import { modelFilesBytes, withSingleWeightsFile, type SentenceModel } from '../models/sentence-model.ts';
 import type { Runtime } from '../runtime/types.ts';
 import type { Store } from '../store/store.ts';
 import type { TextTokenizer } from '../tokenize/tokenizer.ts';
@@ -79,8 +79,8 @@ export interface RunTrainingOptions {
   checkpointEvery?: number | null;
   signal?: AbortSignal;
   onEvent?: (e: RunEvent) => void;
-  /** For the memory account: the device's memory (the default budget is half) and the model file bytes the caller keeps. */
-  memory?: TrainerOptions['memory'];
+  /** For the memory account: the device's memory (the default budget is half) and, on WebGPU, the adapter's largest buffer. */
+  memory?: Omit<NonNullable<TrainerOptions['memory']>, 'fileBytes'>;
 }
 
 export interface RunOutcome {
@@ -149,7 +149,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
 
   // The memory account first: a run that cannot fit is refused before anything is read or written.
   const trainer = new Trainer({
-    runtime, model: model.model, tokenizer: model.tokenizer, config, train: data.train, provenance, memory: o.memory,
+    runtime, model: model.model, tokenizer: model.tokenizer, config, train: data.train, provenance, memory: { ...o.memory, fileBytes: modelFilesBytes(model.files) },
     onEvent: (e) => {
       if (e.type === 'path') record.path = { path: e.path, miniBatchSize: e.miniBatchSize, why: e.why };
       if (e.type !== 'checkpoint' && e.type !== 'done') emit(e);

@@ -206,8 +206,9 @@ export function planMemory(inp: MemoryInputs): MemoryPlan {
     const path: TrainPath = gc === 'off' ? 'fused' : 'gradcache';
     const rows = gc === 'off' ? fusedRows : gc.miniBatchSize;
     const set = gc === 'off' ? 'gradCache is "off" in the run config' : `gradCache.miniBatchSize ${gc.miniBatchSize} set in the run config`;
-    const why = overBudget(memoryAccount(inp, rows, path), budget, inp.gpuMaxBindingBytes);
-    if (why === null) return plan(path, rows, `${set}; the run needs ${mb(memoryAccount(inp, rows, path).hostPeak)} at its peak, within ${budgetSrc}`);
+    const account = memoryAccount(inp, rows, path);
+    const why = overBudget(account, budget, inp.gpuMaxBindingBytes);
+    if (why === null) return plan(path, rows, `${set}; the run needs ${mb(account.hostPeak)} at its peak, within ${budgetSrc}`);
     return plan(path, rows, set, refuse(inp, budget, why, largest, rows, path));
   }
   const fused = memoryAccount(inp, fusedRows, 'fused');
@@ -220,7 +221,7 @@ export function planMemory(inp: MemoryInputs): MemoryPlan {
   // Nothing fits: name the smaller of the fused step and a one-text mini-batch (GradCache's own
   // overhead can outweigh a small model's fused activations).
   const [path, rows] = memoryAccount(inp, 1).hostPeak <= fused.hostPeak ? (['gradcache', 1] as const) : (['fused', fusedRows] as const);
-  return plan(path, rows, `GradCache auto, ${path === 'fused' ? 'the fused step' : 'mini-batches of 1'} the least`, refuse(inp, budget, overBudget(memoryAccount(inp, rows, path), budget, inp.gpuMaxBindingBytes)!, 0, rows, path));
+  return plan(path, rows, `nothing fits; ${path === 'fused' ? 'the fused step' : 'GradCache mini-batches of 1'} would need the least`, refuse(inp, budget, overBudget(memoryAccount(inp, rows, path), budget, inp.gpuMaxBindingBytes)!, 0, rows, path));
 }
 
 /** The refusal's message and what would fit instead, each checked against the same budget. */
