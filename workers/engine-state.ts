@@ -2,7 +2,7 @@
 // every method: the store, the model and data set the user loaded (their bytes and tables stay
 // here; the page only gets summaries), the parsed model and tokenizer of the loaded files, and the
 // run in progress. Methods live in loaders.ts and train-session.ts; this file holds no logic but
-// the lazy parse.
+// the lazy parse and reading the base model again after a run trained it in place.
 
 import type { Table } from '../src/lib/data/parse.ts';
 import type { PreparedIr } from '../src/lib/eval/ir-metrics.ts';
@@ -18,6 +18,8 @@ export interface LoadedModel {
   summary: ModelSummary;
   /** Path → bytes of every file the engine and the tokenizer need. */
   files: Map<string, Uint8Array>;
+  /** The files as stored: after a run trained the weights in place, the base model is read again. */
+  reread: () => Promise<Map<string, Uint8Array>>;
   /** A Hub model's repo, revision and commit (its identity); null for a stored model. */
   hub: { repo: string; revision: string; commit: string } | null;
 }
@@ -35,6 +37,8 @@ export class EngineState {
   data: LoadedData | null = null;
   /** The run in progress; cancel() aborts it. */
   active: AbortController | null = null;
+  /** A run is training the loaded model's weight arrays in place: they are not the base model's now. */
+  trainingInPlace = false;
   activeRunId: string | null = null;
   /** The retrieval explorer's encoders and corpus embeddings for one finished run (export-session.ts). */
   explorer: {
@@ -60,13 +64,25 @@ export class EngineState {
     if (e) for (const enc of Object.values(e.encoders)) await enc.dispose();
   }
 
-  /** The loaded model parsed (once per loaded file set). */
-  parsedModel(): { loaded: LoadedModel; model: SentenceModel; tokenizer: TextTokenizer } {
+  /** The loaded model parsed (once per loaded file set); `weights`: its weights will be read (not only its shape). */
+  parsedModel(o: { weights?: boolean } = {}): { loaded: LoadedModel; model: SentenceModel; tokenizer: TextTokenizer } {
     const m = this.model;
     if (!m) throw new Error('no model is loaded: download one first');
+    if (o.weights && this.trainingInPlace) throw new Error('a run is training the loaded model: try again when it has ended');
     if (this.#parsed?.files !== m.files) {
       this.#parsed = { files: m.files, model: loadSentenceModel(m.files), tokenizer: loadTokenizer(tokenizerFilesFromMap(m.files, m.summary.repo)) };
     }
     return { loaded: m, model: this.#parsed.model, tokenizer: this.#parsed.tokenizer };
+  }
+
+  /** After a run trained the weights in place: the base model's files read again from storage (or, failing that, no model loaded). */
+  async restoreModel(): Promise<void> {
+    const m = this.model;
+    if (!m) return;
+    try {
+      this.model = { ...m, files: await m.reread() };
+    } catch {
+      this.model = null;
+    }
   }
 }

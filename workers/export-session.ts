@@ -97,7 +97,7 @@ async function explorerFor(state: EngineState, runId: string, onProgress?: (p: E
   if (state.explorer?.runId === runId) return state.explorer;
   await state.disposeExplorer();
   const { record, files } = await storedModelFiles(state, runId);
-  const base = state.parsedModel();
+  const base = state.parsedModel({ weights: true });
   if (base.loaded.summary.name !== record.baseModel) throw new Error(`load the base model ${record.baseModel} first (step 1): the explorer compares it with ${record.name}`);
   if (state.data?.source !== record.dataSource) throw new Error(`load the data set ${record.dataSource} first (step 2)`);
   const config = parseRunConfig(record.config);

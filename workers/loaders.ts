@@ -12,7 +12,7 @@ import { checkModelConfig, loadHubModel } from '../src/lib/hub/model-files.ts';
 import type { ProgressCallback } from '../src/lib/hub/progress.ts';
 import { parseBertConfig, trainableParameters } from '../src/lib/models/bert-config.ts';
 import { CHECKPOINTS_PREFIX, readRunRecord, RUN_OUTPUT_EXTRAS, RUN_RECORD_KEY, type RunRecord, storedModelId, storedRunId } from '../src/lib/run/record.ts';
-import { localDatasetKey, prefixedStore, runKey, storeSummary } from '../src/lib/store/store.ts';
+import { localDatasetKey, modelKey, prefixedStore, runKey, storeSummary } from '../src/lib/store/store.ts';
 import type { DatasetSummary, LoadRequest, ModelSummary, StoragePanel } from './api.ts';
 import type { EngineState } from './engine-state.ts';
 
@@ -42,7 +42,17 @@ export async function loadModel(state: EngineState, req: LoadRequest, onProgress
     files: [...m.files].map(([path, b]) => ({ path, size: b.byteLength })),
     offline: m.offline,
   };
-  state.model = { summary, files: m.files, hub: commit ? { repo: req.repo, revision, commit } : null };
+  const reread = async () => {
+    const files = new Map(m.files);
+    for (const path of files.keys()) {
+      if (!path.endsWith('.safetensors')) continue;
+      const bytes = await state.store.get(modelKey(req.repo, revision, path));
+      if (!bytes) throw new Error(`${req.repo}@${revision}: ${path} is no longer stored`);
+      files.set(path, bytes);
+    }
+    return files;
+  };
+  state.model = { summary, files: m.files, hub: commit ? { repo: req.repo, revision, commit } : null, reread };
   return summary;
 }
 
@@ -79,7 +89,7 @@ export async function loadStoredModel(state: EngineState, runId: string): Promis
     files: [...files].map(([path, b]) => ({ path, size: b.byteLength })),
     offline: false,
   };
-  state.model = { summary, files, hub: null };
+  state.model = { summary, files, hub: null, reread: async () => (await storedModelFiles(state, runId)).files };
   return summary;
 }
 

@@ -27,7 +27,7 @@ export function minedDatasetId(source: string, options: MineOptions): string {
 const jsonl = (r: MineResult) => new TextEncoder().encode(minedRecords(r).map((x) => JSON.stringify(x)).join('\n') + '\n');
 
 export async function mine(state: EngineState, req: { config: RunConfig; options: MineOptions }, onProgress?: (p: MineProgressEvent) => void): Promise<MineSummaryReport> {
-  const { loaded, model, tokenizer } = state.parsedModel();
+  const { loaded, model, tokenizer } = state.parsedModel({ weights: true });
   const config = parseRunConfig(req.config, { hidden: model.config.hiddenSize });
   const source = state.data?.source;
   if (!source) throw new Error('no data set is loaded: load one first');

@@ -8,10 +8,10 @@
 import { prepareDataset, type PreparedDataset } from '../src/lib/data/dataset.ts';
 import { type EvalProgress, evaluateModel } from '../src/lib/eval/evaluate-model.ts';
 import { BertEncoder } from '../src/lib/models/encoder.ts';
-import { loadSentenceModel, modelFilesBytes } from '../src/lib/models/sentence-model.ts';
+import { loadSentenceModel } from '../src/lib/models/sentence-model.ts';
 import { modelIdentity } from '../src/lib/run/identity.ts';
 import { readRunRecord, type RunRecord, writeRunRecord } from '../src/lib/run/record.ts';
-import { buildRunIrSet, type RunEvent, runEvalDims, runTraining } from '../src/lib/run/run.ts';
+import { accountedFileBytes, buildRunIrSet, type RunEvent, runEvalDims, runTraining } from '../src/lib/run/run.ts';
 import { createRuntime, type Runtime } from '../src/lib/runtime/index.ts';
 import { prefixedStore, runKey, type Store } from '../src/lib/store/store.ts';
 import { loadTokenizer, tokenizerFilesFromMap } from '../src/lib/tokenize/tokenizer.ts';
@@ -138,11 +138,11 @@ function deviceMemoryGb(): number | null {
   return (navigator as Navigator & { deviceMemory?: number }).deviceMemory ?? null;
 }
 
-/** What the memory account needs from the worker: the device's memory and, on WebGPU, the adapter's largest buffer. */
-async function memoryInputs(runtime: Runtime): Promise<{ deviceMemoryBytes?: number; gpuMaxBindingBytes?: number }> {
+/** What the memory account needs from the worker: the device's memory, that it is a tab's run, and on WebGPU the adapter's largest buffer. */
+async function memoryInputs(runtime: Runtime): Promise<{ deviceMemoryBytes?: number; gpuMaxBindingBytes?: number; inTab: true }> {
   const gb = deviceMemoryGb();
   const binding = runtime.describe().kind === 'webgpu' ? (await engineChoice()).gpuMaxBindingBytes : null;
-  return { ...(gb ? { deviceMemoryBytes: gb * 2 ** 30 } : {}), ...(binding ? { gpuMaxBindingBytes: binding } : {}) };
+  return { ...(gb ? { deviceMemoryBytes: gb * 2 ** 30 } : {}), ...(binding ? { gpuMaxBindingBytes: binding } : {}), inTab: true };
 }
 
 export async function memoryPlan(state: EngineState, request: RunConfig): Promise<MemoryPlanReport> {
@@ -150,7 +150,8 @@ export async function memoryPlan(state: EngineState, request: RunConfig): Promis
   const config = parseRunConfig(request, { hidden: model.config.hiddenSize });
   const data = preparedData(state, config);
   const { runtime } = await runtimeFor(state, config);
-  const trainer = new Trainer({ runtime, model, tokenizer, config, train: data.train, memory: { ...(await memoryInputs(runtime)), fileBytes: modelFilesBytes(loaded.files) } });
+  const fileBytes = accountedFileBytes({ model, files: loaded.files, trainInPlace: true });
+  const trainer = new Trainer({ runtime, model, tokenizer, config, train: data.train, memory: { ...(await memoryInputs(runtime)), fileBytes } });
   return { plan: trainer.memoryPlan(), deviceMemoryGb: deviceMemoryGb(), runtimeKind: runtime.describe().kind };
 }
 
@@ -174,15 +175,22 @@ export async function train(state: EngineState, req: TrainRequest, onEvent?: (e:
       if (!previous) throw new Error(`no stored run ${runId}`);
       if (previous.checkpointStep === null) throw new Error(`run ${runId} has no checkpoint to resume from`);
     }
+    const identity = await modelIdentity(loaded.summary.name, loaded.files, loaded.hub);
+    // The loaded model's weights are trained in place (one copy fewer) and read again afterwards.
+    state.trainingInPlace = true;
     const outcome = await runTraining({
       store, runtime, config, runId, resume: !!req.resumeRunId, checkpointEvery: req.checkpointEvery, signal: abort.signal, onEvent: forward,
-      model: { name: loaded.summary.name, model, tokenizer, files: loaded.files, identity: await modelIdentity(loaded.summary.name, loaded.files, loaded.hub) },
+      model: { name: loaded.summary.name, model, tokenizer, files: loaded.files, identity, trainInPlace: true },
       data: { source: state.data!.source, train: data.train, test: data.test },
       memory: await memoryInputs(runtime),
     });
     flush();
     return { record: outcome.record, runtime: info };
   } finally {
+    if (state.trainingInPlace) {
+      state.trainingInPlace = false;
+      await state.restoreModel();
+    }
     flush();
     state.active = null;
     state.activeRunId = null;
@@ -194,7 +202,7 @@ export async function evaluate(state: EngineState, req: EvaluateRequest, onProgr
   const stored = req.runId ? await storedModelFiles(state, req.runId) : null;
   const { model, tokenizer, name } = stored
     ? { model: loadSentenceModel(stored.files), tokenizer: loadTokenizer(tokenizerFilesFromMap(stored.files, stored.record.name)), name: stored.record.name }
-    : { ...state.parsedModel(), name: state.model!.summary.name };
+    : { ...state.parsedModel({ weights: true }), name: state.model!.summary.name };
   const config = parseRunConfig(req.config, { hidden: model.config.hiddenSize });
   const set = buildRunIrSet(config, preparedData(state, config));
   if (!set) throw new Error('the data set has no test rows to evaluate on');

@@ -7,9 +7,10 @@
 // Not the table (run.ts) and not a correctness test of the Trainer (src/lib/train/*.test.ts).
 //
 // Usage: tsx tests/bench/train-child.ts --runtime wasm|node --threads N --path fused|gradcache
-//        [--mini M] [--warmup W] [--repeats R] [--batch B] [--seq T]
+//        [--mini M] [--warmup W] [--repeats R] [--batch B] [--seq T] [--model small|base]
 
 import { parseArgs } from 'node:util';
+import { BGE_BASE_CONFIG, BGE_SMALL_CONFIG } from '../../src/lib/models/bert-config.ts';
 import { createRuntime, type RuntimeKind } from '../../src/lib/runtime/index.ts';
 import { benchmarkTrainStep, type TrainStepBenchResult } from './train-step-bench.ts';
 import type { TrainPath } from '../../src/lib/train/trainer.ts';
@@ -39,6 +40,7 @@ async function main(): Promise<void> {
       repeats: { type: 'string', default: '3' },
       batch: { type: 'string', default: '32' },
       seq: { type: 'string', default: '128' },
+      model: { type: 'string', default: 'small' },
     },
   });
   const kind = values.runtime as RuntimeKind;
@@ -55,7 +57,7 @@ async function main(): Promise<void> {
   const cpu0 = process.cpuUsage();
   const w0 = performance.now();
   const r = await benchmarkTrainStep({
-    runtime, path, miniBatchSize: miniBatchSize ?? undefined, batch: Number(values.batch), seq: Number(values.seq), warmup, repeats,
+    runtime, path, miniBatchSize: miniBatchSize ?? undefined, batch: Number(values.batch), seq: Number(values.seq), warmup, repeats, config: values.model === 'base' ? BGE_BASE_CONFIG : BGE_SMALL_CONFIG,
   });
   const cpu = process.cpuUsage(cpu0);
   if (r.stepS.length !== repeats || !r.stepS.every((s) => Number.isFinite(s) && s > 0)) throw new Error(`train bench: step times ${JSON.stringify(r.stepS)}`);

@@ -7,7 +7,11 @@
 
 import type { Example } from '../../src/lib/data/validate.ts';
 import { BGE_SMALL_CONFIG, type BertConfig } from '../../src/lib/models/bert-config.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { randomBertWeights, sentenceModel } from '../../src/lib/models/sentence-model.ts';
+import { PlainFolderStore } from '../../src/lib/store/plain-folder-store.ts';
 import type { Runtime } from '../../src/lib/runtime/types.ts';
 import type { BatchTokenizer } from '../../src/lib/train/batches.ts';
 import { parseRunConfig } from '../../src/lib/train/run-config.ts';
@@ -76,12 +80,23 @@ export async function benchmarkTrainStep(o: TrainStepBenchOptions): Promise<Trai
     memoryBudgetMB: 2 ** 30,
   });
   const ends: number[] = [];
-  const trainer = new Trainer({ runtime: o.runtime, model, tokenizer: syntheticTokenizer(seq, c.vocabSize), config, train, onEvent: (e) => e.type === 'step' && ends.push(performance.now()) });
+  // The model keeps its own weights beside the updater's copy, as a run keeps its model files.
+  const modelBytes = [...model.weights.values()].reduce((n, w) => n + w.data.byteLength, 0);
+  const trainer = new Trainer({
+    runtime: o.runtime, model, tokenizer: syntheticTokenizer(seq, c.vocabSize), config, train, memory: { fileBytes: modelBytes },
+    onEvent: (e) => e.type === 'step' && ends.push(performance.now()),
+  });
   const account = trainer.planMemory().account;
   const t0 = performance.now();
   await trainer.run();
-  // One checkpoint, untimed, so the peak includes what a run's checkpoints hold (the account counts it).
-  await trainer.checkpoint();
+  // One checkpoint written to disk as the CLI writes it, untimed, so the peak includes what a
+  // run's checkpoints hold (the account counts it).
+  const dir = mkdtempSync(join(tmpdir(), 'tabtune-bench-'));
+  try {
+    await new PlainFolderStore(dir).set('checkpoint.safetensors', await trainer.checkpoint());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   await trainer.dispose();
   const stepS = ends.slice(warmup).map((t, i) => (t - ends[warmup + i - 1]) / 1000);
   const mean = stepS.reduce((a, b) => a + b, 0) / stepS.length;

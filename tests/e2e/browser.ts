@@ -34,6 +34,8 @@ export interface BrowserSession {
   page: Page;
   /** Console errors and uncaught exceptions seen so far, in order. */
   errors: string[];
+  /** The temporary profile folder (Chromium's --user-data-dir): how a benchmark finds its processes. */
+  profile: string;
   close(): Promise<void>;
 }
 
@@ -71,6 +73,7 @@ export async function launchBrowser(options: LaunchOptions = {}): Promise<Browse
     context,
     page,
     errors,
+    profile,
     async close() {
       await context.close();
       await rm(profile, { recursive: true, force: true });

@@ -262,6 +262,17 @@ describe('training on WebGPU (SwiftShader) with the optimizer on the device', ()
   }, 300_000);
 });
 
+describe('IndexedDB store', () => {
+  it('stores a value given in parts as 32 MiB chunks, reads it back whole, and deletes every chunk', async () => {
+    // 70 MiB in three parts that straddle chunk edges: chunks of 32, 32 and 6 MiB.
+    const MiB = 2 ** 20;
+    const r = await call('storeRoundTrip', 'run/x/checkpoints/c.safetensors', [8, 40 * MiB - 8, 30 * MiB]);
+    expect(r).toEqual({ equal: true, size: 70 * MiB, listed: [70 * MiB], rawValues: 3, afterDelete: 0 });
+    // A small value of one part is one value, as before.
+    expect(await call('storeRoundTrip', 'model/a@main/config.json', [100])).toEqual({ equal: true, size: 100, listed: [100], rawValues: 1, afterDelete: 0 });
+  }, 120_000);
+});
+
 describe('the engine worker', () => {
   it('runs its self-test on WebGPU when an adapter exists and says which EP and adapter', async () => {
     const report = await call('workerSelfTest');

@@ -113,7 +113,7 @@ export function modelCard(record: CardRecord, opts: ModelCardOptions = {}): stri
     '',
     `- Loss: ${lossDescription(c)}`,
     `- Batch size ${c.batchSize}${c.accumulation > 1 ? `, gradient accumulation ${c.accumulation}` : ''}, ${c.maxSteps !== null ? `max steps ${c.maxSteps}` : `${c.epochs} epochs`} (${record.step} updates)`,
-    `- Learning rate ${c.lr}, ${c.scheduler} schedule, warmup ${c.warmupSteps > 0 ? `${c.warmupSteps} steps` : `ratio ${c.warmupRatio}`}, weight decay ${c.weightDecay}, max grad norm ${c.maxGradNorm}`,
+    `- Learning rate ${c.lr}, ${c.scheduler} schedule, warmup ${c.warmupSteps > 0 ? `${c.warmupSteps} steps` : `ratio ${c.warmupRatio}`}, weight decay ${c.weightDecay}, max grad norm ${c.maxGradNorm}${c.adamMoments === 'bfloat16' ? ', AdamW moments in bfloat16 (stochastic rounding)' : ''}`,
     `- Batch sampler ${c.sampler === 'no_duplicates' ? 'NO_DUPLICATES' : 'BATCH_SAMPLER'}${c.shuffle ? '' : ' (no shuffle)'}, seed ${c.seed}, dropout ${c.dropout ? 'on' : 'off'}${c.maxSeqLength ? `, max sequence length ${c.maxSeqLength}` : ''}`,
     '',
     '## Usage',

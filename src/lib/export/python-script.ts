@@ -82,6 +82,7 @@ export function trainScript(config: RunConfig): string {
     ['WARMUP_RATIO', c.warmupRatio],
     ['WARMUP_STEPS', c.warmupSteps],
     ['WEIGHT_DECAY', c.weightDecay],
+    ['ADAM_MOMENTS', c.adamMoments, "tabtune's bfloat16 moments have no TrainingArguments twin; torch's AdamW keeps float32 (optim='adamw_bnb_8bit' is the nearest memory saver)"],
     ['MAX_GRAD_NORM', c.maxGradNorm],
     ['GRADIENT_ACCUMULATION', c.accumulation],
     ['SEED', c.seed],

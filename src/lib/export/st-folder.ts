@@ -1,5 +1,5 @@
 // The fine-tuned model as a sentence-transformers folder (SPEC §6.3), as a map of path → bytes so
-// the CLI writes it to disk and the browser zips it: `model.safetensors` with the input file's own
+// a run's Store writes it (a folder on disk, IndexedDB): `model.safetensors` with the input file's own
 // tensor names and order of everything it held (trained tensors replaced, float32; the untouched
 // pooler and any extra tensor such as `embeddings.position_ids` copied as they were), `config.json`,
 // the tokenizer files and sentence-transformers module files carried over unchanged, and a
@@ -7,7 +7,8 @@
 // own loader read it like the input model.
 // Not the ONNX export for transformers.js' onnx/ folder, and no zip or upload.
 
-import { parseSafetensors, type TensorToWrite, writeSafetensors } from '../models/safetensors.ts';
+import { parseSafetensors, safetensorsParts, type TensorToWrite } from '../models/safetensors.ts';
+import type { StoreValue } from '../store/store.ts';
 
 export interface ExportInput {
   /** The input model's files (path → bytes), as read from its folder or IndexedDB. */
@@ -26,10 +27,11 @@ const dec = new TextDecoder();
 /** Files copied as they are: everything but the weights, README and files we do not use. */
 const SKIP = /^(model\.safetensors|pytorch_model\.bin|README\.md|onnx\/.*|\.fixture-version|\.gitattributes)$/;
 
-export function exportSentenceTransformers(o: ExportInput): Map<string, Uint8Array> {
+/** The folder's files; model.safetensors in parts (safetensorsParts: the trained tensors are views, not copies), for a Store to write. */
+export function exportSentenceTransformers(o: ExportInput): Map<string, StoreValue> {
   const src = o.sourceFiles.get('model.safetensors');
   if (!src) throw new Error('export: the source model has no model.safetensors');
-  const parsed = parseSafetensors(src);
+  const parsed = parseSafetensors(src, { view: true }); // views: the trained tensors replace most of them
   const tensors = new Map<string, TensorToWrite>();
   const used = new Set<string>();
   for (const [name, t] of parsed.tensors) {
@@ -44,8 +46,8 @@ export function exportSentenceTransformers(o: ExportInput): Map<string, Uint8Arr
     }
   }
   for (const name of o.weights.keys()) if (!used.has(name)) throw new Error(`export: the source model.safetensors has no tensor ${name}`);
-  const out = new Map<string, Uint8Array>();
-  out.set('model.safetensors', writeSafetensors(tensors, { ...parsed.metadata, format: parsed.metadata.format ?? 'pt' }));
+  const out = new Map<string, StoreValue>();
+  out.set('model.safetensors', safetensorsParts(tensors, { ...parsed.metadata, format: parsed.metadata.format ?? 'pt' }));
   for (const [path, bytes] of o.sourceFiles) {
     if (SKIP.test(path) || out.has(path)) continue;
     if (path === 'config.json') {

@@ -40,6 +40,9 @@ export const BGE_SMALL_CONFIG: BertConfig = {
   padTokenId: 0,
 };
 
+/** bge-base-en-v1.5's shape: bge-small's with hidden 768 and FFN 3072 (for benchmarks). */
+export const BGE_BASE_CONFIG: BertConfig = { ...BGE_SMALL_CONFIG, hiddenSize: 768, intermediateSize: 3072 };
+
 /** Parses config.json; rejects models that are not BERT and settings the encoder does not implement. */
 export function parseBertConfig(json: unknown, file = 'config.json'): BertConfig {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ModelLoadError(`${file}: not a JSON object`);

@@ -7,6 +7,8 @@
 // Pure TypeScript: no Node or DOM imports. It is not a model loader (name mapping, the optional
 // `bert.` prefix and config checks belong to the BERT weights module).
 
+import { joinParts } from '../util/bytes.ts';
+
 export type Dtype =
   | 'F64' | 'F32' | 'F16' | 'BF16'
   | 'I64' | 'I32' | 'I16' | 'I8'
@@ -36,7 +38,7 @@ export type WriteDtype = 'F32' | 'F16' | 'BF16';
 export interface TensorToWrite {
   shape: number[];
   data: TensorData;
-  /** Defaults to the dtype implied by `data`; a Float32Array is written as `options.dtype`. */
+  /** Defaults to the dtype implied by `data`; a Float32Array is written as `options.dtype`; F16/BF16 from a Uint16Array are its bits as they are. */
   dtype?: Dtype;
 }
 
@@ -59,7 +61,12 @@ export class SafetensorsError extends Error {
   }
 }
 
-export function parseSafetensors(bytes: Uint8Array): ParsedSafetensors {
+/**
+ * The file's tensors, each in its own buffer — or with `view`, F32 tensors at 4-byte-aligned
+ * offsets as views of `bytes` (no copy: the tensors and the file share memory, so neither may be
+ * written while the other is in use).
+ */
+export function parseSafetensors(bytes: Uint8Array, options: { view?: boolean } = {}): ParsedSafetensors {
   if (bytes.byteLength < 8) {
     throw new SafetensorsError(`file is ${bytes.byteLength} bytes, shorter than the 8-byte header length`);
   }
@@ -144,7 +151,9 @@ export function parseSafetensors(bytes: Uint8Array): ParsedSafetensors {
   const tensors = new Map<string, SafeTensor>();
   for (const e of entries) {
     const raw = bytes.subarray(dataStart + e.begin, dataStart + e.end);
-    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: decode(e.dtype, raw) });
+    const aligned = (raw.byteOffset & 3) === 0;
+    const data = options.view && e.dtype === 'F32' && aligned ? new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4) : decode(e.dtype, raw);
+    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data });
   }
   return { metadata, tensors };
 }
@@ -184,6 +193,7 @@ function dtypeOfArray(data: TensorData, floatAs: WriteDtype): Dtype {
 }
 
 function encode(dtype: Dtype, data: TensorData): Uint8Array {
+  if ((dtype === 'F16' || dtype === 'BF16') && data instanceof Uint16Array) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength); // the bits already
   if (dtype === 'F16' || dtype === 'BF16') {
     if (!(data instanceof Float32Array)) throw new SafetensorsError(`${dtype} tensors are written from Float32Array data`);
     const bits = dtype === 'F16' ? f32ToF16Bits(data) : f32ToBf16Bits(data);
@@ -207,6 +217,18 @@ export function writeSafetensors(
   metadata?: Record<string, string> | null,
   options: { dtype?: WriteDtype } = {},
 ): Uint8Array {
+  return joinParts(safetensorsParts(tensors, metadata, options));
+}
+
+/**
+ * writeSafetensors' bytes as parts, in order: the length and header, then each tensor's bytes — a
+ * view of its data where no conversion is needed (float32 as F32), so nothing is copied.
+ */
+export function safetensorsParts(
+  tensors: Map<string, TensorToWrite> | Record<string, TensorToWrite>,
+  metadata?: Record<string, string> | null,
+  options: { dtype?: WriteDtype } = {},
+): Uint8Array[] {
   const floatAs = options.dtype ?? 'F32';
   const list = (tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors)).map(([name, t]) => {
     if (name === '__metadata__') throw new SafetensorsError('"__metadata__" is not a valid tensor name');
@@ -238,15 +260,10 @@ export function writeSafetensors(
     headerBytes = p;
   }
 
-  const out = new Uint8Array(8 + headerBytes.byteLength + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.byteLength), true);
-  out.set(headerBytes, 8);
-  let at = 8 + headerBytes.byteLength;
-  for (const t of list) {
-    out.set(t.bytes, at);
-    at += t.bytes.byteLength;
-  }
-  return out;
+  const head = new Uint8Array(8 + headerBytes.byteLength);
+  new DataView(head.buffer).setBigUint64(0, BigInt(headerBytes.byteLength), true);
+  head.set(headerBytes, 8);
+  return [head, ...list.map((t) => t.bytes)];
 }
 
 // ---- half-precision conversions -------------------------------------------------------------

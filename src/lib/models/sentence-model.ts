@@ -22,7 +22,10 @@ export interface SentenceModel {
   pooling: PoolingMode;
   normalize: boolean;
   maxSeqLength: number;
-  /** By Hugging Face name, without a `bert.` prefix; the pooler only when the file has it. */
+  /**
+   * By Hugging Face name, without a `bert.` prefix; the pooler only when the file has it. Read
+   * only: F32 weights from files are views of the file's bytes (the trainer works on copies).
+   */
   weights: Map<string, WeightTensor>;
   /** The stored dtype of the weight file (F32, F16, BF16), for the log. */
   weightDtype: string;
@@ -87,7 +90,8 @@ export const WEIGHTS_INDEX = 'model.safetensors.index.json';
 /** The weight tensors of the files: model.safetensors, else the index's shards merged (file: what to name in errors). */
 export function readWeightFiles(files: ModelFiles): ParsedSafetensors & { file: string; shards: string[] } {
   const single = files.get(WEIGHTS_FILE);
-  if (single) return { ...parseSafetensors(single), file: WEIGHTS_FILE, shards: [] };
+  // Views of the file's bytes, not copies: the model's weights and its files are held once.
+  if (single) return { ...parseSafetensors(single, { view: true }), file: WEIGHTS_FILE, shards: [] };
   const index = readJson(files, WEIGHTS_INDEX) as { weight_map?: unknown } | undefined;
   if (index === undefined) {
     const hint = files.has('pytorch_model.bin') ? ' (pytorch_model.bin is not supported: convert it to safetensors)' : '';
@@ -104,7 +108,7 @@ export function readWeightFiles(files: ModelFiles): ParsedSafetensors & { file: 
   const tensors = new Map<string, SafeTensor>();
   let metadata: Record<string, string> = {};
   for (const shard of shards) {
-    const parsed = parseSafetensors(files.get(shard)!);
+    const parsed = parseSafetensors(files.get(shard)!, { view: true });
     if (shard === shards[0]) metadata = parsed.metadata;
     for (const [name, t] of parsed.tensors) {
       if (weightMap[name] !== shard) {

@@ -21,7 +21,7 @@ import { modelCard } from '../export/model-card.ts';
 import { exportSentenceTransformers } from '../export/st-folder.ts';
 import { modelFilesBytes, withSingleWeightsFile, type SentenceModel } from '../models/sentence-model.ts';
 import type { Runtime } from '../runtime/types.ts';
-import type { Store } from '../store/store.ts';
+import { sizeOfValue, type Store, type StoreValue } from '../store/store.ts';
 import type { TextTokenizer } from '../tokenize/tokenizer.ts';
 import { readCheckpoint } from '../train/checkpoint.ts';
 import { parseRunConfig, type RunConfig } from '../train/run-config.ts';
@@ -40,6 +40,12 @@ export interface RunModel {
   /** The base model's files (path → bytes); the output copies them with the trained weights. */
   files: ReadonlyMap<string, Uint8Array>;
   identity: ModelIdentity;
+  /**
+   * Train the model's weight arrays in place (TrainerOptions.trainInPlace): one copy of the weights
+   * fewer, but afterwards they — and the F32 file bytes they view — hold the run's weights, not the
+   * base model's; the caller reads the base model again if it needs it.
+   */
+  trainInPlace?: boolean;
 }
 
 export interface RunData {
@@ -149,7 +155,8 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
 
   // The memory account first: a run that cannot fit is refused before anything is read or written.
   const trainer = new Trainer({
-    runtime, model: model.model, tokenizer: model.tokenizer, config, train: data.train, provenance, memory: { ...o.memory, fileBytes: modelFilesBytes(model.files) },
+    runtime, model: model.model, tokenizer: model.tokenizer, config, train: data.train, provenance, trainInPlace: model.trainInPlace,
+    memory: { ...o.memory, fileBytes: accountedFileBytes(model) },
     onEvent: (e) => {
       if (e.type === 'path') record.path = { path: e.path, miniBatchSize: e.miniBatchSize, why: e.why };
       if (e.type !== 'checkpoint' && e.type !== 'done') emit(e);
@@ -214,9 +221,9 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
     await save();
   };
   let writtenStep: number | null = null;
-  const writeCheckpoint = async (bytes: Uint8Array, step: number) => {
+  const writeCheckpoint = async (parts: Uint8Array[], step: number) => {
     try {
-      await store.set(checkpointKey(step), bytes);
+      await store.set(checkpointKey(step), parts);
     } catch (e) {
       emit({ type: 'warning', message: `the checkpoint at update ${step} was not stored (${message(e)}); the previous one is kept` });
       return;
@@ -226,7 +233,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
     Object.assign(record, { checkpointStep: step, step, losses: lossesOf(trainer.events) });
     await save();
     await store.set('train_log.jsonl', trainLog(trainer.events, record.evals)).catch(() => undefined);
-    emit({ type: 'checkpoint', step, bytes: bytes.byteLength });
+    emit({ type: 'checkpoint', step, bytes: sizeOfValue(parts) });
   };
 
   try {
@@ -290,7 +297,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
     emit({ type: 'phase', phase: 'save' });
     const files = runOutputs(record, model, await trainer.weights(), trainer.events);
     for (const [path, bytes] of files) await store.set(path, bytes);
-    record.modelBytes = [...files].reduce((n, [path, b]) => n + (RUN_OUTPUT_EXTRAS.has(path) ? 0 : b.byteLength), 0);
+    record.modelBytes = [...files].reduce((n, [path, b]) => n + (RUN_OUTPUT_EXTRAS.has(path) ? 0 : sizeOfValue(b)), 0);
     // A finished run keeps its model, not its checkpoint (bge-base's is ~1.3 GB).
     await store.delPrefix(CHECKPOINTS_PREFIX);
     Object.assign(record, { status: 'done', checkpointStep: null, finished: Date.now() });
@@ -325,8 +332,21 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
   }
 }
 
+/**
+ * The model-file bytes a run holds besides the trained weights (the memory account's 'model
+ * files'): trained in place, weights parsed as views of their file are the file's bytes, so those
+ * count once, as the updater's.
+ */
+export function accountedFileBytes(model: Pick<RunModel, 'model' | 'files' | 'trainInPlace'>): number {
+  if (!model.trainInPlace) return modelFilesBytes(model.files);
+  const buffers = new Set([...model.files.values()].map((b) => b.buffer));
+  let viewed = 0;
+  for (const w of model.model.weights.values()) if (buffers.has(w.data.buffer)) viewed += w.data.byteLength;
+  return modelFilesBytes(model.files) - viewed;
+}
+
 /** The finished run's output files: the sentence-transformers folder, its log, results and config. */
-function runOutputs(record: RunRecord, model: RunModel, weights: ReadonlyMap<string, Float32Array>, events: readonly TrainEvent[]): Map<string, Uint8Array> {
+function runOutputs(record: RunRecord, model: RunModel, weights: ReadonlyMap<string, Float32Array>, events: readonly TrainEvent[]): Map<string, StoreValue> {
   const { before, after, config } = record;
   const rows = after
     ? (before ? beforeAfterRows(before, after) : after.evaluators.map((e) => ({ dim: e.dim, key: 'cosine_ndcg@10', before: null, after: e.metrics[`${e.name}_cosine_ndcg@10`] })))

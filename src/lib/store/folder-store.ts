@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { StoreQuotaError, storeSummary, type Store, type StoreEntry, type StoreEstimate } from './store.ts';
+import { StoreQuotaError, storeSummary, partsOf, sizeOfValue, type Store, type StoreValue, type StoreEntry, type StoreEstimate } from './store.ts';
 
 export function defaultCacheDir(env: Record<string, string | undefined> = process.env): string {
   return env.TABTUNE_CACHE || join(homedir(), '.cache', 'tabtune');
@@ -79,13 +79,14 @@ export class FolderStore implements Store {
     return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
-  async set(key: string, value: Uint8Array): Promise<void> {
+  async set(key: string, value: StoreValue): Promise<void> {
+    const bytes = sizeOfValue(value);
     const path = pathOf(this.root, key);
     if (this.#maxBytes !== null) {
       const old = (await this.#commitOf(path))?.size ?? 0;
       const usage = (await this.estimate()).usage;
-      if (usage - old + value.byteLength > this.#maxBytes) {
-        throw new StoreQuotaError(key, value.byteLength, await storeSummary(this), this.description);
+      if (usage - old + bytes > this.#maxBytes) {
+        throw new StoreQuotaError(key, bytes, await storeSummary(this), this.description);
       }
     }
     const tag = `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -94,14 +95,14 @@ export class FolderStore implements Store {
       await mkdir(dirname(path), { recursive: true });
       // Uncommit first, so a reader never pairs the old record with the new bytes.
       await rm(commitPath, { force: true });
-      await writeFile(path + tag, value);
+      await writeFile(path + tag, partsOf(value)); // part by part
       await rename(path + tag, path);
-      await writeFile(commitPath + tag, JSON.stringify({ size: value.byteLength, time: Date.now() }));
+      await writeFile(commitPath + tag, JSON.stringify({ size: bytes, time: Date.now() }));
       await rename(commitPath + tag, commitPath);
     } catch (e) {
       await rm(path + tag, { force: true });
       await rm(commitPath + tag, { force: true });
-      if (isDiskFull(e)) throw new StoreQuotaError(key, value.byteLength, await storeSummary(this), this.description, e);
+      if (isDiskFull(e)) throw new StoreQuotaError(key, bytes, await storeSummary(this), this.description, e);
       throw e;
     }
   }

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { diskEstimate, isDiskFull } from './folder-store.ts';
-import { StoreQuotaError, storeSummary, type Store, type StoreEntry, type StoreEstimate } from './store.ts';
+import { StoreQuotaError, storeSummary, partsOf, sizeOfValue, type Store, type StoreValue, type StoreEntry, type StoreEstimate } from './store.ts';
 
 const TEMP = /\.tmp-\d+-[0-9a-f]{8}$/;
 
@@ -33,16 +33,17 @@ export class PlainFolderStore implements Store {
     return buf ? new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength) : undefined;
   }
 
-  async set(key: string, value: Uint8Array): Promise<void> {
+  async set(key: string, value: StoreValue): Promise<void> {
+    const bytes = sizeOfValue(value);
     const path = this.#path(key);
     const temp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
       await mkdir(dirname(path), { recursive: true });
-      await writeFile(temp, value);
+      await writeFile(temp, partsOf(value)); // part by part
       await rename(temp, path);
     } catch (e) {
       await rm(temp, { force: true });
-      if (isDiskFull(e)) throw new StoreQuotaError(key, value.byteLength, await storeSummary(this), this.description, e);
+      if (isDiskFull(e)) throw new StoreQuotaError(key, bytes, await storeSummary(this), this.description, e);
       throw e;
     }
   }

@@ -21,11 +21,26 @@ export interface StoreEstimate {
   quota: number | null;
 }
 
+/**
+ * A value: one buffer, or its parts in order. Parts are written one after another and never
+ * joined, so a checkpoint's tensors go to disk or IndexedDB without a second whole copy.
+ */
+export type StoreValue = Uint8Array | readonly Uint8Array[];
+
+/** The most bytes one IndexedDB value holds (and one write copies); the memory account counts it. */
+export const STORE_CHUNK_BYTES = 32 * 2 ** 20;
+
+/** The parts of a value, in order. */
+export const partsOf = (v: StoreValue): readonly Uint8Array[] => (v instanceof Uint8Array ? [v] : v);
+
+/** Bytes of a value. */
+export const sizeOfValue = (v: StoreValue): number => partsOf(v).reduce((n, p) => n + p.byteLength, 0);
+
 export interface Store {
   /** Where the bytes live, in words ("IndexedDB", "folder ~/.cache/tabtune"). */
   readonly description: string;
   get(key: string): Promise<Uint8Array | undefined>;
-  set(key: string, value: Uint8Array): Promise<void>;
+  set(key: string, value: StoreValue): Promise<void>;
   del(key: string): Promise<void>;
   /** Deletes every committed entry whose key starts with `prefix`. */
   delPrefix(prefix: string): Promise<number>;

@@ -6,7 +6,9 @@
 // It does not decide when to save (the trainer saves at update boundaries, as HF does, so no
 // half-accumulated gradients need saving) and it is not the exported model (src/lib/export/).
 
-import { parseSafetensors, writeSafetensors, type TensorToWrite } from '../models/safetensors.ts';
+import { parseSafetensors, safetensorsParts, type TensorToWrite } from '../models/safetensors.ts';
+import { joinParts } from '../util/bytes.ts';
+import type { MomentData } from './optimizer.ts';
 import type { SamplerState } from './sampler.ts';
 import type { SchedulerType } from './schedule.ts';
 import { parseRunConfig, type RunConfig } from './run-config.ts';
@@ -23,8 +25,8 @@ export interface Checkpoint {
   optimizer: {
     /** AdamW's step count (updates done). */
     step: number;
-    /** `adam.m/<name>`, `adam.v/<name>` (AdamW.stateTensors()). */
-    tensors: Map<string, Float32Array>;
+    /** `adam.m/<name>`, `adam.v/<name>` (AdamW.stateTensors()); Uint16Array: bfloat16 moments, stored as BF16. */
+    tensors: Map<string, MomentData>;
   };
   scheduler: {
     type: SchedulerType;
@@ -61,6 +63,15 @@ const ORDER = 'sampler/order';
 const isStateName = (n: string) => n.startsWith('adam.') || n.startsWith('sampler/');
 
 export function writeCheckpoint(c: Checkpoint): Uint8Array {
+  return joinParts(checkpointParts(c));
+}
+
+/**
+ * The checkpoint file as parts (header, then each tensor's bytes as a view of its Float32Array):
+ * a store writes them one after another, so no whole copy of weights and moments is made. The
+ * views share the trainer's live buffers: write them before the next update.
+ */
+export function checkpointParts(c: Checkpoint): Uint8Array[] {
   const tensors = new Map<string, TensorToWrite>();
   const shapeOf = (name: string, data: Float32Array): number[] => {
     const s = c.shapes?.get(name);
@@ -79,7 +90,7 @@ export function writeCheckpoint(c: Checkpoint): Uint8Array {
     const w = c.weights.get(m[1]);
     if (!w) throw new CheckpointError(`optimizer tensor "${name}" has no weight "${m[1]}"`);
     if (w.length !== data.length) throw new CheckpointError(`"${name}" has ${data.length} values, weight "${m[1]}" has ${w.length}`);
-    tensors.set(name, { shape: shapeOf(m[1], w), data });
+    tensors.set(name, { shape: shapeOf(m[1], w), data, dtype: data instanceof Uint16Array ? 'BF16' : 'F32' });
   }
   tensors.set(ORDER, { shape: [c.sampler.order.length], data: Int32Array.from(c.sampler.order) });
   const { order: _order, ...samplerRest } = c.sampler;
@@ -95,17 +106,17 @@ export function writeCheckpoint(c: Checkpoint): Uint8Array {
     metrics: c.metrics,
     provenance: c.provenance ?? null,
   };
-  return writeSafetensors(tensors, {
+  return safetensorsParts(tensors, {
     format: CHECKPOINT_FORMAT,
     format_version: String(CHECKPOINT_FORMAT_VERSION),
     state: JSON.stringify(state),
   });
 }
 
-export function readCheckpoint(bytes: Uint8Array): Checkpoint {
+export function readCheckpoint(bytes: Uint8Array | readonly Uint8Array[]): Checkpoint {
   let parsed;
   try {
-    parsed = parseSafetensors(bytes);
+    parsed = parseSafetensors(bytes instanceof Uint8Array ? bytes : joinParts(bytes));
   } catch (e) {
     throw new CheckpointError(`not a readable checkpoint file (${(e as Error).message})`);
   }
@@ -140,8 +151,8 @@ export function readCheckpoint(bytes: Uint8Array): Checkpoint {
     if (name === ORDER) {
       if (!(t.data instanceof Int32Array)) throw new CheckpointError(`${ORDER} is ${t.dtype}, expected I32`);
       order = Array.from(t.data);
-    } else if (!(t.data instanceof Float32Array) || t.dtype !== 'F32') {
-      throw new CheckpointError(`tensor "${name}" is ${t.dtype}, expected F32`);
+    } else if (!(t.data instanceof Float32Array) || !(t.dtype === 'F32' || (t.dtype === 'BF16' && name.startsWith('adam.')))) {
+      throw new CheckpointError(`tensor "${name}" is ${t.dtype}, expected F32${name.startsWith('adam.') ? ' or BF16' : ''}`);
     } else if (name.startsWith('adam.')) {
       optimizerTensors.set(name, t.data);
     } else {

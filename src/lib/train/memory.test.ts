@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { bertParameters, parseBertConfig, trainableParameters } from '../models/bert-config.ts';
-import { BGE_SMALL_SHAPE, defaultBudgetBytes, estimateActivationBytes, type MemoryInputs, memoryAccount, planMemory, RUNTIME_COSTS, WASM_HEAP_LIMIT } from './memory.ts';
+import {
+  BGE_SMALL_SHAPE, defaultBudgetBytes, efficientMiniBatch, estimateActivationBytes, type MemoryInputs, memoryAccount, planMemory, RUNTIME_COSTS, TAB_BUDGET_BYTES, WASM_HEAP_LIMIT,
+} from './memory.ts';
+import { STORE_CHUNK_BYTES } from '../store/store.ts';
 
 // bge-small-en-v1.5's and bge-base-en-v1.5's config.json, the fields that shape them.
 const BGE_SMALL = parseBertConfig({
@@ -26,25 +29,36 @@ describe('memory account', () => {
     expect(count(trainableParameters(BGE_SMALL))).toBe(BGE_SMALL_SHAPE.parameters);
   });
 
-  it('holds weights, gradients and both AdamW moments per parameter, the chosen activations, and a checkpoint buffer, each where the backend keeps it', () => {
+  it('holds weights, gradients and both AdamW moments per parameter, the chosen activations, and what a checkpoint and the final save copy, each where the backend keeps it', () => {
     const P = count(trainableParameters(BGE_SMALL));
     const bytes = (a: ReturnType<typeof memoryAccount>, what: string) => a.items.find((i) => i.what.startsWith(what))!;
     const wasm = memoryAccount(base({ model: BGE_SMALL, parameters: P, fileBytes: 0 }), 64, 'fused');
     expect(bytes(wasm, 'weights (host').bytes).toBe(4 * P);
     expect(bytes(wasm, 'weights (runtime')).toMatchObject({ bytes: 4 * P, place: 'wasm' });
-    expect(bytes(wasm, 'gradients')).toMatchObject({ bytes: 4 * P, place: 'host' });
+    // The graph's gradient outputs stay in WASM's heap while the host sums them.
+    expect(bytes(wasm, 'gradients (graph outputs)')).toMatchObject({ bytes: 4 * P, place: 'wasm' });
+    expect(bytes(wasm, 'gradients (accumulated)')).toMatchObject({ bytes: 4 * P, place: 'host' });
+    expect(wasm.items.find((i) => i.what.startsWith('gradients (the next'))).toBeUndefined();
     expect(bytes(wasm, 'AdamW')).toMatchObject({ bytes: 8 * P, place: 'host' });
-    expect(bytes(wasm, 'checkpoint')).toMatchObject({ bytes: 12 * P, held: 'checkpoint' });
+    // A checkpoint and the trained model are written in parts (views) one IndexedDB chunk at a
+    // time; the two never overlap, so the peak counts one chunk.
+    expect(bytes(wasm, 'checkpoint')).toMatchObject({ bytes: STORE_CHUNK_BYTES, held: 'checkpoint' });
+    expect(bytes(wasm, 'trained model')).toMatchObject({ bytes: STORE_CHUNK_BYTES, held: 'save' });
     expect(bytes(wasm, 'activations').bytes).toBe(Math.round(RUNTIME_COSTS.wasm.activationFactor * estimateActivationBytes(BGE_SMALL, 64, 128)));
-    expect(wasm.hostPeak).toBe(wasm.items.reduce((n, i) => n + i.bytes, 0));
-    expect(wasm.wasmPeak).toBe(4 * P + bytes(wasm, 'activations').bytes);
+    expect(wasm.hostPeak).toBe(wasm.items.reduce((n, i) => n + (i.held === 'run' ? i.bytes : 0), 0) + STORE_CHUNK_BYTES);
+    expect(wasm.wasmPeak).toBe(8 * P + bytes(wasm, 'activations').bytes);
     expect(wasm.gpuPeak).toBe(0);
     // On WebGPU the optimizer and the graphs' tensors are GPU memory; the host keeps its copy and the checkpoint.
     const gpu = memoryAccount(base({ model: BGE_SMALL, parameters: P, fileBytes: 0, runtimeKind: 'webgpu' }), 8, 'fused');
-    expect(gpu.items.filter((i) => i.place === 'gpu').map((i) => i.what)).toEqual(['weights (runtime copy)', 'gradients', 'AdamW moments', 'activations (8 texts × 128 tokens)']);
-    // GradCache adds its no-grad forward to the fused account of the same rows.
+    expect(gpu.items.filter((i) => i.place === 'gpu').map((i) => i.what)).toEqual([
+      'weights (runtime copy)', 'gradients (graph outputs)', 'gradients (accumulated)', 'AdamW moments', 'activations (8 texts × 128 tokens)',
+    ]);
+    // GradCache adds its no-grad forward and a second gradient on the host (each mini-batch's is
+    // added to the sum) to the fused account of the same rows; so does accumulation.
     const gc = memoryAccount(base({ model: BGE_SMALL, parameters: P, fileBytes: 0 }), 64, 'gradcache');
-    expect(gc.hostPeak - wasm.hostPeak).toBe(gc.items.find((i) => i.what.startsWith('GradCache'))!.bytes);
+    expect(gc.hostPeak - wasm.hostPeak).toBe(gc.items.find((i) => i.what.startsWith('GradCache'))!.bytes + 4 * P);
+    expect(memoryAccount(base({ model: BGE_SMALL, parameters: P, fileBytes: 0, accumulation: 2 }), 64, 'fused').hostPeak - wasm.hostPeak).toBe(4 * P);
+    // From the GPU a checkpoint reads weights and both moments to the host at once.
     expect(gpu.hostPeak).toBe(RUNTIME_COSTS.webgpu.baseBytes + 4 * P + 12 * P);
     // Activations grow linearly in rows, faster than linearly in tokens (attention is T²).
     expect(estimateActivationBytes(BGE_SMALL, 16, 128)).toBe(2 * estimateActivationBytes(BGE_SMALL, 8, 128));
@@ -56,28 +70,42 @@ describe('memory account', () => {
     expect(defaultBudgetBytes(undefined)).toBe(4 * 2 ** 30);
     expect(planMemory(base({ deviceMemoryBytes: 8 * 2 ** 30 })).budgetBytes).toBe(4 * 2 ** 30);
     expect(planMemory(base({ ...budget(1234), deviceMemoryBytes: 8 * 2 ** 30 })).budgetBytes).toBe(1234 * MiB);
+    // A tab takes at most 4 GiB by default, however much the device has; a budget the user sets is theirs.
+    expect(defaultBudgetBytes(16 * 2 ** 30, true)).toBe(TAB_BUDGET_BYTES);
+    expect(defaultBudgetBytes(6 * 2 ** 30, true)).toBe(3 * 2 ** 30);
+    expect(planMemory(base({ deviceMemoryBytes: 32 * 2 ** 30, inTab: true, model: BGE_SMALL, parameters: BGE_SMALL_SHAPE.parameters })).why).toMatch(/the default budget \(4,096 MB, the most a tab takes\)/);
+    expect(planMemory(base({ ...budget(6000), deviceMemoryBytes: 32 * 2 ** 30, inTab: true })).budgetBytes).toBe(6000 * MiB);
   });
 });
 
 describe('a budget the run respects', () => {
-  it('auto: the largest GradCache mini-batch whose whole account fits, not an activation-only budget', () => {
-    const inp = base(budget(6144));
-    const plan = planMemory(inp);
-    expect(plan).toMatchObject({ path: 'gradcache', refusal: null });
-    const m = plan.miniBatchSize!;
-    expect(memoryAccount(inp, m).hostPeak).toBeLessThanOrEqual(6144 * MiB);
-    expect(memoryAccount(inp, m + 1).hostPeak).toBeGreaterThan(6144 * MiB);
-    expect(plan.account.hostPeak).toBe(memoryAccount(inp, m).hostPeak);
-    // Everything but the activations counts: the same budget leaves bge-small a larger mini-batch.
-    const small = planMemory({ ...inp, model: BGE_SMALL, parameters: BGE_SMALL_SHAPE.parameters, fileBytes: 4 * 33_360_000 });
-    expect(small.miniBatchSize!).toBeGreaterThan(m);
-  });
-
   // Budgets cut from the account itself: everything but the activations, plus part of one text's.
   const fixedAndOneText = (inp: MemoryInputs) => {
     const a = memoryAccount(inp, 1);
     return { fixed: a.hostPeak - a.items.find((i) => i.what.startsWith('activations'))!.bytes, oneText: a.items.find((i) => i.what.startsWith('activations'))!.bytes };
   };
+
+  it('auto: GradCache mini-batches as large as the whole account fits, up to the size that trains no faster', () => {
+    const { fixed, oneText } = fixedAndOneText(base());
+    const tight = (fixed + 5.5 * oneText) / MiB;
+    const inp = base(budget(tight));
+    const plan = planMemory(inp);
+    expect(plan).toMatchObject({ path: 'gradcache', miniBatchSize: 5, refusal: null });
+    expect(memoryAccount(inp, 5).hostPeak).toBeLessThanOrEqual(tight * MiB);
+    expect(memoryAccount(inp, 6).hostPeak).toBeGreaterThan(tight * MiB);
+    expect(plan.account.hostPeak).toBe(memoryAccount(inp, 5).hostPeak);
+    // Everything but the activations counts: the same budget leaves bge-small a larger mini-batch.
+    const small = planMemory({ ...inp, model: BGE_SMALL, parameters: BGE_SMALL_SHAPE.parameters, fileBytes: 4 * 33_360_000 });
+    expect(small.miniBatchSize!).toBeGreaterThan(5);
+    // With room to spare, no more than the CPU kernels use: 1,024 tokens, 8 texts of 128.
+    const roomy = planMemory(base(budget(6144)));
+    expect(efficientMiniBatch('wasm', 128)).toBe(8);
+    expect(memoryAccount(base(), 9).hostPeak).toBeLessThan(6144 * MiB);
+    expect(roomy).toMatchObject({ path: 'gradcache', miniBatchSize: 8 });
+    expect(roomy.why).toMatch(/GradCache mini-batches of 8 need [\d,]+ MB \(larger ones fit but train no faster: 8 texts × 128 tokens already keep the wasm kernels busy\)$/);
+    expect(efficientMiniBatch('wasm', 86)).toBe(12);
+    expect(efficientMiniBatch('wasm', 512)).toBe(4);
+  });
 
   it('refuses a run nothing fits, with suggestions that each fit the same budget', () => {
     const { fixed, oneText } = fixedAndOneText(base());
@@ -87,6 +115,8 @@ describe('a budget the run respects', () => {
     const s = plan.refusal!.suggestions;
     expect(s).toContain('BAAI/bge-small-en-v1.5 fits');
     expect(planMemory({ ...inp, model: BGE_SMALL, parameters: BGE_SMALL_SHAPE.parameters, fileBytes: 4 * 33_360_000 }).refusal).toBeNull();
+    const bf16 = /bfloat16 AdamW moments \(adamMoments\) fit, with GradCache mini-batches of (\d+)/.exec(s.join(';'));
+    expect(planMemory({ ...inp, adamMoments: 'bfloat16' })).toMatchObject({ refusal: null, miniBatchSize: Number(bf16![1]) });
     const tokens = Number(/max sequence length of (\d+) tokens/.exec(s.join(';'))?.[1] ?? NaN);
     expect(tokens).toBe(64);
     expect(planMemory({ ...inp, tokens }).refusal).toBeNull();

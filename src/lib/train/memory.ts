@@ -5,6 +5,8 @@
 // so the page can show it without loading the engine. `npm run bench` prints it next to measured
 // peaks.
 
+import { STORE_CHUNK_BYTES } from '../store/store.ts';
+import type { MomentPrecision } from './optimizer.ts';
 import type { RunConfig } from './run-config.ts';
 
 export type TrainPath = 'fused' | 'gradcache';
@@ -39,8 +41,8 @@ export function estimateActivationBytes(c: ModelShape, rows: number, tokens: num
 
 /** Where memory is held: host RAM, WebAssembly's linear memory (host RAM, at most 4 GiB), GPU memory. */
 export type MemoryPlace = 'host' | 'wasm' | 'gpu';
-/** For how long: the whole run, or only while a checkpoint is written. */
-export type MemoryHeld = 'run' | 'checkpoint';
+/** For how long: the whole run, or only while a checkpoint, or the trained model at the end, is written (never both at once). */
+export type MemoryHeld = 'run' | 'checkpoint' | 'save';
 
 export interface MemoryItem {
   what: string;
@@ -51,7 +53,7 @@ export interface MemoryItem {
 
 export interface MemoryAccount {
   items: MemoryItem[];
-  /** Host RAM at the peak (WASM's heap included): the items that coexist at a checkpoint. */
+  /** Host RAM at the peak (WASM's heap included): the run's items and the larger of a checkpoint's and the final save's. */
   hostPeak: number;
   /** GPU memory at the peak (WebGPU only, else 0). */
   gpuPeak: number;
@@ -76,6 +78,12 @@ export interface MemoryInputs {
   fileBytes?: number;
   /** The device's memory in bytes (navigator.deviceMemory, os.totalmem()); the default budget is half. */
   deviceMemoryBytes?: number;
+  /** The run is the page's: its default budget stops at TAB_BUDGET_BYTES. */
+  inTab?: boolean;
+  /** Micro-batches per update (config.accumulation; default 1). */
+  accumulation?: number;
+  /** AdamW's moments: float32 (8 bytes per parameter for both) or bfloat16 (4). */
+  adamMoments?: MomentPrecision;
   /** Where AdamW runs: on the device (WebGPU's default) or on the host. */
   updater?: 'host' | 'device';
   /** WebGPU: the adapter's largest buffer binding (min of maxBufferSize and maxStorageBufferBindingSize). */
@@ -124,31 +132,69 @@ export function memoryAccount(inp: Omit<MemoryInputs, 'config'>, rows: number, p
   if (inp.fileBytes) items.push({ what: 'model files', bytes: inp.fileBytes, place: 'host', held: 'run' });
   if (costs.weightsInRuntime) items.push({ what: 'weights (runtime copy)', bytes: 4 * P, place: runtimePlace, held: 'run' });
   items.push(
-    { what: 'gradients', bytes: 4 * P, place: optimizerPlace, held: 'run' },
-    { what: 'AdamW moments', bytes: 8 * P, place: optimizerPlace, held: 'run' },
+    // The graph's gradient outputs stay where the runtime made them (WASM's heap, GPU buffers,
+    // onnxruntime-node's arena) while the updater adds them to its sum; a GradCache mini-batch or
+    // an accumulated micro-batch after the first brings another whole gradient to that sum.
+    { what: 'gradients (graph outputs)', bytes: 4 * P, place: runtimePlace, held: 'run' },
+    { what: 'gradients (accumulated)', bytes: 4 * P, place: optimizerPlace, held: 'run' },
+    { what: inp.adamMoments === 'bfloat16' ? 'AdamW moments (bfloat16)' : 'AdamW moments', bytes: (inp.adamMoments === 'bfloat16' ? 4 : 8) * P, place: optimizerPlace, held: 'run' },
     { what: `activations (${rows} texts × ${inp.tokens} tokens)`, bytes: Math.round(costs.activationFactor * estimateActivationBytes(inp.model, rows, inp.tokens)), place: runtimePlace, held: 'run' },
   );
+  if (optimizerPlace === 'host' && (path === 'gradcache' || (inp.accumulation ?? 1) > 1)) {
+    items.push({ what: 'gradients (the next one, being added)', bytes: 4 * P, place: 'host', held: 'run' });
+  }
   if (path === 'gradcache' && (costs.gradCacheBytes || costs.gradCacheFactor)) {
     const bytes = costs.gradCacheBytes + Math.round(costs.gradCacheFactor * estimateActivationBytes(inp.model, rows, inp.tokens));
     items.push({ what: "GradCache's no-grad forward", bytes, place: runtimePlace, held: 'run' });
   }
-  items.push(
-    // writeCheckpoint assembles weights and both moments in one buffer.
-    { what: 'checkpoint buffer', bytes: 12 * P, place: 'host', held: 'checkpoint' },
-  );
+  // A checkpoint goes to the store in parts (checkpointParts): on the CPU runtimes views of the
+  // updater's own buffers, copied one IndexedDB chunk at a time; from the GPU its weights and
+  // moments are read to the host first.
+  items.push(optimizerPlace === 'gpu'
+    ? { what: 'checkpoint (weights and moments read from the GPU)', bytes: 12 * P, place: 'host', held: 'checkpoint' }
+    : { what: 'checkpoint (written a chunk at a time)', bytes: STORE_CHUNK_BYTES, place: 'host', held: 'checkpoint' });
+  // The trained model.safetensors is written the same way (views of the weights), read from the GPU first there.
+  items.push(optimizerPlace === 'gpu'
+    ? { what: 'trained model (weights read from the GPU)', bytes: 4 * P, place: 'host', held: 'save' }
+    : { what: 'trained model (written a chunk at a time)', bytes: STORE_CHUNK_BYTES, place: 'host', held: 'save' });
   const sum = (f: (i: MemoryItem) => boolean) => items.filter(f).reduce((n, i) => n + i.bytes, 0);
+  const peak = (place: (p: MemoryPlace) => boolean) =>
+    sum((i) => place(i.place) && i.held === 'run') + Math.max(sum((i) => place(i.place) && i.held === 'checkpoint'), sum((i) => place(i.place) && i.held === 'save'));
   return {
     items,
-    hostPeak: sum((i) => i.place === 'host' || i.place === 'wasm'),
-    gpuPeak: sum((i) => i.place === 'gpu'),
-    wasmPeak: sum((i) => i.place === 'wasm'),
+    hostPeak: peak((p) => p === 'host' || p === 'wasm'),
+    gpuPeak: peak((p) => p === 'gpu'),
+    wasmPeak: peak((p) => p === 'wasm'),
     largestTensor: 4 * rows * inp.tokens * Math.max(inp.model.numHeads * inp.tokens, inp.model.intermediateSize),
   };
 }
 
-/** Half the device's memory (8 GiB assumed when it does not say): the rest is the OS, the browser and other tabs. */
-export function defaultBudgetBytes(deviceMemoryBytes?: number): number {
-  return Math.floor((deviceMemoryBytes && deviceMemoryBytes > 0 ? deviceMemoryBytes : 8 * 2 ** 30) / 2);
+/**
+ * A tab's default budget stops here whatever the device has: browsers kill or throttle tabs that
+ * grow past a few GB, and WebAssembly's heap ends at 4 GiB anyway.
+ */
+export const TAB_BUDGET_BYTES = 4 * 2 ** 30;
+
+/**
+ * Half the device's memory (8 GiB assumed when it does not say): the rest is the OS, the browser
+ * and other tabs; in a tab, at most TAB_BUDGET_BYTES.
+ */
+export function defaultBudgetBytes(deviceMemoryBytes?: number, inTab = false): number {
+  const half = Math.floor((deviceMemoryBytes && deviceMemoryBytes > 0 ? deviceMemoryBytes : 8 * 2 ** 30) / 2);
+  return inTab ? Math.min(half, TAB_BUDGET_BYTES) : half;
+}
+
+/**
+ * Tokens per GradCache mini-batch past which a larger one trains no faster, so 'auto' takes no
+ * more. CPU: bge-small shape on WASM ×2 at 86 tokens ran 84, 89 and 85 tokens/s with mini-batches
+ * of 8, 16 and 32 texts (688–2,752 tokens; README); WebGPU: not measured on a GPU yet, set where a
+ * GPU's matrix units are commonly busy.
+ */
+export const AUTO_MINI_BATCH_TOKENS: Record<string, number> = { node: 1024, wasm: 1024, webgpu: 8192 };
+
+/** The mini-batch 'auto' aims for: enough texts for AUTO_MINI_BATCH_TOKENS, at least 4. */
+export function efficientMiniBatch(runtimeKind: string, tokens: number): number {
+  return Math.max(4, Math.ceil((AUTO_MINI_BATCH_TOKENS[runtimeKind] ?? AUTO_MINI_BATCH_TOKENS.wasm) / Math.max(1, tokens)));
 }
 
 export interface MemoryPlan {
@@ -187,14 +233,16 @@ function largestFittingRows(inp: MemoryInputs, budget: number, max: number): num
 
 /**
  * Fused or GradCache, the mini-batch, and whether the run fits at all, from the whole account and
- * the budget (memoryBudgetMB, else half the device's memory). 'auto' takes the fused step when it
- * fits, else the largest GradCache mini-batch that does; a run nothing fits is refused with what
- * would fit instead (a smaller mini-batch, bge-small, a shorter max sequence length, a larger budget).
+ * the budget (memoryBudgetMB, else defaultBudgetBytes). 'auto' takes the fused step when it fits,
+ * else GradCache with the largest mini-batch that fits, up to efficientMiniBatch (more memory
+ * would not train faster); a run nothing fits is refused with what would fit instead (a smaller
+ * mini-batch, bge-small, a shorter max sequence length, a larger budget).
  */
 export function planMemory(inp: MemoryInputs): MemoryPlan {
   const { config } = inp;
-  const budget = config.memoryBudgetMB !== null ? config.memoryBudgetMB * 2 ** 20 : defaultBudgetBytes(inp.deviceMemoryBytes);
-  const budgetSrc = config.memoryBudgetMB !== null ? `memoryBudgetMB (${mb(budget)})` : `the default budget (${mb(budget)}, half this device's memory)`;
+  const budget = config.memoryBudgetMB !== null ? config.memoryBudgetMB * 2 ** 20 : defaultBudgetBytes(inp.deviceMemoryBytes, inp.inTab);
+  const capped = inp.inTab && budget === TAB_BUDGET_BYTES && defaultBudgetBytes(inp.deviceMemoryBytes) > budget;
+  const budgetSrc = config.memoryBudgetMB !== null ? `memoryBudgetMB (${mb(budget)})` : `the default budget (${mb(budget)}, ${capped ? 'the most a tab takes' : "half this device's memory"})`;
   const fusedRows = inp.columns * config.batchSize;
   const gc = config.gradCache;
   const plan = (path: TrainPath, rows: number, why: string, refusal: MemoryPlan['refusal'] = null): MemoryPlan => ({
@@ -216,7 +264,10 @@ export function planMemory(inp: MemoryInputs): MemoryPlan {
     return plan('fused', fusedRows, `the fused step (${fusedRows} texts × ${inp.tokens} tokens) needs ${mb(fused.hostPeak)} at its peak, within ${budgetSrc}`);
   }
   if (largest >= 1) {
-    return plan('gradcache', largest, `the fused step would need ${mb(fused.hostPeak)}, over ${budgetSrc}; GradCache mini-batches of ${largest} need ${mb(memoryAccount(inp, largest).hostPeak)}`);
+    const efficient = efficientMiniBatch(inp.runtimeKind, inp.tokens);
+    const rows = Math.min(largest, efficient);
+    const more = rows < largest ? ` (larger ones fit but train no faster: ${efficient} texts × ${inp.tokens} tokens already keep the ${inp.runtimeKind} kernels busy)` : '';
+    return plan('gradcache', rows, `the fused step would need ${mb(fused.hostPeak)}, over ${budgetSrc}; GradCache mini-batches of ${rows} need ${mb(memoryAccount(inp, rows).hostPeak)}${more}`);
   }
   // Nothing fits: name the smaller of the fused step and a one-text mini-batch (GradCache's own
   // overhead can outweigh a small model's fused activations).
@@ -231,6 +282,12 @@ function refuse(inp: MemoryInputs, budget: number, why: string, largest: number,
   const smallest = (o: Partial<MemoryInputs>) => overBudget(memoryAccount({ ...inp, ...o }, 1), budget, inp.gpuMaxBindingBytes) === null;
   if (inp.parameters > BGE_SMALL_SHAPE.parameters && smallest({ model: BGE_SMALL_SHAPE, parameters: BGE_SMALL_SHAPE.parameters, fileBytes: inp.fileBytes ? 4 * BGE_SMALL_SHAPE.parameters : 0 })) {
     suggestions.push(`${BGE_SMALL_SHAPE.id} fits`);
+  }
+  // Half the optimizer's memory, where the moments live on the host (WebGPU's device updater keeps float32).
+  const momentsOnHost = !(inp.runtimeKind === 'webgpu' && (inp.updater ?? 'device') === 'device');
+  if (inp.adamMoments !== 'bfloat16' && momentsOnHost) {
+    const bf16 = largestFittingRows({ ...inp, adamMoments: 'bfloat16' }, budget, inp.config.batchSize);
+    if (bf16 > largest) suggestions.push(`bfloat16 AdamW moments (adamMoments) fit, with GradCache mini-batches of ${Math.min(bf16, efficientMiniBatch(inp.runtimeKind, inp.tokens))}`);
   }
   if (largest < 1) {
     const shorter = [256, 128, 64, 32].find((t) => t < inp.tokens && smallest({ tokens: t }));

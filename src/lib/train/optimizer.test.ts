@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { accumulateInto, AdamW, adamwKernel, adamwScalars, clipCoefficient, isNoDecay, parameterGroups } from './optimizer.ts';
+import { Rng } from '../util/rng.ts';
+import {
+  accumulateInto, AdamW, adamwKernel, adamwKernelBf16, adamwScalars, bf16Stochastic, clipCoefficient, isNoDecay, parameterGroups, roundingKey, toBf16Bits, widenBf16,
+} from './optimizer.ts';
 import { lrAt, type SchedulerType } from './schedule.ts';
 
 interface RefCase {
@@ -139,5 +142,76 @@ describe('parameter groups, clipping, accumulation, state', () => {
     expect(() => a.update(new Map([['w', Float32Array.from([0, 0])]]), 1e-2)).toThrow(/no gradient for parameter "b.bias"/);
     copy.delete('adam.v/w');
     expect(() => b.loadState(1, copy)).toThrow(/missing adam.v\/w/);
+  });
+});
+
+describe('bfloat16 moments (stochastic rounding)', () => {
+  const f32Bits = (x: number) => new Uint32Array(Float32Array.of(x).buffer)[0];
+  const widen = (b: number) => widenBf16(Uint16Array.of(b))[0];
+
+  it('rounds without bias: over all 2^16 random draws the stored values average to the float32 value exactly', () => {
+    for (const x of [1e-3, 0.7, -3.14159, 1.2345e-9, 65504.25]) {
+      const bits = f32Bits(Math.fround(x));
+      let sum = 0;
+      for (let r = 0; r < 65536; r++) sum += widen(bf16Stochastic(bits, r));
+      expect(sum / 65536).toBe(Math.fround(x));
+    }
+    // A bfloat16 value is stored as it is whatever the draw.
+    for (let r = 0; r < 65536; r += 4097) expect(bf16Stochastic(f32Bits(0.75), r)).toBe(toBf16Bits(Float32Array.of(0.75))[0]);
+  });
+
+  it('v keeps growing where round-to-nearest stalls (β2 = 0.999: each step moves v by 0.1 %, under half an ulp)', () => {
+    const n = 4096;
+    const rng = new Rng(5);
+    const g = Float32Array.from({ length: n }, () => 0.01 * (1 + rng.uniform()));
+    const theta = () => new Float32Array(n);
+    const steps = 2000;
+    const f32 = { t: theta(), m: new Float32Array(n), v: new Float32Array(n) };
+    const sr = { t: theta(), m: new Uint16Array(n), v: new Uint16Array(n) };
+    const rne = { t: theta(), m: new Float32Array(n), v: new Float32Array(n) };
+    for (let step = 1; step <= steps; step++) {
+      const s = adamwScalars(1e-5, step, 0, { beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+      adamwKernel(f32.t, g, f32.m, f32.v, s);
+      adamwKernelBf16(sr.t, g, sr.m, sr.v, s, roundingKey(1, step, 0));
+      adamwKernel(rne.t, g, rne.m, rne.v, s);
+      rne.m.set(widenBf16(toBf16Bits(rne.m)));
+      rne.v.set(widenBf16(toBf16Bits(rne.v)));
+    }
+    const mean = (a: Float32Array) => a.reduce((x, y) => x + y, 0) / a.length;
+    const vTrue = mean(f32.v);
+    const vSr = mean(widenBf16(sr.v));
+    const vRne = mean(rne.v);
+    console.log(`v after ${steps} steps: float32 ${vTrue.toExponential(4)}, bfloat16 stochastic ${vSr.toExponential(4)}, bfloat16 nearest ${vRne.toExponential(4)}`);
+    expect(Math.abs(vSr - vTrue) / vTrue).toBeLessThan(0.01);
+    expect(Math.abs(vRne - vTrue) / vTrue).toBeGreaterThan(0.2);
+    // The weights move as float32's do.
+    const move = mean(f32.t.map(Math.abs));
+    expect(mean(f32.t.map((x, i) => Math.abs(x - sr.t[i]))) / move).toBeLessThan(0.01);
+  });
+
+  it('AdamW with bfloat16 moments: deterministic in its seed, close to float32, and its state round-trips bit for bit', () => {
+    const rng = new Rng(9);
+    const params = () => new Map([['w', Float32Array.from({ length: 5000 }, (_, i) => Math.sin(i))], ['b.bias', new Float32Array(300)]]);
+    const grads = Array.from({ length: 30 }, () => new Map([['w', Float32Array.from({ length: 5000 }, () => rng.normal())], ['b.bias', Float32Array.from({ length: 300 }, () => rng.normal())]]));
+    const run = (o: ConstructorParameters<typeof AdamW>[1], upTo = grads.length, from?: AdamW) => {
+      const a = from ?? new AdamW(params(), o);
+      for (let k = a.step; k < upTo; k++) a.update(grads[k], 1e-3, 1);
+      return a;
+    };
+    const f32 = run({ weightDecay: 0.01 });
+    const bf = run({ weightDecay: 0.01, moments: 'bfloat16', seed: 3 });
+    expect(bf.stateTensors().get('adam.v/w')).toBeInstanceOf(Uint16Array);
+    expect(run({ weightDecay: 0.01, moments: 'bfloat16', seed: 3 }).params.get('w')).toEqual(bf.params.get('w'));
+    expect(run({ weightDecay: 0.01, moments: 'bfloat16', seed: 4 }).params.get('w')).not.toEqual(bf.params.get('w'));
+    const w0 = params().get('w')!;
+    const moved = f32.params.get('w')!.reduce((n, x, i) => n + Math.abs(x - w0[i]), 0);
+    const apart = bf.params.get('w')!.reduce((n, x, i) => n + Math.abs(x - f32.params.get('w')![i]), 0);
+    console.log(`bfloat16 vs float32 moments after 30 updates: weights apart by ${(apart / moved * 100).toFixed(2)} % of how far float32 moved them`);
+    expect(apart / moved).toBeLessThan(0.02);
+    // Stopped at 12, state copied out (as a checkpoint does) and back into a fresh optimizer: the same 30 updates.
+    const half = run({ weightDecay: 0.01, moments: 'bfloat16', seed: 3 }, 12);
+    const resumed = new AdamW(new Map([...half.params].map(([k, t]) => [k, t.slice()])), { weightDecay: 0.01, moments: 'bfloat16', seed: 3 });
+    resumed.loadState(half.step, new Map([...half.stateTensors()].map(([k, t]) => [k, widenBf16(t as Uint16Array)])));
+    expect(run({}, grads.length, resumed).params.get('w')).toEqual(bf.params.get('w'));
   });
 });

@@ -32,7 +32,24 @@
 /** torch / TrainingArguments defaults. */
 export const ADAMW_DEFAULTS = { beta1: 0.9, beta2: 0.999, eps: 1e-8 } as const;
 
+/**
+ * How AdamW keeps its moments: float32 (torch's, the default), or bfloat16 — the upper 16 bits of
+ * each float32, rounded stochastically when stored, which halves the moments' memory (2 × 2 bytes
+ * per parameter instead of 2 × 4). Round-to-nearest would not do: with β2 = 0.999 an update changes
+ * v by 0.1 %, under half a bfloat16 ulp (0.2–0.4 %), so v would never move; stochastic rounding
+ * stores the next value up with the probability that makes the expected stored value exact (as in
+ * Zamirai et al. 2020, "Revisiting BFloat16 Training"). The random bits are a hash of (seed,
+ * update, tensor, element): a run and its resume round alike.
+ */
+export type MomentPrecision = 'float32' | 'bfloat16';
+/** A moment tensor: float32 values, or bfloat16 bits (Uint16Array). */
+export type MomentData = Float32Array | Uint16Array;
+
 export interface AdamWOptions {
+  /** Default 'float32'. */
+  moments?: MomentPrecision;
+  /** Seeds the stochastic rounding of bfloat16 moments. */
+  seed?: number;
   beta1?: number;
   beta2?: number;
   eps?: number;
@@ -125,6 +142,75 @@ export function adamwKernel(theta: Float32Array, grad: Float32Array, m: Float32A
   }
 }
 
+const BF16_BLOCK = 4096;
+const scratchM = new Float32Array(BF16_BLOCK);
+const scratchV = new Float32Array(BF16_BLOCK);
+const scratchMBits = new Uint32Array(scratchM.buffer);
+const scratchVBits = new Uint32Array(scratchV.buffer);
+
+/** murmur3's 32-bit finalizer: a well-mixed hash of an integer. */
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** The key of one tensor's rounding at one update, for adamwKernelBf16. */
+export const roundingKey = (seed: number, step: number, tensor: number) => fmix32((seed ^ Math.imul(step, 0x9e3779b1) ^ Math.imul(tensor + 1, 0x27d4eb2f)) >>> 0);
+
+/**
+ * float32 bits → bfloat16 bits, rounded stochastically: the 16 bits dropped plus 16 random bits
+ * carry into the kept ones with probability (dropped / 2^16), so the expected stored magnitude —
+ * and value — is exact. Finite inputs only (AdamW checks the gradients first).
+ */
+export const bf16Stochastic = (bits: number, random16: number) => ((bits >>> 0) + (random16 & 0xffff)) >>> 16;
+
+/**
+ * adamwKernel with bfloat16 moments (bits in m and v): each block of 4096 is widened to float32,
+ * updated by the same float32 arithmetic, and stored back with stochastic rounding; `key` is
+ * roundingKey(seed, step, tensor).
+ */
+export function adamwKernelBf16(theta: Float32Array, grad: Float32Array, m: Uint16Array, v: Uint16Array, s: AdamWScalars, key: number): void {
+  const n = theta.length;
+  if (grad.length !== n || m.length !== n || v.length !== n) {
+    throw new Error(`adamwKernelBf16: lengths differ (θ ${n}, g ${grad.length}, m ${m.length}, v ${v.length})`);
+  }
+  for (let start = 0; start < n; start += BF16_BLOCK) {
+    const len = Math.min(BF16_BLOCK, n - start);
+    for (let i = 0; i < len; i++) {
+      scratchMBits[i] = m[start + i] << 16;
+      scratchVBits[i] = v[start + i] << 16;
+    }
+    adamwKernel(theta.subarray(start, start + len), grad.subarray(start, start + len), scratchM.subarray(0, len), scratchV.subarray(0, len), s);
+    for (let i = 0; i < len; i++) {
+      const r = fmix32((key ^ Math.imul(start + i, 0x9e3779b1)) >>> 0);
+      m[start + i] = bf16Stochastic(scratchMBits[i], r);
+      v[start + i] = bf16Stochastic(scratchVBits[i], r >>> 16);
+    }
+  }
+}
+
+/** float32 values → bfloat16 bits, rounded to nearest even (exact for values that are bfloat16 already). */
+export function toBf16Bits(x: Float32Array): Uint16Array {
+  const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  const out = new Uint16Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const b = bits[i];
+    out[i] = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
+  }
+  return out;
+}
+
+/** bfloat16 bits → float32 values (exact). */
+export function widenBf16(bits: Uint16Array): Float32Array {
+  const out = new Float32Array(bits.length);
+  const outBits = new Uint32Array(out.buffer);
+  for (let i = 0; i < bits.length; i++) outBits[i] = bits[i] << 16;
+  return out;
+}
+
 /** Σ g² over one tensor, accumulated in double. */
 export function sumOfSquares(grad: Float32Array): number {
   let s = 0;
@@ -185,8 +271,8 @@ export class NonFiniteGradientError extends Error {
 export interface AdamWState {
   /** Number of updates done (torch's per-parameter `step`; all parameters step together here). */
   step: number;
-  m: Map<string, Float32Array>;
-  v: Map<string, Float32Array>;
+  m: Map<string, MomentData>;
+  v: Map<string, MomentData>;
 }
 
 export interface StepResult {
@@ -210,6 +296,8 @@ export class AdamW {
   readonly weightDecay: number;
   readonly params: Map<string, Float32Array>;
   readonly noDecay: Set<string>;
+  readonly moments: MomentPrecision;
+  readonly seed: number;
   private state: AdamWState;
 
   constructor(params: Map<string, Float32Array>, options: AdamWOptions = {}) {
@@ -217,6 +305,8 @@ export class AdamW {
     this.beta2 = options.beta2 ?? ADAMW_DEFAULTS.beta2;
     this.eps = options.eps ?? ADAMW_DEFAULTS.eps;
     this.weightDecay = options.weightDecay ?? 0;
+    this.moments = options.moments ?? 'float32';
+    this.seed = options.seed ?? 0;
     for (const [k, val] of [['beta1', this.beta1], ['beta2', this.beta2]] as const) {
       if (!(val >= 0 && val < 1)) throw new Error(`AdamW ${k} must be in [0, 1), got ${val}`);
     }
@@ -224,11 +314,12 @@ export class AdamW {
     if (!(this.weightDecay >= 0)) throw new Error(`AdamW weightDecay must be ≥ 0, got ${this.weightDecay}`);
     this.params = params;
     this.noDecay = new Set(parameterGroups(params.keys()).noDecay);
-    const m = new Map<string, Float32Array>();
-    const v = new Map<string, Float32Array>();
+    const m = new Map<string, MomentData>();
+    const v = new Map<string, MomentData>();
+    const Moment = this.moments === 'bfloat16' ? Uint16Array : Float32Array;
     for (const [name, p] of params) {
-      m.set(name, new Float32Array(p.length));
-      v.set(name, new Float32Array(p.length));
+      m.set(name, new Moment(p.length));
+      v.set(name, new Moment(p.length));
     }
     this.state = { step: 0, m, v };
   }
@@ -256,16 +347,22 @@ export class AdamW {
     const step = this.state.step + 1;
     const decayed = adamwScalars(lr, step, this.weightDecay, this, coefficient);
     const plain = this.weightDecay === 0 ? decayed : adamwScalars(lr, step, 0, this, coefficient);
+    let tensor = 0;
     for (const [name, p] of this.params) {
-      adamwKernel(p, grads.get(name)!, this.state.m.get(name)!, this.state.v.get(name)!, this.noDecay.has(name) ? plain : decayed);
+      const m = this.state.m.get(name)!;
+      const v = this.state.v.get(name)!;
+      const scalars = this.noDecay.has(name) ? plain : decayed;
+      if (m instanceof Float32Array && v instanceof Float32Array) adamwKernel(p, grads.get(name)!, m, v, scalars);
+      else adamwKernelBf16(p, grads.get(name)!, m as Uint16Array, v as Uint16Array, scalars, roundingKey(this.seed, step, tensor));
+      tensor++;
     }
     this.state.step = step;
     return { step, lr, gradNorm: totalNorm, clipCoefficient: coefficient };
   }
 
-  /** `adam.m/<name>`, `adam.v/<name>` views of the live state (not copies). */
-  stateTensors(): Map<string, Float32Array> {
-    const out = new Map<string, Float32Array>();
+  /** `adam.m/<name>`, `adam.v/<name>` views of the live state (not copies); Uint16Array: bfloat16 bits. */
+  stateTensors(): Map<string, MomentData> {
+    const out = new Map<string, MomentData>();
     for (const name of this.params.keys()) {
       out.set(`adam.m/${name}`, this.state.m.get(name)!);
       out.set(`adam.v/${name}`, this.state.v.get(name)!);
@@ -273,15 +370,17 @@ export class AdamW {
     return out;
   }
 
-  /** Restores moments (copied in) and the step count, checking names and lengths. */
-  loadState(step: number, tensors: Map<string, Float32Array>): void {
+  /** Restores moments (copied in, converted to this optimizer's precision) and the step count, checking names and lengths. */
+  loadState(step: number, tensors: Map<string, MomentData>): void {
     if (!(Number.isInteger(step) && step >= 0)) throw new Error(`AdamW state: step must be an integer ≥ 0, got ${step}`);
     for (const [name, p] of this.params) {
       for (const kind of ['m', 'v'] as const) {
         const t = tensors.get(`adam.${kind}/${name}`);
         if (!t) throw new Error(`AdamW state: missing adam.${kind}/${name}`);
         if (t.length !== p.length) throw new Error(`AdamW state: adam.${kind}/${name} has ${t.length} values, parameter has ${p.length}`);
-        this.state[kind].get(name)!.set(t);
+        const own = this.state[kind].get(name)!;
+        if (own instanceof Float32Array) own.set(t instanceof Float32Array ? t : widenBf16(t));
+        else own.set(t instanceof Uint16Array ? t : toBf16Bits(t));
       }
     }
     this.state.step = step;

@@ -24,6 +24,7 @@ import { DEFAULT_DATASET_ID, DEFAULT_MODEL_ID } from '../config.ts';
 import { validateLossSpec, type LossSpec } from '../losses/spec.ts';
 import { SCHEDULER_TYPES, type SchedulerType, type TrainerVariant } from './schedule.ts';
 import type { SamplerKind } from './sampler.ts';
+import type { MomentPrecision } from './optimizer.ts';
 
 export const RUN_CONFIG_VERSION = 1;
 export const RECIPE_MATRYOSHKA_DIMS: readonly number[] = [768, 512, 256, 128, 64];
@@ -33,6 +34,7 @@ export const BACKENDS = ['auto', 'webgpu', 'wasm', 'node'] as const;
 export type Backend = (typeof BACKENDS)[number];
 const SAMPLERS: readonly SamplerKind[] = ['no_duplicates', 'batch'];
 const VARIANTS: readonly TrainerVariant[] = ['current', 'transformers-4.41'];
+const MOMENT_PRECISIONS: readonly MomentPrecision[] = ['float32', 'bfloat16'];
 
 export interface RunConfig {
   version: 1;
@@ -69,6 +71,8 @@ export interface RunConfig {
   /** When > 0, overrides warmupRatio. */
   warmupSteps: number;
   weightDecay: number;
+  /** AdamW's moments: float32 (torch's), or bfloat16 with stochastic rounding — half their memory (optimizer.ts; the wasm and node backends). */
+  adamMoments: MomentPrecision;
   /** 0 disables clipping. */
   maxGradNorm: number;
   accumulation: number;
@@ -110,6 +114,7 @@ export function defaultRunConfig(): RunConfig {
     warmupRatio: 0.1,
     warmupSteps: 0,
     weightDecay: 0,
+    adamMoments: 'float32',
     maxGradNorm: 1,
     accumulation: 1,
     trainerVariant: 'current',
@@ -289,6 +294,7 @@ export function parseRunConfig(json: Json, opts: { hidden?: number } = {}): RunC
     warmupRatio: num(get('warmupRatio'), 'warmupRatio', { min: 0, max: 1 }),
     warmupSteps: num(get('warmupSteps'), 'warmupSteps', { int: true, min: 0 }),
     weightDecay: num(get('weightDecay'), 'weightDecay', { min: 0 }),
+    adamMoments: oneOf(get('adamMoments'), MOMENT_PRECISIONS, 'adamMoments'),
     maxGradNorm: num(get('maxGradNorm'), 'maxGradNorm', { min: 0 }),
     accumulation: num(get('accumulation'), 'accumulation', { int: true, min: 1 }),
     trainerVariant: oneOf(get('trainerVariant'), VARIANTS, 'trainerVariant'),

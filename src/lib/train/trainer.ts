@@ -26,7 +26,7 @@ import type { SentenceModel } from '../models/sentence-model.ts';
 import { ProgressTracker } from '../progress/progress.ts';
 import { type DeviceTensor, DeviceLostError, type Feed, type HostTensor, type Runtime, type Session } from '../runtime/types.ts';
 import { batchColumns, type BatchTokenizer, columnFields, miniBatches, samplerKeys, type TextField, textOf, tokenizeColumns } from './batches.ts';
-import { type Checkpoint, readCheckpoint, writeCheckpoint } from './checkpoint.ts';
+import { type Checkpoint, checkpointParts, readCheckpoint } from './checkpoint.ts';
 import type { RunConfig } from './run-config.ts';
 import { BatchSampler, type SamplerState } from './sampler.ts';
 import { lrAt, microBatchRole, type StepsPlan, stepsPlan } from './schedule.ts';
@@ -93,9 +93,15 @@ export interface TrainerOptions {
   provenance?: unknown;
   /** Where the optimizer runs; default: on the device for WebGPU, on the host otherwise. */
   updater?: UpdaterKind;
+  /**
+   * The model's weight arrays become the trainer's: the host updater trains them in place instead
+   * of copying them (one copy of the weights fewer). The caller must not use them — nor the file
+   * bytes they may view (sentence-model.ts) — as the base model afterwards.
+   */
+  trainInPlace?: boolean;
   /** What the memory account needs from the caller: the device's memory (the default budget is
    *  half of it) and the bytes of model files the caller keeps while training. */
-  memory?: { deviceMemoryBytes?: number; fileBytes?: number; gpuMaxBindingBytes?: number };
+  memory?: { deviceMemoryBytes?: number; fileBytes?: number; gpuMaxBindingBytes?: number; inTab?: boolean };
 }
 
 export interface RunOptions {
@@ -105,7 +111,8 @@ export interface RunOptions {
   checkpointEvery?: number;
   /** Also call onCheckpoint when a new epoch starts at an update boundary (not after the last). */
   checkpointAtEpochEnd?: boolean;
-  onCheckpoint?: (bytes: Uint8Array, step: number) => void | Promise<void>;
+  /** `parts`: the checkpoint file in parts (checkpointParts), views of live buffers: store them before returning. */
+  onCheckpoint?: (parts: Uint8Array[], step: number) => void | Promise<void>;
   /** Stop after this many updates in all (a pause: checkpoint() then resumes from here). */
   stopAfterStep?: number;
   /** Called when an epoch's batches are used up (e.g. evaluation every epoch). */
@@ -253,7 +260,7 @@ export class Trainer {
     const encoder = await this.getEncoder();
     const kind = this.o.updater ?? (this.o.runtime.describe().kind === 'webgpu' ? 'device' : 'host');
     const params = [...this.shapes].map(([name, shape]) => ({ name, shape, data: this.o.model.weights.get(name)!.data }));
-    const opts = { runtime: this.o.runtime, encoder, params, weightDecay: this.config.weightDecay };
+    const opts = { runtime: this.o.runtime, encoder, params, weightDecay: this.config.weightDecay, moments: this.config.adamMoments, seed: this.config.seed, inPlace: this.o.trainInPlace };
     this.updater = kind === 'device' ? await DeviceUpdater.create(opts) : new HostUpdater(opts);
     return this.updater;
   }
@@ -267,7 +274,7 @@ export class Trainer {
       const kind = this.o.runtime.describe().kind;
       this.chosen = planMemory({
         config: this.config, model: this.o.model.config, parameters: [...this.shapes.values()].reduce((n, s) => n + s.reduce((a, b) => a * b, 1), 0),
-        columns: this.fields.length, tokens: this.longestTokens(), runtimeKind: kind,
+        columns: this.fields.length, tokens: this.longestTokens(), runtimeKind: kind, adamMoments: this.config.adamMoments, accumulation: this.config.accumulation,
         updater: this.o.updater ?? (kind === 'webgpu' ? 'device' : 'host'), ...this.o.memory,
       });
     }
@@ -426,7 +433,7 @@ export class Trainer {
 
   private async saveCheckpoint(opts: RunOptions): Promise<void> {
     if (!opts.onCheckpoint) return;
-    let bytes: Uint8Array;
+    let bytes: Uint8Array[];
     try {
       bytes = await this.checkpoint();
     } catch (e) {
@@ -501,8 +508,11 @@ export class Trainer {
     return out;
   }
 
-  /** The state at the last update boundary as checkpoint bytes (checkpoint.ts format). */
-  async checkpoint(): Promise<Uint8Array> {
+  /**
+   * The state at the last update boundary as checkpoint file parts (checkpoint.ts format; join
+   * them for one buffer). Views of the updater's buffers on the CPU runtimes: valid until the next update.
+   */
+  async checkpoint(): Promise<Uint8Array[]> {
     if (this.groupMicro !== 0) throw new Error(`trainer: no checkpoint in the middle of an accumulation group (${this.groupMicro} micro-batches pending)`);
     const updater = await this.getUpdater();
     const state = await updater.state();
@@ -521,15 +531,15 @@ export class Trainer {
       metrics: this.log,
       provenance: this.o.provenance ?? null,
     };
-    return writeCheckpoint(c);
+    return checkpointParts(c);
   }
 
   /**
    * Continues from a checkpoint (bytes, or one already read): weights, AdamW moments, schedule
    * position, data order. Checks the run config; the provenance is the caller's to compare.
    */
-  async resume(from: Uint8Array | Checkpoint): Promise<void> {
-    const c = from instanceof Uint8Array ? readCheckpoint(from) : from;
+  async resume(from: Uint8Array | readonly Uint8Array[] | Checkpoint): Promise<void> {
+    const c = from instanceof Uint8Array || Array.isArray(from) ? readCheckpoint(from as Uint8Array | readonly Uint8Array[]) : (from as Checkpoint);
     for (const f of RESUME_FIELDS) {
       if (JSON.stringify(c.config[f]) !== JSON.stringify(this.config[f])) {
         throw new Error(`resume: the checkpoint was trained with ${f} = ${JSON.stringify(c.config[f])}, this run has ${JSON.stringify(this.config[f])}`);

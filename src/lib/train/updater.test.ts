@@ -40,7 +40,7 @@ const config = (gradCache: 'off' | { miniBatchSize: number }) =>
     maxGradNorm: 0.5, dropout: true, gradCache, loss: { type: 'mnrl', matryoshka: { dims: [32, 16] } }, seed: 3,
   });
 
-async function run(kind: 'node' | 'wasm', updater: UpdaterKind, gradCache: 'off' | { miniBatchSize: number }, stopAfterStep?: number, resume?: Uint8Array) {
+async function run(kind: 'node' | 'wasm', updater: UpdaterKind, gradCache: 'off' | { miniBatchSize: number }, stopAfterStep?: number, resume?: Uint8Array[]) {
   const runtime = await createRuntime(kind);
   const t = new Trainer({ runtime, model, tokenizer, config: config(gradCache), train, updater });
   if (resume) await t.resume(resume);
@@ -63,7 +63,7 @@ async function run(kind: 'node' | 'wasm', updater: UpdaterKind, gradCache: 'off'
 const ZERO_GRAD = /attention\.self\.key\.bias$/;
 const LR = 1e-3;
 
-function worstRelative(a: Map<string, Float32Array>, b: Map<string, Float32Array>): { name: string; err: number } {
+function worstRelative(a: ReadonlyMap<string, ArrayLike<number>>, b: ReadonlyMap<string, ArrayLike<number>>): { name: string; err: number } {
   let worst = { name: '', err: 0 };
   for (const [name, ref] of b) {
     if (ZERO_GRAD.test(name)) continue;

@@ -22,7 +22,7 @@ import { add, div, mul } from '../ops/elementwise.ts';
 import { reduceSum } from '../ops/reduce.ts';
 import { slice } from '../ops/shape.ts';
 import { type DeviceTensor, type HostTensor, isDeviceTensor, type Runtime, type Session } from '../runtime/types.ts';
-import { AdamW, type AdamWOptions, adamwScalars, accumulateInto, clipForNorm, isNoDecay, NonFiniteGradientError, type StepResult } from './optimizer.ts';
+import { AdamW, type AdamWOptions, adamwScalars, accumulateInto, clipForNorm, isNoDecay, type MomentData, NonFiniteGradientError, type StepResult, widenBf16 } from './optimizer.ts';
 
 export { NonFiniteGradientError };
 
@@ -50,9 +50,9 @@ export interface Updater {
   /** Host copies of the weights (checkpoints, export). */
   weights(): Promise<Map<string, Float32Array>>;
   /** `adam.m/<name>`, `adam.v/<name>` host copies and the step count. */
-  state(): Promise<{ step: number; tensors: Map<string, Float32Array> }>;
+  state(): Promise<{ step: number; tensors: Map<string, MomentData> }>;
   /** Weights, moments and step from a checkpoint; the encoder gets the weights. */
-  load(weights: Map<string, Float32Array>, step: number, tensors: Map<string, Float32Array>): Promise<void>;
+  load(weights: Map<string, Float32Array>, step: number, tensors: Map<string, MomentData>): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -61,6 +61,8 @@ export interface UpdaterOptions extends AdamWOptions {
   encoder: WeightSlots;
   /** Trainable parameters in order, with their shapes and initial values. */
   params: { name: string; shape: number[]; data: Float32Array }[];
+  /** The host updater trains `params`' arrays themselves rather than copies (TrainerOptions.trainInPlace). */
+  inPlace?: boolean;
 }
 
 async function toHost(runtime: Runtime, t: HostTensor | DeviceTensor): Promise<Float32Array> {
@@ -76,7 +78,7 @@ export class HostUpdater implements Updater {
   private acc: Map<string, Float32Array> | null = null;
 
   constructor(private readonly o: UpdaterOptions) {
-    this.optimizer = new AdamW(new Map(o.params.map((p) => [p.name, p.data.slice()])), o);
+    this.optimizer = new AdamW(new Map(o.params.map((p) => [p.name, o.inPlace ? p.data : p.data.slice()])), o);
   }
 
   get step(): number {
@@ -124,7 +126,7 @@ export class HostUpdater implements Updater {
     return { step: this.optimizer.step, tensors: this.optimizer.stateTensors() };
   }
 
-  async load(weights: Map<string, Float32Array>, step: number, tensors: Map<string, Float32Array>): Promise<void> {
+  async load(weights: Map<string, Float32Array>, step: number, tensors: Map<string, MomentData>): Promise<void> {
     for (const [name, p] of this.optimizer.params) {
       const w = weights.get(name);
       if (!w || w.length !== p.length) throw new Error(`resume: the checkpoint has no ${name} of ${p.length} values`);
@@ -235,6 +237,9 @@ export class DeviceUpdater implements Updater {
   }
 
   static async create(o: UpdaterOptions): Promise<DeviceUpdater> {
+    if ((o.moments ?? 'float32') !== 'float32') {
+      throw new Error(`adamMoments "${o.moments}" keeps the moments on the host (the wasm and node backends); the device updater (WebGPU) keeps them float32 on the GPU: set adamMoments to "float32" or pick the wasm backend`);
+    }
     const u = new DeviceUpdater(o);
     for (const p of o.params) {
       u.m.set(p.name, await o.runtime.upload({ dtype: 'float32', dims: p.shape, data: new Float32Array(p.data.length) }));
@@ -360,7 +365,7 @@ export class DeviceUpdater implements Updater {
     return { step: this.steps, tensors };
   }
 
-  async load(weights: Map<string, Float32Array>, step: number, tensors: Map<string, Float32Array>): Promise<void> {
+  async load(weights: Map<string, Float32Array>, step: number, tensors: Map<string, MomentData>): Promise<void> {
     const rt = this.o.runtime;
     for (const { name, shape, data } of this.o.params) {
       const w = weights.get(name);
@@ -374,8 +379,9 @@ export class DeviceUpdater implements Updater {
       rt.dispose(old);
       rt.dispose(this.m.get(name)!);
       rt.dispose(this.v.get(name)!);
-      this.m.set(name, await rt.upload({ dtype: 'float32', dims: shape, data: m! }));
-      this.v.set(name, await rt.upload({ dtype: 'float32', dims: shape, data: v! }));
+      const f32 = (t: MomentData) => (t instanceof Float32Array ? t : widenBf16(t));
+      this.m.set(name, await rt.upload({ dtype: 'float32', dims: shape, data: f32(m!) }));
+      this.v.set(name, await rt.upload({ dtype: 'float32', dims: shape, data: f32(v!) }));
     }
     this.discard();
     this.steps = step;

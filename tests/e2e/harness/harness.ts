@@ -5,6 +5,8 @@
 
 import { createRuntime, isDeviceTensor, type DeviceTensor, type HostTensor, type Runtime, type RuntimeKind } from '../../../src/lib/runtime/index.ts';
 import * as Comlink from 'comlink';
+import { createStore, keys } from 'idb-keyval';
+import { IdbStore } from '../../../src/lib/store/idb-store.ts';
 import type { Example } from '../../../src/lib/data/validate.ts';
 import { loadSentenceModel } from '../../../src/lib/models/sentence-model.ts';
 import { loadTokenizer, tokenizerFilesFromMap } from '../../../src/lib/tokenize/tokenizer.ts';
@@ -33,6 +35,7 @@ const sessions = new Map<string, Awaited<ReturnType<Runtime['load']>>>();
 
 const harness: Harness = {
   workerSelfTest: () => Promise.reject(new Error('set below')),
+  storeRoundTrip: () => Promise.reject(new Error('set below')),
   train: () => Promise.reject(new Error('set below')),
   workerCall: () => Promise.reject(new Error('set below')),
   workerTrain: () => Promise.reject(new Error('set below')),
@@ -106,6 +109,24 @@ const engineWorker = () =>
   (worker ??= Comlink.wrap<EngineWorkerApi>(new Worker(new URL('../../../workers/engine.worker.ts', import.meta.url), { type: 'module' })));
 
 harness.workerSelfTest = () => engineWorker().selfTest();
+harness.storeRoundTrip = async (key, partSizes) => {
+  const store = new IdbStore({ name: 'harness' });
+  let i = 0;
+  const parts = partSizes.map((n) => {
+    const p = new Uint8Array(n);
+    for (let k = 0; k < n; k++, i++) p[k] = (i * 31) % 251;
+    return p;
+  });
+  await store.set(key, parts);
+  const back = await store.get(key);
+  let equal = !!back && back.byteLength === i;
+  for (let k = 0; equal && k < i; k++) if (back![k] !== (k * 31) % 251) equal = false;
+  const listed = (await store.entries()).map((e) => e.size);
+  const raw = () => keys(createStore('harness-data', 'values')).then((k) => k.length);
+  const rawValues = await raw();
+  await store.del(key);
+  return { equal, size: back?.byteLength ?? -1, listed, rawValues, afterDelete: await raw() };
+};
 harness.workerCall = async (method, args) => {
   const out = await (engineWorker()[method] as unknown as (...a: unknown[]) => Promise<unknown>)(...args);
   return out instanceof Uint8Array ? { b64: toBase64(out) } : out;

@@ -32,6 +32,11 @@ export interface Harness {
   uploadedBytes(kind: RuntimeKind): Promise<number>;
   release(session: string): Promise<void>;
   placement(modelB64: string): Promise<NodePlacement>;
+  /**
+   * IdbStore in the page: stores a value of `partSizes` parts (byte i of the value is i·31 mod 251)
+   * under `key`, reads it back, and reports what the store and its raw databases hold.
+   */
+  storeRoundTrip(key: string, partSizes: number[]): Promise<{ equal: boolean; size: number; listed: number[]; rawValues: number; afterDelete: number }>;
   /** Starts workers/engine.worker.ts and calls its selfTest(). */
   workerSelfTest(): Promise<SelfTestReport>;
   /**

@@ -1,0 +1,224 @@
+// The page's memory at the sizes people run: full-size bge-small and bge-base shapes (random
+// weights, the fixture vocabulary padded to BERT's 30,522 tokens) and a data set of ~90-token
+// documents, served by the local Hub under the page's own model and data set ids, trained through
+// the built page in headless Chromium with the page's defaults (only maxSteps is set, so a run
+// ends). While it runs, every Chromium process of the session is sampled (PSS and RSS summed,
+// every 200 ms); the table gives each phase's peak next to the memory account the page showed
+// before Start. Not a test (it asserts nothing) and not in `npm test`: a bge-base run takes minutes.
+//
+//   npm run bench:page [-- --models small,base --steps 2 --backend wasm --out .bench/page.json]
+
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DEFAULT_DATASET_ID, DEFAULT_MODEL_ID, QUICK_MODEL_ID } from '../../src/lib/config.ts';
+import { BGE_BASE_CONFIG, BGE_SMALL_CONFIG, type BertConfig } from '../../src/lib/models/bert-config.ts';
+import { writeSafetensors } from '../../src/lib/models/safetensors.ts';
+import { randomBertWeights } from '../../src/lib/models/sentence-model.ts';
+import { buildQaDataset, type QaDataset } from '../fixtures/dataset.ts';
+import { writeQaDataset } from '../fixtures/fixtures.ts';
+import {
+  configSentenceTransformersJson, modulesJson, poolingConfigJson,
+} from '../fixtures/tiny-bert.ts';
+import { buildVocab, specialTokensMapJson, tokenizerConfigJson, tokenizerJson } from '../fixtures/tokenizer-files.ts';
+import { launchBrowser, REPO_ROOT, serveDist } from '../e2e/browser.ts';
+import { startLocalHub } from '../hub/local-hub.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    models: { type: 'string', default: 'small,base' },
+    steps: { type: 'string', default: '2' },
+    backend: { type: 'string', default: 'wasm' },
+    out: { type: 'string', default: join(REPO_ROOT, '.bench', 'page.json') },
+  },
+});
+
+const SHAPES = {
+  small: { id: QUICK_MODEL_ID, config: BGE_SMALL_CONFIG },
+  base: { id: DEFAULT_MODEL_ID, config: BGE_BASE_CONFIG },
+} as const;
+type ShapeName = keyof typeof SHAPES;
+
+const WORK = join(REPO_ROOT, '.bench', 'page');
+const VERSION = 'page-memory-v1';
+
+/** qa-tiny with each document four documents long (~90 tokens), as the default data set's are. */
+function longDocDataset(): QaDataset {
+  const d = buildQaDataset();
+  const docs = d.docs.map((_, i) => [0, 1, 2, 3].map((k) => d.docs[(i + k) % d.docs.length]).join(' '));
+  const long = (r: QaDataset['train'][number]) => ({ ...r, doc: docs[r.id] });
+  return { docs, train: d.train.map(long), test: d.test.map(long) };
+}
+
+const json = (path: string, v: unknown) => writeFileSync(path, JSON.stringify(v, null, 2) + '\n');
+
+/** A sentence-transformers BGE folder with `c`'s shape and random weights (cached under .bench/page). */
+function writeModel(dir: string, c: BertConfig, vocab: string[]): void {
+  if (existsSync(join(dir, '.version')) && readFileSync(join(dir, '.version'), 'utf8') === VERSION) return;
+  mkdirSync(join(dir, '1_Pooling'), { recursive: true });
+  mkdirSync(join(dir, '2_Normalize'), { recursive: true });
+  const padded = [...vocab];
+  for (let i = padded.length; i < c.vocabSize; i++) padded.push(`[unused${i}]`);
+  json(join(dir, 'config.json'), {
+    architectures: ['BertModel'], attention_probs_dropout_prob: 0.1, hidden_act: 'gelu', hidden_dropout_prob: 0.1,
+    hidden_size: c.hiddenSize, initializer_range: 0.02, intermediate_size: c.intermediateSize, layer_norm_eps: 1e-12,
+    max_position_embeddings: c.maxPositions, model_type: 'bert', num_attention_heads: c.numHeads, num_hidden_layers: c.numLayers,
+    pad_token_id: 0, position_embedding_type: 'absolute', torch_dtype: 'float32', type_vocab_size: 2, vocab_size: c.vocabSize,
+  });
+  writeFileSync(join(dir, 'model.safetensors'), writeSafetensors(randomBertWeights(c, 7), { format: 'pt' }));
+  json(join(dir, 'tokenizer.json'), tokenizerJson(padded));
+  json(join(dir, 'tokenizer_config.json'), { ...tokenizerConfigJson(padded), model_max_length: 512 });
+  json(join(dir, 'special_tokens_map.json'), specialTokensMapJson());
+  writeFileSync(join(dir, 'vocab.txt'), padded.join('\n') + '\n');
+  json(join(dir, 'modules.json'), modulesJson(true));
+  json(join(dir, 'sentence_bert_config.json'), { max_seq_length: 512, do_lower_case: true });
+  json(join(dir, '1_Pooling', 'config.json'), poolingConfigJson('cls'));
+  json(join(dir, 'config_sentence_transformers.json'), configSentenceTransformersJson());
+  writeFileSync(join(dir, '.version'), VERSION);
+}
+
+/** The processes of the Chromium whose profile is `profile`: its browser process and every descendant. */
+function chromiumPids(profile: string): number[] {
+  const parent = new Map<number, number>();
+  const roots: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    const pid = Number(e);
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      parent.set(pid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`--user-data-dir=${profile}`)) roots.push(pid);
+    } catch { /* the process ended */ }
+  }
+  const all = new Set(roots);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [pid, ppid] of parent) if (!all.has(pid) && all.has(ppid)) { all.add(pid); grew = true; }
+  }
+  return [...all];
+}
+
+/** PSS and RSS (bytes) summed over the processes; PSS splits shared pages, so the sum counts each page once. */
+function memoryOf(pids: number[]): { pss: number; rss: number } {
+  let pss = 0;
+  let rss = 0;
+  for (const pid of pids) {
+    try {
+      const s = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+      pss += 1024 * Number(/^Pss:\s+(\d+)/m.exec(s)?.[1] ?? 0);
+      rss += 1024 * Number(/^Rss:\s+(\d+)/m.exec(s)?.[1] ?? 0);
+    } catch { /* the process ended */ }
+  }
+  return { pss, rss };
+}
+
+interface PhasePeak { pss: number; rss: number; seconds: number }
+interface PageRun {
+  shape: ShapeName;
+  model: string;
+  steps: number;
+  /** What the page showed before Start. */
+  accountBytes: number;
+  plan: string;
+  phases: Record<string, PhasePeak>;
+  error: string | null;
+}
+
+const MB = 2 ** 20;
+const parseMb = (s: string) => Number(s.replace(/[^\d]/g, '')) * MB;
+
+async function runPage(shape: ShapeName, site: string, hubUrl: string, steps: number): Promise<PageRun> {
+  const session = await launchBrowser();
+  const { page } = session;
+  const id = (t: string) => page.getByTestId(t);
+  const run: PageRun = { shape, model: SHAPES[shape].id, steps, accountBytes: 0, plan: '', phases: {}, error: null };
+  let phase = 'start';
+  let phaseStart = Date.now();
+  const peaks: Record<string, PhasePeak> = run.phases;
+  const sample = () => {
+    const m = memoryOf(chromiumPids(session.profile));
+    const p = (peaks[phase] ??= { pss: 0, rss: 0, seconds: 0 });
+    p.pss = Math.max(p.pss, m.pss);
+    p.rss = Math.max(p.rss, m.rss);
+    p.seconds = (Date.now() - phaseStart) / 1000;
+  };
+  const timer = setInterval(sample, 200);
+  const enter = (name: string) => {
+    sample();
+    phase = name;
+    phaseStart = Date.now();
+    console.log(`  ${shape}: ${name}`);
+  };
+  try {
+    await page.goto(`${site}?${new URLSearchParams({ hub: hubUrl, maxSteps: String(steps), backend: args.backend! })}`);
+    await id('offline-ready').waitFor({ timeout: 120_000 });
+    enter('download and load');
+    if (shape === 'small') await id('quick-model').click();
+    await id('model-download').click();
+    await id('model-loaded').waitFor({ timeout: 600_000 });
+    await id('data-load').click();
+    await id('data-preview').waitFor({ timeout: 120_000 });
+    await id('memory-summary').waitFor({ timeout: 120_000 });
+    run.accountBytes = parseMb((await id('memory-peak').textContent()) ?? '');
+    run.plan = ((await id('memory-path').textContent().catch(() => '')) ?? '').replace(/\s+/g, ' ').trim();
+    enter('idle, model loaded');
+    await page.waitForTimeout(3000);
+    enter('train, evaluate, save');
+    await id('train-start').click();
+    await page.locator('[data-testid=train-live][data-status=done], [data-testid=train-error]').first().waitFor({ timeout: 3_600_000 });
+    if (await id('train-error').count()) run.error = (await id('train-error').textContent())?.trim() ?? 'failed';
+    enter('done');
+    await page.waitForTimeout(2000);
+    sample();
+  } catch (e) {
+    run.error = (e as Error).message.split('\n')[0];
+  } finally {
+    clearInterval(timer);
+    await session.close();
+  }
+  return run;
+}
+
+async function main(): Promise<void> {
+  const shapes = args.models!.split(',').map((s) => s.trim()) as ShapeName[];
+  for (const s of shapes) if (!SHAPES[s]) throw new Error(`--models: unknown ${s} (small, base)`);
+  const steps = Number(args.steps);
+  console.log('building the page (vite build) …');
+  execFileSync(process.execPath, [join(REPO_ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'], { cwd: REPO_ROOT, stdio: 'inherit', env: { ...process.env, NODE_ENV: 'production' } });
+  const data = longDocDataset();
+  const vocab = buildVocab(buildQaDataset());
+  writeQaDataset(join(WORK, 'qa-long'), data);
+  const models: Record<string, string> = {};
+  for (const s of shapes) {
+    const dir = join(WORK, `${s}-shape`);
+    console.log(`writing the ${s} model (random weights) …`);
+    writeModel(dir, SHAPES[s].config, vocab);
+    models[SHAPES[s].id] = dir;
+  }
+  const hub = await startLocalHub({ models, datasets: { [DEFAULT_DATASET_ID]: join(WORK, 'qa-long') } });
+  const site = await serveDist();
+  const runs: PageRun[] = [];
+  try {
+    for (const s of shapes) runs.push(await runPage(s, site.url, hub.url, steps));
+  } finally {
+    await site.close();
+    await hub.close();
+  }
+  const f = (b: number) => Math.round(b / MB).toLocaleString('en-US');
+  console.log(`\nPeak memory summed over Chromium's processes (PSS; RSS in brackets), MiB — ${steps} updates, backend ${args.backend}, page defaults otherwise`);
+  console.log('| model | plan | account | phase | peak PSS [RSS] | vs account | seconds |');
+  console.log('|---|---|---:|---|---:|---:|---:|');
+  for (const r of runs) {
+    for (const [name, p] of Object.entries(r.phases)) {
+      const vs = r.accountBytes ? `${(((p.pss - r.accountBytes) / r.accountBytes) * 100).toFixed(1)} %` : '';
+      console.log(`| ${r.model} | ${r.plan.slice(0, 40)} | ${f(r.accountBytes)} | ${name} | ${f(p.pss)} [${f(p.rss)}] | ${vs} | ${p.seconds.toFixed(0)} |`);
+    }
+    if (r.error) console.log(`| ${r.model} | failed: ${r.error} |`);
+  }
+  mkdirSync(join(REPO_ROOT, '.bench'), { recursive: true });
+  writeFileSync(args.out!, JSON.stringify({ date: new Date().toISOString(), steps, backend: args.backend, runs }, null, 2));
+  console.log(`\nwrote ${args.out}`);
+}
+
+await main();
