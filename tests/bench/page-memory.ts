@@ -6,7 +6,7 @@
 // every 200 ms); the table gives each phase's peak next to the memory account the page showed
 // before Start. Not a test (it asserts nothing) and not in `npm test`: a bge-base run takes minutes.
 //
-//   npm run bench:page [-- --models small,base --steps 2 --backend wasm --out .bench/page.json]
+//   npm run bench:page [-- --models small,base,base-bf16,base-6g --steps 2 --backend wasm --out .bench/page.json]
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -27,7 +27,7 @@ import { startLocalHub } from '../hub/local-hub.ts';
 
 const { values: args } = parseArgs({
   options: {
-    models: { type: 'string', default: 'small,base' },
+    models: { type: 'string', default: 'small,base,base-bf16,base-6g' },
     steps: { type: 'string', default: '2' },
     backend: { type: 'string', default: 'wasm' },
     out: { type: 'string', default: join(REPO_ROOT, '.bench', 'page.json') },
@@ -39,6 +39,14 @@ const SHAPES = {
   base: { id: DEFAULT_MODEL_ID, config: BGE_BASE_CONFIG },
 } as const;
 type ShapeName = keyof typeof SHAPES;
+
+/** What --models names: a shape and run-config fields set through the page's link (empty: the page's defaults). */
+const RUNS: Record<string, { shape: ShapeName; params: Record<string, string> }> = {
+  small: { shape: 'small', params: {} },
+  base: { shape: 'base', params: {} },
+  'base-bf16': { shape: 'base', params: { adamMoments: 'bfloat16' } },
+  'base-6g': { shape: 'base', params: { memoryBudgetMB: '6144' } },
+};
 
 const WORK = join(REPO_ROOT, '.bench', 'page');
 const VERSION = 'page-memory-v1';
@@ -115,7 +123,9 @@ function memoryOf(pids: number[]): { pss: number; rss: number } {
 
 interface PhasePeak { pss: number; rss: number; seconds: number }
 interface PageRun {
+  name: string;
   shape: ShapeName;
+  params: Record<string, string>;
   model: string;
   steps: number;
   /** What the page showed before Start. */
@@ -128,11 +138,12 @@ interface PageRun {
 const MB = 2 ** 20;
 const parseMb = (s: string) => Number(s.replace(/[^\d]/g, '')) * MB;
 
-async function runPage(shape: ShapeName, site: string, hubUrl: string, steps: number): Promise<PageRun> {
+async function runPage(name: string, site: string, hubUrl: string, steps: number): Promise<PageRun> {
+  const { shape, params } = RUNS[name];
   const session = await launchBrowser();
   const { page } = session;
   const id = (t: string) => page.getByTestId(t);
-  const run: PageRun = { shape, model: SHAPES[shape].id, steps, accountBytes: 0, plan: '', phases: {}, error: null };
+  const run: PageRun = { name, shape, params, model: SHAPES[shape].id, steps, accountBytes: 0, plan: '', phases: {}, error: null };
   let phase = 'start';
   let phaseStart = Date.now();
   const peaks: Record<string, PhasePeak> = run.phases;
@@ -151,7 +162,7 @@ async function runPage(shape: ShapeName, site: string, hubUrl: string, steps: nu
     console.log(`  ${shape}: ${name}`);
   };
   try {
-    await page.goto(`${site}?${new URLSearchParams({ hub: hubUrl, maxSteps: String(steps), backend: args.backend! })}`);
+    await page.goto(`${site}?${new URLSearchParams({ hub: hubUrl, maxSteps: String(steps), backend: args.backend!, ...params })}`);
     await id('offline-ready').waitFor({ timeout: 120_000 });
     enter('download and load');
     if (shape === 'small') await id('quick-model').click();
@@ -161,6 +172,11 @@ async function runPage(shape: ShapeName, site: string, hubUrl: string, steps: nu
     await id('data-preview').waitFor({ timeout: 120_000 });
     await id('memory-summary').waitFor({ timeout: 120_000 });
     run.accountBytes = parseMb((await id('memory-peak').textContent()) ?? '');
+    await page.waitForTimeout(1000);
+    if (await id('memory-refusal').count()) {
+      run.plan = `refused: ${(await id('memory-refusal').textContent())!.replace(/\s+/g, ' ').trim()}`;
+      return run;
+    }
     run.plan = ((await id('memory-path').textContent().catch(() => '')) ?? '').replace(/\s+/g, ' ').trim();
     enter('idle, model loaded');
     await page.waitForTimeout(3000);
@@ -181,8 +197,9 @@ async function runPage(shape: ShapeName, site: string, hubUrl: string, steps: nu
 }
 
 async function main(): Promise<void> {
-  const shapes = args.models!.split(',').map((s) => s.trim()) as ShapeName[];
-  for (const s of shapes) if (!SHAPES[s]) throw new Error(`--models: unknown ${s} (small, base)`);
+  const names = args.models!.split(',').map((s) => s.trim());
+  for (const n of names) if (!RUNS[n]) throw new Error(`--models: unknown ${n} (${Object.keys(RUNS).join(', ')})`);
+  const shapes = [...new Set(names.map((n) => RUNS[n].shape))];
   const steps = Number(args.steps);
   console.log('building the page (vite build) …');
   execFileSync(process.execPath, [join(REPO_ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'], { cwd: REPO_ROOT, stdio: 'inherit', env: { ...process.env, NODE_ENV: 'production' } });
@@ -200,21 +217,22 @@ async function main(): Promise<void> {
   const site = await serveDist();
   const runs: PageRun[] = [];
   try {
-    for (const s of shapes) runs.push(await runPage(s, site.url, hub.url, steps));
+    for (const n of names) runs.push(await runPage(n, site.url, hub.url, steps));
   } finally {
     await site.close();
     await hub.close();
   }
   const f = (b: number) => Math.round(b / MB).toLocaleString('en-US');
   console.log(`\nPeak memory summed over Chromium's processes (PSS; RSS in brackets), MiB — ${steps} updates, backend ${args.backend}, page defaults otherwise`);
-  console.log('| model | plan | account | phase | peak PSS [RSS] | vs account | seconds |');
-  console.log('|---|---|---:|---|---:|---:|---:|');
+  console.log('| run | model | set in the link | account | phase | peak PSS [RSS] | vs account | seconds |');
+  console.log('|---|---|---|---:|---|---:|---:|---:|');
   for (const r of runs) {
+    const set = Object.entries(r.params).map(([k, v]) => `${k}=${v}`).join(' ') || 'defaults';
     for (const [name, p] of Object.entries(r.phases)) {
-      const vs = r.accountBytes ? `${(((p.pss - r.accountBytes) / r.accountBytes) * 100).toFixed(1)} %` : '';
-      console.log(`| ${r.model} | ${r.plan.slice(0, 40)} | ${f(r.accountBytes)} | ${name} | ${f(p.pss)} [${f(p.rss)}] | ${vs} | ${p.seconds.toFixed(0)} |`);
+      const vs = r.accountBytes ? `${(((p.pss - r.accountBytes) / r.accountBytes) * 100).toFixed(1)} %`.replace('-', '−') : '';
+      console.log(`| ${r.name} | ${r.model} | ${set} | ${f(r.accountBytes)} | ${name} | ${f(p.pss)} [${f(p.rss)}] | ${vs} | ${p.seconds.toFixed(0)} |`);
     }
-    if (r.error) console.log(`| ${r.model} | failed: ${r.error} |`);
+    console.log(`| ${r.name} | plan: ${r.plan}${r.error ? ` — failed: ${r.error}` : ''} |`);
   }
   mkdirSync(join(REPO_ROOT, '.bench'), { recursive: true });
   writeFileSync(args.out!, JSON.stringify({ date: new Date().toISOString(), steps, backend: args.backend, runs }, null, 2));
