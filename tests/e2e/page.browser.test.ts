@@ -177,6 +177,12 @@ describe('the page as people expect it', () => {
     expect((await id('memory-refusal').textContent())!.replace(/\s+/g, ' ')).toMatch(/This run does not fit in memory: it needs [\d,]+ MB of memory at its peak, over the 1 MB budget\. Start is off until it fits\./);
     expect(await id('memory-suggestion').allTextContents()).toEqual([expect.stringMatching(/^a budget of [\d,]+ MB \(memoryBudgetMB\) fits this run as it is$/)]);
     expect(await id('train-start').isDisabled()).toBe(true);
+    // "Use this" applies the suggestion: the budget it names, and the run fits.
+    const suggested = /a budget of ([\d,]+) MB/.exec((await id('memory-suggestion').textContent())!)![1].replace(/,/g, '');
+    await id('memory-apply').click();
+    await expect.poll(() => id('memory-refusal').count(), { timeout: 30_000 }).toBe(0);
+    expect(await id('cfg-memory-budget').inputValue()).toBe(suggested);
+    expect(await id('train-start').isEnabled()).toBe(true);
     await id('cfg-memory-budget').fill('');
     await expect.poll(() => id('memory-refusal').count(), { timeout: 30_000 }).toBe(0);
     expect(await id('train-start').isEnabled()).toBe(true);

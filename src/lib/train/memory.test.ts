@@ -112,9 +112,17 @@ describe('a budget the run respects', () => {
     const inp = base(budget((fixed + oneText / 2) / MiB));
     const plan = planMemory(inp);
     expect(plan.refusal!.message).toMatch(/^This run does not fit in memory: it needs [\d,]+ MB of memory at its peak, over the [\d,]+ MB budget\.$/);
-    const s = plan.refusal!.suggestions;
+    const s = plan.refusal!.suggestions.map((x) => x.text);
     expect(s).toContain('BAAI/bge-small-en-v1.5 fits');
     expect(planMemory({ ...inp, model: BGE_SMALL, parameters: BGE_SMALL_SHAPE.parameters, fileBytes: 4 * 33_360_000 }).refusal).toBeNull();
+    // Every change a suggestion offers ("Use this" on the page) makes the same run fit.
+    for (const { text, change } of plan.refusal!.suggestions) {
+      if (!change) continue;
+      const { adamMoments, maxSeqLength, ...rest } = change;
+      const applied = { ...inp, config: { ...inp.config, ...rest }, adamMoments: adamMoments ?? inp.adamMoments, tokens: Math.min(inp.tokens, maxSeqLength ?? Infinity) };
+      expect(planMemory(applied).refusal, text).toBeNull();
+    }
+    expect(plan.refusal!.suggestions.filter((x) => x.change).length).toBeGreaterThanOrEqual(3);
     const bf16 = /bfloat16 AdamW moments \(adamMoments\) fit, with GradCache mini-batches of (\d+)/.exec(s.join(';'));
     expect(planMemory({ ...inp, adamMoments: 'bfloat16' })).toMatchObject({ refusal: null, miniBatchSize: Number(bf16![1]) });
     const tokens = Number(/max sequence length of (\d+) tokens/.exec(s.join(';'))?.[1] ?? NaN);
@@ -129,9 +137,9 @@ describe('a budget the run respects', () => {
     const { fixed, oneText } = fixedAndOneText(base());
     const mb = (fixed + 8.5 * oneText) / MiB;
     const off = planMemory(base(budget(mb, 'off')));
-    expect(off.refusal!.suggestions[0]).toBe('a GradCache mini-batch of 8 (gradCache.miniBatchSize) fits');
+    expect(off.refusal!.suggestions[0].text).toBe('a GradCache mini-batch of 8 (gradCache.miniBatchSize) fits');
     expect(planMemory(base(budget(mb, { miniBatchSize: 8 }))).refusal).toBeNull();
-    expect(planMemory(base(budget(mb, { miniBatchSize: 9 }))).refusal!.suggestions[0]).toBe('a GradCache mini-batch of 8 (gradCache.miniBatchSize) fits');
+    expect(planMemory(base(budget(mb, { miniBatchSize: 9 }))).refusal!.suggestions[0].text).toBe('a GradCache mini-batch of 8 (gradCache.miniBatchSize) fits');
     expect(planMemory(base(budget(mb))).miniBatchSize).toBe(8);
   });
 
@@ -145,9 +153,19 @@ describe('a budget the run respects', () => {
     // A binding smaller than one text's tensor: refused, and no budget is offered as the cure.
     const tiny = planMemory({ ...inp, gpuMaxBindingBytes: 8 * MiB });
     expect(tiny.refusal!.message).toBe("This run does not fit in memory: one activation tensor would need 12 MB, over the GPU's 8 MB largest buffer.");
-    expect(tiny.refusal!.suggestions).toEqual(['a max sequence length of 256 tokens (maxSeqLength) fits']);
+    expect(tiny.refusal!.suggestions).toEqual([{ text: 'a max sequence length of 256 tokens (maxSeqLength) fits', change: { maxSeqLength: 256 } }]);
     // The limit is the GPU's: WASM does not look at it.
     expect(planMemory({ ...inp, runtimeKind: 'wasm', gpuMaxBindingBytes: 8 * MiB }).refusal).toBeNull();
+  });
+
+  it('bfloat16 moments on the GPU are refused before Start, offering float32', () => {
+    const inp = base({ ...budget(10 ** 6), model: BGE_SMALL, parameters: BGE_SMALL_SHAPE.parameters, runtimeKind: 'webgpu', adamMoments: 'bfloat16' });
+    expect(planMemory(inp).refusal).toEqual({
+      message: 'bfloat16 AdamW moments are kept on the host; on WebGPU the optimizer runs on the GPU with float32 moments.',
+      suggestions: [{ text: 'float32 AdamW moments (adamMoments)', change: { adamMoments: 'float32' } }],
+    });
+    expect(planMemory({ ...inp, adamMoments: 'float32' }).refusal).toBeNull();
+    expect(planMemory({ ...inp, runtimeKind: 'wasm' }).refusal).toBeNull();
   });
 
   it("keeps WebAssembly's heap under 4 GiB whatever the budget", () => {

@@ -218,7 +218,13 @@ export interface MemoryPlan {
   account: MemoryAccount;
   budgetBytes: number;
   /** Set when the run cannot fit: the message, and what would. */
-  refusal: { message: string; suggestions: string[] } | null;
+  refusal: { message: string; suggestions: MemorySuggestion[] } | null;
+}
+
+/** Something that would fit: its text, and the run-config change that makes it so (null: it takes another model). */
+export interface MemorySuggestion {
+  text: string;
+  change: Partial<Pick<RunConfig, 'gradCache' | 'adamMoments' | 'maxSeqLength' | 'memoryBudgetMB'>> | null;
 }
 
 const mb = (bytes: number) => `${Math.ceil(bytes / 2 ** 20).toLocaleString('en-US')} MB`;
@@ -262,6 +268,12 @@ export function planMemory(inp: MemoryInputs): MemoryPlan {
     path, miniBatchSize: path === 'gradcache' ? rows : null, why, account: memoryAccount(inp, rows, path), budgetBytes: budget, refusal,
   });
   const largest = largestFittingRows(inp, budget, config.batchSize);
+  if (inp.adamMoments === 'bfloat16' && inp.runtimeKind === 'webgpu' && (inp.updater ?? 'device') === 'device') {
+    return plan(fusedRows <= largest ? 'fused' : 'gradcache', Math.max(1, Math.min(largest, fusedRows)), 'bfloat16 moments are not for the GPU', {
+      message: 'bfloat16 AdamW moments are kept on the host; on WebGPU the optimizer runs on the GPU with float32 moments.',
+      suggestions: [{ text: 'float32 AdamW moments (adamMoments)', change: { adamMoments: 'float32' } }],
+    });
+  }
 
   if (gc === 'off' || typeof gc === 'object') {
     const path: TrainPath = gc === 'off' ? 'fused' : 'gradcache';
@@ -290,32 +302,40 @@ export function planMemory(inp: MemoryInputs): MemoryPlan {
 
 /** The refusal's message and what would fit instead, each checked against the same budget. */
 function refuse(inp: MemoryInputs, budget: number, why: string, largest: number, rows: number, path: TrainPath): NonNullable<MemoryPlan['refusal']> {
-  const suggestions: string[] = [];
-  if (largest >= 1) suggestions.push(`a GradCache mini-batch of ${largest} (gradCache.miniBatchSize) fits`);
+  const suggestions: MemorySuggestion[] = [];
+  if (largest >= 1) suggestions.push({ text: `a GradCache mini-batch of ${largest} (gradCache.miniBatchSize) fits`, change: { gradCache: { miniBatchSize: largest } } });
   const smallest = (o: Partial<MemoryInputs>) => overBudget(memoryAccount({ ...inp, ...o }, 1), budget, inp.gpuMaxBindingBytes) === null;
   if (inp.parameters > BGE_SMALL_SHAPE.parameters && smallest({ model: BGE_SMALL_SHAPE, parameters: BGE_SMALL_SHAPE.parameters, fileBytes: inp.fileBytes ? 4 * BGE_SMALL_SHAPE.parameters : 0 })) {
-    suggestions.push(`${BGE_SMALL_SHAPE.id} fits`);
+    suggestions.push({ text: `${BGE_SMALL_SHAPE.id} fits`, change: null });
   }
   // Half the optimizer's memory, where the moments live on the host (WebGPU's device updater keeps float32).
   const momentsOnHost = !(inp.runtimeKind === 'webgpu' && (inp.updater ?? 'device') === 'device');
   if (inp.adamMoments !== 'bfloat16' && momentsOnHost) {
     const bf16 = largestFittingRows({ ...inp, adamMoments: 'bfloat16' }, budget, inp.config.batchSize);
-    if (bf16 > largest) suggestions.push(`bfloat16 AdamW moments (adamMoments) fit, with GradCache mini-batches of ${Math.min(bf16, efficientMiniBatch(inp.runtimeKind, inp.tokens))}`);
+    if (bf16 > largest) {
+      const rows = Math.min(bf16, efficientMiniBatch(inp.runtimeKind, inp.tokens));
+      // 'auto' picks that mini-batch itself; a mini-batch set in the config is set to it.
+      const change = { adamMoments: 'bfloat16' as const, ...(inp.config.gradCache === 'auto' ? {} : { gradCache: { miniBatchSize: rows } }) };
+      suggestions.push({ text: `bfloat16 AdamW moments (adamMoments) fit, with GradCache mini-batches of ${rows}`, change });
+    }
   }
   if (largest < 1) {
     const shorter = [256, 128, 64, 32].find((t) => t < inp.tokens && smallest({ tokens: t }));
-    if (shorter) suggestions.push(`a max sequence length of ${shorter} tokens (maxSeqLength) fits`);
+    if (shorter) suggestions.push({ text: `a max sequence length of ${shorter} tokens (maxSeqLength) fits`, change: { maxSeqLength: shorter } });
   }
   const need = memoryAccount(inp, rows, path);
   const bindingTooSmall = !!inp.gpuMaxBindingBytes && need.gpuPeak > 0 && need.largestTensor > inp.gpuMaxBindingBytes;
-  if (need.wasmPeak <= WASM_HEAP_LIMIT && !bindingTooSmall) suggestions.push(`a budget of ${mb(Math.max(need.hostPeak, need.gpuPeak))} (memoryBudgetMB) fits this run as it is`);
+  if (need.wasmPeak <= WASM_HEAP_LIMIT && !bindingTooSmall) {
+    const peak = Math.max(need.hostPeak, need.gpuPeak);
+    suggestions.push({ text: `a budget of ${mb(peak)} (memoryBudgetMB) fits this run as it is`, change: { memoryBudgetMB: Math.ceil(peak / 2 ** 20) } });
+  }
   return { message: `This run does not fit in memory: ${why}.`, suggestions };
 }
 
 /** The plan's refusal as one error message (what `tabtune train` prints and the page shows). */
 export class MemoryBudgetError extends Error {
   constructor(readonly refusal: NonNullable<MemoryPlan['refusal']>) {
-    super(`${refusal.message}${refusal.suggestions.length ? ` Try: ${refusal.suggestions.join('; ')}.` : ''}`);
+    super(`${refusal.message}${refusal.suggestions.length ? ` Try: ${refusal.suggestions.map((x) => x.text).join('; ')}.` : ''}`);
     this.name = 'MemoryBudgetError';
   }
 }
