@@ -8,11 +8,10 @@
 // three seeds each. Prints nDCG@10 (dim 32) on the test split before and after, and the triplet
 // accuracy on the mined test triplets. It asserts nothing: the result is whatever it is.
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { qaTinySetup } from './qa-tiny-run.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { prepareDataset } from '../../src/lib/data/dataset.ts';
-import { parseDataFile } from '../../src/lib/data/parse.ts';
 import type { Example } from '../../src/lib/data/validate.ts';
 import { tripletAccuracy } from '../../src/lib/eval/triplet-eval.ts';
 import { mineHardNegatives } from '../../src/lib/mine/hard-negatives.ts';
@@ -20,25 +19,14 @@ import { embedTexts } from '../../src/lib/models/embed-texts.ts';
 import { BertEncoder } from '../../src/lib/models/encoder.ts';
 import { loadSentenceModel } from '../../src/lib/models/sentence-model.ts';
 import { readModelFolder } from '../../src/lib/models/sentence-model-node.ts';
-import { modelIdentity } from '../../src/lib/run/identity.ts';
 import { runTraining } from '../../src/lib/run/run.ts';
-import { createRuntime } from '../../src/lib/runtime/index.ts';
 import { PlainFolderStore } from '../../src/lib/store/plain-folder-store.ts';
-import { loadTokenizerFromDir } from '../../src/lib/tokenize/node.ts';
 import { parseRunConfig } from '../../src/lib/train/run-config.ts';
-import { ensureFixtures } from '../fixtures/fixtures.ts';
 
 const UPDATES = 60;
 const SEEDS = [1, 2, 3];
 
-const f = ensureFixtures();
-const runtime = await createRuntime('node');
-const files = readModelFolder(f.tinyBge);
-const model = loadSentenceModel(files);
-const tokenizer = loadTokenizerFromDir(f.tinyBge);
-const runModel = { name: 'tiny-bge', model, tokenizer, files, identity: await modelIdentity('tiny-bge', files) };
-const table = async (split: string) => parseDataFile(`${split}.jsonl`, new Uint8Array(readFileSync(join(f.qaTiny, `${split}.jsonl`))));
-const data = prepareDataset({ train: await table('train'), test: await table('test') }, { source: 'qa-tiny' });
+const { runtime, model, tokenizer, runModel, data } = await qaTinySetup();
 
 // Mine one negative per question with the base model, for train (training) and test (triplet accuracy).
 const base = await BertEncoder.create(runtime, model);

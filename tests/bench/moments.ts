@@ -5,35 +5,21 @@
 // 8], batch 16, lr 2e-3 linear, dropout on, 60 updates) — and nDCG@10 on the test split is printed
 // per dimension, before and after. It asserts nothing: the result is whatever it is.
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { qaTinySetup } from './qa-tiny-run.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { prepareDataset } from '../../src/lib/data/dataset.ts';
-import { parseDataFile } from '../../src/lib/data/parse.ts';
-import { loadSentenceModel } from '../../src/lib/models/sentence-model.ts';
-import { readModelFolder } from '../../src/lib/models/sentence-model-node.ts';
-import { modelIdentity } from '../../src/lib/run/identity.ts';
 import { runTraining } from '../../src/lib/run/run.ts';
-import { createRuntime } from '../../src/lib/runtime/index.ts';
 import { PlainFolderStore } from '../../src/lib/store/plain-folder-store.ts';
-import { loadTokenizerFromDir } from '../../src/lib/tokenize/node.ts';
 import type { MomentPrecision } from '../../src/lib/train/optimizer.ts';
 import { parseRunConfig } from '../../src/lib/train/run-config.ts';
-import { ensureFixtures } from '../fixtures/fixtures.ts';
 
 const UPDATES = 60;
 const SEEDS = [1, 2, 3];
 const DIMS = [32, 16, 8];
 const MOMENTS: MomentPrecision[] = ['float32', 'bfloat16'];
 
-const f = ensureFixtures();
-const runtime = await createRuntime('node');
-const files = readModelFolder(f.tinyBge);
-const model = loadSentenceModel(files);
-const tokenizer = loadTokenizerFromDir(f.tinyBge);
-const runModel = { name: 'tiny-bge', model, tokenizer, files, identity: await modelIdentity('tiny-bge', files) };
-const table = async (split: string) => parseDataFile(`${split}.jsonl`, new Uint8Array(readFileSync(join(f.qaTiny, `${split}.jsonl`))));
-const data = prepareDataset({ train: await table('train'), test: await table('test') }, { source: 'qa-tiny' });
+const { runtime, runModel, data } = await qaTinySetup();
 
 const work = mkdtempSync(join(tmpdir(), 'tabtune-moments-'));
 const results: { moments: MomentPrecision; seed: number; before: number[]; after: number[] }[] = [];

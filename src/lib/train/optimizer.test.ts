@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { bf16BitsToF32, f32ToBf16Bits } from '../models/safetensors.ts';
 import { Rng } from '../util/rng.ts';
 import {
-  accumulateInto, AdamW, adamwKernel, adamwKernelBf16, adamwScalars, bf16Stochastic, clipCoefficient, isNoDecay, parameterGroups, roundingKey, toBf16Bits, widenBf16,
+  accumulateInto, AdamW, adamwKernel, adamwKernelBf16, adamwScalars, bf16Stochastic, clipCoefficient, isNoDecay, parameterGroups, roundingKey,
 } from './optimizer.ts';
 import { lrAt, type SchedulerType } from './schedule.ts';
 
@@ -147,7 +148,7 @@ describe('parameter groups, clipping, accumulation, state', () => {
 
 describe('bfloat16 moments (stochastic rounding)', () => {
   const f32Bits = (x: number) => new Uint32Array(Float32Array.of(x).buffer)[0];
-  const widen = (b: number) => widenBf16(Uint16Array.of(b))[0];
+  const widen = (b: number) => bf16BitsToF32(Uint16Array.of(b))[0];
 
   it('rounds without bias: over all 2^16 random draws the stored values average to the float32 value exactly', () => {
     for (const x of [1e-3, 0.7, -3.14159, 1.2345e-9, 65504.25]) {
@@ -157,7 +158,7 @@ describe('bfloat16 moments (stochastic rounding)', () => {
       expect(sum / 65536).toBe(Math.fround(x));
     }
     // A bfloat16 value is stored as it is whatever the draw.
-    for (let r = 0; r < 65536; r += 4097) expect(bf16Stochastic(f32Bits(0.75), r)).toBe(toBf16Bits(Float32Array.of(0.75))[0]);
+    for (let r = 0; r < 65536; r += 4097) expect(bf16Stochastic(f32Bits(0.75), r)).toBe(f32ToBf16Bits(Float32Array.of(0.75))[0]);
   });
 
   it('v keeps growing where round-to-nearest stalls (β2 = 0.999: each step moves v by 0.1 %, under half an ulp)', () => {
@@ -174,12 +175,12 @@ describe('bfloat16 moments (stochastic rounding)', () => {
       adamwKernel(f32.t, g, f32.m, f32.v, s);
       adamwKernelBf16(sr.t, g, sr.m, sr.v, s, roundingKey(1, step, 0));
       adamwKernel(rne.t, g, rne.m, rne.v, s);
-      rne.m.set(widenBf16(toBf16Bits(rne.m)));
-      rne.v.set(widenBf16(toBf16Bits(rne.v)));
+      rne.m.set(bf16BitsToF32(f32ToBf16Bits(rne.m)));
+      rne.v.set(bf16BitsToF32(f32ToBf16Bits(rne.v)));
     }
     const mean = (a: Float32Array) => a.reduce((x, y) => x + y, 0) / a.length;
     const vTrue = mean(f32.v);
-    const vSr = mean(widenBf16(sr.v));
+    const vSr = mean(bf16BitsToF32(sr.v));
     const vRne = mean(rne.v);
     console.log(`v after ${steps} steps: float32 ${vTrue.toExponential(4)}, bfloat16 stochastic ${vSr.toExponential(4)}, bfloat16 nearest ${vRne.toExponential(4)}`);
     expect(Math.abs(vSr - vTrue) / vTrue).toBeLessThan(0.01);
@@ -211,7 +212,7 @@ describe('bfloat16 moments (stochastic rounding)', () => {
     // Stopped at 12, state copied out (as a checkpoint does) and back into a fresh optimizer: the same 30 updates.
     const half = run({ weightDecay: 0.01, moments: 'bfloat16', seed: 3 }, 12);
     const resumed = new AdamW(new Map([...half.params].map(([k, t]) => [k, t.slice()])), { weightDecay: 0.01, moments: 'bfloat16', seed: 3 });
-    resumed.loadState(half.step, new Map([...half.stateTensors()].map(([k, t]) => [k, widenBf16(t as Uint16Array)])));
+    resumed.loadState(half.step, new Map([...half.stateTensors()].map(([k, t]) => [k, bf16BitsToF32(t as Uint16Array)])));
     expect(run({}, grads.length, resumed).params.get('w')).toEqual(bf.params.get('w'));
   });
 });

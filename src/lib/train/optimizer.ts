@@ -29,6 +29,8 @@
 // tensors) before the scale, so on the GPU it is one reduce pass + the scale folded into the
 // kernel's g read (`gradScale`).
 
+import { bf16BitsToF32, f32ToBf16Bits } from '../models/safetensors.ts';
+
 /** torch / TrainingArguments defaults. */
 export const ADAMW_DEFAULTS = { beta1: 0.9, beta2: 0.999, eps: 1e-8 } as const;
 
@@ -190,25 +192,6 @@ export function adamwKernelBf16(theta: Float32Array, grad: Float32Array, m: Uint
       v[start + i] = bf16Stochastic(scratchVBits[i], r >>> 16);
     }
   }
-}
-
-/** float32 values → bfloat16 bits, rounded to nearest even (exact for values that are bfloat16 already). */
-export function toBf16Bits(x: Float32Array): Uint16Array {
-  const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
-  const out = new Uint16Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const b = bits[i];
-    out[i] = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
-  }
-  return out;
-}
-
-/** bfloat16 bits → float32 values (exact). */
-export function widenBf16(bits: Uint16Array): Float32Array {
-  const out = new Float32Array(bits.length);
-  const outBits = new Uint32Array(out.buffer);
-  for (let i = 0; i < bits.length; i++) outBits[i] = bits[i] << 16;
-  return out;
 }
 
 /** Σ g² over one tensor, accumulated in double. */
@@ -379,8 +362,8 @@ export class AdamW {
         if (!t) throw new Error(`AdamW state: missing adam.${kind}/${name}`);
         if (t.length !== p.length) throw new Error(`AdamW state: adam.${kind}/${name} has ${t.length} values, parameter has ${p.length}`);
         const own = this.state[kind].get(name)!;
-        if (own instanceof Float32Array) own.set(t instanceof Float32Array ? t : widenBf16(t));
-        else own.set(t instanceof Uint16Array ? t : toBf16Bits(t));
+        if (own instanceof Float32Array) own.set(t instanceof Float32Array ? t : bf16BitsToF32(t));
+        else own.set(t instanceof Uint16Array ? t : f32ToBf16Bits(t));
       }
     }
     this.state.step = step;

@@ -22,7 +22,8 @@ import { add, div, mul } from '../ops/elementwise.ts';
 import { reduceSum } from '../ops/reduce.ts';
 import { slice } from '../ops/shape.ts';
 import { type DeviceTensor, type HostTensor, isDeviceTensor, type Runtime, type Session } from '../runtime/types.ts';
-import { AdamW, type AdamWOptions, adamwScalars, accumulateInto, clipForNorm, isNoDecay, type MomentData, NonFiniteGradientError, type StepResult, widenBf16 } from './optimizer.ts';
+import { AdamW, type AdamWOptions, adamwScalars, accumulateInto, clipForNorm, isNoDecay, type MomentData, NonFiniteGradientError, type StepResult } from './optimizer.ts';
+import { bf16BitsToF32 } from '../models/safetensors.ts';
 
 export { NonFiniteGradientError };
 
@@ -379,7 +380,7 @@ export class DeviceUpdater implements Updater {
       rt.dispose(old);
       rt.dispose(this.m.get(name)!);
       rt.dispose(this.v.get(name)!);
-      const f32 = (t: MomentData) => (t instanceof Float32Array ? t : widenBf16(t));
+      const f32 = (t: MomentData) => (t instanceof Float32Array ? t : bf16BitsToF32(t));
       this.m.set(name, await rt.upload({ dtype: 'float32', dims: shape, data: f32(m!) }));
       this.v.set(name, await rt.upload({ dtype: 'float32', dims: shape, data: f32(v!) }));
     }
