@@ -23,8 +23,9 @@ export interface SentenceModel {
   normalize: boolean;
   maxSeqLength: number;
   /**
-   * By Hugging Face name, without a `bert.` prefix; the pooler only when the file has it. Read
-   * only: F32 weights from files are views of the file's bytes (the trainer works on copies).
+   * By Hugging Face name, without a `bert.` prefix; the pooler only when the file has it. F32
+   * weights from files are views of the file's bytes: read only, except by a run told to train
+   * them in place (TrainerOptions.trainInPlace), after which neither is the base model.
    */
   weights: Map<string, WeightTensor>;
   /** The stored dtype of the weight file (F32, F16, BF16), for the log. */
