@@ -13,7 +13,7 @@ import { ensureFixtures, type FixturePaths } from '../../../tests/fixtures/fixtu
 import { prepareDataset } from '../data/dataset.ts';
 import { parseDataFile } from '../data/parse.ts';
 import { parseSafetensors } from '../models/safetensors.ts';
-import { loadSentenceModel } from '../models/sentence-model.ts';
+import { loadSentenceModel, modelFilesBytes } from '../models/sentence-model.ts';
 import { readModelFolder } from '../models/sentence-model-node.ts';
 import { createRuntime } from '../runtime/index.ts';
 import { DeviceLostError, type HostTensor, type Runtime } from '../runtime/types.ts';
@@ -23,7 +23,7 @@ import { MemoryBudgetError } from '../train/memory.ts';
 import { parseRunConfig, type RunConfig } from '../train/run-config.ts';
 import { modelIdentity } from './identity.ts';
 import { checkpointSteps, readRunRecord } from './record.ts';
-import { type RunData, type RunEvent, type RunModel, runTraining } from './run.ts';
+import { accountedFileBytes, type RunData, type RunEvent, type RunModel, runTraining } from './run.ts';
 
 let f: FixturePaths;
 let runtime: Runtime;
@@ -124,6 +124,18 @@ function faulty(inner: Runtime, n: number, how: 'throw' | 'device-lost' | 'nan')
 }
 
 const weightsOf = async (store: PlainFolderStore) => parseSafetensors((await store.get('model.safetensors'))!).tensors;
+
+describe('the model files a run counts', () => {
+  it('trained in place, F32 weights viewing their file count once; F16 weights are copies, so the file counts too', () => {
+    for (const [dir, views] of [[f.tinyBge, true], [f.tinyBgeF16, false]] as const) {
+      const files = readModelFolder(dir);
+      const model = loadSentenceModel(files);
+      const weightBytes = [...model.weights.values()].reduce((n, w) => n + w.data.byteLength, 0);
+      expect(accountedFileBytes({ model, files, trainInPlace: false })).toBe(modelFilesBytes(files));
+      expect(accountedFileBytes({ model, files, trainInPlace: true })).toBe(modelFilesBytes(files) - (views ? weightBytes : 0));
+    }
+  });
+});
 
 describe('runTraining', () => {
   it('a failure mid-update (onnxruntime error, NaN loss, lost device) stops after the last good update, keeps its checkpoint, and resumes bit-identical', async () => {

@@ -200,6 +200,25 @@ describe('GradCache', () => {
   });
 });
 
+describe('training in place', () => {
+  it('trainInPlace trains the model\'s own arrays to the same weights a copying run reaches; without it the model is untouched', async () => {
+    const ex = caseExamples('mnrl_matryoshka', rows);
+    const cfg = config({ maxSteps: 2 });
+    const own = new Map([...model.weights].map(([n, w]) => [n, { shape: w.shape, data: w.data.slice() }]));
+    const copying = new Trainer({ runtime, model: { ...model, weights: own }, tokenizer, config: cfg, train: ex });
+    await copying.run();
+    const want = new Map([...(await copying.weights())].map(([n, w]) => [n, w.slice()]));
+    await copying.dispose();
+    const name = 'encoder.layer.0.output.dense.weight';
+    expect(own.get(name)!.data).toEqual(model.weights.get(name)!.data);
+    const inPlace = new Trainer({ runtime, model: { ...model, weights: own }, tokenizer, config: cfg, train: ex, trainInPlace: true });
+    await inPlace.run();
+    for (const [n, w] of want) expect(own.get(n)!.data, n).toEqual(w);
+    expect((await inPlace.weights()).get(name)).toBe(own.get(name)!.data);
+    await inPlace.dispose();
+  });
+});
+
 describe('checkpoints', () => {
   it('stopped after step 2 and resumed: bit-identical weights to an uninterrupted run (accumulation 2, dropout, shuffle)', async () => {
     const ex = caseExamples('mnrl_matryoshka', rows);
