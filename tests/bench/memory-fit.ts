@@ -48,15 +48,9 @@ const shapeOf = (m: Config['model']) => {
 };
 const rowsOf = (c: Config) => (c.path === 'fused' ? 2 * c.batch : c.mini);
 
-/** The account of a configuration with `costs` in place of the runtime's constants. */
-function account(c: Config, costs: RuntimeCosts = RUNTIME_COSTS[c.runtime]): number {
-  const saved = RUNTIME_COSTS[c.runtime];
-  RUNTIME_COSTS[c.runtime] = costs;
-  try {
-    return memoryAccount({ ...shapeOf(c.model), columns: 2, tokens: c.seq, runtimeKind: c.runtime }, rowsOf(c), c.path).hostPeak;
-  } finally {
-    RUNTIME_COSTS[c.runtime] = saved;
-  }
+/** The account of a configuration, with `costs` in place of the runtime's constants when given. */
+function account(c: Config, costs?: RuntimeCosts): number {
+  return memoryAccount({ ...shapeOf(c.model), columns: 2, tokens: c.seq, runtimeKind: c.runtime }, rowsOf(c), c.path, costs).hostPeak;
 }
 
 function measure(c: Config): Measured | null {

@@ -118,14 +118,15 @@ export interface RuntimeCosts {
 }
 const costsOf = (kind: string) => RUNTIME_COSTS[kind] ?? RUNTIME_COSTS.wasm;
 
-/** The account of a run that trains with `rows` sequences per fused step or GradCache mini-batch. */
-export function memoryAccount(inp: Omit<MemoryInputs, 'config'>, rows: number, path: TrainPath = 'gradcache'): MemoryAccount {
+/** Whether AdamW (its gradient sum and moments) lives on the GPU: WebGPU's device updater. */
+const optimizerOnGpu = (inp: Pick<MemoryInputs, 'runtimeKind' | 'updater'>) => inp.runtimeKind === 'webgpu' && (inp.updater ?? 'device') === 'device';
+
+/** The account of a run that trains with `rows` sequences per fused step or GradCache mini-batch; `costs`: the runtime's constants (a fit passes its own). */
+export function memoryAccount(inp: Omit<MemoryInputs, 'config'>, rows: number, path: TrainPath = 'gradcache', costs: RuntimeCosts = costsOf(inp.runtimeKind)): MemoryAccount {
   const P = inp.parameters;
   const kind = inp.runtimeKind;
-  const costs = costsOf(kind);
-  const onGpu = kind === 'webgpu';
-  const runtimePlace: MemoryPlace = onGpu ? 'gpu' : kind === 'wasm' ? 'wasm' : 'host';
-  const optimizerPlace: MemoryPlace = (inp.updater ?? (onGpu ? 'device' : 'host')) === 'device' && onGpu ? 'gpu' : 'host';
+  const runtimePlace: MemoryPlace = kind === 'webgpu' ? 'gpu' : kind === 'wasm' ? 'wasm' : 'host';
+  const optimizerPlace: MemoryPlace = optimizerOnGpu(inp) ? 'gpu' : 'host';
   const items: MemoryItem[] = [
     ...(inp.inTab ? [{ what: 'the browser and this page', bytes: TAB_BROWSER_BYTES, place: 'host', held: 'run' } as const] : []),
     { what: 'runtime and process', bytes: costs.baseBytes, place: 'host', held: 'run' },
@@ -268,7 +269,7 @@ export function planMemory(inp: MemoryInputs): MemoryPlan {
     path, miniBatchSize: path === 'gradcache' ? rows : null, why, account: memoryAccount(inp, rows, path), budgetBytes: budget, refusal,
   });
   const largest = largestFittingRows(inp, budget, config.batchSize);
-  if (inp.adamMoments === 'bfloat16' && inp.runtimeKind === 'webgpu' && (inp.updater ?? 'device') === 'device') {
+  if (inp.adamMoments === 'bfloat16' && optimizerOnGpu(inp)) {
     return plan(fusedRows <= largest ? 'fused' : 'gradcache', Math.max(1, Math.min(largest, fusedRows)), 'bfloat16 moments are not for the GPU', {
       message: 'bfloat16 AdamW moments are kept on the host; on WebGPU the optimizer runs on the GPU with float32 moments.',
       suggestions: [{ text: 'float32 AdamW moments (adamMoments)', change: { adamMoments: 'float32' } }],
@@ -309,8 +310,7 @@ function refuse(inp: MemoryInputs, budget: number, why: string, largest: number,
     suggestions.push({ text: `${BGE_SMALL_SHAPE.id} fits`, change: null });
   }
   // Half the optimizer's memory, where the moments live on the host (WebGPU's device updater keeps float32).
-  const momentsOnHost = !(inp.runtimeKind === 'webgpu' && (inp.updater ?? 'device') === 'device');
-  if (inp.adamMoments !== 'bfloat16' && momentsOnHost) {
+  if (inp.adamMoments !== 'bfloat16' && !optimizerOnGpu(inp)) {
     const bf16 = largestFittingRows({ ...inp, adamMoments: 'bfloat16' }, budget, inp.config.batchSize);
     if (bf16 > largest) {
       const rows = Math.min(bf16, efficientMiniBatch(inp.runtimeKind, inp.tokens));

@@ -255,10 +255,15 @@ export class Trainer {
     return this.encoder;
   }
 
+  /** TrainerOptions.updater, else on the device for WebGPU and on the host otherwise. */
+  private get updaterKindToUse(): UpdaterKind {
+    return this.o.updater ?? (this.o.runtime.describe().kind === 'webgpu' ? 'device' : 'host');
+  }
+
   private async getUpdater(): Promise<Updater> {
     if (this.updater) return this.updater;
     const encoder = await this.getEncoder();
-    const kind = this.o.updater ?? (this.o.runtime.describe().kind === 'webgpu' ? 'device' : 'host');
+    const kind = this.updaterKindToUse;
     const params = [...this.shapes].map(([name, shape]) => ({ name, shape, data: this.o.model.weights.get(name)!.data }));
     const opts = { runtime: this.o.runtime, encoder, params, weightDecay: this.config.weightDecay, moments: this.config.adamMoments, seed: this.config.seed, inPlace: this.o.trainInPlace };
     this.updater = kind === 'device' ? await DeviceUpdater.create(opts) : new HostUpdater(opts);
@@ -275,7 +280,7 @@ export class Trainer {
       this.chosen = planMemory({
         config: this.config, model: this.o.model.config, parameters: [...this.shapes.values()].reduce((n, s) => n + s.reduce((a, b) => a * b, 1), 0),
         columns: this.fields.length, tokens: this.longestTokens(), runtimeKind: kind, adamMoments: this.config.adamMoments, accumulation: this.config.accumulation,
-        updater: this.o.updater ?? (kind === 'webgpu' ? 'device' : 'host'), ...this.o.memory,
+        updater: this.updaterKindToUse, ...this.o.memory,
       });
     }
     return this.chosen;
