@@ -37,6 +37,7 @@ export default defineConfig({
           name: 'node',
           include: ['src/**/*.test.ts', 'workers/**/*.test.ts', 'scripts/**/*.test.ts', 'tests/**/*.test.ts'],
           exclude: [...browserTests, '**/node_modules/**'],
+          setupFiles: ['tests/setup-node.ts'],
         },
       },
       {

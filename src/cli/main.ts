@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { CliIo } from './embed.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './errors.ts';
+import { enableBufferRelease } from '../lib/util/release-buffer-node.ts';
 
 interface CommandModule {
   help: string;
@@ -95,6 +96,7 @@ const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e)
 
 export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const [first, ...rest] = argv;
+  enableBufferRelease();
   try {
     if (first === undefined || first === '-h' || first === '--help' || first === 'help') {
       const topic = first === 'help' ? rest[0] : undefined;

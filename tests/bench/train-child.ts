@@ -12,6 +12,7 @@
 import { parseArgs } from 'node:util';
 import { BGE_BASE_CONFIG, BGE_SMALL_CONFIG } from '../../src/lib/models/bert-config.ts';
 import { createRuntime, type RuntimeKind } from '../../src/lib/runtime/index.ts';
+import { enableBufferRelease } from '../../src/lib/util/release-buffer-node.ts';
 import { benchmarkTrainStep, type TrainStepBenchResult } from './train-step-bench.ts';
 import type { TrainPath } from '../../src/lib/train/trainer.ts';
 
@@ -30,6 +31,7 @@ export interface TrainChildResult extends TrainStepBenchResult {
 }
 
 async function main(): Promise<void> {
+  enableBufferRelease(); // as the CLI does
   const { values } = parseArgs({
     options: {
       runtime: { type: 'string', default: 'wasm' },

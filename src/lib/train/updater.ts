@@ -24,6 +24,7 @@ import { slice } from '../ops/shape.ts';
 import { type DeviceTensor, type HostTensor, isDeviceTensor, type Runtime, type Session } from '../runtime/types.ts';
 import { AdamW, type AdamWOptions, adamwScalars, accumulateInto, clipForNorm, isNoDecay, type MomentData, NonFiniteGradientError, type StepResult } from './optimizer.ts';
 import { bf16BitsToF32 } from '../models/safetensors.ts';
+import { releaseArray } from '../util/release-buffer.ts';
 
 export { NonFiniteGradientError };
 
@@ -98,6 +99,7 @@ export class HostUpdater implements Updater {
       else {
         if (first) this.acc.set(name, new Float32Array(g.length));
         accumulateInto(this.acc.get(name)!, g, scale);
+        releaseArray(g); // the runtime's output, read once: free it before the next mini-batch's arrive
       }
     }
   }
@@ -107,6 +109,7 @@ export class HostUpdater implements Updater {
     const acc = this.acc;
     this.acc = null;
     const r = this.optimizer.update(acc, lr, maxGradNorm);
+    for (const g of acc.values()) releaseArray(g); // before the next update's gradients arrive
     await this.push();
     return r;
   }
