@@ -11,7 +11,7 @@
 import type { Graph, Value } from '../graph/graph.ts';
 import { add, less, mul, sub, where, zerosLike } from '../ops/elementwise.ts';
 import { linear, matmul } from '../ops/matmul.ts';
-import { dropoutMask, gelu, hashColumnKeys, hashRowKeys, l2Normalize, layerNorm, softmax } from '../ops/nn.ts';
+import { applyDropout, dropped, gelu, hashColumnKeys, hashRowKeys, l2Normalize, layerNorm, softmax } from '../ops/nn.ts';
 import { expand, gather, reshape, slice, squeeze, transpose, unsqueeze } from '../ops/shape.ts';
 import { type BertConfig, trainableParameters } from './bert-config.ts';
 import { pool, type PoolingMode } from './pooling.ts';
@@ -81,13 +81,13 @@ class DropoutMasks {
   hiddenSite(x: Value /* [B,T,C] */, p: number, site: number): Value {
     if (p === 0) return x;
     const g = x.graph;
-    return g.scope('dropout', () => mul(x, dropoutMask(squeeze(slice(this.hiddenRows, [site], [site + 1], [2]), [2]), this.hiddenCols, p)));
+    return g.scope('dropout', () => applyDropout(x, dropped(squeeze(slice(this.hiddenRows, [site], [site + 1], [2]), [2]), this.hiddenCols, p), p));
   }
 
   attentionSite(x: Value /* [B,H,T,T] */, p: number, layer: number): Value {
     if (p === 0) return x;
     const g = x.graph;
-    return g.scope('dropout', () => mul(x, dropoutMask(squeeze(slice(this.attentionRows, [layer], [layer + 1], [1]), [1]), this.attentionCols, p)));
+    return g.scope('dropout', () => applyDropout(x, dropped(squeeze(slice(this.attentionRows, [layer], [layer + 1], [1]), [1]), this.attentionCols, p), p));
   }
 }
 

@@ -6,9 +6,10 @@ import { toOnnx } from '../graph/onnx.ts';
 import { createRuntime, type HostTensor, type Runtime } from '../runtime/index.ts';
 import { slice, squeeze } from './shape.ts';
 import {
-  columnKey, dropout, dropoutMask, gelu, HASH_P, hashColumnKeys, hashRowKeys, hashUniform, l2Normalize, layerNorm, logSoftmax, softmax,
+  columnKey, dropout, dropped, gelu, HASH_P, hashColumnKeys, hashRowKeys, hashUniform, l2Normalize, layerNorm, logSoftmax, softmax,
 } from './nn.ts';
 import { evaluate, expectClose } from './testing.ts';
+import { cast } from './elementwise.ts';
 
 let wasm: Runtime;
 let node: Runtime;
@@ -224,14 +225,14 @@ describe('dropout hash (row quadratic at column keys)', () => {
     const u = squeeze(slice(hashUniform(xv, seed, 4), [site], [site + 1], [2]), [2]);
     const rowsKeys = squeeze(slice(hashRowKeys(xv, seed, 4), [site], [site + 1], [2]), [2]); // [B,T,4]
     const cols = hashColumnKeys(slice(xv, [0], [1], [2])); // [4,N]
-    g.output(dropoutMask(rowsKeys, cols, p), 'mask');
+    g.output(cast(dropped(rowsKeys, cols, p), 'float32'), 'drops');
     g.output(u, 'u');
     const s = await node.load(toOnnx(g));
     const out = await s.run({ x: f32([2, 9, 5, 33]), seed: seedFeed(31337) });
     await s.release();
-    const mask = (out.mask as HostTensor).data as Float32Array;
+    const drops = (out.drops as HostTensor).data as Float32Array;
     const uu = (out.u as HostTensor).data as Float32Array;
-    expect(mask.length).toBe(2 * 9 * 33);
-    expect(Array.from(mask)).toEqual(Array.from(uu, (v) => (v < Math.round(p * P) / P ? 0 : Math.fround(1 / (1 - p)))));
+    expect(drops.length).toBe(2 * 9 * 33);
+    expect(Array.from(drops)).toEqual(Array.from(uu, (v) => (v < Math.round(p * P) / P ? 1 : 0)));
   });
 });

@@ -239,16 +239,23 @@ function fracOfKeys(rows: Value /* [..., M, 4] */, cols: Value /* [4, N] */): Va
 }
 
 /**
- * The inverted-dropout mask [..., M, N] from row keys [..., M, 4] and column keys [4, N]:
- * 0 where y mod P < round(p·P) (so an element is dropped with probability round(p·P)/P ≈ p),
- * else 1/(1 − p). The threshold sits on a multiple of 1/P, ½/P from every value frac can take,
- * so the decision is the same on every backend.
+ * Which elements inverted dropout drops, [..., M, N] bool, from row keys [..., M, 4] and column
+ * keys [4, N]: where y mod P < round(p·P) (so an element is dropped with probability round(p·P)/P
+ * ≈ p). The threshold sits on a multiple of 1/P, ½/P from every value frac can take, so the
+ * decision is the same on every backend.
  */
-export function dropoutMask(rows: Value, cols: Value, p: number, dtype: 'float32' | 'float64' = 'float32'): Value {
+export function dropped(rows: Value, cols: Value, p: number): Value {
   if (!(p > 0 && p < 1)) throw new Error(`dropout: p = ${p} outside (0, 1)`);
-  const g = rows.graph;
-  const u = fracOfKeys(rows, cols);
-  return where(less(u, Math.round(p * P) / P), g.constant(dtype, 0), g.constant(dtype, 1 / (1 - p)));
+  return less(fracOfKeys(rows, cols), Math.round(p * P) / P);
+}
+
+/**
+ * x / (1 − p) where not `drops`, else 0. Written as Where over x·(1/(1 − p)) rather than x times a
+ * float mask, so what the backward keeps is the bool (1 byte an element) and not a float32 mask:
+ * dx = where(drops, 0, dy)·(1/(1 − p)). The same values (zeros aside: +0 where x·0 gave −0).
+ */
+export function applyDropout(x: Value, drops: Value, p: number): Value {
+  return where(drops, 0, mul(x, 1 / (1 - p)));
 }
 
 /** x as [1, N] when it is a vector, so it has rows. */
@@ -269,8 +276,8 @@ export function hashUniform(x: Value, seed: Value, stream: number): Value {
 }
 
 /**
- * Inverted dropout, y = x ⊙ keep / (1 − p), keep as dropoutMask (drop rate round(p·P)/P).
- * The mask is a constant for autodiff, so the backward is dy ⊙ mask, reusing it.
+ * Inverted dropout, y = x ⊙ keep / (1 − p), keep as `dropped` (drop rate round(p·P)/P); the
+ * backward reuses the bool (applyDropout).
  * Each dropout site in a graph needs its own `stream` number; reuse it in every graph that must
  * see the same masks (GradCache's two passes).
  */
@@ -280,8 +287,8 @@ export function dropout(x: Value, p: number, seed: Value, stream: number): Value
   if (x.dtype !== 'float32' && x.dtype !== 'float64') throw new Error(`dropout: dtype ${x.dtype}`);
   return x.graph.scope('dropout', () => {
     const xr = withRows(x);
-    let mask = dropoutMask(hashRowKeys(xr, seed, stream), hashColumnKeys(xr), p, x.dtype as 'float32' | 'float64');
-    if (x.rank === 1) mask = squeeze(mask, [0]);
-    return mul(x, mask);
+    let drops = dropped(hashRowKeys(xr, seed, stream), hashColumnKeys(xr), p);
+    if (x.rank === 1) drops = squeeze(drops, [0]);
+    return applyDropout(x, drops, p);
   });
 }
