@@ -28,15 +28,15 @@ export const BGE_SMALL_SHAPE: ModelShape & { parameters: number; id: string } = 
  * Activation memory of a fused train step, in bytes, for `rows` sequences of `tokens` tokens —
  * what autodiff keeps for the backward pass, float32, per layer and token: ~12·C (q, k, v, context,
  * the two dense outputs, residual sums, LayerNorm inputs and outputs), 3·F (FFN pre-activation, GELU
- * output, its dropout) and 3·H·T (scores, probabilities, dropped probabilities), plus the dropout
- * draws ([B,T,1+2L,C] and [B,L,H,T,T]) and the embeddings (3·C):
- *   bytes ≈ 4 · rows · T · (L·(12·C + 3·F + 3·H·T) + (1 + 2L)·C + 3·C + L·H·T)
+ * output, its dropout) and 3·H·T (scores, probabilities, dropped probabilities), plus the
+ * embeddings (3·C), and which elements dropout dropped, one byte each ([B,T,1+2L,C] and [B,L,H,T,T]):
+ *   bytes ≈ 4 · rows · T · (L·(12·C + 3·F + 3·H·T) + 3·C) + rows · T · ((1 + 2L)·C + L·H·T)
  * What a runtime's allocator then holds is this times RUNTIME_COSTS[kind].activationFactor.
  */
 export function estimateActivationBytes(c: ModelShape, rows: number, tokens: number): number {
   const { hiddenSize: C, numLayers: L, numHeads: H, intermediateSize: F } = c;
   const T = tokens;
-  return 4 * rows * T * (L * (12 * C + 3 * F + 3 * H * T) + (1 + 2 * L) * C + 3 * C + L * H * T);
+  return rows * T * (4 * (L * (12 * C + 3 * F + 3 * H * T) + 3 * C) + (1 + 2 * L) * C + L * H * T);
 }
 
 /** Where memory is held: host RAM, WebAssembly's linear memory (host RAM, at most 4 GiB), GPU memory. */
@@ -96,15 +96,15 @@ export const WASM_HEAP_LIMIT = 4 * 2 ** 30 - 256 * 2 ** 20;
 /**
  * What each runtime holds beyond the arithmetic above, fitted by `npm run bench:memory-fit` to the
  * peak RSS of train-step processes (bge-small shape at 64 and 128 tokens, 2 threads, one
- * checkpoint written; a bge-base shape held out, within 1 %; README has the table): the process and
+ * checkpoint written; a bge-base shape held out, within 4 %; README has the table): the process and
  * runtime itself, the share of the activation estimate its allocator ends up holding, and what the
- * GradCache path adds besides a weight-sized block (its no-grad forward session). WebGPU's figures
- * are WASM's until a GPU is measured.
+ * GradCache path adds (its no-grad forward session). WebGPU's figures are WASM's until a GPU is
+ * measured.
  */
 export const RUNTIME_COSTS: Record<string, RuntimeCosts> = {
-  node: { baseBytes: 119 * 2 ** 20, activationFactor: 1.93, weightsInRuntime: false, gradCacheBytes: 98 * 2 ** 20, gradCacheFactor: 0.2 },
-  wasm: { baseBytes: 245 * 2 ** 20, activationFactor: 0.9, weightsInRuntime: true, gradCacheBytes: 6 * 2 ** 20, gradCacheFactor: 0 },
-  webgpu: { baseBytes: 245 * 2 ** 20, activationFactor: 0.9, weightsInRuntime: true, gradCacheBytes: 6 * 2 ** 20, gradCacheFactor: 0 },
+  node: { baseBytes: 86 * 2 ** 20, activationFactor: 1.97, weightsInRuntime: false, gradCacheBytes: 44 * 2 ** 20, gradCacheFactor: 0 },
+  wasm: { baseBytes: 83 * 2 ** 20, activationFactor: 0.95, weightsInRuntime: true, gradCacheBytes: 42 * 2 ** 20, gradCacheFactor: 0 },
+  webgpu: { baseBytes: 83 * 2 ** 20, activationFactor: 0.95, weightsInRuntime: true, gradCacheBytes: 42 * 2 ** 20, gradCacheFactor: 0 },
 };
 
 export interface RuntimeCosts {
@@ -147,10 +147,9 @@ export function memoryAccount(inp: Omit<MemoryInputs, 'config'>, rows: number, p
     items.push({ what: 'gradients (the next one, being added)', bytes: 4 * P, place: 'host', held: 'run' });
   }
   if (path === 'gradcache') {
-    // Its own session: an arena and another weight-sized block (the weights it is fed in WASM's
-    // heap, which does not hand the first copy's block back in between; on onnxruntime-node the
-    // fit to bge-small and bge-base peaks says the same).
-    const bytes = costs.gradCacheBytes + Math.round(costs.gradCacheFactor * estimateActivationBytes(inp.model, rows, inp.tokens)) + 4 * P;
+    // Its own session's arena. (The weight-sized block fits used to find here was the gradients
+    // of earlier mini-batches awaiting V8's collector; the updater frees them now, release-buffer.ts.)
+    const bytes = costs.gradCacheBytes + Math.round(costs.gradCacheFactor * estimateActivationBytes(inp.model, rows, inp.tokens));
     if (bytes) items.push({ what: "GradCache's no-grad forward", bytes, place: runtimePlace, held: 'run' });
   }
   // A checkpoint goes to the store in parts (checkpointParts): on the CPU runtimes views of the
@@ -200,11 +199,12 @@ export function defaultBudgetBytes(deviceMemoryBytes?: number, inTab = false): n
 
 /**
  * Tokens per GradCache mini-batch past which a larger one trains no faster, so 'auto' takes no
- * more. CPU: bge-small shape on WASM ×2 at 86 tokens ran 84, 89 and 85 tokens/s with mini-batches
- * of 8, 16 and 32 texts (688–2,752 tokens; README); WebGPU: not measured on a GPU yet, set where a
- * GPU's matrix units are commonly busy.
+ * more. CPU: bge-small shape on WASM ×2 at 86 tokens, 32 + 32 texts, ran 110, 127 and 115 tokens/s
+ * with mini-batches of 4, 6 and 12 texts (344–1,032 tokens; README), and a 12-text mini-batch holds
+ * ~290 MiB more than a 6-text one; WebGPU: not measured on a GPU yet, set where a GPU's matrix
+ * units are commonly busy.
  */
-export const AUTO_MINI_BATCH_TOKENS: Record<string, number> = { node: 1024, wasm: 1024, webgpu: 8192 };
+export const AUTO_MINI_BATCH_TOKENS: Record<string, number> = { node: 512, wasm: 512, webgpu: 8192 };
 
 /** The mini-batch 'auto' aims for: enough texts for AUTO_MINI_BATCH_TOKENS, at least 4. */
 export function efficientMiniBatch(runtimeKind: string, tokens: number): number {

@@ -265,8 +265,8 @@ describe('path choice and events', () => {
     const fusedPeak = memoryAccount(inputs, 64).hostPeak;
     const fits = planMemory({ ...inputs, config: { gradCache: 'auto', memoryBudgetMB: Math.ceil(fusedPeak / 2 ** 20), batchSize: 32 } });
     expect(fits).toMatchObject({ path: 'fused', refusal: null });
-    const over = planMemory({ ...inputs, config: { gradCache: 'auto', memoryBudgetMB: (memoryAccount(inputs, 7).hostPeak - 1) / 2 ** 20, batchSize: 32 } });
-    expect(over).toMatchObject({ path: 'gradcache', miniBatchSize: 6, refusal: null });
+    const over = planMemory({ ...inputs, config: { gradCache: 'auto', memoryBudgetMB: (memoryAccount(inputs, 4).hostPeak - 1) / 2 ** 20, batchSize: 32 } });
+    expect(over).toMatchObject({ path: 'gradcache', miniBatchSize: 3, refusal: null });
     expect(over.why).toMatch(/over memoryBudgetMB/);
   });
 
