@@ -276,8 +276,11 @@ export function hashUniform(x: Value, seed: Value, stream: number): Value {
 }
 
 /**
- * Inverted dropout, y = x ⊙ keep / (1 − p), keep as `dropped` (drop rate round(p·P)/P); the
- * backward reuses the bool (applyDropout).
+ * Inverted dropout for any graph, y = x ⊙ mask with mask = 0 where `dropped` (drop rate
+ * round(p·P)/P), else 1/(1 − p); the backward keeps the float mask. Not applyDropout's bool: in an
+ * arbitrary graph onnxruntime's transpose optimizer may move a Transpose onto the bool, which
+ * WebGPU runs on the CPU (the engine browser test's op graph did). The encoder's sites use
+ * applyDropout, their WebGPU placement checked by the same test.
  * Each dropout site in a graph needs its own `stream` number; reuse it in every graph that must
  * see the same masks (GradCache's two passes).
  */
@@ -287,8 +290,9 @@ export function dropout(x: Value, p: number, seed: Value, stream: number): Value
   if (x.dtype !== 'float32' && x.dtype !== 'float64') throw new Error(`dropout: dtype ${x.dtype}`);
   return x.graph.scope('dropout', () => {
     const xr = withRows(x);
-    let drops = dropped(hashRowKeys(xr, seed, stream), hashColumnKeys(xr), p);
-    if (x.rank === 1) drops = squeeze(drops, [0]);
-    return applyDropout(x, drops, p);
+    const dtype = x.dtype as 'float32' | 'float64';
+    let mask = where(dropped(hashRowKeys(xr, seed, stream), hashColumnKeys(xr), p), x.graph.constant(dtype, 0), x.graph.constant(dtype, 1 / (1 - p)));
+    if (x.rank === 1) mask = squeeze(mask, [0]);
+    return mul(x, mask);
   });
 }
