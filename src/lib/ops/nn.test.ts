@@ -6,7 +6,7 @@ import { toOnnx } from '../graph/onnx.ts';
 import { createRuntime, type HostTensor, type Runtime } from '../runtime/index.ts';
 import { slice, squeeze } from './shape.ts';
 import {
-  columnKey, dropout, dropped, gelu, HASH_P, hashColumnKeys, hashRowKeys, hashUniform, l2Normalize, layerNorm, logSoftmax, softmax,
+  applyDropout, columnKey, dropout, dropped, gelu, HASH_P, hashColumnKeys, hashRowKeys, hashUniform, l2Normalize, layerNorm, logSoftmax, softmax,
 } from './nn.ts';
 import { evaluate, expectClose } from './testing.ts';
 import { cast } from './elementwise.ts';
@@ -91,6 +91,15 @@ describe('nn gradients (finite differences)', () => {
     });
     expect(r.maxRelError).toBeLessThan(1e-6);
   });
+  it("applyDropout, the encoder's bool-mask form (float64)", async () => {
+    const r = await fdCheck({
+      runtime: node,
+      dtype: 'float64',
+      inputs: [sym, { name: 'seed', dims: [], dtype: 'float32', data: Float32Array.from([1234]) }],
+      build: ({ x, seed }) => applyDropout(x, dropped(hashRowKeys(x, seed, 7), hashColumnKeys(x), 0.3), 0.3),
+    });
+    expect(r.maxRelError).toBeLessThan(1e-6);
+  });
 });
 
 describe('dropout masks', () => {
@@ -116,6 +125,29 @@ describe('dropout masks', () => {
     await session.release();
     return out;
   }
+
+  it("the encoder's bool-mask form (applyDropout) gives dropout's values and gradients", async () => {
+    const g = new Graph('two-forms');
+    const xv = g.input('x', 'float32', ['B', 'T', 96]);
+    const seed = g.input('seed', 'float32', []);
+    const dyv = g.input('dy', 'float32', ['B', 'T', 96]);
+    const y1 = dropout(xv, p, seed, 5);
+    const y2 = applyDropout(xv, dropped(hashRowKeys(xv, seed, 5), hashColumnKeys(xv), p), p);
+    g.output(y1, 'y1');
+    g.output(y2, 'y2');
+    g.output(gradients(g, y1, [xv], dyv)[0], 'dx1');
+    g.output(gradients(g, y2, [xv], dyv)[0], 'dx2');
+    const s = await wasm.load(toOnnx(g));
+    const n = 3 * 40 * 96;
+    const wave = (k: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + k));
+    const r = await s.run({ x: { dtype: 'float32', dims: [3, 40, 96], data: wave(1) }, dy: { dtype: 'float32', dims: [3, 40, 96], data: wave(2) }, seed: { dtype: 'float32', dims: [], data: Float32Array.of(77) } });
+    await s.release();
+    // +0 for −0: a dropped negative x gave −0 as x·0.
+    const values = (name: string) => Array.from((r[name] as HostTensor).data as Float32Array, (v) => v + 0);
+    expect(values('y1').filter((v) => v === 0).length).toBeGreaterThan(0.05 * n);
+    expect(values('y2')).toEqual(values('y1'));
+    expect(values('dx2')).toEqual(values('dx1'));
+  });
 
   it('same seed → same mask; other seed or stream → different mask; mean ≈ 1 − p; dx = mask/(1−p) ⊙ dy', async () => {
     const [a, b, c] = await masks([42, 42, 43]);
