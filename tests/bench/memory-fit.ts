@@ -66,9 +66,9 @@ function measure(c: Config): Measured | null {
   return { ...c, rssMiB: JSON.parse(line.slice('BENCH_TRAIN '.length)).maxRssMiB };
 }
 
-/** Least squares for the three constants (base, activation factor, GradCache's fixed extra) of one runtime; GradCache's share stays as it is. */
+/** Least squares for the three constants (base, activation factor, GradCache's fixed extra) of one runtime. */
 function fit(points: Measured[], costs: RuntimeCosts): RuntimeCosts {
-  // measured − account(with base 0, factor 0, gc 0) = base + factor·act + [gc]·gcBytes (+ gcFactor·act(mini), kept).
+  // measured − account(with base 0, factor 0, gc 0) = base + factor·act + [gc]·gcBytes.
   const zero = { ...costs, baseBytes: 0, activationFactor: 0, gradCacheBytes: 0 };
   const rows = points.map((p) => {
     const act = estimateActivationBytes(shapeOf(p.model).model, rowsOf(p), p.seq);

@@ -102,9 +102,9 @@ export const WASM_HEAP_LIMIT = 4 * 2 ** 30 - 256 * 2 ** 20;
  * measured.
  */
 export const RUNTIME_COSTS: Record<string, RuntimeCosts> = {
-  node: { baseBytes: 86 * 2 ** 20, activationFactor: 1.97, weightsInRuntime: false, gradCacheBytes: 44 * 2 ** 20, gradCacheFactor: 0 },
-  wasm: { baseBytes: 83 * 2 ** 20, activationFactor: 0.95, weightsInRuntime: true, gradCacheBytes: 42 * 2 ** 20, gradCacheFactor: 0 },
-  webgpu: { baseBytes: 83 * 2 ** 20, activationFactor: 0.95, weightsInRuntime: true, gradCacheBytes: 42 * 2 ** 20, gradCacheFactor: 0 },
+  node: { baseBytes: 86 * 2 ** 20, activationFactor: 1.97, weightsInRuntime: false, gradCacheBytes: 44 * 2 ** 20 },
+  wasm: { baseBytes: 83 * 2 ** 20, activationFactor: 0.95, weightsInRuntime: true, gradCacheBytes: 42 * 2 ** 20 },
+  webgpu: { baseBytes: 83 * 2 ** 20, activationFactor: 0.95, weightsInRuntime: true, gradCacheBytes: 42 * 2 ** 20 },
 };
 
 export interface RuntimeCosts {
@@ -112,9 +112,8 @@ export interface RuntimeCosts {
   activationFactor: number;
   /** The runtime reads the weights from its own copy (WASM's heap, GPU buffers), not in place. */
   weightsInRuntime: boolean;
-  /** GradCache's extra: a fixed part and a share of one mini-batch's activation estimate. */
+  /** GradCache's extra: its no-grad session's arena (a fixed part; a share of the activations fitted to 0). */
   gradCacheBytes: number;
-  gradCacheFactor: number;
 }
 const costsOf = (kind: string) => RUNTIME_COSTS[kind] ?? RUNTIME_COSTS.wasm;
 
@@ -149,8 +148,7 @@ export function memoryAccount(inp: Omit<MemoryInputs, 'config'>, rows: number, p
   if (path === 'gradcache') {
     // Its own session's arena. (The weight-sized block fits used to find here was the gradients
     // of earlier mini-batches awaiting V8's collector; the updater frees them now, release-buffer.ts.)
-    const bytes = costs.gradCacheBytes + Math.round(costs.gradCacheFactor * estimateActivationBytes(inp.model, rows, inp.tokens));
-    if (bytes) items.push({ what: "GradCache's no-grad forward", bytes, place: runtimePlace, held: 'run' });
+    if (costs.gradCacheBytes) items.push({ what: "GradCache's no-grad forward", bytes: costs.gradCacheBytes, place: runtimePlace, held: 'run' });
   }
   // A checkpoint goes to the store in parts (checkpointParts): on the CPU runtimes views of the
   // updater's own buffers, copied one IndexedDB chunk at a time; from the GPU its weights and
