@@ -15,7 +15,7 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createRuntime, type HostTensor, type Runtime, type RuntimeKind } from '../../src/lib/runtime/index.ts';
+import { NODE_SESSION_OPTIONS, createRuntime, type HostTensor, type Runtime, type RuntimeKind } from '../../src/lib/runtime/index.ts';
 import { buildBenchGraphs, type BenchGraph, type BenchGraphName } from './model.ts';
 import { median, summarizeTrace, type TraceEvent, type TraceSummary } from './profile-trace.ts';
 
@@ -63,6 +63,7 @@ type OrtNode = typeof import('onnxruntime-node');
 async function loadNodeDirect(ort: OrtNode, g: BenchGraph, threads: number, opts: { static: boolean; profilePrefix?: string }): Promise<SessionLike> {
   const session = await ort.InferenceSession.create(g.bytes, {
     executionProviders: ['cpu'],
+    ...NODE_SESSION_OPTIONS,
     intraOpNumThreads: threads,
     graphOptimizationLevel: 'all',
     ...(opts.static ? { freeDimensionOverrides: g.dims } : {}),
