@@ -24,6 +24,8 @@
 //                      of ~1 min each on 2 cores, several when the machine is shared)
 //   --profile          also run onnxruntime-node with its profiler on and print the top ops
 //   --out FILE         JSON output (default .bench/latest.json)
+//   --webgpu           instead: the train-step and encode tables on the machine's WebGPU adapter in
+//                      headless Chromium (webgpu-bench.ts, its own flags)
 
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -145,6 +147,8 @@ const pad = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.
 const lpad = (s: string, n: number) => (s.length >= n ? s : ' '.repeat(n - s.length) + s);
 
 async function main(): Promise<void> {
+  // The GPU tables are their own script: Chromium on the machine's WebGPU adapter, not child processes.
+  if (process.argv.includes('--webgpu')) return (await import('./webgpu-bench.ts')).main(process.argv.slice(2).filter((a) => a !== '--webgpu'));
   const { values } = parseArgs({
     options: {
       quick: { type: 'boolean', default: process.env.BENCH_QUICK === '1' },
@@ -161,7 +165,7 @@ async function main(): Promise<void> {
   });
   const quick = values.quick!;
   const iters = Number(values.iters ?? process.env.BENCH_ITERS ?? (quick ? 1 : 3));
-  // Two warm-ups: onnxruntime's second run of a new shape is still slow (memory pattern not yet planned).
+  // Two warm-ups: onnxruntime's first runs of a new shape are slower than the rest.
   const warmup = Number(values.warmup ?? process.env.BENCH_WARMUP ?? 2);
   const threads = Number(values.threads);
   const timeoutS = Number(values['timeout-s']);

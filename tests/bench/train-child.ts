@@ -9,9 +9,13 @@
 // Usage: tsx tests/bench/train-child.ts --runtime wasm|node --threads N --path fused|gradcache
 //        [--mini M] [--warmup W] [--repeats R] [--batch B] [--seq T] [--model small|base]
 
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BGE_BASE_CONFIG, BGE_SMALL_CONFIG } from '../../src/lib/models/bert-config.ts';
 import { createRuntime, type RuntimeKind } from '../../src/lib/runtime/index.ts';
+import { PlainFolderStore } from '../../src/lib/store/plain-folder-store.ts';
 import { enableBufferRelease } from '../../src/lib/util/release-buffer-node.ts';
 import { benchmarkTrainStep, type TrainStepBenchResult } from './train-step-bench.ts';
 import type { TrainPath } from '../../src/lib/train/trainer.ts';
@@ -60,6 +64,15 @@ async function main(): Promise<void> {
   const w0 = performance.now();
   const r = await benchmarkTrainStep({
     runtime, path, miniBatchSize: miniBatchSize ?? undefined, batch: Number(values.batch), seq: Number(values.seq), warmup, repeats, config: values.model === 'base' ? BGE_BASE_CONFIG : BGE_SMALL_CONFIG,
+    // One checkpoint written to disk as the CLI writes it.
+    saveCheckpoint: async (parts) => {
+      const dir = mkdtempSync(join(tmpdir(), 'tabtune-bench-'));
+      try {
+        await new PlainFolderStore(dir).set('checkpoint.safetensors', parts);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
   });
   const cpu = process.cpuUsage(cpu0);
   if (r.stepS.length !== repeats || !r.stepS.every((s) => Number.isFinite(s) && s > 0)) throw new Error(`train bench: step times ${JSON.stringify(r.stepS)}`);

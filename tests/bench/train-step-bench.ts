@@ -3,15 +3,13 @@
 // (2·batch sequences per step), dropout on, fused or GradCache — forward, loss, backward,
 // clipping, AdamW and the weight upload, as a real run does. Texts are stand-ins: a synthetic
 // tokenizer gives every row exactly `seq` tokens, so no tokenizer files are needed.
+// Runs in Node (train-child.ts) and in the browser (the WebGPU bench, through the engine harness
+// page), so it imports nothing of Node's.
 // Not the bench harness (run.ts, the child scripts) and not a correctness test.
 
 import type { Example } from '../../src/lib/data/validate.ts';
 import { BGE_SMALL_CONFIG, type BertConfig } from '../../src/lib/models/bert-config.ts';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomBertWeights, sentenceModel } from '../../src/lib/models/sentence-model.ts';
-import { PlainFolderStore } from '../../src/lib/store/plain-folder-store.ts';
 import type { Runtime } from '../../src/lib/runtime/types.ts';
 import type { BatchTokenizer } from '../../src/lib/train/batches.ts';
 import { parseRunConfig } from '../../src/lib/train/run-config.ts';
@@ -29,6 +27,13 @@ export interface TrainStepBenchOptions {
   warmup?: number;
   /** Timed steps. Default 3. */
   repeats?: number;
+  /**
+   * Stores the checkpoint taken after the last step (untimed), as a run stores its checkpoints,
+   * so the peak includes what that holds (the account counts it). Default: none taken.
+   */
+  saveCheckpoint?: (parts: Uint8Array[]) => Promise<void>;
+  /** Called as each step ends (1-based), before the next starts: where a caller reads its counters. */
+  onStep?: (step: number) => void;
 }
 
 export interface TrainStepBenchResult {
@@ -42,6 +47,8 @@ export interface TrainStepBenchResult {
   tokensPerS: number;
   /** Wall time of the warm-up steps (includes session creation). */
   warmupS: number;
+  /** Bytes the last step's update moved to and from the device (the Trainer's step event); null where host and device are one. */
+  updateTraffic: { toDevice: number; toHost: number } | null;
   /** The memory account's predicted peak (src/lib/train/memory.ts), host and GPU bytes. */
   accountHostPeak: number;
   accountGpuPeak: number;
@@ -80,25 +87,24 @@ export async function benchmarkTrainStep(o: TrainStepBenchOptions): Promise<Trai
     memoryBudgetMB: 2 ** 30,
   });
   const ends: number[] = [];
+  let updateTraffic: TrainStepBenchResult['updateTraffic'] = null;
   // The model keeps its own weights beside the updater's copy, as a run keeps its model files.
   const modelBytes = [...model.weights.values()].reduce((n, w) => n + w.data.byteLength, 0);
   const trainer = new Trainer({
     runtime: o.runtime, model, tokenizer: syntheticTokenizer(seq, c.vocabSize), config, train, memory: { fileBytes: modelBytes },
-    onEvent: (e) => e.type === 'step' && ends.push(performance.now()),
+    onEvent: (e) => {
+      if (e.type !== 'step') return;
+      ends.push(performance.now());
+      updateTraffic = e.updateTraffic;
+      o.onStep?.(ends.length);
+    },
   });
   const account = trainer.planMemory().account;
   const t0 = performance.now();
   await trainer.run();
-  // One checkpoint written to disk as the CLI writes it, untimed, so the peak includes what a
-  // run's checkpoints hold (the account counts it).
-  const dir = mkdtempSync(join(tmpdir(), 'tabtune-bench-'));
-  try {
-    await new PlainFolderStore(dir).set('checkpoint.safetensors', await trainer.checkpoint());
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  if (o.saveCheckpoint) await o.saveCheckpoint(await trainer.checkpoint());
   await trainer.dispose();
   const stepS = ends.slice(warmup).map((t, i) => (t - ends[warmup + i - 1]) / 1000);
   const mean = stepS.reduce((a, b) => a + b, 0) / stepS.length;
-  return { path: o.path, batch, seq, accountHostPeak: account.hostPeak, accountGpuPeak: account.gpuPeak, stepS, stepsPerS: 1 / mean, tokensPerS: (2 * batch * seq) / mean, warmupS: (ends[warmup - 1] - t0) / 1000 };
+  return { path: o.path, batch, seq, updateTraffic, accountHostPeak: account.hostPeak, accountGpuPeak: account.gpuPeak, stepS, stepsPerS: 1 / mean, tokensPerS: (2 * batch * seq) / mean, warmupS: (ends[warmup - 1] - t0) / 1000 };
 }

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gradients } from '../../src/lib/autodiff/grad.ts';
 import { Graph } from '../../src/lib/graph/graph.ts';
 import { toOnnx } from '../../src/lib/graph/onnx.ts';
-import { trainableParameters } from '../../src/lib/models/bert-config.ts';
+import { BGE_SMALL_CONFIG, trainableParameters } from '../../src/lib/models/bert-config.ts';
 import { buildEncodeGradGraph, buildEncodeGraph, buildTrainStepGraph } from '../../src/lib/models/graphs.ts';
 import { loadSentenceModelFromDir } from '../../src/lib/models/sentence-model-node.ts';
 import type { SentenceModel } from '../../src/lib/models/sentence-model.ts';
@@ -259,6 +259,27 @@ describe('training on WebGPU (SwiftShader) with the optimizer on the device', ()
     // One chunk here: the [10] scalar vector in (40 bytes), one Σg² out (4 bytes); the host path moves every gradient and weight.
     for (const s of device.steps) expect(s.updateTraffic).toEqual({ toDevice: 40, toHost: 4 });
     for (const s of host.steps) expect(s.updateTraffic).toEqual({ toDevice: weightBytes, toHost: 0 });
+  }, 300_000);
+});
+
+describe("the WebGPU bench's page side (npm run bench -- --webgpu)", () => {
+  it('counts the GPU buffers of a train step (weights, moments and gradient sum at least) and the bytes each step and update move', async () => {
+    const config = { ...BGE_SMALL_CONFIG, numLayers: 1, hiddenSize: 32, numHeads: 2, intermediateSize: 64, vocabSize: 200 };
+    const P = trainableParameters(config).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+    const r = await call('benchTrainStep', { kind: 'webgpu', config, path: 'fused', mini: 2, batch: 2, seq: 8, warmup: 1, repeats: 1 });
+    console.log(`bench train step on SwiftShader: ${JSON.stringify({ ...r, P })}`);
+    expect(r.stepS).toHaveLength(1);
+    expect(r.stepS[0]).toBeGreaterThan(0);
+    // The device updater keeps the weights (4P), both AdamW moments (8P) and the gradient sum (4P) on the GPU.
+    expect(r.gpuPeakBytes).toBeGreaterThanOrEqual(16 * P);
+    expect(r.gpuPeakBytes).toBeGreaterThanOrEqual(r.gpuAfterBytes!);
+    expect(r.updateTraffic).toEqual({ toDevice: 40, toHost: 4 });
+    // A step also feeds the token ids of 2 + 2 texts × 8 tokens (int64) and their masks, and reads the loss.
+    expect(r.stepTraffic!.toDevice).toBeGreaterThanOrEqual(40 + 4 * 8 * 8);
+    expect(r.stepTraffic!.toHost).toBeGreaterThanOrEqual(4 + 4);
+    const enc = await call('benchEncode', { kind: 'webgpu', config, batch: 2, seq: 8, warmup: 1, repeats: 2 });
+    expect(enc.runMs).toHaveLength(2);
+    expect(enc.runMs.every((ms) => ms > 0)).toBe(true);
   }, 300_000);
 });
 

@@ -17,7 +17,7 @@
 // bound as both input and output where JSEP returns wrong numbers.
 
 import { OrtRuntime, type OrtModule } from './ort-runtime.ts';
-import { WebGpuRuntime, type OrtWebGpuModule } from './webgpu-runtime.ts';
+import { WebGpuRuntime, type GpuBufferCacheMode, type OrtWebGpuModule } from './webgpu-runtime.ts';
 import type { Runtime, RuntimeKind } from './types.ts';
 
 export type * from './types.ts';
@@ -26,6 +26,8 @@ export { isDeviceTensor } from './types.ts';
 export interface RuntimeOptions {
   /** CPU threads; default: onnxruntime's choice (wasm: 1 unless cross-origin isolated in a page). */
   threads?: number;
+  /** WebGPU: how onnxruntime keeps released GPU buffers (webgpu-runtime.ts); default 'lazyRelease'. */
+  gpuBufferCache?: GpuBufferCacheMode;
 }
 
 /**
@@ -81,7 +83,7 @@ export async function createRuntime(kind: RuntimeKind, opts: RuntimeOptions = {}
       undoCdnWasmPaths(ort.env);
       // Threads of the WASM side (nodes placed on the CPU EP, and the WASM kind in the same page).
       if (opts.threads !== undefined) ort.env.wasm.numThreads = opts.threads;
-      return WebGpuRuntime.create(ort as unknown as OrtWebGpuModule, 'native C++ EP');
+      return WebGpuRuntime.create(ort as unknown as OrtWebGpuModule, 'native C++ EP', opts.gpuBufferCache);
     }
     default:
       throw new Error(`unknown runtime kind ${kind as string}`);

@@ -112,6 +112,22 @@ function initModel(): Uint8Array {
 
 const count = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
 
+/**
+ * How onnxruntime's WebGPU EP keeps the storage buffers a run releases: 'bucket' (its default:
+ * sizes rounded up to buckets, kept for reuse), 'simple' (exact sizes kept for reuse),
+ * 'lazyRelease' (destroyed when the run ends), 'disabled' (destroyed at once; onnxruntime 1.30
+ * then submits a destroyed buffer and the run fails validation).
+ * We take lazyRelease: a training step's runs each need their full set anyway, and buffers kept
+ * between runs only add to the peak. Peak GPU buffer bytes of a fused MNRL step (bge-small shape
+ * with 2 layers, 4 + 4 × 64 tokens, SwiftShader; `src/lib/runtime/gpu-memory.ts`): bucket 836 MiB,
+ * simple 806, lazyRelease 595. What re-creating buffers every run costs on a real GPU is not
+ * measured yet (`npm run bench -- --webgpu --gpu-buffer-cache bucket` compares).
+ */
+export type GpuBufferCacheMode = 'bucket' | 'simple' | 'lazyRelease' | 'disabled';
+export const DEFAULT_GPU_BUFFER_CACHE: GpuBufferCacheMode = 'lazyRelease';
+
+const webGpuEp = (storageBufferCacheMode: GpuBufferCacheMode) => ({ name: 'webgpu', storageBufferCacheMode }) as const;
+
 export class WebGpuRuntime implements Runtime {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly moved: Traffic = { uploaded: 0, fed: 0, downloaded: 0 };
@@ -131,6 +147,7 @@ export class WebGpuRuntime implements Runtime {
     private readonly ort: OrtWebGpuModule,
     private readonly gpu: GpuDeviceLike,
     readonly keepAlive: OrtSession,
+    private readonly bufferCache: GpuBufferCacheMode,
     private readonly description: RuntimeDescription,
   ) {
     void gpu.lost?.then((info) => {
@@ -148,17 +165,18 @@ export class WebGpuRuntime implements Runtime {
     this.gpu.destroy?.();
   }
 
-  static async create(ort: OrtWebGpuModule, build: string): Promise<WebGpuRuntime> {
+  static async create(ort: OrtWebGpuModule, build: string, bufferCache: GpuBufferCacheMode = DEFAULT_GPU_BUFFER_CACHE): Promise<WebGpuRuntime> {
     installConsoleTap();
     // The native EP creates its device with its first session and destroys it when the last one
     // is released (our uploads would then hold buffers of a lost device): a one-node session
-    // held for the runtime's lifetime pins it.
-    const keepAlive = await ort.InferenceSession.create(initModel(), { executionProviders: ['webgpu'] });
+    // held for the runtime's lifetime pins it. Its options make the device's context, whose
+    // buffer cache every later session shares.
+    const keepAlive = await ort.InferenceSession.create(initModel(), { executionProviders: [webGpuEp(bufferCache)] });
     const gpu = (await ort.env.webgpu.device) as GpuDeviceLike | undefined;
     if (!gpu) throw new Error('onnxruntime-web created a WebGPU session but exposes no GPUDevice');
     const info = gpu.adapterInfo ?? {};
     const adapter = [info.vendor, info.architecture, info.description || info.device].filter(Boolean).join(' · ');
-    return new WebGpuRuntime(ort, gpu, keepAlive, {
+    return new WebGpuRuntime(ort, gpu, keepAlive, bufferCache, {
       kind: 'webgpu',
       backend: `onnxruntime-web, WebGPU EP (${build})`,
       threads: 1,
@@ -203,7 +221,7 @@ export class WebGpuRuntime implements Runtime {
   async load(model: Uint8Array, opts: LoadOptions = {}): Promise<Session> {
     const session = await this.exclusive(() =>
       this.ort.InferenceSession.create(model, {
-        executionProviders: ['webgpu'],
+        executionProviders: [webGpuEp(this.bufferCache)],
         graphOptimizationLevel: opts.graphOptimizationLevel ?? 'all',
         preferredOutputLocation: 'gpu-buffer',
       }),
@@ -252,7 +270,7 @@ export class WebGpuRuntime implements Runtime {
       consoleTap.sink = log;
       try {
         const session = await this.ort.InferenceSession.create(model, {
-          executionProviders: ['webgpu'],
+          executionProviders: [webGpuEp(this.bufferCache)],
           graphOptimizationLevel: opts.graphOptimizationLevel ?? 'all',
           logSeverityLevel: 0,
           logVerbosityLevel: 0,

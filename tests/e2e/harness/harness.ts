@@ -1,7 +1,9 @@
 // The engine test page's script: exposes `window.harness`, through which the browser tests (Node
 // side, Playwright) create runtimes with the app's own createRuntime, run serialized graphs built
-// in Node, list the nodes a WebGPU session places on the CPU, and start the app's engine worker. Tensors cross page.evaluate as
-// base64 strings. Not part of the app: built into a temp folder by tests/e2e/harness/build.ts.
+// in Node, list the nodes a WebGPU session places on the CPU, start the app's engine worker, and
+// time the WebGPU bench's train steps and encodes with the page's GPU buffer bytes counted
+// (tests/bench/webgpu-bench.ts, memory-fit.ts). Tensors cross page.evaluate as base64 strings.
+// Not part of the app: built into a temp folder by tests/e2e/harness/build.ts.
 
 import { createRuntime, isDeviceTensor, type DeviceTensor, type HostTensor, type Runtime, type RuntimeKind } from '../../../src/lib/runtime/index.ts';
 import * as Comlink from 'comlink';
@@ -15,7 +17,15 @@ import { Trainer } from '../../../src/lib/train/trainer.ts';
 import type { EngineWorkerApi, WorkerRunEvent } from '../../../workers/api.ts';
 import type { WebGpuRuntime } from '../../../src/lib/runtime/webgpu-runtime.ts';
 import type { WireTensor, Harness, WireRun } from './wire.ts';
+import { installGpuMemoryCounter } from '../../../src/lib/runtime/gpu-memory.ts';
+import { BertEncoder } from '../../../src/lib/models/encoder.ts';
+import { randomBertWeights, sentenceModel } from '../../../src/lib/models/sentence-model.ts';
+import { probeBackend, probeEnvFromGlobals } from '../../../workers/backend-probe.ts';
+import { benchmarkTrainStep } from '../../bench/train-step-bench.ts';
 import { fromWire, toWire, fromBase64, toBase64 } from './wire.ts';
+
+// Before any runtime makes a GPU buffer, so the WebGPU bench's peak counts every one of them.
+const gpuMemory = 'GPUDevice' in globalThis ? installGpuMemoryCounter() : null;
 
 const runtimes = new Map<string, Runtime>();
 const device = new Map<string, DeviceTensor>();
@@ -39,6 +49,9 @@ const harness: Harness = {
   train: () => Promise.reject(new Error('set below')),
   workerCall: () => Promise.reject(new Error('set below')),
   workerTrain: () => Promise.reject(new Error('set below')),
+  probe: () => Promise.reject(new Error('set below')),
+  benchTrainStep: () => Promise.reject(new Error('set below')),
+  benchEncode: () => Promise.reject(new Error('set below')),
   async describe(kind, threads) {
     return (await runtime(kind, threads)).describe();
   },
@@ -102,6 +115,45 @@ harness.train = async (files, examples, config, kind, updater) => {
   const used = t.updaterKind;
   await t.dispose();
   return { weights, steps, updater: used! };
+};
+
+harness.probe = () => probeBackend(probeEnvFromGlobals());
+
+harness.benchTrainStep = async (o) => {
+  const rt = o.gpuBufferCache ? await createRuntime(o.kind, { gpuBufferCache: o.gpuBufferCache }) : await runtime(o.kind);
+  const gpuBefore = gpuMemory?.liveBytes ?? 0;
+  gpuMemory?.resetPeak();
+  let traffic0 = rt.traffic?.() ?? null;
+  let stepTraffic: { toDevice: number; toHost: number } | null = null;
+  const r = await benchmarkTrainStep({
+    runtime: rt, path: o.path, miniBatchSize: o.mini, batch: o.batch, seq: o.seq, warmup: o.warmup, repeats: o.repeats, config: o.config,
+    // Whole-step traffic (feeds, GradCache's embeddings, the update) over the timed steps.
+    onStep: (step) => {
+      if (step === o.warmup) traffic0 = rt.traffic?.() ?? null;
+      if (step !== o.warmup + o.repeats || !traffic0) return;
+      const t = rt.traffic!();
+      stepTraffic = { toDevice: (t.uploaded + t.fed - traffic0.uploaded - traffic0.fed) / o.repeats, toHost: (t.downloaded - traffic0.downloaded) / o.repeats };
+    },
+    // Read back as a run reads its checkpoints (the bytes go nowhere).
+    saveCheckpoint: async () => undefined,
+  });
+  return { ...r, stepTraffic, gpuBeforeBytes: gpuBefore, gpuPeakBytes: gpuMemory?.peakBytes ?? null, gpuAfterBytes: gpuMemory?.liveBytes ?? null };
+};
+
+harness.benchEncode = async (o) => {
+  const rt = await runtime(o.kind);
+  const c = o.config;
+  const encoder = await BertEncoder.create(rt, sentenceModel(c, randomBertWeights(c, 1)));
+  const ids = new BigInt64Array(o.batch * o.seq).map((_, i) => BigInt(5 + ((i * 7919) % (c.vocabSize - 5))));
+  const batch = { inputIds: ids, attentionMask: new Float32Array(o.batch * o.seq).fill(1), batch: o.batch, tokens: o.seq };
+  const ms: number[] = [];
+  for (let i = 0; i < o.warmup + o.repeats; i++) {
+    const t0 = performance.now();
+    await encoder.encode(batch);
+    ms.push(performance.now() - t0);
+  }
+  await encoder.dispose();
+  return { warmupMs: ms.slice(0, o.warmup), runMs: ms.slice(o.warmup) };
 };
 
 let worker: Comlink.Remote<EngineWorkerApi> | null = null;

@@ -23,6 +23,14 @@ export async function waitForHarness(session: BrowserSession, url: string): Prom
   await session.page.waitForFunction(() => document.title === 'harness ready', undefined, { timeout: 30_000 });
 }
 
+/** Calls window.harness.<method>(...args) in the session's page. */
+export function callHarness<K extends keyof Harness>(session: BrowserSession, method: K, ...args: Parameters<Harness[K]>): Promise<Awaited<ReturnType<Harness[K]>>> {
+  return session.page.evaluate(
+    ([m, a]) => (globalThis as unknown as Record<string, Record<string, (...x: unknown[]) => unknown>>).harness[m](...a),
+    [method, args] as const,
+  ) as never;
+}
+
 export async function openHarness(options: LaunchOptions): Promise<HarnessPage> {
   const dir = await buildHarness();
   const server = await serveStatic({ root: dir, port: 0, isolate: true });
@@ -32,11 +40,7 @@ export async function openHarness(options: LaunchOptions): Promise<HarnessPage> 
     dir,
     server,
     session,
-    call: (method, ...args) =>
-      session.page.evaluate(
-        ([m, a]) => (globalThis as unknown as Record<string, Record<string, (...x: unknown[]) => unknown>>).harness[m](...a),
-        [method, args] as const,
-      ) as never,
+    call: (method, ...args) => callHarness(session, method, ...args),
     async close() {
       await session.close();
       await server.close();

@@ -2,7 +2,11 @@
 // the engine test page and the Node side of tests/e2e/engine.browser.test.ts.
 
 import type { DType } from '../../../src/lib/graph/types.ts';
-import type { EngineWorkerApi, RunSummary, SelfTestReport, TrainRequest, WorkerRunEvent } from '../../../workers/api.ts';
+import type { BertConfig } from '../../../src/lib/models/bert-config.ts';
+import type { TrainPath } from '../../../src/lib/train/trainer.ts';
+import type { GpuBufferCacheMode } from '../../../src/lib/runtime/webgpu-runtime.ts';
+import type { TrainStepBenchResult } from '../../bench/train-step-bench.ts';
+import type { BackendReport, EngineWorkerApi, RunSummary, SelfTestReport, TrainRequest, WorkerRunEvent } from '../../../workers/api.ts';
 import type { NodePlacement } from '../../../src/lib/runtime/webgpu-placement.ts';
 import type { HostData, HostTensor, RuntimeDescription, RuntimeKind } from '../../../src/lib/runtime/types.ts';
 
@@ -54,6 +58,27 @@ export interface Harness {
    * `loseDeviceAfter`; a failed run gives its message as `error`.
    */
   workerTrain(req: TrainRequest, cancelAt?: { step: number; microBatch: number }, loseDeviceAfter?: number): Promise<{ summary: RunSummary | null; error: string | null; events: WorkerRunEvent[] }>;
+  /** The engine worker's backend probe, run in the page: which adapter WebGPU gives here. */
+  probe(): Promise<BackendReport>;
+  /**
+   * The WebGPU bench's train step (tests/bench/train-step-bench.ts) on `kind` in the page, with
+   * the page's GPU buffer bytes (src/lib/runtime/gpu-memory.ts; null without WebGPU) and the
+   * host↔device bytes per timed step (null where the runtime counts none).
+   */
+  benchTrainStep(o: BenchStepOptions & { path: TrainPath; mini: number; gpuBufferCache?: GpuBufferCacheMode }): Promise<TrainStepBenchResult & {
+    stepTraffic: { toDevice: number; toHost: number } | null; gpuBeforeBytes: number; gpuPeakBytes: number | null; gpuAfterBytes: number | null;
+  }>;
+  /** Eval-mode encode of `batch` random-token texts of `seq` tokens, timed per run. */
+  benchEncode(o: BenchStepOptions): Promise<{ warmupMs: number[]; runMs: number[] }>;
+}
+
+export interface BenchStepOptions {
+  kind: RuntimeKind;
+  config: BertConfig;
+  batch: number;
+  seq: number;
+  warmup: number;
+  repeats: number;
 }
 
 export function toBase64(bytes: Uint8Array): string {

@@ -1,0 +1,224 @@
+// `npm run bench -- --webgpu`: the train-step and encode tables on the machine's WebGPU adapter, in
+// headless Chromium (the engine harness page, tests/e2e/harness), for bge-small and bge-base
+// shapes (random weights), fused and GradCache: ms/step, tokens/s, the peak GPU memory in buffers
+// (every GPUDevice.createBuffer of the page, src/lib/runtime/gpu-memory.ts) beside the memory
+// account's prediction, and the host↔device bytes per step and per update. In the same run PyTorch
+// does the same MNRL step on CUDA when torch.cuda.is_available() (tests/bench/torch_gpu_bench.py),
+// with the ratio.
+//
+// Chromium on Linux needs flags to reach a GPU through Vulkan; the bench tries the sets in
+// GPU_FLAG_SETS in turn and takes the first that gives a hardware adapter. When none does it says
+// so, lists what each set gave, and stops (exit code 1): SwiftShader's software adapter runs
+// WebGPU at a few GFLOP/s, so its speed says nothing about a GPU. `--allow-software` runs anyway
+// (a 2-layer model, 8 + 8 × 64 tokens by default) — its GPU memory figures hold on any adapter,
+// since onnxruntime sizes its buffers from the graph.
+//
+//   npm run bench -- --webgpu [--allow-software] [--models small,base] [--paths fused,gradcache]
+//                    [--batch 32] [--seq 128] [--mini 8] [--iters 3] [--warmup 2] [--quick]
+//                    [--gpu-buffer-cache bucket|simple|lazyRelease] [--out .bench/webgpu.json]
+//
+// Not a test (it asserts nothing; tests/e2e/engine.browser.test.ts runs the page side on
+// SwiftShader) and not the CPU tables (run.ts).
+
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { BGE_BASE_CONFIG, BGE_SMALL_CONFIG, trainableParameters, type BertConfig } from '../../src/lib/models/bert-config.ts';
+import type { TrainPath } from '../../src/lib/train/trainer.ts';
+import { DEFAULT_GPU_BUFFER_CACHE, type GpuBufferCacheMode } from '../../src/lib/runtime/webgpu-runtime.ts';
+import type { GpuAdapterReport } from '../../workers/api.ts';
+import { serveStatic } from '../../scripts/serve.js';
+import { CHROMIUM_PATH, launchBrowser, REPO_ROOT, type BrowserSession } from '../e2e/browser.ts';
+import { buildHarness } from '../e2e/harness/build.ts';
+import { callHarness, waitForHarness } from '../e2e/harness/open.ts';
+import { rm } from 'node:fs/promises';
+
+/** What Chromium on Linux is asked, in turn, to reach a GPU (each with --enable-unsafe-webgpu). */
+export const GPU_FLAG_SETS: { name: string; args: string[] }[] = [
+  { name: 'Vulkan', args: ['--enable-features=Vulkan', '--use-vulkan=native', '--use-angle=vulkan', '--ignore-gpu-blocklist', '--disable-vulkan-surface'] },
+  { name: 'Vulkan through ANGLE', args: ['--enable-features=Vulkan,VulkanFromANGLE,DefaultANGLEVulkan', '--use-angle=vulkan', '--ignore-gpu-blocklist'] },
+  { name: "Chromium's default GPU process", args: ['--ignore-gpu-blocklist', '--enable-gpu'] },
+];
+
+/** Why an adapter is not a GPU (SwiftShader, a fallback adapter), or null when it is one. */
+export function softwareAdapterReason(gpu: Pick<GpuAdapterReport, 'vendor' | 'architecture' | 'device' | 'description' | 'isFallbackAdapter'>): string | null {
+  const text = [gpu.vendor, gpu.architecture, gpu.device, gpu.description].join(' ');
+  if (/swiftshader|llvmpipe|lavapipe|software/i.test(text)) return `a software adapter (${describeAdapter(gpu)})`;
+  if (gpu.isFallbackAdapter) return `a fallback adapter (${describeAdapter(gpu)})`;
+  return null;
+}
+
+export function describeAdapter(gpu: Pick<GpuAdapterReport, 'vendor' | 'architecture' | 'device' | 'description'>): string {
+  return [gpu.vendor, gpu.architecture, gpu.description || gpu.device].filter(Boolean).join(' · ') || 'no name given';
+}
+
+/** Shapes --models names; tiny: a 2-layer model for SwiftShader, where a full shape takes hours. */
+const MODELS: Record<string, BertConfig> = {
+  tiny: { ...BGE_SMALL_CONFIG, numLayers: 2, hiddenSize: 64, numHeads: 4, intermediateSize: 256, vocabSize: 1000 },
+  small: BGE_SMALL_CONFIG,
+  base: BGE_BASE_CONFIG,
+};
+
+const MiB = 2 ** 20;
+const fmt = (x: number | null | undefined, digits = 0) => (x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }));
+const parameters = (c: BertConfig) => trainableParameters(c).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+
+interface Found { session: BrowserSession; gpu: GpuAdapterReport; flags: string }
+
+export async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      'allow-software': { type: 'boolean', default: false },
+      models: { type: 'string' },
+      paths: { type: 'string', default: 'fused,gradcache' },
+      batch: { type: 'string' },
+      seq: { type: 'string' },
+      mini: { type: 'string', default: '8' },
+      iters: { type: 'string' },
+      warmup: { type: 'string', default: '2' },
+      quick: { type: 'boolean', default: false },
+      'gpu-buffer-cache': { type: 'string' },
+      out: { type: 'string', default: join(REPO_ROOT, '.bench', 'webgpu.json') },
+    },
+  });
+  const iters = Number(values.iters ?? (values.quick ? 1 : 3));
+  const warmup = Math.max(1, Number(values.warmup));
+  const mini = Number(values.mini);
+  const paths = values.paths!.split(',') as TrainPath[];
+  const gpuBufferCache = values['gpu-buffer-cache'] as GpuBufferCacheMode | undefined;
+  if (gpuBufferCache && !['bucket', 'simple', 'lazyRelease'].includes(gpuBufferCache)) throw new Error(`--gpu-buffer-cache: bucket, simple or lazyRelease, got ${gpuBufferCache}`);
+  const say = (s: string) => process.stdout.write(`${s}\n`);
+  const log = (s: string) => process.stderr.write(`webgpu bench: ${s}\n`);
+
+  log('building the engine harness page');
+  const dir = await buildHarness();
+  const server = await serveStatic({ root: dir, port: 0, isolate: true });
+  const tried: { flags: string; got: string }[] = [];
+  let found: Found | null = null;
+  let software: Found | null = null;
+  try {
+    for (const set of GPU_FLAG_SETS) {
+      const flags = ['--enable-unsafe-webgpu', ...set.args].join(' ');
+      const session = await launchBrowser({ webgpu: true, extraArgs: set.args });
+      await waitForHarness(session, server.url);
+      const report = await callHarness(session, 'probe');
+      const why = report.gpu ? softwareAdapterReason(report.gpu) : report.gpuUnavailableReason;
+      tried.push({ flags, got: report.gpu && !why ? `GPU: ${describeAdapter(report.gpu)}` : (why ?? 'no adapter') });
+      log(`${set.name} (${flags}): ${tried.at(-1)!.got}`);
+      if (report.gpu && !why) {
+        found = { session, gpu: report.gpu, flags };
+        break;
+      }
+      if (report.gpu && !software) software = { session, gpu: report.gpu, flags };
+      else await session.close();
+    }
+    if (found && software) await software.session.close();
+    const use = found ?? (values['allow-software'] ? software : null);
+    const record: Record<string, unknown> = { started: new Date().toISOString(), chromium: CHROMIUM_PATH, tried };
+    if (!use) {
+      say(`No GPU adapter: Chromium (${CHROMIUM_PATH}) gave none with any of the flag sets tried:`);
+      for (const t of tried) say(`  ${t.flags}\n    → ${t.got}`);
+      say('The WebGPU bench measures a GPU, so it stops here. `--allow-software` runs it on the software adapter anyway (a 2-layer model, 8 + 8 × 64 tokens by default).');
+      if (software) await software.session.close();
+      writeOut(values.out!, { ...record, adapter: null });
+      process.exitCode = 1;
+      return;
+    }
+    const onGpu = use === found;
+    const models = (values.models ?? (onGpu ? 'small,base' : 'tiny')).split(',');
+    // On the software adapter a 32 + 32 × 128 step of even the tiny model takes minutes.
+    const batch = Number(values.batch ?? (onGpu ? 32 : 8));
+    const seq = Number(values.seq ?? (onGpu ? 128 : 64));
+    for (const m of models) if (!MODELS[m]) throw new Error(`--models: unknown ${m} (known: ${Object.keys(MODELS).join(', ')})`);
+    say(`WebGPU adapter: ${describeAdapter(use.gpu)}${onGpu ? '' : ' — SOFTWARE: speed figures say nothing about a GPU; memory figures hold'}`);
+    say(`  flags: ${use.flags}; maxBufferSize ${fmt(use.gpu.limits.maxBufferSize / MiB)} MiB, maxStorageBufferBindingSize ${fmt(use.gpu.limits.maxStorageBufferBindingSize / MiB)} MiB`);
+
+    const rows: Record<string, unknown>[] = [];
+    for (const m of models) {
+      const config = MODELS[m];
+      for (const path of paths) {
+        // A fresh page per row: a new GPU device, so one row's buffers (and onnxruntime's cache of them) are not the next one's.
+        await waitForHarness(use.session, use.session.page.url());
+        log(`${m} ${path}${path === 'gradcache' ? ` mini ${mini}` : ''}, ${batch} + ${batch} × ${seq} tokens, ${warmup} warm-up + ${iters} timed steps`);
+        try {
+          const r = await callHarness(use.session, 'benchTrainStep', { kind: 'webgpu', config, path, mini, batch, seq, warmup, repeats: iters, gpuBufferCache });
+          rows.push({ model: m, ...r });
+        } catch (e) {
+          rows.push({ model: m, path, error: (e as Error).message.split('\n')[0] });
+        }
+      }
+    }
+    const encodes: Record<string, unknown>[] = [];
+    for (const m of models) {
+      await waitForHarness(use.session, use.session.page.url());
+      log(`${m} encode, ${batch} × ${seq} tokens`);
+      try {
+        const r = await callHarness(use.session, 'benchEncode', { kind: 'webgpu', config: MODELS[m], batch, seq, warmup, repeats: iters });
+        encodes.push({ model: m, ...r });
+      } catch (e) {
+        encodes.push({ model: m, error: (e as Error).message.split('\n')[0] });
+      }
+    }
+    await use.session.close();
+
+    const torch: Record<string, Record<string, unknown>> = {};
+    for (const m of models.filter((x) => x !== 'tiny')) {
+      log(`PyTorch ${m} MNRL step on CUDA`);
+      const r = spawnSync('/usr/bin/python3', [join(REPO_ROOT, 'tests/bench/torch_gpu_bench.py'), '--model', m, '--batch', String(batch), '--seq', String(seq), '--iters', String(iters), '--warmup', String(warmup)], { encoding: 'utf8' });
+      const line = r.stdout?.trim().split('\n').at(-1);
+      try {
+        torch[m] = JSON.parse(line ?? '');
+      } catch {
+        torch[m] = { available: false, reason: r.error?.message ?? `exit ${r.status}: ${(r.stderr ?? '').trim().split('\n').at(-1)}` };
+      }
+    }
+
+    say(`\ntrain step: MNRL, ${batch} anchors + ${batch} positives × ${seq} tokens, dropout on, clipping, AdamW on the device, onnxruntime's buffer cache ${gpuBufferCache ?? DEFAULT_GPU_BUFFER_CACHE}; median of ${iters} after ${warmup} warm-up`);
+    say('| model | path | ms/step | tokens/s | peak GPU MiB | account GPU MiB | Δ | to device / to host per step | per update | PyTorch CUDA tokens/s | ours ÷ PyTorch | PyTorch peak MiB |');
+    say('|---|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|');
+    for (const row of rows) {
+      const r = row as Record<string, any>;
+      const t = torch[r.model as string];
+      const label = r.path === 'gradcache' ? `GradCache mini ${mini}` : 'fused';
+      if (r.error) {
+        say(`| ${r.model} | ${label} | FAILED: ${r.error} | | | | | | | | | |`);
+        continue;
+      }
+      const ms = (1000 * [...r.stepS].sort((a: number, b: number) => a - b)[r.stepS.length >> 1]) as number;
+      const tps = (2 * batch * seq) / (ms / 1000);
+      const peak = r.gpuPeakBytes as number | null;
+      const bytes = (x: { toDevice: number; toHost: number } | null) => (x ? `${fmt(x.toDevice)} B / ${fmt(x.toHost)} B` : '—');
+      say([
+        '', r.model, label, fmt(ms), fmt(tps), fmt(peak === null ? null : peak / MiB), fmt(r.accountGpuPeak / MiB),
+        peak ? `${(((r.accountGpuPeak - peak) / peak) * 100).toFixed(1)} %`.replace('-', '−') : '—', bytes(r.stepTraffic), bytes(r.updateTraffic),
+        t?.available ? fmt(t.tokens_per_s as number) : '—', t?.available ? fmt(tps / (t.tokens_per_s as number), 2) : '—', t?.available ? fmt(t.peak_mib as number) : '—', '',
+      ].join(' | ').trim());
+    }
+    for (const [m, t] of Object.entries(torch)) if (!t.available) say(`  PyTorch on CUDA (${m}): not run — ${t.reason as string}`);
+    say(`  peak GPU MiB: the most bytes the page held in GPU buffers at once (onnxruntime's and ours, ${fmt(parameters(MODELS[models[0]]) / 1e6, 1)} M trainable parameters for ${models[0]}); account: src/lib/train/memory.ts for the same run.`);
+
+    say(`\nencode: eval mode, ${batch} × ${seq} tokens, median of ${iters} after ${warmup} warm-up`);
+    say('| model | ms/batch | tokens/s |');
+    say('|---|---:|---:|');
+    for (const e of encodes as Record<string, any>[]) {
+      if (e.error) {
+        say(`| ${e.model} | FAILED: ${e.error} | |`);
+        continue;
+      }
+      const ms = [...e.runMs].sort((a: number, b: number) => a - b)[e.runMs.length >> 1] as number;
+      say(`| ${e.model} | ${fmt(ms)} | ${fmt((batch * seq) / (ms / 1000))} |`);
+    }
+    writeOut(values.out!, { ...record, adapter: use.gpu, software: !onGpu, flags: use.flags, batch, seq, mini, iters, warmup, gpuBufferCache: gpuBufferCache ?? DEFAULT_GPU_BUFFER_CACHE, rows, encodes, torch });
+  } finally {
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function writeOut(path: string, v: unknown): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, JSON.stringify(v, null, 2) + '\n');
+  process.stderr.write(`webgpu bench: wrote ${path}\n`);
+}
