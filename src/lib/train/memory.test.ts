@@ -3,6 +3,7 @@ import { bertParameters, parseBertConfig, trainableParameters } from '../models/
 import {
   BGE_SMALL_SHAPE, defaultBudgetBytes, efficientMiniBatch, estimateActivationBytes, type MemoryInputs, memoryAccount, planMemory, RUNTIME_COSTS, TAB_BUDGET_BYTES, WASM_HEAP_LIMIT,
 } from './memory.ts';
+import { UPDATE_CHUNK_ELEMENTS } from './updater.ts';
 import { STORE_CHUNK_BYTES } from '../store/store.ts';
 
 // bge-small-en-v1.5's and bge-base-en-v1.5's config.json, the fields that shape them.
@@ -52,7 +53,13 @@ describe('memory account', () => {
     const gpu = memoryAccount(base({ model: BGE_SMALL, parameters: P, fileBytes: 0, runtimeKind: 'webgpu' }), 8, 'fused');
     expect(gpu.items.filter((i) => i.place === 'gpu').map((i) => i.what)).toEqual([
       'weights (runtime copy)', 'gradients (graph outputs)', 'gradients (accumulated)', 'AdamW moments', 'activations (8 texts × 128 tokens)',
+      "AdamW's working buffers (one chunk of parameters)",
     ]);
+    // One chunk of the device updater: bge-small's 33 M parameters split into 16 M-element chunks;
+    // bge-base's word embeddings (30,522 × 768, 23 M) are a chunk of their own.
+    expect(bytes(gpu, "AdamW's working").bytes).toBe(5 * 4 * UPDATE_CHUNK_ELEMENTS);
+    const baseShape = { hiddenSize: 768, numLayers: 12, numHeads: 12, intermediateSize: 3072, vocabSize: 30522 };
+    expect(bytes(memoryAccount(base({ model: baseShape, parameters: 109_482_240, fileBytes: 0, runtimeKind: 'webgpu' }), 8, 'fused'), "AdamW's working").bytes).toBe(5 * 4 * 30522 * 768);
     // GradCache adds its no-grad forward and a second gradient on the host (each mini-batch's is
     // added to the sum) to the fused account of the same rows; so does accumulation.
     const gc = memoryAccount(base({ model: BGE_SMALL, parameters: P, fileBytes: 0 }), 64, 'gradcache');

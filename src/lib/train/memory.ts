@@ -7,6 +7,7 @@
 
 import { STORE_CHUNK_BYTES } from '../store/store.ts';
 import type { MomentPrecision } from './optimizer.ts';
+import { UPDATE_CHUNK_ELEMENTS } from './updater.ts';
 import type { RunConfig } from './run-config.ts';
 
 export type TrainPath = 'fused' | 'gradcache';
@@ -17,6 +18,8 @@ export interface ModelShape {
   numLayers: number;
   numHeads: number;
   intermediateSize: number;
+  /** Rows of the word-embedding table: the one tensor the device updater cannot split (optional: 0 when unknown). */
+  vocabSize?: number;
 }
 
 /** bge-small-en-v1.5's shape and trainable parameters: what a refusal suggests for a larger model. */
@@ -118,6 +121,9 @@ export interface RuntimeCosts {
 }
 const costsOf = (kind: string) => RUNTIME_COSTS[kind] ?? RUNTIME_COSTS.wasm;
 
+/** Chunk-sized buffers the device updater's AdamW run holds at once (see memoryAccount). */
+const ADAMW_CHUNK_COPIES = 5;
+
 /** Whether AdamW (its gradient sum and moments) lives on the GPU: WebGPU's device updater. */
 const optimizerOnGpu = (inp: Pick<MemoryInputs, 'runtimeKind' | 'updater'>) => inp.runtimeKind === 'webgpu' && (inp.updater ?? 'device') === 'device';
 
@@ -143,6 +149,14 @@ export function memoryAccount(inp: Omit<MemoryInputs, 'config'>, rows: number, p
     { what: inp.adamMoments === 'bfloat16' ? 'AdamW moments (bfloat16)' : 'AdamW moments', bytes: (inp.adamMoments === 'bfloat16' ? 4 : 8) * P, place: optimizerPlace, held: 'run' },
     { what: `activations (${rows} texts × ${inp.tokens} tokens)`, bytes: Math.round(costs.activationFactor * estimateActivationBytes(inp.model, rows, inp.tokens)), place: runtimePlace, held: 'run' },
   );
+  if (optimizerPlace === 'gpu') {
+    // AdamW's graph over one chunk of parameters (updater.ts) keeps its new weights, moments and
+    // intermediates until the run ends (onnxruntime's lazyRelease cache, webgpu-runtime.ts): 5
+    // chunk-sized buffers, measured (`npm run bench:memory-fit -- --runtimes webgpu`). A tensor
+    // larger than a chunk (the word embeddings of bge-base) is a chunk of its own.
+    const chunk = Math.min(P, Math.max(UPDATE_CHUNK_ELEMENTS, (inp.model.vocabSize ?? 0) * inp.model.hiddenSize));
+    items.push({ what: "AdamW's working buffers (one chunk of parameters)", bytes: ADAMW_CHUNK_COPIES * 4 * chunk, place: 'gpu', held: 'run' });
+  }
   if (optimizerPlace === 'host' && (path === 'gradcache' || (inp.accumulation ?? 1) > 1)) {
     items.push({ what: 'gradients (the next one, being added)', bytes: 4 * P, place: 'host', held: 'run' });
   }
