@@ -39,7 +39,7 @@ interface Config { runtime: string; path: TrainPath; batch: number; mini: number
 /** rssMiB: the process's peak RSS (wasm, node) or, on webgpu, the page's peak GPU buffer bytes. */
 interface Measured extends Config { rssMiB: number }
 
-/** bge-small's shape with fewer layers: what SwiftShader gets through in a minute a step. */
+/** bge-small's shape with fewer layers: what SwiftShader gets through in minutes a step. */
 const MODELS = {
   small: BGE_SMALL_CONFIG,
   base: BGE_BASE_CONFIG,
@@ -144,7 +144,8 @@ function fit(points: Measured[], costs: RuntimeCosts, runtime: string): RuntimeC
   }
   return {
     ...costs, baseBytes: Math.round(x[0] / MiB) * MiB, activationFactor: Math.round(x[1] * 100) / 100, gradCacheBytes: Math.round(x[2] / MiB) * MiB,
-    held: heldCols.map((j) => names[j]),
+    // Named only where they fitted below zero (webgpu's base is held from the start).
+    held: heldCols.filter((j) => !(runtime === 'webgpu' && j === 0)).map((j) => names[j]),
   };
 }
 
