@@ -22,9 +22,10 @@
 
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BGE_BASE_CONFIG, BGE_SMALL_CONFIG, trainableParameters, type BertConfig } from '../../src/lib/models/bert-config.ts';
+import { BGE_BASE_CONFIG, BGE_SMALL_CONFIG, parameterCount, trainableParameters, type BertConfig } from '../../src/lib/models/bert-config.ts';
 import type { TrainPath } from '../../src/lib/train/trainer.ts';
 import { DEFAULT_GPU_BUFFER_CACHE, type GpuBufferCacheMode } from '../../src/lib/runtime/webgpu-runtime.ts';
 import type { GpuAdapterReport } from '../../workers/api.ts';
@@ -32,7 +33,7 @@ import { serveStatic } from '../../scripts/serve.js';
 import { CHROMIUM_PATH, launchBrowser, REPO_ROOT, type BrowserSession } from '../e2e/browser.ts';
 import { buildHarness } from '../e2e/harness/build.ts';
 import { callHarness, waitForHarness } from '../e2e/harness/open.ts';
-import { rm } from 'node:fs/promises';
+import { median } from './profile-trace.ts';
 
 /** What Chromium on Linux is asked, in turn, to reach a GPU (each with --enable-unsafe-webgpu). */
 export const GPU_FLAG_SETS: { name: string; args: string[] }[] = [
@@ -62,7 +63,6 @@ const MODELS: Record<string, BertConfig> = {
 
 const MiB = 2 ** 20;
 const fmt = (x: number | null | undefined, digits = 0) => (x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }));
-const parameters = (c: BertConfig) => trainableParameters(c).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
 
 interface Found { session: BrowserSession; gpu: GpuAdapterReport; flags: string }
 
@@ -186,7 +186,7 @@ export async function main(argv: string[]): Promise<void> {
         say(`| ${r.model} | ${label} | FAILED: ${r.error} | | | | | | | | | |`);
         continue;
       }
-      const ms = (1000 * [...r.stepS].sort((a: number, b: number) => a - b)[r.stepS.length >> 1]) as number;
+      const ms = 1000 * median(r.stepS);
       const tps = (2 * batch * seq) / (ms / 1000);
       const peak = r.gpuPeakBytes as number | null;
       const bytes = (x: { toDevice: number; toHost: number } | null) => (x ? `${fmt(x.toDevice)} B / ${fmt(x.toHost)} B` : '—');
@@ -197,7 +197,7 @@ export async function main(argv: string[]): Promise<void> {
       ].join(' | ').trim());
     }
     for (const [m, t] of Object.entries(torch)) if (!t.available) say(`  PyTorch on CUDA (${m}): not run — ${t.reason as string}`);
-    say(`  peak GPU MiB: the most bytes the page held in GPU buffers at once (onnxruntime's and ours, ${fmt(parameters(MODELS[models[0]]) / 1e6, 1)} M trainable parameters for ${models[0]}); account: src/lib/train/memory.ts for the same run.`);
+    say(`  peak GPU MiB: the most bytes the page held in GPU buffers at once (onnxruntime's and ours, ${fmt(parameterCount(trainableParameters(MODELS[models[0]])) / 1e6, 1)} M trainable parameters for ${models[0]}); account: src/lib/train/memory.ts for the same run.`);
 
     say(`\nencode: eval mode, ${batch} × ${seq} tokens, median of ${iters} after ${warmup} warm-up`);
     say('| model | ms/batch | tokens/s |');
@@ -207,7 +207,7 @@ export async function main(argv: string[]): Promise<void> {
         say(`| ${e.model} | FAILED: ${e.error} | |`);
         continue;
       }
-      const ms = [...e.runMs].sort((a: number, b: number) => a - b)[e.runMs.length >> 1] as number;
+      const ms = median(e.runMs);
       say(`| ${e.model} | ${fmt(ms)} | ${fmt((batch * seq) / (ms / 1000))} |`);
     }
     writeOut(values.out!, { ...record, adapter: use.gpu, software: !onGpu, flags: use.flags, batch, seq, mini, iters, warmup, gpuBufferCache: gpuBufferCache ?? DEFAULT_GPU_BUFFER_CACHE, rows, encodes, torch });

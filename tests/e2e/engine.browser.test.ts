@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gradients } from '../../src/lib/autodiff/grad.ts';
 import { Graph } from '../../src/lib/graph/graph.ts';
 import { toOnnx } from '../../src/lib/graph/onnx.ts';
-import { BGE_SMALL_CONFIG, trainableParameters } from '../../src/lib/models/bert-config.ts';
+import { BGE_SMALL_CONFIG, parameterCount, trainableParameters } from '../../src/lib/models/bert-config.ts';
 import { buildEncodeGradGraph, buildEncodeGraph, buildTrainStepGraph } from '../../src/lib/models/graphs.ts';
 import { loadSentenceModelFromDir } from '../../src/lib/models/sentence-model-node.ts';
 import type { SentenceModel } from '../../src/lib/models/sentence-model.ts';
@@ -265,7 +265,7 @@ describe('training on WebGPU (SwiftShader) with the optimizer on the device', ()
 describe("the WebGPU bench's page side (npm run bench -- --webgpu)", () => {
   it('counts the GPU buffers of a train step (weights, moments and gradient sum at least) and the bytes each step and update move', async () => {
     const config = { ...BGE_SMALL_CONFIG, numLayers: 1, hiddenSize: 32, numHeads: 2, intermediateSize: 64, vocabSize: 200 };
-    const P = trainableParameters(config).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+    const P = parameterCount(trainableParameters(config));
     const r = await call('benchTrainStep', { kind: 'webgpu', config, path: 'fused', mini: 2, batch: 2, seq: 8, warmup: 1, repeats: 1 });
     console.log(`bench train step on SwiftShader: ${JSON.stringify({ ...r, P })}`);
     expect(r.stepS).toHaveLength(1);

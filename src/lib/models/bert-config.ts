@@ -118,6 +118,11 @@ export function bertParameters(c: BertConfig): { name: string; shape: number[]; 
   return p;
 }
 
+/** Elements in all of `params` (e.g. trainableParameters(c): the parameters an update touches). */
+export function parameterCount(params: readonly { shape: readonly number[] }[]): number {
+  return params.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+}
+
 /** The names of the parameters the encoder graphs take as inputs and differentiate (no pooler). */
 export function trainableParameters(c: BertConfig): { name: string; shape: number[] }[] {
   return bertParameters(c).filter((p) => !p.pooler);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bertParameters, parseBertConfig, trainableParameters } from '../models/bert-config.ts';
+import { bertParameters, parameterCount as count, parseBertConfig, trainableParameters } from '../models/bert-config.ts';
 import {
   BGE_SMALL_SHAPE, defaultBudgetBytes, efficientMiniBatch, estimateActivationBytes, type MemoryInputs, memoryAccount, planMemory, RUNTIME_COSTS, TAB_BUDGET_BYTES, WASM_HEAP_LIMIT,
 } from './memory.ts';
@@ -15,7 +15,6 @@ const BGE_BASE = parseBertConfig({
   model_type: 'bert', vocab_size: 30522, hidden_size: 768, num_hidden_layers: 12, num_attention_heads: 12,
   intermediate_size: 3072, max_position_embeddings: 512, type_vocab_size: 2,
 });
-const count = (ps: { shape: number[] }[]) => ps.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
 const MiB = 2 ** 20;
 const base = (o: Partial<MemoryInputs> = {}): MemoryInputs => ({
   config: { gradCache: 'auto', memoryBudgetMB: null, batchSize: 32 }, model: BGE_BASE, parameters: count(trainableParameters(BGE_BASE)),

@@ -15,7 +15,7 @@ import { loadTokenizer, tokenizerFilesFromMap } from '../../../src/lib/tokenize/
 import { parseRunConfig } from '../../../src/lib/train/run-config.ts';
 import { Trainer } from '../../../src/lib/train/trainer.ts';
 import type { EngineWorkerApi, WorkerRunEvent } from '../../../workers/api.ts';
-import type { WebGpuRuntime } from '../../../src/lib/runtime/webgpu-runtime.ts';
+import type { GpuBufferCacheMode, WebGpuRuntime } from '../../../src/lib/runtime/webgpu-runtime.ts';
 import type { WireTensor, Harness, WireRun } from './wire.ts';
 import { installGpuMemoryCounter } from '../../../src/lib/runtime/gpu-memory.ts';
 import { BertEncoder } from '../../../src/lib/models/encoder.ts';
@@ -31,11 +31,11 @@ const runtimes = new Map<string, Runtime>();
 const device = new Map<string, DeviceTensor>();
 let nextId = 0;
 
-async function runtime(kind: RuntimeKind, threads?: number): Promise<Runtime> {
-  const key = `${kind}/${threads ?? ''}`;
+async function runtime(kind: RuntimeKind, threads?: number, gpuBufferCache?: GpuBufferCacheMode): Promise<Runtime> {
+  const key = `${kind}/${threads ?? ''}/${gpuBufferCache ?? ''}`;
   let r = runtimes.get(key);
   if (!r) {
-    r = await createRuntime(kind, threads === undefined ? {} : { threads });
+    r = await createRuntime(kind, { ...(threads === undefined ? {} : { threads }), ...(gpuBufferCache ? { gpuBufferCache } : {}) });
     runtimes.set(key, r);
   }
   return r;
@@ -120,7 +120,7 @@ harness.train = async (files, examples, config, kind, updater) => {
 harness.probe = () => probeBackend(probeEnvFromGlobals());
 
 harness.benchTrainStep = async (o) => {
-  const rt = o.gpuBufferCache ? await createRuntime(o.kind, { gpuBufferCache: o.gpuBufferCache }) : await runtime(o.kind);
+  const rt = await runtime(o.kind, undefined, o.gpuBufferCache);
   const gpuBefore = gpuMemory?.liveBytes ?? 0;
   gpuMemory?.resetPeak();
   let traffic0 = rt.traffic?.() ?? null;
