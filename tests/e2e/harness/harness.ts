@@ -31,8 +31,10 @@ const runtimes = new Map<string, Runtime>();
 const device = new Map<string, DeviceTensor>();
 let nextId = 0;
 
+const runtimeKey = (kind: RuntimeKind, threads?: number, gpuBufferCache?: GpuBufferCacheMode) => `${kind}/${threads ?? ''}/${gpuBufferCache ?? ''}`;
+
 async function runtime(kind: RuntimeKind, threads?: number, gpuBufferCache?: GpuBufferCacheMode): Promise<Runtime> {
-  const key = `${kind}/${threads ?? ''}/${gpuBufferCache ?? ''}`;
+  const key = runtimeKey(kind, threads, gpuBufferCache);
   let r = runtimes.get(key);
   if (!r) {
     r = await createRuntime(kind, { ...(threads === undefined ? {} : { threads }), ...(gpuBufferCache ? { gpuBufferCache } : {}) });
@@ -92,7 +94,7 @@ const harness: Harness = {
     device.delete(id);
   },
   async uploadedBytes(kind) {
-    return (runtimes.get(`${kind}/`) as unknown as { uploadedBytes?: number })?.uploadedBytes ?? -1;
+    return (runtimes.get(runtimeKey(kind)) as unknown as { uploadedBytes?: number })?.uploadedBytes ?? -1;
   },
   async placement(modelB64) {
     const r = (await runtime('webgpu')) as unknown as WebGpuRuntime;
