@@ -12,6 +12,7 @@ import { BGE_SMALL_CONFIG, type BertConfig } from '../../src/lib/models/bert-con
 import { randomBertWeights, sentenceModel } from '../../src/lib/models/sentence-model.ts';
 import type { Runtime } from '../../src/lib/runtime/types.ts';
 import type { BatchTokenizer } from '../../src/lib/train/batches.ts';
+import type { MomentPrecision } from '../../src/lib/train/optimizer.ts';
 import { parseRunConfig } from '../../src/lib/train/run-config.ts';
 import { Trainer, type TrainPath } from '../../src/lib/train/trainer.ts';
 
@@ -20,6 +21,8 @@ export interface TrainStepBenchOptions {
   path: TrainPath;
   /** GradCache mini-batch (default 8). */
   miniBatchSize?: number;
+  /** AdamW's moments (run config adamMoments; default float32). */
+  adamMoments?: MomentPrecision;
   batch?: number;
   seq?: number;
   config?: BertConfig;
@@ -81,7 +84,7 @@ export async function benchmarkTrainStep(o: TrainStepBenchOptions): Promise<Trai
   const config = parseRunConfig({
     model: { id: 'bench' }, data: { source: 'bench' }, loss: { type: 'mnrl' }, batchSize: batch, maxSteps: steps, lr: 2e-5, scheduler: 'constant',
     warmupRatio: 0, sampler: 'batch', shuffle: false, dropout: true,
-    gradCache: o.path === 'fused' ? 'off' : { miniBatchSize: o.miniBatchSize ?? 8 },
+    gradCache: o.path === 'fused' ? 'off' : { miniBatchSize: o.miniBatchSize ?? 8 }, adamMoments: o.adamMoments ?? 'float32',
     // The bench measures what a configuration takes, so no budget refuses it; the account's
     // prediction is reported next to the measured peak.
     memoryBudgetMB: 2 ** 30,

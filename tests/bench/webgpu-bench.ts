@@ -15,7 +15,8 @@
 //
 //   npm run bench -- --webgpu [--allow-software] [--models small,base] [--paths fused,gradcache]
 //                    [--batch 32] [--seq 128] [--mini 8] [--iters 3] [--warmup 2] [--quick]
-//                    [--gpu-buffer-cache bucket|simple|lazyRelease] [--out .bench/webgpu.json]
+//                    [--gpu-buffer-cache bucket|simple|lazyRelease] [--moments float32|bfloat16]
+//                    [--out .bench/webgpu.json]
 //
 // Not a test (it asserts nothing; tests/e2e/engine.browser.test.ts runs the page side on
 // SwiftShader) and not the CPU tables (run.ts).
@@ -27,6 +28,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BGE_BASE_CONFIG, BGE_SMALL_CONFIG, parameterCount, trainableParameters, type BertConfig } from '../../src/lib/models/bert-config.ts';
 import type { TrainPath } from '../../src/lib/train/trainer.ts';
+import type { MomentPrecision } from '../../src/lib/train/optimizer.ts';
 import { DEFAULT_GPU_BUFFER_CACHE, type GpuBufferCacheMode } from '../../src/lib/runtime/webgpu-runtime.ts';
 import type { GpuAdapterReport } from '../../workers/api.ts';
 import { serveStatic } from '../../scripts/serve.js';
@@ -80,6 +82,7 @@ export async function main(argv: string[]): Promise<void> {
       warmup: { type: 'string', default: '2' },
       quick: { type: 'boolean', default: false },
       'gpu-buffer-cache': { type: 'string' },
+      moments: { type: 'string', default: 'float32' },
       out: { type: 'string', default: join(REPO_ROOT, '.bench', 'webgpu.json') },
     },
   });
@@ -89,6 +92,8 @@ export async function main(argv: string[]): Promise<void> {
   const paths = values.paths!.split(',') as TrainPath[];
   const gpuBufferCache = values['gpu-buffer-cache'] as GpuBufferCacheMode | undefined;
   if (gpuBufferCache && !['bucket', 'simple', 'lazyRelease'].includes(gpuBufferCache)) throw new Error(`--gpu-buffer-cache: bucket, simple or lazyRelease, got ${gpuBufferCache}`);
+  const adamMoments = values.moments as MomentPrecision;
+  if (!['float32', 'bfloat16'].includes(adamMoments)) throw new Error(`--moments: float32 or bfloat16, got ${adamMoments}`);
   const say = (s: string) => process.stdout.write(`${s}\n`);
   const log = (s: string) => process.stderr.write(`webgpu bench: ${s}\n`);
 
@@ -143,7 +148,7 @@ export async function main(argv: string[]): Promise<void> {
         await waitForHarness(use.session, use.session.page.url());
         log(`${m} ${path}${path === 'gradcache' ? ` mini ${mini}` : ''}, ${batch} + ${batch} × ${seq} tokens, ${warmup} warm-up + ${iters} timed steps`);
         try {
-          const r = await callHarness(use.session, 'benchTrainStep', { kind: 'webgpu', config, path, mini, batch, seq, warmup, repeats: iters, gpuBufferCache });
+          const r = await callHarness(use.session, 'benchTrainStep', { kind: 'webgpu', config, path, mini, batch, seq, warmup, repeats: iters, gpuBufferCache, adamMoments });
           rows.push({ model: m, ...r });
         } catch (e) {
           rows.push({ model: m, path, error: (e as Error).message.split('\n')[0] });
@@ -175,7 +180,7 @@ export async function main(argv: string[]): Promise<void> {
       }
     }
 
-    say(`\ntrain step: MNRL, ${batch} anchors + ${batch} positives × ${seq} tokens, dropout on, clipping, AdamW on the device, onnxruntime's buffer cache ${gpuBufferCache ?? DEFAULT_GPU_BUFFER_CACHE}; median of ${iters} after ${warmup} warm-up`);
+    say(`\ntrain step: MNRL, ${batch} anchors + ${batch} positives × ${seq} tokens, dropout on, clipping, AdamW on the device (${adamMoments} moments), onnxruntime's buffer cache ${gpuBufferCache ?? DEFAULT_GPU_BUFFER_CACHE}; median of ${iters} after ${warmup} warm-up`);
     say('| model | path | ms/step | tokens/s | peak GPU MiB | account GPU MiB | Δ | to device / to host per step | per update | PyTorch CUDA tokens/s | ours ÷ PyTorch | PyTorch peak MiB |');
     say('|---|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|');
     for (const row of rows) {
@@ -210,7 +215,7 @@ export async function main(argv: string[]): Promise<void> {
       const ms = median(e.runMs);
       say(`| ${e.model} | ${fmt(ms)} | ${fmt((batch * seq) / (ms / 1000))} |`);
     }
-    writeOut(values.out!, { ...record, adapter: use.gpu, software: !onGpu, flags: use.flags, batch, seq, mini, iters, warmup, gpuBufferCache: gpuBufferCache ?? DEFAULT_GPU_BUFFER_CACHE, rows, encodes, torch });
+    writeOut(values.out!, { ...record, adapter: use.gpu, software: !onGpu, flags: use.flags, batch, seq, mini, iters, warmup, gpuBufferCache: gpuBufferCache ?? DEFAULT_GPU_BUFFER_CACHE, adamMoments, rows, encodes, torch });
   } finally {
     await server.close();
     await rm(dir, { recursive: true, force: true });

@@ -224,41 +224,82 @@ describe('tiny BERT graphs (fixture tiny-bge) on WASM and WebGPU', () => {
 });
 
 describe('training on WebGPU (SwiftShader) with the optimizer on the device', () => {
-  it('the device update equals the host AdamW (1e-6 per tensor, 5 updates, accumulation 2, clipping) and moves only scalars', async () => {
+  let files: Record<string, string>;
+  let examples: { anchor: string; positive: string; row: number }[];
+  // 48 rows, batch 8: 3 updates an epoch of 2 micro-batches; maxGradNorm 0.5 clips every update.
+  const config = {
+    model: { id: 'tiny' }, data: { source: 'qa-tiny' }, batchSize: 8, accumulation: 2, maxSteps: 5, lr: 1e-3, warmupSteps: 1, weightDecay: 0.01,
+    maxGradNorm: 0.5, dropout: false, gradCache: 'off', loss: { type: 'mnrl', matryoshka: { dims: [32, 16] } }, seed: 3, sampler: 'batch',
+  };
+
+  beforeAll(() => {
     const f = ensureFixtures();
-    const files: Record<string, string> = {};
+    files = {};
     for (const name of readdirSync(f.tinyBge, { recursive: true }) as string[]) {
       const p = join(f.tinyBge, name);
       if (statSync(p).isFile()) files[name.split(sep).join('/')] = toBase64(new Uint8Array(readFileSync(p)));
     }
-    const examples = readFileSync(join(f.qaTiny, 'train.jsonl'), 'utf8').trim().split('\n').slice(0, 48)
+    examples = readFileSync(join(f.qaTiny, 'train.jsonl'), 'utf8').trim().split('\n').slice(0, 48)
       .map((l, row) => ({ anchor: JSON.parse(l).question, positive: JSON.parse(l).doc, row }));
-    // 48 rows, batch 8: 3 updates an epoch of 2 micro-batches; maxGradNorm 0.5 clips every update.
-    const config = {
-      model: { id: 'tiny' }, data: { source: 'qa-tiny' }, batchSize: 8, accumulation: 2, maxSteps: 5, lr: 1e-3, warmupSteps: 1, weightDecay: 0.01,
-      maxGradNorm: 0.5, dropout: false, gradCache: 'off', loss: { type: 'mnrl', matryoshka: { dims: [32, 16] } }, seed: 3, sampler: 'batch',
-    };
+  });
+
+  /** The worst per-tensor max|Δ| / max|host| (the zero-gradient key biases held absolutely, as updater.test.ts). */
+  function worstWeight(host: Record<string, string>, device: Record<string, string>) {
+    let worst = { name: '', err: 0 };
+    for (const [name, b64] of Object.entries(host)) {
+      const a = new Float32Array(fromBase64(b64).buffer);
+      const b = new Float32Array(fromBase64(device[name]).buffer);
+      let d = 0;
+      let m = 0;
+      for (let i = 0; i < a.length; i++) (d = Math.max(d, Math.abs(a[i] - b[i]))), (m = Math.max(m, Math.abs(a[i])));
+      if (/attention\.self\.key\.bias$/.test(name)) expect(d, name).toBeLessThanOrEqual(0.5 * 1e-3);
+      else if (d / m > worst.err) worst = { name, err: d / m };
+    }
+    return worst;
+  }
+
+  it('the device update (our WGSL AdamW) equals the host AdamW (1e-6 per tensor, 5 updates, accumulation 2, clipping) and moves only scalars', async () => {
     const host = await call('train', files, examples, config, 'webgpu', 'host');
     const device = await call('train', files, examples, config, 'webgpu', 'device');
     expect([host.updater, device.updater]).toEqual(['host', 'device']);
     expect(host.steps.every((s) => s.gradNorm > 0.5)).toBe(true);
+    for (let i = 0; i < 5; i++) expect(Math.abs(device.steps[i].gradNorm - host.steps[i].gradNorm)).toBeLessThanOrEqual(1e-6 * host.steps[i].gradNorm);
     const weightBytes = Object.values(host.weights).reduce((n, b64) => n + fromBase64(b64).byteLength, 0);
-    let worst = { name: '', err: 0 };
-    for (const [name, b64] of Object.entries(host.weights)) {
-      const a = new Float32Array(fromBase64(b64).buffer);
-      const b = new Float32Array(fromBase64(device.weights[name]).buffer);
-      let d = 0;
-      let m = 0;
-      for (let i = 0; i < a.length; i++) (d = Math.max(d, Math.abs(a[i] - b[i]))), (m = Math.max(m, Math.abs(a[i])));
-      // The key biases' gradient is rounding noise (zero analytically): absolute bound, as updater.test.ts.
-      if (/attention\.self\.key\.bias$/.test(name)) expect(d, name).toBeLessThanOrEqual(0.5 * 1e-3);
-      else if (d / m > worst.err) worst = { name, err: d / m };
-    }
+    const worst = worstWeight(host.weights, device.weights);
     console.log(`WebGPU: device vs host AdamW after 5 updates, worst ${worst.name} ${worst.err.toExponential(2)}; per update the host path moved ${JSON.stringify(host.steps[0].updateTraffic)} bytes, the device path ${JSON.stringify(device.steps[0].updateTraffic)} (weights ${weightBytes} bytes)`);
     expect(worst.err).toBeLessThanOrEqual(1e-6);
-    // One chunk here: the [10] scalar vector in (40 bytes), one Σg² out (4 bytes); the host path moves every gradient and weight.
-    for (const s of device.steps) expect(s.updateTraffic).toEqual({ toDevice: 40, toHost: 4 });
+    // The 48-byte uniform in (AdamW's scalars, seed, step), one Σg² out; the host path moves every gradient and weight.
+    for (const s of device.steps) expect(s.updateTraffic).toEqual({ toDevice: 48, toHost: 4 });
     for (const s of host.steps) expect(s.updateTraffic).toEqual({ toDevice: weightBytes, toHost: 0 });
+  }, 300_000);
+
+  it('bfloat16 moments on the GPU round as the host does (the same hash): nearly every moment bit-identical to the host bfloat16 run', async () => {
+    const bf16 = { ...config, adamMoments: 'bfloat16' };
+    const host = await call('train', files, examples, bf16, 'webgpu', 'host');
+    const device = await call('train', files, examples, bf16, 'webgpu', 'device');
+    const reseeded = await call('train', files, examples, { ...bf16, seed: 4 }, 'webgpu', 'host');
+    // Stochastic rounding: a moment one float32 ulp off may round the other way, so count bit-identical bfloat16 moments.
+    const identical = (a: Record<string, string>, b: Record<string, string>) => {
+      let same = 0;
+      let all = 0;
+      for (const [name, b64] of Object.entries(a)) {
+        const x = new Uint16Array(fromBase64(b64).buffer);
+        const y = new Uint16Array(fromBase64(b[name]).buffer);
+        expect(y.length, name).toBe(x.length);
+        for (let i = 0; i < x.length; i++) same += x[i] === y[i] ? 1 : 0;
+        all += x.length;
+      }
+      return same / all;
+    };
+    const devShare = identical(host.moments, device.moments);
+    // The test can tell: another seed (another rounding, and another data order) leaves far fewer alike.
+    const otherShare = identical(host.moments, reseeded.moments);
+    const worst = worstWeight(host.weights, device.weights);
+    console.log(`WebGPU bfloat16 moments after 5 updates: ${(100 * devShare).toFixed(2)} % bit-identical to the host's (seed 4: ${(100 * otherShare).toFixed(2)} %); worst weight ${worst.name} ${worst.err.toExponential(2)}`);
+    expect(Object.keys(device.moments).length).toBe(2 * Object.keys(device.weights).length);
+    expect(devShare).toBeGreaterThanOrEqual(0.99);
+    expect(otherShare).toBeLessThan(0.9);
+    expect(worst.err).toBeLessThanOrEqual(1e-4);
   }, 300_000);
 });
 
@@ -273,7 +314,7 @@ describe("the WebGPU bench's page side (npm run bench -- --webgpu)", () => {
     // The device updater keeps the weights (4P), both AdamW moments (8P) and the gradient sum (4P) on the GPU.
     expect(r.gpuPeakBytes).toBeGreaterThanOrEqual(16 * P);
     expect(r.gpuPeakBytes).toBeGreaterThanOrEqual(r.gpuAfterBytes!);
-    expect(r.updateTraffic).toEqual({ toDevice: 40, toHost: 4 });
+    expect(r.updateTraffic).toEqual({ toDevice: 48, toHost: 4 });
     // A step also feeds the token ids of 2 + 2 texts × 8 tokens (int64) and their masks, and reads the loss.
     expect(r.stepTraffic!.toDevice).toBeGreaterThanOrEqual(40 + 4 * 8 * 8);
     expect(r.stepTraffic!.toHost).toBeGreaterThanOrEqual(4 + 4);

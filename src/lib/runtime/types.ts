@@ -74,6 +74,28 @@ export interface Runtime {
   describe(): RuntimeDescription;
   /** Present where host and device memory differ (WebGPU). */
   traffic?(): Traffic;
+  /** WebGPU: what the trainer's own compute shaders need to work on this runtime's tensors. */
+  gpuKernels?(): GpuKernelHost;
+}
+
+/**
+ * WebGPU's device under onnxruntime's sessions, for the few kernels we write ourselves (the
+ * in-place AdamW, train/gpu-updater.ts). Typed loosely (no @webgpu/types): the caller casts
+ * `device` to the members it uses. Everything submitted through `queued` runs in order with the
+ * runtime's session runs and fails with DeviceLostError once the device is gone; `write` and
+ * `read` count their bytes in the runtime's Traffic.
+ */
+export interface GpuKernelHost {
+  readonly device: unknown;
+  /** The GPUBuffer under a device tensor (uploaded ones are writable storage; outputs are onnxruntime's). */
+  bufferOf(t: DeviceTensor): unknown;
+  /** A zero-filled storage buffer of at least `bytes` (padded to 16), freed by `free`. */
+  storage(bytes: number): unknown;
+  free(buffer: unknown): void;
+  write(buffer: unknown, data: ArrayBufferView): void;
+  /** The first `bytes` of a buffer, copied to the host in queue order. */
+  read(buffer: unknown, bytes: number): Promise<ArrayBuffer>;
+  queued<T>(fn: () => T | Promise<T>): Promise<T>;
 }
 
 export function isDeviceTensor(t: Feed | HostTensor | DeviceTensor): t is DeviceTensor {

@@ -4,7 +4,7 @@
 // mappable staging buffer — never `Tensor.getData()`, which turns the tensor into a CPU tensor and
 // so would silently end its GPU residency.
 // Not the place that picks the onnxruntime-web build (index.ts does) and not an optimizer: the
-// in-place weight updates (own WGSL shaders on `device()`) belong to the trainer.
+// in-place weight updates (own WGSL shaders, through `gpuKernels()`) belong to the trainer.
 //
 // Gotchas, measured with onnxruntime-web 1.30:
 // - Every output is created with preferredOutputLocation 'gpu-buffer'; outputs not asked for on
@@ -21,7 +21,7 @@ import type { DType } from '../graph/types.ts';
 import { add } from '../ops/elementwise.ts';
 import { parsePlacement, type NodePlacement } from './webgpu-placement.ts';
 import type {
-  DeviceTensor, Feed, HostData, HostTensor, LoadOptions, RunOptions, Runtime, RuntimeDescription, Session, Traffic,
+  DeviceTensor, Feed, GpuKernelHost, HostData, HostTensor, LoadOptions, RunOptions, Runtime, RuntimeDescription, Session, Traffic,
 } from './types.ts';
 import { DeviceLostError, isDeviceTensor } from './types.ts';
 
@@ -185,11 +185,6 @@ export class WebGpuRuntime implements Runtime {
     });
   }
 
-  /** onnxruntime's own GPUDevice, for shaders that must share buffers with its sessions. */
-  device(): unknown {
-    return this.gpu;
-  }
-
   /** Runs `fn` after everything queued before it; on a lost device every call fails with DeviceLostError. */
   private exclusive<T>(fn: () => Promise<T>, opts: { evenIfLost?: boolean } = {}): Promise<T> {
     const guarded = async () => {
@@ -287,35 +282,72 @@ export class WebGpuRuntime implements Runtime {
   private async read(t: OrtTensor, dtype: DType, dims: readonly number[]): Promise<HostData> {
     const n = count(dims);
     const size = n * BYTES[dtype];
+    if (t.location !== 'gpu-buffer') {
+      this.moved.downloaded += size;
+      return (await t.getData()) as HostData;
+    }
+    return typedFromBytes(dtype, await this.readBuffer(t.gpuBuffer as unknown as GpuBufferLike, size), n);
+  }
+
+  /** The first `size` bytes of a GPU buffer, through a mappable staging copy (call inside exclusive). */
+  private async readBuffer(buffer: GpuBufferLike, size: number): Promise<ArrayBuffer> {
     this.moved.downloaded += size;
-    if (t.location !== 'gpu-buffer') return (await t.getData()) as HostData;
-    if (size === 0) return typedFromBytes(dtype, new ArrayBuffer(0), 0);
+    if (size === 0) return new ArrayBuffer(0);
     const padded = Math.ceil(size / 4) * 4;
     const staging = this.gpu.createBuffer({ size: padded, usage: MAP_READ | COPY_DST });
     try {
       const encoder = this.gpu.createCommandEncoder();
-      encoder.copyBufferToBuffer(t.gpuBuffer as unknown as GpuBufferLike, 0, staging, 0, padded);
+      encoder.copyBufferToBuffer(buffer, 0, staging, 0, padded);
       this.gpu.queue.submit([encoder.finish()]);
       await staging.mapAsync(MAP_READ);
       const copy = staging.getMappedRange().slice(0, size);
       staging.unmap();
-      return typedFromBytes(dtype, copy, n);
+      return copy;
     } finally {
       staging.destroy();
     }
   }
 
+  /** A zero-filled storage buffer (WebGPU zero-initializes), 16-byte padded as onnxruntime's kernels read. */
+  private storageBuffer(bytes: number): GpuBufferLike {
+    return this.gpu.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: STORAGE | COPY_SRC | COPY_DST });
+  }
+
+  /** Writes host bytes at the start of a buffer (writeBuffer needs a 4-byte multiple: padded copy). */
+  private writeBuffer(buffer: GpuBufferLike, view: ArrayBufferView): void {
+    const bytes = view.byteLength;
+    const data = new Uint8Array(Math.ceil(bytes / 4) * 4);
+    data.set(new Uint8Array(view.buffer, view.byteOffset, bytes));
+    this.gpu.queue.writeBuffer(buffer, 0, data);
+    this.moved.uploaded += bytes;
+  }
+
+  gpuKernels(): GpuKernelHost {
+    const tensorOf = (t: DeviceTensor) => {
+      if (!(t instanceof GpuDeviceTensor)) throw new Error('device tensor from another runtime');
+      if (t.disposed) throw new Error('device tensor used after dispose');
+      return t.tensor;
+    };
+    return {
+      device: this.gpu,
+      bufferOf: (t) => tensorOf(t).gpuBuffer,
+      storage: (bytes) => this.storageBuffer(bytes),
+      free: (b) => (b as GpuBufferLike).destroy(),
+      write: (b, data) => {
+        if (this.lostReason) throw new DeviceLostError(this.lostReason);
+        this.writeBuffer(b as GpuBufferLike, data);
+      },
+      read: (b, bytes) => this.exclusive(() => this.readBuffer(b as GpuBufferLike, bytes)),
+      queued: (fn) => this.exclusive(async () => fn()),
+    };
+  }
+
   async upload(t: HostTensor): Promise<DeviceTensor> {
     if (this.lostReason) throw new DeviceLostError(this.lostReason);
     if (t.dtype === 'float64') throw new Error('WebGPU has no float64 tensors');
-    const bytes = t.data.byteLength;
-    // onnxruntime's WebGPU kernels read whole 16-byte vectors; pad the allocation to that.
-    const buffer = this.gpu.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: STORAGE | COPY_SRC | COPY_DST });
-    // writeBuffer needs a 4-byte multiple; copy (also detaches us from SharedArrayBuffer views).
-    const data = new Uint8Array(Math.ceil(bytes / 4) * 4);
-    data.set(new Uint8Array(t.data.buffer, t.data.byteOffset, bytes));
-    this.gpu.queue.writeBuffer(buffer, 0, data);
-    this.moved.uploaded += bytes;
+    const buffer = this.storageBuffer(t.data.byteLength);
+    // Copies (which also detaches us from SharedArrayBuffer views).
+    this.writeBuffer(buffer, t.data);
     const dims = [...t.dims];
     const tensor = this.ort.Tensor.fromGpuBuffer(buffer, {
       dataType: t.dtype as GpuDataType,

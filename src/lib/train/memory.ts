@@ -7,7 +7,6 @@
 
 import { STORE_CHUNK_BYTES } from '../store/store.ts';
 import type { MomentPrecision } from './optimizer.ts';
-import { UPDATE_CHUNK_ELEMENTS } from './updater.ts';
 import type { RunConfig } from './run-config.ts';
 
 export type TrainPath = 'fused' | 'gradcache';
@@ -18,8 +17,6 @@ export interface ModelShape {
   numLayers: number;
   numHeads: number;
   intermediateSize: number;
-  /** Rows of the word-embedding table: the one tensor the device updater cannot split (optional: 0 when unknown). */
-  vocabSize?: number;
 }
 
 /** bge-small-en-v1.5's shape and trainable parameters: what a refusal suggests for a larger model. */
@@ -121,9 +118,6 @@ export interface RuntimeCosts {
 }
 const costsOf = (kind: string) => RUNTIME_COSTS[kind] ?? RUNTIME_COSTS.wasm;
 
-/** Chunk-sized buffers the device updater's AdamW run holds at once (see memoryAccount). */
-const ADAMW_CHUNK_COPIES = 5;
-
 /** Whether AdamW (its gradient sum and moments) lives on the GPU: WebGPU's device updater. */
 const optimizerOnGpu = (inp: Pick<MemoryInputs, 'runtimeKind' | 'updater'>) => inp.runtimeKind === 'webgpu' && (inp.updater ?? 'device') === 'device';
 
@@ -140,24 +134,21 @@ export function memoryAccount(inp: Omit<MemoryInputs, 'config'>, rows: number, p
   ];
   if (inp.fileBytes) items.push({ what: 'model files', bytes: inp.fileBytes, place: 'host', held: 'run' });
   if (costs.weightsInRuntime) items.push({ what: 'weights (runtime copy)', bytes: 4 * P, place: runtimePlace, held: 'run' });
+  // On the GPU the first micro-batch's gradient outputs become the sum and later ones are added in
+  // place (gpu-updater.ts), so a second gradient exists only from a second micro-batch or GradCache
+  // mini-batch on; AdamW then works in place and allocates nothing.
+  const secondGradient = path === 'gradcache' || (inp.accumulation ?? 1) > 1;
+  const momentBytes = (inp.adamMoments === 'bfloat16' ? 4 : 8) * P;
   items.push(
     // The graph's gradient outputs stay where the runtime made them (WASM's heap, GPU buffers,
     // onnxruntime-node's arena) while the updater adds them to its sum; a GradCache mini-batch or
     // an accumulated micro-batch after the first brings another whole gradient to that sum.
     { what: 'gradients (graph outputs)', bytes: 4 * P, place: runtimePlace, held: 'run' },
-    { what: 'gradients (accumulated)', bytes: 4 * P, place: optimizerPlace, held: 'run' },
-    { what: inp.adamMoments === 'bfloat16' ? 'AdamW moments (bfloat16)' : 'AdamW moments', bytes: (inp.adamMoments === 'bfloat16' ? 4 : 8) * P, place: optimizerPlace, held: 'run' },
+    ...(optimizerPlace === 'host' || secondGradient ? [{ what: 'gradients (accumulated)', bytes: 4 * P, place: optimizerPlace, held: 'run' } as const] : []),
+    { what: inp.adamMoments === 'bfloat16' ? 'AdamW moments (bfloat16)' : 'AdamW moments', bytes: momentBytes, place: optimizerPlace, held: 'run' },
     { what: `activations (${rows} texts × ${inp.tokens} tokens)`, bytes: Math.round(costs.activationFactor * estimateActivationBytes(inp.model, rows, inp.tokens)), place: runtimePlace, held: 'run' },
   );
-  if (optimizerPlace === 'gpu') {
-    // AdamW's graph over one chunk of parameters (updater.ts) keeps its new weights, moments and
-    // intermediates until the run ends (onnxruntime's lazyRelease cache, webgpu-runtime.ts): 5
-    // chunk-sized buffers, measured (`npm run bench:memory-fit -- --runtimes webgpu`). A tensor
-    // larger than a chunk (the word embeddings of bge-base) is a chunk of its own.
-    const chunk = Math.min(P, Math.max(UPDATE_CHUNK_ELEMENTS, (inp.model.vocabSize ?? 0) * inp.model.hiddenSize));
-    items.push({ what: "AdamW's working buffers (one chunk of parameters)", bytes: ADAMW_CHUNK_COPIES * 4 * chunk, place: 'gpu', held: 'run' });
-  }
-  if (optimizerPlace === 'host' && (path === 'gradcache' || (inp.accumulation ?? 1) > 1)) {
+  if (optimizerPlace === 'host' && secondGradient) {
     items.push({ what: 'gradients (the next one, being added)', bytes: 4 * P, place: 'host', held: 'run' });
   }
   if (path === 'gradcache') {
@@ -169,7 +160,7 @@ export function memoryAccount(inp: Omit<MemoryInputs, 'config'>, rows: number, p
   // updater's own buffers, copied one IndexedDB chunk at a time; from the GPU its weights and
   // moments are read to the host first.
   items.push(optimizerPlace === 'gpu'
-    ? { what: 'checkpoint (weights and moments read from the GPU)', bytes: 12 * P, place: 'host', held: 'checkpoint' }
+    ? { what: 'checkpoint (weights and moments read from the GPU)', bytes: 4 * P + momentBytes, place: 'host', held: 'checkpoint' }
     : { what: 'checkpoint (written a chunk at a time)', bytes: STORE_CHUNK_BYTES, place: 'host', held: 'checkpoint' });
   // The trained model.safetensors is written the same way (views of the weights), read from the GPU first there.
   items.push(optimizerPlace === 'gpu'
@@ -282,13 +273,6 @@ export function planMemory(inp: MemoryInputs): MemoryPlan {
     path, miniBatchSize: path === 'gradcache' ? rows : null, why, account: memoryAccount(inp, rows, path), budgetBytes: budget, refusal,
   });
   const largest = largestFittingRows(inp, budget, config.batchSize);
-  if (inp.adamMoments === 'bfloat16' && optimizerOnGpu(inp)) {
-    return plan(fusedRows <= largest ? 'fused' : 'gradcache', Math.max(1, Math.min(largest, fusedRows)), 'bfloat16 moments are not for the GPU', {
-      message: 'bfloat16 AdamW moments are kept on the host; on WebGPU the optimizer runs on the GPU with float32 moments.',
-      suggestions: [{ text: 'float32 AdamW moments (adamMoments)', change: { adamMoments: 'float32' } }],
-    });
-  }
-
   if (gc === 'off' || typeof gc === 'object') {
     const path: TrainPath = gc === 'off' ? 'fused' : 'gradcache';
     const rows = gc === 'off' ? fusedRows : gc.miniBatchSize;
@@ -322,8 +306,8 @@ function refuse(inp: MemoryInputs, budget: number, why: string, largest: number,
   if (inp.parameters > BGE_SMALL_SHAPE.parameters && smallest({ model: BGE_SMALL_SHAPE, parameters: BGE_SMALL_SHAPE.parameters, fileBytes: inp.fileBytes ? 4 * BGE_SMALL_SHAPE.parameters : 0 })) {
     suggestions.push({ text: `${BGE_SMALL_SHAPE.id} fits`, change: null });
   }
-  // Half the optimizer's memory, where the moments live on the host (WebGPU's device updater keeps float32).
-  if (inp.adamMoments !== 'bfloat16' && !optimizerOnGpu(inp)) {
+  // Half the optimizer's memory (on the host or the GPU alike).
+  if (inp.adamMoments !== 'bfloat16') {
     const bf16 = largestFittingRows({ ...inp, adamMoments: 'bfloat16' }, budget, inp.config.batchSize);
     if (bf16 > largest) {
       const rows = Math.min(bf16, efficientMiniBatch(inp.runtimeKind, inp.tokens));

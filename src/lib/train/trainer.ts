@@ -31,6 +31,7 @@ import type { RunConfig } from './run-config.ts';
 import { BatchSampler, type SamplerState } from './sampler.ts';
 import { lrAt, microBatchRole, type StepsPlan, stepsPlan } from './schedule.ts';
 import { MemoryBudgetError, type MemoryPlan, planMemory, type TrainPath } from './memory.ts';
+import { GpuUpdater } from './gpu-updater.ts';
 import { DeviceUpdater, HostUpdater, NonFiniteGradientError, type Updater, type UpdaterKind } from './updater.ts';
 
 export type { TrainPath };
@@ -266,7 +267,9 @@ export class Trainer {
     const kind = this.updaterKindToUse;
     const params = [...this.shapes].map(([name, shape]) => ({ name, shape, data: this.o.model.weights.get(name)!.data }));
     const opts = { runtime: this.o.runtime, encoder, params, weightDecay: this.config.weightDecay, moments: this.config.adamMoments, seed: this.config.seed, inPlace: this.o.trainInPlace };
-    this.updater = kind === 'device' ? await DeviceUpdater.create(opts) : new HostUpdater(opts);
+    // On the device: our WGSL kernels where the runtime has them (WebGPU), else graphs.
+    if (kind === 'host') this.updater = new HostUpdater(opts);
+    else this.updater = this.o.runtime.gpuKernels ? await GpuUpdater.create(opts) : await DeviceUpdater.create(opts);
     return this.updater;
   }
 

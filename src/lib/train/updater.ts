@@ -1,6 +1,7 @@
 // Where the optimizer runs. An Updater takes each micro-batch's gradients (acc += g·scale), then at
 // an update boundary clips by the global norm and applies AdamW, handing the encoder its new
-// weights. Two of them, the same arithmetic (optimizer.ts, SPEC §5.2):
+// weights. Three of them, the same arithmetic (optimizer.ts, SPEC §5.2): the two below, and
+// WebGPU's GpuUpdater (gpu-updater.ts: DeviceUpdater's job as our own shaders, in place).
 //   HostUpdater    gradients come to the host; clipping and AdamW run as Float32Array loops
 //                  (bit-identical to torch on the CPU); the new weights are uploaded. On the CPU
 //                  runtimes upload and download are free (the tensors already live in host memory).
@@ -11,7 +12,10 @@
 //                  update only that vector goes to the device and one Σg² per chunk comes back
 //                  (so the norm is known on the host). Weights come down only for checkpoints,
 //                  evaluation and export. Equal to the host update to float32 rounding (an FMA
-//                  there is a multiply-add here: ~1 ulp per op).
+//                  there is a multiply-add here: ~1 ulp per op). Graphs cannot write in place, so
+//                  AdamW holds a second copy of a chunk's weights and moments while it runs: on
+//                  WebGPU the trainer takes GpuUpdater instead; here it serves the CPU runtimes
+//                  (TrainerOptions.updater 'device'), where the host update measures faster.
 // Not the schedule (schedule.ts) nor when updates happen (trainer.ts).
 //
 // Shape letters: none; every tensor here is one parameter's, flattened or as the model has it.
@@ -242,7 +246,7 @@ export class DeviceUpdater implements Updater {
 
   static async create(o: UpdaterOptions): Promise<DeviceUpdater> {
     if ((o.moments ?? 'float32') !== 'float32') {
-      throw new Error(`adamMoments "${o.moments}" keeps the moments on the host (the wasm and node backends); the device updater (WebGPU) keeps them float32 on the GPU: set adamMoments to "float32" or pick the wasm backend`);
+      throw new Error(`adamMoments "${o.moments}": the graph updater keeps float32 moments; bfloat16 ones train on the host updater or on WebGPU`);
     }
     const u = new DeviceUpdater(o);
     for (const p of o.params) {

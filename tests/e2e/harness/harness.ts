@@ -13,6 +13,7 @@ import type { Example } from '../../../src/lib/data/validate.ts';
 import { loadSentenceModel } from '../../../src/lib/models/sentence-model.ts';
 import { loadTokenizer, tokenizerFilesFromMap } from '../../../src/lib/tokenize/tokenizer.ts';
 import { parseRunConfig } from '../../../src/lib/train/run-config.ts';
+import { readCheckpoint } from '../../../src/lib/train/checkpoint.ts';
 import { Trainer } from '../../../src/lib/train/trainer.ts';
 import type { EngineWorkerApi, WorkerRunEvent } from '../../../workers/api.ts';
 import type { GpuBufferCacheMode, WebGpuRuntime } from '../../../src/lib/runtime/webgpu-runtime.ts';
@@ -112,11 +113,13 @@ harness.train = async (files, examples, config, kind, updater) => {
   const tokenizer = loadTokenizer(tokenizerFilesFromMap(map, 'model'));
   const t = new Trainer({ runtime: await runtime(kind), model, tokenizer, config: parseRunConfig(config), train: examples as Example[], updater });
   await t.run();
-  const weights = Object.fromEntries([...(await t.weights())].map(([n, w]) => [n, toBase64(new Uint8Array(w.buffer, w.byteOffset, w.byteLength))]));
+  const b64 = (w: ArrayBufferView) => toBase64(new Uint8Array(w.buffer, w.byteOffset, w.byteLength));
+  const weights = Object.fromEntries([...(await t.weights())].map(([n, w]) => [n, b64(w)]));
+  const moments = Object.fromEntries([...readCheckpoint(await t.checkpoint()).optimizer.tensors].map(([n, m]) => [n, b64(m)]));
   const steps = t.events.filter((e) => e.type === 'step').map((e) => ({ loss: e.loss, gradNorm: e.gradNorm, updateTraffic: e.updateTraffic }));
   const used = t.updaterKind;
   await t.dispose();
-  return { weights, steps, updater: used! };
+  return { weights, moments, steps, updater: used! };
 };
 
 harness.probe = () => probeBackend(probeEnvFromGlobals());
@@ -128,7 +131,7 @@ harness.benchTrainStep = async (o) => {
   let traffic0 = rt.traffic?.() ?? null;
   let stepTraffic: { toDevice: number; toHost: number } | null = null;
   const r = await benchmarkTrainStep({
-    runtime: rt, path: o.path, miniBatchSize: o.mini, batch: o.batch, seq: o.seq, warmup: o.warmup, repeats: o.repeats, config: o.config,
+    runtime: rt, path: o.path, miniBatchSize: o.mini, adamMoments: o.adamMoments, batch: o.batch, seq: o.seq, warmup: o.warmup, repeats: o.repeats, config: o.config,
     // Whole-step traffic (feeds, GradCache's embeddings, the update) over the timed steps.
     onStep: (step) => {
       if (step === o.warmup) traffic0 = rt.traffic?.() ?? null;

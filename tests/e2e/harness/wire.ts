@@ -4,6 +4,7 @@
 import type { DType } from '../../../src/lib/graph/types.ts';
 import type { BertConfig } from '../../../src/lib/models/bert-config.ts';
 import type { TrainPath } from '../../../src/lib/train/trainer.ts';
+import type { MomentPrecision } from '../../../src/lib/train/optimizer.ts';
 import type { GpuBufferCacheMode } from '../../../src/lib/runtime/webgpu-runtime.ts';
 import type { TrainStepBenchResult } from '../../bench/train-step-bench.ts';
 import type { BackendReport, EngineWorkerApi, RunSummary, SelfTestReport, TrainRequest, WorkerRunEvent } from '../../../workers/api.ts';
@@ -45,11 +46,12 @@ export interface Harness {
   workerSelfTest(): Promise<SelfTestReport>;
   /**
    * Trains in the page with the library's Trainer on `kind` (model files as base64, examples as the
-   * data module gives them); returns the weights as base64 float32 and the step events' figures.
+   * data module gives them); returns the weights as base64 float32, the AdamW moments as the
+   * checkpoint holds them (base64 float32 or bfloat16 bits) and the step events' figures.
    */
   train(
     files: Record<string, string>, examples: unknown[], config: unknown, kind: RuntimeKind, updater: 'host' | 'device',
-  ): Promise<{ weights: Record<string, string>; steps: { loss: number; gradNorm: number; updateTraffic: { toDevice: number; toHost: number } | null }[]; updater: string }>;
+  ): Promise<{ weights: Record<string, string>; moments: Record<string, string>; steps: { loss: number; gradNorm: number; updateTraffic: { toDevice: number; toHost: number } | null }[]; updater: string }>;
   /** Calls one method of the engine worker (plain arguments); bytes come back as { b64 }. */
   workerCall(method: keyof EngineWorkerApi, args: unknown[]): Promise<unknown>;
   /**
@@ -65,7 +67,7 @@ export interface Harness {
    * the page's GPU buffer bytes (src/lib/runtime/gpu-memory.ts; null without WebGPU) and the
    * host↔device bytes per timed step (null where the runtime counts none).
    */
-  benchTrainStep(o: BenchStepOptions & { path: TrainPath; mini: number; gpuBufferCache?: GpuBufferCacheMode }): Promise<TrainStepBenchResult & {
+  benchTrainStep(o: BenchStepOptions & { path: TrainPath; mini: number; gpuBufferCache?: GpuBufferCacheMode; adamMoments?: MomentPrecision }): Promise<TrainStepBenchResult & {
     stepTraffic: { toDevice: number; toHost: number } | null; gpuBeforeBytes: number; gpuPeakBytes: number | null; gpuAfterBytes: number | null;
   }>;
   /** Eval-mode encode of `batch` random-token texts of `seq` tokens, timed per run. */
