@@ -92,6 +92,23 @@ def blas_report() -> dict:
             "blas_threads": blas_threads, "gemm_gflops_1024": round(gflops, 2)}
 
 
+def make_mnrl_step(model, opt, anchors, positives, mask, tt):
+    """One MNRL update as tabtune's bench step: in-batch negatives, scale 20, clip 1.0, AdamW.
+    anchors, positives: [B,T] ids; mask: [B,T]; tt: [B,T] token types. Also torch_gpu_bench.py's."""
+    labels = torch.arange(anchors.shape[0], device=anchors.device)  # [B]
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        a, _ = model(anchors, mask, tt)  # [B,C], normalized
+        p, _ = model(positives, mask, tt)  # [B,C]
+        loss = torch.nn.functional.cross_entropy(20.0 * a @ p.T, labels)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    return step
+
+
 def timed(fn, warmup: int, iters: int) -> list:
     for i in range(warmup):
         t0 = time.perf_counter()
@@ -186,16 +203,7 @@ def main() -> int:
         pos = torch.randint(1000, BGE_SMALL["vocab_size"], (b, t))  # [B,T] the positives
         pos[:, 0] = 101
         pos[:, -1] = 102
-        labels = torch.arange(b)  # [B]
-
-        def mnrl_step():
-            mopt.zero_grad(set_to_none=True)
-            a, _ = mnrl(ids, mask, tt)  # [B,C], normalized
-            p, _ = mnrl(pos, mask, tt)  # [B,C]
-            loss = torch.nn.functional.cross_entropy(20.0 * a @ p.T, labels)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(mnrl.parameters(), 1.0)
-            mopt.step()
+        mnrl_step = make_mnrl_step(mnrl, mopt, ids, pos, mask, tt)
 
         log(f"MNRL step: train mode, {b} anchors + {b} positives x {t}, scale 20, clip 1.0, AdamW")
         ms = timed(mnrl_step, args.warmup, args.iters)

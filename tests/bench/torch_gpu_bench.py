@@ -35,6 +35,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
 from bert_reference import Bert  # noqa: E402
+from torch_bench import make_mnrl_step  # noqa: E402
 
 SHAPES = {
     "small": {"hidden_size": 384, "num_attention_heads": 12, "intermediate_size": 1536},
@@ -79,16 +80,7 @@ def main() -> int:
     anchors, positives = texts(), texts()
     mask = torch.ones(b, t, device=dev)  # [B,T]
     tt = torch.zeros(b, t, dtype=torch.long, device=dev)  # [B,T]
-    labels = torch.arange(b, device=dev)  # [B]
-
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        a, _ = model(anchors, mask, tt)  # [B,C], normalized
-        p, _ = model(positives, mask, tt)  # [B,C]
-        loss = torch.nn.functional.cross_entropy(20.0 * a @ p.T, labels)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+    step = make_mnrl_step(model, opt, anchors, positives, mask, tt)
 
     def sync() -> None:
         if cuda:
