@@ -273,6 +273,30 @@ describe('training on WebGPU (SwiftShader) with the optimizer on the device', ()
     for (const s of host.steps) expect(s.updateTraffic).toEqual({ toDevice: weightBytes, toHost: 0 });
   }, 300_000);
 
+  it('the GPU updater equals the host one on a tensor past a 1-D dispatch (17 M elements), odd and one-element tensors, float32 and bfloat16 moments', async () => {
+    // 65,535 workgroups × 256 = 16,776,960 elements is the most a 1-D grid reaches: the first tensor takes the 2-D grid.
+    const sizes = [17_000_001, 33, 1];
+    for (const moments of ['float32', 'bfloat16'] as const) {
+      const r = await call('updaterParity', { sizes, moments, updates: 3 });
+      console.log(`GPU vs host updater, ${moments} moments, 3 updates: norms ${JSON.stringify(r.norms)}; tensors ${JSON.stringify(r.tensors)}`);
+      for (const { host, gpu } of r.norms) {
+        expect(host).toBeGreaterThan(0.5); // clipping active
+        expect(Math.abs(gpu - host)).toBeLessThanOrEqual(1e-5 * host); // Σg² in float32 partial sums on the GPU, double on the host
+      }
+      for (const t of r.tensors) {
+        if (moments === 'float32') {
+          expect(t.weightErr, `weights of ${t.n}`).toBeLessThanOrEqual(1e-6);
+          expect(t.momentErr, `moments of ${t.n}`).toBeLessThanOrEqual(1e-5);
+        } else {
+          // A moment one float32 ulp off may round to the other bfloat16 (0.4 % away) and move its
+          // weight's next step by that much of lr: 1e-4 of max|w| bounds a few such elements.
+          expect(t.momentsIdentical, `moments of ${t.n}`).toBeGreaterThanOrEqual(0.99);
+          expect(t.weightErr, `weights of ${t.n}`).toBeLessThanOrEqual(1e-4);
+        }
+      }
+    }
+  }, 300_000);
+
   it('bfloat16 moments on the GPU round as the host does (the same hash): nearly every moment bit-identical to the host bfloat16 run', async () => {
     const bf16 = { ...config, adamMoments: 'bfloat16' };
     const host = await call('train', files, examples, bf16, 'webgpu', 'host');

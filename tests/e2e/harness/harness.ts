@@ -15,6 +15,9 @@ import { loadTokenizer, tokenizerFilesFromMap } from '../../../src/lib/tokenize/
 import { parseRunConfig } from '../../../src/lib/train/run-config.ts';
 import { readCheckpoint } from '../../../src/lib/train/checkpoint.ts';
 import { Trainer } from '../../../src/lib/train/trainer.ts';
+import { GpuUpdater } from '../../../src/lib/train/gpu-updater.ts';
+import type { MomentData } from '../../../src/lib/train/optimizer.ts';
+import { HostUpdater, type Updater, type UpdaterOptions } from '../../../src/lib/train/updater.ts';
 import type { EngineWorkerApi, WorkerRunEvent } from '../../../workers/api.ts';
 import type { GpuBufferCacheMode, WebGpuRuntime } from '../../../src/lib/runtime/webgpu-runtime.ts';
 import type { WireTensor, Harness, WireRun } from './wire.ts';
@@ -55,6 +58,7 @@ const harness: Harness = {
   probe: () => Promise.reject(new Error('set below')),
   benchTrainStep: () => Promise.reject(new Error('set below')),
   benchEncode: () => Promise.reject(new Error('set below')),
+  updaterParity: () => Promise.reject(new Error('set below')),
   async describe(kind, threads) {
     return (await runtime(kind, threads)).describe();
   },
@@ -120,6 +124,59 @@ harness.train = async (files, examples, config, kind, updater) => {
   const used = t.updaterKind;
   await t.dispose();
   return { weights, moments, steps, updater: used! };
+};
+
+harness.updaterParity = async ({ sizes, moments, updates }) => {
+  const rt = await runtime('webgpu');
+  // Distinct smooth values per tensor and call, a decade apart in scale across elements.
+  const wave = (n: number, k: number) => {
+    const a = new Float32Array(n);
+    for (let i = 0; i < n; i++) a[i] = Math.sin(i * 0.37 + k * 1.3) * (1 + (i % 7)) * 1e-2;
+    return a;
+  };
+  const params = sizes.map((n, i) => ({ name: i === 0 ? 'w0.weight' : `p${i}.bias`, shape: [n], data: wave(n, 100 + i) }));
+  const train = async (make: (o: UpdaterOptions) => Updater | Promise<Updater>) => {
+    const slots = new Map<string, DeviceTensor>();
+    for (const p of params) slots.set(p.name, await rt.upload({ dtype: 'float32', dims: p.shape, data: p.data }));
+    const encoder = { weight: (n: string) => slots.get(n)!, setWeight: (n: string, t: DeviceTensor) => void slots.set(n, t) };
+    const u = await make({ runtime: rt, encoder, params: params.map((p) => ({ ...p, data: p.data.slice() })), weightDecay: 0.01, moments, seed: 5 });
+    const norms: number[] = [];
+    for (let s = 0; s < updates; s++) {
+      // Fresh arrays per updater: the host one frees what it has added (releaseArray).
+      for (let micro = 0; micro < 2; micro++) {
+        await u.accumulate(new Map(params.map((p, i) => [p.name, { dtype: 'float32' as const, dims: p.shape, data: wave(p.data.length, 2 * s + micro + 7 * i) }])), 0.5);
+      }
+      norms.push((await u.update(1e-3, 0.5)).gradNorm);
+    }
+    const weights = new Map([...(await u.weights())].map(([n, w]) => [n, w.slice()]));
+    const state = await u.state();
+    await u.dispose();
+    for (const t of slots.values()) rt.dispose(t);
+    return { norms, weights, moments: state.tensors };
+  };
+  const host = await train((o) => new HostUpdater(o));
+  const gpu = await train((o) => GpuUpdater.create(o));
+  const relErr = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+    let d = 0;
+    let m = 0;
+    for (let i = 0; i < a.length; i++) (d = Math.max(d, Math.abs(a[i] - b[i]))), (m = Math.max(m, Math.abs(a[i])));
+    return m > 0 ? d / m : d;
+  };
+  const f32 = (t: MomentData) => (t instanceof Float32Array ? t : new Float32Array(Uint32Array.from(t, (b) => b << 16).buffer));
+  return {
+    norms: host.norms.map((h, i) => ({ host: h, gpu: gpu.norms[i] })),
+    tensors: params.map((p) => {
+      let same = 0;
+      let momentErr = 0;
+      for (const k of ['adam.m', 'adam.v']) {
+        const a = host.moments.get(`${k}/${p.name}`)!;
+        const b = gpu.moments.get(`${k}/${p.name}`)!;
+        for (let i = 0; i < a.length; i++) same += a[i] === b[i] ? 1 : 0;
+        momentErr = Math.max(momentErr, relErr(f32(a), f32(b)));
+      }
+      return { n: p.data.length, weightErr: relErr(host.weights.get(p.name)!, gpu.weights.get(p.name)!), momentsIdentical: same / (2 * p.data.length), momentErr };
+    }),
+  };
 };
 
 harness.probe = () => probeBackend(probeEnvFromGlobals());

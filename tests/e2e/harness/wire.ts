@@ -52,6 +52,15 @@ export interface Harness {
   train(
     files: Record<string, string>, examples: unknown[], config: unknown, kind: RuntimeKind, updater: 'host' | 'device',
   ): Promise<{ weights: Record<string, string>; moments: Record<string, string>; steps: { loss: number; gradNorm: number; updateTraffic: { toDevice: number; toHost: number } | null }[]; updater: string }>;
+  /**
+   * The GPU updater (gpu-updater.ts) against the host updater on WebGPU, fed the same synthetic
+   * gradients (one tensor per size; accumulation 2 at scale ½, clipping at 0.5, weight decay on the
+   * first): per update both gradient norms; per tensor the worst |Δweight| / max|weight| and the
+   * share of moments bit-identical to the host's.
+   */
+  updaterParity(o: { sizes: number[]; moments: MomentPrecision; updates: number }): Promise<{
+    norms: { host: number; gpu: number }[]; tensors: { n: number; weightErr: number; momentsIdentical: number; momentErr: number }[];
+  }>;
   /** Calls one method of the engine worker (plain arguments); bytes come back as { b64 }. */
   workerCall(method: keyof EngineWorkerApi, args: unknown[]): Promise<unknown>;
   /**
