@@ -15,8 +15,8 @@
 import type { DeviceTensor, GpuKernelHost, HostTensor } from '../runtime/types.ts';
 import { isDeviceTensor } from '../runtime/types.ts';
 import { bf16BitsToF32, f32ToBf16Bits } from '../models/safetensors.ts';
-import { adamwScalars, clipForNorm, isNoDecay, type MomentData, type MomentPrecision, NonFiniteGradientError, type StepResult } from './optimizer.ts';
-import type { Updater, UpdaterOptions } from './updater.ts';
+import { clipForNorm, isNoDecay, type MomentData, type MomentPrecision, NonFiniteGradientError, type StepResult } from './optimizer.ts';
+import { adamwScalarBlock, downloadWeights, replaceWeight, resumeTensors, type Updater, type UpdaterOptions } from './updater.ts';
 
 // The members of the WebGPU API used here (https://www.w3.org/TR/webgpu/); no @webgpu/types.
 interface Buffer {
@@ -99,7 +99,7 @@ ${ENTRY} {
   if (local == 0u) { out[t.partialOffset + wg.x] = part[0]; }
 }`;
 
-/** The per-update block (48 bytes): adamwScalars for both groups, the clip coefficient as gradScale, and the rounding seed and step. */
+/** The per-update block (48 bytes): updater.ts' adamwScalarBlock, in its order, then the rounding seed and step. */
 const UPDATE_STRUCT = `struct Update {
   decay: f32, noDecay: f32, beta1: f32, oneMinusBeta1: f32, beta2: f32, oneMinusBeta2: f32,
   bc2Sqrt: f32, eps: f32, negStepSize: f32, gradScale: f32, seed: u32, step: u32,
@@ -309,13 +309,8 @@ export class GpuUpdater implements Updater {
       throw new NonFiniteGradientError(totalNorm);
     }
     const step = this.steps + 1;
-    const o = { beta1: this.beta1, beta2: this.beta2, eps: this.eps };
-    const decay = adamwScalars(lr, step, this.weightDecay, o, coefficient);
-    const plain = adamwScalars(lr, step, 0, o, coefficient);
     const block = new ArrayBuffer(48);
-    new Float32Array(block, 0, 10).set([
-      decay.decayFactor, plain.decayFactor, decay.beta1, decay.oneMinusBeta1, decay.beta2, decay.oneMinusBeta2, decay.bc2Sqrt, decay.eps, decay.negStepSize, decay.gradScale,
-    ]);
+    new Float32Array(block, 0, 10).set(adamwScalarBlock(lr, step, this.weightDecay, { beta1: this.beta1, beta2: this.beta2, eps: this.eps }, coefficient));
     new Uint32Array(block, 40, 2).set([this.seed >>> 0, step >>> 0]);
     await this.gpu.queued(() => {
       this.gpu.write(this.updateBlock, new Uint8Array(block));
@@ -327,9 +322,7 @@ export class GpuUpdater implements Updater {
   }
 
   async weights(): Promise<Map<string, Float32Array>> {
-    const out = new Map<string, Float32Array>();
-    for (const { name } of this.params) out.set(name, (await this.o.runtime.download(this.o.encoder.weight(name))).data as Float32Array);
-    return out;
+    return downloadWeights(this.o.runtime, this.o.encoder, this.params.map((p) => p.name));
   }
 
   async state(): Promise<{ step: number; tensors: Map<string, MomentData> }> {
@@ -348,18 +341,11 @@ export class GpuUpdater implements Updater {
     // Into this updater's precision (a float32 checkpoint may resume with bfloat16 moments, and back).
     const own = (t: MomentData) => (this.moments === 'bfloat16' ? (t instanceof Uint16Array ? t : f32ToBf16Bits(t)) : t instanceof Float32Array ? t : bf16BitsToF32(t));
     for (const p of this.params) {
-      const w = weights.get(p.name);
-      const m = tensors.get(`adam.m/${p.name}`);
-      const v = tensors.get(`adam.v/${p.name}`);
-      for (const [what, t] of [['weight', w], ['adam.m', m], ['adam.v', v]] as const) {
-        if (!t || t.length !== p.n) throw new Error(`resume: the checkpoint has no ${what} ${p.name} of ${p.n} values`);
-      }
-      const old = this.o.encoder.weight(p.name);
-      this.o.encoder.setWeight(p.name, await rt.upload({ dtype: 'float32', dims: p.shape, data: w! }));
-      rt.dispose(old);
+      const { w, m, v } = resumeTensors(p.name, p.n, weights, tensors);
+      await replaceWeight(rt, this.o.encoder, p.name, p.shape, w);
       await this.gpu.queued(() => {
-        this.gpu.write(p.m, own(m!));
-        this.gpu.write(p.v, own(v!));
+        this.gpu.write(p.m, own(m));
+        this.gpu.write(p.v, own(v));
       });
     }
     this.discard();

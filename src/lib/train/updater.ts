@@ -78,6 +78,54 @@ async function toHost(runtime: Runtime, t: HostTensor | DeviceTensor): Promise<F
   return h.data as Float32Array;
 }
 
+// ---- what both device updaters (DeviceUpdater here, GpuUpdater in gpu-updater.ts) share ----------
+
+/** Indices into the scalar vector fed with every AdamW run. */
+const S = { decay: 0, noDecay: 1, beta1: 2, oneMinusBeta1: 3, beta2: 4, oneMinusBeta2: 5, bc2Sqrt: 6, eps: 7, negStepSize: 8, gradScale: 9 } as const;
+
+/** The [10] scalars of update `step` (indices S): adamwScalars of the decay and no-decay groups, the clip coefficient as gradScale. */
+export function adamwScalarBlock(lr: number, step: number, weightDecay: number, o: { beta1: number; beta2: number; eps: number }, coefficient: number): Float32Array {
+  const decay = adamwScalars(lr, step, weightDecay, o, coefficient);
+  const plain = adamwScalars(lr, step, 0, o, coefficient);
+  const scalars = new Float32Array(10);
+  scalars[S.decay] = decay.decayFactor;
+  scalars[S.noDecay] = plain.decayFactor;
+  scalars[S.beta1] = decay.beta1;
+  scalars[S.oneMinusBeta1] = decay.oneMinusBeta1;
+  scalars[S.beta2] = decay.beta2;
+  scalars[S.oneMinusBeta2] = decay.oneMinusBeta2;
+  scalars[S.bc2Sqrt] = decay.bc2Sqrt;
+  scalars[S.eps] = decay.eps;
+  scalars[S.negStepSize] = decay.negStepSize;
+  scalars[S.gradScale] = decay.gradScale;
+  return scalars;
+}
+
+/** One parameter's weight and moments from a checkpoint, each checked to hold `n` values. */
+export function resumeTensors(name: string, n: number, weights: Map<string, Float32Array>, tensors: Map<string, MomentData>): { w: Float32Array; m: MomentData; v: MomentData } {
+  const w = weights.get(name);
+  const m = tensors.get(`adam.m/${name}`);
+  const v = tensors.get(`adam.v/${name}`);
+  for (const [what, t] of [['weight', w], ['adam.m', m], ['adam.v', v]] as const) {
+    if (!t || t.length !== n) throw new Error(`resume: the checkpoint has no ${what} ${name} of ${n} values`);
+  }
+  return { w: w!, m: m!, v: v! };
+}
+
+/** The encoder's current weights, downloaded (checkpoints, export). */
+export async function downloadWeights(runtime: Runtime, encoder: WeightSlots, names: Iterable<string>): Promise<Map<string, Float32Array>> {
+  const out = new Map<string, Float32Array>();
+  for (const name of names) out.set(name, (await runtime.download(encoder.weight(name))).data as Float32Array);
+  return out;
+}
+
+/** Uploads `data` as the encoder's weight `name`, freeing the one it replaces. */
+export async function replaceWeight(runtime: Runtime, encoder: WeightSlots, name: string, shape: number[], data: Float32Array): Promise<void> {
+  const old = encoder.weight(name);
+  encoder.setWeight(name, await runtime.upload({ dtype: 'float32', dims: shape, data }));
+  runtime.dispose(old);
+}
+
 export class HostUpdater implements Updater {
   readonly kind = 'host';
   private readonly optimizer: AdamW;
@@ -161,8 +209,6 @@ export const UPDATE_CHUNK_ELEMENTS = 16 * 2 ** 20;
 
 const Sqrt: OpDef = { type: 'Sqrt', infer: (x) => [{ dtype: x[0]!.dtype, shape: x[0]!.shape }] };
 
-/** Indices into the scalar vector fed with every AdamW run. */
-const S = { decay: 0, noDecay: 1, beta1: 2, oneMinusBeta1: 3, beta2: 4, oneMinusBeta2: 5, bc2Sqrt: 6, eps: 7, negStepSize: 8, gradScale: 9 } as const;
 const SCALARS = 'scalars';
 
 interface Chunk {
@@ -318,20 +364,7 @@ export class DeviceUpdater implements Updater {
       throw new NonFiniteGradientError(totalNorm);
     }
     const step = this.steps + 1;
-    const o = { beta1: this.beta1, beta2: this.beta2, eps: this.eps };
-    const decay = adamwScalars(lr, step, this.weightDecay, o, coefficient);
-    const plain = adamwScalars(lr, step, 0, o, coefficient);
-    const scalars = new Float32Array(10);
-    scalars[S.decay] = decay.decayFactor;
-    scalars[S.noDecay] = plain.decayFactor;
-    scalars[S.beta1] = decay.beta1;
-    scalars[S.oneMinusBeta1] = decay.oneMinusBeta1;
-    scalars[S.beta2] = decay.beta2;
-    scalars[S.oneMinusBeta2] = decay.oneMinusBeta2;
-    scalars[S.bc2Sqrt] = decay.bc2Sqrt;
-    scalars[S.eps] = decay.eps;
-    scalars[S.negStepSize] = decay.negStepSize;
-    scalars[S.gradScale] = decay.gradScale;
+    const scalars = adamwScalarBlock(lr, step, this.weightDecay, { beta1: this.beta1, beta2: this.beta2, eps: this.eps }, coefficient);
     for (const chunk of this.chunks) {
       const feeds: Record<string, HostTensor | DeviceTensor> = { [SCALARS]: { dtype: 'float32', dims: [10], data: scalars } };
       const names: string[] = [];
@@ -359,9 +392,7 @@ export class DeviceUpdater implements Updater {
   }
 
   async weights(): Promise<Map<string, Float32Array>> {
-    const out = new Map<string, Float32Array>();
-    for (const { name } of this.o.params) out.set(name, (await this.o.runtime.download(this.o.encoder.weight(name))).data as Float32Array);
-    return out;
+    return downloadWeights(this.o.runtime, this.o.encoder, this.o.params.map((p) => p.name));
   }
 
   async state() {
@@ -376,20 +407,13 @@ export class DeviceUpdater implements Updater {
   async load(weights: Map<string, Float32Array>, step: number, tensors: Map<string, MomentData>): Promise<void> {
     const rt = this.o.runtime;
     for (const { name, shape, data } of this.o.params) {
-      const w = weights.get(name);
-      const m = tensors.get(`adam.m/${name}`);
-      const v = tensors.get(`adam.v/${name}`);
-      for (const [what, t] of [['weight', w], ['adam.m', m], ['adam.v', v]] as const) {
-        if (!t || t.length !== data.length) throw new Error(`resume: the checkpoint has no ${what} ${name} of ${data.length} values`);
-      }
-      const old = this.o.encoder.weight(name);
-      this.o.encoder.setWeight(name, await rt.upload({ dtype: 'float32', dims: shape, data: w! }));
-      rt.dispose(old);
+      const { w, m, v } = resumeTensors(name, data.length, weights, tensors);
+      await replaceWeight(rt, this.o.encoder, name, shape, w);
       rt.dispose(this.m.get(name)!);
       rt.dispose(this.v.get(name)!);
       const f32 = (t: MomentData) => (t instanceof Float32Array ? t : bf16BitsToF32(t));
-      this.m.set(name, await rt.upload({ dtype: 'float32', dims: shape, data: f32(m!) }));
-      this.v.set(name, await rt.upload({ dtype: 'float32', dims: shape, data: f32(v!) }));
+      this.m.set(name, await rt.upload({ dtype: 'float32', dims: shape, data: f32(m) }));
+      this.v.set(name, await rt.upload({ dtype: 'float32', dims: shape, data: f32(v) }));
     }
     this.discard();
     this.steps = step;
