@@ -89,9 +89,8 @@ export interface GpuKernelHost {
   readonly device: unknown;
   /** The GPUBuffer under a device tensor (uploaded ones are writable storage; outputs are onnxruntime's). */
   bufferOf(t: DeviceTensor): unknown;
-  /** A zero-filled storage buffer of at least `bytes` (padded to 16), freed by `free`. */
+  /** A zero-filled storage buffer of at least `bytes` (padded to 16); its owner destroys it. */
   storage(bytes: number): unknown;
-  free(buffer: unknown): void;
   write(buffer: unknown, data: ArrayBufferView): void;
   /** The first `bytes` of a buffer, copied to the host in queue order. */
   read(buffer: unknown, bytes: number): Promise<ArrayBuffer>;

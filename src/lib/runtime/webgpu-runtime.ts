@@ -332,7 +332,6 @@ export class WebGpuRuntime implements Runtime {
       device: this.gpu,
       bufferOf: (t) => tensorOf(t).gpuBuffer,
       storage: (bytes) => this.storageBuffer(bytes),
-      free: (b) => (b as GpuBufferLike).destroy(),
       write: (b, data) => {
         if (this.lostReason) throw new DeviceLostError(this.lostReason);
         this.writeBuffer(b as GpuBufferLike, data);

@@ -17,6 +17,7 @@ import { readCheckpoint } from '../../../src/lib/train/checkpoint.ts';
 import { Trainer } from '../../../src/lib/train/trainer.ts';
 import { GpuUpdater } from '../../../src/lib/train/gpu-updater.ts';
 import type { MomentData } from '../../../src/lib/train/optimizer.ts';
+import { bf16BitsToF32 } from '../../../src/lib/models/safetensors.ts';
 import { HostUpdater, type Updater, type UpdaterOptions } from '../../../src/lib/train/updater.ts';
 import type { EngineWorkerApi, WorkerRunEvent } from '../../../workers/api.ts';
 import type { GpuBufferCacheMode, WebGpuRuntime } from '../../../src/lib/runtime/webgpu-runtime.ts';
@@ -162,7 +163,7 @@ harness.updaterParity = async ({ sizes, moments, updates }) => {
     for (let i = 0; i < a.length; i++) (d = Math.max(d, Math.abs(a[i] - b[i]))), (m = Math.max(m, Math.abs(a[i])));
     return m > 0 ? d / m : d;
   };
-  const f32 = (t: MomentData) => (t instanceof Float32Array ? t : new Float32Array(Uint32Array.from(t, (b) => b << 16).buffer));
+  const f32 = (t: MomentData) => (t instanceof Float32Array ? t : bf16BitsToF32(t));
   return {
     norms: host.norms.map((h, i) => ({ host: h, gpu: gpu.norms[i] })),
     tensors: params.map((p) => {
