@@ -13,10 +13,9 @@
 // Shape letters: none; every buffer is one parameter's values, flattened (n elements).
 
 import type { DeviceTensor, GpuKernelHost, HostTensor } from '../runtime/types.ts';
-import { isDeviceTensor } from '../runtime/types.ts';
 import { bf16BitsToF32, f32ToBf16Bits } from '../models/safetensors.ts';
 import { clipForNorm, isNoDecay, type MomentData, type MomentPrecision, NonFiniteGradientError, type StepResult } from './optimizer.ts';
-import { adamwScalarBlock, downloadWeights, replaceWeight, resumeTensors, type Updater, type UpdaterOptions } from './updater.ts';
+import { adamwScalarBlock, downloadWeights, onDevice, replaceWeight, resumeTensors, type Updater, type UpdaterOptions } from './updater.ts';
 
 // The members of the WebGPU API used here (https://www.w3.org/TR/webgpu/); no @webgpu/types.
 interface Buffer {
@@ -268,17 +267,13 @@ export class GpuUpdater implements Updater {
     this.device.queue.submit([encoder.finish()]);
   }
 
-  private async onDevice(t: HostTensor | DeviceTensor): Promise<DeviceTensor> {
-    return isDeviceTensor(t) ? t : this.o.runtime.upload(t);
-  }
-
   async accumulate(grads: Map<string, HostTensor | DeviceTensor>, scale: number): Promise<void> {
     const rt = this.o.runtime;
     const gs = new Map<string, DeviceTensor>();
     for (const p of this.params) {
       const t = grads.get(p.name);
       if (!t) throw new Error(`updater: no gradient for ${p.name}`);
-      gs.set(p.name, await this.onDevice(t));
+      gs.set(p.name, await onDevice(rt, t));
     }
     const first = this.acc === null;
     await this.gpu.queued(() => {

@@ -78,6 +78,11 @@ async function toHost(runtime: Runtime, t: HostTensor | DeviceTensor): Promise<F
   return h.data as Float32Array;
 }
 
+/** A gradient on the runtime's device: device tensors as they are, host ones uploaded (the device updaters' input). */
+export async function onDevice(runtime: Runtime, t: HostTensor | DeviceTensor): Promise<DeviceTensor> {
+  return isDeviceTensor(t) ? t : runtime.upload(t);
+}
+
 // ---- what both device updaters (DeviceUpdater here, GpuUpdater in gpu-updater.ts) share ----------
 
 /** Indices into the scalar vector fed with every AdamW run. */
@@ -311,10 +316,6 @@ export class DeviceUpdater implements Updater {
     return (chunk[kind] ??= this.o.runtime.load(toOnnx(build(chunk.params))));
   }
 
-  private async device(t: HostTensor | DeviceTensor): Promise<DeviceTensor> {
-    return isDeviceTensor(t) ? t : this.o.runtime.upload(t);
-  }
-
   async accumulate(grads: Map<string, HostTensor | DeviceTensor>, scale: number): Promise<void> {
     const rt = this.o.runtime;
     const next = new Map<string, DeviceTensor>();
@@ -323,7 +324,7 @@ export class DeviceUpdater implements Updater {
       for (const { name } of chunk.params) {
         const t = grads.get(name);
         if (!t) throw new Error(`updater: no gradient for ${name}`);
-        gs.set(name, await this.device(t));
+        gs.set(name, await onDevice(this.o.runtime, t));
       }
       if (!this.acc && scale === 1) {
         for (const [n, t] of gs) next.set(n, t);
