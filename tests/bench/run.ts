@@ -26,6 +26,8 @@
 //   --out FILE         JSON output (default .bench/latest.json)
 //   --webgpu           instead: the train-step and encode tables on the machine's WebGPU adapter in
 //                      headless Chromium (webgpu-bench.ts, its own flags)
+//   --dawn             instead: the same tables in Node on Dawn's WebGPU (dawn-bench.ts, its own
+//                      flags): the route to a GPU machine without a browser
 
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -148,6 +150,7 @@ const lpad = (s: string, n: number) => (s.length >= n ? s : ' '.repeat(n - s.len
 
 async function main(): Promise<void> {
   // The GPU tables are their own script: Chromium on the machine's WebGPU adapter, not child processes.
+  if (process.argv.includes('--dawn')) return (await import('./dawn-bench.ts')).main(process.argv.slice(2).filter((a) => a !== '--dawn'));
   if (process.argv.includes('--webgpu')) return (await import('./webgpu-bench.ts')).main(process.argv.slice(2).filter((a) => a !== '--webgpu'));
   const { values } = parseArgs({
     options: {

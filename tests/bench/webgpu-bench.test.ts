@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeAdapter, softwareAdapterReason } from './webgpu-bench.ts';
+import { describeAdapter, softwareAdapterReason } from './webgpu-tables.ts';
 
 const adapter = (o: Partial<Parameters<typeof softwareAdapterReason>[0]>) => ({ vendor: '', architecture: '', device: '', description: '', isFallbackAdapter: false, ...o });
 

@@ -15,18 +15,15 @@
 //
 //   npm run bench -- --webgpu [--allow-software] [--models small,base] [--paths fused,gradcache]
 //                    [--batch 32] [--seq 128] [--mini 8] [--iters 3] [--warmup 2] [--quick]
-//                    [--gpu-buffer-cache bucket|simple|lazyRelease] [--moments float32|bfloat16]
+//                    [--gpu-buffer-cache bucket|simple|lazyRelease] [--moments float32|bfloat16] [--layers N]
 //                    [--out .bench/webgpu.json]
 //
 // Not a test (it asserts nothing; tests/e2e/engine.browser.test.ts runs the page side on
 // SwiftShader) and not the CPU tables (run.ts).
 
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BGE_BASE_CONFIG, BGE_SMALL_CONFIG, parameterCount, trainableParameters, type BertConfig } from '../../src/lib/models/bert-config.ts';
 import type { TrainPath } from '../../src/lib/train/trainer.ts';
 import type { MomentPrecision } from '../../src/lib/train/optimizer.ts';
 import { DEFAULT_GPU_BUFFER_CACHE, type GpuBufferCacheMode } from '../../src/lib/runtime/webgpu-runtime.ts';
@@ -35,7 +32,7 @@ import { serveStatic } from '../../scripts/serve.js';
 import { CHROMIUM_PATH, launchBrowser, REPO_ROOT, type BrowserSession } from '../e2e/browser.ts';
 import { buildHarness } from '../e2e/harness/build.ts';
 import { callHarness, waitForHarness } from '../e2e/harness/open.ts';
-import { median } from './profile-trace.ts';
+import { describeAdapter, fmt, MiB, modelConfig, printTables, runTorchGpu, softwareAdapterReason, writeJson, type EncodeRow, type StepRow } from './webgpu-tables.ts';
 
 /** What Chromium on Linux is asked, in turn, to reach a GPU (each with --enable-unsafe-webgpu). */
 export const GPU_FLAG_SETS: { name: string; args: string[] }[] = [
@@ -43,28 +40,6 @@ export const GPU_FLAG_SETS: { name: string; args: string[] }[] = [
   { name: 'Vulkan through ANGLE', args: ['--enable-features=Vulkan,VulkanFromANGLE,DefaultANGLEVulkan', '--use-angle=vulkan', '--ignore-gpu-blocklist'] },
   { name: "Chromium's default GPU process", args: ['--ignore-gpu-blocklist', '--enable-gpu'] },
 ];
-
-/** Why an adapter is not a GPU (SwiftShader, a fallback adapter), or null when it is one. */
-export function softwareAdapterReason(gpu: Pick<GpuAdapterReport, 'vendor' | 'architecture' | 'device' | 'description' | 'isFallbackAdapter'>): string | null {
-  const text = [gpu.vendor, gpu.architecture, gpu.device, gpu.description].join(' ');
-  if (/swiftshader|llvmpipe|lavapipe|software/i.test(text)) return `a software adapter (${describeAdapter(gpu)})`;
-  if (gpu.isFallbackAdapter) return `a fallback adapter (${describeAdapter(gpu)})`;
-  return null;
-}
-
-export function describeAdapter(gpu: Pick<GpuAdapterReport, 'vendor' | 'architecture' | 'device' | 'description'>): string {
-  return [gpu.vendor, gpu.architecture, gpu.description || gpu.device].filter(Boolean).join(' · ') || 'no name given';
-}
-
-/** Shapes --models names; tiny: a 2-layer model for SwiftShader, where a full shape takes hours. */
-const MODELS: Record<string, BertConfig> = {
-  tiny: { ...BGE_SMALL_CONFIG, numLayers: 2, hiddenSize: 64, numHeads: 4, intermediateSize: 256, vocabSize: 1000 },
-  small: BGE_SMALL_CONFIG,
-  base: BGE_BASE_CONFIG,
-};
-
-const MiB = 2 ** 20;
-const fmt = (x: number | null | undefined, digits = 0) => (x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }));
 
 interface Found { session: BrowserSession; gpu: GpuAdapterReport; flags: string }
 
@@ -83,6 +58,7 @@ export async function main(argv: string[]): Promise<void> {
       quick: { type: 'boolean', default: false },
       'gpu-buffer-cache': { type: 'string' },
       moments: { type: 'string', default: 'float32' },
+      layers: { type: 'string' },
       out: { type: 'string', default: join(REPO_ROOT, '.bench', 'webgpu.json') },
     },
   });
@@ -127,7 +103,7 @@ export async function main(argv: string[]): Promise<void> {
       for (const t of tried) say(`  ${t.flags}\n    → ${t.got}`);
       say('The WebGPU bench measures a GPU, so it stops here. `--allow-software` runs it on the software adapter anyway (a 2-layer model, 8 + 8 × 64 tokens by default).');
       if (software) await software.session.close();
-      writeOut(values.out!, { ...record, adapter: null });
+      writeJson(values.out!, { ...record, adapter: null }, log);
       process.exitCode = 1;
       return;
     }
@@ -136,13 +112,14 @@ export async function main(argv: string[]): Promise<void> {
     // On the software adapter a 32 + 32 × 128 step of even the tiny model takes minutes.
     const batch = Number(values.batch ?? (onGpu ? 32 : 8));
     const seq = Number(values.seq ?? (onGpu ? 128 : 64));
-    for (const m of models) if (!MODELS[m]) throw new Error(`--models: unknown ${m} (known: ${Object.keys(MODELS).join(', ')})`);
+    const layers = values.layers === undefined ? undefined : Number(values.layers);
+    for (const m of models) modelConfig(m, layers);
     say(`WebGPU adapter: ${describeAdapter(use.gpu)}${onGpu ? '' : ' — SOFTWARE: speed figures say nothing about a GPU; memory figures hold'}`);
     say(`  flags: ${use.flags}; maxBufferSize ${fmt(use.gpu.limits.maxBufferSize / MiB)} MiB, maxStorageBufferBindingSize ${fmt(use.gpu.limits.maxStorageBufferBindingSize / MiB)} MiB`);
 
-    const rows: Record<string, unknown>[] = [];
+    const rows: StepRow[] = [];
     for (const m of models) {
-      const config = MODELS[m];
+      const config = modelConfig(m, layers);
       for (const path of paths) {
         // A fresh page per row: a new GPU device, so one row's buffers (and onnxruntime's cache of them) are not the next one's.
         await waitForHarness(use.session, use.session.page.url());
@@ -155,12 +132,12 @@ export async function main(argv: string[]): Promise<void> {
         }
       }
     }
-    const encodes: Record<string, unknown>[] = [];
+    const encodes: EncodeRow[] = [];
     for (const m of models) {
       await waitForHarness(use.session, use.session.page.url());
       log(`${m} encode, ${batch} × ${seq} tokens`);
       try {
-        const r = await callHarness(use.session, 'benchEncode', { kind: 'webgpu', config: MODELS[m], batch, seq, warmup, repeats: iters });
+        const r = await callHarness(use.session, 'benchEncode', { kind: 'webgpu', config: modelConfig(m, layers), batch, seq, warmup, repeats: iters });
         encodes.push({ model: m, ...r });
       } catch (e) {
         encodes.push({ model: m, error: (e as Error).message.split('\n')[0] });
@@ -168,62 +145,11 @@ export async function main(argv: string[]): Promise<void> {
     }
     await use.session.close();
 
-    const torch: Record<string, Record<string, unknown>> = {};
-    for (const m of models.filter((x) => x !== 'tiny')) {
-      log(`PyTorch ${m} MNRL step on CUDA`);
-      const r = spawnSync('/usr/bin/python3', [join(REPO_ROOT, 'tests/bench/torch_gpu_bench.py'), '--model', m, '--batch', String(batch), '--seq', String(seq), '--iters', String(iters), '--warmup', String(warmup)], { encoding: 'utf8' });
-      const line = r.stdout?.trim().split('\n').at(-1);
-      try {
-        torch[m] = JSON.parse(line ?? '');
-      } catch {
-        torch[m] = { available: false, reason: r.error?.message ?? `exit ${r.status}: ${(r.stderr ?? '').trim().split('\n').at(-1)}` };
-      }
-    }
-
-    say(`\ntrain step: MNRL, ${batch} anchors + ${batch} positives × ${seq} tokens, dropout on, clipping, AdamW on the device (${adamMoments} moments), onnxruntime's buffer cache ${gpuBufferCache ?? DEFAULT_GPU_BUFFER_CACHE}; median of ${iters} after ${warmup} warm-up`);
-    say('| model | path | ms/step | tokens/s | peak GPU MiB | account GPU MiB | Δ | to device / to host per step | per update | PyTorch CUDA tokens/s | ours ÷ PyTorch | PyTorch peak MiB |');
-    say('|---|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|');
-    for (const row of rows) {
-      const r = row as Record<string, any>;
-      const t = torch[r.model as string];
-      const label = r.path === 'gradcache' ? `GradCache mini ${mini}` : 'fused';
-      if (r.error) {
-        say(`| ${r.model} | ${label} | FAILED: ${r.error} | | | | | | | | | |`);
-        continue;
-      }
-      const ms = 1000 * median(r.stepS);
-      const tps = (2 * batch * seq) / (ms / 1000);
-      const peak = r.gpuPeakBytes as number | null;
-      const bytes = (x: { toDevice: number; toHost: number } | null) => (x ? `${fmt(x.toDevice)} B / ${fmt(x.toHost)} B` : '—');
-      say([
-        '', r.model, label, fmt(ms), fmt(tps), fmt(peak === null ? null : peak / MiB), fmt(r.accountGpuPeak / MiB),
-        peak ? `${(((r.accountGpuPeak - peak) / peak) * 100).toFixed(1)} %`.replace('-', '−') : '—', bytes(r.stepTraffic), bytes(r.updateTraffic),
-        t?.available ? fmt(t.tokens_per_s as number) : '—', t?.available ? fmt(tps / (t.tokens_per_s as number), 2) : '—', t?.available ? fmt(t.peak_mib as number) : '—', '',
-      ].join(' | ').trim());
-    }
-    for (const [m, t] of Object.entries(torch)) if (!t.available) say(`  PyTorch on CUDA (${m}): not run — ${t.reason as string}`);
-    say(`  peak GPU MiB: the most bytes the page held in GPU buffers at once (onnxruntime's and ours, ${fmt(parameterCount(trainableParameters(MODELS[models[0]])) / 1e6, 1)} M trainable parameters for ${models[0]}); account: src/lib/train/memory.ts for the same run.`);
-
-    say(`\nencode: eval mode, ${batch} × ${seq} tokens, median of ${iters} after ${warmup} warm-up`);
-    say('| model | ms/batch | tokens/s |');
-    say('|---|---:|---:|');
-    for (const e of encodes as Record<string, any>[]) {
-      if (e.error) {
-        say(`| ${e.model} | FAILED: ${e.error} | |`);
-        continue;
-      }
-      const ms = median(e.runMs);
-      say(`| ${e.model} | ${fmt(ms)} | ${fmt((batch * seq) / (ms / 1000))} |`);
-    }
-    writeOut(values.out!, { ...record, adapter: use.gpu, software: !onGpu, flags: use.flags, batch, seq, mini, iters, warmup, gpuBufferCache: gpuBufferCache ?? DEFAULT_GPU_BUFFER_CACHE, adamMoments, rows, encodes, torch });
+    const torch = runTorchGpu(models, { python: '/usr/bin/python3', script: join(REPO_ROOT, 'tests/bench/torch_gpu_bench.py'), batch, seq, iters, warmup, layers, log });
+    printTables(say, { models, batch, seq, mini, iters, warmup, gpuBufferCache, adamMoments, layers }, rows, encodes, torch);
+    writeJson(values.out!, { ...record, adapter: use.gpu, software: !onGpu, flags: use.flags, batch, seq, mini, iters, warmup, gpuBufferCache: gpuBufferCache ?? DEFAULT_GPU_BUFFER_CACHE, adamMoments, rows, encodes, torch }, log);
   } finally {
     await server.close();
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-function writeOut(path: string, v: unknown): void {
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, JSON.stringify(v, null, 2) + '\n');
-  process.stderr.write(`webgpu bench: wrote ${path}\n`);
 }

@@ -23,10 +23,8 @@ import type { EngineWorkerApi, WorkerRunEvent } from '../../../workers/api.ts';
 import type { GpuBufferCacheMode, WebGpuRuntime } from '../../../src/lib/runtime/webgpu-runtime.ts';
 import type { WireTensor, Harness, WireRun } from './wire.ts';
 import { installGpuMemoryCounter } from '../../../src/lib/runtime/gpu-memory.ts';
-import { BertEncoder } from '../../../src/lib/models/encoder.ts';
-import { randomBertWeights, sentenceModel } from '../../../src/lib/models/sentence-model.ts';
 import { probeBackend, probeEnvFromGlobals } from '../../../workers/backend-probe.ts';
-import { benchmarkTrainStep } from '../../bench/train-step-bench.ts';
+import { measureEncode, measureTrainStep } from '../../bench/webgpu-steps.ts';
 import { fromWire, toWire, fromBase64, toBase64 } from './wire.ts';
 
 // Before any runtime makes a GPU buffer, so the WebGPU bench's peak counts every one of them.
@@ -182,42 +180,8 @@ harness.updaterParity = async ({ sizes, moments, updates }) => {
 
 harness.probe = () => probeBackend(probeEnvFromGlobals());
 
-harness.benchTrainStep = async (o) => {
-  const rt = await runtime(o.kind, undefined, o.gpuBufferCache);
-  const gpuBefore = gpuMemory?.liveBytes ?? 0;
-  gpuMemory?.resetPeak();
-  let traffic0 = rt.traffic?.() ?? null;
-  let stepTraffic: { toDevice: number; toHost: number } | null = null;
-  const r = await benchmarkTrainStep({
-    runtime: rt, path: o.path, miniBatchSize: o.mini, adamMoments: o.adamMoments, batch: o.batch, seq: o.seq, warmup: o.warmup, repeats: o.repeats, config: o.config,
-    // Whole-step traffic (feeds, GradCache's embeddings, the update) over the timed steps.
-    onStep: (step) => {
-      if (step === o.warmup) traffic0 = rt.traffic?.() ?? null;
-      if (step !== o.warmup + o.repeats || !traffic0) return;
-      const t = rt.traffic!();
-      stepTraffic = { toDevice: (t.uploaded + t.fed - traffic0.uploaded - traffic0.fed) / o.repeats, toHost: (t.downloaded - traffic0.downloaded) / o.repeats };
-    },
-    // Read back as a run reads its checkpoints (the bytes go nowhere).
-    saveCheckpoint: async () => undefined,
-  });
-  return { ...r, stepTraffic, gpuBeforeBytes: gpuBefore, gpuPeakBytes: gpuMemory?.peakBytes ?? null, gpuAfterBytes: gpuMemory?.liveBytes ?? null };
-};
-
-harness.benchEncode = async (o) => {
-  const rt = await runtime(o.kind);
-  const c = o.config;
-  const encoder = await BertEncoder.create(rt, sentenceModel(c, randomBertWeights(c, 1)));
-  const ids = new BigInt64Array(o.batch * o.seq).map((_, i) => BigInt(5 + ((i * 7919) % (c.vocabSize - 5))));
-  const batch = { inputIds: ids, attentionMask: new Float32Array(o.batch * o.seq).fill(1), batch: o.batch, tokens: o.seq };
-  const ms: number[] = [];
-  for (let i = 0; i < o.warmup + o.repeats; i++) {
-    const t0 = performance.now();
-    await encoder.encode(batch);
-    ms.push(performance.now() - t0);
-  }
-  await encoder.dispose();
-  return { warmupMs: ms.slice(0, o.warmup), runMs: ms.slice(o.warmup) };
-};
+harness.benchTrainStep = async (o) => measureTrainStep(await runtime(o.kind, undefined, o.gpuBufferCache), gpuMemory, o);
+harness.benchEncode = async (o) => measureEncode(await runtime(o.kind), o);
 
 let worker: Comlink.Remote<EngineWorkerApi> | null = null;
 const engineWorker = () =>

@@ -2,11 +2,8 @@
 // the engine test page and the Node side of tests/e2e/engine.browser.test.ts.
 
 import type { DType } from '../../../src/lib/graph/types.ts';
-import type { BertConfig } from '../../../src/lib/models/bert-config.ts';
-import type { TrainPath } from '../../../src/lib/train/trainer.ts';
 import type { MomentPrecision } from '../../../src/lib/train/optimizer.ts';
-import type { GpuBufferCacheMode } from '../../../src/lib/runtime/webgpu-runtime.ts';
-import type { TrainStepBenchResult } from '../../bench/train-step-bench.ts';
+import type { BenchStepOptions, TrainStepRow, TrainStepRowOptions } from '../../bench/webgpu-steps.ts';
 import type { BackendReport, EngineWorkerApi, RunSummary, SelfTestReport, TrainRequest, WorkerRunEvent } from '../../../workers/api.ts';
 import type { NodePlacement } from '../../../src/lib/runtime/webgpu-placement.ts';
 import type { HostData, HostTensor, RuntimeDescription, RuntimeKind } from '../../../src/lib/runtime/types.ts';
@@ -76,20 +73,9 @@ export interface Harness {
    * the page's GPU buffer bytes (src/lib/runtime/gpu-memory.ts; null without WebGPU) and the
    * host↔device bytes per timed step (null where the runtime counts none).
    */
-  benchTrainStep(o: BenchStepOptions & { path: TrainPath; mini: number; gpuBufferCache?: GpuBufferCacheMode; adamMoments?: MomentPrecision }): Promise<TrainStepBenchResult & {
-    stepTraffic: { toDevice: number; toHost: number } | null; gpuBeforeBytes: number; gpuPeakBytes: number | null; gpuAfterBytes: number | null;
-  }>;
+  benchTrainStep(o: TrainStepRowOptions): Promise<TrainStepRow>;
   /** Eval-mode encode of `batch` random-token texts of `seq` tokens, timed per run. */
   benchEncode(o: BenchStepOptions): Promise<{ warmupMs: number[]; runMs: number[] }>;
-}
-
-export interface BenchStepOptions {
-  kind: RuntimeKind;
-  config: BertConfig;
-  batch: number;
-  seq: number;
-  warmup: number;
-  repeats: number;
 }
 
 export function toBase64(bytes: Uint8Array): string {

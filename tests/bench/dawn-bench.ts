@@ -1,0 +1,256 @@
+// `npm run bench -- --dawn`: the WebGPU bench's train-step and encode tables (webgpu-tables.ts) in
+// Node on Dawn (dawn.ts) instead of Chromium — the route to a GPU machine that has a driver and no
+// browser (../shared/GPU.md: `npm run bench:gpu-pack` packs this file, Node, dawn.node and
+// onnxruntime's WASM into 64 MiB; tests/bench/gpu-machine.sh runs it there). Same rows, same
+// figures: ms/step, tokens/s, peak GPU memory in buffers (every createBuffer of the process)
+// beside the memory account, host↔device bytes per step and per update, PyTorch's same step on
+// CUDA and the ratio.
+//
+// Each row runs in its own Node process (a fresh GPU device and buffer count, like the Chromium
+// bench's fresh page, and a failure is that row's). Which Vulkan driver Dawn gets is fixed when a
+// process starts, so this parent tries driver sets in turn (DRIVER_SETS) in probe processes and
+// runs the rows with the first that gives a hardware adapter. When none does it says which it
+// tried and what each gave, and stops (exit 1); `--allow-software` runs on SwiftShader anyway (the
+// tiny model, 8 + 8 × 64 tokens by default: its memory figures hold, its speed says nothing).
+//
+//   npm run bench -- --dawn [--allow-software] [--models small,base] [--paths fused,gradcache]
+//                  [--batch 32] [--seq 128] [--mini 8] [--iters 3] [--warmup 2] [--no-encode]
+//                  [--gpu-buffer-cache bucket|simple|lazyRelease] [--moments float32|bfloat16] [--layers N]
+//                  [--python /usr/bin/python3] [--torch-script F] [--timeout-s 300] [--out .bench/dawn.json]
+//
+// Not a test (it asserts nothing; dawn-bench.test.ts checks that the pack runs) and not the
+// Chromium route (webgpu-bench.ts), which is what a laptop's browser does.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { MomentPrecision } from '../../src/lib/train/optimizer.ts';
+import type { TrainPath } from '../../src/lib/train/trainer.ts';
+import type { GpuBufferCacheMode } from '../../src/lib/runtime/webgpu-runtime.ts';
+import type { DawnAdapter } from './dawn.ts';
+import type { TrainStepRowOptions } from './webgpu-steps.ts';
+import { describeAdapter, fmt, MiB, modelConfig, printTables, runTorchGpu, softwareAdapterReason, writeJson, type AdapterInfo, type EncodeRow, type StepRow } from './webgpu-tables.ts';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+/** This file, or the pack's bundle of it: what the row processes run. */
+const SELF = fileURLToPath(import.meta.url);
+const CHILD_TAG = 'DAWN_RESULT ';
+
+const NVIDIA_ICDS = ['/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json', '/usr/share/vulkan/icd.d/nvidia_icd.json', '/etc/vulkan/icd.d/nvidia_icd.json'];
+const SWIFTSHADER_ICDS = ['/usr/lib/chromium/vk_swiftshader_icd.json'];
+/** Folders holding a Vulkan loader (libvulkan.so.1) when the system has none: the pack's, then Chromium's. */
+const LOADER_DIRS = [process.env.TABTUNE_VULKAN_DIR, '/usr/lib/chromium'].filter((d): d is string => !!d);
+/** Where containers with NVIDIA's runtime keep the driver's libraries (the ICD's library_path). */
+const NVIDIA_LIB_DIRS = ['/usr/local/nvidia/lib64', '/usr/local/nvidia/lib'];
+
+interface DriverSet {
+  name: string;
+  env: Record<string, string>;
+  software: boolean;
+}
+
+/** What the probe processes are started with, in turn. */
+export function driverSets(exists: (p: string) => boolean = existsSync): DriverSet[] {
+  const icd = (file: string) => ({ VK_DRIVER_FILES: file, VK_ICD_FILENAMES: file });
+  const sets: DriverSet[] = [{ name: "the system's Vulkan drivers", env: {}, software: false }];
+  for (const f of NVIDIA_ICDS.filter(exists)) sets.push({ name: `NVIDIA's Vulkan driver (${f})`, env: icd(f), software: false });
+  const swiftshader = process.env.TABTUNE_SWIFTSHADER_ICD ?? SWIFTSHADER_ICDS.find(exists);
+  if (swiftshader) sets.push({ name: `SwiftShader (${swiftshader})`, env: icd(swiftshader), software: true });
+  return sets;
+}
+
+/** The environment of a Dawn process: the driver set, a Vulkan loader where the system has none, NVIDIA's libraries. */
+function processEnv(set: DriverSet): NodeJS.ProcessEnv {
+  const systemLoader = /libvulkan\.so\.1\b/.test(spawnSync('/sbin/ldconfig', ['-p'], { encoding: 'utf8' }).stdout ?? '');
+  const libs = [...(systemLoader ? [] : LOADER_DIRS.filter((d) => existsSync(join(d, 'libvulkan.so.1')))), ...NVIDIA_LIB_DIRS.filter(existsSync), process.env.LD_LIBRARY_PATH].filter(Boolean);
+  return { ...process.env, ...set.env, LD_LIBRARY_PATH: libs.join(':') };
+}
+
+type ChildJob = { kind: 'probe' } | { kind: 'step'; o: TrainStepRowOptions } | { kind: 'encode'; o: Omit<TrainStepRowOptions, 'path' | 'mini'> };
+
+/** Runs one job in its own Node process (with V8's baseline compiler only: see DESIGN.md): its result and its stderr. */
+function runChild<T>(job: ChildJob, env: NodeJS.ProcessEnv, timeoutS: number, log: (s: string) => void): Promise<{ value: T; stderr: string }> {
+  const execArgv = process.execArgv.includes('--liftoff-only') ? process.execArgv : [...process.execArgv, '--liftoff-only'];
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [...execArgv, SELF, '--child', JSON.stringify(job)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => {
+      err += d;
+      if (job.kind !== 'probe') for (const line of String(d).split('\n').filter(Boolean)) log(`  ${line}`);
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutS * 1000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const line = out.split('\n').find((l) => l.startsWith(CHILD_TAG));
+      if (line) {
+        const r = JSON.parse(line.slice(CHILD_TAG.length)) as { ok: T } | { error: string };
+        return 'ok' in r ? resolvePromise({ value: r.ok, stderr: err }) : reject(new Error(r.error));
+      }
+      const why = signal === 'SIGKILL' ? `past ${timeoutS} s` : `exit ${code}${signal ? ` (${signal})` : ''}`;
+      reject(new Error(`${why}: ${err.trim().split('\n').filter(Boolean).slice(-1)[0] ?? 'no output'}`));
+    });
+  });
+}
+
+/** In a row process: Dawn, the GPU memory counter, onnxruntime-web's WebGPU build, then the job. */
+async function child(job: ChildJob): Promise<unknown> {
+  const { installDawn } = await import('./dawn.ts');
+  const gpu = installDawn();
+  if (job.kind === 'probe') {
+    const a = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    return a ? adapterReport(a) : null;
+  }
+  const { installGpuMemoryCounter } = await import('../../src/lib/runtime/gpu-memory.ts');
+  const gpuMemory = installGpuMemoryCounter();
+  const ort = await import('onnxruntime-web/webgpu');
+  // One thread for the few nodes onnxruntime places on the CPU: its worker threads would start
+  // this file (or the pack's bundle) again as their script.
+  ort.env.wasm.numThreads = 1;
+  const { WebGpuRuntime } = await import('../../src/lib/runtime/webgpu-runtime.ts');
+  const { measureEncode, measureTrainStep } = await import('./webgpu-steps.ts');
+  const rt = await WebGpuRuntime.create(ort as unknown as Parameters<typeof WebGpuRuntime.create>[0], 'native C++ EP', job.o.gpuBufferCache);
+  return job.kind === 'step' ? measureTrainStep(rt, gpuMemory, job.o) : measureEncode(rt, job.o);
+}
+
+function adapterReport(a: DawnAdapter): AdapterInfo & { maxBufferSize: number; maxStorageBufferBindingSize: number } {
+  const i = a.info;
+  return {
+    vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description,
+    isFallbackAdapter: !!(i.isFallbackAdapter ?? a.isFallbackAdapter),
+    maxBufferSize: a.limits.maxBufferSize, maxStorageBufferBindingSize: a.limits.maxStorageBufferBindingSize,
+  };
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      child: { type: 'string' },
+      'allow-software': { type: 'boolean', default: false },
+      models: { type: 'string' },
+      paths: { type: 'string', default: 'fused,gradcache' },
+      batch: { type: 'string' },
+      seq: { type: 'string' },
+      mini: { type: 'string', default: '8' },
+      iters: { type: 'string', default: '3' },
+      warmup: { type: 'string', default: '2' },
+      'no-encode': { type: 'boolean', default: false },
+      'gpu-buffer-cache': { type: 'string' },
+      moments: { type: 'string', default: 'float32' },
+      layers: { type: 'string' },
+      python: { type: 'string', default: '/usr/bin/python3' },
+      // The pack's bundle does not sit beside the script; gpu-machine.sh names it in the checkout.
+      'torch-script': { type: 'string', default: join(HERE, 'torch_gpu_bench.py') },
+      'timeout-s': { type: 'string', default: '300' },
+      out: { type: 'string', default: resolve(HERE, '..', '..', '.bench', 'dawn.json') },
+    },
+  });
+  if (values.child) {
+    let result: unknown;
+    try {
+      result = { ok: await child(JSON.parse(values.child) as ChildJob) };
+    } catch (e) {
+      result = { error: e instanceof Error ? `${e.name === 'Error' ? '' : `${e.name}: `}${e.message}` : String(e) };
+      process.stderr.write(`${e instanceof Error ? e.stack : e}\n`);
+    }
+    process.stdout.write(`${CHILD_TAG}${JSON.stringify(result)}\n`);
+    process.exit(0); // dawn.node's device would keep the process alive
+  }
+  const say = (s: string) => process.stdout.write(`${s}\n`);
+  const log = (s: string) => process.stderr.write(`dawn bench: ${s}\n`);
+  const iters = Number(values.iters);
+  const warmup = Math.max(1, Number(values.warmup));
+  const mini = Number(values.mini);
+  const timeoutS = Number(values['timeout-s']);
+  const paths = values.paths!.split(',') as TrainPath[];
+  const gpuBufferCache = values['gpu-buffer-cache'] as GpuBufferCacheMode | undefined;
+  if (gpuBufferCache && !['bucket', 'simple', 'lazyRelease'].includes(gpuBufferCache)) throw new Error(`--gpu-buffer-cache: bucket, simple or lazyRelease, got ${gpuBufferCache}`);
+  const adamMoments = values.moments as MomentPrecision;
+  if (!['float32', 'bfloat16'].includes(adamMoments)) throw new Error(`--moments: float32 or bfloat16, got ${adamMoments}`);
+
+  type Found = { set: DriverSet; env: NodeJS.ProcessEnv; gpu: Awaited<ReturnType<typeof adapterReport>> };
+  const tried: { drivers: string; got: string }[] = [];
+  let found: Found | null = null;
+  let software: Found | null = null;
+  for (const set of driverSets()) {
+    const env = processEnv(set);
+    let gpu: Found['gpu'] | null = null;
+    let got: string;
+    try {
+      const probe = await runChild<Found['gpu'] | null>({ kind: 'probe' }, { ...env, VK_LOADER_DEBUG: 'error' }, 60, log);
+      gpu = probe.value;
+      // Without an adapter, what Dawn and the Vulkan loader said is the reason.
+      const said = probe.stderr.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('at ')).slice(-3).join(' / ');
+      const why = gpu ? softwareAdapterReason(gpu) : `no adapter${said ? ` (${said})` : ''}`;
+      got = gpu && !why ? `GPU: ${describeAdapter(gpu)}` : why!;
+    } catch (e) {
+      got = `the probe failed: ${(e as Error).message}`;
+    }
+    tried.push({ drivers: set.name, got });
+    log(`${set.name}: ${got}`);
+    if (gpu && !softwareAdapterReason(gpu)) {
+      found = { set, env, gpu };
+      break;
+    }
+    if (gpu && !software) software = { set, env, gpu };
+  }
+  const use = found ?? (values['allow-software'] ? software : null);
+  const record: Record<string, unknown> = { started: new Date().toISOString(), host: `Node ${process.version} + Dawn`, tried };
+  if (!use) {
+    say('No GPU adapter: Dawn gave none with any of the Vulkan driver sets tried:');
+    for (const t of tried) say(`  ${t.drivers}\n    → ${t.got}`);
+    say('The WebGPU bench measures a GPU, so it stops here. `--allow-software` runs it on a software adapter anyway (the tiny model, 8 + 8 × 64 tokens by default).');
+    writeJson(values.out!, { ...record, adapter: null }, log);
+    process.exitCode = 1;
+    return;
+  }
+  const onGpu = use === found;
+  const models = (values.models ?? (onGpu ? 'small,base' : 'tiny')).split(',');
+  const layers = values.layers === undefined ? undefined : Number(values.layers);
+  for (const m of models) modelConfig(m, layers);
+  const batch = Number(values.batch ?? (onGpu ? 32 : 8));
+  const seq = Number(values.seq ?? (onGpu ? 128 : 64));
+  say(`WebGPU adapter (Node ${process.version} + Dawn): ${describeAdapter(use.gpu)}${onGpu ? '' : ' — SOFTWARE: speed figures say nothing about a GPU; memory figures hold'}`);
+  say(`  drivers: ${use.set.name}; maxBufferSize ${fmt(use.gpu.maxBufferSize / MiB)} MiB, maxStorageBufferBindingSize ${fmt(use.gpu.maxStorageBufferBindingSize / MiB)} MiB`);
+
+  // PyTorch first: seconds on a GPU, and the baseline every row is read against.
+  const torch = runTorchGpu(models, { python: values.python!, script: values['torch-script']!, batch, seq, iters, warmup, layers, log });
+  const rows: StepRow[] = [];
+  const encodes: EncodeRow[] = [];
+  const setup = { adapter: use.gpu, software: !onGpu, drivers: use.set.name, batch, seq, mini, iters, warmup, layers, gpuBufferCache, adamMoments };
+  // Written after every row too, so a run cut short (a device's time limit) still leaves its rows.
+  const save = () => writeJson(values.out!, { ...record, ...setup, torch, rows, encodes }, log);
+  for (const m of models) {
+    for (const path of paths) {
+      log(`${m} ${path}${path === 'gradcache' ? ` mini ${mini}` : ''}, ${batch} + ${batch} × ${seq} tokens, ${warmup} warm-up + ${iters} timed steps`);
+      const o: TrainStepRowOptions = { kind: 'webgpu', config: modelConfig(m, layers), path, mini, batch, seq, warmup, repeats: iters, gpuBufferCache, adamMoments };
+      try {
+        const { value: r } = await runChild<Omit<Extract<StepRow, { stepS: number[] }>, 'model'>>({ kind: 'step', o }, use.env, timeoutS, log);
+        rows.push({ model: m, ...r });
+        log(`  ${fmt(r.tokensPerS)} tokens/s, peak GPU ${fmt((r.gpuPeakBytes ?? NaN) / MiB)} MiB`);
+      } catch (e) {
+        rows.push({ model: m, path, error: (e as Error).message.split('\n')[0] });
+        log(`  failed: ${(rows.at(-1) as { error: string }).error}`);
+      }
+      save();
+    }
+  }
+  for (const m of values['no-encode'] ? [] : models) {
+    log(`${m} encode, ${batch} × ${seq} tokens`);
+    try {
+      const { value } = await runChild<{ warmupMs: number[]; runMs: number[] }>({ kind: 'encode', o: { kind: 'webgpu', config: modelConfig(m, layers), batch, seq, warmup, repeats: iters, gpuBufferCache } }, use.env, timeoutS, log);
+      encodes.push({ model: m, ...value });
+    } catch (e) {
+      encodes.push({ model: m, error: (e as Error).message.split('\n')[0] });
+    }
+  }
+  printTables(say, { models, batch, seq, mini, iters, warmup, gpuBufferCache, adamMoments, layers }, rows, encodes, torch);
+  save();
+}
+
+// Run directly (a row process, or the pack's bundle); run.ts imports main() for `npm run bench -- --dawn`.
+if (process.argv[1] && resolve(process.argv[1]) === SELF) await main(process.argv.slice(2));
