@@ -26,12 +26,10 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { MomentPrecision } from '../../src/lib/train/optimizer.ts';
-import type { TrainPath } from '../../src/lib/train/trainer.ts';
-import type { GpuBufferCacheMode } from '../../src/lib/runtime/webgpu-runtime.ts';
+import type { LiveBuffer } from '../../src/lib/runtime/gpu-memory.ts';
 import type { DawnAdapter } from './dawn.ts';
 import type { TrainStepRowOptions } from './webgpu-steps.ts';
-import { describeAdapter, fmt, MiB, modelConfig, printTables, runTorchGpu, softwareAdapterReason, writeJson, type AdapterInfo, type EncodeRow, type StepRow } from './webgpu-tables.ts';
+import { BENCH_OPTIONS, benchSetup, describeAdapter, fmt, MiB, modelConfig, printTables, runTorchGpu, softwareAdapterReason, writeJson, type AdapterInfo, type EncodeRow, type StepRow } from './webgpu-tables.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** This file, or the pack's bundle of it: what the row processes run. */
@@ -45,7 +43,7 @@ const LOADER_DIRS = [process.env.TABTUNE_VULKAN_DIR, '/usr/lib/chromium'].filter
 /** Where containers with NVIDIA's runtime keep the driver's libraries (the ICD's library_path). */
 const NVIDIA_LIB_DIRS = ['/usr/local/nvidia/lib64', '/usr/local/nvidia/lib'];
 
-interface DriverSet {
+export interface DriverSet {
   name: string;
   env: Record<string, string>;
   software: boolean;
@@ -62,7 +60,7 @@ export function driverSets(exists: (p: string) => boolean = existsSync): DriverS
 }
 
 /** The environment of a Dawn process: the driver set, a Vulkan loader where the system has none, NVIDIA's libraries. */
-function processEnv(set: DriverSet): NodeJS.ProcessEnv {
+export function processEnv(set: DriverSet): NodeJS.ProcessEnv {
   const systemLoader = /libvulkan\.so\.1\b/.test(spawnSync('/sbin/ldconfig', ['-p'], { encoding: 'utf8' }).stdout ?? '');
   const libs = [...(systemLoader ? [] : LOADER_DIRS.filter((d) => existsSync(join(d, 'libvulkan.so.1')))), ...NVIDIA_LIB_DIRS.filter(existsSync), process.env.LD_LIBRARY_PATH].filter(Boolean);
   return { ...process.env, ...set.env, LD_LIBRARY_PATH: libs.join(':') };
@@ -116,6 +114,12 @@ async function child(job: ChildJob): Promise<unknown> {
   return job.kind === 'step' ? measureTrainStep(rt, gpuMemory, job.o) : measureEncode(rt, job.o);
 }
 
+/** "89.4 MiB storage, 0.1 MiB map-read, …": sizes with what they were made for. */
+function describeBuffers(buffers: LiveBuffer[]): string {
+  const kind = (usage: number) => (usage & 0x1 ? 'map-read' : usage & 0x40 ? 'uniform' : usage & 0x80 ? 'storage' : `usage 0x${usage.toString(16)}`);
+  return buffers.map((b) => `${fmt(b.bytes / MiB, 1)} MiB ${kind(b.usage)}`).join(', ');
+}
+
 function adapterReport(a: DawnAdapter): AdapterInfo & { maxBufferSize: number; maxStorageBufferBindingSize: number } {
   const i = a.info;
   return {
@@ -130,18 +134,8 @@ export async function main(argv: string[]): Promise<void> {
     args: argv,
     options: {
       child: { type: 'string' },
-      'allow-software': { type: 'boolean', default: false },
-      models: { type: 'string' },
-      paths: { type: 'string', default: 'fused,gradcache' },
-      batch: { type: 'string' },
-      seq: { type: 'string' },
-      mini: { type: 'string', default: '8' },
-      iters: { type: 'string', default: '3' },
-      warmup: { type: 'string', default: '2' },
+      ...BENCH_OPTIONS,
       'no-encode': { type: 'boolean', default: false },
-      'gpu-buffer-cache': { type: 'string' },
-      moments: { type: 'string', default: 'float32' },
-      layers: { type: 'string' },
       python: { type: 'string', default: '/usr/bin/python3' },
       // The pack's bundle does not sit beside the script; gpu-machine.sh names it in the checkout.
       'torch-script': { type: 'string', default: join(HERE, 'torch_gpu_bench.py') },
@@ -162,15 +156,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   const say = (s: string) => process.stdout.write(`${s}\n`);
   const log = (s: string) => process.stderr.write(`dawn bench: ${s}\n`);
-  const iters = Number(values.iters);
-  const warmup = Math.max(1, Number(values.warmup));
-  const mini = Number(values.mini);
   const timeoutS = Number(values['timeout-s']);
-  const paths = values.paths!.split(',') as TrainPath[];
-  const gpuBufferCache = values['gpu-buffer-cache'] as GpuBufferCacheMode | undefined;
-  if (gpuBufferCache && !['bucket', 'simple', 'lazyRelease'].includes(gpuBufferCache)) throw new Error(`--gpu-buffer-cache: bucket, simple or lazyRelease, got ${gpuBufferCache}`);
-  const adamMoments = values.moments as MomentPrecision;
-  if (!['float32', 'bfloat16'].includes(adamMoments)) throw new Error(`--moments: float32 or bfloat16, got ${adamMoments}`);
 
   type Found = { set: DriverSet; env: NodeJS.ProcessEnv; gpu: Awaited<ReturnType<typeof adapterReport>> };
   const tried: { drivers: string; got: string }[] = [];
@@ -209,11 +195,8 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   const onGpu = use === found;
-  const models = (values.models ?? (onGpu ? 'small,base' : 'tiny')).split(',');
-  const layers = values.layers === undefined ? undefined : Number(values.layers);
-  for (const m of models) modelConfig(m, layers);
-  const batch = Number(values.batch ?? (onGpu ? 32 : 8));
-  const seq = Number(values.seq ?? (onGpu ? 128 : 64));
+  const setup = benchSetup(values, onGpu);
+  const { models, layers, paths, batch, seq, mini, iters, warmup, gpuBufferCache, adamMoments } = setup;
   say(`WebGPU adapter (Node ${process.version} + Dawn): ${describeAdapter(use.gpu)}${onGpu ? '' : ' — SOFTWARE: speed figures say nothing about a GPU; memory figures hold'}`);
   say(`  drivers: ${use.set.name}; maxBufferSize ${fmt(use.gpu.maxBufferSize / MiB)} MiB, maxStorageBufferBindingSize ${fmt(use.gpu.maxStorageBufferBindingSize / MiB)} MiB`);
 
@@ -221,9 +204,8 @@ export async function main(argv: string[]): Promise<void> {
   const torch = runTorchGpu(models, { python: values.python!, script: values['torch-script']!, batch, seq, iters, warmup, layers, log });
   const rows: StepRow[] = [];
   const encodes: EncodeRow[] = [];
-  const setup = { adapter: use.gpu, software: !onGpu, drivers: use.set.name, batch, seq, mini, iters, warmup, layers, gpuBufferCache, adamMoments };
   // Written after every row too, so a run cut short (a device's time limit) still leaves its rows.
-  const save = () => writeJson(values.out!, { ...record, ...setup, torch, rows, encodes }, log);
+  const save = () => writeJson(values.out!, { ...record, adapter: use.gpu, software: !onGpu, drivers: use.set.name, ...setup, torch, rows, encodes }, log);
   for (const m of models) {
     for (const path of paths) {
       log(`${m} ${path}${path === 'gradcache' ? ` mini ${mini}` : ''}, ${batch} + ${batch} × ${seq} tokens, ${warmup} warm-up + ${iters} timed steps`);
@@ -231,7 +213,7 @@ export async function main(argv: string[]): Promise<void> {
       try {
         const { value: r } = await runChild<Omit<Extract<StepRow, { stepS: number[] }>, 'model'>>({ kind: 'step', o }, use.env, timeoutS, log);
         rows.push({ model: m, ...r });
-        log(`  ${fmt(r.tokensPerS)} tokens/s, peak GPU ${fmt((r.gpuPeakBytes ?? NaN) / MiB)} MiB`);
+        log(`  ${fmt(r.tokensPerS)} tokens/s, peak GPU ${fmt((r.gpuPeakBytes ?? NaN) / MiB)} MiB (largest buffers then: ${describeBuffers(r.gpuPeakBuffers ?? [])})`);
       } catch (e) {
         rows.push({ model: m, path, error: (e as Error).message.split('\n')[0] });
         log(`  failed: ${(rows.at(-1) as { error: string }).error}`);
@@ -248,7 +230,7 @@ export async function main(argv: string[]): Promise<void> {
       encodes.push({ model: m, error: (e as Error).message.split('\n')[0] });
     }
   }
-  printTables(say, { models, batch, seq, mini, iters, warmup, gpuBufferCache, adamMoments, layers }, rows, encodes, torch);
+  printTables(say, setup, rows, encodes, torch);
   save();
 }
 

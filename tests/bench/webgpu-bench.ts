@@ -24,15 +24,13 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { TrainPath } from '../../src/lib/train/trainer.ts';
-import type { MomentPrecision } from '../../src/lib/train/optimizer.ts';
-import { DEFAULT_GPU_BUFFER_CACHE, type GpuBufferCacheMode } from '../../src/lib/runtime/webgpu-runtime.ts';
+import { DEFAULT_GPU_BUFFER_CACHE } from '../../src/lib/runtime/webgpu-runtime.ts';
 import type { GpuAdapterReport } from '../../workers/api.ts';
 import { serveStatic } from '../../scripts/serve.js';
 import { CHROMIUM_PATH, launchBrowser, REPO_ROOT, type BrowserSession } from '../e2e/browser.ts';
 import { buildHarness } from '../e2e/harness/build.ts';
 import { callHarness, waitForHarness } from '../e2e/harness/open.ts';
-import { describeAdapter, fmt, MiB, modelConfig, printTables, runTorchGpu, softwareAdapterReason, writeJson, type EncodeRow, type StepRow } from './webgpu-tables.ts';
+import { BENCH_OPTIONS, benchSetup, describeAdapter, fmt, MiB, modelConfig, printTables, runTorchGpu, softwareAdapterReason, writeJson, type EncodeRow, type StepRow } from './webgpu-tables.ts';
 
 /** What Chromium on Linux is asked, in turn, to reach a GPU (each with --enable-unsafe-webgpu). */
 export const GPU_FLAG_SETS: { name: string; args: string[] }[] = [
@@ -47,32 +45,15 @@ export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      'allow-software': { type: 'boolean', default: false },
-      models: { type: 'string' },
-      paths: { type: 'string', default: 'fused,gradcache' },
-      batch: { type: 'string' },
-      seq: { type: 'string' },
-      mini: { type: 'string', default: '8' },
-      iters: { type: 'string' },
-      warmup: { type: 'string', default: '2' },
+      ...BENCH_OPTIONS,
       quick: { type: 'boolean', default: false },
-      'gpu-buffer-cache': { type: 'string' },
-      moments: { type: 'string', default: 'float32' },
-      layers: { type: 'string' },
       out: { type: 'string', default: join(REPO_ROOT, '.bench', 'webgpu.json') },
     },
   });
-  const iters = Number(values.iters ?? (values.quick ? 1 : 3));
-  const warmup = Math.max(1, Number(values.warmup));
-  const mini = Number(values.mini);
-  const paths = values.paths!.split(',') as TrainPath[];
-  const gpuBufferCache = values['gpu-buffer-cache'] as GpuBufferCacheMode | undefined;
-  if (gpuBufferCache && !['bucket', 'simple', 'lazyRelease'].includes(gpuBufferCache)) throw new Error(`--gpu-buffer-cache: bucket, simple or lazyRelease, got ${gpuBufferCache}`);
-  const adamMoments = values.moments as MomentPrecision;
-  if (!['float32', 'bfloat16'].includes(adamMoments)) throw new Error(`--moments: float32 or bfloat16, got ${adamMoments}`);
   const say = (s: string) => process.stdout.write(`${s}\n`);
   const log = (s: string) => process.stderr.write(`webgpu bench: ${s}\n`);
 
+  benchSetup(values, true); // a bad option fails here, before Chromium starts
   log('building the engine harness page');
   const dir = await buildHarness();
   const server = await serveStatic({ root: dir, port: 0, isolate: true });
@@ -108,12 +89,8 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     const onGpu = use === found;
-    const models = (values.models ?? (onGpu ? 'small,base' : 'tiny')).split(',');
-    // On the software adapter a 32 + 32 × 128 step of even the tiny model takes minutes.
-    const batch = Number(values.batch ?? (onGpu ? 32 : 8));
-    const seq = Number(values.seq ?? (onGpu ? 128 : 64));
-    const layers = values.layers === undefined ? undefined : Number(values.layers);
-    for (const m of models) modelConfig(m, layers);
+    const setup = benchSetup(values, onGpu, values.quick ? 1 : 3);
+    const { models, layers, paths, batch, seq, mini, iters, warmup, gpuBufferCache, adamMoments } = setup;
     say(`WebGPU adapter: ${describeAdapter(use.gpu)}${onGpu ? '' : ' — SOFTWARE: speed figures say nothing about a GPU; memory figures hold'}`);
     say(`  flags: ${use.flags}; maxBufferSize ${fmt(use.gpu.limits.maxBufferSize / MiB)} MiB, maxStorageBufferBindingSize ${fmt(use.gpu.limits.maxStorageBufferBindingSize / MiB)} MiB`);
 
@@ -146,7 +123,7 @@ export async function main(argv: string[]): Promise<void> {
     await use.session.close();
 
     const torch = runTorchGpu(models, { python: '/usr/bin/python3', script: join(REPO_ROOT, 'tests/bench/torch_gpu_bench.py'), batch, seq, iters, warmup, layers, log });
-    printTables(say, { models, batch, seq, mini, iters, warmup, gpuBufferCache, adamMoments, layers }, rows, encodes, torch);
+    printTables(say, setup, rows, encodes, torch);
     writeJson(values.out!, { ...record, adapter: use.gpu, software: !onGpu, flags: use.flags, batch, seq, mini, iters, warmup, gpuBufferCache: gpuBufferCache ?? DEFAULT_GPU_BUFFER_CACHE, adamMoments, rows, encodes, torch }, log);
   } finally {
     await server.close();

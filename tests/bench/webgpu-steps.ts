@@ -8,7 +8,7 @@
 import type { BertConfig } from '../../src/lib/models/bert-config.ts';
 import { BertEncoder } from '../../src/lib/models/encoder.ts';
 import { randomBertWeights, sentenceModel } from '../../src/lib/models/sentence-model.ts';
-import type { GpuMemoryCounter } from '../../src/lib/runtime/gpu-memory.ts';
+import type { GpuMemoryCounter, LiveBuffer } from '../../src/lib/runtime/gpu-memory.ts';
 import type { Runtime, RuntimeKind } from '../../src/lib/runtime/types.ts';
 import type { GpuBufferCacheMode } from '../../src/lib/runtime/webgpu-runtime.ts';
 import type { MomentPrecision } from '../../src/lib/train/optimizer.ts';
@@ -32,6 +32,8 @@ export interface TrainStepRow extends TrainStepBenchResult {
   gpuBeforeBytes: number;
   /** The most bytes held in GPU buffers during the steps; null without a GPU memory counter. */
   gpuPeakBytes: number | null;
+  /** The largest buffers live at that peak (largest first, at most 12): what it is made of. */
+  gpuPeakBuffers: LiveBuffer[] | null;
   gpuAfterBytes: number | null;
 }
 
@@ -51,7 +53,7 @@ export async function measureTrainStep(rt: Runtime, gpuMemory: GpuMemoryCounter 
     // Read back as a run reads its checkpoints (the bytes go nowhere).
     saveCheckpoint: async () => undefined,
   });
-  return { ...r, stepTraffic, gpuBeforeBytes: gpuBefore, gpuPeakBytes: gpuMemory?.peakBytes ?? null, gpuAfterBytes: gpuMemory?.liveBytes ?? null };
+  return { ...r, stepTraffic, gpuBeforeBytes: gpuBefore, gpuPeakBytes: gpuMemory?.peakBytes ?? null, gpuPeakBuffers: gpuMemory?.peakBuffers.slice(0, 12) ?? null, gpuAfterBytes: gpuMemory?.liveBytes ?? null };
 }
 
 /** Eval-mode encode of `batch` texts of `seq` tokens (ids spread over the vocabulary), timed per run. */

@@ -8,8 +8,47 @@ import { dirname } from 'node:path';
 import { BGE_BASE_CONFIG, BGE_SMALL_CONFIG, parameterCount, trainableParameters, type BertConfig } from '../../src/lib/models/bert-config.ts';
 import { DEFAULT_GPU_BUFFER_CACHE, type GpuBufferCacheMode } from '../../src/lib/runtime/webgpu-runtime.ts';
 import type { MomentPrecision } from '../../src/lib/train/optimizer.ts';
+import type { TrainPath } from '../../src/lib/train/trainer.ts';
 import { median } from './profile-trace.ts';
 import type { TrainStepRow } from './webgpu-steps.ts';
+
+/** The options both WebGPU benches take (parseArgs form). */
+export const BENCH_OPTIONS = {
+  'allow-software': { type: 'boolean', default: false },
+  models: { type: 'string' },
+  paths: { type: 'string', default: 'fused,gradcache' },
+  batch: { type: 'string' },
+  seq: { type: 'string' },
+  mini: { type: 'string', default: '8' },
+  iters: { type: 'string' },
+  warmup: { type: 'string', default: '2' },
+  'gpu-buffer-cache': { type: 'string' },
+  moments: { type: 'string', default: 'float32' },
+  layers: { type: 'string' },
+} as const;
+
+type BenchValues = { [K in keyof typeof BENCH_OPTIONS]?: (typeof BENCH_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
+
+/** The rows' setup from those options; the models and sizes default by whether the adapter is a GPU (software adapters get the tiny model, 8 + 8 × 64 tokens). */
+export function benchSetup(values: BenchValues, onGpu: boolean, defaultIters = 3): TableSetup & { paths: TrainPath[] } {
+  const gpuBufferCache = values['gpu-buffer-cache'] as GpuBufferCacheMode | undefined;
+  if (gpuBufferCache && !['bucket', 'simple', 'lazyRelease'].includes(gpuBufferCache)) throw new Error(`--gpu-buffer-cache: bucket, simple or lazyRelease, got ${gpuBufferCache}`);
+  const adamMoments = (values.moments ?? 'float32') as MomentPrecision;
+  if (!['float32', 'bfloat16'].includes(adamMoments)) throw new Error(`--moments: float32 or bfloat16, got ${adamMoments}`);
+  const models = (values.models ?? (onGpu ? 'small,base' : 'tiny')).split(',');
+  const layers = values.layers === undefined ? undefined : Number(values.layers);
+  for (const m of models) modelConfig(m, layers);
+  return {
+    models, layers, gpuBufferCache, adamMoments,
+    paths: (values.paths ?? 'fused,gradcache').split(',') as TrainPath[],
+    // On a software adapter a 32 + 32 × 128 step of even the tiny model takes minutes.
+    batch: Number(values.batch ?? (onGpu ? 32 : 8)),
+    seq: Number(values.seq ?? (onGpu ? 128 : 64)),
+    mini: Number(values.mini ?? 8),
+    iters: Number(values.iters ?? defaultIters),
+    warmup: Math.max(1, Number(values.warmup ?? 2)),
+  };
+}
 
 /** What an adapter says of itself (GPUAdapterInfo, and whether it is a fallback adapter). */
 export interface AdapterInfo {

@@ -11,7 +11,7 @@ function fakeClasses() {
     }
   }
   class FakeDevice {
-    createBuffer(d: { size: number }): FakeBuffer {
+    createBuffer(d: { size: number; usage?: number }): FakeBuffer {
       return new FakeBuffer(d.size);
     }
   }
@@ -32,10 +32,13 @@ describe('installGpuMemoryCounter', () => {
     expect(destroyed).toEqual([100, 100]);
     expect(counter.liveBytes).toBe(50);
     expect(counter.peakBytes).toBe(150);
+    expect(counter.peakBuffers.map((b) => b.bytes)).toEqual([100, 50]);
     counter.resetPeak();
+    expect(counter.peakBuffers.map((b) => b.bytes)).toEqual([50]);
     expect(counter.peakBytes).toBe(50);
-    device.createBuffer({ size: 30 });
+    device.createBuffer({ size: 30, usage: 0x80 });
     expect(counter.peakBytes).toBe(80);
+    expect(counter.peakBuffers).toEqual([{ bytes: 50, usage: 0 }, { bytes: 30, usage: 0x80 }]);
     b.destroy();
     expect(counter.liveBytes).toBe(30);
     expect(counter.buffers).toBe(3);

@@ -12,12 +12,19 @@ export interface GpuMemoryCounter {
   readonly peakBytes: number;
   /** Buffers created since install. */
   readonly buffers: number;
+  /** The buffers live at the peak, largest first: what the peak is made of (usage: GPUBufferUsage bits). */
+  readonly peakBuffers: LiveBuffer[];
   /** Starts a new peak from what is live now. */
   resetPeak(): void;
 }
 
+export interface LiveBuffer {
+  bytes: number;
+  usage: number;
+}
+
 interface BufferClasses {
-  device: { prototype: { createBuffer(d: { size: number }): object } };
+  device: { prototype: { createBuffer(d: { size: number; usage?: number }): object } };
   buffer: { prototype: { destroy(): void } };
 }
 
@@ -35,29 +42,37 @@ export function installGpuMemoryCounter(classes?: BufferClasses): GpuMemoryCount
   let live = 0;
   let peak = 0;
   let buffers = 0;
-  const sizes = new WeakMap<object, number>();
-  const release = (size: number) => {
-    live -= size;
+  // Per live buffer (by a number, so the count holds no buffer alive): its size and usage.
+  const liveBuffers = new Map<number, LiveBuffer>();
+  let atPeak: LiveBuffer[] = [];
+  const ids = new WeakMap<object, number>();
+  const release = (id: number) => {
+    live -= liveBuffers.get(id)?.bytes ?? 0;
+    liveBuffers.delete(id);
   };
   // A buffer dropped without destroy() frees its memory when collected; so does the count.
   const collected = new FinalizationRegistry<number>(release);
   const createBuffer = c.device.prototype.createBuffer;
   const destroy = c.buffer.prototype.destroy;
-  c.device.prototype.createBuffer = function (this: unknown, d: { size: number }) {
+  c.device.prototype.createBuffer = function (this: unknown, d: { size: number; usage?: number }) {
     const b = createBuffer.call(this, d);
-    sizes.set(b, d.size);
-    collected.register(b, d.size, b);
+    const id = ++buffers;
+    ids.set(b, id);
+    liveBuffers.set(id, { bytes: d.size, usage: d.usage ?? 0 });
+    collected.register(b, id, b);
     live += d.size;
-    buffers++;
-    if (live > peak) peak = live;
+    if (live > peak) {
+      peak = live;
+      atPeak = [...liveBuffers.values()];
+    }
     return b;
   };
   c.buffer.prototype.destroy = function (this: object) {
-    const size = sizes.get(this);
-    if (size !== undefined) {
-      sizes.delete(this);
+    const id = ids.get(this);
+    if (id !== undefined) {
+      ids.delete(this);
       collected.unregister(this);
-      release(size);
+      release(id);
     }
     return destroy.call(this);
   };
@@ -71,8 +86,12 @@ export function installGpuMemoryCounter(classes?: BufferClasses): GpuMemoryCount
     get buffers() {
       return buffers;
     },
+    get peakBuffers() {
+      return [...atPeak].sort((a, b) => b.bytes - a.bytes);
+    },
     resetPeak() {
       peak = live;
+      atPeak = [...liveBuffers.values()];
     },
   };
   if (!classes) installed = counter;
