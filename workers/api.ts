@@ -11,7 +11,7 @@ import type { IrResult } from '../src/lib/eval/ir-metrics.ts';
 import type { MinedRow, MineOptions, MineSummary } from '../src/lib/mine/hard-negatives.ts';
 import type { RunRecord } from '../src/lib/run/record.ts';
 import type { RunEvent, RunPhase, StepEvent } from '../src/lib/run/run.ts';
-import type { MemoryPlan } from '../src/lib/train/memory.ts';
+import type { MemoryPlan, ModelShape } from '../src/lib/train/memory.ts';
 import type { RunConfig } from '../src/lib/train/run-config.ts';
 
 export type { Progress, RunPhase, RunRecord, StepEvent };
@@ -82,7 +82,7 @@ export interface ModelSummary {
   commit: string;
   modelType: string;
   /** From config.json: the encoder's shape, and its trainable parameters (the pooler left out). */
-  architecture: { hiddenSize: number; numLayers: number; numHeads: number; intermediateSize: number; maxPositions: number };
+  architecture: ModelShape;
   parameters: number;
   files: { path: string; size: number }[];
   /** Loaded from IndexedDB because the Hub could not be reached. */

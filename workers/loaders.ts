@@ -20,7 +20,9 @@ import type { EngineState } from './engine-state.ts';
 function shapeOf(config: Record<string, unknown>): Pick<ModelSummary, 'architecture' | 'parameters'> {
   const c = parseBertConfig(config);
   return {
-    architecture: { hiddenSize: c.hiddenSize, numLayers: c.numLayers, numHeads: c.numHeads, intermediateSize: c.intermediateSize, maxPositions: c.maxPositions },
+    architecture: {
+      hiddenSize: c.hiddenSize, numLayers: c.numLayers, numHeads: c.numHeads, intermediateSize: c.intermediateSize, vocabSize: c.vocabSize, maxPositions: c.maxPositions, typeVocabSize: c.typeVocabSize,
+    },
     parameters: trainableParameters(c).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0),
   };
 }

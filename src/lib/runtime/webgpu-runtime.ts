@@ -81,7 +81,8 @@ function typedFromBytes(dtype: DType, bytes: ArrayBuffer, count: number): HostDa
 class GpuDeviceTensor implements DeviceTensor {
   readonly kind = 'device';
   disposed = false;
-  constructor(readonly tensor: OrtTensor, readonly dtype: DType, readonly dims: readonly number[]) {}
+  /** `ortOwned`: a session's output, whose buffer onnxruntime frees (not one we uploaded). */
+  constructor(readonly tensor: OrtTensor, readonly dtype: DType, readonly dims: readonly number[], readonly ortOwned = false) {}
 }
 
 /**
@@ -124,6 +125,15 @@ const count = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
  * measured yet (`npm run bench -- --webgpu --gpu-buffer-cache bucket` compares).
  */
 export type GpuBufferCacheMode = 'bucket' | 'simple' | 'lazyRelease' | 'disabled';
+
+/**
+ * Under lazyRelease onnxruntime destroys a buffer released between runs (an output we disposed)
+ * only when its next run ends, so that run holds it beside its own: a fused step's whole gradient
+ * sum, once AdamW is done with it, and a checkpoint's reads hold it too. Past this many bytes
+ * waiting, a one-element run of the keep-alive session ends them first
+ * (tests/bench/webgpu-buffer-facts.ts measures both).
+ */
+const PENDING_RELEASE_FLUSH_BYTES = 2 ** 20;
 export const DEFAULT_GPU_BUFFER_CACHE: GpuBufferCacheMode = 'lazyRelease';
 
 const webGpuEp = (storageBufferCacheMode: GpuBufferCacheMode) => ({ name: 'webgpu', storageBufferCacheMode }) as const;
@@ -133,6 +143,8 @@ export class WebGpuRuntime implements Runtime {
   private readonly moved: Traffic = { uploaded: 0, fed: 0, downloaded: 0 };
   /** Why the device was lost; null while it is alive. */
   private lostReason: string | null = null;
+  /** Bytes of onnxruntime's buffers released since its last run ended (PENDING_RELEASE_FLUSH_BYTES). */
+  private releasedSinceRun = 0;
 
   /** Bytes moved host → GPU by upload() (not session feeds): lets tests prove residency. */
   get uploadedBytes(): number {
@@ -226,17 +238,19 @@ export class WebGpuRuntime implements Runtime {
       for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = this.toOrt(v);
       const names = outputs ?? [...session.outputNames];
       return this.exclusive(async () => {
+        await this.endPendingReleases();
         const result = await session.run(ortFeeds, names);
+        this.releasedSinceRun = 0;
         const out: Record<string, HostTensor | DeviceTensor> = {};
         for (const name of names) {
           const t = result[name];
           const dims = [...t.dims];
           const dtype = t.type as DType;
           if (ropts.keepOnDevice?.includes(name)) {
-            out[name] = new GpuDeviceTensor(t, dtype, dims);
+            out[name] = new GpuDeviceTensor(t, dtype, dims, true);
           } else {
             out[name] = { dtype, dims, data: await this.read(t, dtype, dims) };
-            t.dispose();
+            this.release(t, count(dims) * BYTES[dtype]);
           }
         }
         return out;
@@ -336,7 +350,10 @@ export class WebGpuRuntime implements Runtime {
         if (this.lostReason) throw new DeviceLostError(this.lostReason);
         this.writeBuffer(b as GpuBufferLike, data);
       },
-      read: (b, bytes) => this.exclusive(() => this.readBuffer(b as GpuBufferLike, bytes)),
+      read: (b, bytes) => this.exclusive(async () => {
+        await this.endPendingReleases();
+        return this.readBuffer(b as GpuBufferLike, bytes);
+      }),
       queued: (fn) => this.exclusive(async () => fn()),
     };
   }
@@ -359,14 +376,32 @@ export class WebGpuRuntime implements Runtime {
   async download(t: DeviceTensor): Promise<HostTensor> {
     if (!(t instanceof GpuDeviceTensor)) throw new Error('device tensor from another runtime');
     if (t.disposed) throw new Error('device tensor used after dispose');
-    const data = await this.exclusive(() => this.read(t.tensor, t.dtype, t.dims));
+    const data = await this.exclusive(async () => {
+      await this.endPendingReleases(); // before its staging buffer adds to what waits
+      return this.read(t.tensor, t.dtype, t.dims);
+    });
     return { dtype: t.dtype, dims: [...t.dims], data };
   }
 
   dispose(t: DeviceTensor): void {
     if (!(t instanceof GpuDeviceTensor) || t.disposed) return;
     t.disposed = true;
-    t.tensor.dispose();
+    if (t.ortOwned) this.release(t.tensor, count(t.dims) * BYTES[t.dtype]);
+    else t.tensor.dispose();
+  }
+
+  /** Hands an output's buffer back to onnxruntime, counting what its next run would otherwise hold. */
+  private release(t: OrtTensor, bytes: number): void {
+    const onGpu = t.location === 'gpu-buffer'; // dispose() makes it 'none'
+    t.dispose();
+    if (onGpu && this.bufferCache === 'lazyRelease') this.releasedSinceRun += bytes;
+  }
+
+  /** Ends onnxruntime's pending releases with a one-element run of the keep-alive session (call inside exclusive). */
+  private async endPendingReleases(): Promise<void> {
+    if (this.releasedSinceRun < PENDING_RELEASE_FLUSH_BYTES) return;
+    await this.keepAlive.run({ x: new this.ort.Tensor('float32', new Float32Array(1), [1]) });
+    this.releasedSinceRun = 0;
   }
 
   describe(): RuntimeDescription {

@@ -17,11 +17,16 @@ export interface ModelShape {
   numLayers: number;
   numHeads: number;
   intermediateSize: number;
+  /** Rows of the three embedding tables (words, positions, token types). */
+  vocabSize: number;
+  maxPositions: number;
+  typeVocabSize: number;
 }
 
 /** bge-small-en-v1.5's shape and trainable parameters: what a refusal suggests for a larger model. */
 export const BGE_SMALL_SHAPE: ModelShape & { parameters: number; id: string } = {
-  id: 'BAAI/bge-small-en-v1.5', hiddenSize: 384, numLayers: 12, numHeads: 12, intermediateSize: 1536, parameters: 33_212_160,
+  id: 'BAAI/bge-small-en-v1.5', hiddenSize: 384, numLayers: 12, numHeads: 12, intermediateSize: 1536, vocabSize: 30522, maxPositions: 512, typeVocabSize: 2,
+  parameters: 33_212_160,
 };
 
 /**
@@ -150,6 +155,15 @@ export function memoryAccount(inp: Omit<MemoryInputs, 'config'>, rows: number, p
   );
   if (optimizerPlace === 'host' && secondGradient) {
     items.push({ what: 'gradients (the next one, being added)', bytes: 4 * P, place: 'host', held: 'run' });
+  }
+  if (kind === 'webgpu') {
+    // An embedding table's gradient is ScatterND-add onto zeros of the table's shape (ops/shape.ts
+    // gather); onnxruntime folds those zeros into a constant of the training session, which the
+    // WebGPU EP keeps in a GPU buffer for the session's life (tests/bench/session-constants.ts:
+    // a bge-base word table's gradient session holds 93,763,584 bytes before its first run). On
+    // the CPU runtimes the fitted constants hold it.
+    const m = inp.model;
+    items.push({ what: 'zeros the embedding gradients start from (a session constant)', bytes: 4 * m.hiddenSize * (m.vocabSize + m.maxPositions + m.typeVocabSize), place: 'gpu', held: 'run' });
   }
   if (path === 'gradcache') {
     // Its own session's arena. (The weight-sized block fits used to find here was the gradients

@@ -260,7 +260,7 @@ describe('checkpoints', () => {
 
 describe('path choice and events', () => {
   it('auto picks fused under the budget and GradCache over it, saying why', () => {
-    const small = { hiddenSize: 384, numLayers: 12, numHeads: 12, intermediateSize: 1536 };
+    const small = { hiddenSize: 384, numLayers: 12, numHeads: 12, intermediateSize: 1536, vocabSize: 30522, maxPositions: 512, typeVocabSize: 2 };
     const inputs = { model: small, parameters: 33_212_160, columns: 2, tokens: 128, runtimeKind: 'node' };
     const fusedPeak = memoryAccount(inputs, 64).hostPeak;
     const fits = planMemory({ ...inputs, config: { gradCache: 'auto', memoryBudgetMB: Math.ceil(fusedPeak / 2 ** 20), batchSize: 32 } });
