@@ -125,6 +125,7 @@ const count = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
  * measured yet (`npm run bench -- --webgpu --gpu-buffer-cache bucket` compares).
  */
 export type GpuBufferCacheMode = 'bucket' | 'simple' | 'lazyRelease' | 'disabled';
+export const DEFAULT_GPU_BUFFER_CACHE: GpuBufferCacheMode = 'lazyRelease';
 
 /**
  * Under lazyRelease onnxruntime destroys a buffer released between runs (an output we disposed)
@@ -134,7 +135,6 @@ export type GpuBufferCacheMode = 'bucket' | 'simple' | 'lazyRelease' | 'disabled
  * (tests/bench/webgpu-buffer-facts.ts measures both).
  */
 const PENDING_RELEASE_FLUSH_BYTES = 2 ** 20;
-export const DEFAULT_GPU_BUFFER_CACHE: GpuBufferCacheMode = 'lazyRelease';
 
 const webGpuEp = (storageBufferCacheMode: GpuBufferCacheMode) => ({ name: 'webgpu', storageBufferCacheMode }) as const;
 

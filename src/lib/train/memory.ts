@@ -159,7 +159,7 @@ export function memoryAccount(inp: Omit<MemoryInputs, 'config'>, rows: number, p
   if (kind === 'webgpu') {
     // An embedding table's gradient is ScatterND-add onto zeros of the table's shape (ops/shape.ts
     // gather); onnxruntime folds those zeros into a constant of the training session, which the
-    // WebGPU EP keeps in a GPU buffer for the session's life (tests/bench/session-constants.ts:
+    // WebGPU EP keeps in a GPU buffer for the session's life (tests/bench/webgpu-buffer-facts.ts:
     // a bge-base word table's gradient session holds 93,763,584 bytes before its first run). On
     // the CPU runtimes the fitted constants hold it.
     const m = inp.model;
