@@ -59,9 +59,12 @@ export function driverSets(exists: (p: string) => boolean = existsSync): DriverS
   return sets;
 }
 
+/** Whether the system has a Vulkan loader (asked once: every driver set's processes share the answer). */
+let systemLoader: boolean | undefined;
+
 /** The environment of a Dawn process: the driver set, a Vulkan loader where the system has none, NVIDIA's libraries. */
 export function processEnv(set: DriverSet): NodeJS.ProcessEnv {
-  const systemLoader = /libvulkan\.so\.1\b/.test(spawnSync('/sbin/ldconfig', ['-p'], { encoding: 'utf8' }).stdout ?? '');
+  systemLoader ??= /libvulkan\.so\.1\b/.test(spawnSync('/sbin/ldconfig', ['-p'], { encoding: 'utf8' }).stdout ?? '');
   const libs = [...(systemLoader ? [] : LOADER_DIRS.filter((d) => existsSync(join(d, 'libvulkan.so.1')))), ...NVIDIA_LIB_DIRS.filter(existsSync), process.env.LD_LIBRARY_PATH].filter(Boolean);
   return { ...process.env, ...set.env, LD_LIBRARY_PATH: libs.join(':') };
 }
@@ -96,22 +99,14 @@ function runChild<T>(job: ChildJob, env: NodeJS.ProcessEnv, timeoutS: number, lo
 
 /** In a row process: Dawn, the GPU memory counter, onnxruntime-web's WebGPU build, then the job. */
 async function child(job: ChildJob): Promise<unknown> {
-  const { installDawn } = await import('./dawn.ts');
-  const gpu = installDawn();
+  const { dawnRuntime, installDawn } = await import('./dawn.ts');
   if (job.kind === 'probe') {
-    const a = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    const a = await installDawn().requestAdapter({ powerPreference: 'high-performance' });
     return a ? adapterReport(a) : null;
   }
-  const { installGpuMemoryCounter } = await import('../../src/lib/runtime/gpu-memory.ts');
-  const gpuMemory = installGpuMemoryCounter();
-  const ort = await import('onnxruntime-web/webgpu');
-  // One thread for the few nodes onnxruntime places on the CPU: its worker threads would start
-  // this file (or the pack's bundle) again as their script.
-  ort.env.wasm.numThreads = 1;
-  const { WebGpuRuntime } = await import('../../src/lib/runtime/webgpu-runtime.ts');
+  const { runtime, gpuMemory } = await dawnRuntime(job.o.gpuBufferCache);
   const { measureEncode, measureTrainStep } = await import('./webgpu-steps.ts');
-  const rt = await WebGpuRuntime.create(ort as unknown as Parameters<typeof WebGpuRuntime.create>[0], 'native C++ EP', job.o.gpuBufferCache);
-  return job.kind === 'step' ? measureTrainStep(rt, gpuMemory, job.o) : measureEncode(rt, job.o);
+  return job.kind === 'step' ? measureTrainStep(runtime, gpuMemory, job.o) : measureEncode(runtime, job.o);
 }
 
 /** "89.4 MiB storage, 0.1 MiB map-read, …": sizes with what they were made for. */

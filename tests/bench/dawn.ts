@@ -7,6 +7,8 @@
 
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import type { GpuMemoryCounter } from '../../src/lib/runtime/gpu-memory.ts';
+import type { GpuBufferCacheMode, WebGpuRuntime } from '../../src/lib/runtime/webgpu-runtime.ts';
 
 /** The adapter as Dawn gives it (the members read here). */
 export interface DawnAdapter {
@@ -50,4 +52,21 @@ export function installDawn(): DawnGpu {
   const gpu = dawn.create([]);
   Object.defineProperty(globalThis, 'navigator', { value: { ...(globalThis as { navigator?: object }).navigator, gpu }, configurable: true, writable: true });
   return gpu;
+}
+
+/**
+ * What a Dawn process measures with: Dawn installed, the GPU memory counter counting from its
+ * first buffer on, and onnxruntime-web's WebGPU build on it (`bufferCache` as WebGpuRuntime takes).
+ */
+export async function dawnRuntime(bufferCache?: GpuBufferCacheMode): Promise<{ runtime: WebGpuRuntime; gpuMemory: GpuMemoryCounter }> {
+  installDawn();
+  const { installGpuMemoryCounter } = await import('../../src/lib/runtime/gpu-memory.ts');
+  const gpuMemory = installGpuMemoryCounter();
+  const ort = await import('onnxruntime-web/webgpu');
+  // One thread for the few nodes onnxruntime places on the CPU: its worker threads would start
+  // the running script (or the pack's bundle) again as theirs.
+  ort.env.wasm.numThreads = 1;
+  const { WebGpuRuntime } = await import('../../src/lib/runtime/webgpu-runtime.ts');
+  const runtime = await WebGpuRuntime.create(ort as unknown as Parameters<typeof WebGpuRuntime.create>[0], 'native C++ EP', bufferCache);
+  return { runtime, gpuMemory };
 }

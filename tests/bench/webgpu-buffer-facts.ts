@@ -13,14 +13,9 @@
 //   node --liftoff-only --import tsx tests/bench/webgpu-buffer-facts.ts [rows] [width]
 
 import type { DeviceTensor } from '../../src/lib/runtime/types.ts';
-import { installDawn } from './dawn.ts';
+import { dawnRuntime } from './dawn.ts';
 
-installDawn();
-const { installGpuMemoryCounter } = await import('../../src/lib/runtime/gpu-memory.ts');
-const memory = installGpuMemoryCounter();
-const ort = await import('onnxruntime-web/webgpu');
-ort.env.wasm.numThreads = 1;
-const { WebGpuRuntime } = await import('../../src/lib/runtime/webgpu-runtime.ts');
+const { runtime: rt, gpuMemory: memory } = await dawnRuntime();
 const { Graph } = await import('../../src/lib/graph/graph.ts');
 const { toOnnx } = await import('../../src/lib/graph/onnx.ts');
 const { gather } = await import('../../src/lib/ops/shape.ts');
@@ -35,7 +30,6 @@ const ids = g.input('ids', 'int64', [N, 1]);
 const dy = g.input('dy', 'float32', [N, H]);
 g.output(gradients(g, gather(table, ids), [table], dy)[0], 'dtable');
 
-const rt = await WebGpuRuntime.create(ort as unknown as Parameters<typeof WebGpuRuntime.create>[0], 'native C++ EP');
 const tableBytes = 4 * V * H;
 const feeds = {
   table: await rt.upload({ dtype: 'float32', dims: [V, H], data: new Float32Array(V * H) }),

@@ -324,7 +324,7 @@ export class DeviceUpdater implements Updater {
       for (const { name } of chunk.params) {
         const t = grads.get(name);
         if (!t) throw new Error(`updater: no gradient for ${name}`);
-        gs.set(name, await onDevice(this.o.runtime, t));
+        gs.set(name, await onDevice(rt, t));
       }
       if (!this.acc && scale === 1) {
         for (const [n, t] of gs) next.set(n, t);
