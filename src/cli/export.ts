@@ -9,7 +9,7 @@ import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { IrResult } from '../lib/eval/ir-metrics.ts';
-import { evaluateQuantized, modelPackage, type PackageOptions, zipPackage } from '../lib/export/package.ts';
+import { evaluateQuantized, isPackagedPath, modelPackage, moduleDirs, type PackageOptions, zipPackage } from '../lib/export/package.ts';
 import { trainScript } from '../lib/export/python-script.ts';
 import { loadSentenceModel } from '../lib/models/sentence-model.ts';
 import { readRunRecord, type RunRecord } from '../lib/run/record.ts';
@@ -21,14 +21,15 @@ import { parseRunConfig } from '../lib/train/run-config.ts';
 import type { CliIo } from './embed.ts';
 import { UsageError } from './errors.ts';
 import { loadDataSource, resolveHubFlag, type SourceContext } from './sources.ts';
-import { moduleFolders, sourceSpec } from './train.ts';
+import { sourceSpec } from './train.ts';
 
 export const EXPORT_HELP = `Usage: tabtune export --model DIR (--out DIR | --zip FILE) [--onnx] [--quantize] [--hub URL]
 
 Packages a trained model folder (tabtune train --output DIR) for use elsewhere: the
 sentence-transformers folder with its model card (README.md: YAML front matter with the
 evaluation, the before/after table, hyperparameters, usage), eval_results.json and
-run_config.json. The run's checkpoints, run.json and train_log.jsonl are left out.
+run_config.json. Only those files are packed: the run's checkpoints, run.json, train_log.jsonl,
+dotfiles (.env, .git/) and any other file in the folder are left out.
 
   --model DIR     the trained model folder
   --out DIR       write the package here
@@ -54,11 +55,16 @@ InformationRetrievalEvaluator per dimension. Run it with
   --config FILE   a run config (run_config.json from a run, or your own)
   --out FILE      where to write it (default: stdout)`;
 
-/** A folder's files by relative path (the model folder as the run wrote it). */
+/**
+ * A model folder's files that a package may hold (package.ts' allow-list), by relative path, and
+ * its run record. Nothing else in the folder is read: not `.env`, not `.git/`, not a stray file.
+ */
 export async function readFolder(dir: string): Promise<{ files: Map<string, Uint8Array>; record: RunRecord | null }> {
   const store = new PlainFolderStore(dir);
   const files = new Map<string, Uint8Array>();
-  for (const key of await store.keys()) files.set(key, (await store.get(key))!);
+  const keys = await store.keys();
+  const modules = keys.includes('modules.json') ? moduleDirs(await store.get('modules.json')) : [];
+  for (const key of keys) if (isPackagedPath(key, modules)) files.set(key, (await store.get(key))!);
   if (!files.has('config.json')) throw new Error(`--model ${dir}: no config.json here; give a model folder (tabtune train --output DIR)`);
   return { files, record: await readRunRecord(store).catch(() => null) };
 }
@@ -87,7 +93,7 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
   if (values.out) {
     const out = new PlainFolderStore(values.out);
     for (const [path, bytes] of pkg) await out.set(path, bytes);
-    for (const dir of moduleFolders(pkg)) mkdirSync(join(values.out, dir), { recursive: true });
+    for (const dir of moduleDirs(pkg.get('modules.json'))) mkdirSync(join(values.out, dir), { recursive: true });
     log(`wrote ${pkg.size} files to ${values.out}`);
   }
   if (values.zip) {

@@ -11,7 +11,7 @@ import { basename, join } from 'node:path';
 import { DEFAULT_HUB_URL, normalizeHubUrl } from '../lib/config.ts';
 import { ROLES, type ColumnMapping, type Role } from '../lib/data/columns.ts';
 import { prepareDataset, type PrepareOptions, type PreparedDataset } from '../lib/data/dataset.ts';
-import { formatOf, parseDataFile, type Table } from '../lib/data/parse.ts';
+import { checkDataFileSize, formatOf, parseDataFile, type Table } from '../lib/data/parse.ts';
 import { loadHubDataset } from '../lib/hub/dataset-files.ts';
 import { HubError } from '../lib/hub/errors.ts';
 import { HubClient } from '../lib/hub/hub-client.ts';
@@ -58,7 +58,9 @@ export function classifySource(spec: string, flag: string, command?: string): So
   if (st?.isFile()) return { kind: 'file', path: spec };
   const m = HUB_ID.exec(spec);
   if (m && !spec.startsWith('.') && !spec.includes('//')) return { kind: 'hub', repo: m[1], ...(m[2] ? { revision: m[2] } : {}) };
-  throw new UsageError(`${flag} ${spec}: no such file or folder, and not a Hub id (owner/name[@revision])`, command);
+  // run_config.json names a local model or data file by its name only (src/lib/export/public-names.ts).
+  const bare = !/[\\/]/.test(spec) ? ` (a run config names local files without their folder: run from the folder that holds ${spec}, or give ${flag} PATH)` : '';
+  throw new UsageError(`${flag} ${spec}: no such file or folder, and not a Hub id (owner/name[@revision])${bare}`, command);
 }
 
 /** Draws Hub download progress (bytes) as one bar; created on the first event. */
@@ -199,7 +201,9 @@ export function findDataFiles(dir: string): Record<string, string[]> {
   throw new Error(`${dir}: ${top.length} data files (${top.join(', ')}) and none named after a split (train, test, ...); rename them or pass --data FILE`);
 }
 
-async function readTable(path: string): Promise<Table> {
+/** A data file, refused by its size (stat) before it is opened when over MAX_DATA_FILE_BYTES. */
+export async function readTable(path: string): Promise<Table> {
+  checkDataFileSize(path, statSync(path).size);
   return parseDataFile(basename(path), new Uint8Array(readFileSync(path)));
 }
 

@@ -6,14 +6,15 @@
 // boundary with a checkpoint (exit 130), `--resume` → continue from the newest checkpoint.
 // What a run writes and when is the orchestrator's; this file only draws and handles signals.
 
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { ColumnMapping } from '../lib/data/columns.ts';
 import type { EvalProgress } from '../lib/eval/evaluate-model.ts';
+import { moduleDirs } from '../lib/export/package.ts';
 import { ProgressTracker } from '../lib/progress/progress.ts';
 import { modelIdentity } from '../lib/run/identity.ts';
-import { checkpointKey } from '../lib/run/record.ts';
+import { checkpointKey, readRunRecord, RUN_RECORD_KEY } from '../lib/run/record.ts';
 import { type RunEvent, runTraining } from '../lib/run/run.ts';
 import { createRuntime } from '../lib/runtime/index.ts';
 import { PlainFolderStore } from '../lib/store/plain-folder-store.ts';
@@ -36,7 +37,8 @@ sentence-transformers model folder to --output.
                          data file, or a Hub data set id; without a test split, a seeded
                          --data.testFraction split (seed --data.splitSeed) is held out
   --columns MAP          column roles, e.g. anchor=question,positive=doc,id=id (default: detected)
-  --output DIR           output folder (required here or in the config)
+  --output DIR           output folder (required here or in the config): new, empty, or an
+                         earlier tabtune run's folder (a non-empty folder without run.json is refused)
   --FIELD VALUE          any run-config field by its dotted path: --lr 1e-5, --batchSize 16,
                          --loss.type cosent, --loss.matryoshka.dims 32,16, --gradCache.miniBatchSize 8,
                          --no-shuffle, --dropout=false, --maxSteps 100, --backend wasm,
@@ -117,6 +119,7 @@ export async function trainCommand(argv: string[], io: CliIo, hooks: TrainHooks 
   if (args.columns) config = parseRunConfig({ ...config, data: { ...config.data, columns: args.columns } });
   if (!config.output) throw new UsageError('no output folder: give --output DIR or "output" in the config', 'train');
   const out = config.output;
+  await checkOutputFolder(out);
   const log = (s: string) => io.stderr.write(s + '\n');
   const kind = config.backend === 'wasm' ? 'wasm' : config.backend === 'webgpu' ? null : 'node';
   if (!kind) throw new UsageError('backend "webgpu" runs in the browser only; the CLI has "node" and "wasm"', 'train');
@@ -236,10 +239,28 @@ export async function trainCommand(argv: string[], io: CliIo, hooks: TrainHooks 
   return 0;
 }
 
+/**
+ * `--output` must be new, empty or a tabtune run's own folder (its run.json, the record a run
+ * writes before its first update): a run writes README.md, config.json, model.safetensors … there,
+ * and another folder's files are not ours to overwrite. Checked before anything is read or
+ * written; a refused folder is left as it was.
+ */
+export async function checkOutputFolder(dir: string): Promise<void> {
+  const st = statSync(dir, { throwIfNoEntry: false });
+  if (!st) return;
+  if (!st.isDirectory()) throw new UsageError(`--output ${dir} is a file, not a folder; choose a new or empty folder`, 'train');
+  const entries = readdirSync(dir).sort();
+  if (entries.length === 0) return;
+  if (await readRunRecord(new PlainFolderStore(dir)).catch(() => null)) return;
+  const listed = entries.slice(0, 5).join(', ') + (entries.length > 5 ? `, … (${entries.length} entries)` : '');
+  throw new UsageError(
+    `--output ${dir} is not empty (${listed}) and is not a tabtune run's folder (no ${RUN_RECORD_KEY}): a run would overwrite files there, so nothing was written. ` +
+      `Choose a new or empty folder; to continue a tabtune run, give that run's own output folder with --resume.`,
+    'train',
+  );
+}
+
 /** The module folders modules.json names (`1_Pooling`, `2_Normalize`): made even when empty. */
 export function moduleFolders(files: ReadonlyMap<string, Uint8Array>): string[] {
-  const bytes = files.get('modules.json');
-  if (!bytes) return [];
-  const modules = JSON.parse(new TextDecoder().decode(bytes)) as { path?: string }[];
-  return modules.map((m) => m.path ?? '').filter((p) => p !== '' && !p.includes('..'));
+  return moduleDirs(files.get('modules.json'));
 }

@@ -28,6 +28,7 @@ import type {
   WorkerRunEvent,
 } from '../../workers/api.ts';
 import type { ColumnMapping } from '../lib/data/columns.ts';
+import { dataFileSizeProblem } from '../lib/data/limits.ts';
 import type { EvalProgress } from '../lib/eval/evaluate-model.ts';
 import type { MineOptions } from '../lib/mine/hard-negatives.ts';
 import type { RunEvaluation } from '../lib/run/record.ts';
@@ -229,6 +230,8 @@ export class Engine {
   async loadDataFile(file: File): Promise<void> {
     this.#data = { status: 'loading', what: file.name, progress: null };
     try {
+      const tooLarge = dataFileSizeProblem(file.size); // before the file is read
+      if (tooLarge) throw new Error(`${file.name}: ${tooLarge}`);
       const bytes = new Uint8Array(await file.arrayBuffer());
       this.#data = { status: 'done', value: await this.#remote().loadDataFile(file.name, Comlink.transfer(bytes, [bytes.buffer])) };
     } catch (error) {

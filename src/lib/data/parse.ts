@@ -4,6 +4,7 @@
 // Not column mapping or validation (columns.ts, validate.ts).
 
 import { parquetReadObjects } from 'hyparquet';
+import { dataFileSizeProblem } from './limits.ts';
 
 export interface Table {
   /** Column names in order of first appearance. */
@@ -23,6 +24,12 @@ export class DataError extends Error {
     this.file = file;
     this.line = line;
   }
+}
+
+/** Refuses a data file of `bytes` over MAX_DATA_FILE_BYTES (limits.ts), naming its size and the limit. */
+export function checkDataFileSize(name: string, bytes: number): void {
+  const problem = dataFileSizeProblem(bytes);
+  if (problem) throw new DataError(name, problem);
 }
 
 export function formatOf(name: string): DataFormat | null {
@@ -210,6 +217,7 @@ export async function parseParquet(bytes: Uint8Array, file: string): Promise<Tab
 export async function parseDataFile(name: string, bytes: Uint8Array): Promise<Table> {
   const format = formatOf(name);
   if (!format) throw new DataError(name, 'unknown extension; tabtune reads .csv, .tsv, .json, .jsonl and .parquet files');
+  checkDataFileSize(name, bytes.byteLength);
   const kind = sniff(bytes);
   if (format === 'parquet') {
     if (kind !== 'parquet') throw new DataError(name, `this is not a Parquet file (no PAR1 magic bytes); its content looks like ${KIND_WORDS[kind]}`);

@@ -1,10 +1,12 @@
 // Turns mapped rows into training examples and reports what is wrong, naming the file and row:
-// empty or non-string texts, duplicate ids (an id shared by rows with different positives), a
-// score outside its range, texts longer than the model's maximum (counted; the tokenizer
-// truncates them later). Bad rows are left out and reported; the rest is usable.
+// empty, non-string or over-long texts (over limits.ts' MAX_CELL_CHARS: left out before they are
+// tokenized), duplicate ids (an id shared by rows with different positives), a score outside its
+// range, texts longer than the model's maximum (counted; the tokenizer truncates them later).
+// Bad rows are left out and reported; the rest is usable.
 // Not parsing (parse.ts) and not tokenization (a token counter is passed in).
 
 import { mappingErrors, negativeColumns, type ColumnMapping } from './columns.ts';
+import { MAX_CELL_CHARS } from './limits.ts';
 import type { Table } from './parse.ts';
 
 export interface Example {
@@ -77,6 +79,11 @@ export function validateRows(table: Table, mapping: ColumnMapping, o: ValidateOp
         bad = true;
         return undefined;
       }
+      if (v.length > MAX_CELL_CHARS) {
+        report(`long-${role}`, 'error', `${at}: ${role} ("${col}") is ${v.length.toLocaleString('en-US')} characters, over the ${MAX_CELL_CHARS.toLocaleString('en-US')}-character limit for one text (limits.ts); the row is left out`);
+        bad = true;
+        return undefined;
+      }
       if (v.trim() === '') {
         report(`empty-${role}`, 'error', `${at}: ${role} ("${col}") is empty`);
         bad = true;
@@ -104,6 +111,9 @@ export function validateRows(table: Table, mapping: ColumnMapping, o: ValidateOp
       const v = r[mapping.id];
       if (v === null || v === undefined || v === '') {
         report('id-missing', 'error', `${at}: id ("${mapping.id}") is empty`);
+        bad = true;
+      } else if (typeof v === 'string' && v.length > MAX_CELL_CHARS) {
+        report('id-long', 'error', `${at}: id ("${mapping.id}") is ${v.length.toLocaleString('en-US')} characters, over the ${MAX_CELL_CHARS.toLocaleString('en-US')}-character limit for one cell (limits.ts)`);
         bad = true;
       } else if (typeof v !== 'string' && typeof v !== 'number') {
         report('id-type', 'error', `${at}: id ("${mapping.id}") is a ${typeof v}, not a string or number`);

@@ -10,6 +10,7 @@
 import { createRepo, uploadFilesWithProgress, whoAmI } from '@huggingface/hub';
 import type { IrResult } from '../eval/ir-metrics.ts';
 import type { CardRecord } from './model-card.ts';
+import { publicName } from './public-names.ts';
 
 export interface PushProgress {
   phase: 'checking' | 'creating' | 'preuploading' | 'hashing' | 'uploading' | 'committing' | 'done';
@@ -67,7 +68,7 @@ export function commitMessage(record: CardRecord): string {
   const score = first && key
     ? `, nDCG@10 dim ${first.dim} ${before ? `${before.metrics[`${before.name}_cosine_ndcg@10`].toFixed(4)} → ` : ''}${first.metrics[key].toFixed(4)}`
     : '';
-  return `tabtune: ${record.baseModel} fine-tuned on ${record.dataSource} (${record.step} updates${score})`;
+  return `tabtune: ${publicName(record.baseModel)} fine-tuned on ${publicName(record.dataSource)} (${record.step} updates${score})`;
 }
 
 const statusOf = (e: unknown) => (e as { statusCode?: number }).statusCode;

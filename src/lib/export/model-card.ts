@@ -4,12 +4,14 @@
 // have), the before/after nDCG@10 table (with the int8 ONNX model's column when it was measured),
 // the loss and hyperparameters, and usage snippets for sentence-transformers and transformers.js.
 // Everything comes from the run record, so the CLI and the page write the same card and nothing in
-// it depends on the machine or the time (a zip of the page's model equals the CLI's folder).
+// it depends on the machine or the time (a zip of the page's model equals the CLI's folder): the
+// base model and data set appear by Hub id or file name, never a local path (public-names.ts).
 // Not the other files of the folder (st-folder.ts, onnx-model.ts).
 
 import type { IrResult } from '../eval/ir-metrics.ts';
 import type { RunRecord } from '../run/record.ts';
 import type { RunConfig } from '../train/run-config.ts';
+import { publicConfig, publicName, publicText } from './public-names.ts';
 
 export interface ModelCardOptions {
   /** The int8 ONNX model's evaluation (onnx/model_quantized.onnx), when it was measured. */
@@ -45,8 +47,15 @@ function ndcg(r: IrResult | null | undefined): Map<number, number> {
   return new Map((r?.evaluators ?? []).map((e) => [e.dim, e.metrics[`${e.name}_cosine_ndcg@10`]]));
 }
 
-export function modelCard(record: CardRecord, opts: ModelCardOptions = {}): string {
-  const { config, before, after } = record;
+export function modelCard(card: CardRecord, opts: ModelCardOptions = {}): string {
+  const { before, after } = card;
+  // The output folder is where this machine wrote it, not part of the run; local paths are named by file.
+  const c = publicConfig(card.config);
+  const config = c;
+  const record = {
+    name: publicText(card.name, [card.baseModel, card.dataSource, card.config.model.id, card.config.data.source]),
+    baseModel: publicName(card.baseModel), dataSource: publicName(card.dataSource), step: card.step,
+  };
   const base = config.model.id;
   const data = config.data.source;
   const repo = opts.repoId ?? 'path/to/this/model';
@@ -106,8 +115,6 @@ export function modelCard(record: CardRecord, opts: ModelCardOptions = {}): stri
     }
   }
 
-  // The output folder is where this machine wrote it, not part of the run.
-  const c = { ...config, output: null };
   lines.push(
     '## Training',
     '',

@@ -3,8 +3,11 @@
 // configs, tokenizer, module folders' files), eval_results.json and run_config.json, the model
 // card regenerated from the run record (with the int8 model's numbers and the repo id when
 // known), and optionally onnx/model.onnx and onnx/model_quantized.onnx for transformers.js.
-// Left out: the run's own bookkeeping (run.json, checkpoints/) and train_log.jsonl, whose
-// timing fields differ from run to run. `zipPackage` streams the files into a zip (stored, not
+// Only files on an allow-list are packed (isPackagedPath): a model folder may hold anything —
+// `.env`, `.git/config`, notes — and none of it may reach a zip or the Hub. Left out too: the
+// run's own bookkeeping (run.json, checkpoints/), train_log.jsonl, whose timing fields differ from
+// run to run, and ONNX files already in the folder (regenerated from the weights when asked).
+// run_config.json is rewritten with public names (public-names.ts): no local path leaves. `zipPackage` streams the files into a zip (stored, not
 // deflated: safetensors and ONNX weights do not compress) one file at a time, so a 440 MB model
 // never sits in memory twice; entries are sorted and dated 1980-01-01, so the same files give the
 // same zip.
@@ -15,11 +18,12 @@ import type { IrResult } from '../eval/ir-metrics.ts';
 import type { IrSet } from '../eval/ir-set.ts';
 import { parsePoolingConfig } from '../models/pooling.ts';
 import { loadSentenceModel, type SentenceModel } from '../models/sentence-model.ts';
-import { CHECKPOINTS_PREFIX, RUN_RECORD_KEY } from '../run/record.ts';
+import { RUN_OUTPUT_EXTRAS } from '../run/record.ts';
 import type { Runtime } from '../runtime/types.ts';
 import type { TextTokenizer } from '../tokenize/tokenizer.ts';
 import { type CardRecord, modelCard } from './model-card.ts';
 import { OnnxFileEncoder } from './onnx-encoder.ts';
+import { publicConfigJson } from './public-names.ts';
 import { exportOnnx, ONNX_MODEL_PATH, ONNX_QUANTIZED_PATH } from './onnx-model.ts';
 
 export interface PackageOptions {
@@ -31,9 +35,43 @@ export interface PackageOptions {
   repoId?: string | null;
 }
 
-/** Run files that stay home: the record, checkpoints, the timing-laden log, old ONNX files. */
-const isBookkeeping = (path: string) =>
-  path === RUN_RECORD_KEY || path.startsWith(CHECKPOINTS_PREFIX) || path === 'train_log.jsonl' || path.startsWith('onnx/');
+/**
+ * The files of a package by name: the sentence-transformers folder (weights, model and module
+ * configs), the tokenizer's files, the card and the run's results and config. Anything else —
+ * dotfiles, the run's record, log and checkpoints, stray files — stays where it is.
+ */
+const PACKAGED_FILES: ReadonlySet<string> = new Set([
+  'config.json', 'model.safetensors', 'model.safetensors.index.json',
+  'modules.json', 'sentence_bert_config.json', 'config_sentence_transformers.json',
+  'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'vocab.json', 'merges.txt',
+  'added_tokens.json', 'sentencepiece.bpe.model', 'spiece.model',
+  'README.md', 'eval_results.json', 'run_config.json',
+]);
+/** The shards a model.safetensors.index.json names, as transformers writes them. */
+const SHARD = /^model-\d{5}-of-\d{5}\.safetensors$/;
+/** A module folder's name as modules.json gives it (`1_Pooling`, `2_Dense`): one plain segment. */
+const MODULE_DIR = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+/** A file directly inside a module folder (its config, a Dense layer's weights), never a dotfile. */
+const MODULE_FILE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+
+/** The module folders modules.json names (bytes as read; [] when absent or unreadable). */
+export function moduleDirs(modulesJson: Uint8Array | undefined): string[] {
+  if (!modulesJson) return [];
+  try {
+    const modules = JSON.parse(new TextDecoder().decode(modulesJson)) as unknown;
+    if (!Array.isArray(modules)) return [];
+    return modules.map((m) => (m as { path?: unknown })?.path).filter((p): p is string => typeof p === 'string' && MODULE_DIR.test(p) && !p.includes('..'));
+  } catch {
+    return [];
+  }
+}
+
+/** Whether a run or model folder's file belongs in the package (the allow-list above). */
+export function isPackagedPath(path: string, modules: readonly string[]): boolean {
+  if (PACKAGED_FILES.has(path) || SHARD.test(path)) return true;
+  const slash = path.indexOf('/');
+  return slash > 0 && modules.includes(path.slice(0, slash)) && MODULE_FILE.test(path.slice(slash + 1));
+}
 
 /** Where a package's files come from: a Map, a folder, IndexedDB — read one file at a time. */
 export interface PackageSource {
@@ -53,8 +91,8 @@ export const mapSource = (files: ReadonlyMap<string, Uint8Array>): PackageSource
 const POOLING_CONFIG = '1_Pooling/config.json';
 
 /** The paths of the package of these run files, sorted (ONNX paths included when asked). */
-export function packagedPaths(runPaths: Iterable<string>, opts: Pick<PackageOptions, 'onnx' | 'quantize'> = {}): string[] {
-  const paths = [...runPaths].filter((p) => !isBookkeeping(p));
+export function packagedPaths(runPaths: Iterable<string>, modules: readonly string[], opts: Pick<PackageOptions, 'onnx' | 'quantize'> = {}): string[] {
+  const paths = [...runPaths].filter((p) => isPackagedPath(p, modules));
   if (opts.onnx) paths.push(ONNX_MODEL_PATH);
   if (opts.quantize) paths.push(ONNX_QUANTIZED_PATH);
   return paths.sort();
@@ -67,18 +105,23 @@ export function packagedPaths(runPaths: Iterable<string>, opts: Pick<PackageOpti
  */
 export async function* packageEntries(src: PackageSource, record: CardRecord | null, opts: PackageOptions = {}): AsyncGenerator<[string, Uint8Array]> {
   let model: SentenceModel | null = null;
+  const modules = src.paths.includes('modules.json') ? moduleDirs(await src.read('modules.json')) : [];
+  const kept = packagedPaths(src.paths, modules, opts);
   const parsed = async () => {
     if (!model) {
       const files = new Map<string, Uint8Array>();
-      for (const p of src.paths) if (!isBookkeeping(p) && p !== 'README.md') files.set(p, await src.read(p));
+      for (const p of kept) if (src.paths.includes(p) && p !== 'README.md' && !RUN_OUTPUT_EXTRAS.has(p)) files.set(p, await src.read(p));
       model = loadSentenceModel(files);
     }
     return model;
   };
-  for (const path of packagedPaths(src.paths, opts)) {
+  for (const path of kept) {
     if (path === 'README.md' && record) {
       const pooling = src.paths.includes(POOLING_CONFIG) ? parsePoolingConfig(JSON.parse(new TextDecoder().decode(await src.read(POOLING_CONFIG)))) : 'cls';
       yield [path, new TextEncoder().encode(modelCard(record, { int8: opts.int8, repoId: opts.repoId, pooling }))];
+    } else if (path === 'run_config.json') {
+      const bytes = publicConfigJson(await src.read(path));
+      if (bytes) yield [path, bytes];
     } else if (path === ONNX_MODEL_PATH) yield [path, exportOnnx(await parsed())];
     else if (path === ONNX_QUANTIZED_PATH) yield [path, exportOnnx(await parsed(), { quantize: true })];
     else yield [path, await src.read(path)];

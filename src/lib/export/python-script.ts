@@ -11,6 +11,7 @@
 
 import type { RunConfig } from '../train/run-config.ts';
 import { isHubId } from './model-card.ts';
+import { publicConfig } from './public-names.ts';
 
 /** A Python literal for a JSON-like value (str, int, float, bool, None, list, dict). */
 export function pyLiteral(v: unknown): string {
@@ -53,7 +54,8 @@ function lossLines(config: RunConfig): string[] {
 
 /** train.py for `config` (a parsed run config). */
 export function trainScript(config: RunConfig): string {
-  const c = config;
+  // Local model folders and data files by name: the script runs from the folder that holds them.
+  const c = publicConfig(config);
   const l = c.loss;
   const columns = c.data.columns ? Object.fromEntries(Object.entries(c.data.columns).filter(([role]) => role !== 'id' && role !== 'score').map(([role, col]) => [col, role])) : null;
   const constants: [string, unknown, string?][] = [

@@ -18,6 +18,7 @@ import { evaluateTriplets, type Triplet } from '../eval/triplet-eval.ts';
 import { buildIrSet, type IrSet } from '../eval/ir-set.ts';
 import { beforeAfterRows } from '../eval/report.ts';
 import { modelCard } from '../export/model-card.ts';
+import { publicConfig, publicName } from '../export/public-names.ts';
 import { exportSentenceTransformers } from '../export/st-folder.ts';
 import { modelFilesBytes, withSingleWeightsFile, type SentenceModel } from '../models/sentence-model.ts';
 import type { Runtime } from '../runtime/types.ts';
@@ -184,7 +185,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
   const now = Date.now();
   const record: RunRecord = {
     format: RUN_RECORD_FORMAT, version: 1, runId: o.runId,
-    name: o.name ?? previous?.name ?? `${model.name} · ${data.source}`,
+    name: o.name ?? previous?.name ?? `${publicName(model.name)} · ${publicName(data.source)}`,
     status: 'running', config, baseModel: model.name, dataSource: data.source, provenance,
     step: 0, maxSteps: trainer.plan.maxSteps, checkpointStep: null, path: null,
     before: previous?.before ?? null, after: null,
@@ -359,7 +360,7 @@ function runOutputs(record: RunRecord, model: RunModel, weights: ReadonlyMap<str
     extra: new Map([
       ['train_log.jsonl', trainLog(events, record.evals)],
       ['eval_results.json', enc.encode(JSON.stringify({ before: before?.metrics ?? null, after: after?.metrics ?? null, rows }, null, 2) + '\n')],
-      ['run_config.json', enc.encode(JSON.stringify({ ...config, output: null }, null, 2) + '\n')],
+      ['run_config.json', enc.encode(JSON.stringify(publicConfig(config), null, 2) + '\n')],
     ]),
   });
 }
