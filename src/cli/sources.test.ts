@@ -1,10 +1,10 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureFixtures } from '../../tests/fixtures/fixtures.ts';
 import { tokenizerFilesFromMap } from '../lib/tokenize/tokenizer.ts';
-import { classifySource, findDataFiles, loadDataSource, parseColumnsFlag, resolveHubFlag } from './sources.ts';
+import { classifySource, findDataFiles, loadDataSource, parseColumnsFlag, readTable, resolveHubFlag } from './sources.ts';
 
 let work: string;
 const sink = { write: () => true };
@@ -86,5 +86,26 @@ describe('loadDataSource', () => {
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'x.csv'), 'foo,bar\n1,2\n');
     await expect(loadDataSource(join(dir, 'x.csv'), { hubUrl: 'http://127.0.0.1:9', stderr: sink })).rejects.toThrow('no column is mapped to "anchor"');
+  });
+});
+
+describe('data file size', () => {
+  it('refuses a 1 GiB data file by its size before reading it', async () => {
+    const big = join(work, 'huge.jsonl');
+    writeFileSync(big, '');
+    truncateSync(big, 2 ** 30); // sparse: no gigabyte is written
+    const held = process.memoryUsage().arrayBuffers;
+    const t0 = performance.now();
+    await expect(readTable(big)).rejects.toThrow(`${big}: the file is 1024 MiB (1073741824 bytes), over the 500 MiB limit for one data file`);
+    await expect(loadDataSource(big, { hubUrl: 'http://127.0.0.1:9', stderr: sink })).rejects.toThrow('over the 500 MiB limit');
+    expect(performance.now() - t0).toBeLessThan(250);
+    // Reading it would have held a gigabyte of buffers.
+    expect(process.memoryUsage().arrayBuffers - held).toBeLessThan(16 * 2 ** 20);
+  });
+
+  it('a bare file name that is not here says a run config names local files by name', () => {
+    expect(() => classifySource('train.jsonl', '--data', 'train')).toThrow(
+      '--data train.jsonl: no such file or folder, and not a Hub id (owner/name[@revision]) (a run config names local files without their folder: run from the folder that holds train.jsonl, or give --data PATH)',
+    );
   });
 });

@@ -8,7 +8,8 @@ import { ensureFixtures, type FixturePaths } from '../../../tests/fixtures/fixtu
 import { DEFAULT_DATASET_ID } from '../config.ts';
 import { autoMapping, closestColumn, SEED_MAPPING } from './columns.ts';
 import { prepareDataset } from './dataset.ts';
-import { DataError, parseDataFile, preview, type Table } from './parse.ts';
+import { MAX_CELL_CHARS, MAX_DATA_FILE_BYTES } from './limits.ts';
+import { checkDataFileSize, DataError, parseDataFile, preview, type Table } from './parse.ts';
 import { splitTrainTest } from './split.ts';
 import { validateRows } from './validate.ts';
 
@@ -74,6 +75,17 @@ describe('parseDataFile', () => {
     const err = await parseDataFile(name, content[kind]).catch((e) => e);
     expect(err).toBeInstanceOf(DataError);
     expect(err.message).toMatch(message);
+  });
+});
+
+describe('data file size', () => {
+  it('refuses a file over 500 MiB by its size, naming size and limit; parseDataFile checks it too', async () => {
+    expect(() => checkDataFileSize('t.jsonl', MAX_DATA_FILE_BYTES)).not.toThrow();
+    expect(() => checkDataFileSize('t.jsonl', 2 ** 30)).toThrow(
+      't.jsonl: the file is 1024 MiB (1073741824 bytes), over the 500 MiB limit for one data file; split it into several files',
+    );
+    // parseDataFile checks the size before it looks at a byte (this stand-in has none to look at).
+    await expect(parseDataFile('t.jsonl', { byteLength: MAX_DATA_FILE_BYTES + 1 } as Uint8Array)).rejects.toThrow(/over the 500 MiB limit/);
   });
 });
 
@@ -146,6 +158,22 @@ describe('validation', () => {
     expect(r.examples.map((e) => e.row)).toEqual([0, 3, 6]);
     expect(r.tooLong).toBe(1);
     expect(r.fatal).toBe(false);
+  });
+
+  it('refuses a 10 MB cell naming its row, before it is tokenized, in well under a second', async () => {
+    const big = 'x'.repeat(10 * 2 ** 20);
+    const lines = [{ q: 'what is a keldor', d: 'a city' }, { q: 'where', d: big }, { q: 'how', d: 'so' }].map((r) => JSON.stringify(r)).join('\n');
+    const table = await parseDataFile('big.jsonl', te.encode(lines));
+    const counted: number[] = [];
+    const t0 = performance.now();
+    const p = prepareDataset({ train: table, test: table }, { source: 'big.jsonl', mapping: { anchor: 'q', positive: 'd' }, maxTokens: 512, countTokens: (s) => (counted.push(s.length), 1) });
+    expect(performance.now() - t0).toBeLessThan(250);
+    expect(p.issues.map((i) => i.message)).toContain(`big.jsonl (train), row 2: positive ("d") is 10,485,760 characters, over the 1,000,000-character limit for one text (limits.ts); the row is left out`);
+    expect(p.train.map((e) => e.row)).toEqual([0, 2]);
+    expect(Math.max(...counted)).toBeLessThan(100); // the long text never reached the tokenizer
+    // At the limit a text is kept.
+    const edge = validateRows({ columns: ['a', 'p'], rows: [{ a: 'q', p: 'y'.repeat(MAX_CELL_CHARS) }] }, { anchor: 'a', positive: 'p' }, { file: 'edge.csv' });
+    expect(edge.examples).toHaveLength(1);
   });
 
   it('lists at most a few messages of a kind', () => {

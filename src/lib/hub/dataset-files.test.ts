@@ -9,7 +9,7 @@ import { ensureFixtures, type FixturePaths } from '../../../tests/fixtures/fixtu
 import { startLocalHub, type LocalHub } from '../../../tests/hub/local-hub.ts';
 import { prepareDataset } from '../data/dataset.ts';
 import { FolderStore } from '../store/folder-store.ts';
-import { loadHubDataset } from './dataset-files.ts';
+import { loadHubDataset, MAX_ROWS_API_ROWS } from './dataset-files.ts';
 import { HubClient } from './hub-client.ts';
 import type { Progress } from './progress.ts';
 import { DEFAULT_DATASET_ID } from '../config.ts';
@@ -83,6 +83,47 @@ describe('loadHubDataset', () => {
     hub = null;
     const off = await loadHubDataset({ client: new HubClient({ hubUrl: base }), store, repo: 'org/qa' });
     expect([off.offline, off.via, off.splits.test.rows.length]).toEqual([true, 'rows-api', 40]);
+  });
+
+  it('bounds the rows API: a claimed billion rows is refused at the first page; thin pages cannot stretch the loop', async () => {
+    hub = await startLocalHub({ datasets: { 'org/qa': paths.qaTiny } });
+    let rowRequests = 0;
+    const hostile = (total: number, perPage: number): typeof fetch => async (input, init) => {
+      const u = String(input instanceof Request ? input.url : input);
+      if (u.includes('/api/datasets/org/qa/parquet')) return new Response('{"error":"no parquet"}', { status: 500 });
+      if (u.includes('/rows?')) {
+        rowRequests++;
+        const rows = Array.from({ length: perPage }, () => ({ row: { question: 'q', doc: 'd' } }));
+        return Response.json({ features: [{ name: 'question' }, { name: 'doc' }], rows, num_rows_total: total });
+      }
+      return fetch(input, init);
+    };
+    const t0 = performance.now();
+    await expect(loadHubDataset({ client: new HubClient({ hubUrl: hub.url, fetch: hostile(1e9, 100) }), store: new FolderStore(tmp()), repo: 'org/qa' })).rejects.toThrow(
+      'org/qa (train): the Hub has no Parquet export of it, and the dataset viewer\'s rows API, read 100 rows a request, serves at most 100,000 rows here; this split has 1,000,000,000.',
+    );
+    expect(rowRequests).toBe(1);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    // One row a page, claiming the most it may: at most MAX_ROWS_API_ROWS / 100 requests a split.
+    rowRequests = 0;
+    const ds = await loadHubDataset({ client: new HubClient({ hubUrl: hub.url, fetch: hostile(MAX_ROWS_API_ROWS, 1) }), store: new FolderStore(tmp()), repo: 'org/qa' });
+    expect(rowRequests).toBe(2 * (MAX_ROWS_API_ROWS / 100)); // train and test
+    expect(ds.splits.train.rows).toHaveLength(MAX_ROWS_API_ROWS / 100);
+  });
+
+  it('refuses a listed Parquet file over the data-file limit by its listed size, before fetching it', async () => {
+    hub = await startLocalHub({ datasets: { 'org/qa': paths.qaTiny } });
+    const inflated: typeof fetch = async (input, init) => {
+      const u = String(input instanceof Request ? input.url : input);
+      const r = await fetch(input, init);
+      if (!u.includes('/tree/')) return r;
+      const tree = (await r.json()) as { path: string; size: number }[];
+      return Response.json(tree.map((t) => (t.path.includes('/train/') ? { ...t, size: 2 ** 30 } : t)));
+    };
+    await expect(loadHubDataset({ client: new HubClient({ hubUrl: hub.url, fetch: inflated }), store: new FolderStore(tmp()), repo: 'org/qa' })).rejects.toThrow(
+      /org\/qa: default\/train\/0000\.parquet: the file is 1024 MiB \(1073741824 bytes\), over the 500 MiB limit/,
+    );
+    expect(hub.requests.some((r) => r.url.includes('/resolve/') || r.url.includes('.parquet'))).toBe(false);
   });
 
   it('a missing data set is named, and what was cached stays', async () => {

@@ -1,16 +1,25 @@
 // A Hub data set as tables per split: the Parquet files the Hub lists for it (downloaded with
 // the one download client into the Store, sha256-checked against the refs/convert/parquet tree),
-// or, when the Hub has no Parquet listing, the dataset viewer's /rows API (100 rows a page).
+// or, when the Hub has no Parquet listing, the dataset viewer's /rows API (100 rows a page, at most
+// MAX_ROWS_API_ROWS a split). Listed files over the data-file limit (data/limits.ts) are refused.
 // A manifest written last makes the data set loadable offline. Not column mapping (data/).
 
 import { HubError } from './errors.ts';
 import type { HubClient } from './hub-client.ts';
 import { downloadToStore } from './download.ts';
 import { ProgressMeter, type ProgressCallback } from './progress.ts';
+import { dataFileSizeProblem } from '../data/limits.ts';
 import { parseParquet, type Table } from '../data/parse.ts';
 import { hubDatasetKey, type Store } from '../store/store.ts';
 
 const PARQUET_REV = 'refs/convert/parquet';
+/**
+ * The rows API fallback reads at most this many rows of a split (1,000 requests of 100): it
+ * serves data sets the Hub has not converted to Parquet, which are small; a split the viewer
+ * says is larger is refused before the first row is kept, and no claim makes the loop longer.
+ */
+export const MAX_ROWS_API_ROWS = 100_000;
+const ROWS_PAGE = 100;
 const MANIFEST = '.tabtune-manifest.json';
 
 export interface HubDataset {
@@ -105,6 +114,11 @@ export async function loadHubDataset(o: LoadHubDatasetOptions): Promise<HubDatas
       return { split, url, path, info: byPath.get(path) };
     }),
   );
+  // A listed file over the data-file limit is refused by its listed size, before it is fetched.
+  for (const j of jobs) {
+    const tooLarge = j.info ? dataFileSizeProblem(j.info.size) : null;
+    if (tooLarge) throw new HubError('Unsupported', `${o.repo}: ${j.path}: ${tooLarge}.`);
+  }
   const total = jobs.every((j) => j.info) ? jobs.reduce((s, j) => s + j.info!.size, 0) : null;
   const meter = new ProgressMeter(o.onProgress, jobs.length, total);
   const manifest: Manifest = { config, via: 'parquet', splits: {} };
@@ -148,15 +162,26 @@ async function loadViaRows(o: LoadHubDatasetOptions, revision: string): Promise<
     meter.startFile(`${config}/${split}`, null);
     const rows: Record<string, unknown>[] = [];
     let columns: string[] = [];
-    for (let offset = 0; ; offset += 100) {
+    // At most MAX_ROWS_API_ROWS / ROWS_PAGE requests, whatever the pages hold or the total claims.
+    let total = MAX_ROWS_API_ROWS;
+    for (let offset = 0; offset < total; offset += ROWS_PAGE) {
       const page = await o.client.getJson<{ features: { name: string }[]; rows: { row: Record<string, unknown> }[]; num_rows_total: number }>(
-        `${ds}/rows?${q}&config=${encodeURIComponent(config)}&split=${encodeURIComponent(split)}&offset=${offset}&length=100`,
+        `${ds}/rows?${q}&config=${encodeURIComponent(config)}&split=${encodeURIComponent(split)}&offset=${offset}&length=${ROWS_PAGE}`,
         ctx,
       );
+      if (offset === 0) {
+        if (page.num_rows_total > MAX_ROWS_API_ROWS) {
+          throw new HubError(
+            'Unsupported',
+            `${o.repo} (${split}): the Hub has no Parquet export of it, and the dataset viewer's rows API, read 100 rows a request, serves at most ${MAX_ROWS_API_ROWS.toLocaleString('en-US')} rows here; this split has ${page.num_rows_total.toLocaleString('en-US')}. Download its files and give them as a file or folder.`,
+          );
+        }
+        if (Number.isInteger(page.num_rows_total) && page.num_rows_total >= 0) total = page.num_rows_total;
+      }
       columns = page.features.map((f) => f.name);
-      rows.push(...page.rows.map((r) => r.row));
+      for (const r of page.rows.slice(0, ROWS_PAGE)) rows.push(r.row);
       meter.bytes(0);
-      if (page.rows.length === 0 || rows.length >= page.num_rows_total) break;
+      if (page.rows.length === 0 || rows.length >= total) break;
     }
     const table: Table = { columns, rows };
     const key = hubDatasetKey(o.repo, revision, `rows/${config}/${split}.json`);

@@ -8,12 +8,15 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ensureFixtures, type FixturePaths } from '../../../tests/fixtures/fixtures.ts';
 import { startLocalHub, type LocalHub } from '../../../tests/hub/local-hub.ts';
+import { bertShapeProblem, CONFIG_LIMITS, parseBertConfig } from '../models/bert-config.ts';
 import { parseSafetensors } from '../models/safetensors.ts';
+import { readModelFolder } from '../models/sentence-model-node.ts';
+import { loadSentenceModel } from '../models/sentence-model.ts';
 import { FolderStore } from '../store/folder-store.ts';
 import { modelKey, partialPrefix } from '../store/store.ts';
 import { downloadToStore } from './download.ts';
 import { HubClient } from './hub-client.ts';
-import { loadHubModel, loadLocalModel } from './model-files.ts';
+import { checkModelConfig, loadHubModel, loadLocalModel } from './model-files.ts';
 import type { Progress } from './progress.ts';
 
 const MODEL = 'BAAI/bge-base-en-v1.5';
@@ -21,6 +24,7 @@ let paths: FixturePaths;
 let work: string;
 let pytorchOnly: string;
 let robertaDir: string;
+let hugeDir: string;
 const dirs: string[] = [];
 const tmp = () => {
   const d = mkdtempSync(join(tmpdir(), 'tabtune-hub-'));
@@ -40,6 +44,10 @@ beforeAll(() => {
   cpSync(paths.tinyBge, robertaDir, { recursive: true });
   const cfg = JSON.parse(readFileSync(join(robertaDir, 'config.json'), 'utf8'));
   writeFileSync(join(robertaDir, 'config.json'), JSON.stringify({ ...cfg, model_type: 'roberta', architectures: ['RobertaModel'] }));
+  // tiny-bge whose config.json claims a billion layers (its weights are still the 2-layer ones).
+  hugeDir = join(work, 'huge');
+  cpSync(paths.tinyBge, hugeDir, { recursive: true });
+  writeFileSync(join(hugeDir, 'config.json'), JSON.stringify({ ...cfg, num_hidden_layers: 1e9 }));
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 let hub: LocalHub | null = null;
@@ -207,5 +215,50 @@ describe('loadLocalModel', () => {
     expect(() => loadLocalModel('pt', readFolder(pytorchOnly))).toThrow('the folder pt has only pytorch_model.bin and no model.safetensors');
     expect(() => loadLocalModel('rb', readFolder(robertaDir))).toThrow('model_type "roberta" is not supported; the engine supports bert');
     expect(() => loadLocalModel('empty', [{ path: 'notes.txt', bytes: new Uint8Array(1) }])).toThrow('has no model.safetensors');
+  });
+});
+
+describe('config.json bounds', () => {
+  // Real configs that must pass: bge-large-en-v1.5 (BERT large) and bge-m3 (XLM-RoBERTa large;
+  // its model_type is refused separately, its shape is within the limits).
+  const bgeLarge = {
+    model_type: 'bert', hidden_size: 1024, num_hidden_layers: 24, num_attention_heads: 16, intermediate_size: 4096,
+    vocab_size: 30522, max_position_embeddings: 512, type_vocab_size: 2, pad_token_id: 0,
+  };
+  const bgeM3 = { ...bgeLarge, model_type: 'xlm-roberta', vocab_size: 250002, max_position_embeddings: 8194, type_vocab_size: 1, pad_token_id: 1 };
+  const HUGE = /num_hidden_layers is 1000000000, over the limit of 128/;
+
+  it('takes bge-large and bge-m3\'s shapes', () => {
+    expect(bertShapeProblem(bgeLarge)).toBeNull();
+    expect(bertShapeProblem(bgeM3)).toBeNull();
+    expect(parseBertConfig(bgeLarge)).toMatchObject({ numLayers: 24, hiddenSize: 1024, vocabSize: 30522 });
+    expect(() => checkModelConfig(bgeLarge, 'BAAI/bge-large-en-v1.5')).not.toThrow();
+  });
+
+  it('names the field, its value and the limit for each shape field, and the inconsistent ones', () => {
+    for (const [key, limit] of Object.entries(CONFIG_LIMITS)) {
+      expect(bertShapeProblem({ ...bgeLarge, [key]: limit + 1 }), key).toBe(`config.json: ${key} is ${limit + 1}, over the limit of ${limit} (the largest BERT-family encoders stay far below it)`);
+      expect(bertShapeProblem({ ...bgeLarge, [key]: 0 }), key).toBe(`config.json: ${key} must be a positive integer, got 0`);
+      expect(bertShapeProblem({ ...bgeLarge, [key]: 2.5 }), key).toMatch(`${key} must be a positive integer, got 2.5`);
+    }
+    expect(bertShapeProblem({ ...bgeLarge, num_attention_heads: 10 })).toBe('config.json: hidden_size 1024 is not a multiple of num_attention_heads 10');
+    expect(bertShapeProblem({ ...bgeLarge, pad_token_id: 30522 })).toMatch('pad_token_id 30522 is outside the vocabulary');
+    expect(bertShapeProblem({ ...bgeLarge, hidden_size: 8192, intermediate_size: 65536, num_hidden_layers: 128 })).toMatch(/the shape claims 1\.\d+e\+11 parameters, over the limit/);
+    const { hidden_size: _, ...noHidden } = bgeLarge;
+    expect(bertShapeProblem(noHidden)).toBe('config.json has no hidden_size');
+  });
+
+  it('refuses a billion layers at once on every path — folder, picked files, Hub (before the weights) — building nothing', async () => {
+    const t0 = performance.now();
+    const files = readModelFolder(hugeDir);
+    expect(() => loadSentenceModel(files)).toThrow(HUGE);
+    expect(() => loadLocalModel('huge', [...files].map(([path, bytes]) => ({ path, bytes })))).toThrow(HUGE);
+    hub = await startLocalHub({ models: { 'evil/huge': hugeDir } });
+    await expect(loadHubModel({ client: new HubClient({ hubUrl: hub.url }), store: new FolderStore(tmp()), repo: 'evil/huge' })).rejects.toThrow(
+      /evil\/huge@main: config\.json: num_hidden_layers is 1000000000, over the limit of 128/,
+    );
+    expect(hub.requests.some((r) => r.file === 'model.safetensors')).toBe(false);
+    // A parameter list for 1e9 layers (16e9 entries) could not be built in this time, or at all.
+    expect(performance.now() - t0).toBeLessThan(1000);
   });
 });

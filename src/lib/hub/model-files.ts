@@ -9,6 +9,7 @@ import { HubClient, type HubFile } from './hub-client.ts';
 import { downloadToStore } from './download.ts';
 import { ProgressMeter, type ProgressCallback } from './progress.ts';
 import { modelKey, type Store } from '../store/store.ts';
+import { bertShapeProblem } from '../models/bert-config.ts';
 
 /** The `model_type`s the engine can build (config.json). */
 export const SUPPORTED_MODEL_TYPES = ['bert'] as const;
@@ -48,8 +49,12 @@ const json = <T>(b: Uint8Array, name: string): T => {
   }
 };
 
-/** Throws a clear error when the config names a model the engine cannot build. */
+/**
+ * Throws a clear error when the config names a model the engine cannot build, or claims a shape
+ * past bert-config.ts' limits (checked here, before any weights are fetched or buffers built).
+ */
 export function checkModelConfig(config: Record<string, unknown>, where: string): void {
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new HubError('Unsupported', `${where}: config.json is not a JSON object.`);
   const type = config.model_type;
   if (typeof type !== 'string') throw new HubError('Unsupported', `${where}: config.json has no model_type; the engine supports ${SUPPORTED_MODEL_TYPES.join(', ')}.`);
   if (!(SUPPORTED_MODEL_TYPES as readonly string[]).includes(type)) {
@@ -58,6 +63,8 @@ export function checkModelConfig(config: Record<string, unknown>, where: string)
       `${where}: model_type "${type}" is not supported; the engine supports ${SUPPORTED_MODEL_TYPES.join(', ')} (BERT encoders such as the BGE v1.5 family).`,
     );
   }
+  const shape = bertShapeProblem(config);
+  if (shape) throw new HubError('Unsupported', `${where}: ${shape}.`);
 }
 
 /** Which weight files to use, from the file list; throws when there is no safetensors. */
@@ -204,6 +211,7 @@ export async function loadCachedModel(store: Store, hub: string, repo: string, r
     files.set(f.path, b);
   }
   const config = json<Record<string, unknown>>(files.get('config.json')!, 'config.json');
+  checkModelConfig(config, `${repo} (cached)`);
   return { source: { kind: 'hub', hub, repo, revision, commit: m.commit }, files, config, weights: m.weights, offline: true };
 }
 

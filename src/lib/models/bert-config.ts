@@ -43,6 +43,54 @@ export const BGE_SMALL_CONFIG: BertConfig = {
 /** bge-base-en-v1.5's shape: bge-small's with hidden 768 and FFN 3072 (for benchmarks). */
 export const BGE_BASE_CONFIG: BertConfig = { ...BGE_SMALL_CONFIG, hiddenSize: 768, intermediateSize: 3072 };
 
+/**
+ * The most config.json may claim for each shape field, checked before any parameter list or
+ * buffer is built from it: a config is untrusted, and `num_hidden_layers: 1e9` would otherwise
+ * build a billion layers' parameter list. Generous: bge-m3 (XLM-RoBERTa large: 24 layers, hidden
+ * 1024, 16 heads, FFN 4096, vocab 250,002, 8,194 positions) and bge-large sit far inside, as does
+ * the largest BERT-family encoder published (XLM-R XXL: 48 layers, hidden 4096, FFN 16,384).
+ */
+export const CONFIG_LIMITS = {
+  num_hidden_layers: 128,
+  hidden_size: 8192,
+  num_attention_heads: 128,
+  intermediate_size: 65_536,
+  vocab_size: 1_048_576,
+  max_position_embeddings: 65_536,
+  type_vocab_size: 1024,
+} as const;
+/** All parameters together: 2^32 (16 GiB as float32), 7× bge-m3's 568M and past any device here. */
+export const MAX_PARAMETERS = 2 ** 32;
+/** Fields with a default when config.json leaves them out (as transformers' BertConfig). */
+const SHAPE_DEFAULTS: Partial<Record<keyof typeof CONFIG_LIMITS, number>> = { max_position_embeddings: 512, type_vocab_size: 2 };
+
+/**
+ * What is wrong with config.json's shape fields — a positive integer within CONFIG_LIMITS each,
+ * hidden_size a multiple of num_attention_heads, pad_token_id inside the vocabulary, and
+ * MAX_PARAMETERS in all — naming the field, its value and the limit; null when nothing is. O(1):
+ * it reads numbers and builds nothing, so every loader (Hub, folder, the page's worker) calls it
+ * first.
+ */
+export function bertShapeProblem(c: Record<string, unknown>): string | null {
+  const v: Record<string, number> = {};
+  for (const [key, limit] of Object.entries(CONFIG_LIMITS) as [keyof typeof CONFIG_LIMITS, number][]) {
+    const x = c[key] ?? SHAPE_DEFAULTS[key];
+    if (x === undefined) return `config.json has no ${key}`;
+    if (typeof x !== 'number' || !Number.isInteger(x) || x < 1) return `config.json: ${key} must be a positive integer, got ${JSON.stringify(x) ?? String(x)}`;
+    if (x > limit) return `config.json: ${key} is ${x}, over the limit of ${limit} (the largest BERT-family encoders stay far below it)`;
+    v[key] = x;
+  }
+  if (v.hidden_size % v.num_attention_heads !== 0) return `config.json: hidden_size ${v.hidden_size} is not a multiple of num_attention_heads ${v.num_attention_heads}`;
+  const pad = c.pad_token_id;
+  if (typeof pad === 'number' && pad >= v.vocab_size) return `config.json: pad_token_id ${pad} is outside the vocabulary (vocab_size ${v.vocab_size})`;
+  const C = v.hidden_size;
+  const F = v.intermediate_size;
+  const layer = 4 * (C * C + C) + 2 * (F * C) + F + C + 4 * C;
+  const params = (v.vocab_size + v.max_position_embeddings + v.type_vocab_size + 2) * C + v.num_hidden_layers * layer + C * C + C;
+  if (params > MAX_PARAMETERS) return `config.json: the shape claims ${params.toExponential(2)} parameters, over the limit of ${MAX_PARAMETERS.toExponential(2)} (2^32)`;
+  return null;
+}
+
 /** Parses config.json; rejects models that are not BERT and settings the encoder does not implement. */
 export function parseBertConfig(json: unknown, file = 'config.json'): BertConfig {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ModelLoadError(`${file}: not a JSON object`);
@@ -67,6 +115,8 @@ export function parseBertConfig(json: unknown, file = 'config.json'): BertConfig
   if (act !== 'gelu') throw new ModelLoadError(`${file}: hidden_act ${JSON.stringify(act)} is not supported; supported: "gelu" (exact erf form)`);
   const pos = c.position_embedding_type ?? 'absolute';
   if (pos !== 'absolute') throw new ModelLoadError(`${file}: position_embedding_type ${JSON.stringify(pos)} is not supported; supported: "absolute"`);
+  const shape = bertShapeProblem(c);
+  if (shape) throw new ModelLoadError(shape.replace(/^config\.json/, file));
   const config: BertConfig = {
     vocabSize: int('vocab_size'),
     hiddenSize: int('hidden_size'),
