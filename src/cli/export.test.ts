@@ -7,11 +7,13 @@
 // `tabtune push` against the local Hub (create, preupload, LFS, commit) with the pushed repo
 // evaluating like the folder, and its failures (401, 403, an existing repo, no network) each with
 // its message and nothing lost; `tabtune script` writes a train.py that compiles and holds the
-// run config's hyperparameters.
+// run config's hyperparameters. What leaves the machine: a run from absolute --model/--data paths
+// with `.env`, `.git/config` and stray files planted in its folder exports (folder and zip) and
+// pushes only the package's files, and no exported file, train.py or commit message holds a path.
 
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,7 +28,9 @@ import { parseDataFile } from '../lib/data/parse.ts';
 import { evaluateIr, prepareIr } from '../lib/eval/ir-metrics.ts';
 import { buildIrSet } from '../lib/eval/ir-set.ts';
 import { fromOnnxBytes } from '../lib/graph/onnx.ts';
+import { commitMessage } from '../lib/export/hub-push.ts';
 import { parseSafetensors } from '../lib/models/safetensors.ts';
+import type { RunRecord } from '../lib/run/record.ts';
 import { parseRunConfig } from '../lib/train/run-config.ts';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
@@ -247,4 +251,60 @@ describe('tabtune script', () => {
     expect(cfg.maxSteps).toBe(20);
     expect(c.MAX_STEPS).toBe(20);
   });
+});
+
+describe('what leaves the machine', () => {
+  it('a run from absolute paths, with .env, .git/config and stray files in its folder: export and push carry only the package, and no path', async () => {
+    const dataFile = join(f.qaTiny, 'train.jsonl'); // absolute: the fixtures' folder
+    const run = join(work, 'local-run');
+    const t = await tabtune(['train', '--model', f.tinyBge, '--data', dataFile, '--output', run, '--batchSize', '16', '--maxSteps', '2', '--quiet']);
+    expect(t.code, t.stderr).toBe(0);
+    const planted = ['.env', '.git/config', 'notes.txt', '1_Pooling/.secret', 'private/keys.txt'];
+    for (const p of planted) {
+      mkdirSync(join(run, p, '..'), { recursive: true });
+      writeFileSync(join(run, p), `HF_TOKEN=hf_planted_${p}\n`);
+    }
+    const out = join(work, 'local-export');
+    const zip = join(work, 'local.zip');
+    const e = await tabtune(['export', '--model', run, '--out', out, '--zip', zip, '--onnx']);
+    expect(e.code, e.stderr).toBe(0);
+    const p = await tabtune(['push', '--model', run, '--repo', 'me/local-run', '--onnx'], { HF_TOKEN: TOKEN });
+    expect(p.code, p.stderr).toBe(0);
+
+    const want = [
+      '1_Pooling/config.json', 'README.md', 'config.json', 'config_sentence_transformers.json', 'eval_results.json', 'model.safetensors', 'modules.json',
+      'onnx/model.onnx', 'run_config.json', 'sentence_bert_config.json', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json', 'vocab.txt',
+    ];
+    const exported = Object.keys(folderDigest(out)).sort();
+    expect(exported).toEqual(want);
+    const zipped = unzipSync(new Uint8Array(readFileSync(zip)));
+    expect(Object.keys(zipped).sort()).toEqual(want);
+    expect([...hub.repoInfo('me/local-run')!.files].filter((x) => x !== '.gitattributes').sort()).toEqual(want);
+
+    // No file names a local folder: not the data's, the model's, the run's or the temp root.
+    const local = [f.qaTiny, f.tinyBge, run, work, ROOT];
+    const script = join(work, 'local-train.py');
+    const sc = await tabtune(['script', '--config', join(out, 'run_config.json'), '--out', script]);
+    expect(sc.code, sc.stderr).toBe(0);
+    const card = await (await fetch(`${hub.url}/me/local-run/resolve/main/README.md`)).text();
+    const record = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8')) as RunRecord;
+    const texts: [string, string][] = [
+      ...Object.entries(zipped).map(([name, b]) => [`zip ${name}`, Buffer.from(b).toString('latin1')] as [string, string]),
+      ...exported.map((name) => [`folder ${name}`, readFileSync(join(out, name), 'latin1')] as [string, string]),
+      ['train.py', readFileSync(script, 'utf8')], ['pushed README.md', card], ['commit message', commitMessage(record)],
+    ];
+    for (const [what, text] of texts) for (const dir of local) expect(text.includes(dir), `${what} holds ${dir}`).toBe(false);
+    // They name the data by its file name and the model by its folder's.
+    const config = JSON.parse(readFileSync(join(out, 'run_config.json'), 'utf8'));
+    expect([config.model.id, config.data.source, config.output]).toEqual(['tiny-bge', 'train.jsonl', null]);
+    expect(card).toContain('`train.jsonl`');
+    expect(commitMessage(record)).toMatch(/^tabtune: tiny-bge fine-tuned on train\.jsonl \(2 updates/);
+    expect(readFileSync(script, 'utf8')).toMatch(/^DATASET_ID = "train\.jsonl"$/m);
+    // The run itself keeps its paths (run.json stays home: export --quantize reads the data from it).
+    expect(record.dataSource).toBe(dataFile);
+    // Repeating the run from elsewhere says where the bare names are looked for.
+    const again = await tabtune(['train', '--config', join(out, 'run_config.json'), '--output', join(work, 'again')]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain('--model tiny-bge: no such file or folder, and not a Hub id (owner/name[@revision]) (a run config names local files without their folder: run from the folder that holds tiny-bge, or give --model PATH)');
+  }, 240_000);
 });

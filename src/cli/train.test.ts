@@ -5,10 +5,11 @@
 // bit-identical (in-process, so the signal lands exactly), a resume with other data is refused,
 // the model and data come from a (local) Hub as from folders, sharded weights train like the
 // single file, eval.everyEpoch logs eval_ lines (the last equal to evaluating the written model),
-// and a real SIGINT leaves a checkpoint that --resume finishes from.
+// and a real SIGINT leaves a checkpoint that --resume finishes from; --output refuses a non-empty
+// folder that is not a tabtune run, touching nothing in it.
 
 import { execFile, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -94,6 +95,26 @@ afterAll(async () => {
 });
 
 describe('tabtune train', () => {
+  it('refuses an --output folder that holds files and no tabtune run, leaving every file and mtime as it was', async () => {
+    const dir = join(work, 'not-a-run');
+    mkdirSync(join(dir, 'sub'), { recursive: true });
+    for (const [name, text] of [['README.md', '# my project'], ['config.json', '{"mine":true}'], ['sub/notes.txt', 'x'], ['.env', 'SECRET=1']]) writeFileSync(join(dir, name), text);
+    const snapshot = () => readdirSync(dir, { recursive: true, encoding: 'utf8' }).sort().map((p) => [p, statSync(join(dir, p)).mtimeMs, statSync(join(dir, p)).isFile() ? readFileSync(join(dir, p), 'utf8') : null]);
+    const before = snapshot();
+    for (const extra of [[], ['--resume']]) {
+      const r = await inProcess(['--model', f.tinyBge, '--data', f.qaTiny, '--output', dir, '--maxSteps', '1', '--quiet', ...extra]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(
+        `--output ${dir} is not empty (.env, README.md, config.json, sub) and is not a tabtune run's folder (no run.json): a run would overwrite files there, so nothing was written. ` +
+          `Choose a new or empty folder; to continue a tabtune run, give that run's own output folder with --resume.`,
+      );
+    }
+    expect(snapshot()).toEqual(before);
+    // A file is no folder; an empty folder is fine (the model is then loaded: the refusal came first above).
+    writeFileSync(join(work, 'a-file'), '');
+    expect((await inProcess(['--model', f.tinyBge, '--data', f.qaTiny, '--output', join(work, 'a-file')])).stderr).toContain('is a file, not a folder');
+  });
+
   it('trains qa-tiny, evaluates before/after and writes a loadable sentence-transformers folder', async () => {
     const out = join(work, 'run');
     // Sanity run: 8 epochs at batch 16 (80 steps, ~3 s), lr 2e-3, linear decay, no warmup.
