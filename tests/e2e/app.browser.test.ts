@@ -7,7 +7,8 @@
 // Compute card with WebGPU (SwiftShader) naming the backend its self-test ran on, and a local CSV
 // picked from disk getting its preview, name-guessed mapping and inline row errors.
 
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StaticServer } from '../../scripts/serve.js';
@@ -309,7 +310,7 @@ describe('the page on WebGPU (SwiftShader)', () => {
 });
 
 describe('the compute card with WebGPU', () => {
-  it('names the adapter and says the self-test ran on the WebGPU EP; a local CSV gets a preview and mapping', async () => {
+  it('names the adapter and says the self-test ran on the WebGPU EP; a local CSV gets a preview and mapping, a 1 GiB file is refused unread', async () => {
     session = await launchBrowser({ webgpu: true });
     const { page } = session;
     await page.goto(pageUrl());
@@ -329,6 +330,21 @@ describe('the compute card with WebGPU', () => {
     expect(await page.getByTestId('data-mapping').getAttribute('data-source')).toBe('auto');
     expect(await page.getByTestId('data-issues').textContent()).toMatch(/pairs\.csv, row 4: positive \("passage"\) is (empty|missing)/);
     await page.screenshot({ path: join(ARTIFACTS_DIR, 'app-webgpu.png'), fullPage: true });
+
+    // A 1 GiB file (sparse: nothing written) is refused by File.size before the page reads it: at
+    // once (read and handed to the worker, which refuses it with the same message, it took 13 s here).
+    const dir = await mkdtemp(join(tmpdir(), 'tabtune-big-'));
+    try {
+      const big = join(dir, 'big.jsonl');
+      await writeFile(big, '');
+      await truncate(big, 2 ** 30);
+      const t0 = performance.now();
+      await page.getByTestId('data-file').setInputFiles(big);
+      await page.locator('[data-testid=data-error]', { hasText: 'big.jsonl: the file is 1024 MiB (1073741824 bytes), over the 500 MiB limit for one data file' }).waitFor({ timeout: 30_000 });
+      expect(performance.now() - t0).toBeLessThan(3000);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
     expect(session.errors).toEqual([]);
   }, 180_000);
 });
