@@ -7,6 +7,7 @@
 
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { checkDataFileSize, DataError } from '../lib/data/parse.ts';
 import { BertEncoder } from '../lib/models/encoder.ts';
 import { loadSentenceModelFromDir } from '../lib/models/sentence-model-node.ts';
 import { createRuntime } from '../lib/runtime/index.ts';
@@ -102,9 +103,11 @@ export async function embedCommand(argv: string[], io: CliIo): Promise<number> {
   if (!statSync(values.model, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`--model ${values.model}: no such folder`);
   let content: string;
   try {
+    checkDataFileSize(values.texts, statSync(values.texts).size); // before it is read
     content = readFileSync(values.texts, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
+    if (e instanceof DataError) throw e;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : (e as Error).message;
     throw new Error(`cannot read --texts ${values.texts}: ${why}`);
   }

@@ -5,8 +5,9 @@
 // of what could not be found. The output is training data as it is: `tabtune train --data FILE`
 // maps its columns by name. Not the mining itself and not the loaders (sources.ts).
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { checkDataFileSize } from '../lib/data/parse.ts';
 import { type MineOptions, type MineResult, type ScoreStats, minedRecords, mineHardNegatives } from '../lib/mine/hard-negatives.ts';
 import { BertEncoder } from '../lib/models/encoder.ts';
 import { createRuntime } from '../lib/runtime/index.ts';
@@ -110,7 +111,10 @@ export async function mineCommand(argv: string[], io: CliIo): Promise<number> {
     corpus = table.rows.map((r) => r[col]).filter((t): t is string => typeof t === 'string' && t.trim() !== '');
   } else if (values.corpus) {
     const kind = classifySource(values.corpus, '--corpus', 'mine');
-    if (kind.kind === 'file' && /\.txt$/i.test(kind.path)) corpus = readFileSync(kind.path, 'utf8').split('\n').filter((t) => t.trim() !== '');
+    if (kind.kind === 'file' && /\.txt$/i.test(kind.path)) {
+      checkDataFileSize(kind.path, statSync(kind.path).size);
+      corpus = readFileSync(kind.path, 'utf8').split('\n').filter((t) => t.trim() !== '');
+    }
     else {
       const c = await loadDataSource(values.corpus, ctx, { flag: '--corpus' });
       corpus = [...c.prepared.train, ...c.prepared.test].map((e) => e.positive);
