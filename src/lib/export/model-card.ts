@@ -49,9 +49,10 @@ function ndcg(r: IrResult | null | undefined): Map<number, number> {
 
 export function modelCard(card: CardRecord, opts: ModelCardOptions = {}): string {
   const { before, after } = card;
-  // The output folder is where this machine wrote it, not part of the run; local paths are named by file.
-  const c = publicConfig(card.config);
-  const config = c;
+  // The output folder is where this machine wrote it, not part of the run; local paths are named
+  // by file, in the config, the names and the run's title alike.
+  const config = publicConfig(card.config);
+  const c = config;
   const record = {
     name: publicText(card.name, [card.baseModel, card.dataSource, card.config.model.id, card.config.data.source]),
     baseModel: publicName(card.baseModel), dataSource: publicName(card.dataSource), step: card.step,
