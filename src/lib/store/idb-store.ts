@@ -78,8 +78,8 @@ export interface IdbStoreOptions {
   name?: string;
   /** Bytes per chunk (tests use small chunks); default STORE_CHUNK_BYTES. */
   chunkBytes?: number;
-  /** Tests only: called before each step of a `set`; a throw makes that step fail (an interrupted write). */
-  beforeWriteStep?: (step: WriteStep) => void;
+  /** Tests only: awaited before each step of a `set`; a throw makes that step fail (an interrupted write). */
+  beforeWriteStep?: (step: WriteStep) => void | Promise<void>;
 }
 
 const isQuota = (e: unknown) =>
@@ -94,7 +94,7 @@ export class IdbStore implements Store {
   readonly #meta: UseStore;
   readonly #lockPrefix: string;
   readonly #chunkBytes: number;
-  readonly #beforeStep: (step: WriteStep) => void;
+  readonly #beforeStep: (step: WriteStep) => void | Promise<void>;
   /** Gens of this store's writes in progress (the sweep skips them even without Web Locks). */
   readonly #writing = new Set<string>();
 
@@ -161,17 +161,17 @@ export class IdbStore implements Store {
     let replaced: CommitRecord | undefined;
     try {
       if (single) {
-        this.#beforeStep({ op: 'data', index: 0 });
+        await this.#beforeStep({ op: 'data', index: 0 });
         written = 1;
         await set(`${key}#${gen}`, parts[0], this.#data);
       } else {
         for (const c of chunksOf(parts, size, this.#chunkBytes)) {
-          this.#beforeStep({ op: 'data', index: written });
+          await this.#beforeStep({ op: 'data', index: written });
           await set(`${key}#${gen}~${written++}`, c, this.#data);
         }
         rec.chunks = written;
       }
-      this.#beforeStep({ op: 'commit' });
+      await this.#beforeStep({ op: 'commit' });
       rec.time = Date.now();
       await update<CommitRecord>(key, (old) => {
         replaced = old;
@@ -188,7 +188,7 @@ export class IdbStore implements Store {
   }
 
   async #drop(dataKeyList: string[]): Promise<void> {
-    this.#beforeStep({ op: 'drop' });
+    await this.#beforeStep({ op: 'drop' });
     await delMany(dataKeyList, this.#data);
   }
 
