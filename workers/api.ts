@@ -306,6 +306,8 @@ export interface EngineWorkerApi {
    * run stops, keeps its checkpoint and offers WASM). False when the engine is not on WebGPU.
    */
   simulateDeviceLoss(): Promise<boolean>;
+  /** Answers true: the page asks after an `error` event whether the worker still runs (src/ui/worker-guard.ts). */
+  ping(): Promise<true>;
   evaluate(req: EvaluateRequest, onProgress?: (p: EvalProgress) => void): Promise<EvaluateResult>;
   /** Runs stored in IndexedDB, newest first; the finished ones are "My models". */
   runs(): Promise<RunRecord[]>;

@@ -10,7 +10,7 @@ import type { BertEncoder } from '../src/lib/models/encoder.ts';
 import { loadSentenceModel, type SentenceModel } from '../src/lib/models/sentence-model.ts';
 import type { Runtime } from '../src/lib/runtime/index.ts';
 import { IdbStore } from '../src/lib/store/idb-store.ts';
-import type { Store } from '../src/lib/store/store.ts';
+import type { Store, Unreferenced } from '../src/lib/store/store.ts';
 import { loadTokenizer, tokenizerFilesFromMap, type TextTokenizer } from '../src/lib/tokenize/tokenizer.ts';
 import type { DatasetSummary, ModelSummary } from './api.ts';
 
@@ -53,8 +53,13 @@ export class EngineState {
   wasmRuntime: Promise<Runtime> | null = null;
   #parsed: { files: Map<string, Uint8Array>; model: SentenceModel; tokenizer: TextTokenizer } | null = null;
 
+  /** The start-up sweep of what interrupted writes left (idb-store.ts); null where the store has none. */
+  readonly swept: Promise<Unreferenced | null>;
+
   constructor(store: Store = new IdbStore()) {
     this.store = store;
+    // Safe beside the writes that the first calls start: the sweep skips every write in progress.
+    this.swept = store.sweep?.().catch(() => null) ?? Promise.resolve(null);
   }
 
   /** Lets the explorer's two encoders go (a run needs the memory). */

@@ -30,6 +30,7 @@ const api: EngineWorkerApi = {
   train: (req, onEvent) => session.train(state, req, onEvent),
   cancel: () => session.cancel(state),
   simulateDeviceLoss: () => session.simulateDeviceLoss(),
+  ping: async () => true,
   evaluate: (req, onProgress) => session.evaluate(state, req, onProgress),
   runs: () => session.runs(state),
   renameRun: (runId, name) => session.renameRun(state, runId, name),

@@ -12,7 +12,7 @@ import { checkModelConfig, loadHubModel } from '../src/lib/hub/model-files.ts';
 import type { ProgressCallback } from '../src/lib/hub/progress.ts';
 import { parseBertConfig, trainableParameters } from '../src/lib/models/bert-config.ts';
 import { CHECKPOINTS_PREFIX, readRunRecord, RUN_OUTPUT_EXTRAS, RUN_RECORD_KEY, type RunRecord, storedModelId, storedRunId } from '../src/lib/run/record.ts';
-import { localDatasetKey, modelKey, prefixedStore, runKey, storeSummary } from '../src/lib/store/store.ts';
+import { localDatasetKey, modelKey, prefixedStore, runKey, storeSummary, UNREFERENCED_GROUP } from '../src/lib/store/store.ts';
 import type { DatasetSummary, LoadRequest, ModelSummary, StoragePanel } from './api.ts';
 import type { EngineState } from './engine-state.ts';
 
@@ -150,6 +150,8 @@ export async function storagePanel(state: EngineState): Promise<StoragePanel> {
 
 export async function storageDelete(state: EngineState, group: string): Promise<number> {
   if (state.active && group.replace(/\/$/, '') === `run/${state.activeRunId}`) throw new Error('that run is in progress; cancel it first');
+  // Sweeping skips writes in progress, so it is safe while a run writes.
+  if (group === UNREFERENCED_GROUP) return (await state.store.sweep?.())?.entries ?? 0;
   return state.store.delPrefix(group.endsWith('/') ? group : `${group}/`);
 }
 

@@ -33,6 +33,7 @@ import type { EvalProgress } from '../lib/eval/evaluate-model.ts';
 import type { MineOptions } from '../lib/mine/hard-negatives.ts';
 import type { RunEvaluation } from '../lib/run/record.ts';
 import type { RunConfig } from '../lib/train/run-config.ts';
+import { guardWorker } from './worker-guard.ts';
 
 export type ProbeState =
   | { status: 'idle' }
@@ -88,6 +89,8 @@ const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 export class Engine {
   #worker: Worker | null = null;
   #api: Comlink.Remote<EngineWorkerApi> | null = null;
+  #raw: Comlink.Remote<EngineWorkerApi> | null = null;
+  #stopped = $state.raw<string | null>(null);
   #probe = $state.raw<ProbeState>({ status: 'idle' });
   #selfTest = $state.raw<SelfTestState>({ status: 'idle' });
   #model = $state.raw<LoadState<ModelSummary>>({ status: 'idle' });
@@ -167,16 +170,27 @@ export class Engine {
     return this.#exploreQueries;
   }
 
+  /** Why the engine worker stopped (its calls all reject with this); null while it runs. The page offers a reload. */
+  get stopped(): string | null {
+    return this.#stopped;
+  }
+
   #remote(): Comlink.Remote<EngineWorkerApi> {
     if (!this.#api) {
       this.#worker = new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), {
         type: 'module',
         name: 'tabtune-engine',
       });
-      this.#worker.addEventListener('error', (event) => {
-        this.#probe = { status: 'failed', error: `engine worker failed to start: ${event.message || 'unknown error'}` };
-      });
-      this.#api = Comlink.wrap<EngineWorkerApi>(this.#worker);
+      this.#raw = Comlink.wrap<EngineWorkerApi>(this.#worker);
+      const raw = this.#raw;
+      // Every call in flight, and every later one, rejects once the worker has stopped.
+      this.#api = guardWorker(this.#worker, raw, {
+        ping: () => raw.ping(),
+        onStop: (e) => {
+          this.#stopped = e.message;
+          if (this.#probe.status === 'probing') this.#probe = { status: 'failed', error: e.message };
+        },
+      }).remote;
     }
     return this.#api;
   }
@@ -468,8 +482,9 @@ export class Engine {
   }
 
   dispose(): void {
-    this.#api?.[Comlink.releaseProxy]();
+    this.#raw?.[Comlink.releaseProxy]();
     this.#worker?.terminate();
+    this.#raw = null;
     this.#api = null;
     this.#worker = null;
   }

@@ -4,8 +4,9 @@
 // the before/after table, the share link restoring the config, the trained model in "My models"
 // after a reload (renamed, evaluated again to the same table, the base of a new run), Resume after
 // a cancel and after a reload in the middle of a run; and the
-// Compute card with WebGPU (SwiftShader) naming the backend its self-test ran on, and a local CSV
-// picked from disk getting its preview, name-guessed mapping and inline row errors.
+// Compute card with WebGPU (SwiftShader) naming the backend its self-test ran on, a local CSV
+// picked from disk getting its preview, name-guessed mapping and inline row errors, and a crashed
+// engine worker failing the calls in flight and after with the offer to reload.
 
 import { mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -346,5 +347,26 @@ describe('the compute card with WebGPU', () => {
       await rm(dir, { recursive: true, force: true });
     }
     expect(session.errors).toEqual([]);
+
+    // The engine worker crashes (an uncaught error, and it is gone, as an out-of-memory end looks
+    // to the page): a call in flight fails with the reload offer instead of hanging, so does the
+    // next one, and the offered reload brings a working engine back.
+    const engineWorker = page.workers().find((w) => /engine/.test(w.url()))!;
+    await engineWorker.evaluate(() => {
+      setTimeout(() => {
+        throw new Error('simulated crash');
+      });
+      setTimeout(() => close());
+    });
+    await page.getByTestId('data-file').setInputFiles({ name: 'again.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+    const stoppedText = /The engine worker stopped \(.*simulated crash.*\); reload the page — your stored models, data and checkpoints are kept\./;
+    await page.getByTestId('data-error').waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId('data-error').textContent()).toMatch(stoppedText);
+    expect(await page.getByTestId('worker-stopped').textContent()).toMatch(stoppedText);
+    await page.getByTestId('data-load').click();
+    await expect.poll(() => page.getByTestId('data-error').textContent(), { timeout: 5_000 }).toMatch(stoppedText);
+    await page.getByTestId('worker-reload').click();
+    await page.locator('[data-testid=selftest][data-status=done]').waitFor({ timeout: 120_000 });
+    expect(await page.getByTestId('worker-stopped').count()).toBe(0);
   }, 180_000);
 });

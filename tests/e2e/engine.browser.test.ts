@@ -354,6 +354,44 @@ describe('IndexedDB store', () => {
     // A small value of one part is one value, as before.
     expect(await call('storeRoundTrip', 'model/a@main/config.json', [100])).toEqual({ equal: true, size: 100, listed: [100], rawValues: 1, afterDelete: 0 });
   }, 120_000);
+
+  it('an overwrite interrupted at any step leaves the old value (or, once committed, the new one); what it left is counted, then swept at the next start', async () => {
+    const chunkBytes = 1000;
+    const chunksOf = (parts: number[]) => {
+      const total = parts.reduce((a, b) => a + b, 0);
+      if (parts.length === 1 && total <= chunkBytes) return [total];
+      return Array.from({ length: Math.ceil(total / chunkBytes) }, (_, i) => Math.min(chunkBytes, total - i * chunkBytes));
+    };
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    // Multi-chunk over multi-chunk, single over multi, multi over single.
+    for (const [oldParts, newParts] of [[[2500], [1200, 2300]], [[500], [2500]], [[2500], [500]]]) {
+      const oldChunks = chunksOf(oldParts);
+      const newChunks = chunksOf(newParts);
+      const commitAt = newChunks.length;
+      const allSteps = [...newChunks.map((_, i) => `data${i}`), 'commit', 'drop'];
+      for (let failFrom = 0; failFrom <= allSteps.length; failFrom++) {
+        const r = await call('storeInterrupt', { chunkBytes, oldParts, newParts, failFrom });
+        const what = `${oldParts} -> ${newParts}, failing from step ${failFrom}`;
+        expect(r.steps, what).toEqual(allSteps.slice(0, failFrom));
+        const committed = failFrom > commitAt;
+        expect(r.reads, what).toBe(committed ? 'new' : 'old');
+        // Before the commit the write fails (and says why); after it, a failed drop of the old bytes is the sweep's.
+        if (committed) expect(r.error, what).toBeNull();
+        else expect(r.error, what).toMatch(/injected: the tab closed before (data|commit)/);
+        const left = committed ? (failFrom === commitAt + 1 ? sum(oldChunks) : 0) : sum(newChunks.slice(0, failFrom));
+        expect(r.counted, what).toEqual(left ? [1, left] : null);
+        expect(r.swept, what).toEqual(left ? [1, left] : [0, 0]);
+        expect(r.countedAfter, what).toBeNull();
+        expect(r.rawKeysAfter, what).toBe(committed ? newChunks.length : oldChunks.length);
+      }
+    }
+  }, 120_000);
+
+  it("a sweep in another tab leaves a write in progress alone (its Web Lock), and the write commits whole", async () => {
+    expect(await call('storeSweepBesideWrite')).toEqual({
+      countedDuringWrite: 0, sweptDuringWrite: 0, value: [2, 2, 2, 2, 2, 2, 2, 2, 2], unreferencedAfter: 0, rawKeysAfter: 3,
+    });
+  });
 });
 
 describe('the engine worker', () => {

@@ -4,7 +4,7 @@
 // The layout of a run's store, the same in a CLI output folder and under `run/{runId}/` in
 // IndexedDB:
 //   run.json                              this record
-//   checkpoints/checkpoint-{step}.safetensors   the newest checkpoint (older ones are deleted)
+//   checkpoints/checkpoint-{step}.safetensors   the two newest checkpoints (older ones are deleted)
 //   model.safetensors, config.json, …     the trained sentence-transformers model (finished runs)
 //   train_log.jsonl, eval_results.json, run_config.json
 // Not the orchestration (run.ts) and not the Store implementations.

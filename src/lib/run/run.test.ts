@@ -5,7 +5,7 @@
 // log and results and keeps no checkpoint; epoch-end checkpoints resume into the next epoch.
 
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -60,12 +60,12 @@ const config = (extra: Record<string, unknown> = {}): RunConfig =>
   });
 
 let runNo = 0;
-async function run(o: { store?: PlainFolderStore; cfg?: RunConfig; model?: RunModel; d?: RunData; resume?: boolean; cancelAt?: { step: number; microBatch: number } }) {
+async function run(o: { store?: PlainFolderStore; cfg?: RunConfig; model?: RunModel; d?: RunData; resume?: boolean; cancelAt?: { step: number; microBatch: number }; checkpointEvery?: number }) {
   const store = o.store ?? new PlainFolderStore(join(work, `run-${runNo++}`));
   const controller = new AbortController();
   const events: RunEvent[] = [];
   const outcome = await runTraining({
-    store, runtime, model: o.model ?? tinyBge, data: o.d ?? data, config: o.cfg ?? config(), runId: 'test', resume: o.resume, checkpointEvery: 100,
+    store, runtime, model: o.model ?? tinyBge, data: o.d ?? data, config: o.cfg ?? config(), runId: 'test', resume: o.resume, checkpointEvery: o.checkpointEvery ?? 100,
     signal: controller.signal,
     onEvent: (e) => {
       events.push(e);
@@ -184,6 +184,34 @@ describe('runTraining', () => {
       for (const [name, t] of want) expect(got.get(name)!.data, `${name} after a cancel at micro-batch ${k}`).toEqual(t.data);
       expect(stepLog(part.store)).toEqual(stepLog(full.store));
     }
+  });
+
+  it('keeps the two newest checkpoints; a damaged newest one is skipped with a warning and the run resumes from the one before', async () => {
+    const full = await run({});
+    const part = await run({ cancelAt: { step: 2, microBatch: 4 }, checkpointEvery: 1 });
+    expect(await checkpointSteps(part.store)).toEqual([2, 1]);
+    // The newest is cut short, as by a write that never finished on a store without a commit step.
+    const newest = join(part.store.root, 'checkpoints', 'checkpoint-2.safetensors');
+    writeFileSync(newest, readFileSync(newest).subarray(0, 1000));
+    const resumed = await run({ store: part.store, resume: true, checkpointEvery: 1 });
+    expect(resumed.events.find((e) => e.type === 'warning')).toEqual({
+      type: 'warning',
+      message: expect.stringMatching(/^resuming from the checkpoint at update 1: the checkpoint at update 2 could not be read \(checkpoint: not a readable checkpoint file \(.*truncated/),
+    });
+    expect(resumed.events.find((e) => e.type === 'start')).toMatchObject({ resumedFrom: 1 });
+    expect(resumed.outcome.status).toBe('done');
+    const want = await weightsOf(full.store);
+    const got = await weightsOf(part.store);
+    for (const [name, t] of want) expect(got.get(name)!.data, name).toEqual(t.data);
+
+    // Both damaged (one cut short, one not a checkpoint): a clear error naming each, not a TypeError.
+    const again = await run({ cancelAt: { step: 2, microBatch: 4 }, checkpointEvery: 1 });
+    const dir = join(again.store.root, 'checkpoints');
+    writeFileSync(join(dir, 'checkpoint-2.safetensors'), new Uint8Array(3));
+    writeFileSync(join(dir, 'checkpoint-1.safetensors'), readFileSync(join(f.tinyBge, 'model.safetensors')));
+    await expect(run({ store: again.store, resume: true })).rejects.toThrow(
+      /^resume: no readable checkpoint in .*: the checkpoint at update 2 could not be read \(.*shorter than the 8-byte header.*\); the checkpoint at update 1 could not be read \(checkpoint: the file is a safetensors file but not a tabtune checkpoint.*\); start a new run$/,
+    );
   });
 
   it('refuses to resume with another base model or other training rows, naming what differs', async () => {

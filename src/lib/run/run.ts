@@ -4,9 +4,10 @@
 // (record.ts has the layout): the trained model as a sentence-transformers folder (the one writer,
 // src/lib/export/st-folder.ts), train_log.jsonl, eval_results.json and the run config.
 // Stops happen only at update boundaries (the Trainer finishes a group in progress), and a
-// stopped run always leaves a checkpoint of the step it stopped at. Resuming reads the newest
-// checkpoint and refuses one made from another base model, other training rows or another
-// config, naming what differs.
+// stopped run always leaves a checkpoint of the step it stopped at. The two newest checkpoints
+// are kept; resuming reads the newest one that can be read (saying so when it skips a damaged
+// one) and refuses one made from another base model, other training rows or another config,
+// naming what differs.
 // Pure TypeScript over a Store and a Runtime: no fs, no DOM, no comlink. The CLI adapts it to a
 // terminal (progress bars, Ctrl-C), the worker to IndexedDB and comlink events.
 //
@@ -24,7 +25,7 @@ import { modelFilesBytes, withSingleWeightsFile, type SentenceModel } from '../m
 import type { Runtime } from '../runtime/types.ts';
 import { sizeOfValue, type Store, type StoreValue } from '../store/store.ts';
 import type { TextTokenizer } from '../tokenize/tokenizer.ts';
-import { readCheckpoint } from '../train/checkpoint.ts';
+import { type Checkpoint, readCheckpoint } from '../train/checkpoint.ts';
 import { parseRunConfig, type RunConfig } from '../train/run-config.ts';
 import type { StepsPlan } from '../train/schedule.ts';
 import { type TrainEvent, Trainer, type TrainerOptions, TrainingFault } from '../train/trainer.ts';
@@ -145,6 +146,29 @@ function trainLog(events: readonly TrainEvent[], evals: readonly EpochEval[]): U
   return enc.encode(lines.map((l) => l + '\n').join(''));
 }
 
+/**
+ * The newest checkpoint of a run's store that can be read, newest first: a missing, truncated or
+ * damaged one is skipped with a warning that names it and why, so the run resumes from the one
+ * before it. Throws when none can be read.
+ */
+export async function readNewestCheckpoint(store: Store, emit: (e: RunEvent) => void = () => {}): Promise<Checkpoint> {
+  const steps = await checkpointSteps(store);
+  if (steps.length === 0) throw new Error(`resume: no checkpoint in ${store.description}`);
+  const failed: string[] = [];
+  for (const step of steps) {
+    const bytes = await store.get(checkpointKey(step)).catch(() => undefined);
+    try {
+      if (!bytes) throw new Error('its bytes are missing or incomplete');
+      const c = readCheckpoint(bytes);
+      if (failed.length) emit({ type: 'warning', message: `resuming from the checkpoint at update ${step}: ${failed.join('; ')}` });
+      return c;
+    } catch (e) {
+      failed.push(`the checkpoint at update ${step} could not be read (${message(e)})`);
+    }
+  }
+  throw new Error(`resume: no readable checkpoint in ${store.description}: ${failed.join('; ')}; start a new run`);
+}
+
 export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
   const { store, runtime, model, data, signal } = o;
   const emit = (e: RunEvent) => o.onEvent?.(e);
@@ -168,10 +192,11 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
   // What to resume from, checked before anything is written.
   let previous = await readRunRecord(store).catch(() => null);
   let checkpoint = null;
+  /** The newest checkpoint known readable: kept beside the next one until that one is stored. */
+  let resumedStep: number | null = null;
   if (o.resume) {
-    const [newest] = await checkpointSteps(store);
-    if (newest === undefined) throw new Error(`resume: no checkpoint in ${store.description}`);
-    checkpoint = readCheckpoint((await store.get(checkpointKey(newest)))!);
+    checkpoint = await readNewestCheckpoint(store, emit);
+    resumedStep = checkpoint.globalStep;
     const saved = checkpoint.provenance as Provenance | null;
     if (!saved) throw new Error('resume: the checkpoint does not record its base model and data, so it cannot be checked; start a new run');
     const diff = provenanceDifference(saved, provenance);
@@ -229,7 +254,9 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
       emit({ type: 'warning', message: `the checkpoint at update ${step} was not stored (${message(e)}); the previous one is kept` });
       return;
     }
-    for (const old of await checkpointSteps(store)) if (old !== step) await store.del(checkpointKey(old));
+    // The two newest are kept: if this one cannot be read back, a resume falls back to the one before.
+    const keep = writtenStep ?? resumedStep;
+    for (const old of await checkpointSteps(store)) if (old !== step && old !== keep) await store.del(checkpointKey(old));
     writtenStep = step;
     Object.assign(record, { checkpointStep: step, step, losses: lossesOf(trainer.events) });
     await save();

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -43,9 +43,48 @@ describe('FolderStore', () => {
     expect(await s.keys()).toEqual(['a/b']);
     expect(await s.get('a/half')).toBeUndefined();
     // A value truncated behind the store's back.
-    writeFileSync(join(root, 'a', 'b.v'), bytes(2));
+    const [valueFile] = readdirSync(join(root, 'a')).filter((n) => n.startsWith('b.v.g'));
+    writeFileSync(join(root, 'a', valueFile), bytes(2));
     expect(await s.get('a/b')).toBeUndefined();
     expect(readdirSync(join(root, 'a')).filter((n) => n.includes('.tmp-'))).toEqual([]);
+  });
+
+  it('an overwrite commits the new file before it deletes the old; an interrupted one leaves the old value, and its files are counted, then swept', async () => {
+    const root = tmp();
+    const s = new FolderStore(root, { sweepAfterMs: 0 });
+    await s.set('a/b', bytes(4, 1));
+    await s.set('a/b', bytes(6, 2));
+    expect(await s.get('a/b')).toEqual(bytes(6, 2));
+    // One record and the one value file it names: the replaced file went after the commit.
+    expect(readdirSync(join(root, 'a')).sort()).toEqual(['b.v.commit', expect.stringMatching(/^b\.v\.g[0-9a-z]+-[0-9a-f]{8}$/)]);
+    // A write interrupted before its commit: its value file and temp record, no rename.
+    writeFileSync(join(root, 'a', 'b.v.gzz-0000000a'), bytes(100, 3));
+    writeFileSync(join(root, 'a', `b.v.commit.tmp-${process.pid}-0000000a`), '{"size":100');
+    expect(await s.get('a/b')).toEqual(bytes(6, 2));
+    expect(await s.keys()).toEqual(['a/b']);
+    expect(await s.unreferenced()).toEqual({ entries: 2, size: 111 });
+    expect((await storeSummary(s)).map((g) => [g.group, g.size])).toEqual([['unreferenced (interrupted writes)', 111], ['a', 6]]);
+    // Files younger than the sweep's age are left (another process may be writing them).
+    expect(await new FolderStore(root).sweep()).toEqual({ entries: 0, size: 0 });
+    expect(await s.sweep()).toEqual({ entries: 2, size: 111 });
+    expect(await s.unreferenced()).toEqual({ entries: 0, size: 0 });
+    expect(readdirSync(join(root, 'a'))).toHaveLength(2);
+    expect(await s.get('a/b')).toEqual(bytes(6, 2));
+  });
+
+  it('reads entries written before generations (value at <segment>.v) and replaces them the same way', async () => {
+    const root = tmp();
+    mkdirSync(join(root, 'a'));
+    writeFileSync(join(root, 'a', 'b.v'), bytes(3, 5));
+    writeFileSync(join(root, 'a', 'b.v.commit'), JSON.stringify({ size: 3, time: 1 }));
+    const s = new FolderStore(root, { sweepAfterMs: 0 });
+    expect(await s.get('a/b')).toEqual(bytes(3, 5));
+    expect(await s.unreferenced()).toEqual({ entries: 0, size: 0 });
+    await s.set('a/b', bytes(2, 6));
+    expect(await s.get('a/b')).toEqual(bytes(2, 6));
+    expect(readdirSync(join(root, 'a'))).not.toContain('b.v');
+    await s.del('a/b');
+    expect(readdirSync(join(root, 'a'))).toEqual([]);
   });
 
   it('a full cache refuses the write with a message naming what is stored, and keeps everything', async () => {

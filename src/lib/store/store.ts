@@ -3,9 +3,13 @@
 // (IndexedDB through idb-keyval, the page's worker) and folder-store.ts (Node, the CLI).
 // Not a database: values are opaque bytes; no queries beyond key prefixes.
 //
-// Commit rule, shared by both implementations: a `set` writes the bytes first and the entry's
-// small commit record (size, time) last; `get`, `keys` and `entries` only see committed entries,
-// so a crash or a full disk in the middle of a write never leaves a half-written entry visible.
+// Commit rule, shared by both implementations: a `set` writes the new bytes where no committed
+// value lives (new keys or files, unique per write), then makes them the entry with one atomic
+// step (the commit record's swap), and only then deletes the value it replaced; nothing is ever
+// deleted before its replacement is committed. `get`, `keys` and `entries` only see committed
+// entries, so a crash or a full disk in the middle of a write leaves the old value whole. What an
+// interrupted write leaves (bytes no record points to) is counted by `unreferenced()` and shown
+// in the storage summary until `sweep()` deletes it.
 
 export interface StoreEntry {
   key: string;
@@ -36,6 +40,12 @@ export const partsOf = (v: StoreValue): readonly Uint8Array[] => (v instanceof U
 /** Bytes of a value. */
 export const sizeOfValue = (v: StoreValue): number => partsOf(v).reduce((n, p) => n + p.byteLength, 0);
 
+/** Bytes of interrupted writes that no commit record points to: how many values, how many bytes. */
+export interface Unreferenced {
+  entries: number;
+  size: number;
+}
+
 export interface Store {
   /** Where the bytes live, in words ("IndexedDB", "folder ~/.cache/tabtune"). */
   readonly description: string;
@@ -49,6 +59,10 @@ export interface Store {
   estimate(): Promise<StoreEstimate>;
   /** Asks the platform not to evict this storage (`navigator.storage.persist()`); true if granted. */
   persist(): Promise<boolean>;
+  /** What interrupted writes left (stores that can be interrupted between bytes and record). */
+  unreferenced?(): Promise<Unreferenced>;
+  /** Deletes what unreferenced() counts, except writes in progress; says what it deleted. */
+  sweep?(): Promise<Unreferenced>;
 }
 
 // ---- key scheme -------------------------------------------------------------------------------
@@ -104,9 +118,14 @@ export interface StoreGroup {
   entries: number;
 }
 
-/** Committed entries summed per group, largest first: what the storage panel lists. */
+/** The storage panel's line for bytes of interrupted writes (deleting it sweeps them). */
+export const UNREFERENCED_GROUP = 'unreferenced (interrupted writes)';
+
+/** Committed entries summed per group, and the bytes of interrupted writes, largest first: what the storage panel lists. */
 export async function storeSummary(store: Store): Promise<StoreGroup[]> {
   const groups = new Map<string, StoreGroup>();
+  const lost = await store.unreferenced?.().catch(() => null);
+  if (lost?.entries) groups.set(UNREFERENCED_GROUP, { group: UNREFERENCED_GROUP, size: lost.size, entries: lost.entries });
   for (const e of await store.entries()) {
     const g = groupOf(e.key);
     const cur = groups.get(g) ?? { group: g, size: 0, entries: 0 };

@@ -125,5 +125,11 @@ describe('checkpoint', () => {
     const badConfig = JSON.parse(parsed.metadata.state);
     badConfig.config.lr = -1;
     expect(() => readCheckpoint(rewrite({ state: JSON.stringify(badConfig) }))).toThrow(/run config is not valid here: lr: must be > 0/);
+    // Damaged state: a CheckpointError that says what, never a TypeError from reading into it.
+    expect(() => readCheckpoint(rewrite({ state: 'null' }))).toThrow(/checkpoint: state metadata is not a JSON object/);
+    const { sampler: _s, ...noSampler } = JSON.parse(parsed.metadata.state);
+    expect(() => readCheckpoint(rewrite({ state: JSON.stringify(noSampler) }))).toThrow(/checkpoint: state\.sampler must be an object, got undefined/);
+    // Cut short anywhere (a write that never finished): a CheckpointError.
+    for (const n of [0, 7, 9, 100, bytes.byteLength - 1]) expect(() => readCheckpoint(bytes.subarray(0, n)), `${n} bytes`).toThrow(CheckpointError);
   });
 });

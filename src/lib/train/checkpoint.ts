@@ -137,6 +137,10 @@ export function readCheckpoint(bytes: Uint8Array | readonly Uint8Array[]): Check
   } catch (e) {
     throw new CheckpointError(`state metadata is not JSON (${(e as Error).message})`);
   }
+  if (typeof s !== 'object' || s === null || Array.isArray(s)) throw new CheckpointError('state metadata is not a JSON object');
+  for (const k of ['scheduler', 'sampler'] as const) {
+    if (typeof s[k] !== 'object' || s[k] === null) throw new CheckpointError(`state.${k} must be an object, got ${JSON.stringify(s[k]) ?? 'undefined'}`);
+  }
   let config: RunConfig;
   try {
     config = parseRunConfig(s.config);

@@ -9,6 +9,7 @@ import { createRuntime, isDeviceTensor, type DeviceTensor, type HostTensor, type
 import * as Comlink from 'comlink';
 import { createStore, keys } from 'idb-keyval';
 import { IdbStore } from '../../../src/lib/store/idb-store.ts';
+import { storeSummary, UNREFERENCED_GROUP } from '../../../src/lib/store/store.ts';
 import type { Example } from '../../../src/lib/data/validate.ts';
 import { loadSentenceModel } from '../../../src/lib/models/sentence-model.ts';
 import { loadTokenizer, tokenizerFilesFromMap } from '../../../src/lib/tokenize/tokenizer.ts';
@@ -51,6 +52,8 @@ const sessions = new Map<string, Awaited<ReturnType<Runtime['load']>>>();
 const harness: Harness = {
   workerSelfTest: () => Promise.reject(new Error('set below')),
   storeRoundTrip: () => Promise.reject(new Error('set below')),
+  storeInterrupt: () => Promise.reject(new Error('set below')),
+  storeSweepBesideWrite: () => Promise.reject(new Error('set below')),
   train: () => Promise.reject(new Error('set below')),
   workerCall: () => Promise.reject(new Error('set below')),
   workerTrain: () => Promise.reject(new Error('set below')),
@@ -205,6 +208,62 @@ harness.storeRoundTrip = async (key, partSizes) => {
   const rawValues = await raw();
   await store.del(key);
   return { equal, size: back?.byteLength ?? -1, listed, rawValues, afterDelete: await raw() };
+};
+let interruptDb = 0;
+/** A value of parts of these sizes, every byte `fill`. */
+const valueOf = (sizes: number[], fill: number) => sizes.map((n) => new Uint8Array(n).fill(fill));
+harness.storeInterrupt = async ({ chunkBytes, oldParts, newParts, failFrom }) => {
+  const name = `interrupt-${interruptDb++}`;
+  const steps: string[] = [];
+  let failing = false;
+  const first = new IdbStore({
+    name, chunkBytes,
+    beforeWriteStep: (s) => {
+      if (!failing) return;
+      if (steps.length >= failFrom) throw new Error(`injected: the tab closed before ${s.op}`);
+      steps.push(s.op === 'data' ? `data${s.index}` : s.op);
+    },
+  });
+  await first.set('k', valueOf(oldParts, 1));
+  failing = true;
+  const error = await first.set('k', valueOf(newParts, 2)).then(() => null, (e: Error) => e.message);
+  // The next start-up: a new store over the same databases.
+  const next = new IdbStore({ name, chunkBytes });
+  const back = await next.get('k');
+  const total = (sizes: number[]) => sizes.reduce((a, b) => a + b, 0);
+  const reads = !back ? 'neither'
+    : back.byteLength === total(oldParts) && back.every((b) => b === 1) ? 'old'
+    : back.byteLength === total(newParts) && back.every((b) => b === 2) ? 'new' : 'neither';
+  const line = async (): Promise<[number, number] | null> => {
+    const g = (await storeSummary(next)).find((x) => x.group === UNREFERENCED_GROUP);
+    return g ? [g.entries, g.size] : null;
+  };
+  const counted = await line();
+  const swept = await next.sweep();
+  return {
+    steps, error, reads, counted, swept: [swept.entries, swept.size], countedAfter: await line(),
+    rawKeysAfter: (await keys(createStore(`${name}-data`, 'values'))).length,
+  };
+};
+harness.storeSweepBesideWrite = async () => {
+  const name = 'beside-write';
+  let release!: () => void;
+  const atCommit = new Promise<void>((r) => (release = r));
+  let reached!: () => void;
+  const waiting = new Promise<void>((r) => (reached = r));
+  const writer = new IdbStore({ name, chunkBytes: 4, beforeWriteStep: async (s) => { if (s.op === 'commit') { reached(); await atCommit; } } });
+  const otherTab = new IdbStore({ name, chunkBytes: 4 });
+  await otherTab.set('k', new Uint8Array([1, 1, 1, 1, 1]));
+  const write = writer.set('k', [new Uint8Array([2, 2, 2, 2, 2, 2, 2, 2, 2])]);
+  await waiting;
+  const countedDuringWrite = (await otherTab.unreferenced()).entries;
+  const sweptDuringWrite = (await otherTab.sweep()).entries;
+  release();
+  await write;
+  return {
+    countedDuringWrite, sweptDuringWrite, value: [...((await otherTab.get('k')) ?? [])],
+    unreferencedAfter: (await otherTab.unreferenced()).entries, rawKeysAfter: (await keys(createStore(`${name}-data`, 'values'))).length,
+  };
 };
 harness.workerCall = async (method, args) => {
   const out = await (engineWorker()[method] as unknown as (...a: unknown[]) => Promise<unknown>)(...args);

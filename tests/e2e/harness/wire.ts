@@ -39,6 +39,18 @@ export interface Harness {
    * under `key`, reads it back, and reports what the store and its raw databases hold.
    */
   storeRoundTrip(key: string, partSizes: number[]): Promise<{ equal: boolean; size: number; listed: number[]; rawValues: number; afterDelete: number }>;
+  /**
+   * IdbStore in the page, chunks of `chunkBytes`: stores `oldParts` under a key, then overwrites it
+   * with `newParts` while every IndexedDB step from step `failFrom` on fails (a closed tab), then
+   * opens the database again as the next start-up would and reports what it reads, what the
+   * storage summary counts as unreferenced, what the sweep deletes, and what is left.
+   */
+  storeInterrupt(o: { chunkBytes: number; oldParts: number[]; newParts: number[]; failFrom: number }): Promise<StoreInterruptReport>;
+  /**
+   * Two IdbStores over one database (two tabs): one overwrites a value and waits before its
+   * commit while the other counts and sweeps; then the write goes on. What each saw.
+   */
+  storeSweepBesideWrite(): Promise<{ countedDuringWrite: number; sweptDuringWrite: number; value: number[]; unreferencedAfter: number; rawKeysAfter: number }>;
   /** Starts workers/engine.worker.ts and calls its selfTest(). */
   workerSelfTest(): Promise<SelfTestReport>;
   /**
@@ -105,4 +117,20 @@ export function fromWire(t: WireTensor): HostTensor {
     : t.dtype === 'int32' ? new Int32Array(buf)
     : new Uint8Array(buf);
   return { dtype: t.dtype, dims: [...t.dims], data };
+}
+
+export interface StoreInterruptReport {
+  /** The steps the overwrite took, in order, up to the failure ("data0", "commit", "drop"). */
+  steps: string[];
+  /** The overwrite's error, or null when it finished. */
+  error: string | null;
+  /** What a new store reads back: the old value, the new one, or neither (a defect). */
+  reads: 'old' | 'new' | 'neither';
+  /** The storage summary's unreferenced line before the sweep ([entries, size]), or null. */
+  counted: [number, number] | null;
+  swept: [number, number];
+  /** The summary's unreferenced line after the sweep (null: none). */
+  countedAfter: [number, number] | null;
+  /** Raw values left in the data database after the sweep. */
+  rawKeysAfter: number;
 }
