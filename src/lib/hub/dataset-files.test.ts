@@ -9,6 +9,7 @@ import { ensureFixtures, type FixturePaths } from '../../../tests/fixtures/fixtu
 import { startLocalHub, type LocalHub } from '../../../tests/hub/local-hub.ts';
 import { prepareDataset } from '../data/dataset.ts';
 import { FolderStore } from '../store/folder-store.ts';
+import { hubDatasetKey } from '../store/store.ts';
 import { loadHubDataset } from './dataset-files.ts';
 import { HubClient } from './hub-client.ts';
 import type { Progress } from './progress.ts';
@@ -47,11 +48,9 @@ describe('loadHubDataset', () => {
     const sizes = ['train', 'test'].map((s) => readFileSync(join(paths.qaTiny, `data/${s}-00000-of-00001.parquet`)).byteLength);
     expect(events.at(-1)).toMatchObject({ phase: 'done', loaded: sizes[0] + sizes[1], total: sizes[0] + sizes[1], filesDone: 2, filesTotal: 2 });
     expect(events.some((e) => e.phase === 'parse')).toBe(true);
-    expect(await store.keys(`dataset/hub/${DEFAULT_DATASET_ID}@main/`)).toEqual([
-      `dataset/hub/${DEFAULT_DATASET_ID}@main/.tabtune-manifest.json`,
-      `dataset/hub/${DEFAULT_DATASET_ID}@main/default/test/0000.parquet`,
-      `dataset/hub/${DEFAULT_DATASET_ID}@main/default/train/0000.parquet`,
-    ]);
+    const at = hubDatasetKey(hub.url, DEFAULT_DATASET_ID, 'main');
+    expect(at).toBe(`dataset/hub/http:127.0.0.1:${new URL(hub.url).port}/${DEFAULT_DATASET_ID}@main/`);
+    expect(await store.keys('dataset/')).toEqual([`${at}.tabtune-manifest.json`, `${at}default/test/0000.parquet`, `${at}default/train/0000.parquet`]);
     const p = prepareDataset(ds.splits, { source: DEFAULT_DATASET_ID });
     expect([p.mappingSource, p.split, p.train.length, p.test.length, p.issues.length]).toEqual(['seed', 'given', 160, 40, 0]);
 
