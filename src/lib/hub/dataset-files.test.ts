@@ -10,7 +10,7 @@ import { startLocalHub, type LocalHub } from '../../../tests/hub/local-hub.ts';
 import { prepareDataset } from '../data/dataset.ts';
 import { FolderStore } from '../store/folder-store.ts';
 import { hubDatasetKey } from '../store/store.ts';
-import { loadHubDataset } from './dataset-files.ts';
+import { hubDatasetSize, loadHubDataset } from './dataset-files.ts';
 import { HubClient } from './hub-client.ts';
 import type { Progress } from './progress.ts';
 import { DEFAULT_DATASET_ID } from '../config.ts';
@@ -94,5 +94,46 @@ describe('loadHubDataset', () => {
       `Data set org/qaa was not found on ${hub.url}. Check the spelling (owner/name)`,
     );
     expect(await store.entries()).toEqual(before);
+  });
+
+  it('offline, a stored Parquet file altered behind its back is refused against its recorded hash and dropped', async () => {
+    hub = await startLocalHub({ datasets: { 'org/qa': paths.qaTiny } });
+    const url = hub.url;
+    const root = tmp();
+    await loadHubDataset({ client: new HubClient({ hubUrl: url }), store: new FolderStore(root), repo: 'org/qa' });
+    await hub.close();
+    hub = null;
+    const store = new FolderStore(root);
+    const key = hubDatasetKey(url, 'org/qa', 'main', 'default/train/0000.parquet');
+    const good = (await store.get(key))!;
+    const bad = good.slice();
+    bad[bad.length >> 1] ^= 1;
+    await store.set(key, bad);
+    await expect(loadHubDataset({ client: new HubClient({ hubUrl: url }), store, repo: 'org/qa' })).rejects.toThrow(
+      /^org\/qa: the stored copy of default\/train\/0000\.parquet: sha256 [0-9a-f]{64} does not match the Hub's [0-9a-f]{64} recorded when it was downloaded; it was deleted\. Connect to http:\/\/127\.0\.0\.1:\d+ to download it again\.$/,
+    );
+    expect(await store.get(key)).toBeUndefined();
+  });
+
+  it('maxBytes: the listed size is known before any file is fetched, and a data set over the cap is refused', async () => {
+    hub = await startLocalHub({ datasets: { 'org/qa': paths.qaTiny } });
+    const client = new HubClient({ hubUrl: hub.url });
+    const sizes = ['train', 'test'].map((s) => readFileSync(join(paths.qaTiny, `data/${s}-00000-of-00001.parquet`)).byteLength);
+    const total = sizes[0] + sizes[1];
+    expect(await hubDatasetSize(client, 'org/qa')).toEqual({ config: 'default', files: 2, bytes: total });
+    const store = new FolderStore(tmp());
+    await expect(loadHubDataset({ client, store, repo: 'org/qa', maxBytes: total - 1 })).rejects.toThrow(
+      /^org\/qa is [\d.]+ KiB of Parquet files, more than the [\d.]+ KiB loaded here\.$/,
+    );
+    expect(hub.requests.some((r) => r.file !== null)).toBe(false);
+    expect(await store.keys()).toEqual([]);
+    const ds = await loadHubDataset({ client, store, repo: 'org/qa', maxBytes: total });
+    expect(ds.splits.test.rows).toHaveLength(40);
+    // Without a Parquet export its size is not listed: refused under a cap.
+    const noParquet: typeof fetch = async (input, init) =>
+      String(input).includes('/api/datasets/org/qa/parquet') ? new Response('{"error":"no"}', { status: 500 }) : fetch(input, init);
+    await expect(loadHubDataset({ client: new HubClient({ hubUrl: hub.url, fetch: noParquet }), store: new FolderStore(tmp()), repo: 'org/qa', maxBytes: 1e9 })).rejects.toThrow(
+      'org/qa: the Hub does not list its size (no Parquet export with file sizes), and only data sets of at most 953.7 MiB are loaded here.',
+    );
   });
 });
