@@ -343,6 +343,15 @@ export interface DemoCorpus {
   examples: string[];
 }
 
+/** What the card's data set would fetch, from the Hub's listing, before anything is fetched. */
+export interface DemoCorpusSize {
+  /** Bytes of its Parquet files; null when the Hub does not list them. */
+  bytes: number | null;
+  files: number;
+  /** The most the demo loads; a larger (or unlisted) data set is refused. */
+  cap: number;
+}
+
 export interface DemoHit {
   rank: number;
   text: string;
@@ -351,6 +360,8 @@ export interface DemoHit {
 
 export interface DemoWorkerApi {
   load(req: { hubUrl: string; repo: string }, onProgress?: (p: DemoProgress) => void): Promise<DemoModel>;
+  /** The size of a Hub data set from its listing alone (nothing of it is fetched). */
+  corpusSize(req: { hubUrl: string; repo: string }): Promise<DemoCorpusSize>;
   loadCorpus(req: { kind: 'dataset'; hubUrl: string; repo: string } | { kind: 'texts'; texts: string[] }, onProgress?: (p: DemoProgress) => void): Promise<DemoCorpus>;
   search(query: string, k?: number): Promise<DemoHit[]>;
 }

@@ -4,22 +4,29 @@
 // data set its card names (the documents our evaluator would search: every distinct document of
 // its splits), or texts the visitor gives — and answers queries with the top 10 by cosine.
 // No training, no engine: this is how anyone without tabtune uses a pushed model.
+// A demo link is anyone's link: its data set goes into an IndexedDB database of its own (never
+// the trainer's model and data caches), only when the visitor asks, and only up to a size cap
+// the listing is checked against before anything is fetched.
 
 import { env, pipeline, type FeatureExtractionPipeline } from '@huggingface/transformers';
 import * as Comlink from 'comlink';
 import { prepareDataset } from '../src/lib/data/dataset.ts';
 import { buildIrSet } from '../src/lib/eval/ir-set.ts';
-import { loadHubDataset } from '../src/lib/hub/dataset-files.ts';
+import { hubDatasetSize, loadHubDataset } from '../src/lib/hub/dataset-files.ts';
 import { HubClient } from '../src/lib/hub/hub-client.ts';
 import { parsePoolingConfig } from '../src/lib/models/pooling.ts';
 import { undoCdnWasmPaths } from '../src/lib/runtime/index.ts';
 import { IdbStore } from '../src/lib/store/idb-store.ts';
-import type { DemoCorpus, DemoHit, DemoModel, DemoProgress, DemoWorkerApi } from './api.ts';
+import type { DemoCorpus, DemoCorpusSize, DemoHit, DemoModel, DemoProgress, DemoWorkerApi } from './api.ts';
 
 let model: { extractor: FeatureExtractionPipeline; pooling: 'cls' | 'mean'; normalize: boolean; dim: number } | null = null;
 let corpus: { texts: string[]; embeddings: Float32Array } | null = null;
 
 const BATCH = 16;
+/** The most a demo page downloads for its corpus (the card's data set). */
+const CORPUS_MAX_BYTES = 50 * 2 ** 20;
+/** The demo's own database: nothing a demo link loads lands in the trainer's caches. */
+const demoStore = new IdbStore({ name: 'tabtune-demo' });
 
 async function fetchJson(url: string): Promise<unknown | null> {
   const r = await fetch(url);
@@ -62,13 +69,18 @@ const api: DemoWorkerApi = {
     return { device, pooling, normalize, dim: model.dim } satisfies DemoModel;
   },
 
+  async corpusSize(req) {
+    const s = await hubDatasetSize(new HubClient({ hubUrl: req.hubUrl }), req.repo);
+    return { bytes: s.bytes, files: s.files, cap: CORPUS_MAX_BYTES } satisfies DemoCorpusSize;
+  },
+
   async loadCorpus(req, onProgress) {
     if (!model) throw new Error('load the model first');
     let texts: string[];
     let examples: string[] = [];
     if (req.kind === 'dataset') {
       onProgress?.({ what: `loading ${req.repo}`, done: 0, total: 0 });
-      const ds = await loadHubDataset({ client: new HubClient({ hubUrl: req.hubUrl }), store: new IdbStore(), repo: req.repo });
+      const ds = await loadHubDataset({ client: new HubClient({ hubUrl: req.hubUrl }), store: demoStore, repo: req.repo, maxBytes: CORPUS_MAX_BYTES });
       const p = prepareDataset(ds.splits, { source: req.repo });
       if (!p.usable) throw new Error(`${req.repo}: ${p.issues.find((i) => i.level === 'error')?.message ?? 'no usable rows'}`);
       if (p.test.length) {

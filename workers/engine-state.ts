@@ -9,6 +9,7 @@ import type { PreparedIr } from '../src/lib/eval/ir-metrics.ts';
 import type { BertEncoder } from '../src/lib/models/encoder.ts';
 import { loadSentenceModel, type SentenceModel } from '../src/lib/models/sentence-model.ts';
 import type { Runtime } from '../src/lib/runtime/index.ts';
+import { openHubCache } from '../src/lib/hub/cache-migration.ts';
 import { IdbStore } from '../src/lib/store/idb-store.ts';
 import type { Store, Unreferenced } from '../src/lib/store/store.ts';
 import { loadTokenizer, tokenizerFilesFromMap, type TextTokenizer } from '../src/lib/tokenize/tokenizer.ts';
@@ -56,7 +57,8 @@ export class EngineState {
   /** The start-up sweep of what interrupted writes left (idb-store.ts); null where the store has none. */
   readonly swept: Promise<Unreferenced | null>;
 
-  constructor(store: Store = new IdbStore()) {
+  /** Default: this profile's IndexedDB, its old Hub cache keys moved under huggingface.co's on start-up. */
+  constructor(store: Store = openHubCache(new IdbStore())) {
     this.store = store;
     // Safe beside the writes that the first calls start: the sweep skips every write in progress.
     this.swept = store.sweep?.().catch(() => null) ?? Promise.resolve(null);

@@ -8,11 +8,11 @@ import { prepareDataset } from '../src/lib/data/dataset.ts';
 import { parseDataFile, preview, type Table } from '../src/lib/data/parse.ts';
 import { loadHubDataset } from '../src/lib/hub/dataset-files.ts';
 import { HubClient } from '../src/lib/hub/hub-client.ts';
-import { checkModelConfig, loadHubModel } from '../src/lib/hub/model-files.ts';
+import { checkModelConfig, loadCachedModel, loadHubModel } from '../src/lib/hub/model-files.ts';
 import type { ProgressCallback } from '../src/lib/hub/progress.ts';
 import { parseBertConfig, trainableParameters } from '../src/lib/models/bert-config.ts';
 import { CHECKPOINTS_PREFIX, readRunRecord, RUN_OUTPUT_EXTRAS, RUN_RECORD_KEY, type RunRecord, storedModelId, storedRunId } from '../src/lib/run/record.ts';
-import { localDatasetKey, modelKey, prefixedStore, runKey, storeSummary, UNREFERENCED_GROUP } from '../src/lib/store/store.ts';
+import { localDatasetKey, prefixedStore, runKey, storeSummary, UNREFERENCED_GROUP } from '../src/lib/store/store.ts';
 import type { DatasetSummary, LoadRequest, ModelSummary, StoragePanel } from './api.ts';
 import type { EngineState } from './engine-state.ts';
 
@@ -44,11 +44,14 @@ export async function loadModel(state: EngineState, req: LoadRequest, onProgress
     files: [...m.files].map(([path, b]) => ({ path, size: b.byteLength })),
     offline: m.offline,
   };
+  // Through the manifest and its hashes (checked once per worker), from the Hub it was loaded from.
   const reread = async () => {
+    const stored = await loadCachedModel(state.store, req.hubUrl, req.repo, revision);
+    if (!stored) throw new Error(`${req.repo}@${revision} is no longer stored`);
     const files = new Map(m.files);
     for (const path of files.keys()) {
       if (!path.endsWith('.safetensors')) continue;
-      const bytes = await state.store.get(modelKey(req.repo, revision, path));
+      const bytes = stored.files.get(path);
       if (!bytes) throw new Error(`${req.repo}@${revision}: ${path} is no longer stored`);
       files.set(path, bytes);
     }

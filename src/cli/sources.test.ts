@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureFixtures } from '../../tests/fixtures/fixtures.ts';
 import { tokenizerFilesFromMap } from '../lib/tokenize/tokenizer.ts';
-import { classifySource, findDataFiles, loadDataSource, parseColumnsFlag, readTable, resolveHubFlag } from './sources.ts';
+import { classifySource, downloadProgress, findDataFiles, loadDataSource, parseColumnsFlag, readTable, resolveHubFlag } from './sources.ts';
+import { ProgressMeter } from '../lib/hub/progress.ts';
 
 let work: string;
 const sink = { write: () => true };
@@ -86,6 +87,20 @@ describe('loadDataSource', () => {
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'x.csv'), 'foo,bar\n1,2\n');
     await expect(loadDataSource(join(dir, 'x.csv'), { hubUrl: 'http://127.0.0.1:9', stderr: sink })).rejects.toThrow('no column is mapped to "anchor"');
+  });
+
+  it('a download note (a stored file that failed its hash check) is written once, on a line of its own', () => {
+    let out = '';
+    const cb = downloadProgress('model o/n', { write: (c: string) => (out += c) });
+    const meter = new ProgressMeter(cb, 1, 10);
+    meter.startFile('model.safetensors', 10);
+    meter.note("The stored copy of model.safetensors: sha256 a does not match the Hub's b; it was deleted and is downloaded again.");
+    meter.bytes(10);
+    meter.fileDone(0);
+    meter.finish();
+    expect(out.split('\n').filter((l) => l.includes('does not match'))).toEqual([
+      "model o/n: The stored copy of model.safetensors: sha256 a does not match the Hub's b; it was deleted and is downloaded again.",
+    ]);
   });
 });
 

@@ -19,6 +19,7 @@ import { loadHubModel } from '../lib/hub/model-files.ts';
 import type { Progress, ProgressCallback } from '../lib/hub/progress.ts';
 import { loadSentenceModel, type SentenceModel } from '../lib/models/sentence-model.ts';
 import { readModelFolder } from '../lib/models/sentence-model-node.ts';
+import { openHubCache } from '../lib/hub/cache-migration.ts';
 import { FolderStore } from '../lib/store/folder-store.ts';
 import type { Store } from '../lib/store/store.ts';
 import { loadTokenizer, tokenizerFilesFromMap, type TextTokenizer, type TokenizerFiles } from '../lib/tokenize/tokenizer.ts';
@@ -28,7 +29,7 @@ import { ProgressBar, type BarStream } from './progress-bar.ts';
 export interface SourceContext {
   /** Absolute Hub URL without a trailing slash. */
   hubUrl: string;
-  /** Default: a FolderStore at $TABTUNE_CACHE or ~/.cache/tabtune. */
+  /** Default: a FolderStore at $TABTUNE_CACHE or ~/.cache/tabtune (opened through openHubCache). */
   store?: Store;
   /** Progress bars and notes. */
   stderr: BarStream;
@@ -66,7 +67,14 @@ export function classifySource(spec: string, flag: string, command?: string): So
 /** Draws Hub download progress (bytes) as one bar; created on the first event. */
 export function downloadProgress(label: string, stream: BarStream): ProgressCallback & { finish(): void } {
   let bar: ProgressBar | null = null;
+  let noted = 0;
   const cb = (p: Progress) => {
+    // A note (a stored file that failed its hash check) goes on its own line, above the bar.
+    for (; noted < p.notes.length; noted++) {
+      bar?.finish();
+      bar = null;
+      stream.write(`${label}: ${p.notes[noted]}\n`);
+    }
     bar ??= new ProgressBar({ label, unit: 'B', stream, total: p.total ?? undefined });
     if (p.total !== null) bar.tracker.setTotal(p.total);
     bar.update(p.loaded);
@@ -119,7 +127,7 @@ export async function loadModelSource(spec: string, ctx: SourceContext, flag = '
   const progress = downloadProgress(`model ${src.repo}`, ctx.stderr);
   let loaded;
   try {
-    loaded = await loadHubModel({ client, store: ctx.store ?? new FolderStore(), repo: src.repo, revision: src.revision, onProgress: progress });
+    loaded = await loadHubModel({ client, store: ctx.store ?? openHubCache(new FolderStore()), repo: src.repo, revision: src.revision, onProgress: progress });
   } catch (e) {
     progress.finish();
     if (e instanceof HubError && e.code === 'RepositoryNotFound') {
@@ -242,7 +250,7 @@ export async function loadDataSource(spec: string, ctx: SourceContext, options: 
   if (src.kind === 'hub') {
     const progress = downloadProgress(`data ${src.repo}`, ctx.stderr);
     try {
-      const ds = await loadHubDataset({ client: new HubClient({ hubUrl: ctx.hubUrl }), store: ctx.store ?? new FolderStore(), repo: src.repo, revision: src.revision, onProgress: progress });
+      const ds = await loadHubDataset({ client: new HubClient({ hubUrl: ctx.hubUrl }), store: ctx.store ?? openHubCache(new FolderStore()), repo: src.repo, revision: src.revision, onProgress: progress });
       splits = ds.splits;
       name = src.repo;
       files = Object.fromEntries(Object.keys(ds.splits).map((s) => [s, [`${src.repo}@${ds.revision} (${ds.via}${ds.offline ? ', offline' : ''})`]]));

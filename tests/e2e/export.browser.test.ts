@@ -17,6 +17,7 @@ import { unzipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StaticServer } from '../../scripts/serve.js';
 import { DEFAULT_DATASET_ID, DEFAULT_MODEL_ID } from '../../src/lib/config.ts';
+import { hubId as hubIdOf } from '../../src/lib/store/store.ts';
 import { prepareDataset } from '../../src/lib/data/dataset.ts';
 import { parseDataFile } from '../../src/lib/data/parse.ts';
 import { evaluateModel } from '../../src/lib/eval/evaluate-model.ts';
@@ -165,12 +166,35 @@ describe('the trained model leaves the page', () => {
     // The demo link: the pushed model through transformers.js, the card's data set as the corpus.
     const expected = await evaluatorTop10(cliRun);
     const demo = await session.context.newPage();
+    const opened = hub.requests.length;
     await demo.goto(demoLink);
     await demo.getByTestId('demo-card-table').waitFor({ timeout: 60_000 });
     expect(await demo.getByTestId('demo-card-table').textContent()).toContain('dim_32_cosine_ndcg@10');
     await demo.getByTestId('demo-model').waitFor({ timeout: 120_000 });
     expect(await demo.getByTestId('demo-model').getAttribute('data-device')).toBe('wasm');
+    // The card's data set: its listed size first, nothing of it fetched before the click; then
+    // into the demo's own database, not the trainer's caches.
+    const parquetSince = (from: number) => hub.requests.slice(from).filter((r) => r.file?.endsWith('.parquet'));
+    await expect.poll(() => demo.getByTestId('demo-corpus-size').textContent(), { timeout: 60_000 }).toMatch(/^\(\d+(\.\d)? KiB in 2 Parquet files\)$/);
+    expect(parquetSince(opened)).toEqual([]);
+    expect(await demo.getByTestId('demo-corpus').count()).toBe(0);
+    await demo.getByTestId('demo-corpus-load').click();
     await demo.getByTestId('demo-corpus').waitFor({ timeout: 120_000 });
+    expect(parquetSince(opened).length).toBeGreaterThan(0);
+    const dbs = await demo.evaluate(async () => (await indexedDB.databases()).map((d) => d.name));
+    expect(dbs).toEqual(expect.arrayContaining(['tabtune-demo-data', 'tabtune-demo-meta']));
+    const demoKeys = await demo.evaluate(
+      () =>
+        new Promise<string[]>((ok, fail) => {
+          const r = indexedDB.open('tabtune-demo-meta');
+          r.onerror = () => fail(r.error);
+          r.onsuccess = () => {
+            const q = r.result.transaction('entries').objectStore('entries').getAllKeys();
+            q.onsuccess = () => ok(q.result.map(String));
+          };
+        }),
+    );
+    expect(demoKeys.some((k) => k.startsWith(`dataset/hub/${hubIdOf(hub.url)}/`))).toBe(true);
     await demo.getByTestId('demo-query').fill(expected.query);
     await demo.getByTestId('demo-search').click();
     await demo.getByTestId('demo-hits').waitFor({ timeout: 60_000 });

@@ -1,15 +1,20 @@
 // Models and data sets through the engine worker into IndexedDB, in Debian's Chromium: Hub
 // downloads with progress from the local Hub (another origin, CORS), reload with the Hub
 // stopped, and a full quota (an injected QuotaExceededError) that gives the storage message and
-// loses nothing already stored.
+// loses nothing already stored. The cache is keyed by Hub and hash-checked: a hostile Hub's
+// files for the default model's id never answer for another Hub (online, offline), and a stored
+// file altered in IndexedDB (same size) is caught, dropped and fetched again.
 // The test speaks comlink's wire protocol by hand (APPLY with RAW values; the progress callback
 // as a proxied MessagePort) because the page has no test hook into its Engine store.
 
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StaticServer } from '../../scripts/serve.js';
 import { ensureFixtures, type FixturePaths } from '../fixtures/fixtures.ts';
+import { hostileModelCopy } from '../fixtures/hostile.ts';
+import { hubId, modelKey } from '../../src/lib/store/store.ts';
 import { startLocalHub, type LocalHub } from '../hub/local-hub.ts';
 import { DIST_DIR, launchBrowser, serveDist, type BrowserSession } from './browser.ts';
 
@@ -20,9 +25,13 @@ let site: StaticServer;
 let hub: LocalHub | null;
 let session: BrowserSession;
 let workerUrl: string;
+/** The first test's Hub: stopped after it, its files stay cached under its URL. */
+let firstHubUrl: string;
+let work: string;
 
 beforeAll(async () => {
   paths = ensureFixtures();
+  work = mkdtempSync(join(tmpdir(), 'tabtune-loaders-'));
   site = await serveDist(true);
   hub = await startLocalHub({ models: { [MODEL]: paths.tinyBge, 'org/big': paths.tinyBgeF16 }, datasets: { [DATASET]: paths.qaTiny } });
   const file = readdirSync(join(DIST_DIR, 'assets')).find((f) => /^engine\.worker.*\.js$/.test(f));
@@ -35,6 +44,7 @@ afterAll(async () => {
   await session?.close();
   await hub?.close();
   await site?.close();
+  if (work) rmSync(work, { recursive: true, force: true });
 });
 
 /** Calls one worker method in the page; returns its result and the progress events it sent. */
@@ -81,6 +91,7 @@ async function call(method: string, args: unknown[], withProgress = false, slot 
 describe('loaders in the worker', () => {
   it('downloads a model and a data set into IndexedDB with progress, then reloads them with the Hub stopped', async () => {
     const hubUrl = hub!.url;
+    firstHubUrl = hubUrl;
     const m = await call('loadModel', [{ hubUrl, repo: MODEL }], true);
     expect(m.ok, JSON.stringify(m.value)).toBe(true);
     expect(m.value).toMatchObject({ repo: MODEL, modelType: 'bert', offline: false, commit: hub!.commitOf('model', MODEL) });
@@ -99,7 +110,9 @@ describe('loaders in the worker', () => {
     const panel = await call('storagePanel', []);
     expect(panel.value.where).toContain('IndexedDB');
     const groups = panel.value.groups.map((g: { group: string }) => g.group);
-    expect(groups).toEqual(expect.arrayContaining([`model/${MODEL}@main`, `dataset/hub/${DATASET}@main`]));
+    const at = hubId(hubUrl);
+    expect(at).toBe(`http:127.0.0.1:${new URL(hubUrl).port}`);
+    expect(groups).toEqual(expect.arrayContaining([`model/${at}/${MODEL}@main`, `dataset/hub/${at}/${DATASET}@main`]));
 
     await hub!.close();
     hub = null;
@@ -136,18 +149,103 @@ describe('loaders in the worker', () => {
     const r = await call('loadModel', [{ hubUrl: hub.url, repo: 'org/big' }], false, '__wq');
     expect(r.ok, JSON.stringify(r.value).slice(0, 600)).toBe(false);
     expect(r.value.message).toMatch(/^Storage is full \(IndexedDB \(this browser profile\)\): could not store .*org\/big@main/);
-    expect(r.value.message).toContain(`model/${MODEL}@main (`);
+    expect(r.value.message).toContain(`model/${hubId(firstHubUrl)}/${MODEL}@main (`);
     expect(r.value.message).toMatch(/Delete some of these in the storage panel/);
     const after = (await call('storagePanel', [], false, '__wq')).value;
     // The small files of org/big that fit are stored whole; the weights and their partial chunks are not.
-    const big = after.groups.find((g: { group: string }) => g.group === 'model/org/big@main');
+    const big = after.groups.find((g: { group: string }) => g.group === `model/${hubId(hub!.url)}/org/big@main`);
     expect(big.size).toBeLessThan(30_000);
     // Only the small resume record of the weights is left (resuming works once space is freed).
     const partial = after.groups.filter((g: { group: string }) => g.group.startsWith('partial/'));
-    expect(partial.map((g: { group: string; entries: number }) => [g.group, g.entries])).toEqual([['partial/model/org/big@main', 1]]);
+    expect(partial.map((g: { group: string; entries: number }) => [g.group, g.entries])).toEqual([[`partial/model/${hubId(hub!.url)}/org/big@main`, 1]]);
     expect(partial[0].size).toBeLessThan(200);
     for (const g of before.groups) expect(after.groups).toContainEqual(g);
-    const again = await call('loadModel', [{ hubUrl: 'http://127.0.0.1:9', repo: MODEL }]);
+    const again = await call('loadModel', [{ hubUrl: firstHubUrl, repo: MODEL }]);
     expect([again.ok, again.value.offline]).toEqual([true, true]);
+    // Another Hub has no cache: the first Hub's files do not answer for it.
+    const other = await call('loadModel', [{ hubUrl: 'http://127.0.0.1:9', repo: MODEL }]);
+    expect(other.ok).toBe(false);
+    expect(other.value.message).toMatch(/^Cannot reach http:\/\/127\.0\.0\.1:9 .*is not in the cache either/);
+    await hub!.close();
+    hub = null;
+  });
+
+  it("a ?hub= Hub's weights never answer for another Hub, online or offline, and an altered stored file is fetched again", async () => {
+    const evil = await startLocalHub({ models: { [MODEL]: hostileModelCopy(paths.tinyBge, join(work, 'evil')) } });
+    let good: LocalHub | null = await startLocalHub({ models: { [MODEL]: paths.tinyBge }, datasets: { [DATASET]: paths.qaTiny } });
+    const goodUrl = good.url;
+    try {
+      const fresh = async () => {
+        await session.page.evaluate(() => {
+          (globalThis as any).__w?.terminate();
+          (globalThis as any).__w = undefined;
+        });
+        await session.page.reload();
+      };
+      const evaluate = async (hubUrl: string, progress = false) => {
+        const m = await call('loadModel', [{ hubUrl, repo: MODEL }], progress);
+        expect(m.ok, JSON.stringify(m.value).slice(0, 400)).toBe(true);
+        const d = await call('loadDataset', [{ hubUrl: goodUrl, repo: DATASET }]);
+        expect(d.ok, JSON.stringify(d.value).slice(0, 400)).toBe(true);
+        const e = await call('evaluate', [{ config: { backend: 'wasm', loss: { type: 'mnrl', matryoshka: { dims: [32, 16] } } } }]);
+        expect(e.ok, JSON.stringify(e.value).slice(0, 400)).toBe(true);
+        return { model: m, metrics: e.value.result.metrics as Record<string, number> };
+      };
+      const weightBodies = (h: LocalHub, from: number) => h.requests.slice(from).filter((r) => r.file === 'model.safetensors' && r.status === 200).length;
+
+      // The clean reference: the good Hub's model, before any hostile bytes are in this profile.
+      await fresh();
+      const clean = await evaluate(goodUrl);
+      expect(clean.metrics['dim_32_cosine_ndcg@10'], JSON.stringify(clean.metrics)).toBeGreaterThan(0);
+      expect((await call('storageDelete', [`model/${hubId(goodUrl)}/${MODEL}@main`])).ok).toBe(true);
+
+      // ?hub=evil: the same repo id with other weights of the same size.
+      const bad = await evaluate(evil.url);
+      expect(bad.metrics).not.toEqual(clean.metrics);
+
+      // The good Hub afterwards (no cache for it): its own weights, fetched from it.
+      let mark = good.requests.length;
+      const after = await evaluate(goodUrl);
+      expect(weightBodies(good, mark)).toBe(1);
+      expect(after.metrics).toEqual(clean.metrics);
+
+      // A next visit whose stored weights were swapped in IndexedDB for the hostile ones (same size).
+      await fresh();
+      const swapped = await session.page.evaluate(
+        async ({ from, to }) => {
+          const open = (name: string) =>
+            new Promise<IDBDatabase>((ok, fail) => {
+              const r = indexedDB.open(name);
+              r.onsuccess = () => ok(r.result);
+              r.onerror = () => fail(r.error);
+            });
+          const db = await open('tabtune-data');
+          const req = <T,>(r: IDBRequest<T>) => new Promise<T>((ok, fail) => ((r.onsuccess = () => ok(r.result)), (r.onerror = () => fail(r.error))));
+          const bytes = (await req(db.transaction('values').objectStore('values').get(from))) as Uint8Array;
+          const old = (await req(db.transaction('values').objectStore('values').get(to))) as Uint8Array;
+          await req(db.transaction('values', 'readwrite').objectStore('values').put(bytes, to));
+          db.close();
+          return [bytes.byteLength, old.byteLength];
+        },
+        { from: modelKey(evil.url, MODEL, 'main', 'model.safetensors'), to: modelKey(goodUrl, MODEL, 'main', 'model.safetensors') },
+      );
+      expect(swapped[0]).toBe(swapped[1]);
+      mark = good.requests.length;
+      const healed = await evaluate(goodUrl, true);
+      expect(healed.model.progress.at(-1).notes).toEqual([expect.stringMatching(/^The stored copy of model\.safetensors: sha256 [0-9a-f]{64} does not match the Hub's [0-9a-f]{64}; it was deleted and is downloaded again\.$/)]);
+      expect(weightBodies(good, mark)).toBe(1);
+      expect(healed.metrics).toEqual(clean.metrics);
+
+      // Offline (the good Hub stopped): its cache, not the hostile Hub's.
+      await good.close();
+      good = null;
+      await fresh();
+      const offline = await evaluate(goodUrl);
+      expect(offline.model.value.offline).toBe(true);
+      expect(offline.metrics).toEqual(clean.metrics);
+    } finally {
+      await evil.close();
+      await good?.close();
+    }
   });
 });

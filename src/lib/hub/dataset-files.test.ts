@@ -9,7 +9,8 @@ import { ensureFixtures, type FixturePaths } from '../../../tests/fixtures/fixtu
 import { startLocalHub, type LocalHub } from '../../../tests/hub/local-hub.ts';
 import { prepareDataset } from '../data/dataset.ts';
 import { FolderStore } from '../store/folder-store.ts';
-import { loadHubDataset, MAX_ROWS_API_ROWS } from './dataset-files.ts';
+import { hubDatasetKey } from '../store/store.ts';
+import { hubDatasetSize, loadHubDataset, MAX_ROWS_API_ROWS } from './dataset-files.ts';
 import { HubClient } from './hub-client.ts';
 import type { Progress } from './progress.ts';
 import { DEFAULT_DATASET_ID } from '../config.ts';
@@ -47,11 +48,9 @@ describe('loadHubDataset', () => {
     const sizes = ['train', 'test'].map((s) => readFileSync(join(paths.qaTiny, `data/${s}-00000-of-00001.parquet`)).byteLength);
     expect(events.at(-1)).toMatchObject({ phase: 'done', loaded: sizes[0] + sizes[1], total: sizes[0] + sizes[1], filesDone: 2, filesTotal: 2 });
     expect(events.some((e) => e.phase === 'parse')).toBe(true);
-    expect(await store.keys(`dataset/hub/${DEFAULT_DATASET_ID}@main/`)).toEqual([
-      `dataset/hub/${DEFAULT_DATASET_ID}@main/.tabtune-manifest.json`,
-      `dataset/hub/${DEFAULT_DATASET_ID}@main/default/test/0000.parquet`,
-      `dataset/hub/${DEFAULT_DATASET_ID}@main/default/train/0000.parquet`,
-    ]);
+    const at = hubDatasetKey(hub.url, DEFAULT_DATASET_ID, 'main');
+    expect(at).toBe(`dataset/hub/http:127.0.0.1:${new URL(hub.url).port}/${DEFAULT_DATASET_ID}@main/`);
+    expect(await store.keys('dataset/')).toEqual([`${at}.tabtune-manifest.json`, `${at}default/test/0000.parquet`, `${at}default/train/0000.parquet`]);
     const p = prepareDataset(ds.splits, { source: DEFAULT_DATASET_ID });
     expect([p.mappingSource, p.split, p.train.length, p.test.length, p.issues.length]).toEqual(['seed', 'given', 160, 40, 0]);
 
@@ -136,5 +135,46 @@ describe('loadHubDataset', () => {
       `Data set org/qaa was not found on ${hub.url}. Check the spelling (owner/name)`,
     );
     expect(await store.entries()).toEqual(before);
+  });
+
+  it('offline, a stored Parquet file altered behind its back is refused against its recorded hash and dropped', async () => {
+    hub = await startLocalHub({ datasets: { 'org/qa': paths.qaTiny } });
+    const url = hub.url;
+    const root = tmp();
+    await loadHubDataset({ client: new HubClient({ hubUrl: url }), store: new FolderStore(root), repo: 'org/qa' });
+    await hub.close();
+    hub = null;
+    const store = new FolderStore(root);
+    const key = hubDatasetKey(url, 'org/qa', 'main', 'default/train/0000.parquet');
+    const good = (await store.get(key))!;
+    const bad = good.slice();
+    bad[bad.length >> 1] ^= 1;
+    await store.set(key, bad);
+    await expect(loadHubDataset({ client: new HubClient({ hubUrl: url }), store, repo: 'org/qa' })).rejects.toThrow(
+      /^org\/qa: the stored copy of default\/train\/0000\.parquet: sha256 [0-9a-f]{64} does not match the Hub's [0-9a-f]{64} recorded when it was downloaded; it was deleted\. Connect to http:\/\/127\.0\.0\.1:\d+ to download it again\.$/,
+    );
+    expect(await store.get(key)).toBeUndefined();
+  });
+
+  it('maxBytes: the listed size is known before any file is fetched, and a data set over the cap is refused', async () => {
+    hub = await startLocalHub({ datasets: { 'org/qa': paths.qaTiny } });
+    const client = new HubClient({ hubUrl: hub.url });
+    const sizes = ['train', 'test'].map((s) => readFileSync(join(paths.qaTiny, `data/${s}-00000-of-00001.parquet`)).byteLength);
+    const total = sizes[0] + sizes[1];
+    expect(await hubDatasetSize(client, 'org/qa')).toEqual({ config: 'default', files: 2, bytes: total });
+    const store = new FolderStore(tmp());
+    await expect(loadHubDataset({ client, store, repo: 'org/qa', maxBytes: total - 1 })).rejects.toThrow(
+      /^org\/qa is [\d.]+ KiB of Parquet files, more than the [\d.]+ KiB loaded here\.$/,
+    );
+    expect(hub.requests.some((r) => r.file !== null)).toBe(false);
+    expect(await store.keys()).toEqual([]);
+    const ds = await loadHubDataset({ client, store, repo: 'org/qa', maxBytes: total });
+    expect(ds.splits.test.rows).toHaveLength(40);
+    // Without a Parquet export its size is not listed: refused under a cap.
+    const noParquet: typeof fetch = async (input, init) =>
+      String(input).includes('/api/datasets/org/qa/parquet') ? new Response('{"error":"no"}', { status: 500 }) : fetch(input, init);
+    await expect(loadHubDataset({ client: new HubClient({ hubUrl: hub.url, fetch: noParquet }), store: new FolderStore(tmp()), repo: 'org/qa', maxBytes: 1e9 })).rejects.toThrow(
+      'org/qa: the Hub does not list its size (no Parquet export with file sizes), and only data sets of at most 953.7 MiB are loaded here.',
+    );
   });
 });

@@ -2,15 +2,18 @@
 // the one download client into the Store, sha256-checked against the refs/convert/parquet tree),
 // or, when the Hub has no Parquet listing, the dataset viewer's /rows API (100 rows a page, at most
 // MAX_ROWS_API_ROWS a split). Listed files over the data-file limit (data/limits.ts) are refused.
-// A manifest written last makes the data set loadable offline. Not column mapping (data/).
+// A manifest written last makes the data set loadable offline; it records each stored file's
+// sha256 (the Hub's, or of the bytes stored where the Hub gave none), against which a file is
+// checked on its first use offline. `maxBytes` refuses a data set whose listed size is larger
+// (or not listed) before any of it is fetched. Not column mapping (data/).
 
 import { HubError } from './errors.ts';
 import type { HubClient } from './hub-client.ts';
-import { downloadToStore } from './download.ts';
+import { downloadToStore, hexDigest, readChecked, type ExpectedFile } from './download.ts';
 import { ProgressMeter, type ProgressCallback } from './progress.ts';
 import { dataFileSizeProblem } from '../data/limits.ts';
 import { parseParquet, type Table } from '../data/parse.ts';
-import { hubDatasetKey, type Store } from '../store/store.ts';
+import { formatBytes, hubDatasetKey, type Store } from '../store/store.ts';
 
 const PARQUET_REV = 'refs/convert/parquet';
 /**
@@ -32,12 +35,22 @@ export interface HubDataset {
   offline: boolean;
 }
 
-interface Manifest {
+/** One stored file of a data set: its path under the data set's keys and the hash recorded for it. */
+export interface ManifestFile {
+  path: string;
+  size?: number;
+  /** Absent only in a manifest an older tabtune wrote (moved by hub/cache-migration.ts). */
+  sha256?: string;
+}
+
+export interface DatasetManifest {
   config: string;
   via: HubDataset['via'];
-  /** split → store keys, in order. */
-  splits: Record<string, string[]>;
+  /** split → its files, in order. */
+  splits: Record<string, ManifestFile[]>;
 }
+
+export const DATASET_MANIFEST = MANIFEST;
 
 export interface LoadHubDatasetOptions {
   client: HubClient;
@@ -50,21 +63,36 @@ export interface LoadHubDatasetOptions {
   chunkBytes?: number;
   retries?: number;
   retryDelayMs?: number;
+  /** Refuse, before fetching any of it, a data set whose Parquet files add up to more (or whose size the Hub does not list). */
+  maxBytes?: number;
 }
 
 const enc = new TextEncoder();
 
-async function fromManifest(store: Store, repo: string, revision: string, offline: boolean): Promise<HubDataset | null> {
-  const mb = await store.get(hubDatasetKey(repo, revision, MANIFEST));
+/** The refusal of a data set over a size cap, naming both. */
+export function tooLargeMessage(repo: string, bytes: number | null, cap: number): string {
+  return bytes === null
+    ? `${repo}: the Hub does not list its size (no Parquet export with file sizes), and only data sets of at most ${formatBytes(cap)} are loaded here.`
+    : `${repo} is ${formatBytes(bytes)} of Parquet files, more than the ${formatBytes(cap)} loaded here.`;
+}
+
+async function fromManifest(store: Store, hub: string, repo: string, revision: string, offline: boolean): Promise<HubDataset | null> {
+  const mb = await store.get(hubDatasetKey(hub, repo, revision, MANIFEST));
   if (!mb) return null;
-  const m = JSON.parse(new TextDecoder().decode(mb)) as Manifest;
+  const m = JSON.parse(new TextDecoder().decode(mb)) as DatasetManifest;
   const splits: Record<string, Table> = {};
-  for (const [split, keys] of Object.entries(m.splits)) {
+  for (const [split, files] of Object.entries(m.splits)) {
     const parts: Table[] = [];
-    for (const k of keys) {
-      const b = await store.get(k);
-      if (!b) return null;
-      parts.push(m.via === 'parquet' ? await parseParquet(b, `${repo} (${split})`) : (JSON.parse(new TextDecoder().decode(b)) as Table));
+    for (const f of files) {
+      if (typeof f?.path !== 'string' || !f.sha256) {
+        throw new HubError('Integrity', `${repo}: the stored ${split} split has no recorded hash (it was stored by an older tabtune), so it cannot be checked offline. Connect to ${hub} once to load it again.`);
+      }
+      const r = await readChecked(store, hubDatasetKey(hub, repo, revision, f.path), { size: f.size, sha256: f.sha256 }, f.path);
+      if (r.kind === 'missing') return null;
+      if (r.kind === 'mismatch') {
+        throw new HubError('Integrity', `${repo}: the stored copy of ${r.message} recorded when it was downloaded; it was deleted. Connect to ${hub} to download it again.`);
+      }
+      parts.push(m.via === 'parquet' ? await parseParquet(r.bytes, `${repo} (${split})`) : (JSON.parse(new TextDecoder().decode(r.bytes)) as Table));
     }
     splits[split] = concat(parts);
   }
@@ -77,60 +105,112 @@ function concat(parts: Table[]): Table {
   return { columns, rows: parts.flatMap((p) => p.rows) };
 }
 
-export async function loadHubDataset(o: LoadHubDatasetOptions): Promise<HubDataset> {
-  const revision = o.revision ?? 'main';
-  const hub = o.client.hubUrl;
-  const ctx = { hub, repo: o.repo, kind: 'dataset' as const, revision };
-  let listing: Record<string, Record<string, string[]>> | null = null;
+/** The Hub's Parquet export listing (config → split → URLs); null when it has none. Offline and unknown-repo errors are thrown. */
+async function parquetListing(client: HubClient, repo: string, revision: string): Promise<Record<string, Record<string, string[]>> | null> {
+  const hub = client.hubUrl;
   try {
-    listing = await o.client.getJson(`${hub}/api/datasets/${o.repo}/parquet`, ctx);
-    if (!listing || Object.keys(listing).length === 0 || Object.values(listing).every((c) => Object.keys(c).length === 0)) listing = null;
+    const listing = await client.getJson<Record<string, Record<string, string[]>>>(`${hub}/api/datasets/${repo}/parquet`, { hub, repo, kind: 'dataset', revision });
+    if (!listing || Object.keys(listing).length === 0 || Object.values(listing).every((c) => Object.keys(c).length === 0)) return null;
+    return listing;
   } catch (e) {
-    if (e instanceof HubError && e.offline) {
-      const cached = await fromManifest(o.store, o.repo, revision, true);
-      if (cached) return cached;
-      throw new HubError('Network', `${e.message} ${o.repo} is not in the cache either.`, null, e);
-    }
-    if (e instanceof HubError && e.code === 'RepositoryNotFound') throw e;
-    listing = null; // no Parquet export: use the viewer's rows
+    if (e instanceof HubError && (e.offline || e.code === 'RepositoryNotFound')) throw e;
+    return null; // no Parquet export: use the viewer's rows
   }
-  if (!listing) return loadViaRows(o, revision);
+}
 
-  const config = o.config ?? (listing.default ? 'default' : Object.keys(listing)[0]);
+interface ParquetJob {
+  split: string;
+  url: string;
+  path: string;
+  /** From the export's tree: size and LFS sha256; absent when the tree did not list the file. */
+  info?: { size: number; lfs?: { oid: string } };
+}
+
+/** One config's Parquet files with their listed sizes; `bytes` is null when any size is missing. */
+async function parquetJobs(client: HubClient, repo: string, revision: string, listing: Record<string, Record<string, string[]>>, wanted?: string) {
+  const hub = client.hubUrl;
+  const config = wanted ?? (listing.default ? 'default' : Object.keys(listing)[0]);
   const splitsOf = listing[config];
-  if (!splitsOf) throw new HubError('EntryNotFound', `${o.repo} has no config "${config}" (configs: ${Object.keys(listing).join(', ')}).`);
+  if (!splitsOf) throw new HubError('EntryNotFound', `${repo} has no config "${config}" (configs: ${Object.keys(listing).join(', ')}).`);
   // Sizes and sha256 from the tree of the Parquet export.
-  const tree = await o.client
+  const tree = await client
     .getJson<{ path: string; size: number; lfs?: { oid: string } }[]>(
-      `${hub}/api/datasets/${o.repo}/tree/${encodeURIComponent(PARQUET_REV)}/${config}?recursive=true`,
-      ctx,
+      `${hub}/api/datasets/${repo}/tree/${encodeURIComponent(PARQUET_REV)}/${config}?recursive=true`,
+      { hub, repo, kind: 'dataset', revision },
     )
     .catch(() => []);
   const byPath = new Map(tree.map((t) => [t.path, t]));
-  const jobs = Object.entries(splitsOf).flatMap(([split, urls]) =>
+  const jobs: ParquetJob[] = Object.entries(splitsOf).flatMap(([split, urls]) =>
     urls.map((url, i) => {
       const n = /\/(\d+)\.parquet$/.exec(url)?.[1] ?? String(i);
       const path = `${config}/${split}/${n.padStart(4, '0')}.parquet`;
       return { split, url, path, info: byPath.get(path) };
     }),
   );
+  const bytes = jobs.every((j) => j.info && Number.isFinite(j.info.size)) ? jobs.reduce((s, j) => s + j.info!.size, 0) : null;
+  return { config, jobs, bytes };
+}
+
+/**
+ * What loading a Hub data set would fetch, from its listing alone: the config, the number of
+ * Parquet files and their total size (null when the Hub does not list sizes, or lists no Parquet
+ * export: then only the viewer's rows are left, whose size nobody knows in advance).
+ */
+export async function hubDatasetSize(client: HubClient, repo: string, o: { revision?: string; config?: string } = {}): Promise<{ config: string | null; files: number; bytes: number | null }> {
+  const revision = o.revision ?? 'main';
+  const listing = await parquetListing(client, repo, revision);
+  if (!listing) return { config: o.config ?? null, files: 0, bytes: null };
+  const { config, jobs, bytes } = await parquetJobs(client, repo, revision, listing, o.config);
+  return { config, files: jobs.length, bytes };
+}
+
+export async function loadHubDataset(o: LoadHubDatasetOptions): Promise<HubDataset> {
+  const revision = o.revision ?? 'main';
+  const hub = o.client.hubUrl;
+  let listing: Record<string, Record<string, string[]>> | null;
+  try {
+    listing = await parquetListing(o.client, o.repo, revision);
+  } catch (e) {
+    if (e instanceof HubError && e.offline) {
+      const cached = await fromManifest(o.store, hub, o.repo, revision, true);
+      if (cached) return cached;
+      throw new HubError('Network', `${e.message} ${o.repo} is not in the cache either.`, null, e);
+    }
+    throw e;
+  }
+  if (!listing) {
+    if (o.maxBytes !== undefined) throw new HubError('Unsupported', tooLargeMessage(o.repo, null, o.maxBytes));
+    return loadViaRows(o, revision);
+  }
+
+  const { config, jobs, bytes: total } = await parquetJobs(o.client, o.repo, revision, listing, o.config);
   // A listed file over the data-file limit is refused by its listed size, before it is fetched.
   for (const j of jobs) {
     const tooLarge = j.info ? dataFileSizeProblem(j.info.size) : null;
     if (tooLarge) throw new HubError('Unsupported', `${o.repo}: ${j.path}: ${tooLarge}.`);
   }
-  const total = jobs.every((j) => j.info) ? jobs.reduce((s, j) => s + j.info!.size, 0) : null;
+  if (o.maxBytes !== undefined && (total === null || total > o.maxBytes)) throw new HubError('Unsupported', tooLargeMessage(o.repo, total, o.maxBytes));
+  // The hashes the last load recorded: what a file the tree does not list is checked against.
+  const before = await o.store.get(hubDatasetKey(hub, o.repo, revision, MANIFEST));
+  const recorded = new Map<string, ManifestFile>();
+  if (before) {
+    const m = JSON.parse(new TextDecoder().decode(before)) as DatasetManifest;
+    for (const f of Object.values(m.splits ?? {}).flat()) if (typeof f?.path === 'string' && f.sha256) recorded.set(f.path, f);
+  }
   const meter = new ProgressMeter(o.onProgress, jobs.length, total);
-  const manifest: Manifest = { config, via: 'parquet', splits: {} };
+  const manifest: DatasetManifest = { config, via: 'parquet', splits: {} };
   const splits: Record<string, Table> = {};
   for (const j of jobs) {
-    const key = hubDatasetKey(o.repo, revision, j.path);
+    const key = hubDatasetKey(hub, o.repo, revision, j.path);
+    const expected: ExpectedFile | undefined = j.info ? { size: j.info.size, sha256: j.info.lfs?.oid } : recorded.get(j.path);
+    // Nothing to check a stored copy against: fetch it again rather than trust it.
+    if (!expected?.sha256) await o.store.del(key);
     const r = await downloadToStore({
       url: j.url,
       store: o.store,
       key,
       label: j.path,
-      expected: j.info ? { size: j.info.size, sha256: j.info.lfs?.oid } : undefined,
+      expected,
       fetch: o.client.fetch,
       chunkBytes: o.chunkBytes,
       retries: o.retries,
@@ -140,10 +220,10 @@ export async function loadHubDataset(o: LoadHubDatasetOptions): Promise<HubDatas
     meter.phase('parse', j.path);
     const t = await parseParquet(r.bytes, `${o.repo} (${j.split})`);
     splits[j.split] = splits[j.split] ? concat([splits[j.split], t]) : t;
-    (manifest.splits[j.split] ??= []).push(key);
+    (manifest.splits[j.split] ??= []).push({ path: j.path, size: r.bytes.byteLength, sha256: expected?.sha256 ?? (await hexDigest('SHA-256', r.bytes)) });
   }
   meter.finish();
-  await o.store.set(hubDatasetKey(o.repo, revision, MANIFEST), enc.encode(JSON.stringify(manifest)));
+  await o.store.set(hubDatasetKey(hub, o.repo, revision, MANIFEST), enc.encode(JSON.stringify(manifest)));
   return { repo: o.repo, revision, config, splits, via: 'parquet', offline: false };
 }
 
@@ -156,7 +236,7 @@ async function loadViaRows(o: LoadHubDatasetOptions, revision: string): Promise<
   const config = o.config ?? (info.splits.some((s) => s.config === 'default') ? 'default' : info.splits[0].config);
   const names = info.splits.filter((s) => s.config === config).map((s) => s.split);
   const meter = new ProgressMeter(o.onProgress, names.length, null);
-  const manifest: Manifest = { config, via: 'rows-api', splits: {} };
+  const manifest: DatasetManifest = { config, via: 'rows-api', splits: {} };
   const splits: Record<string, Table> = {};
   for (const split of names) {
     meter.startFile(`${config}/${split}`, null);
@@ -184,14 +264,14 @@ async function loadViaRows(o: LoadHubDatasetOptions, revision: string): Promise<
       if (page.rows.length === 0 || rows.length >= total) break;
     }
     const table: Table = { columns, rows };
-    const key = hubDatasetKey(o.repo, revision, `rows/${config}/${split}.json`);
+    const path = `rows/${config}/${split}.json`;
     const bytes = enc.encode(JSON.stringify(table));
-    await o.store.set(key, bytes);
+    await o.store.set(hubDatasetKey(o.client.hubUrl, o.repo, revision, path), bytes);
     meter.fileDone(bytes.byteLength);
     splits[split] = table;
-    manifest.splits[split] = [key];
+    manifest.splits[split] = [{ path, size: bytes.byteLength, sha256: await hexDigest('SHA-256', bytes) }];
   }
   meter.finish();
-  await o.store.set(hubDatasetKey(o.repo, revision, MANIFEST), enc.encode(JSON.stringify(manifest)));
+  await o.store.set(hubDatasetKey(o.client.hubUrl, o.repo, revision, MANIFEST), enc.encode(JSON.stringify(manifest)));
   return { repo: o.repo, revision, config, splits, via: 'rows-api', offline: false };
 }

@@ -13,6 +13,11 @@
 // only then is the file stored under its key and the chunks deleted. Peak memory ≈ 2× the file
 // (chunks are read one by one into the assembled buffer) — fine for bge-base (438 MB), heavy for
 // bge-large (1.34 GB).
+// A stored file is trusted only after a hash check: the first time a worker or process uses it
+// (`readChecked`, here for downloads and by the offline loaders against the hash their manifest
+// recorded), the bytes are hashed against what the Hub's listing said; a mismatch drops the entry
+// and says why; keys that passed are remembered for the life of the worker/process, per store, so
+// a second use does not hash again. A listing without a hash leaves only the size to check.
 // Not a Hub API client (hub-client.ts lists files) and not a cache policy (callers decide).
 
 import { HubError, networkError } from './errors.ts';
@@ -57,6 +62,52 @@ export interface DownloadResult {
 }
 
 const INFO = 'info';
+
+/** True when `expected` names a hash (not only a size). */
+export const hasHash = (e: ExpectedFile | undefined): boolean => !!(e?.sha256 || e?.gitSha1);
+
+const fingerprint = (e: ExpectedFile) => `${e.size ?? ''}/${e.sha256?.toLowerCase() ?? ''}/${e.gitSha1?.toLowerCase() ?? ''}`;
+
+/** Per store: key → the expectation its stored bytes were hashed against in this worker/process. */
+const checked = new WeakMap<Store, Map<string, string>>();
+const checkedIn = (store: Store) => {
+  let m = checked.get(store);
+  if (!m) checked.set(store, (m = new Map()));
+  return m;
+};
+
+export type CheckedRead =
+  | { kind: 'ok'; bytes: Uint8Array; /** false when this call hashed them, true when an earlier use had */ remembered: boolean }
+  | { kind: 'missing' }
+  /** The stored bytes did not match; the entry was deleted. `message` says what differed. */
+  | { kind: 'mismatch'; message: string };
+
+/**
+ * The bytes stored under `key`, checked against `expected` (its hash when it names one, else its
+ * size) the first time this worker/process reads the key for that expectation. A mismatch deletes
+ * the entry: it must not be used, here or by a later visit.
+ */
+export async function readChecked(store: Store, key: string, expected: ExpectedFile | undefined, label: string): Promise<CheckedRead> {
+  const bytes = await store.get(key);
+  if (!bytes) return { kind: 'missing' };
+  const seen = checkedIn(store);
+  const fp = expected ? fingerprint(expected) : '';
+  const sizeBad = expected?.size !== undefined && bytes.byteLength !== expected.size;
+  if (!sizeBad && seen.get(key) === fp) return { kind: 'ok', bytes, remembered: true };
+  const bad = sizeBad ? `${label}: ${bytes.byteLength} bytes stored, ${expected!.size} expected` : hasHash(expected) ? await verify(bytes, expected, label) : null;
+  if (bad) {
+    seen.delete(key);
+    await store.del(key);
+    return { kind: 'mismatch', message: bad };
+  }
+  seen.set(key, fp);
+  return { kind: 'ok', bytes, remembered: false };
+}
+
+/** Records that the bytes just stored under `key` were checked against `expected`. */
+function markChecked(store: Store, key: string, expected: ExpectedFile | undefined): void {
+  checkedIn(store).set(key, expected ? fingerprint(expected) : '');
+}
 const pad = (n: number) => String(n).padStart(15, '0');
 
 export async function hexDigest(algo: 'SHA-256' | 'SHA-1', bytes: Uint8Array): Promise<string> {
@@ -128,11 +179,14 @@ export async function downloadToStore(opts: DownloadOptions): Promise<DownloadRe
   const meter = opts.meter ?? new ProgressMeter(opts.onProgress, 1, expected?.size ?? null);
   const origin = new URL(url).origin;
 
-  const cached = await store.get(key);
-  if (cached && (expected?.size === undefined || cached.byteLength === expected.size)) {
-    meter.fileDone(cached.byteLength);
+  const cached = await readChecked(store, key, expected, label);
+  if (cached.kind === 'ok') {
+    meter.fileDone(cached.bytes.byteLength);
     if (ownMeter) meter.finish();
-    return { bytes: cached, fetched: 0, resumedFrom: 0, fromCache: true, requests: 0 };
+    return { bytes: cached.bytes, fetched: 0, resumedFrom: 0, fromCache: true, requests: 0 };
+  }
+  if (cached.kind === 'mismatch') {
+    meter.note(`The stored copy of ${cached.message}; it was deleted and is downloaded again.`);
   }
 
   const prefix = partialPrefix(key);
@@ -211,6 +265,13 @@ export async function downloadToStore(opts: DownloadOptions): Promise<DownloadRe
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
+        if (expected?.size !== undefined && offset + bufLen + value.byteLength > expected.size) {
+          // More bytes than the listing said: stop before storing them (a size bounds what a Hub can make us keep).
+          buf = [];
+          bufLen = 0;
+          await store.delPrefix(prefix);
+          throw new HubError('Integrity', `${label}: the server sent more than the ${expected.size} bytes the Hub lists; the download was discarded.`);
+        }
         buf.push(value);
         bufLen += value.byteLength;
         fetched += value.byteLength;
@@ -254,6 +315,7 @@ export async function downloadToStore(opts: DownloadOptions): Promise<DownloadRe
     throw new HubError('Integrity', `${bad}. The partial download was discarded; try again.`);
   }
   await store.set(key, bytes);
+  markChecked(store, key, expected);
   await store.delPrefix(prefix);
   meter.fileDone(0);
   if (ownMeter) meter.finish();

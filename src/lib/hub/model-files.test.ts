@@ -5,15 +5,16 @@ import { createHash } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ensureFixtures, type FixturePaths } from '../../../tests/fixtures/fixtures.ts';
+import { hostileModelCopy } from '../../../tests/fixtures/hostile.ts';
 import { startLocalHub, type LocalHub } from '../../../tests/hub/local-hub.ts';
 import { bertShapeProblem, CONFIG_LIMITS, parseBertConfig } from '../models/bert-config.ts';
 import { parseSafetensors } from '../models/safetensors.ts';
 import { readModelFolder } from '../models/sentence-model-node.ts';
 import { loadSentenceModel } from '../models/sentence-model.ts';
 import { FolderStore } from '../store/folder-store.ts';
-import { modelKey, partialPrefix } from '../store/store.ts';
+import { modelKey, partialPrefix, storeSummary } from '../store/store.ts';
 import { downloadToStore } from './download.ts';
 import { HubClient } from './hub-client.ts';
 import { checkModelConfig, loadHubModel, loadLocalModel } from './model-files.ts';
@@ -83,7 +84,7 @@ describe('loadHubModel', () => {
     expect(events.some((e) => e.phase === 'verify' && e.file === 'model.safetensors')).toBe(true);
     for (let i = 1; i < events.length; i++) expect(events[i].loaded).toBeGreaterThanOrEqual(events[i - 1].loaded);
     expect(await store.keys('partial/')).toEqual([]);
-    expect(await store.get(modelKey(MODEL, 'main', 'model.safetensors'))).toBeDefined();
+    expect(await store.get(modelKey(hub!.url, MODEL, 'main', 'model.safetensors'))).toBeDefined();
 
     // Second load, server up: nothing but the listing is fetched.
     const before = hub.requests.length;
@@ -118,9 +119,9 @@ describe('loadHubModel', () => {
     expect(Number(m0![2])).toBe(file.byteLength);
     expect(got).toBeGreaterThan(0);
     expect(got).toBeLessThanOrEqual(cut);
-    const kept = await store.entries(partialPrefix(modelKey(MODEL, 'main', 'model.safetensors')));
+    const kept = await store.entries(partialPrefix(modelKey(hub!.url, MODEL, 'main', 'model.safetensors')));
     expect(kept.filter((e) => !e.key.endsWith('/info')).reduce((s, e) => s + e.size, 0)).toBe(got);
-    expect(await store.get(modelKey(MODEL, 'main', 'model.safetensors'))).toBeUndefined();
+    expect(await store.get(modelKey(hub!.url, MODEL, 'main', 'model.safetensors'))).toBeUndefined();
 
     const before = hub.requests.length;
     const m = await loadHubModel({ client, store: new FolderStore(store.root), repo: MODEL, retries: 0 });
@@ -187,6 +188,99 @@ describe('loadHubModel', () => {
     const after = await store.keys();
     for (const k of keys) expect(after).toContain(k);
     expect((await loadHubModel({ client, store, repo: MODEL })).files.size).toBe(FILES.length);
+  });
+});
+
+describe('the model cache: keyed by Hub, hash-checked on first use', () => {
+  const goodWeights = () => readFileSync(join(paths.tinyBge, 'model.safetensors'));
+  const evilWeights = () => readFileSync(join(hostileModelCopy(paths.tinyBge, join(tmp(), 'evil')), 'model.safetensors'));
+  /** Bodies of `file` the Hub sent (an LFS file's 302 to the CDN is not one). */
+  const bodies = (h: LocalHub, from: number, file: string) => h.requests.slice(from).filter((r) => r.file === file && (r.status === 200 || r.status === 206));
+
+  it("a hostile Hub's files for the same repo id never answer for another Hub, online or offline", async () => {
+    const evilDir = hostileModelCopy(paths.tinyBge, join(tmp(), 'evil'));
+    const evil = await startLocalHub({ models: { [MODEL]: evilDir } });
+    hub = await startLocalHub({ models: { [MODEL]: paths.tinyBge } });
+    const store = new FolderStore(tmp());
+    try {
+      const bad = await loadHubModel({ client: new HubClient({ hubUrl: evil.url }), store, repo: MODEL });
+      expect(sha256(bad.files.get('model.safetensors')!)).toBe(sha256(readFileSync(join(evilDir, 'model.safetensors'))));
+    } finally {
+      await evil.close();
+    }
+    expect(evilWeights().byteLength).toBe(goodWeights().byteLength);
+    const before = hub.requests.length;
+    const m = await loadHubModel({ client: new HubClient({ hubUrl: hub.url }), store, repo: MODEL });
+    expect(sha256(m.files.get('model.safetensors')!)).toBe(sha256(goodWeights()));
+    for (const f of FILES) expect(bodies(hub, before, f), f).toHaveLength(1);
+    expect((await storeSummary(store)).map((g) => g.group).sort()).toEqual([
+      `model/http:127.0.0.1:${new URL(evil.url).port}/${MODEL}@main`,
+      `model/http:127.0.0.1:${new URL(hub.url).port}/${MODEL}@main`,
+    ].sort());
+    const url = hub.url;
+    await hub.close();
+    hub = null;
+    const off = await loadHubModel({ client: new HubClient({ hubUrl: url }), store: new FolderStore(store.root), repo: MODEL });
+    expect(off.offline).toBe(true);
+    expect(sha256(off.files.get('model.safetensors')!)).toBe(sha256(goodWeights()));
+  });
+
+  it('a stored file altered behind its back (same size) is caught on first use, dropped and fetched again; a second use does not hash again', async () => {
+    hub = await startLocalHub({ models: { [MODEL]: paths.tinyBge } });
+    const client = new HubClient({ hubUrl: hub.url });
+    const root = tmp();
+    await loadHubModel({ client, store: new FolderStore(root), repo: MODEL });
+    const key = modelKey(hub.url, MODEL, 'main', 'model.safetensors');
+    // The next process: a store object of its own over the same folder, whose weights were swapped.
+    const store = new FolderStore(root);
+    await store.set(key, evilWeights());
+    const events: Progress[] = [];
+    const before = hub.requests.length;
+    const m = await loadHubModel({ client, store, repo: MODEL, onProgress: (p) => events.push(p) });
+    expect(sha256(m.files.get('model.safetensors')!)).toBe(sha256(goodWeights()));
+    expect(sha256((await store.get(key))!)).toBe(sha256(goodWeights()));
+    expect(bodies(hub, before, 'model.safetensors')).toHaveLength(1);
+    expect(events.at(-1)!.notes).toEqual([
+      expect.stringMatching(/^The stored copy of model\.safetensors: sha256 [0-9a-f]{64} does not match the Hub's [0-9a-f]{64}; it was deleted and is downloaded again\.$/),
+    ]);
+
+    // Second use by the same process: the listing is fetched, nothing is hashed.
+    const digest = vi.spyOn(crypto.subtle, 'digest');
+    try {
+      await loadHubModel({ client, store, repo: MODEL });
+      expect(digest).not.toHaveBeenCalled();
+      // A new process (store object) checks every file once more.
+      await loadHubModel({ client, store: new FolderStore(root), repo: MODEL });
+      expect(digest).toHaveBeenCalledTimes(FILES.length);
+    } finally {
+      digest.mockRestore();
+    }
+  });
+
+  it('offline, an altered file fails against the hash its manifest recorded, with a clear message, and is dropped', async () => {
+    hub = await startLocalHub({ models: { [MODEL]: paths.tinyBge } });
+    const url = hub.url;
+    const root = tmp();
+    await loadHubModel({ client: new HubClient({ hubUrl: url }), store: new FolderStore(root), repo: MODEL });
+    await hub.close();
+    hub = null;
+    const key = modelKey(url, MODEL, 'main', 'model.safetensors');
+    const store = new FolderStore(root);
+    await store.set(key, evilWeights());
+    const err = await loadHubModel({ client: new HubClient({ hubUrl: url }), store, repo: MODEL }).catch((e) => e);
+    expect(err.message).toMatch(
+      /^BAAI\/bge-base-en-v1\.5@main: the stored copy of model\.safetensors: sha256 [0-9a-f]{64} does not match the Hub's [0-9a-f]{64} recorded when it was downloaded; it was deleted\. Connect to http:\/\/127\.0\.0\.1:\d+ to download it again\.$/,
+    );
+    expect(await store.get(key)).toBeUndefined();
+  });
+
+  it('a server that sends more bytes than the listing says is cut off, and nothing of it is kept', async () => {
+    hub = await startLocalHub({ models: { [MODEL]: paths.tinyBge } });
+    const store = new FolderStore(tmp());
+    const url = `${hub.url}/${MODEL}/resolve/main/model.safetensors`;
+    const err = await downloadToStore({ url, store, key: 'k/model.safetensors', expected: { size: 1000 }, chunkBytes: 256 }).catch((e) => e);
+    expect(err.message).toBe('k/model.safetensors: the server sent more than the 1000 bytes the Hub lists; the download was discarded.');
+    expect(await store.keys()).toEqual([]);
   });
 });
 

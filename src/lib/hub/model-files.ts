@@ -1,12 +1,13 @@
 // The files of a sentence-transformers BERT model, from the Hub (cached in a Store, resumable,
 // verified) or from a local folder (Node path or browser File list): which files are needed,
 // the checks that give a clear error before anything heavy happens (no safetensors, unsupported
-// model_type), and the offline path (a manifest written after every file is stored).
+// model_type), and the offline path (a manifest written after every file is stored, recording
+// each file's hash, against which a cached file is checked on its first use offline).
 // Not a weights parser or a tokenizer: it hands bytes to models/safetensors.ts and transformers.js.
 
 import { HubError } from './errors.ts';
 import { HubClient, type HubFile } from './hub-client.ts';
-import { downloadToStore } from './download.ts';
+import { downloadToStore, hexDigest, readChecked, type ExpectedFile } from './download.ts';
 import { ProgressMeter, type ProgressCallback } from './progress.ts';
 import { modelKey, type Store } from '../store/store.ts';
 import { bertShapeProblem } from '../models/bert-config.ts';
@@ -17,7 +18,8 @@ export const SUPPORTED_MODEL_TYPES = ['bert'] as const;
 const ST_FILES = ['modules.json', 'sentence_bert_config.json', 'config_sentence_transformers.json'];
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt'];
 const INDEX = 'model.safetensors.index.json';
-const MANIFEST = '.tabtune-manifest.json';
+export const MODEL_MANIFEST = '.tabtune-manifest.json';
+const MANIFEST = MODEL_MANIFEST;
 
 export type ModelSource =
   | { kind: 'hub'; hub: string; repo: string; revision: string; commit: string }
@@ -36,9 +38,13 @@ export interface ModelFiles {
 
 interface Manifest {
   commit: string;
+  /** With the hash the listing gave (or, where it gave none, the sha256 of the bytes stored). */
   files: HubFile[];
   weights: string[];
 }
+
+/** What a listed or recorded file must be: its sha256 when known, else its git blob sha1. */
+const expectedOf = (f: HubFile): ExpectedFile => ({ size: f.size, sha256: f.sha256, gitSha1: f.sha256 ? undefined : f.gitSha1 });
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 const json = <T>(b: Uint8Array, name: string): T => {
@@ -114,7 +120,8 @@ export interface LoadHubModelOptions {
 export async function loadHubModel(o: LoadHubModelOptions): Promise<ModelFiles> {
   const revision = o.revision ?? 'main';
   const where = `${o.repo}@${revision}`;
-  const key = (f: string) => modelKey(o.repo, revision, f);
+  const hub = o.client.hubUrl;
+  const key = (f: string) => modelKey(hub, o.repo, revision, f);
   let listing;
   try {
     listing = await o.client.listFiles('model', o.repo, revision);
@@ -150,7 +157,7 @@ export async function loadHubModel(o: LoadHubModelOptions): Promise<ModelFiles> 
       store: o.store,
       key: key(path),
       label: path,
-      expected: { size: f.size, sha256: f.sha256, gitSha1: f.sha256 ? undefined : f.gitSha1 },
+      expected: expectedOf(f),
       fetch: o.client.fetch,
       chunkBytes: o.chunkBytes,
       retries: o.retries,
@@ -190,9 +197,15 @@ export async function loadHubModel(o: LoadHubModelOptions): Promise<ModelFiles> 
   for (const p of rest) files.set(p, await fetchFile(p));
   meter.finish();
 
-  const manifest: Manifest = { commit: listing.commit, files: all.map((p) => byPath.get(p)!), weights };
+  const recorded = await Promise.all(
+    all.map(async (p): Promise<HubFile> => {
+      const f = byPath.get(p)!;
+      return f.sha256 || f.gitSha1 ? f : { ...f, sha256: await hexDigest('SHA-256', files.get(p)!) };
+    }),
+  );
+  const manifest: Manifest = { commit: listing.commit, files: recorded, weights };
   await o.store.set(key(MANIFEST), new TextEncoder().encode(JSON.stringify(manifest)));
-  return { source: { kind: 'hub', hub: o.client.hubUrl, repo: o.repo, revision, commit: listing.commit }, files, config, weights, offline: false };
+  return { source: { kind: 'hub', hub, repo: o.repo, revision, commit: listing.commit }, files, config, weights, offline: false };
 }
 
 async function readManifest(store: Store, k: string): Promise<Manifest | null> {
@@ -200,15 +213,26 @@ async function readManifest(store: Store, k: string): Promise<Manifest | null> {
   return b ? (JSON.parse(text(b)) as Manifest) : null;
 }
 
-/** A model stored earlier, without the network; null when any file is missing. */
+/**
+ * A model stored earlier from `hub`, without the network; null when any file is missing. Each
+ * file is checked against the hash its manifest recorded on its first use in this worker/process;
+ * a file that fails is deleted and this throws (there is no network to fetch it again).
+ */
 export async function loadCachedModel(store: Store, hub: string, repo: string, revision = 'main'): Promise<ModelFiles | null> {
-  const m = await readManifest(store, modelKey(repo, revision, MANIFEST));
+  const m = await readManifest(store, modelKey(hub, repo, revision, MANIFEST));
   if (!m) return null;
+  const where = `${repo}@${revision}`;
   const files = new Map<string, Uint8Array>();
   for (const f of m.files) {
-    const b = await store.get(modelKey(repo, revision, f.path));
-    if (!b || (f.size !== undefined && b.byteLength !== f.size)) return null;
-    files.set(f.path, b);
+    if (!f.sha256 && !f.gitSha1) {
+      throw new HubError('Integrity', `${where}: the stored ${f.path} has no recorded hash (it was stored by an older tabtune), so it cannot be checked offline. Connect to ${hub} once to check it.`);
+    }
+    const r = await readChecked(store, modelKey(hub, repo, revision, f.path), expectedOf(f), f.path);
+    if (r.kind === 'missing') return null;
+    if (r.kind === 'mismatch') {
+      throw new HubError('Integrity', `${where}: the stored copy of ${r.message} recorded when it was downloaded; it was deleted. Connect to ${hub} to download it again.`);
+    }
+    files.set(f.path, r.bytes);
   }
   const config = json<Record<string, unknown>>(files.get('config.json')!, 'config.json');
   checkModelConfig(config, `${repo} (cached)`);

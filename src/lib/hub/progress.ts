@@ -21,6 +21,8 @@ export interface Progress {
   eta: number | null;
   filesDone: number;
   filesTotal: number;
+  /** What the user should know about this job, in order: a stored copy that failed its hash check and was dropped. */
+  notes: string[];
 }
 
 export type ProgressCallback = (p: Progress) => void;
@@ -36,7 +38,7 @@ export class ProgressMeter {
   constructor(cb: ProgressCallback | undefined, filesTotal: number, total: number | null, intervalMs = 100) {
     this.#cb = cb;
     this.#intervalMs = intervalMs;
-    this.state = { phase: 'download', file: '', fileLoaded: 0, fileTotal: null, loaded: 0, total, rate: 0, eta: null, filesDone: 0, filesTotal };
+    this.state = { phase: 'download', file: '', fileLoaded: 0, fileTotal: null, loaded: 0, total, rate: 0, eta: null, filesDone: 0, filesTotal, notes: [] };
   }
 
   startFile(file: string, fileTotal: number | null, alreadyHave = 0): void {
@@ -69,6 +71,12 @@ export class ProgressMeter {
   fileDone(fromCache: number): void {
     this.state.loaded += fromCache;
     this.state.filesDone += 1;
+    this.#emit(true);
+  }
+
+  /** Tells the user something about this job (kept in `notes`, sent at once). */
+  note(message: string): void {
+    this.state.notes = [...this.state.notes, message];
     this.#emit(true);
   }
 

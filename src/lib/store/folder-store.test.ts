@@ -15,23 +15,29 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 const bytes = (n: number, v = 7) => new Uint8Array(n).fill(v);
+const HF = 'https://huggingface.co';
 
 describe('FolderStore', () => {
   it('round-trips values and lists committed entries with sizes', async () => {
     const s = new FolderStore(tmp());
-    await s.set(modelKey('BAAI/bge', 'main', 'config.json'), bytes(10, 1));
-    await s.set(modelKey('BAAI/bge', 'main', '1_Pooling/config.json'), bytes(3, 2));
+    await s.set(modelKey(HF, 'BAAI/bge', 'main', 'config.json'), bytes(10, 1));
+    await s.set(modelKey(HF, 'BAAI/bge', 'main', '1_Pooling/config.json'), bytes(3, 2));
     await s.set('run/r1/history', bytes(5, 3));
-    expect(await s.get(modelKey('BAAI/bge', 'main', 'config.json'))).toEqual(bytes(10, 1));
-    expect(await s.keys('model/')).toEqual(['model/BAAI/bge@main/1_Pooling/config.json', 'model/BAAI/bge@main/config.json']);
+    expect(await s.get(modelKey(HF, 'BAAI/bge', 'main', 'config.json'))).toEqual(bytes(10, 1));
+    expect(await s.keys('model/')).toEqual(['model/https:huggingface.co/BAAI/bge@main/1_Pooling/config.json', 'model/https:huggingface.co/BAAI/bge@main/config.json']);
     expect((await s.entries()).map((e) => e.size)).toEqual([3, 10, 5]);
     expect(await storeSummary(s)).toEqual([
-      { group: 'model/BAAI/bge@main', size: 13, entries: 2 },
+      { group: 'model/https:huggingface.co/BAAI/bge@main', size: 13, entries: 2 },
       { group: 'run/r1', size: 5, entries: 1 },
     ]);
-    expect(await s.delPrefix('model/')).toBe(2);
+    // The Hub is a folder of its own on disk (its ':' encoded), beside any other Hub's.
+    expect(readdirSync(join(s.root, 'model'))).toEqual(['https%3Ahuggingface.co']);
+    await s.set(modelKey('http://127.0.0.1:8080', 'BAAI/bge', 'main', 'config.json'), bytes(10, 4));
+    expect(readdirSync(join(s.root, 'model')).sort()).toEqual(['http%3A127.0.0.1%3A8080', 'https%3Ahuggingface.co']);
+    expect(await s.get(modelKey(HF, 'BAAI/bge', 'main', 'config.json'))).toEqual(bytes(10, 1));
+    expect(await s.delPrefix('model/')).toBe(3);
     expect(await s.keys()).toEqual(['run/r1/history']);
-    expect(await s.get(modelKey('BAAI/bge', 'main', 'config.json'))).toBeUndefined();
+    expect(await s.get(modelKey(HF, 'BAAI/bge', 'main', 'config.json'))).toBeUndefined();
   });
 
   it('never shows a value without its commit record, nor one whose size disagrees', async () => {
@@ -89,14 +95,14 @@ describe('FolderStore', () => {
 
   it('a full cache refuses the write with a message naming what is stored, and keeps everything', async () => {
     const s = new FolderStore(tmp(), { maxBytes: 1000 });
-    await s.set(modelKey('BAAI/bge-small-en-v1.5', 'main', 'model.safetensors'), bytes(600, 9));
+    await s.set(modelKey(HF, 'BAAI/bge-small-en-v1.5', 'main', 'model.safetensors'), bytes(600, 9));
     await s.set('dataset/hub/org/data@main/x.parquet', bytes(300, 8));
-    const err = await s.set(modelKey('BAAI/bge-base-en-v1.5', 'main', 'model.safetensors'), bytes(200)).catch((e) => e);
+    const err = await s.set(modelKey(HF, 'BAAI/bge-base-en-v1.5', 'main', 'model.safetensors'), bytes(200)).catch((e) => e);
     expect(err).toBeInstanceOf(StoreQuotaError);
-    expect(err.message).toMatch(/Storage is full .*could not store model\/BAAI\/bge-base-en-v1.5@main\/model.safetensors \(200 B\)/);
-    expect(err.message).toContain('model/BAAI/bge-small-en-v1.5@main (600 B), dataset/hub/org/data@main (300 B)');
+    expect(err.message).toMatch(/Storage is full .*could not store model\/https:huggingface.co\/BAAI\/bge-base-en-v1.5@main\/model.safetensors \(200 B\)/);
+    expect(err.message).toContain('model/https:huggingface.co/BAAI/bge-small-en-v1.5@main (600 B), dataset/hub/org/data@main (300 B)');
     expect(err.message).toMatch(/Delete some of these/);
-    expect(await s.get(modelKey('BAAI/bge-small-en-v1.5', 'main', 'model.safetensors'))).toEqual(bytes(600, 9));
+    expect(await s.get(modelKey(HF, 'BAAI/bge-small-en-v1.5', 'main', 'model.safetensors'))).toEqual(bytes(600, 9));
     expect(await s.keys()).toHaveLength(2);
     // Overwriting an entry counts only the difference.
     await s.set('dataset/hub/org/data@main/x.parquet', bytes(350, 1));

@@ -66,20 +66,46 @@ export interface Store {
 }
 
 // ---- key scheme -------------------------------------------------------------------------------
-// model/{repo}@{rev}/{file}            files of a Hub model at the revision the user asked for
-// model/local/{name}/{file}            a model folder picked from disk
-// dataset/hub/{repo}@{rev}/{path}      Parquet files / viewer rows of a Hub data set
-// dataset/local/{name}/{file}          a data file picked from disk
-// run/{runId}/…                        a run's own store (src/lib/run/record.ts: run.json,
-//                                      checkpoints/, and the trained model once finished)
-// partial/{key}/{offset}               chunks of a download in progress (see hub/download.ts)
+// model/{hub}/{repo}@{rev}/{file}        files of a Hub model at the revision the user asked for
+// model/local/{name}/{file}              a model folder picked from disk
+// dataset/hub/{hub}/{repo}@{rev}/{path}  Parquet files / viewer rows of a Hub data set
+// dataset/local/{name}/{file}            a data file picked from disk
+// run/{runId}/…                          a run's own store (src/lib/run/record.ts: run.json,
+//                                        checkpoints/, and the trained model once finished)
+// partial/{key}/{offset}                 chunks of a download in progress (see hub/download.ts)
+// {hub} is hubId(the Hub URL): the bytes of one Hub never answer for another (a `?hub=` link
+// cannot fill the default Hub's cache). Keys made before the Hub was part of them are moved
+// under huggingface.co's id once (hub/cache-migration.ts).
 
-export const modelKey = (repo: string, revision: string, file = '') => `model/${repo}@${revision}/${file}`;
+/**
+ * One key segment that names a Hub exactly and readably: `{scheme}:{host}[:{port}]{path}`, the
+ * path URI-encoded ("https:huggingface.co", "http:127.0.0.1:5173",
+ * "https:example.org%2Fhf"). Injective: the scheme ends at the first ':', a host never holds '%'
+ * and an encoded path starts with '%2F'; the URL parser drops default ports and lower-cases the
+ * host, so spellings of one URL give one id. Throws on what a Hub URL must not carry (credentials,
+ * a query, a fragment): those would make two different Hubs look alike.
+ */
+export function hubId(hubUrl: string): string {
+  let u: URL;
+  try {
+    u = new URL(hubUrl);
+  } catch {
+    throw new Error(`not a Hub URL: "${hubUrl}"`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`not an http(s) Hub URL: "${hubUrl}"`);
+  if (u.username || u.password || u.search || u.hash) throw new Error(`a Hub URL with credentials, a query or a fragment cannot name a cache: "${hubUrl}"`);
+  const path = u.pathname.replace(/\/+$/, '');
+  return `${u.protocol}${u.host}${path ? encodeURIComponent(path) : ''}`;
+}
+
+export const modelKey = (hub: string, repo: string, revision: string, file = '') => `model/${hubId(hub)}/${repo}@${revision}/${file}`;
 export const localModelKey = (name: string, file = '') => `model/local/${name}/${file}`;
-export const hubDatasetKey = (repo: string, revision: string, path = '') => `dataset/hub/${repo}@${revision}/${path}`;
+export const hubDatasetKey = (hub: string, repo: string, revision: string, path = '') => `dataset/hub/${hubId(hub)}/${repo}@${revision}/${path}`;
 export const localDatasetKey = (name: string, file = '') => `dataset/local/${name}/${file}`;
 export const runKey = (runId: string, rest = '') => `run/${runId}/${rest}`;
 export const partialPrefix = (key: string) => `partial/${key}/`;
+/** The storage panel's group of a Hub model (modelKey without the trailing '/'). */
+export const modelGroup = (hub: string, repo: string, revision: string) => modelKey(hub, repo, revision).slice(0, -1);
 
 /**
  * A view of `store` under `prefix` (ending in '/'): keys are relative to it, so a run writes
@@ -101,13 +127,23 @@ export function prefixedStore(store: Store, prefix: string): Store {
   };
 }
 
-/** The group an entry belongs to in the storage panel: "model/BAAI/bge-base-en-v1.5@main". */
+/**
+ * The group an entry belongs to in the storage panel, a prefix of its keys (deleting a group
+ * deletes `{group}/…`): "model/https:huggingface.co/BAAI/bge-base-en-v1.5@main",
+ * "dataset/hub/https:huggingface.co/org/data@main", "model/local/name", "run/{id}". A Hub repo's
+ * group ends at its "@revision" segment, so an id without an owner groups as well as owner/name.
+ */
 export function groupOf(key: string): string {
   const parts = key.split('/');
   if (parts[0] === 'partial') return `partial/${groupOf(parts.slice(1).join('/'))}`;
   if ((parts[0] === 'model' || parts[0] === 'dataset') && parts[1] === 'local') return parts.slice(0, 3).join('/');
-  if (parts[0] === 'model') return parts.slice(0, 3).join('/');
-  if (parts[0] === 'dataset') return parts.slice(0, 4).join('/');
+  const repoFrom = parts[0] === 'model' ? 1 : parts[0] === 'dataset' && parts[1] === 'hub' ? 2 : -1;
+  if (repoFrom > 0) {
+    // Hub-keyed ({hub}/{repo}@{rev}) or, before the one-time migration, {repo}@{rev}.
+    const at = parts.findIndex((p, i) => i >= repoFrom && p.includes('@'));
+    if (at >= 0) return parts.slice(0, at + 1).join('/');
+    return parts.slice(0, Math.min(parts.length, repoFrom + 3)).join('/');
+  }
   if (parts[0] === 'run') return parts.slice(0, 2).join('/');
   return parts[0];
 }
