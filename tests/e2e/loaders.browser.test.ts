@@ -219,11 +219,20 @@ describe('loaders in the worker', () => {
               r.onsuccess = () => ok(r.result);
               r.onerror = () => fail(r.error);
             });
-          const db = await open('tabtune-data');
           const req = <T,>(r: IDBRequest<T>) => new Promise<T>((ok, fail) => ((r.onsuccess = () => ok(r.result)), (r.onerror = () => fail(r.error))));
-          const bytes = (await req(db.transaction('values').objectStore('values').get(from))) as Uint8Array;
-          const old = (await req(db.transaction('values').objectStore('values').get(to))) as Uint8Array;
-          await req(db.transaction('values', 'readwrite').objectStore('values').put(bytes, to));
+          // The bytes live under the key and the write's generation its commit record names (idb-store.ts).
+          const meta = await open('tabtune-meta');
+          const dataKey = async (key: string) => {
+            const rec = (await req(meta.transaction('entries').objectStore('entries').get(key))) as { gen?: string; chunks?: number };
+            if (rec.chunks !== undefined) throw new Error(`${key} is stored in chunks; the test expects one value`);
+            return rec.gen === undefined ? key : `${key}#${rec.gen}`;
+          };
+          const [fromKey, toKey] = [await dataKey(from), await dataKey(to)];
+          meta.close();
+          const db = await open('tabtune-data');
+          const bytes = (await req(db.transaction('values').objectStore('values').get(fromKey))) as Uint8Array;
+          const old = (await req(db.transaction('values').objectStore('values').get(toKey))) as Uint8Array;
+          await req(db.transaction('values', 'readwrite').objectStore('values').put(bytes, toKey));
           db.close();
           return [bytes.byteLength, old.byteLength];
         },
