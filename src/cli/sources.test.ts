@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,6 +6,7 @@ import { ensureFixtures } from '../../tests/fixtures/fixtures.ts';
 import { tokenizerFilesFromMap } from '../lib/tokenize/tokenizer.ts';
 import { classifySource, downloadProgress, findDataFiles, loadDataSource, parseColumnsFlag, readTable, resolveHubFlag } from './sources.ts';
 import { ProgressMeter } from '../lib/hub/progress.ts';
+import { startLocalHub } from '../../tests/hub/local-hub.ts';
 
 let work: string;
 const sink = { write: () => true };
@@ -122,5 +123,29 @@ describe('data file size', () => {
     expect(() => classifySource('train.jsonl', '--data', 'train')).toThrow(
       '--data train.jsonl: no such file or folder, and not a Hub id (owner/name[@revision]) (a run config names local files without their folder: run from the folder that holds train.jsonl, or give --data PATH)',
     );
+  });
+
+  it('the Hub cache sweeps what interrupted writes left there over an hour ago, and keeps a younger one', async () => {
+    const cache = join(work, 'cache-sweep');
+    mkdirSync(join(cache, 'model'), { recursive: true });
+    const stale = join(cache, 'model', 'x.v.gzz-0000000a');
+    const young = join(cache, 'model', 'y.v.gzz-0000000b');
+    writeFileSync(stale, 'left by a write that never committed');
+    writeFileSync(young, 'a write in progress elsewhere');
+    const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
+    utimesSync(stale, twoHoursAgo, twoHoursAgo);
+    const hub = await startLocalHub({ datasets: { 'org/qa': ensureFixtures().qaTiny } });
+    const saved = process.env.TABTUNE_CACHE;
+    process.env.TABTUNE_CACHE = cache;
+    try {
+      await loadDataSource('org/qa', { hubUrl: hub.url, stderr: sink });
+      for (let i = 0; i < 100 && existsSync(stale); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(existsSync(stale)).toBe(false);
+      expect(existsSync(young)).toBe(true);
+    } finally {
+      if (saved === undefined) delete process.env.TABTUNE_CACHE;
+      else process.env.TABTUNE_CACHE = saved;
+      await hub.close();
+    }
   });
 });

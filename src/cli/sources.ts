@@ -37,6 +37,17 @@ export interface SourceContext {
   command?: string;
 }
 
+/**
+ * The CLI's Hub cache ($TABTUNE_CACHE or ~/.cache/tabtune): old keys moved under huggingface.co's
+ * (openHubCache), then what interrupted writes left there swept (folder-store.ts deletes only such
+ * files over an hour old, so another tabtune process's write in progress is left alone).
+ */
+function cliCache(): Store {
+  const store = openHubCache(new FolderStore());
+  void store.sweep?.().catch(() => undefined);
+  return store;
+}
+
 /** `--hub URL`, else TABTUNE_HUB_URL, else huggingface.co; a malformed URL is a usage error. */
 export function resolveHubFlag(flag: string | undefined, env: Record<string, string | undefined> = process.env, command?: string): string {
   for (const [raw, what] of [[flag, '--hub'], [env.TABTUNE_HUB_URL, 'TABTUNE_HUB_URL']] as const) {
@@ -127,7 +138,7 @@ export async function loadModelSource(spec: string, ctx: SourceContext, flag = '
   const progress = downloadProgress(`model ${src.repo}`, ctx.stderr);
   let loaded;
   try {
-    loaded = await loadHubModel({ client, store: ctx.store ?? openHubCache(new FolderStore()), repo: src.repo, revision: src.revision, onProgress: progress });
+    loaded = await loadHubModel({ client, store: ctx.store ?? cliCache(), repo: src.repo, revision: src.revision, onProgress: progress });
   } catch (e) {
     progress.finish();
     if (e instanceof HubError && e.code === 'RepositoryNotFound') {
@@ -250,7 +261,7 @@ export async function loadDataSource(spec: string, ctx: SourceContext, options: 
   if (src.kind === 'hub') {
     const progress = downloadProgress(`data ${src.repo}`, ctx.stderr);
     try {
-      const ds = await loadHubDataset({ client: new HubClient({ hubUrl: ctx.hubUrl }), store: ctx.store ?? openHubCache(new FolderStore()), repo: src.repo, revision: src.revision, onProgress: progress });
+      const ds = await loadHubDataset({ client: new HubClient({ hubUrl: ctx.hubUrl }), store: ctx.store ?? cliCache(), repo: src.repo, revision: src.revision, onProgress: progress });
       splits = ds.splits;
       name = src.repo;
       files = Object.fromEntries(Object.keys(ds.splits).map((s) => [s, [`${src.repo}@${ds.revision} (${ds.via}${ds.offline ? ', offline' : ''})`]]));
