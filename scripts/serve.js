@@ -2,7 +2,7 @@
 // Zero-dependency static file server for the built page (dist/), with the headers that make it
 // cross-origin isolated (COOP same-origin + COEP require-corp), so onnxruntime-web can use WASM
 // threads, and a Content-Security-Policy: the page's own is narrowed per request to the Hubs it
-// may use (hub-policy.js), other files get the any-Hub policy the workers run under. `npm start`
+// may use (hub-policy.js), other files the one the workers run under (WORKER_POLICY). `npm start`
 // runs it after `vite build`; the browser tests import `serveStatic`.
 // It is not a development server (no rebuilds; use `npm run dev` for that) and binds to
 // 127.0.0.1 only.
@@ -12,7 +12,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { ANY_HUB_POLICY, contentSecurityPolicy, hubConnectSources } from '../src/lib/hub-policy.js';
+import { ANY_HUB_POLICY, contentSecurityPolicy, hubConnectSources, WORKER_POLICY } from '../src/lib/hub-policy.js';
 
 export const MIME_TYPES = {
   '.html': 'text/html; charset=utf-8',
@@ -43,13 +43,13 @@ export const ISOLATION_HEADERS = {
  * default Hub, the build's (`hubUrl`, VITE_HUB_URL) and its own `?hub=`; the meta tag in
  * index.html allows any Hub, and the browser enforces both, so the narrower wins. Anything else
  * (the workers' scripts above all, which run under their own response's policy and fetch from
- * whichever Hub the page hands them) gets the any-Hub policy.
+ * whichever Hub the page hands them) gets WORKER_POLICY.
  * @param {string} requestUrl the request's path and query
  * @param {boolean} html
  * @param {string | undefined} hubUrl
  */
 export function policyFor(requestUrl, html, hubUrl) {
-  if (!html) return ANY_HUB_POLICY;
+  if (!html) return WORKER_POLICY;
   return contentSecurityPolicy(hubConnectSources(new URL(requestUrl, 'http://localhost').search, hubUrl));
 }
 

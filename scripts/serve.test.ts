@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANY_HUB_POLICY } from '../src/lib/hub-policy.js';
+import { WORKER_POLICY } from '../src/lib/hub-policy.js';
 import { serveStatic, type StaticServer } from './serve.js';
 
 let root: string;
@@ -79,8 +79,8 @@ describe('serveStatic', () => {
     // A Hub the page would refuse gets nothing, nor can a ?hub= bend the header.
     expect(await connectSrc('/?hub=http://evil.example')).toBe(own);
     expect(await connectSrc('/?hub=https://a%3Bscript-src%20*%3B.example')).toBe(own);
-    // Other files, the workers' scripts among them, run under the any-Hub policy.
-    expect((await get(isolated.url, '/assets/ort.mjs?hub=http://127.0.0.1:9000')).headers['content-security-policy']).toBe(ANY_HUB_POLICY);
+    // Other files, the workers' scripts among them, run under the workers' policy.
+    expect((await get(isolated.url, '/assets/ort.mjs?hub=http://127.0.0.1:9000')).headers['content-security-policy']).toBe(WORKER_POLICY);
   });
 
   it('answers 404 for missing files and never serves outside its root', async () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ANY_HUB_POLICY } from '../src/lib/hub-policy.js';
+import { WORKER_POLICY } from '../src/lib/hub-policy.js';
 import { serviceWorkerFor } from './service-worker-plugin.ts';
 
 let dir: string | null = null;
@@ -33,7 +33,7 @@ describe('the build\'s service worker', () => {
     expect((await serviceWorkerFor(dir)).version).toBe(b.version);
   });
 
-  it('re-serves the page with a CSP narrowed to its own ?hub= and the build\'s Hub, other files with the any-Hub policy', async () => {
+  it('re-serves the page with a CSP narrowed to its own ?hub= and the build\'s Hub, other files with the workers\' policy', async () => {
     dir = await mkdtemp(join(tmpdir(), 'tabtune-sw-'));
     await writeFile(join(dir, 'index.html'), '<!doctype html>');
     const { text } = await serviceWorkerFor(dir, 'https://mirror.example/hf');
@@ -58,6 +58,6 @@ describe('the build\'s service worker', () => {
     expect(page.get('content-security-policy')).toContain("script-src 'self' 'wasm-unsafe-eval'");
     const evil = await answer('https://app.example/?hub=http://evil.example', 'navigate');
     expect(evil.get('content-security-policy')).not.toContain('evil');
-    expect((await answer('https://app.example/assets/engine.worker.js', 'same-origin')).get('content-security-policy')).toBe(ANY_HUB_POLICY);
+    expect((await answer('https://app.example/assets/engine.worker.js', 'same-origin')).get('content-security-policy')).toBe(WORKER_POLICY);
   });
 });

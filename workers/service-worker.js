@@ -55,7 +55,7 @@ function withIsolationHeaders(response, request) {
   if (!headers.has('Cross-Origin-Resource-Policy')) headers.set('Cross-Origin-Resource-Policy', 'same-origin');
   headers.set(
     'Content-Security-Policy',
-    request.mode === 'navigate' ? contentSecurityPolicy(hubConnectSources(new URL(request.url).search, BUILD_HUB_URL)) : ANY_HUB_POLICY,
+    request.mode === 'navigate' ? contentSecurityPolicy(hubConnectSources(new URL(request.url).search, BUILD_HUB_URL)) : WORKER_POLICY,
   );
   return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
 }

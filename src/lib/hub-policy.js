@@ -90,16 +90,17 @@ export function hubConnectSources(search, buildHubUrl) {
 }
 
 /**
- * The policy: the app's own scripts and workers only (WebAssembly compiles, nothing is eval'd,
- * no inline script), no plugins, no <base> elsewhere, and `connect` as connect-src. Styles may
- * be inline: Svelte and uPlot set style attributes.
+ * The policy: the app's own scripts and workers only (WebAssembly compiles, no inline script,
+ * nothing eval'd unless `evalStrings`), no plugins, no <base> elsewhere, and `connect` as
+ * connect-src. Styles may be inline: Svelte and uPlot set style attributes.
  * @param {string[]} connect connect-src sources, e.g. hubConnectSources(…) or ["'self'", ...ANY_HUB_SOURCES]
+ * @param {{ evalStrings?: boolean }} [options]
  * @returns {string}
  */
-export function contentSecurityPolicy(connect) {
+export function contentSecurityPolicy(connect, options = {}) {
   return [
     "default-src 'self'",
-    "script-src 'self' 'wasm-unsafe-eval'",
+    `script-src 'self' 'wasm-unsafe-eval'${options.evalStrings ? " 'unsafe-eval'" : ''}`,
     "worker-src 'self'",
     "style-src 'self' 'unsafe-inline'",
     `connect-src ${connect.join(' ')}`,
@@ -108,5 +109,14 @@ export function contentSecurityPolicy(connect) {
   ].join('; ');
 }
 
-/** The policy where the Hub is not known ahead (index.html's meta tag, worker scripts). */
+/** The page's policy where the Hub is not known ahead (index.html's meta tag). */
 export const ANY_HUB_POLICY = contentSecurityPolicy(["'self'", ...ANY_HUB_SOURCES]);
+
+/**
+ * What the workers run under (a dedicated worker takes the policy of its own script's response):
+ * the same, and evaluating strings, because protobufjs, which writes the engine's ONNX graphs,
+ * compiles its encoders from the schema with `Function` (measured: without it the engine's
+ * self-test fails with "Evaluating a string as JavaScript violates … script-src"). A worker has
+ * no DOM for markup to inject a script into; the page itself never gets 'unsafe-eval'.
+ */
+export const WORKER_POLICY = contentSecurityPolicy(["'self'", ...ANY_HUB_SOURCES], { evalStrings: true });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ANY_HUB_POLICY, contentSecurityPolicy, hubConnectSources, normalizeHubUrl, safeLinkUrl } from './hub-policy.js';
+import { ANY_HUB_POLICY, contentSecurityPolicy, hubConnectSources, normalizeHubUrl, safeLinkUrl, WORKER_POLICY } from './hub-policy.js';
 
 describe('normalizeHubUrl', () => {
   it('takes https anywhere and plain http only on this machine', () => {
@@ -65,5 +65,12 @@ describe('the Content-Security-Policy', () => {
     const meta = /<meta http-equiv="Content-Security-Policy" content="([^"]*)"/.exec(html);
     expect(meta?.[1]).toBe(ANY_HUB_POLICY);
     expect(ANY_HUB_POLICY).toContain("connect-src 'self' https: http://127.0.0.1:* http://localhost:*;");
+  });
+});
+
+describe('the workers\' policy', () => {
+  it('differs from the page\'s only in letting protobufjs compile its encoders', () => {
+    expect(WORKER_POLICY.replace(" 'unsafe-eval'", '')).toBe(ANY_HUB_POLICY);
+    expect(ANY_HUB_POLICY).not.toContain("'unsafe-eval'");
   });
 });
