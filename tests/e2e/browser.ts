@@ -107,7 +107,9 @@ export async function axeViolations(page: Page): Promise<{ id: string; help: str
  * Whether the page's Content-Security-Policy is in force: an inline script put in through the
  * DOM must not run, and a fetch to `foreignUrl` (an https host the meta tag allows but a header
  * narrowed to the page's Hubs does not) must be refused by the policy (a `connect-src`
- * violation: with no network the fetch fails either way). Returns what happened; the console
+ * violation: with no network the fetch fails either way). The page carries two policies, the
+ * meta tag's and the header's, so the inline script breaks both (two `script-src-elem`
+ * violations) while only the header refuses the host. Returns what happened; the console
  * errors the two refusals print are taken out of `session.errors`, where they are expected.
  */
 export async function probeCsp(session: BrowserSession, page: Page, foreignUrl = 'https://not-a-hub.invalid/'): Promise<{ inlineRan: boolean; fetched: boolean; violated: string[] }> {

@@ -150,7 +150,7 @@ describe('the page as people expect it', () => {
     await id('offline-ready').waitFor({ timeout: 60_000 });
     // The Content-Security-Policy (serve.js's header and the meta tag) is in force: no inline
     // script, and no connection to a host that is not one of the page's Hubs.
-    expect(await probeCsp(session, page), 'the page as the server sends it').toEqual({ inlineRan: false, fetched: false, violated: ['connect-src', 'script-src-elem'] });
+    expect(await probeCsp(session, page), 'the page as the server sends it').toEqual({ inlineRan: false, fetched: false, violated: ['connect-src', 'script-src-elem', 'script-src-elem'] });
     // axe's findings per state of the page, asserted at the end so one run reports them all.
     const a11y: Record<string, Awaited<ReturnType<typeof axeViolations>>> = { empty: await axeViolations(page) };
 
@@ -254,7 +254,7 @@ describe('the page as people expect it', () => {
     await hub.close();
     await context.setOffline(true);
     await page.reload();
-    expect(await probeCsp(session, page), 'the page as the service worker serves it').toEqual({ inlineRan: false, fetched: false, violated: ['connect-src', 'script-src-elem'] });
+    expect(await probeCsp(session, page), 'the page as the service worker serves it').toEqual({ inlineRan: false, fetched: false, violated: ['connect-src', 'script-src-elem', 'script-src-elem'] });
     await id('model-download').click();
     await id('model-loaded').waitFor({ timeout: 60_000 });
     expect(await id('model-loaded').textContent()).toContain('offline: from the cache');
