@@ -9,4 +9,5 @@ export interface StaticServer {
   close(): Promise<void>;
 }
 
-export function serveStatic(options: { root: string; port?: number; host?: string; isolate?: boolean }): Promise<StaticServer>;
+export function policyFor(requestUrl: string, html: boolean, hubUrl: string | undefined): string;
+export function serveStatic(options: { root: string; port?: number; host?: string; isolate?: boolean; hubUrl?: string }): Promise<StaticServer>;

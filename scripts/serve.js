@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Zero-dependency static file server for the built page (dist/), with the headers that make it
 // cross-origin isolated (COOP same-origin + COEP require-corp), so onnxruntime-web can use WASM
-// threads. `npm start` runs it after `vite build`; the browser tests import `serveStatic`.
+// threads, and a Content-Security-Policy: the page's own is narrowed per request to the Hubs it
+// may use (hub-policy.js), other files the one the workers run under (WORKER_POLICY). `npm start`
+// runs it after `vite build`; the browser tests import `serveStatic`.
 // It is not a development server (no rebuilds; use `npm run dev` for that) and binds to
 // 127.0.0.1 only.
 
@@ -10,6 +12,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ANY_HUB_POLICY, contentSecurityPolicy, hubConnectSources, WORKER_POLICY } from '../src/lib/hub-policy.js';
 
 export const MIME_TYPES = {
   '.html': 'text/html; charset=utf-8',
@@ -36,15 +39,36 @@ export const ISOLATION_HEADERS = {
 };
 
 /**
- * Serves `root` over HTTP. `isolate: false` leaves out COOP/COEP (the browser tests use it to
- * check the service-worker fallback). Port 0 picks a free port; the returned `url` has it.
- * @param {{ root: string, port?: number, host?: string, isolate?: boolean }} options
+ * The Content-Security-Policy for one response. An HTML page gets connect-src narrowed to the
+ * default Hub, the build's (`hubUrl`, VITE_HUB_URL) and its own `?hub=`; the meta tag in
+ * index.html allows any Hub, and the browser enforces both, so the narrower wins. Anything else
+ * (the workers' scripts above all, which run under their own response's policy and fetch from
+ * whichever Hub the page hands them) gets WORKER_POLICY.
+ * @param {string} requestUrl the request's path and query
+ * @param {boolean} html
+ * @param {string | undefined} hubUrl
+ */
+export function policyFor(requestUrl, html, hubUrl) {
+  if (!html) return WORKER_POLICY;
+  return contentSecurityPolicy(hubConnectSources(new URL(requestUrl, 'http://localhost').search, hubUrl));
+}
+
+/**
+ * Serves `root` over HTTP. `isolate: false` leaves out COOP/COEP and the CSP, like a static host
+ * that sends no headers (the browser tests use it to check the service-worker fallback). `hubUrl`
+ * is the build's VITE_HUB_URL, default the environment's (`npm start` builds and serves in one).
+ * Port 0 picks a free port; the returned `url` has it.
+ * @param {{ root: string, port?: number, host?: string, isolate?: boolean, hubUrl?: string }} options
  * @returns {Promise<{ url: string, port: number, close: () => Promise<void> }>}
  */
-export async function serveStatic({ root, port = 0, host = '127.0.0.1', isolate = true }) {
+export async function serveStatic({ root, port = 0, host = '127.0.0.1', isolate = true, hubUrl = process.env.VITE_HUB_URL }) {
   const base = resolve(root);
   const server = createServer(async (req, res) => {
-    const headers = { 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff', ...(isolate ? ISOLATION_HEADERS : {}) };
+    const headers = {
+      'Cache-Control': 'no-cache',
+      'X-Content-Type-Options': 'nosniff',
+      ...(isolate ? { ...ISOLATION_HEADERS, 'Content-Security-Policy': ANY_HUB_POLICY } : {}),
+    };
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { ...headers, Allow: 'GET, HEAD' }).end();
       return;
@@ -70,9 +94,11 @@ export async function serveStatic({ root, port = 0, host = '127.0.0.1', isolate 
       res.writeHead(404, { ...headers, 'Content-Type': 'text/plain; charset=utf-8' }).end('not found');
       return;
     }
+    const type = MIME_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream';
+    if (isolate) headers['Content-Security-Policy'] = policyFor(req.url ?? '/', type.startsWith('text/html'), hubUrl);
     res.writeHead(200, {
       ...headers,
-      'Content-Type': MIME_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
+      'Content-Type': type,
       'Content-Length': info.size,
     });
     if (req.method === 'HEAD') {
@@ -102,5 +128,5 @@ if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1]
   const root = fileURLToPath(new URL('../dist/', import.meta.url));
   const port = Number(process.env.PORT ?? 5173);
   const { url } = await serveStatic({ root, port });
-  console.log(`tabtune is served at ${url} (dist/, cross-origin isolated). Ctrl+C stops it.`);
+  console.log(`tabtune is served at ${url} (dist/, cross-origin isolated, with its Content-Security-Policy). Ctrl+C stops it.`);
 }

@@ -3,6 +3,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WORKER_POLICY } from '../src/lib/hub-policy.js';
 import { serveStatic, type StaticServer } from './serve.js';
 
 let root: string;
@@ -16,7 +17,7 @@ beforeAll(async () => {
   await writeFile(join(root, 'assets/ort.wasm'), new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
   await writeFile(join(root, 'assets/ort.mjs'), 'export {};');
   await writeFile(join(root, '..', 'tabtune-serve-secret.txt'), 'secret').catch(() => {});
-  isolated = await serveStatic({ root });
+  isolated = await serveStatic({ root, hubUrl: 'https://mirror.example/hf' });
   plain = await serveStatic({ root, isolate: false });
 });
 
@@ -57,11 +58,29 @@ describe('serveStatic', () => {
     expect((await get(isolated.url, '/assets/ort.mjs')).headers['content-type']).toBe('text/javascript; charset=utf-8');
   });
 
-  it('leaves out the isolation headers when asked to', async () => {
+  it('leaves out the isolation headers and the CSP when asked to', async () => {
     const res = await get(plain.url, '/');
     expect(res.status).toBe(200);
     expect(res.headers['cross-origin-opener-policy']).toBeUndefined();
     expect(res.headers['cross-origin-embedder-policy']).toBeUndefined();
+    expect(res.headers['content-security-policy']).toBeUndefined();
+  });
+
+  it('sends the page a CSP whose connect-src holds the default Hub, the build\'s and a valid ?hub= only', async () => {
+    const connectSrc = async (path: string) => {
+      const csp = String((await get(isolated.url, path)).headers['content-security-policy']);
+      expect(csp, path).toContain("script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'");
+      expect(csp, path).toContain("object-src 'none'; base-uri 'self'");
+      return /connect-src ([^;]*)/.exec(csp)![1];
+    };
+    const own = "'self' https://huggingface.co https://*.huggingface.co https://*.hf.co https://mirror.example";
+    expect(await connectSrc('/')).toBe(own);
+    expect(await connectSrc('/index.html?demo=me/x&hub=http%3A%2F%2F127.0.0.1%3A9000')).toBe(`${own} http://127.0.0.1:9000`);
+    // A Hub the page would refuse gets nothing, nor can a ?hub= bend the header.
+    expect(await connectSrc('/?hub=http://evil.example')).toBe(own);
+    expect(await connectSrc('/?hub=https://a%3Bscript-src%20*%3B.example')).toBe(own);
+    // Other files, the workers' scripts among them, run under the workers' policy.
+    expect((await get(isolated.url, '/assets/ort.mjs?hub=http://127.0.0.1:9000')).headers['content-security-policy']).toBe(WORKER_POLICY);
   });
 
   it('answers 404 for missing files and never serves outside its root', async () => {

@@ -1,7 +1,9 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
+import { WORKER_POLICY } from '../src/lib/hub-policy.js';
 import { serviceWorkerFor } from './service-worker-plugin.ts';
 
 let dir: string | null = null;
@@ -29,5 +31,33 @@ describe('the build\'s service worker', () => {
     expect(b.files).toEqual(a.files);
     expect(b.version).not.toBe(a.version);
     expect((await serviceWorkerFor(dir)).version).toBe(b.version);
+  });
+
+  it('re-serves the page with a CSP narrowed to its own ?hub= and the build\'s Hub, other files with the workers\' policy', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tabtune-sw-'));
+    await writeFile(join(dir, 'index.html'), '<!doctype html>');
+    const { text } = await serviceWorkerFor(dir, 'https://mirror.example/hf');
+    // The worker's script, run as a browser would: its fetch handler answering from a cache.
+    const listeners: Record<string, (event: unknown) => void> = {};
+    const cache = { match: async () => new Response('<!doctype html>', { headers: { 'Content-Type': 'text/html' } }) };
+    runInNewContext(text, {
+      self: { location: { href: 'https://app.example/sw.js', origin: 'https://app.example' }, addEventListener: (type: string, f: (event: unknown) => void) => (listeners[type] = f) },
+      caches: { open: async () => cache },
+      URL, URLSearchParams, Headers, Response,
+    });
+    const answer = async (url: string, mode: string) => {
+      let response: Promise<Response> | null = null;
+      listeners.fetch({ request: { method: 'GET', mode, url, cache: 'default' }, respondWith: (r: Promise<Response>) => (response = r) });
+      return (await response!).headers;
+    };
+    const page = await answer('https://app.example/?hub=http%3A%2F%2F127.0.0.1%3A9000&maxSteps=6', 'navigate');
+    expect(page.get('cross-origin-embedder-policy')).toBe('require-corp');
+    expect(page.get('content-security-policy')).toContain(
+      "connect-src 'self' https://huggingface.co https://*.huggingface.co https://*.hf.co https://mirror.example http://127.0.0.1:9000;",
+    );
+    expect(page.get('content-security-policy')).toContain("script-src 'self' 'wasm-unsafe-eval'");
+    const evil = await answer('https://app.example/?hub=http://evil.example', 'navigate');
+    expect(evil.get('content-security-policy')).not.toContain('evil');
+    expect((await answer('https://app.example/assets/engine.worker.js', 'same-origin')).get('content-security-policy')).toBe(WORKER_POLICY);
   });
 });

@@ -13,6 +13,7 @@ const coi = await ensureCrossOriginIsolation();
 if (coi !== 'reloading') {
   const target = document.getElementById('app')!;
   const demo = new URLSearchParams(location.search).get('demo');
-  if (demo) mount(DemoApp, { target, props: { repo: demo, hubUrl: appConfig().hub.url } });
+  const { hub } = appConfig();
+  if (demo) mount(DemoApp, { target, props: { repo: demo, hubUrl: hub.url, foreignHub: hub.foreign } });
   else mount(App, { target, props: { coi } });
 }

@@ -7,7 +7,9 @@
 //     it is ready and it takes over on the next visit or on "Reload now" (the `skip-waiting`
 //     message). Its activation deletes the older caches.
 //   - cross-origin isolation on static hosts that cannot send headers: every same-origin response
-//     is re-served with COOP/COEP, so the page gets SharedArrayBuffer and WASM threads.
+//     is re-served with COOP/COEP, so the page gets SharedArrayBuffer and WASM threads; and with
+//     the Content-Security-Policy scripts/serve.js would send: a page load's connect-src narrowed
+//     to the Hubs it may use (its own ?hub= included), the any-Hub policy for other files.
 // Cross-origin requests (the Hub) are left alone: models and data live in IndexedDB, not here.
 
 const VERSION = '__TABTUNE_VERSION__';
@@ -15,6 +17,10 @@ const VERSION = '__TABTUNE_VERSION__';
 const PRECACHE = ['__TABTUNE_PRECACHE__'];
 const CACHE = `tabtune-${VERSION}`;
 const INDEX = new URL('index.html', self.location.href).href;
+/** The build's VITE_HUB_URL, or null. */
+const BUILD_HUB_URL = '__TABTUNE_HUB_URL__';
+
+/* __TABTUNE_HUB_POLICY__ (src/lib/hub-policy.js, inlined by the build) */
 
 self.addEventListener('install', (event) => {
   event.waitUntil(
@@ -36,14 +42,21 @@ self.addEventListener('message', (event) => {
   if (event.data?.type === 'version') event.ports[0]?.postMessage(VERSION);
 });
 
-/** @param {Response} response */
-function withIsolationHeaders(response) {
+/**
+ * @param {Response} response
+ * @param {Request} request
+ */
+function withIsolationHeaders(response, request) {
   // Opaque and error responses cannot be rebuilt; pass them through.
   if (response.status === 0 || response.type === 'opaqueredirect') return response;
   const headers = new Headers(response.headers);
   headers.set('Cross-Origin-Opener-Policy', 'same-origin');
   headers.set('Cross-Origin-Embedder-Policy', 'require-corp');
   if (!headers.has('Cross-Origin-Resource-Policy')) headers.set('Cross-Origin-Resource-Policy', 'same-origin');
+  headers.set(
+    'Content-Security-Policy',
+    request.mode === 'navigate' ? contentSecurityPolicy(hubConnectSources(new URL(request.url).search, BUILD_HUB_URL)) : WORKER_POLICY,
+  );
   return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
 }
 
@@ -51,7 +64,7 @@ function withIsolationHeaders(response) {
 async function respond(request) {
   const cache = await caches.open(CACHE);
   const cached = request.mode === 'navigate' ? await cache.match(INDEX) : await cache.match(request, { ignoreSearch: false });
-  return withIsolationHeaders(cached ?? (await fetch(request)));
+  return withIsolationHeaders(cached ?? (await fetch(request)), request);
 }
 
 self.addEventListener('fetch', (event) => {

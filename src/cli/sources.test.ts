@@ -56,11 +56,12 @@ describe('classifySource and flags', () => {
     expect(() => classifySource('a/b/c', '--data')).toThrow(/not a Hub id/);
   });
 
-  it('--hub beats TABTUNE_HUB_URL beats huggingface.co; bad URLs are usage errors', () => {
-    expect(resolveHubFlag('http://127.0.0.1:9/', { TABTUNE_HUB_URL: 'http://x.test' })).toBe('http://127.0.0.1:9');
-    expect(resolveHubFlag(undefined, { TABTUNE_HUB_URL: 'http://x.test/' })).toBe('http://x.test');
+  it('--hub beats TABTUNE_HUB_URL beats huggingface.co; bad URLs and remote plain http are usage errors', () => {
+    expect(resolveHubFlag('http://127.0.0.1:9/', { TABTUNE_HUB_URL: 'https://x.test' })).toBe('http://127.0.0.1:9');
+    expect(resolveHubFlag(undefined, { TABTUNE_HUB_URL: 'https://x.test/' })).toBe('https://x.test');
     expect(resolveHubFlag(undefined, {})).toBe('https://huggingface.co');
-    expect(() => resolveHubFlag('ftp://x', {})).toThrow('--hub must be an absolute http(s) URL');
+    expect(() => resolveHubFlag('ftp://x', {})).toThrow('--hub must be an https URL (http only on localhost or 127.0.0.1)');
+    expect(() => resolveHubFlag(undefined, { TABTUNE_HUB_URL: 'http://x.test' })).toThrow('TABTUNE_HUB_URL must be an https URL');
   });
 
   it('--columns ROLE=COLUMN', () => {

@@ -48,12 +48,16 @@ function cliCache(): Store {
   return store;
 }
 
-/** `--hub URL`, else TABTUNE_HUB_URL, else huggingface.co; a malformed URL is a usage error. */
+/**
+ * `--hub URL`, else TABTUNE_HUB_URL, else huggingface.co; a URL the page would not accept either
+ * (normalizeHubUrl: https, or http only on this machine, so a token never crosses the network in
+ * clear) is a usage error.
+ */
 export function resolveHubFlag(flag: string | undefined, env: Record<string, string | undefined> = process.env, command?: string): string {
   for (const [raw, what] of [[flag, '--hub'], [env.TABTUNE_HUB_URL, 'TABTUNE_HUB_URL']] as const) {
     if (raw === undefined || raw === '') continue;
     const url = normalizeHubUrl(raw);
-    if (!url) throw new UsageError(`${what} must be an absolute http(s) URL without query, got "${raw}"`, command);
+    if (!url) throw new UsageError(`${what} must be an https URL (http only on localhost or 127.0.0.1) without query or credentials, got "${raw}"`, command);
     return url;
   }
   return DEFAULT_HUB_URL;

@@ -2,18 +2,26 @@
 // Pure TypeScript, usable from the page, the worker and Node; it reads `location` only when
 // one exists and never touches the DOM. Run-specific settings (the share link) are not here.
 
+import { DEFAULT_HUB_URL, normalizeHubUrl } from './hub-policy.js';
+
 export const DEFAULT_MODEL_ID = 'BAAI/bge-base-en-v1.5';
 /** The small model offered as the quick option. */
 export const QUICK_MODEL_ID = 'BAAI/bge-small-en-v1.5';
 export const DEFAULT_DATASET_ID = 'YxBxRyXJx/QAsimple_for_BGE_241019';
-export const DEFAULT_HUB_URL = 'https://huggingface.co';
+// The Hub URL rule lives in hub-policy.js, shared with serve.js and the service worker.
+export { DEFAULT_HUB_URL, normalizeHubUrl };
 
 export type HubUrlSource = 'query' | 'env' | 'default';
 
 export interface HubSetting {
-  /** Absolute http(s) URL without a trailing slash. */
+  /** Absolute https URL (http only on localhost / 127.0.0.1) without a trailing slash. */
   url: string;
   source: HubUrlSource;
+  /**
+   * True when `?hub=` names a Hub other than this build's own (VITE_HUB_URL, else huggingface.co):
+   * the page says so on arrival, and links it makes carry `hub=` forward only then.
+   */
+  foreign: boolean;
 }
 
 export interface AppConfig {
@@ -22,30 +30,16 @@ export interface AppConfig {
   datasetId: string;
 }
 
-/** Returns the URL without trailing slashes, or null when it is not an absolute http(s) URL. */
-export function normalizeHubUrl(raw: string | null | undefined): string | null {
-  if (!raw) return null;
-  let url: URL;
-  try {
-    url = new URL(raw.trim());
-  } catch {
-    return null;
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return null;
-  if (url.search || url.hash) return null;
-  return url.href.replace(/\/+$/, '');
-}
-
 /**
  * Precedence: `?hub=` in the page URL, then the build-time `VITE_HUB_URL`, then the public Hub.
  * An invalid value is skipped rather than used, so a typo falls back instead of breaking fetches.
  */
 export function resolveHubUrl(search: string | undefined, envValue: string | undefined): HubSetting {
-  const fromQuery = normalizeHubUrl(new URLSearchParams(search ?? '').get('hub'));
-  if (fromQuery) return { url: fromQuery, source: 'query' };
   const fromEnv = normalizeHubUrl(envValue);
-  if (fromEnv) return { url: fromEnv, source: 'env' };
-  return { url: DEFAULT_HUB_URL, source: 'default' };
+  const own: HubSetting = fromEnv ? { url: fromEnv, source: 'env', foreign: false } : { url: DEFAULT_HUB_URL, source: 'default', foreign: false };
+  const fromQuery = normalizeHubUrl(new URLSearchParams(search ?? '').get('hub'));
+  if (fromQuery) return { url: fromQuery, source: 'query', foreign: fromQuery !== own.url };
+  return own;
 }
 
 /** The configuration of this page (or process): reads `location.search` and `VITE_HUB_URL`. */

@@ -81,7 +81,7 @@ export async function launchBrowser(options: LaunchOptions = {}): Promise<Browse
   };
 }
 
-/** Serves dist/ on a free port; `isolate: false` omits COOP/COEP. Build first (global-setup.ts). */
+/** Serves dist/ on a free port; `isolate: false` omits COOP/COEP and the CSP header. Build first (global-setup.ts). */
 export function serveDist(isolate = true): Promise<StaticServer> {
   return serveStatic({ root: DIST_DIR, port: 0, isolate });
 }
@@ -91,7 +91,9 @@ let axeSource: string | null = null;
 /** axe-core's serious and critical WCAG 2.1 A/AA violations on the page as it is now. */
 export async function axeViolations(page: Page): Promise<{ id: string; help: string; nodes: string[] }[]> {
   axeSource ??= await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-  if (!(await page.evaluate(() => 'axe' in globalThis))) await page.addScriptTag({ content: axeSource });
+  // Evaluated, not added as a <script>: the page's CSP blocks inline scripts, and the tests keep
+  // it in force.
+  if (!(await page.evaluate(() => 'axe' in globalThis))) await page.evaluate(axeSource);
   return page.evaluate(async () => {
     const axe = (globalThis as any).axe;
     const r = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
@@ -99,4 +101,34 @@ export async function axeViolations(page: Page): Promise<{ id: string; help: str
       .filter((v: any) => v.impact === 'serious' || v.impact === 'critical')
       .map((v: any) => ({ id: v.id, help: v.help, nodes: v.nodes.slice(0, 5).map((n: any) => `${n.target.join(' ')}: ${n.failureSummary}`) }));
   });
+}
+
+/**
+ * Whether the page's Content-Security-Policy is in force: an inline script put in through the
+ * DOM must not run, and a fetch to `foreignUrl` (an https host the meta tag allows but a header
+ * narrowed to the page's Hubs does not) must be refused by the policy (a `connect-src`
+ * violation: with no network the fetch fails either way). The page carries two policies, the
+ * meta tag's and the header's, so the inline script breaks both (two `script-src-elem`
+ * violations) while only the header refuses the host. Returns what happened; the console
+ * errors the two refusals print are taken out of `session.errors`, where they are expected.
+ */
+export async function probeCsp(session: BrowserSession, page: Page, foreignUrl = 'https://not-a-hub.invalid/'): Promise<{ inlineRan: boolean; fetched: boolean; violated: string[] }> {
+  const before = session.errors.length;
+  const result = await page.evaluate(async (foreignUrl) => {
+    const violated: string[] = [];
+    const onViolation = (e: SecurityPolicyViolationEvent) => violated.push(e.effectiveDirective);
+    document.addEventListener('securitypolicyviolation', onViolation);
+    const script = document.createElement('script');
+    script.textContent = 'globalThis.__tabtuneInlineRan = true;';
+    document.body.append(script);
+    script.remove();
+    const fetched = await fetch(foreignUrl).then(() => true, () => false);
+    // Violation events are queued as tasks; let them arrive.
+    await new Promise((r) => setTimeout(r, 100));
+    document.removeEventListener('securitypolicyviolation', onViolation);
+    return { inlineRan: (globalThis as { __tabtuneInlineRan?: boolean }).__tabtuneInlineRan === true, fetched, violated: violated.sort() };
+  }, foreignUrl);
+  const mine = /Content Security Policy|Refused to connect|Failed to fetch/;
+  for (let i = session.errors.length - 1; i >= before; i--) if (mine.test(session.errors[i])) session.errors.splice(i, 1);
+  return result;
 }

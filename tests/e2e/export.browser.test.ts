@@ -6,6 +6,9 @@
 // its message), offers the demo link, and the demo page (`?demo=`) loads the pushed model with
 // transformers.js and returns the same top 10 for a test query as our evaluator; the retrieval
 // explorer shows the base and trained models' top 10 for that query as our evaluator ranks them.
+// Then a crafted link: a token remembered for this Hub is not offered on a page opened with
+// `?hub=` at another local Hub that logs every request, the page names that Hub, no request to
+// it carries the token, and the `javascript:` URL it answers a push with is shown as text.
 
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -28,13 +31,14 @@ import { createRuntime } from '../../src/lib/runtime/index.ts';
 import { loadTokenizerFromDir } from '../../src/lib/tokenize/node.ts';
 import { ensureFixtures, type FixturePaths } from '../fixtures/fixtures.ts';
 import { startLocalHub, type LocalHub } from '../hub/local-hub.ts';
-import { ARTIFACTS_DIR, axeViolations, launchBrowser, REPO_ROOT, serveDist, type BrowserSession } from './browser.ts';
+import { ARTIFACTS_DIR, axeViolations, launchBrowser, probeCsp, REPO_ROOT, serveDist, type BrowserSession } from './browser.ts';
 
 const TOKEN = 'hf_page_write_token';
 const RUN_FLAGS = { batchSize: '16', epochs: '1', lr: '0.0005', backend: 'wasm' };
 
 let paths: FixturePaths;
 let hub: LocalHub;
+let otherHub: LocalHub | undefined;
 let site: StaticServer;
 let session: BrowserSession;
 let work: string;
@@ -99,6 +103,7 @@ afterAll(async () => {
   await session?.close();
   await site?.close();
   await hub?.close();
+  await otherHub?.close();
   if (work) await rm(work, { recursive: true, force: true });
 });
 
@@ -168,6 +173,7 @@ describe('the trained model leaves the page', () => {
     const demo = await session.context.newPage();
     const opened = hub.requests.length;
     await demo.goto(demoLink);
+    expect(await probeCsp(session, demo), 'the demo page\'s CSP').toEqual({ inlineRan: false, fetched: false, violated: ['connect-src', 'script-src-elem', 'script-src-elem'] });
     await demo.getByTestId('demo-card-table').waitFor({ timeout: 60_000 });
     expect(await demo.getByTestId('demo-card-table').textContent()).toContain('dim_32_cosine_ndcg@10');
     await demo.getByTestId('demo-model').waitFor({ timeout: 120_000 });
@@ -235,4 +241,63 @@ describe('the trained model leaves the page', () => {
     await page.screenshot({ path: join(ARTIFACTS_DIR, 'explorer.png'), fullPage: true });
     expect(session.errors).toEqual([]);
   }, 900_000);
+
+  it('keeps a token with the Hub it was entered for: a ?hub= link to another Hub gets neither the token nor a link from its answers', async () => {
+    const OTHER_TOKEN = 'hf_other_hub_token';
+    otherHub = await startLocalHub({ tokens: { [OTHER_TOKEN]: { user: 'them', write: ['them'] } }, createRepoUrl: 'javascript:alert(document.domain)' });
+    const { page } = session;
+    const dialogs: string[] = [];
+    page.on('dialog', (d) => void (dialogs.push(d.message()), d.dismiss()));
+    const item = page.getByTestId('model-item').first();
+    const openExport = async (query: Record<string, string>) => {
+      await page.goto(`${site.url}?${new URLSearchParams(query)}`);
+      await item.getByTestId('model-export').click();
+      await item.getByTestId('export-panel').waitFor();
+    };
+
+    // A token from before tokens had a Hub is taken to be huggingface.co's: not offered here.
+    await page.evaluate(() => localStorage.setItem('tabtune.hfToken', 'hf_from_before'));
+    await openExport({ hub: hub.url });
+    expect(await item.getByTestId('push-token').inputValue()).toBe('');
+    // Remember this Hub's token.
+    await item.getByTestId('push-token').fill(TOKEN);
+    await item.getByTestId('push-remember').check();
+    const slots = await page.evaluate(() => Object.fromEntries(Object.keys(localStorage).filter((k) => k.startsWith('tabtune.hfToken')).map((k) => [k, localStorage.getItem(k)])));
+    expect(slots).toEqual({ [`tabtune.hfToken@${hub.url}`]: TOKEN, 'tabtune.hfToken@https://huggingface.co': 'hf_from_before' });
+
+    // The crafted link: the same page, its Hub another host.
+    await openExport({ hub: otherHub.url });
+    expect(await page.getByTestId('hub-foreign').textContent()).toContain(`This link points at another Hub: ${otherHub.url}`);
+    expect(await item.getByTestId('push-hub-foreign').textContent()).toContain(otherHub.url);
+    expect(await item.getByTestId('push-hub').textContent()).toBe(otherHub.url);
+    expect(await item.getByTestId('push-token').inputValue()).toBe('');
+    expect(await item.getByTestId('push-remember').isChecked()).toBe(false);
+    await item.getByTestId('push-repo').fill('them/pushed');
+    expect(await item.getByTestId('push-start').isDisabled(), 'no token, no push').toBe(true);
+    // Links the page makes carry the other Hub forward, so whoever opens them is told too.
+    expect(new URL(await page.getByTestId('share-link').inputValue()).searchParams.get('hub')).toBe(otherHub.url);
+    // A push with a token for that Hub: its answer's javascript: repo URL is text, not a link.
+    await item.getByTestId('export-int8').uncheck();
+    await item.getByTestId('export-onnx').uncheck();
+    await item.getByTestId('push-token').fill(OTHER_TOKEN);
+    await item.getByTestId('push-start').click();
+    await item.getByTestId('push-done').waitFor({ timeout: 180_000 });
+    const done = item.getByTestId('push-done');
+    expect(await done.textContent()).toContain('Created javascript:alert(document.domain)');
+    expect(await done.locator('a').count()).toBe(0);
+    expect(await done.getByTestId('unsafe-link').textContent()).toBe('javascript:alert(document.domain)');
+    expect(otherHub.repoInfo('them/pushed')!.files).toEqual(expect.arrayContaining(['model.safetensors']));
+    // The other Hub's log: requests with its own token, none with this Hub's.
+    const sent = otherHub.requests.map((r) => r.authorization);
+    expect(sent).toContain(`Bearer ${OTHER_TOKEN}`);
+    expect(sent.filter((a) => a?.includes(TOKEN) || a?.includes('hf_from_before'))).toEqual([]);
+    expect(hub.requests.filter((r) => r.authorization?.includes(OTHER_TOKEN))).toEqual([]);
+
+    // Back on this Hub, its own token is offered again; the page names no other Hub.
+    await openExport({ hub: hub.url });
+    expect(await item.getByTestId('push-token').inputValue()).toBe(TOKEN);
+    expect(await page.getByTestId('hub-foreign').textContent()).toContain(hub.url); // a local Hub is not the default either
+    expect(dialogs).toEqual([]);
+    expect(session.errors).toEqual([]);
+  }, 300_000);
 });

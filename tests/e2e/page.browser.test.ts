@@ -4,7 +4,8 @@
 // step; each step is photographed at desktop width and at 390 px (with nothing wider than the
 // screen); a training run blocks the main thread for no more than 200 ms at a time; and after one
 // visit the page loads, trains and evaluates with the network off and both servers gone, then
-// picks up a new deployment and says so.
+// picks up a new deployment and says so; all of it under the page's Content-Security-Policy,
+// checked in force both as the server sends the page and as the service worker does.
 
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,7 +16,7 @@ import { DEFAULT_DATASET_ID, DEFAULT_MODEL_ID } from '../../src/lib/config.ts';
 import { buildQaDataset } from '../fixtures/dataset.ts';
 import { ensureFixtures, writeQaDataset } from '../fixtures/fixtures.ts';
 import { startLocalHub, type LocalHub } from '../hub/local-hub.ts';
-import { ARTIFACTS_DIR, axeViolations, DIST_DIR, launchBrowser, type BrowserSession } from './browser.ts';
+import { ARTIFACTS_DIR, axeViolations, DIST_DIR, launchBrowser, probeCsp, type BrowserSession } from './browser.ts';
 
 /** Markup that would run script if any part of the page put a row in as HTML. */
 const XSS_DOC = '<img src=x onerror=alert(1)>';
@@ -147,6 +148,9 @@ describe('the page as people expect it', () => {
     const url = `${site.url}?${new URLSearchParams({ hub: hub.url, maxSteps: '6', batchSize: '16' })}`;
     await page.goto(url);
     await id('offline-ready').waitFor({ timeout: 60_000 });
+    // The Content-Security-Policy (serve.js's header and the meta tag) is in force: no inline
+    // script, and no connection to a host that is not one of the page's Hubs.
+    expect(await probeCsp(session, page), 'the page as the server sends it').toEqual({ inlineRan: false, fetched: false, violated: ['connect-src', 'script-src-elem', 'script-src-elem'] });
     // axe's findings per state of the page, asserted at the end so one run reports them all.
     const a11y: Record<string, Awaited<ReturnType<typeof axeViolations>>> = { empty: await axeViolations(page) };
 
@@ -250,6 +254,7 @@ describe('the page as people expect it', () => {
     await hub.close();
     await context.setOffline(true);
     await page.reload();
+    expect(await probeCsp(session, page), 'the page as the service worker serves it').toEqual({ inlineRan: false, fetched: false, violated: ['connect-src', 'script-src-elem', 'script-src-elem'] });
     await id('model-download').click();
     await id('model-loaded').waitFor({ timeout: 60_000 });
     expect(await id('model-loaded').textContent()).toContain('offline: from the cache');

@@ -33,7 +33,8 @@
 // CORS is open (Access-Control-Allow-Origin: *, the Hub's headers exposed) so browser pages on
 // other origins can use it. Fault injection: cut a body after N bytes (socket destroyed), once per
 // file by default; `offline` answers every upload request by dropping the connection; every
-// request is logged with the bytes it actually sent.
+// request is logged with its Authorization header and the bytes it actually sent;
+// `createRepoUrl` makes repos/create answer with that `url` (a Hub that lies about it).
 // Not a general Hub: no xet protocol, no branches but main, only org/name repo ids.
 
 import { createHash } from 'node:crypto';
@@ -67,6 +68,8 @@ export interface LocalHubOptions {
   isLfs?: (path: string, size: number) => boolean;
   /** Access tokens → the user and the namespaces the token may write to ([]: read only). */
   tokens?: Record<string, { user: string; write: string[] }>;
+  /** The `url` repos/create answers with, in place of the repo's own (e.g. a `javascript:` URL). */
+  createRepoUrl?: string;
 }
 
 export interface RequestLogEntry {
@@ -80,6 +83,8 @@ export interface RequestLogEntry {
   bytesSent: number;
   /** True when fault injection cut this response. */
   cut: boolean;
+  /** The request's Authorization header, as sent (where a token went). */
+  authorization: string | null;
 }
 
 export interface LocalHub {
@@ -218,6 +223,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       file: null,
       bytesSent: 0,
       cut: false,
+      authorization: req.headers.authorization ?? null,
     };
     requests.push(entry);
     const go = () => {
@@ -542,7 +548,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       if (findRepo('model', id)) return sendJson(res, entry, 409, { error: 'You already created this model repo', url: `${base}/${id}` });
       const files = new Map<string, RepoFile>();
       repos.set(`model:${id}`, { kind: 'model', id, sha: repoSha('model', id, files), files, parquet: new Map(), splits: [], private: b.visibility === 'private' });
-      return sendJson(res, entry, 200, { url: `${base}/${id}`, name: id, id: createHash('sha1').update(id).digest('hex').slice(0, 24) });
+      return sendJson(res, entry, 200, { url: options.createRepoUrl ?? `${base}/${id}`, name: id, id: createHash('sha1').update(id).digest('hex').slice(0, 24) });
     }
     if (seg[0] === 'api' && seg[1] === 'models' && seg.length === 6 && (seg[4] === 'preupload' || seg[4] === 'commit')) {
       const id = `${seg[2]}/${seg[3]}`;
