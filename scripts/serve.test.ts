@@ -79,8 +79,10 @@ describe('serveStatic', () => {
     // A Hub the page would refuse gets nothing, nor can a ?hub= bend the header.
     expect(await connectSrc('/?hub=http://evil.example')).toBe(own);
     expect(await connectSrc('/?hub=https://a%3Bscript-src%20*%3B.example')).toBe(own);
-    // Other files, the workers' scripts among them, run under the workers' policy.
-    expect((await get(isolated.url, '/assets/ort.mjs?hub=http://127.0.0.1:9000')).headers['content-security-policy']).toBe(WORKER_POLICY);
+    // Other files, the workers' scripts among them, run under the workers' policy: no eval there either.
+    const worker = String((await get(isolated.url, '/assets/ort.mjs?hub=http://127.0.0.1:9000')).headers['content-security-policy']);
+    expect(worker).toBe(WORKER_POLICY);
+    expect(worker).toContain("script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'");
   });
 
   it('answers 404 for missing files and never serves outside its root', async () => {

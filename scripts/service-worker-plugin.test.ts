@@ -58,6 +58,8 @@ describe('the build\'s service worker', () => {
     expect(page.get('content-security-policy')).toContain("script-src 'self' 'wasm-unsafe-eval'");
     const evil = await answer('https://app.example/?hub=http://evil.example', 'navigate');
     expect(evil.get('content-security-policy')).not.toContain('evil');
-    expect((await answer('https://app.example/assets/engine.worker.js', 'same-origin')).get('content-security-policy')).toBe(WORKER_POLICY);
+    const worker = (await answer('https://app.example/assets/engine.worker.js', 'same-origin')).get('content-security-policy');
+    expect(worker).toBe(WORKER_POLICY);
+    expect(worker).toContain("script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'");
   });
 });

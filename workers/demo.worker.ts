@@ -8,6 +8,7 @@
 // the trainer's model and data caches), only when the visitor asks, and only up to a size cap
 // the listing is checked against before anything is fetched.
 
+import './csp-report.ts';
 import { env, pipeline, type FeatureExtractionPipeline } from '@huggingface/transformers';
 import * as Comlink from 'comlink';
 import { prepareDataset } from '../src/lib/data/dataset.ts';

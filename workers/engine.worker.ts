@@ -3,6 +3,7 @@
 // its own; the onnxruntime sessions live in this worker (engine-runtime.ts, train-session.ts),
 // not in the page.
 
+import './csp-report.ts';
 import * as Comlink from 'comlink';
 import type { EngineWorkerApi } from './api.ts';
 import { probeBackend, probeEnvFromGlobals } from './backend-probe.ts';

@@ -27,7 +27,7 @@ import { prepareDataset } from '../lib/data/dataset.ts';
 import { parseDataFile } from '../lib/data/parse.ts';
 import { evaluateIr, prepareIr } from '../lib/eval/ir-metrics.ts';
 import { buildIrSet } from '../lib/eval/ir-set.ts';
-import { fromOnnxBytes } from '../lib/graph/onnx.ts';
+import { fromOnnxBytes } from '../lib/graph/onnx-protobufjs.ts';
 import { commitMessage } from '../lib/export/hub-push.ts';
 import { parseSafetensors } from '../lib/models/safetensors.ts';
 import type { RunRecord } from '../lib/run/record.ts';

@@ -10,4 +10,4 @@ export function isLocalHttpHost(hostname: string): boolean;
 export function normalizeHubUrl(raw: string | null | undefined): string | null;
 export function safeLinkUrl(raw: unknown): string | null;
 export function hubConnectSources(search: string, buildHubUrl: string | null | undefined): string[];
-export function contentSecurityPolicy(connect: string[], options?: { evalStrings?: boolean }): string;
+export function contentSecurityPolicy(connect: string[]): string;

@@ -91,16 +91,15 @@ export function hubConnectSources(search, buildHubUrl) {
 
 /**
  * The policy: the app's own scripts and workers only (WebAssembly compiles, no inline script,
- * nothing eval'd unless `evalStrings`), no plugins, no <base> elsewhere, and `connect` as
- * connect-src. Styles may be inline: Svelte and uPlot set style attributes.
+ * no string evaluated as code: no eval, no `Function`), no plugins, no <base> elsewhere, and
+ * `connect` as connect-src. Styles may be inline: Svelte and uPlot set style attributes.
  * @param {string[]} connect connect-src sources, e.g. hubConnectSources(…) or ["'self'", ...ANY_HUB_SOURCES]
- * @param {{ evalStrings?: boolean }} [options]
  * @returns {string}
  */
-export function contentSecurityPolicy(connect, options = {}) {
+export function contentSecurityPolicy(connect) {
   return [
     "default-src 'self'",
-    `script-src 'self' 'wasm-unsafe-eval'${options.evalStrings ? " 'unsafe-eval'" : ''}`,
+    "script-src 'self' 'wasm-unsafe-eval'",
     "worker-src 'self'",
     "style-src 'self' 'unsafe-inline'",
     `connect-src ${connect.join(' ')}`,
@@ -114,9 +113,8 @@ export const ANY_HUB_POLICY = contentSecurityPolicy(["'self'", ...ANY_HUB_SOURCE
 
 /**
  * What the workers run under (a dedicated worker takes the policy of its own script's response):
- * the same, and evaluating strings, because protobufjs, which writes the engine's ONNX graphs,
- * compiles its encoders from the schema with `Function` (measured: without it the engine's
- * self-test fails with "Evaluating a string as JavaScript violates … script-src"). A worker has
- * no DOM for markup to inject a script into; the page itself never gets 'unsafe-eval'.
+ * the page's, with connect-src open to any Hub because the page hands them whichever Hub it
+ * uses. No 'unsafe-eval' here either: the engine writes its ONNX graphs with a hand-written
+ * encoder (src/lib/graph/protobuf-writer.ts), not with code compiled at run time.
  */
-export const WORKER_POLICY = contentSecurityPolicy(["'self'", ...ANY_HUB_SOURCES], { evalStrings: true });
+export const WORKER_POLICY = ANY_HUB_POLICY;

@@ -6,7 +6,8 @@ import { reduceSum } from '../ops/reduce.ts';
 import { createRuntime, type HostTensor, type Runtime } from '../runtime/index.ts';
 import { dumpGraph } from './dump.ts';
 import { Graph } from './graph.ts';
-import { fromOnnxBytes, toOnnx } from './onnx.ts';
+import { toOnnx } from './onnx.ts';
+import { fromOnnxBytes } from './onnx-protobufjs.ts';
 
 let wasm: Runtime;
 let node: Runtime;
