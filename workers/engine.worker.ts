@@ -14,32 +14,44 @@ import * as loaders from './loaders.ts';
 import * as mineSession from './mine-session.ts';
 import * as session from './train-session.ts';
 
-const state = new EngineState();
+// onnxruntime-web starts its WASM threads as workers of this same script (its bundled emscripten
+// code passes import.meta.url) named 'em-pthread…', the name its own code checks to run as a
+// thread. Such a worker is onnxruntime's, not an engine, so it creates no engine state: the
+// store's start-up migration and sweep would open IndexedDB transactions there that never end once
+// the thread blocks in Atomics.wait, and every engine's writes in this profile would wait on them
+// until the worker is gone (a reload). Nor does it expose the API: comlink answers every message,
+// emscripten's included.
+const ortThread = (globalThis as { name?: string }).name?.startsWith('em-pthread') ?? false;
+if (!ortThread) serve();
 
-const api: EngineWorkerApi = {
-  probe: () => probeBackend(probeEnvFromGlobals()),
-  selfTest,
-  loadModel: (req, onProgress) => loaders.loadModel(state, req, onProgress),
-  loadDataset: (req, onProgress) => loaders.loadDataset(state, req, onProgress),
-  loadDataFile: (name, bytes) => loaders.loadDataFile(state, name, bytes),
-  storagePanel: () => loaders.storagePanel(state),
-  storageDelete: (group) => loaders.storageDelete(state, group),
-  storagePersist: () => loaders.storagePersist(state),
-  setMapping: (mapping) => loaders.setMapping(state, mapping),
-  mine: (req, onProgress) => mineSession.mine(state, req, onProgress),
-  memoryPlan: (config) => session.memoryPlan(state, config),
-  train: (req, onEvent) => session.train(state, req, onEvent),
-  cancel: () => session.cancel(state),
-  simulateDeviceLoss: () => session.simulateDeviceLoss(),
-  ping: async () => true,
-  evaluate: (req, onProgress) => session.evaluate(state, req, onProgress),
-  runs: () => session.runs(state),
-  renameRun: (runId, name) => session.renameRun(state, runId, name),
-  runFile: (runId, path) => session.runFile(state, runId, path),
-  exportZip: (req, onProgress) => exportSession.exportZip(state, req, onProgress),
-  pushModel: (req, onProgress) => exportSession.pushModel(state, req, onProgress),
-  exploreQueries: (runId) => exportSession.exploreQueries(state, runId),
-  explore: (req, onProgress) => exportSession.explore(state, req, onProgress),
-};
+function serve(): void {
+  const state = new EngineState();
 
-Comlink.expose(api);
+  const api: EngineWorkerApi = {
+    probe: () => probeBackend(probeEnvFromGlobals()),
+    selfTest,
+    loadModel: (req, onProgress) => loaders.loadModel(state, req, onProgress),
+    loadDataset: (req, onProgress) => loaders.loadDataset(state, req, onProgress),
+    loadDataFile: (name, bytes) => loaders.loadDataFile(state, name, bytes),
+    storagePanel: () => loaders.storagePanel(state),
+    storageDelete: (group) => loaders.storageDelete(state, group),
+    storagePersist: () => loaders.storagePersist(state),
+    setMapping: (mapping) => loaders.setMapping(state, mapping),
+    mine: (req, onProgress) => mineSession.mine(state, req, onProgress),
+    memoryPlan: (config) => session.memoryPlan(state, config),
+    train: (req, onEvent) => session.train(state, req, onEvent),
+    cancel: () => session.cancel(state),
+    simulateDeviceLoss: () => session.simulateDeviceLoss(),
+    ping: async () => true,
+    evaluate: (req, onProgress) => session.evaluate(state, req, onProgress),
+    runs: () => session.runs(state),
+    renameRun: (runId, name) => session.renameRun(state, runId, name),
+    runFile: (runId, path) => session.runFile(state, runId, path),
+    exportZip: (req, onProgress) => exportSession.exportZip(state, req, onProgress),
+    pushModel: (req, onProgress) => exportSession.pushModel(state, req, onProgress),
+    exploreQueries: (runId) => exportSession.exploreQueries(state, runId),
+    explore: (req, onProgress) => exportSession.explore(state, req, onProgress),
+  };
+
+  Comlink.expose(api);
+}
