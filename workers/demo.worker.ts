@@ -18,6 +18,7 @@ import { HubClient } from '../src/lib/hub/hub-client.ts';
 import { parsePoolingConfig } from '../src/lib/models/pooling.ts';
 import { undoCdnWasmPaths } from '../src/lib/runtime/index.ts';
 import { IdbStore } from '../src/lib/store/idb-store.ts';
+import { isOrtThread } from './ort-thread.ts';
 import type { DemoCorpus, DemoCorpusSize, DemoHit, DemoModel, DemoProgress, DemoWorkerApi } from './api.ts';
 
 let model: { extractor: FeatureExtractionPipeline; pooling: 'cls' | 'mean'; normalize: boolean; dim: number } | null = null;
@@ -27,7 +28,8 @@ const BATCH = 16;
 /** The most a demo page downloads for its corpus (the card's data set). */
 const CORPUS_MAX_BYTES = 50 * 2 ** 20;
 /** The demo's own database: nothing a demo link loads lands in the trainer's caches. */
-const demoStore = new IdbStore({ name: 'tabtune-demo' });
+let demoStoreOpened: IdbStore | null = null;
+const demoStore = () => (demoStoreOpened ??= new IdbStore({ name: 'tabtune-demo' }));
 
 async function fetchJson(url: string): Promise<unknown | null> {
   const r = await fetch(url);
@@ -81,7 +83,7 @@ const api: DemoWorkerApi = {
     let examples: string[] = [];
     if (req.kind === 'dataset') {
       onProgress?.({ what: `loading ${req.repo}`, done: 0, total: 0 });
-      const ds = await loadHubDataset({ client: new HubClient({ hubUrl: req.hubUrl }), store: demoStore, repo: req.repo, maxBytes: CORPUS_MAX_BYTES });
+      const ds = await loadHubDataset({ client: new HubClient({ hubUrl: req.hubUrl }), store: demoStore(), repo: req.repo, maxBytes: CORPUS_MAX_BYTES });
       const p = prepareDataset(ds.splits, { source: req.repo });
       if (!p.usable) throw new Error(`${req.repo}: ${p.issues.find((i) => i.level === 'error')?.message ?? 'no usable rows'}`);
       if (p.test.length) {
@@ -116,4 +118,5 @@ const api: DemoWorkerApi = {
   },
 };
 
-Comlink.expose(api);
+// onnxruntime's WASM threads run this script too (ort-thread.ts): only the demo's own worker serves.
+if (!isOrtThread()) Comlink.expose(api);

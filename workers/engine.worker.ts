@@ -4,6 +4,7 @@
 // not in the page.
 
 import './csp-report.ts';
+import { isOrtThread } from './ort-thread.ts';
 import * as Comlink from 'comlink';
 import type { EngineWorkerApi } from './api.ts';
 import { probeBackend, probeEnvFromGlobals } from './backend-probe.ts';
@@ -14,15 +15,8 @@ import * as loaders from './loaders.ts';
 import * as mineSession from './mine-session.ts';
 import * as session from './train-session.ts';
 
-// onnxruntime-web starts its WASM threads as workers of this same script (its bundled emscripten
-// code passes import.meta.url) named 'em-pthread…', the name its own code checks to run as a
-// thread. Such a worker is onnxruntime's, not an engine, so it creates no engine state: the
-// store's start-up migration and sweep would open IndexedDB transactions there that never end once
-// the thread blocks in Atomics.wait, and every engine's writes in this profile would wait on them
-// until the worker is gone (a reload). Nor does it expose the API: comlink answers every message,
-// emscripten's included.
-const ortThread = (globalThis as { name?: string }).name?.startsWith('em-pthread') ?? false;
-if (!ortThread) serve();
+// onnxruntime's WASM threads run this script too (ort-thread.ts): they must not start an engine.
+if (!isOrtThread()) serve();
 
 function serve(): void {
   const state = new EngineState();
