@@ -7,7 +7,7 @@
 // The test speaks comlink's wire protocol by hand (APPLY with RAW values; the progress callback
 // as a proxied MessagePort) because the page has no test hook into its Engine store.
 
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -134,18 +134,29 @@ describe('loaders in the worker', () => {
     const before = (await call('storagePanel', [])).value;
     // Chromium ignored DevTools' Storage.overrideQuotaForOrigin here (estimate() kept reporting
     // ~10 GB), so the quota error is injected: a second engine worker whose IDBObjectStore.put
-    // throws the DOMException Chromium throws when the quota is full, for values over 30 kB.
-    await session.page.evaluate(async (workerUrl) => {
-      const src =
-        `const put = IDBObjectStore.prototype.put;` +
+    // throws the DOMException Chromium throws when the quota is full, for values over 30 kB. The
+    // shim is a file of the site (the page's CSP allows workers from 'self' only, not blob:).
+    const shim = `quota-shim-${process.pid}.js`;
+    writeFileSync(
+      join(DIST_DIR, shim),
+      `const put = IDBObjectStore.prototype.put;` +
         `IDBObjectStore.prototype.put = function (v, k) {` +
         `  if (v && v.byteLength > 30000) throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');` +
         `  return put.call(this, v, k); };` +
-        `await import(${JSON.stringify(workerUrl)}); postMessage('ready');`;
-      const w = new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })), { type: 'module' });
-      await new Promise((ok) => w.addEventListener('message', (e) => e.data === 'ready' && ok(null)));
-      (globalThis as any).__wq = w;
-    }, workerUrl);
+        `await import(${JSON.stringify(workerUrl)}); postMessage('ready');`,
+    );
+    try {
+      await session.page.evaluate(async (shimUrl) => {
+        const w = new Worker(shimUrl, { type: 'module' });
+        await new Promise((ok, fail) => {
+          w.addEventListener('message', (e) => e.data === 'ready' && ok(null));
+          w.addEventListener('error', () => fail(new Error('the quota shim worker did not start')));
+        });
+        (globalThis as any).__wq = w;
+      }, `${site.url.replace(/\/$/, '')}/${shim}`);
+    } finally {
+      rmSync(join(DIST_DIR, shim), { force: true });
+    }
     const r = await call('loadModel', [{ hubUrl: hub.url, repo: 'org/big' }], false, '__wq');
     expect(r.ok, JSON.stringify(r.value).slice(0, 600)).toBe(false);
     expect(r.value.message).toMatch(/^Storage is full \(IndexedDB \(this browser profile\)\): could not store .*org\/big@main/);
@@ -256,5 +267,5 @@ describe('loaders in the worker', () => {
       await evil.close();
       await good?.close();
     }
-  });
+  }, 180_000); // five loads and evaluations, each in a fresh worker: ~15 s alone, past 60 s on a busy 2-core machine
 });
