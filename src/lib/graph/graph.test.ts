@@ -1,11 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { gradients } from '../autodiff/grad.ts';
 import { add, mul, tanh } from '../ops/elementwise.ts';
-import { linear } from '../ops/matmul.ts';
 import { reduceSum } from '../ops/reduce.ts';
 import { createRuntime, type HostTensor, type Runtime } from '../runtime/index.ts';
 import { dumpGraph } from './dump.ts';
 import { Graph } from './graph.ts';
+import { tinyDenseGraph } from '../ops/testing.ts';
 import { toOnnx } from './onnx.ts';
 import { fromOnnxBytes } from './onnx-protobufjs.ts';
 
@@ -16,21 +16,10 @@ beforeAll(async () => {
   node = await createRuntime('node', { threads: 1 });
 });
 
-function tiny(): Graph {
-  const g = new Graph('tiny');
-  const x = g.input('x', 'float32', ['B', 2]);
-  const w = g.input('dense.weight', 'float32', [3, 2]);
-  const b = g.input('dense.bias', 'float32', [3]);
-  const h = g.scope('dense', () => tanh(linear(x, w, b)));
-  const loss = reduceSum(mul(h, h), [0, 1]);
-  g.output(loss, 'loss');
-  for (const dv of gradients(g, loss, [w, b])) g.output(dv);
-  return g;
-}
 
 describe('graph', () => {
   it('dumps a tiny graph and its backward readably', () => {
-    expect(dumpGraph(tiny())).toMatchInlineSnapshot(`
+    expect(dumpGraph(tinyDenseGraph())).toMatchInlineSnapshot(`
       "graph tiny
         input x: f32[B,2]
         input dense.weight: f32[3,2]
@@ -81,14 +70,14 @@ describe('graph', () => {
 
 describe('ONNX serialization', () => {
   it('writes opset 17 with dim_param for symbolic dims', () => {
-    const model = fromOnnxBytes(toOnnx(tiny())) as any;
+    const model = fromOnnxBytes(toOnnx(tinyDenseGraph())) as any;
     expect(model.opset_import).toEqual([{ domain: '', version: 17 }]);
     expect(model.graph.input[0].type.tensor_type.shape.dim).toEqual([{ dim_param: 'B' }, { dim_value: 2 }]);
     expect(model.graph.output.map((o: any) => o.name)).toEqual(['loss', 'grad/dense.weight', 'grad/dense.bias']);
   });
 
   it('loads in both runtimes and accepts different batch sizes in one session', async () => {
-    const bytes = toOnnx(tiny());
+    const bytes = toOnnx(tinyDenseGraph());
     const w = { dtype: 'float32' as const, dims: [3, 2], data: Float32Array.from([0.1, -0.2, 0.3, 0.4, -0.5, 0.6]) };
     const b = { dtype: 'float32' as const, dims: [3], data: Float32Array.from([0.01, 0.02, -0.03]) };
     const ref = (x: number[]) => {

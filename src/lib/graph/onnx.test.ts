@@ -9,10 +9,8 @@ import { exportOnnx } from '../export/onnx-model.ts';
 import { embeddingLoss } from '../losses/loss-graph.ts';
 import { buildTrainStepGraph } from '../models/graphs.ts';
 import { loadSentenceModelFromDir } from '../models/sentence-model-node.ts';
-import { mul, tanh } from '../ops/elementwise.ts';
-import { linear } from '../ops/matmul.ts';
-import { reduceSum } from '../ops/reduce.ts';
 import { Graph } from './graph.ts';
+import { tinyDenseGraph } from '../ops/testing.ts';
 import { toModelObject, toOnnx, type ToOnnxOptions } from './onnx.ts';
 import { encodeWithProtobufjs, fromOnnxBytes } from './onnx-protobufjs.ts';
 import { ProtobufWriter } from './protobuf-writer.ts';
@@ -45,17 +43,6 @@ function expectSameBytes(graph: Graph, opts: ToOnnxOptions = {}): Uint8Array {
   return ours;
 }
 
-function tiny(): Graph {
-  const g = new Graph('tiny');
-  const x = g.input('x', 'float32', ['B', 2]);
-  const w = g.input('dense.weight', 'float32', [3, 2]);
-  const b = g.input('dense.bias', 'float32', [3]);
-  const h = g.scope('dense', () => tanh(linear(x, w, b)));
-  const loss = reduceSum(mul(h, h), [0, 1]);
-  g.output(loss, 'loss');
-  for (const dv of gradients(g, loss, [w, b])) g.output(dv);
-  return g;
-}
 
 describe('ProtobufWriter', () => {
   const bytes = (w: ProtobufWriter) => [...w.finish()];
@@ -91,7 +78,7 @@ describe('ProtobufWriter', () => {
 
 describe('toOnnx writes the bytes protobufjs writes', () => {
   it('a tiny graph with its gradients, and what protobufjs decodes from them', () => {
-    const bytes = expectSameBytes(tiny());
+    const bytes = expectSameBytes(tinyDenseGraph());
     const model = fromOnnxBytes(bytes) as any;
     expect(model.opset_import).toEqual([{ domain: '', version: 17 }]);
     expect(model.graph.input[0].type.tensor_type.shape.dim).toEqual([{ dim_param: 'B' }, { dim_value: 2 }]);

@@ -1,10 +1,14 @@
 // Test helpers for op files: build a one-off graph, run it on a Runtime, get plain numbers back.
 // Not used outside tests.
 
+import { gradients } from '../autodiff/grad.ts';
 import { Graph, type Value } from '../graph/graph.ts';
 import { toOnnx } from '../graph/onnx.ts';
 import type { DType, Shape } from '../graph/types.ts';
 import type { HostData, HostTensor, Runtime } from '../runtime/types.ts';
+import { mul, tanh } from './elementwise.ts';
+import { linear } from './matmul.ts';
+import { reduceSum } from './reduce.ts';
 
 export interface TestInput {
   name: string;
@@ -57,4 +61,17 @@ export function expectClose(actual: number[], expected: number[], tol = 1e-5): v
       throw new Error(`element ${i}: ${a} vs expected ${e} (tol ${tol})\nactual   ${actual}\nexpected ${expected}`);
     }
   });
+}
+
+/** y = tanh(x·Wᵀ + b), loss = Σ y², with the gradients of W and b as outputs: the smallest graph with a backward. */
+export function tinyDenseGraph(): Graph {
+  const g = new Graph('tiny');
+  const x = g.input('x', 'float32', ['B', 2]);
+  const w = g.input('dense.weight', 'float32', [3, 2]);
+  const b = g.input('dense.bias', 'float32', [3]);
+  const h = g.scope('dense', () => tanh(linear(x, w, b)));
+  const loss = reduceSum(mul(h, h), [0, 1]);
+  g.output(loss, 'loss');
+  for (const dv of gradients(g, loss, [w, b])) g.output(dv);
+  return g;
 }
