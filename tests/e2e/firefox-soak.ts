@@ -75,14 +75,15 @@ class PhaseTimeout extends Error {}
 /** The page's visible text in the step the phase is about (what a person would be looking at). */
 async function visibleStatus(page: Page, phase: string): Promise<string> {
   const step = phase.startsWith('model') ? 'step-model' : phase.startsWith('data') ? 'step-data' : 'step-train';
-  return page
-    .evaluate((step) => {
-      const el = document.querySelector(`[data-testid="${step}"] .live, [data-testid="${step}"]`) as HTMLElement | null;
-      const eval_ = document.querySelector('[data-testid="eval-progress"], [data-testid="step-eval"]') as HTMLElement | null;
-      const text = (e: HTMLElement | null) => (e?.innerText ?? '').replace(/\s+/g, ' ').trim();
-      return `${text(el).slice(-400)}${eval_ ? ` | eval: ${text(eval_).slice(0, 200)}` : ''}`;
-    }, step)
-    .catch((e: unknown) => `(could not read the page: ${String(e)})`);
+  // A string, not a function: tsx (esbuild keepNames) would wrap inner functions in a __name()
+  // helper that exists in Node, not in the page.
+  const read = `(() => {
+    const text = (e) => (e?.innerText ?? '').replace(/\\s+/g, ' ').trim();
+    const step = text(document.querySelector('[data-testid="${step}"]')).slice(-400);
+    const stopped = text(document.querySelector('[data-testid="engine-stalled"], [data-testid="worker-stopped"]'));
+    return step + (stopped ? ' | ' + stopped : '');
+  })()`;
+  return page.evaluate(read).then(String, (e: unknown) => `(could not read the page: ${String(e)})`);
 }
 
 async function soakOnce(n: number, site: string, hubUrl: string): Promise<RunResult> {
