@@ -74,7 +74,7 @@ class PhaseTimeout extends Error {}
 
 /** The page's visible text in the step the phase is about (what a person would be looking at). */
 async function visibleStatus(page: Page, phase: string): Promise<string> {
-  const step = phase.startsWith('model') ? 'step-model' : phase.startsWith('data') ? 'step-data' : 'step-train';
+  const step = phase === 'page' ? 'compute' : phase.startsWith('model') ? 'step-model' : phase.startsWith('data') ? 'step-data' : 'step-train';
   // A string, not a function: tsx (esbuild keepNames) would wrap inner functions in a __name()
   // helper that exists in Node, not in the page.
   const read = `(() => {
