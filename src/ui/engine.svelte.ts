@@ -245,7 +245,8 @@ export class Engine {
   async runSelfTest(): Promise<void> {
     this.#selfTest = { status: 'running' };
     try {
-      this.#selfTest = { status: 'done', report: await this.#remote().selfTest() };
+      const report = await this.#watched({ phase: 'the self-test', done: 0, total: 1, unit: 'graphs' }, () => this.runSelfTest(), () => this.#remote().selfTest());
+      this.#selfTest = { status: 'done', report };
     } catch (error) {
       this.#selfTest = { status: 'failed', error: message(error) };
     }
@@ -260,7 +261,11 @@ export class Engine {
       if (this.#model.status === 'loading') this.#model = { ...this.#model, progress: p };
     });
     try {
-      this.#model = { status: 'done', value: await this.#remote().loadModel({ hubUrl, repo, revision }, onProgress) };
+      // Watched too: a model load writes IndexedDB, and a write that never ends is a stall.
+      const value = await this.#watched({ phase: 'loading the model', done: 0, total: null, unit: 'bytes' }, () => this.loadModel(hubUrl, repo, revision), (watch) =>
+        this.#remote().loadModel({ hubUrl, repo, revision }, Comlink.proxy((p: Progress) => (watch({ phase: `loading the model (${p.phase})`, done: p.loaded, total: p.total, unit: 'bytes' }), onProgress(p)))),
+      );
+      this.#model = { status: 'done', value };
     } catch (error) {
       this.#model = { status: 'failed', error: message(error) };
     }
