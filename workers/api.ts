@@ -279,6 +279,8 @@ export interface EngineWorkerApi {
   probe(): Promise<BackendReport>;
   /** Creates the engine's runtime if needed and runs a tiny graph on it. */
   selfTest(): Promise<SelfTestReport>;
+  /** Before anything starts the runtime: WASM on this many threads (the page's retry after a stall). */
+  limitThreads(threads: number): Promise<void>;
   /** `onProgress` must be wrapped with Comlink.proxy by the caller. */
   loadModel(req: LoadRequest, onProgress?: (p: Progress) => void): Promise<ModelSummary>;
   loadDataset(req: LoadRequest, onProgress?: (p: Progress) => void): Promise<DatasetSummary>;

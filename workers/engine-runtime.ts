@@ -12,6 +12,19 @@ import type { SelfTestReport } from './api.ts';
 import { probeBackend, probeEnvFromGlobals } from './backend-probe.ts';
 
 let current: Promise<Started> | null = null;
+/** Set by limitThreads() before the runtime starts: WASM on this many threads, whatever the probe found. */
+let threadLimit: number | null = null;
+
+/**
+ * Makes the runtime, when it starts, WASM on `threads` threads. The page asks for one thread when
+ * it retries work that stopped making progress: a single-threaded onnxruntime starts no WASM
+ * threads (no workers, no Atomics.wait), the least that can hang. Refused once the runtime runs.
+ */
+export function limitThreads(threads: number): void {
+  if (!Number.isInteger(threads) || threads < 1) throw new Error(`limitThreads: ${threads} is not a thread count`);
+  if (current) throw new Error('limitThreads: the runtime has started; the page starts a new engine worker for this');
+  threadLimit = threads;
+}
 
 /** y = x·x + 2x for x = [[1,2],[3,4]] → [[9,14],[21,30]]. */
 function selfTestModel(): Uint8Array {
@@ -44,6 +57,10 @@ interface Started {
 }
 
 async function start(): Promise<Started> {
+  if (threadLimit !== null) {
+    const why = `WASM on ${threadLimit} thread${threadLimit === 1 ? '' : 's'}, as asked for after work stopped making progress`;
+    return { runtime: await createRuntime('wasm', { threads: threadLimit }), fallbackReason: why, gpuMaxBindingBytes: null };
+  }
   const report = await probeBackend(probeEnvFromGlobals());
   const wasm = () => createRuntime('wasm', { threads: report.wasm.threads });
   if (report.backend !== 'webgpu') return { runtime: await wasm(), fallbackReason: report.gpuUnavailableReason, gpuMaxBindingBytes: null };

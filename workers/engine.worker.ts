@@ -10,7 +10,7 @@ import type { EngineWorkerApi } from './api.ts';
 import { probeBackend, probeEnvFromGlobals } from './backend-probe.ts';
 import { EngineState } from './engine-state.ts';
 import * as exportSession from './export-session.ts';
-import { selfTest } from './engine-runtime.ts';
+import { limitThreads, selfTest } from './engine-runtime.ts';
 import * as loaders from './loaders.ts';
 import * as mineSession from './mine-session.ts';
 import * as session from './train-session.ts';
@@ -24,6 +24,7 @@ function serve(): void {
   const api: EngineWorkerApi = {
     probe: () => probeBackend(probeEnvFromGlobals()),
     selfTest,
+    limitThreads: async (threads) => limitThreads(threads),
     loadModel: (req, onProgress) => loaders.loadModel(state, req, onProgress),
     loadDataset: (req, onProgress) => loaders.loadDataset(state, req, onProgress),
     loadDataFile: (name, bytes) => loaders.loadDataFile(state, name, bytes),

@@ -33,6 +33,7 @@ import type { EvalProgress } from '../lib/eval/evaluate-model.ts';
 import type { MineOptions } from '../lib/mine/hard-negatives.ts';
 import type { RunEvaluation } from '../lib/run/record.ts';
 import type { RunConfig } from '../lib/train/run-config.ts';
+import { ProgressWatchdog, type WatchProgress } from './progress-watchdog.ts';
 import { guardWorker } from './worker-guard.ts';
 
 export type ProbeState =
@@ -86,6 +87,28 @@ const IDLE_RUN: RunView = {
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
+/** Work the watchdog stopped: what to tell the user, and how to do it again. */
+export interface Stall {
+  message: string;
+  retry: () => Promise<void>;
+}
+
+/** The page's words for a run's phases, in the watchdog's message. */
+const PHASE_WORDS: Record<RunPhase, string> = {
+  prepare: 'preparing the run', 'eval-before': 'evaluating the base model', train: 'training', 'eval-after': 'evaluating the trained model', save: 'saving the model', done: 'finishing the run',
+};
+const EVAL_WORDS = { before: 'evaluating the base model', epoch: 'evaluating after the epoch', after: 'evaluating the trained model' } as const;
+
+/**
+ * The watchdog's floor: STALL_FLOOR_MS, except where a test set a smaller one on the page
+ * (globalThis.__tabtuneStallFloorMs) so that a deliberate stall shows in seconds. Only a script
+ * already running in the page can set it, and a smaller floor only stops work sooner.
+ */
+function stallFloorMs(): number | undefined {
+  const v = (globalThis as { __tabtuneStallFloorMs?: unknown }).__tabtuneStallFloorMs;
+  return typeof v === 'number' && v > 0 ? v : undefined;
+}
+
 export class Engine {
   #worker: Worker | null = null;
   #api: Comlink.Remote<EngineWorkerApi> | null = null;
@@ -109,6 +132,19 @@ export class Engine {
   #mining = $state.raw<LoadState<MineSummaryReport, MineProgressEvent>>({ status: 'idle' });
   #memory = $state.raw<LoadState<MemoryPlanReport, null>>({ status: 'idle' });
   #memoryAsked = 0;
+  #stall = $state.raw<Stall | null>(null);
+  /** After a stall the user asked for one thread: each new worker starts WASM on one thread. */
+  #oneThread = false;
+  /** What was loaded, so that a retry can load it into a new worker. */
+  #sources: { model: [string, string, string] | null; data: [string, string, string] | File | null; mapping: ColumnMapping | null } = { model: null, data: null, mapping: null };
+
+  /** Work that stopped making progress (the worker was stopped and replaced); null otherwise. */
+  get stall(): Stall | null {
+    return this.#stall;
+  }
+  get oneThread(): boolean {
+    return this.#oneThread;
+  }
 
   get probe(): ProbeState {
     return this.#probe;
@@ -183,6 +219,8 @@ export class Engine {
       });
       this.#raw = Comlink.wrap<EngineWorkerApi>(this.#worker);
       const raw = this.#raw;
+      // The first message, so it comes before anything that starts the runtime.
+      if (this.#oneThread) void raw.limitThreads(1).catch((e) => console.error(`one thread: ${message(e)}`));
       // Every call in flight, and every later one, rejects once the worker has stopped.
       this.#api = guardWorker(this.#worker, raw, {
         ping: () => raw.ping(),
@@ -207,7 +245,8 @@ export class Engine {
   async runSelfTest(): Promise<void> {
     this.#selfTest = { status: 'running' };
     try {
-      this.#selfTest = { status: 'done', report: await this.#remote().selfTest() };
+      const report = await this.#watched({ phase: 'the self-test', done: 0, total: 1, unit: 'graphs' }, () => this.runSelfTest(), () => this.#remote().selfTest());
+      this.#selfTest = { status: 'done', report };
     } catch (error) {
       this.#selfTest = { status: 'failed', error: message(error) };
     }
@@ -216,12 +255,17 @@ export class Engine {
   // ---- models and data ------------------------------------------------------------------------
 
   async loadModel(hubUrl: string, repo: string, revision: string): Promise<void> {
+    this.#sources.model = [hubUrl, repo, revision];
     this.#model = { status: 'loading', what: repo, progress: null };
     const onProgress = Comlink.proxy((p: Progress) => {
       if (this.#model.status === 'loading') this.#model = { ...this.#model, progress: p };
     });
     try {
-      this.#model = { status: 'done', value: await this.#remote().loadModel({ hubUrl, repo, revision }, onProgress) };
+      // Watched too: a model load writes IndexedDB, and a write that never ends is a stall.
+      const value = await this.#watched({ phase: 'loading the model', done: 0, total: null, unit: 'bytes' }, () => this.loadModel(hubUrl, repo, revision), (watch) =>
+        this.#remote().loadModel({ hubUrl, repo, revision }, Comlink.proxy((p: Progress) => (watch({ phase: `loading the model (${p.phase})`, done: p.loaded, total: p.total, unit: 'bytes' }), onProgress(p)))),
+      );
+      this.#model = { status: 'done', value };
     } catch (error) {
       this.#model = { status: 'failed', error: message(error) };
     }
@@ -229,6 +273,7 @@ export class Engine {
   }
 
   async loadDataset(hubUrl: string, repo: string, revision: string): Promise<void> {
+    this.#sources = { ...this.#sources, data: [hubUrl, repo, revision], mapping: null };
     this.#data = { status: 'loading', what: repo, progress: null };
     const onProgress = Comlink.proxy((p: Progress) => {
       if (this.#data.status === 'loading') this.#data = { ...this.#data, progress: p };
@@ -242,6 +287,7 @@ export class Engine {
   }
 
   async loadDataFile(file: File): Promise<void> {
+    this.#sources = { ...this.#sources, data: file, mapping: null };
     this.#data = { status: 'loading', what: file.name, progress: null };
     try {
       const tooLarge = dataFileSizeProblem(file.size); // before the file is read
@@ -260,7 +306,9 @@ export class Engine {
       if (this.#mining.status === 'loading') this.#mining = { ...this.#mining, progress: p };
     });
     try {
-      const r = await this.#remote().mine({ config, options }, onProgress);
+      const r = await this.#watched({ phase: 'mining', done: 0, total: null, unit: 'texts' }, async () => void ((await this.#reloadSources()) && (await this.mine(config, options))), (watch) =>
+        this.#remote().mine({ config, options }, Comlink.proxy((p: MineProgressEvent) => (watch({ phase: `mining (${p.split}, ${p.phase})`, done: p.done, total: p.total, unit: p.phase === 'embed' ? 'texts' : 'rows' }), onProgress(p)))),
+      );
       this.#mining = { status: 'done', value: r };
       this.#data = { status: 'done', value: r.dataset };
       void this.refreshStorage();
@@ -273,6 +321,7 @@ export class Engine {
 
   /** Re-validates the loaded data with this mapping (null: the automatic one). */
   async setMapping(mapping: ColumnMapping | null): Promise<void> {
+    this.#sources.mapping = mapping;
     try {
       this.#data = { status: 'done', value: await this.#remote().setMapping(mapping) };
     } catch (error) {
@@ -298,9 +347,11 @@ export class Engine {
     this.#run = { ...IDLE_RUN, status: 'running', warnings: [] };
     this.#steps = [];
     this.#evalNow = { status: 'idle' };
-    const onEvent = Comlink.proxy((e: WorkerRunEvent) => this.#onRunEvent(e));
     try {
-      const { record, runtime } = await this.#remote().train({ config, ...(resumeRunId ? { resumeRunId } : {}) }, onEvent);
+      const retry = () => this.#retryRun(config, resumeRunId);
+      const { record, runtime } = await this.#watched({ phase: 'starting the run', done: 0, total: null, unit: 'updates' }, retry, (watch) =>
+        this.#remote().train({ config, ...(resumeRunId ? { resumeRunId } : {}) }, Comlink.proxy((e: WorkerRunEvent) => (this.#onRunEvent(e), watch(this.#runProgress(e))))),
+      );
       this.#run = {
         ...this.#run, status: record.status === 'done' ? 'done' : 'stopped', runId: record.runId, name: record.name, checkpointStep: record.checkpointStep,
         before: record.before, after: record.after, runtime, evalProgress: null, microBatch: null, stopping: null,
@@ -310,6 +361,23 @@ export class Engine {
     }
     void this.refreshRuns();
     void this.refreshStorage();
+  }
+
+  /** Where the run is, for the watchdog: every event counts as progress; the phase and count say where. */
+  #runProgress(e: WorkerRunEvent): WatchProgress {
+    const r = this.#run;
+    if (e.type === 'eval-progress') return { phase: EVAL_WORDS[e.which], done: e.progress.done, total: e.progress.total, unit: 'texts' };
+    const phase = r.phase ? PHASE_WORDS[r.phase] : 'starting the run';
+    return { phase, done: this.#steps.at(-1)?.step ?? 0, total: r.maxSteps || null, unit: 'updates' };
+  }
+
+  /** A stalled run again, in a new worker: from its checkpoint when it has one, else from the start. */
+  async #retryRun(config: RunConfig, resumeRunId?: string): Promise<void> {
+    if (!(await this.#reloadSources())) return;
+    const runId = this.#run.runId ?? resumeRunId;
+    const stored = runId ? (await this.#remote().runs()).find((r) => r.runId === runId) : undefined;
+    const wasm = { ...config, backend: 'wasm' as const };
+    await this.train(wasm, stored?.checkpointStep != null ? runId : undefined);
   }
 
   #onRunEvent(e: WorkerRunEvent): void {
@@ -369,7 +437,10 @@ export class Engine {
       if (this.#evalNow.status === 'loading') this.#evalNow = { ...this.#evalNow, progress: p };
     });
     try {
-      this.#evalNow = { status: 'done', value: await this.#remote().evaluate({ config, ...(runId ? { runId } : {}) }, onProgress) };
+      const value = await this.#watched({ phase: 'evaluating', done: 0, total: null, unit: 'texts' }, async () => void ((await this.#reloadSources()) && (await this.evaluate({ ...config, backend: 'wasm' }, runId))), (watch) =>
+        this.#remote().evaluate({ config, ...(runId ? { runId } : {}) }, Comlink.proxy((p: EvalProgress) => (watch({ phase: 'evaluating', done: p.done, total: p.total, unit: 'texts' }), onProgress(p)))),
+      );
+      this.#evalNow = { status: 'done', value };
     } catch (error) {
       this.#evalNow = { status: 'failed', error: message(error) };
     }
@@ -412,7 +483,9 @@ export class Engine {
     this.#exploring = { status: 'loading', what: 'corpus', progress: null };
     this.#exploreQueries = [];
     try {
-      this.#exploreQueries = await this.#remote().exploreQueries(runId);
+      this.#exploreQueries = await this.#watched({ phase: 'embedding the explorer\'s corpus', done: 0, total: null, unit: 'texts' }, () => this.startExplorer(runId), () =>
+        this.#remote().exploreQueries(runId),
+      );
       this.#exploring = { status: 'idle' };
     } catch (error) {
       this.#exploring = { status: 'failed', error: message(error) };
@@ -425,7 +498,14 @@ export class Engine {
       if (this.#exploring.status === 'loading') this.#exploring = { ...this.#exploring, progress: p };
     });
     try {
-      this.#exploring = { status: 'done', value: await this.#remote().explore({ runId, query }, onProgress) };
+      const retry = async () => {
+        await this.startExplorer(runId);
+        if (this.#exploring.status !== 'failed') await this.explore(runId, query);
+      };
+      const value = await this.#watched({ phase: 'exploring', done: 0, total: null, unit: 'texts' }, retry, (watch) =>
+        this.#remote().explore({ runId, query }, Comlink.proxy((p: EvalProgress) => (watch({ phase: 'exploring', done: p.done, total: p.total, unit: 'texts' }), onProgress(p)))),
+      );
+      this.#exploring = { status: 'done', value };
     } catch (error) {
       this.#exploring = { status: 'failed', error: message(error) };
     }
@@ -479,6 +559,65 @@ export class Engine {
     const granted = await navigator.storage.persist();
     this.#persisted = granted;
     if (!granted) this.#storageError = 'the browser declined to make storage persistent (it decides by site engagement; bookmarking the page helps)';
+  }
+
+  // ---- work that stops making progress --------------------------------------------------------
+
+  /**
+   * Runs one worker call under a ProgressWatchdog (progress-watchdog.ts says why its bound).
+   * `call` reports progress through `watch`. When the work makes no progress for longer than the
+   * bound, the worker is terminated (a stuck worker cannot be asked to stop), the call fails with
+   * the watchdog's message, and `retry` is kept for retryOnOneThread(). What the worker stored
+   * stays: writes are atomic, and a run's last checkpoint is where a retry resumes.
+   */
+  async #watched<T>(start: WatchProgress, retry: () => Promise<void>, call: (watch: (p: WatchProgress) => void) => Promise<T>): Promise<T> {
+    const dog = new ProgressWatchdog(start, { floorMs: stallFloorMs() });
+    let timer: ReturnType<typeof setInterval> | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setInterval(() => {
+        const why = dog.check();
+        if (!why) return;
+        clearInterval(timer);
+        const text = `${why}; the engine was stopped and started again. What was stored is kept (a run keeps its last checkpoint).`;
+        this.#replaceWorker();
+        this.#stall = { message: text, retry };
+        reject(new Error(text));
+      }, Math.min(1000, dog.boundMs / 4));
+    });
+    try {
+      return await Promise.race([call((p) => dog.progress(p)), stalled]);
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  /** Ends the worker; the next call starts a new one, which has nothing loaded. */
+  #replaceWorker(): void {
+    this.dispose();
+    this.#model = { status: 'idle' };
+    this.#data = { status: 'idle' };
+    this.#selfTest = { status: 'idle' };
+  }
+
+  /** Loads what was loaded before the stall into the new worker; false when that failed (its card says why). */
+  async #reloadSources(): Promise<boolean> {
+    const { model, data, mapping } = this.#sources;
+    if (model) await this.loadModel(...model);
+    if (data instanceof File) await this.loadDataFile(data);
+    else if (data) await this.loadDataset(...data);
+    if (mapping) await this.setMapping(mapping);
+    return (!model || this.#model.status === 'done') && (!data || this.#data.status === 'done');
+  }
+
+  /** The offer after a stall: a new worker whose runtime is WASM on one thread, and the stalled work again. */
+  async retryOnOneThread(): Promise<void> {
+    const stall = this.#stall;
+    if (!stall) return;
+    this.#stall = null;
+    this.#oneThread = true;
+    this.#replaceWorker(); // a worker started since the stall may have started its runtime
+    await stall.retry();
+    void this.runSelfTest();
   }
 
   dispose(): void {

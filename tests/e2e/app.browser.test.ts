@@ -3,7 +3,8 @@
 // Download with progress, preview and mapping, a short WASM training run with steps, loss chart and
 // the before/after table, the share link restoring the config, the trained model in "My models"
 // after a reload (renamed, evaluated again to the same table, the base of a new run), Resume after
-// a cancel and after a reload in the middle of a run; and the
+// a cancel and after a reload in the middle of a run, a run whose engine stops making progress
+// stopped by the page's watchdog and resumed from its checkpoint on one thread; and the
 // Compute card with WebGPU (SwiftShader) naming the backend its self-test ran on, a local CSV
 // picked from disk getting its preview, name-guessed mapping and inline row errors, and a crashed
 // engine worker failing the calls in flight and after with the offer to reload.
@@ -229,6 +230,51 @@ describe('the page, first visit, WASM', () => {
     await page.locator('[data-testid=train-live][data-status=stopped]').waitFor({ timeout: 60_000 });
     expect(session.errors).toEqual([]);
   }, 600_000);
+
+  it('stops a run that makes no progress, keeps its checkpoint and resumes it on one thread', async () => {
+    session = await launchBrowser({ webgpu: false });
+    const { page } = session;
+    const id = (t: string) => page.getByTestId(t);
+    await page.goto(pageUrl());
+    await page.locator('[data-testid=selftest][data-status=done]').waitFor({ timeout: 60_000 });
+    await id('model-download').click();
+    await id('model-loaded').waitFor({ timeout: 60_000 });
+    await id('data-load').click();
+    await id('data-preview').waitFor({ timeout: 60_000 });
+    await id('cfg-epochs').fill('40');
+    await id('cfg-batch').fill('16');
+    await id('cfg-lr').fill('0.0001');
+    // Work that stops making progress (the engine worker busy for good, as one stuck in a WASM
+    // call or in Atomics.wait looks to the page): the page's watchdog stops it with a message that
+    // names the phase, the run's checkpoint is kept, and "Retry on one thread" resumes the run
+    // from it in a new worker on one WASM thread. The floor is lowered (a page-only hook) so the
+    // stall shows in seconds instead of 120 s.
+    await page.evaluate(() => ((globalThis as any).__tabtuneStallFloorMs = 15_000));
+    await id('train-start').click();
+    await page.locator('[data-testid=train-status]', { hasText: /checkpoint at \d+/ }).waitFor({ timeout: 180_000 });
+    const keptAt = Number(/checkpoint at (\d+)/.exec((await id('train-status').textContent())!)![1]);
+    // The engine worker itself: the first worker of its script (onnxruntime's threads, workers of
+    // the same script, come after it and may be blocked, so they are not asked).
+    const engineWorker = page.workers().find((w) => /engine/.test(w.url()))!;
+    await engineWorker.evaluate(() => void setTimeout(() => {
+      for (;;);
+    }));
+    await id('engine-stalled').waitFor({ timeout: 90_000 });
+    const stalledText = /^training: no progress for \d+ s after \d+ of 400 updates; the engine was stopped and started again\. What was stored is kept \(a run keeps its last checkpoint\)\./;
+    expect((await id('engine-stalled').textContent())!.trim()).toMatch(stalledText);
+    expect(await id('train-error').textContent()).toMatch(stalledText);
+    expect(await page.locator('[data-testid=train-live]').getAttribute('data-status')).toBe('failed');
+    await id('retry-one-thread').click();
+    await page.locator('[data-testid=train-status]', { hasText: /resumed from update \d+/ }).waitFor({ timeout: 120_000 });
+    const resumedAt = Number(/resumed from update (\d+)/.exec((await id('train-status').textContent())!)![1]);
+    expect(resumedAt).toBeGreaterThanOrEqual(keptAt);
+    expect(await id('train-backend').textContent()).toMatch(/WASM EP, 1 threads — backend "wasm" in the run config/);
+    await expect.poll(async () => Number((await id('train-step').textContent()) ?? 0), { timeout: 60_000 }).toBeGreaterThan(resumedAt);
+    expect(await id('engine-stalled').count()).toBe(0);
+    await id('train-cancel').click();
+    await page.locator('[data-testid=train-live][data-status=stopped]').waitFor({ timeout: 60_000 });
+    expect(session.errors).toEqual([]);
+  }, 300_000);
 });
 
 describe('hard negatives in the page', () => {
