@@ -29,6 +29,13 @@ describe('chooseWasmThreads', () => {
     expect(report.threads).toBe(1);
     expect(report.reason).toMatch(/cross-origin isolated/);
   });
+
+  it('takes one thread in Firefox, saying why, and a core each in Chromium', () => {
+    const firefox = 'Mozilla/5.0 (X11; Linux x86_64; rv:153.0) Gecko/20100101 Firefox/153.0';
+    const chromium = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36';
+    expect(chooseWasmThreads(true, 8, firefox)).toEqual({ threads: 1, reason: expect.stringMatching(/^Firefox: .*would hang/) });
+    expect(chooseWasmThreads(true, 8, chromium).threads).toBe(8);
+  });
 });
 
 describe('probeBackend', () => {
