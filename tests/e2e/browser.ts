@@ -177,6 +177,10 @@ export interface TestPage {
   fill(target: Target, value: string): Promise<void>;
   select(target: Target, value: string): Promise<void>;
   press(target: Target, key: string): Promise<void>;
+  /** A key pressed on whatever has the focus (Tab to move it). */
+  pressKey(key: string): Promise<void>;
+  /** Runs in every document this page opens, before the page's own scripts. */
+  addInitScript(fn: () => void): Promise<void>;
   check(target: Target, on: boolean): Promise<void>;
   /** Waits until the target exists and, if given, its text matches and the attribute has the value. */
   waitFor(target: Target, options?: { text?: string | RegExp; attr?: [name: string, value: string]; timeout?: number }): Promise<void>;
@@ -267,6 +271,8 @@ function playwrightPage(page: Page, context: BrowserContext, work: string): Test
     fill: (t, v) => first(t).fill(v),
     select: async (t, v) => void (await first(t).selectOption(v)),
     press: (t, key) => first(t).press(key),
+    pressKey: (key) => page.keyboard.press(key),
+    addInitScript: async (fn) => void (await page.addInitScript(fn)),
     check: (t, on) => first(t).setChecked(on),
     setInputFiles: (t, file) => first(t).setInputFiles(file),
     async download(t, timeout = 180_000) {
@@ -289,11 +295,36 @@ function puppeteerPage(page: PPage, downloads: string): TestPage {
     if (!h) throw new Error(`no element ${t}`);
     return h;
   };
+  // Puppeteer clicks where the element was a moment ago; the page moves things as answers from
+  // the worker arrive (the memory summary above Start, a preview), so a click could land on
+  // nothing. As Playwright does: wait until the element is enabled, holds still and is what the
+  // point hits, then press the mouse there.
+  const click = async (t: Target) => {
+    const until = Date.now() + 30_000;
+    for (;;) {
+      await (await handle(t)).scrollIntoView();
+      const at = await page.evaluate(async (sel: string) => {
+        const el = document.querySelector(sel);
+        if (!el || (el as HTMLButtonElement).disabled) return null;
+        const a = el.getBoundingClientRect();
+        await new Promise((r) => setTimeout(r, 50));
+        const b = el.getBoundingClientRect();
+        if (!b.width || a.x !== b.x || a.y !== b.y || a.width !== b.width || a.height !== b.height) return null;
+        const x = b.x + b.width / 2;
+        const y = b.y + b.height / 2;
+        const hit = document.elementFromPoint(x, y);
+        return hit && (hit === el || el.contains(hit)) ? { x, y } : null;
+      }, css(t));
+      if (at) return page.mouse.click(at.x, at.y);
+      if (Date.now() > until) throw new Error(`${t}: not clickable (disabled, moving or covered) for 30 s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
   return neutralPage('firefox', (fn, arg) => page.evaluate(fn as any, arg) as any, {
     goto: async (url) => void (await page.goto(url)),
     reload: async () => void (await page.reload()),
     evaluateSource: async (source) => void (await page.evaluate(source)),
-    click: (t) => page.locator(css(t)).click(),
+    click,
     // Set in the page with the events a person's typing ends with (Svelte's bindings listen to
     // `input`); typing key by key is slow over BiDi and adds nothing the flows check.
     fill: async (t, v) => {
@@ -311,9 +342,11 @@ function puppeteerPage(page: PPage, downloads: string): TestPage {
     },
     select: async (t, v) => void (await handle(t), await page.select(css(t), v)),
     press: async (t, key) => (await handle(t)).press(key as any),
+    pressKey: (key) => page.keyboard.press(key as any),
+    addInitScript: async (fn) => void (await page.evaluateOnNewDocument(fn)),
     check: async (t, on) => {
       const h = await handle(t);
-      if ((await h.evaluate((e) => (e as HTMLInputElement).checked)) !== on) await h.click();
+      if ((await h.evaluate((e) => (e as HTMLInputElement).checked)) !== on) await click(t);
     },
     async setInputFiles(t, file) {
       let path = typeof file === 'string' ? file : null;
@@ -326,7 +359,7 @@ function puppeteerPage(page: PPage, downloads: string): TestPage {
     },
     async download(t, timeout = 180_000) {
       const before = new Set(await readdir(downloads));
-      await page.locator(css(t)).click();
+      await click(t);
       const until = Date.now() + timeout;
       // Firefox writes `name.part` and renames it to `name` when done.
       for (let last = -1; Date.now() < until; await new Promise((r) => setTimeout(r, 250))) {
