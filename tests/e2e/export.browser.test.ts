@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { env, pipeline } from '@huggingface/transformers';
 import { unzipSync } from 'fflate';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StaticServer } from '../../scripts/serve.js';
 import { DEFAULT_DATASET_ID, DEFAULT_MODEL_ID } from '../../src/lib/config.ts';
 import { hubId as hubIdOf } from '../../src/lib/store/store.ts';
@@ -109,6 +109,10 @@ afterAll(async () => {
   await hub?.close();
   await otherHub?.close();
   if (work) await rm(work, { recursive: true, force: true });
+});
+
+afterEach(async (ctx) => {
+  if (ctx.task.result?.state === 'fail') await session?.page.screenshot(shot(`export-failed-${ctx.task.name.slice(0, 20).replace(/\W+/g, '-')}.png`), { fullPage: true }).catch(() => undefined);
 });
 
 /** A data row that would run script if a page put it in as HTML. */
