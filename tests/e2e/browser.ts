@@ -296,9 +296,10 @@ function puppeteerPage(page: PPage, downloads: string): TestPage {
     return h;
   };
   // Puppeteer clicks where the element was a moment ago; the page moves things as answers from
-  // the worker arrive (the memory summary above Start, a preview), so a click could land on
-  // nothing. As Playwright does: wait until the element is enabled, holds still and is what the
-  // point hits, then press the mouse there.
+  // the worker arrive (the memory summary above Start, the self-test's line above Download), so a
+  // click could land on nothing. As Playwright does: wait until the element is enabled, holds
+  // still and is what the point hits, then press the mouse there; and where the click event did
+  // not reach the element after all, press again.
   const click = async (t: Target) => {
     const until = Date.now() + 30_000;
     for (;;) {
@@ -313,9 +314,18 @@ function puppeteerPage(page: PPage, downloads: string): TestPage {
         const x = b.x + b.width / 2;
         const y = b.y + b.height / 2;
         const hit = document.elementFromPoint(x, y);
-        return hit && (hit === el || el.contains(hit)) ? { x, y } : null;
+        if (!hit || (hit !== el && !el.contains(hit))) return null;
+        const landed = { hit: false };
+        (globalThis as any).__tabtuneClick = landed;
+        el.addEventListener('click', () => void (landed.hit = true), { once: true, capture: true });
+        return { x, y };
       }, css(t));
-      if (at) return page.mouse.click(at.x, at.y);
+      if (at) {
+        await page.mouse.click(at.x, at.y);
+        // A click that navigated leaves no record behind: it landed.
+        const missed = await page.evaluate(() => (globalThis as any).__tabtuneClick?.hit === false).catch(() => false);
+        if (!missed) return;
+      }
       if (Date.now() > until) throw new Error(`${t}: not clickable (disabled, moving or covered) for 30 s`);
       await new Promise((r) => setTimeout(r, 100));
     }
