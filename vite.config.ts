@@ -14,6 +14,9 @@ const isolationHeaders = {
 };
 
 const browserTests = ['**/*.browser.test.ts', 'tests/e2e/**/*.test.ts'];
+// The files whose main flows also run in Firefox (firefox-esr over WebDriver BiDi); their
+// Chromium-only tests skip themselves there (see ENGINES in tests/e2e/browser.ts).
+const firefoxTests = ['tests/e2e/backend.browser.test.ts', 'tests/e2e/app.browser.test.ts', 'tests/e2e/export.browser.test.ts', 'tests/e2e/page.browser.test.ts'];
 
 export default defineConfig({
   // Relative base so dist/ works from any sub-path (GitHub Pages, a file server folder).
@@ -51,6 +54,19 @@ export default defineConfig({
           fileParallelism: false,
           globalSetup: ['tests/e2e/global-setup.ts'],
           sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        // The same flows, one test body, in Firefox; after Chromium, one browser at a time.
+        extends: true,
+        test: {
+          name: 'firefox',
+          include: firefoxTests,
+          exclude: ['**/node_modules/**'],
+          fileParallelism: false,
+          globalSetup: ['tests/e2e/global-setup.ts'],
+          env: { TABTUNE_ENGINE: 'firefox' },
+          sequence: { groupOrder: 2 },
         },
       },
     ],

@@ -1,14 +1,17 @@
 // The page in real (Debian) Chromium: the backend report for WebGPU and for the WASM fallback,
-// and cross-origin isolation both from server headers and from the service worker.
+// and cross-origin isolation both from server headers and from the service worker. The WASM
+// fallback and the service worker's isolation run in Firefox too (the `firefox` project), one
+// body per engine through `TestPage`; the WebGPU and insecure-origin reports are Chromium's.
 
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StaticServer } from '../../scripts/serve.js';
-import { ARTIFACTS_DIR, launchBrowser, serveDist, type BrowserSession } from './browser.ts';
+import { ARTIFACTS_DIR, ENGINES, launchBrowser, launchEngine, serveDist, type BrowserSession, type EngineSession } from './browser.ts';
 
 let isolated: StaticServer;
 let session: BrowserSession | null = null;
+let neutral: EngineSession | null = null;
 
 beforeAll(async () => {
   isolated = await serveDist(true);
@@ -20,7 +23,10 @@ afterAll(async () => {
 afterEach(async () => {
   await session?.close();
   session = null;
+  await neutral?.close();
+  neutral = null;
 });
+const chromiumOnly = !ENGINES.includes('chromium');
 
 async function openReport(url: string, launch: Parameters<typeof launchBrowser>[0]) {
   session = await launchBrowser(launch);
@@ -31,7 +37,7 @@ async function openReport(url: string, launch: Parameters<typeof launchBrowser>[
   return { page, report };
 }
 
-describe('backend report', () => {
+describe.skipIf(chromiumOnly)('backend report (Chromium)', () => {
   it('shows the WebGPU adapter, its limits and isolation with --enable-unsafe-webgpu', async () => {
     const { page, report } = await openReport(isolated.url, { webgpu: true });
     expect(await report.getAttribute('data-backend')).toBe('webgpu');
@@ -52,22 +58,6 @@ describe('backend report', () => {
     expect(session!.errors).toEqual([]);
   });
 
-  it('falls back to multi-threaded WASM and says why when there is no adapter', async () => {
-    // Without the flag, this Chromium exposes navigator.gpu but requestAdapter() returns null.
-    const { page, report } = await openReport(`${isolated.url}?hub=http://127.0.0.1:9/`, { webgpu: false });
-    expect(await report.getAttribute('data-backend')).toBe('wasm');
-    expect(await page.getByTestId('gpu-unavailable-reason').textContent()).toMatch(
-      /requestAdapter\(\) returned null|navigator\.gpu is absent/,
-    );
-    const threads = Number(await page.getByTestId('wasm-threads').getAttribute('data-threads'));
-    expect(threads).toBeGreaterThan(1);
-    expect(await page.getByTestId('backend-name').textContent()).toContain(`WebAssembly, ${threads} threads`);
-    expect(await page.getByTestId('hub-url').getAttribute('data-source')).toBe('query');
-    expect(await page.getByTestId('hub-url').textContent()).toContain('http://127.0.0.1:9');
-    await page.screenshot({ path: join(ARTIFACTS_DIR, 'backend-wasm.png'), fullPage: true });
-    expect(session!.errors).toEqual([]);
-  });
-
   it('on an insecure origin: no navigator.gpu, no isolation, one WASM thread, each with its reason', async () => {
     // A host name that is not localhost makes plain http an insecure context, where WebGPU,
     // service workers and SharedArrayBuffer are all withheld.
@@ -85,20 +75,37 @@ describe('backend report', () => {
   });
 });
 
-describe('cross-origin isolation without server headers', () => {
-  it('becomes isolated through the service worker after one reload', async () => {
+describe.each(ENGINES)('in %s', (engine) => {
+  it('falls back to multi-threaded WASM and says why when there is no adapter', async () => {
+    // Without the flag, this Chromium exposes navigator.gpu but requestAdapter() returns null;
+    // Firefox ESR has no navigator.gpu on Linux.
+    neutral = await launchEngine(engine, { webgpu: false });
+    const { page } = neutral;
+    await page.goto(`${isolated.url}?hub=http://127.0.0.1:9/`);
+    await page.waitFor('backend-report', { timeout: 30_000 });
+    expect(await page.attr('backend-report', 'data-backend')).toBe('wasm');
+    expect(await page.text('gpu-unavailable-reason')).toMatch(/requestAdapter\(\) returned null|navigator\.gpu is absent/);
+    const threads = Number(await page.attr('wasm-threads', 'data-threads'));
+    expect(threads).toBeGreaterThan(1);
+    expect(await page.text('backend-name')).toContain(`WebAssembly, ${threads} threads`);
+    expect(await page.attr('hub-url', 'data-source')).toBe('query');
+    expect(await page.text('hub-url')).toContain('http://127.0.0.1:9');
+    expect(await page.text('storage')).toMatch(/used of/);
+    await page.screenshot(join(ARTIFACTS_DIR, engine === 'chromium' ? 'backend-wasm.png' : `${engine}-backend-wasm.png`), { fullPage: true });
+    expect(neutral.errors).toEqual([]);
+  });
+
+  it('becomes isolated through the service worker after one reload, without server headers', async () => {
     const plain = await serveDist(false);
     try {
-      session = await launchBrowser({ webgpu: false });
-      const { page } = session;
+      neutral = await launchEngine(engine, { webgpu: false });
+      const { page } = neutral;
       await page.goto(plain.url);
-      await page.waitForFunction(() => navigator.serviceWorker.controller !== null, undefined, { timeout: 30_000 });
-      await page.getByTestId('backend-report').waitFor({ timeout: 30_000 });
-      expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
-      expect(await page.getByTestId('cross-origin-isolated').getAttribute('data-isolated')).toBe('true');
-      expect(Number(await page.getByTestId('wasm-threads').getAttribute('data-threads'))).toBeGreaterThan(1);
-      expect(await page.getByTestId('coi-note').count()).toBe(0);
-      expect(session.errors).toEqual([]);
+      await page.waitFor('[data-testid=cross-origin-isolated][data-isolated=true]', { timeout: 30_000 });
+      expect(await page.evaluate(() => navigator.serviceWorker.controller !== null && crossOriginIsolated)).toBe(true);
+      expect(Number(await page.attr('wasm-threads', 'data-threads'))).toBeGreaterThan(1);
+      expect(await page.count('coi-note')).toBe(0);
+      expect(neutral.errors).toEqual([]);
     } finally {
       await plain.close();
     }

@@ -9,6 +9,8 @@
 // Then a crafted link: a token remembered for this Hub is not offered on a page opened with
 // `?hub=` at another local Hub that logs every request, the page names that Hub, no request to
 // it carries the token, and the `javascript:` URL it answers a push with is shown as text.
+// The first test (zip, push, demo link, explorer) runs in Firefox too (the `firefox` project):
+// one body through `TestPage`; the crafted-link test is Chromium's.
 
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -17,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { env, pipeline } from '@huggingface/transformers';
 import { unzipSync } from 'fflate';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StaticServer } from '../../scripts/serve.js';
 import { DEFAULT_DATASET_ID, DEFAULT_MODEL_ID } from '../../src/lib/config.ts';
 import { hubId as hubIdOf } from '../../src/lib/store/store.ts';
@@ -31,7 +33,7 @@ import { createRuntime } from '../../src/lib/runtime/index.ts';
 import { loadTokenizerFromDir } from '../../src/lib/tokenize/node.ts';
 import { ensureFixtures, type FixturePaths } from '../fixtures/fixtures.ts';
 import { startLocalHub, type LocalHub } from '../hub/local-hub.ts';
-import { ARTIFACTS_DIR, axeViolations, launchBrowser, probeCsp, REPO_ROOT, serveDist, type BrowserSession } from './browser.ts';
+import { ARTIFACTS_DIR, axeViolationsOn, ENGINES, launchEngine, probeCsp, REPO_ROOT, serveDist, type EngineSession } from './browser.ts';
 
 const TOKEN = 'hf_page_write_token';
 const RUN_FLAGS = { batchSize: '16', epochs: '1', lr: '0.0005', backend: 'wasm' };
@@ -40,7 +42,9 @@ let paths: FixturePaths;
 let hub: LocalHub;
 let otherHub: LocalHub | undefined;
 let site: StaticServer;
-let session: BrowserSession;
+let session: EngineSession;
+const engine = ENGINES[0];
+const shot = (name: string) => join(ARTIFACTS_DIR, engine === 'chromium' ? name : `${engine}-${name}`);
 let work: string;
 let cliRun: string;
 let cliExport: string;
@@ -96,7 +100,7 @@ beforeAll(async () => {
   cliExport = join(work, 'cli-export');
   const e = await tabtune(['export', '--model', cliRun, '--out', cliExport, '--onnx', '--quantize', '--backend', 'wasm']);
   expect(e.code, e.stderr).toBe(0);
-  session = await launchBrowser({ webgpu: false });
+  session = await launchEngine(engine, { webgpu: false });
 }, 600_000);
 
 afterAll(async () => {
@@ -107,28 +111,31 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
+afterEach(async (ctx) => {
+  if (ctx.task.result?.state === 'fail') await session?.page.screenshot(shot(`export-failed-${ctx.task.name.slice(0, 20).replace(/\W+/g, '-')}.png`), { fullPage: true }).catch(() => undefined);
+});
+
 /** A data row that would run script if a page put it in as HTML. */
 const XSS = '<img src=x onerror=alert(1)>';
 
-describe('the trained model leaves the page', () => {
+describe(`the trained model leaves the page (${engine})`, () => {
   it('zips what tabtune export writes, pushes to the Hub, and the demo link and the explorer rank as our evaluator', async () => {
     const { page } = session;
-    const id = (t: string) => page.getByTestId(t);
+    /** The first model item's element with this test id. */
+    const item = (t: string) => `[data-testid=model-item] [data-testid=${t}]`;
     await page.goto(`${site.url}?${new URLSearchParams({ ...RUN_FLAGS, hub: hub.url })}`);
-    await id('model-download').click();
-    await id('model-loaded').waitFor({ timeout: 60_000 });
-    await id('data-load').click();
-    await id('data-preview').waitFor({ timeout: 60_000 });
-    await id('train-start').click();
-    await page.locator('[data-testid=train-live][data-status=done]').waitFor({ timeout: 240_000 });
+    await page.click('model-download');
+    await page.waitFor('model-loaded', { timeout: 60_000 });
+    await page.click('data-load');
+    await page.waitFor('data-preview', { timeout: 60_000 });
+    await page.click('train-start');
+    await page.waitFor('train-live', { attr: ['data-status', 'done'], timeout: 240_000 });
 
     // Download zip (ONNX fp32 + int8, the int8 evaluated in the worker for the card).
-    const item = id('model-item').first();
-    await item.getByTestId('model-export').click();
-    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 180_000 }), item.getByTestId('export-zip').click()]);
-    const zipPath = join(work, 'page.zip');
-    await download.saveAs(zipPath);
-    const entries = unzipSync(new Uint8Array(await readFile(zipPath)));
+    await page.click(item('model-export'));
+    const zip = await page.download(item('export-zip'), 180_000);
+    expect(zip.name).toMatch(/\.zip$/);
+    const entries = unzipSync(new Uint8Array(zip.bytes));
     const pageExport = join(work, 'page-export');
     for (const [p, bytes] of Object.entries(entries)) {
       await mkdir(dirname(join(pageExport, p)), { recursive: true });
@@ -152,40 +159,40 @@ describe('the trained model leaves the page', () => {
     expect(Math.max(...ours.map((v, i) => Math.abs(v - theirs[i])))).toBeLessThanOrEqual(1e-4);
 
     // Push: a refused token first (nothing created), then the real one.
-    await item.getByTestId('push-repo').fill('me/page-tuned');
-    await item.getByTestId('push-token').fill('hf_wrong');
-    await item.getByTestId('push-start').click();
-    await expect.poll(async () => (await item.getByTestId('push-error').count()) && item.getByTestId('push-error').textContent(), { timeout: 60_000 }).toMatch(/refused the token \(HTTP 401\)/);
+    await page.fill(item('push-repo'), 'me/page-tuned');
+    await page.fill(item('push-token'), 'hf_wrong');
+    await page.click(item('push-start'));
+    await page.waitFor(item('push-error'), { text: /refused the token \(HTTP 401\)/, timeout: 60_000 });
     expect(hub.repoInfo('me/page-tuned')).toBeNull();
-    await item.getByTestId('push-token').fill(TOKEN);
-    await item.getByTestId('push-start').click();
-    await item.getByTestId('push-done').waitFor({ timeout: 180_000 });
-    expect(await item.getByTestId('push-done').textContent()).toMatch(/Created .*me\/page-tuned .*as me/);
+    await page.fill(item('push-token'), TOKEN);
+    await page.click(item('push-start'));
+    await page.waitFor(item('push-done'), { timeout: 180_000 });
+    expect(await page.text(item('push-done'))).toMatch(/Created .*me\/page-tuned .*as me/);
     expect(hub.repoInfo('me/page-tuned')!.files).toEqual(expect.arrayContaining(['onnx/model.onnx', 'onnx/model_quantized.onnx', 'model.safetensors']));
     expect(await page.evaluate(() => localStorage.getItem('tabtune.hfToken'))).toBeNull();
-    const demoLink = await item.getByTestId('demo-link').inputValue();
+    const demoLink = await page.value(item('demo-link'));
     expect(new URL(demoLink).searchParams.get('demo')).toBe('me/page-tuned');
-    await page.screenshot({ path: join(ARTIFACTS_DIR, 'export-push.png'), fullPage: true });
-    expect(await axeViolations(page), 'the export panel after a push').toEqual([]);
+    await page.screenshot(shot('export-push.png'), { fullPage: true });
+    expect(await axeViolationsOn(page), 'the export panel after a push').toEqual([]);
 
     // The demo link: the pushed model through transformers.js, the card's data set as the corpus.
     const expected = await evaluatorTop10(cliRun);
-    const demo = await session.context.newPage();
+    const demo = await session.newPage();
     const opened = hub.requests.length;
     await demo.goto(demoLink);
     expect(await probeCsp(session, demo), 'the demo page\'s CSP').toEqual({ inlineRan: false, fetched: false, violated: ['connect-src', 'script-src-elem', 'script-src-elem'] });
-    await demo.getByTestId('demo-card-table').waitFor({ timeout: 60_000 });
-    expect(await demo.getByTestId('demo-card-table').textContent()).toContain('dim_32_cosine_ndcg@10');
-    await demo.getByTestId('demo-model').waitFor({ timeout: 120_000 });
-    expect(await demo.getByTestId('demo-model').getAttribute('data-device')).toBe('wasm');
+    await demo.waitFor('demo-card-table', { timeout: 60_000 });
+    expect(await demo.text('demo-card-table')).toContain('dim_32_cosine_ndcg@10');
+    await demo.waitFor('demo-model', { timeout: 120_000 });
+    expect(await demo.attr('demo-model', 'data-device')).toBe('wasm');
     // The card's data set: its listed size first, nothing of it fetched before the click; then
     // into the demo's own database, not the trainer's caches.
     const parquetSince = (from: number) => hub.requests.slice(from).filter((r) => r.file?.endsWith('.parquet'));
-    await expect.poll(() => demo.getByTestId('demo-corpus-size').textContent(), { timeout: 60_000 }).toMatch(/^\(\d+(\.\d)? KiB in 2 Parquet files\)$/);
+    await demo.waitFor('demo-corpus-size', { text: /^\(\d+(\.\d)? KiB in 2 Parquet files\)$/, timeout: 60_000 });
     expect(parquetSince(opened)).toEqual([]);
-    expect(await demo.getByTestId('demo-corpus').count()).toBe(0);
-    await demo.getByTestId('demo-corpus-load').click();
-    await demo.getByTestId('demo-corpus').waitFor({ timeout: 120_000 });
+    expect(await demo.count('demo-corpus')).toBe(0);
+    await demo.click('demo-corpus-load');
+    await demo.waitFor('demo-corpus', { timeout: 120_000 });
     expect(parquetSince(opened).length).toBeGreaterThan(0);
     const dbs = await demo.evaluate(async () => (await indexedDB.databases()).map((d) => d.name));
     expect(dbs).toEqual(expect.arrayContaining(['tabtune-demo-data', 'tabtune-demo-meta']));
@@ -201,51 +208,54 @@ describe('the trained model leaves the page', () => {
         }),
     );
     expect(demoKeys.some((k) => k.startsWith(`dataset/hub/${hubIdOf(hub.url)}/`))).toBe(true);
-    await demo.getByTestId('demo-query').fill(expected.query);
-    await demo.getByTestId('demo-search').click();
-    await demo.getByTestId('demo-hits').waitFor({ timeout: 60_000 });
-    const demoTexts = (await demo.getByTestId('demo-hits').locator('.text').allTextContents()).map((t) => t.trim());
-    expect(demoTexts).toEqual(expected.texts);
-    await demo.screenshot({ path: join(ARTIFACTS_DIR, 'demo.png'), fullPage: true });
-    // Markup in a corpus is text: the identical query ranks it first, shown as written, never run.
-    const dialogs: string[] = [];
-    demo.on('dialog', (d) => void (dialogs.push(d.message()), d.dismiss()));
-    await demo.locator('input[name=src][value=paste]').check();
-    await demo.getByTestId('demo-paste').fill(`${XSS}\nKeldor is a small city on the north coast.\nA quiet harbour town.`);
-    await demo.getByTestId('demo-corpus-load').click();
-    await expect.poll(async () => (await demo.getByTestId('demo-corpus').count()) && demo.getByTestId('demo-corpus').textContent(), { timeout: 60_000 }).toMatch(/3 documents/);
-    await demo.getByTestId('demo-query').fill(XSS);
-    await demo.getByTestId('demo-search').click();
-    await expect.poll(async () => (await demo.getByTestId('demo-hits').locator('.text').first().textContent())?.trim(), { timeout: 60_000 }).toBe(XSS);
-    expect(await demo.getByTestId('demo-hits').locator('img').count()).toBe(0);
-    expect(dialogs).toEqual([]);
-    expect(await axeViolations(demo), 'the demo page').toEqual([]);
+    await demo.fill('demo-query', expected.query);
+    await demo.click('demo-search');
+    await demo.waitFor('demo-hits', { timeout: 60_000 });
+    expect(await demo.texts('[data-testid=demo-hits] .text')).toEqual(expected.texts);
+    await demo.screenshot(shot('demo.png'), { fullPage: true });
+    // Markup in a corpus is text: the identical query ranks it first, shown as written, never run
+    // (an alert it called would be recorded here).
+    await demo.evaluate(() => {
+      const seen: string[] = ((globalThis as any).__alerts = []);
+      globalThis.alert = (m?: unknown) => void seen.push(String(m));
+    });
+    await demo.check('input[name=src][value=paste]', true);
+    await demo.fill('demo-paste', `${XSS}\nKeldor is a small city on the north coast.\nA quiet harbour town.`);
+    await demo.click('demo-corpus-load');
+    await demo.waitFor('demo-corpus', { text: /3 documents/, timeout: 60_000 });
+    await demo.fill('demo-query', XSS);
+    await demo.click('demo-search');
+    await demo.waitFor('[data-testid=demo-hits] .text', { text: new RegExp(`^\\s*${XSS.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`), timeout: 60_000 });
+    expect(await demo.count('[data-testid=demo-hits] img')).toBe(0);
+    expect(await demo.evaluate(() => (globalThis as any).__alerts)).toEqual([]);
+    expect(await axeViolationsOn(demo), 'the demo page').toEqual([]);
     await demo.close();
 
     // The explorer: the same query, base model vs trained, as our evaluator ranks them.
     const base = await evaluatorTop10(paths.tinyBge);
-    await item.getByTestId('model-explore').click();
-    await expect.poll(() => item.getByTestId('explore-pick').locator('option').count(), { timeout: 120_000 }).toBeGreaterThan(1);
-    await item.getByTestId('explore-pick').selectOption(expected.query);
-    await item.getByTestId('explore-summary').waitFor({ timeout: 60_000 });
-    const side = async (which: string) => (await item.getByTestId(`explore-${which}`).locator('.text').allTextContents()).map((t) => t.trim());
-    expect(await side('after')).toEqual(expected.texts);
-    expect(await side('before')).toEqual(base.texts);
-    const summary = /The relevant document: #(\d+) before → #(\d+) after fine-tuning/.exec((await item.getByTestId('explore-summary').textContent())!);
+    await page.click(item('model-explore'));
+    await expect.poll(() => page.count(`${item('explore-pick')} option`), { timeout: 120_000 }).toBeGreaterThan(1);
+    await page.select(item('explore-pick'), expected.query);
+    await page.waitFor(item('explore-summary'), { timeout: 60_000 });
+    expect(await page.texts(`${item('explore-after')} .text`)).toEqual(expected.texts);
+    expect(await page.texts(`${item('explore-before')} .text`)).toEqual(base.texts);
+    const summary = /The relevant document: #(\d+) before → #(\d+) after fine-tuning/.exec((await page.text(item('explore-summary')))!);
     expect(summary, 'both models rank the relevant document').not.toBeNull();
     // The marked row is at the rank the summary gives, when that is in the top 10.
     for (const [which, rank] of [['before', Number(summary![1])], ['after', Number(summary![2])]] as const) {
-      const marked = await item.getByTestId(`explore-${which}`).locator('li').evaluateAll((lis) => lis.map((li, i) => (li.getAttribute('data-relevant') === 'true' ? i + 1 : 0)).filter(Boolean));
+      const marked = await page.evaluate((sel) => [...document.querySelectorAll(sel)].map((li, i) => (li.getAttribute('data-relevant') === 'true' ? i + 1 : 0)).filter(Boolean), `${item(`explore-${which}`)} li`);
       expect(marked, which).toEqual(rank <= 10 ? [rank] : []);
     }
-    await page.screenshot({ path: join(ARTIFACTS_DIR, 'explorer.png'), fullPage: true });
+    await page.screenshot(shot('explorer.png'), { fullPage: true });
     expect(session.errors).toEqual([]);
   }, 900_000);
+});
 
+describe.skipIf(engine !== 'chromium')('a crafted link (Chromium)', () => {
   it('keeps a token with the Hub it was entered for: a ?hub= link to another Hub gets neither the token nor a link from its answers', async () => {
     const OTHER_TOKEN = 'hf_other_hub_token';
     otherHub = await startLocalHub({ tokens: { [OTHER_TOKEN]: { user: 'them', write: ['them'] } }, createRepoUrl: 'javascript:alert(document.domain)' });
-    const { page } = session;
+    const { page } = session.chromium!;
     const dialogs: string[] = [];
     page.on('dialog', (d) => void (dialogs.push(d.message()), d.dismiss()));
     const item = page.getByTestId('model-item').first();
