@@ -44,6 +44,18 @@ export interface BrowserSession {
   close(): Promise<void>;
 }
 
+/** Records a browser's console errors and uncaught exceptions in `errors` and echoes them to the test output. */
+function errorRecorder(errors: string[]) {
+  const record = (line: string) => {
+    errors.push(line);
+    console.error(line);
+  };
+  return {
+    console: (type: string, text: string) => type === 'error' && record(`[browser console] ${text}`),
+    pageerror: (error: unknown) => record(`[browser pageerror] ${error instanceof Error ? error.message : String(error)}`),
+  };
+}
+
 export async function launchBrowser(options: LaunchOptions = {}): Promise<BrowserSession> {
   await stat(CHROMIUM_PATH).catch(() => {
     throw new Error(`No Chromium at ${CHROMIUM_PATH}: install Debian's (apt-get install chromium) or set CHROMIUM_PATH`);
@@ -59,18 +71,10 @@ export async function launchBrowser(options: LaunchOptions = {}): Promise<Browse
   });
   const page = context.pages()[0] ?? (await context.newPage());
   const errors: string[] = [];
+  const recorder = errorRecorder(errors);
   const watch = (p: Page) => {
-    p.on('console', (message) => {
-      if (message.type() !== 'error') return;
-      const line = `[browser console] ${message.text()}`;
-      errors.push(line);
-      console.error(line);
-    });
-    p.on('pageerror', (error) => {
-      const line = `[browser pageerror] ${error.message}`;
-      errors.push(line);
-      console.error(line);
-    });
+    p.on('console', (message) => recorder.console(message.type(), message.text()));
+    p.on('pageerror', recorder.pageerror);
   };
   watch(page);
   context.on('page', watch);
@@ -92,21 +96,6 @@ export function serveDist(isolate = true): Promise<StaticServer> {
 }
 
 let axeSource: string | null = null;
-
-/** axe-core's serious and critical WCAG 2.1 A/AA violations on the page as it is now. */
-export async function axeViolations(page: Page): Promise<{ id: string; help: string; nodes: string[] }[]> {
-  axeSource ??= await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-  // Evaluated, not added as a <script>: the page's CSP blocks inline scripts, and the tests keep
-  // it in force.
-  if (!(await page.evaluate(() => 'axe' in globalThis))) await page.evaluate(axeSource);
-  return page.evaluate(async () => {
-    const axe = (globalThis as any).axe;
-    const r = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
-    return r.violations
-      .filter((v: any) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v: any) => ({ id: v.id, help: v.help, nodes: v.nodes.slice(0, 5).map((n: any) => `${n.target.join(' ')}: ${n.failureSummary}`) }));
-  });
-}
 
 /**
  * Whether the page's Content-Security-Policy is in force: an inline script put in through the
@@ -429,18 +418,10 @@ export async function launchEngine(engine: Engine, options: LaunchOptions = {}):
   // persistent context), saving downloads to a folder the test reads.
   const context: PContext = await browser.createBrowserContext({ downloadBehavior: { policy: 'allow', downloadPath: downloads } });
   const errors: string[] = [];
+  const recorder = errorRecorder(errors);
   const watch = (p: PPage) => {
-    p.on('console', (message) => {
-      if (message.type() !== 'error') return;
-      const line = `[browser console] ${message.text()}`;
-      errors.push(line);
-      console.error(line);
-    });
-    p.on('pageerror', (error) => {
-      const line = `[browser pageerror] ${error instanceof Error ? error.message : String(error)}`;
-      errors.push(line);
-      console.error(line);
-    });
+    p.on('console', (message) => recorder.console(message.type(), message.text()));
+    p.on('pageerror', recorder.pageerror);
   };
   const open = async () => {
     const p = await context.newPage();
@@ -462,6 +443,8 @@ export async function launchEngine(engine: Engine, options: LaunchOptions = {}):
 /** axe-core's serious and critical WCAG 2.1 A/AA violations on a `TestPage` as it is now. */
 export async function axeViolationsOn(page: TestPage): Promise<{ id: string; help: string; nodes: string[] }[]> {
   axeSource ??= await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+  // Evaluated, not added as a <script>: the page's CSP blocks inline scripts, and the tests keep
+  // it in force.
   if (!(await page.evaluate(() => 'axe' in globalThis))) await page.evaluateSource(axeSource);
   return page.evaluate(async () => {
     const axe = (globalThis as any).axe;
