@@ -10,7 +10,7 @@ import { type EvalProgress, evaluateModel } from '../src/lib/eval/evaluate-model
 import { BertEncoder } from '../src/lib/models/encoder.ts';
 import { loadSentenceModel } from '../src/lib/models/sentence-model.ts';
 import { modelIdentity } from '../src/lib/run/identity.ts';
-import { readRunRecord, type RunRecord, writeRunRecord } from '../src/lib/run/record.ts';
+import { readRunRecord, type RunRecord, withNewestCheckpoint, writeRunRecord } from '../src/lib/run/record.ts';
 import { accountedFileBytes, buildRunIrSet, type RunEvent, runEvalDims, runTraining } from '../src/lib/run/run.ts';
 import { createRuntime, type Runtime } from '../src/lib/runtime/index.ts';
 import { prefixedStore, runKey, type Store } from '../src/lib/store/store.ts';
@@ -68,8 +68,9 @@ export async function runs(state: EngineState): Promise<RunRecord[]> {
   const out: RunRecord[] = [];
   for (const key of await state.store.keys('run/')) {
     const m = /^run\/([^/]+)\/run\.json$/.exec(key);
-    const r = m ? await readRunRecord(runStore(state, m[1])).catch(() => null) : null;
-    if (r) out.push(r);
+    const store = m ? runStore(state, m[1]) : null;
+    const r = store ? await readRunRecord(store).catch(() => null) : null;
+    if (store && r) out.push(await withNewestCheckpoint(store, r));
   }
   return out.sort((a, b) => b.updated - a.updated);
 }
@@ -171,8 +172,9 @@ export async function train(state: EngineState, req: TrainRequest, onEvent?: (e:
     state.activeRunId = runId;
     const store = runStore(state, runId);
     if (req.resumeRunId) {
-      const previous = await readRunRecord(store);
-      if (!previous) throw new Error(`no stored run ${runId}`);
+      const stored = await readRunRecord(store);
+      if (!stored) throw new Error(`no stored run ${runId}`);
+      const previous = await withNewestCheckpoint(store, stored);
       if (previous.checkpointStep === null) throw new Error(`run ${runId} has no checkpoint to resume from`);
     }
     const identity = await modelIdentity(loaded.summary.name, loaded.files, loaded.hub);

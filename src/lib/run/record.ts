@@ -96,6 +96,19 @@ export async function checkpointSteps(store: Store): Promise<number[]> {
     .sort((a, b) => b - a);
 }
 
+/**
+ * The record as a resume will see it. A checkpoint is committed before the record that names it
+ * is rewritten, so a run stopped in between (a closed tab) has a newer checkpoint than its
+ * `checkpointStep`; resuming reads the newest one (run.ts, readNewestCheckpoint), so this names
+ * that one too, and the update it was made at.
+ */
+export async function withNewestCheckpoint(store: Store, r: RunRecord): Promise<RunRecord> {
+  if (r.status === 'done') return r;
+  const [newest] = await checkpointSteps(store);
+  if (newest === undefined || (r.checkpointStep !== null && newest <= r.checkpointStep)) return r;
+  return { ...r, checkpointStep: newest, step: Math.max(r.step, newest) };
+}
+
 /** The run config's model id for a model trained in this browser (run `runId`'s output). */
 export const storedModelId = (runId: string) => `stored:${runId}`;
 /** The run id a `stored:` model id names, or null for a Hub id or a folder. */
