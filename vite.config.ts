@@ -16,11 +16,7 @@ const isolationHeaders = {
 const browserTests = ['**/*.browser.test.ts', 'tests/e2e/**/*.test.ts'];
 // The files whose main flows also run in Firefox (firefox-esr over WebDriver BiDi); their
 // Chromium-only tests skip themselves there (see ENGINES in tests/e2e/browser.ts).
-// Not yet app.browser.test.ts's first-visit flow: in Firefox a run resumed after a reload in the
-// middle of training never reports "resumed from update N" (3 of 6 runs and 1 of 1 with WASM on one
-// thread; the cause is not found yet), and CI must not depend on it. Its body runs in Firefox by
-// hand: TABTUNE_ENGINE=firefox npx vitest run --project browser tests/e2e/app.browser.test.ts
-const firefoxTests = ['tests/e2e/backend.browser.test.ts', 'tests/e2e/export.browser.test.ts', 'tests/e2e/page.browser.test.ts'];
+const firefoxTests = ['tests/e2e/backend.browser.test.ts', 'tests/e2e/app.browser.test.ts', 'tests/e2e/export.browser.test.ts', 'tests/e2e/page.browser.test.ts'];
 
 export default defineConfig({
   // Relative base so dist/ works from any sub-path (GitHub Pages, a file server folder).
