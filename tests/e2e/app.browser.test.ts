@@ -323,7 +323,10 @@ describe.skipIf(engine !== 'chromium')('hard negatives in the page', () => {
     // The mined set stays in IndexedDB: after a reload, evaluating the model again loads it from there.
     await page.reload();
     await id('model-item').first().waitFor({ timeout: 30_000 });
-    expect(await page.locator('[data-testid=storage-groups] tr[data-group^="dataset/local/mined:YxBxRyXJx~QAsimple_for_BGE_241019#"]').count()).toBe(1);
+    // The storage panel fills in its own time after a reload (My models can come first).
+    const mined = page.locator('[data-testid=storage-groups] tr[data-group^="dataset/local/mined:YxBxRyXJx~QAsimple_for_BGE_241019#"]');
+    await mined.first().waitFor({ timeout: 30_000 });
+    expect(await mined.count()).toBe(1);
     await id('model-item').first().getByTestId('model-evaluate').click();
     await id('eval-now-model').waitFor({ timeout: 120_000 });
     expect(await id('data-loaded').textContent()).toContain('mined:YxBxRyXJx~QAsimple_for_BGE_241019#');
