@@ -9,6 +9,7 @@
 // Not the other files of the folder (st-folder.ts, onnx-model.ts).
 
 import type { IrResult } from '../eval/ir-metrics.ts';
+import { lossCardText } from '../losses/spec.ts';
 import type { RunRecord } from '../run/record.ts';
 import type { RunConfig } from '../train/run-config.ts';
 import { publicConfig, publicName, publicText } from './public-names.ts';
@@ -32,15 +33,8 @@ export const isHubId = (s: string) => HUB_ID.test(s) && !s.startsWith('.');
 const q = (s: string) => JSON.stringify(s);
 const metricName = (key: string) => key.replace(/_/g, ' ').replace(/\b\w/g, (c) => c.toUpperCase());
 
-function lossDescription(config: RunConfig): string {
-  const l = config.loss;
-  const inner =
-    l.type === 'mnrl' ? `MultipleNegativesRankingLoss (scale ${l.scale})`
-    : l.type === 'mnrl_symmetric' ? `MultipleNegativesSymmetricRankingLoss (scale ${l.scale})`
-    : l.type === 'cosent' ? `CoSENTLoss (scale ${l.scale})`
-    : `TripletLoss (${l.distance}, margin ${l.margin})`;
-  return l.matryoshka ? `MatryoshkaLoss over ${inner}, dims ${l.matryoshka.dims.join(', ')}` : inner;
-}
+/** The loss in words, from its record (src/lib/losses/records.ts). */
+const lossDescription = (config: RunConfig): string => lossCardText(config.loss);
 
 /** `dim_{d}_cosine_ndcg@10` per evaluator of `r`. */
 function ndcg(r: IrResult | null | undefined): Map<number, number> {
