@@ -27,7 +27,7 @@ type ParamValue<K extends LossParam> = NonNullable<LossParams[K]>;
 interface ParamCommon {
   /** The page's field label. */
   label: string;
-  /** What it does, for the page's tooltip and the CLI help. */
+  /** What it does: the page's tooltip on the field. */
   help: string;
 }
 /** A finite number, optionally bounded below (exclusive or not); train.py holds it as a float constant. */
