@@ -75,8 +75,9 @@ export interface LossRecord {
   label: string;
   columns: LossColumns;
   /**
-   * The parameters this loss takes, each with its default (sentence-transformers' own), in the
-   * order the run config writes them. A parameter not listed here is refused for this loss.
+   * The parameters this loss takes, each with its default (sentence-transformers' own:
+   * docs/losses.md#defaults-and-parameters), in the order the run config writes them. A parameter
+   * not listed here is refused for this loss.
    */
   defaults: { readonly [K in LossParam]?: ParamValue<K> };
   /**
