@@ -9,7 +9,7 @@
 // Not the other files of the folder (st-folder.ts, onnx-model.ts).
 
 import type { IrResult } from '../eval/ir-metrics.ts';
-import type { RunRecord } from '../run/record.ts';
+import type { RunEvaluation } from '../eval/report.ts';
 import type { RunConfig } from '../train/run-config.ts';
 import { publicConfig, publicName, publicText } from './public-names.ts';
 
@@ -22,7 +22,22 @@ export interface ModelCardOptions {
   pooling?: 'cls' | 'mean';
 }
 
-export type CardRecord = Pick<RunRecord, 'name' | 'config' | 'before' | 'after' | 'step' | 'baseModel' | 'dataSource'>;
+/**
+ * What the card reads of a run. The run record (run/record.ts) has these fields and is passed as
+ * it is; the card names them here because export sits below run and does not import it.
+ */
+export interface CardRecord {
+  /** What the page lists the trained model as. */
+  name: string;
+  config: RunConfig;
+  before: RunEvaluation | null;
+  after: RunEvaluation | null;
+  /** Updates done. */
+  step: number;
+  /** The base model and the data set, as the user named them. */
+  baseModel: string;
+  dataSource: string;
+}
 
 const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
 /** A Hub repo id (`owner/name`), as opposed to a folder path or a model trained in the browser. */

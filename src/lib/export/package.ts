@@ -18,13 +18,13 @@ import type { IrResult } from '../eval/ir-metrics.ts';
 import type { IrSet } from '../eval/ir-set.ts';
 import { parsePoolingConfig } from '../models/pooling.ts';
 import { loadSentenceModel, type SentenceModel } from '../models/sentence-model.ts';
-import { RUN_OUTPUT_EXTRAS } from '../run/record.ts';
 import type { Runtime } from '../runtime/types.ts';
 import type { TextTokenizer } from '../tokenize/tokenizer.ts';
 import { type CardRecord, modelCard } from './model-card.ts';
 import { OnnxFileEncoder } from './onnx-encoder.ts';
 import { publicConfigJson } from './public-names.ts';
 import { exportOnnx, ONNX_MODEL_PATH, ONNX_QUANTIZED_PATH } from './onnx-model.ts';
+import { RUN_OUTPUT_EXTRAS } from './st-folder.ts';
 
 export interface PackageOptions {
   onnx?: boolean;
