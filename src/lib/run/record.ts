@@ -56,7 +56,7 @@ export interface RunRecord {
   /** Loss per update so far. */
   losses: number[];
   error: string | null;
-  /** What stopped a failed run (trainer.ts TrainingFault), for the page's "continue on WASM". */
+  /** What stopped a failed run (faults.ts TrainingFault), for the page's "continue on WASM". */
   fault: { kind: FaultKind; failedStep: number; lastGoodStep: number } | null;
   started: number;
   updated: number;
