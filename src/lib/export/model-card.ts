@@ -10,6 +10,7 @@
 
 import type { IrResult } from '../eval/ir-metrics.ts';
 import type { RunEvaluation } from '../eval/report.ts';
+import { DEFAULT_POOLING, type PoolingMode } from '../models/pooling.ts';
 import type { RunConfig } from '../train/run-config.ts';
 import { publicConfig, publicName, publicText } from './public-names.ts';
 
@@ -18,8 +19,8 @@ export interface ModelCardOptions {
   int8?: IrResult | null;
   /** The Hub repo the model is pushed to, for the usage snippets (default a placeholder). */
   repoId?: string | null;
-  /** The model's pooling, for the transformers.js snippet (default cls, BGE's). */
-  pooling?: 'cls' | 'mean';
+  /** The model's pooling, for the transformers.js snippet (default: a model that names none, DEFAULT_POOLING). */
+  pooling?: PoolingMode;
 }
 
 /**
@@ -156,7 +157,7 @@ export function modelCard(card: CardRecord, opts: ModelCardOptions = {}): string
     "import { pipeline } from '@huggingface/transformers';",
     '',
     `const extractor = await pipeline('feature-extraction', ${q(repo)}); // { dtype: 'q8' } for the int8 model`,
-    `const embeddings = await extractor(['What is the capital of France?'], { pooling: '${opts.pooling ?? 'cls'}', normalize: true });`,
+    `const embeddings = await extractor(['What is the capital of France?'], { pooling: '${opts.pooling ?? DEFAULT_POOLING}', normalize: true });`,
     '```',
     '',
     '## Training configuration',
