@@ -9,6 +9,7 @@
 // Not the other files of the folder (st-folder.ts, onnx-model.ts).
 
 import type { IrResult } from '../eval/ir-metrics.ts';
+import { recordedPrompts } from '../models/prompts.ts';
 import type { RunRecord } from '../run/record.ts';
 import type { RunConfig } from '../train/run-config.ts';
 import { publicConfig, publicName, publicText } from './public-names.ts';
@@ -42,6 +43,11 @@ function lossDescription(config: RunConfig): string {
   return l.matryoshka ? `MatryoshkaLoss over ${inner}, dims ${l.matryoshka.dims.join(', ')}` : inner;
 }
 
+// A backtick inside would end the code span: JSON's own escape keeps the text readable and inert.
+const promptWords = (p: string) => (p === '' ? 'none' : `\`${JSON.stringify(p).replace(/`/g, '\\u0060')}\``);
+/** A single-quoted JavaScript string literal (the snippet's style). */
+const jsString = (s: string) => `'${JSON.stringify(s).slice(1, -1).replace(/\\"/g, '"').replace(/'/g, "\\'")}'`;
+
 /** `dim_{d}_cosine_ndcg@10` per evaluator of `r`. */
 function ndcg(r: IrResult | null | undefined): Map<number, number> {
   return new Map((r?.evaluators ?? []).map((e) => [e.dim, e.metrics[`${e.name}_cosine_ndcg@10`]]));
@@ -60,6 +66,9 @@ export function modelCard(card: CardRecord, opts: ModelCardOptions = {}): string
   const base = config.model.id;
   const data = config.data.source;
   const repo = opts.repoId ?? 'path/to/this/model';
+  // The prompts training used, saved in the folder's config_sentence_transformers.json as "query" and "document".
+  const prompts = recordedPrompts(config.prompts);
+  const prompted = prompts.query !== '' || prompts.document !== '';
   const lines = ['---', 'library_name: sentence-transformers', 'pipeline_tag: sentence-similarity'];
   lines.push('tags:', ...['sentence-transformers', 'sentence-similarity', 'feature-extraction', 'tabtune', ...(config.loss.matryoshka ? ['matryoshka'] : []), `loss:${config.loss.type}`].map((t) => `- ${q(t)}`));
   if (isHubId(base)) lines.push(`base_model: ${q(base)}`);
@@ -123,6 +132,7 @@ export function modelCard(card: CardRecord, opts: ModelCardOptions = {}): string
     `- Batch size ${c.batchSize}${c.accumulation > 1 ? `, gradient accumulation ${c.accumulation}` : ''}, ${c.maxSteps !== null ? `max steps ${c.maxSteps}` : `${c.epochs} epochs`} (${record.step} updates)`,
     `- Learning rate ${c.lr}, ${c.scheduler} schedule, warmup ${c.warmupSteps > 0 ? `${c.warmupSteps} steps` : `ratio ${c.warmupRatio}`}, weight decay ${c.weightDecay}, max grad norm ${c.maxGradNorm}${c.adamMoments === 'bfloat16' ? ', AdamW moments in bfloat16 (stochastic rounding)' : ''}`,
     `- Batch sampler ${c.sampler === 'no_duplicates' ? 'NO_DUPLICATES' : 'BATCH_SAMPLER'}${c.shuffle ? '' : ' (no shuffle)'}, seed ${c.seed}, dropout ${c.dropout ? 'on' : 'off'}${c.maxSeqLength ? `, max sequence length ${c.maxSeqLength}` : ''}`,
+    ...(prompted ? [`- Prompts: query ${promptWords(prompts.query)} (the anchor column), document ${promptWords(prompts.document)} (positives and negatives); saved as the model's "query" and "document" prompts`] : []),
     '',
     '## Usage',
     '',
@@ -130,8 +140,14 @@ export function modelCard(card: CardRecord, opts: ModelCardOptions = {}): string
     'from sentence_transformers import SentenceTransformer',
     '',
     `model = SentenceTransformer(${q(repo)})`,
-    'embeddings = model.encode(["What is the capital of France?", "Paris is the capital of France."])',
-    'print(model.similarity(embeddings[:1], embeddings[1:]))',
+    ...(prompted
+      ? [
+          `# the prompts it was trained with: prompt_name="query" prepends ${q(prompts.query)}, "document" ${q(prompts.document)}`,
+          'query_embeddings = model.encode(["What is the capital of France?"], prompt_name="query")',
+          'document_embeddings = model.encode(["Paris is the capital of France."], prompt_name="document")',
+          'print(model.similarity(query_embeddings, document_embeddings))',
+        ]
+      : ['embeddings = model.encode(["What is the capital of France?", "Paris is the capital of France."])', 'print(model.similarity(embeddings[:1], embeddings[1:]))']),
     ...(c.loss.matryoshka ? [`# Matryoshka: a shorter embedding keeps most of the quality`, `small = SentenceTransformer(${q(repo)}, truncate_dim=${Math.min(...c.loss.matryoshka.dims)})`] : []),
     '```',
     '',
@@ -141,7 +157,8 @@ export function modelCard(card: CardRecord, opts: ModelCardOptions = {}): string
     "import { pipeline } from '@huggingface/transformers';",
     '',
     `const extractor = await pipeline('feature-extraction', ${q(repo)}); // { dtype: 'q8' } for the int8 model`,
-    `const embeddings = await extractor(['What is the capital of France?'], { pooling: '${opts.pooling ?? 'cls'}', normalize: true });`,
+    ...(prompted ? ['// transformers.js applies no prompts: prepend them as training did'] : []),
+    `const embeddings = await extractor([${jsString(prompts.query + 'What is the capital of France?')}], { pooling: '${opts.pooling ?? 'cls'}', normalize: true });`,
     '```',
     '',
     '## Training configuration',

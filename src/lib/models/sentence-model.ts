@@ -10,6 +10,7 @@
 import { parseSafetensors, type ParsedSafetensors, type SafeTensor, writeSafetensors } from './safetensors.ts';
 import { bertParameters, type BertConfig, ModelLoadError, parseBertConfig } from './bert-config.ts';
 import { parsePoolingConfig, type PoolingMode } from './pooling.ts';
+import { CONFIG_ST_FILE, type ModelPrompts, NO_MODEL_PROMPTS, parseModelPrompts, poolingIncludesPrompt } from './prompts.ts';
 import { Rng } from '../util/rng.ts';
 
 export interface WeightTensor {
@@ -30,6 +31,8 @@ export interface SentenceModel {
   weights: Map<string, WeightTensor>;
   /** The stored dtype of the weight file (F32, F16, BF16), for the log. */
   weightDtype: string;
+  /** config_sentence_transformers.json's prompts and the Pooling module's include_prompt (prompts.ts). */
+  prompts: ModelPrompts;
 }
 
 /** Path (relative to the model folder, `/`-separated) → bytes. */
@@ -60,12 +63,13 @@ interface ModuleEntry {
 }
 
 /** modules.json → pooling folder and Normalize. Without modules.json, sentence-transformers uses mean pooling. */
-function readModules(files: ModelFiles): { pooling: PoolingMode; normalize: boolean } {
+function readModules(files: ModelFiles): { pooling: PoolingMode; normalize: boolean; includePrompt: boolean } {
   const modules = readJson(files, 'modules.json');
-  if (modules === undefined) return { pooling: 'mean', normalize: false };
+  if (modules === undefined) return { pooling: 'mean', normalize: false, includePrompt: true };
   if (!Array.isArray(modules)) throw new ModelLoadError('modules.json: not a JSON list');
   let pooling: PoolingMode | null = null;
   let normalize = false;
+  let includePrompt = true;
   let transformer = false;
   for (const m of modules as ModuleEntry[]) {
     const kind = String(m.type).split('.').pop();
@@ -76,13 +80,14 @@ function readModules(files: ModelFiles): { pooling: PoolingMode; normalize: bool
       const cfg = readJson(files, file);
       if (cfg === undefined) throw new ModelLoadError(`modules.json names a Pooling module at "${m.path}" but ${file} is missing`);
       pooling = parsePoolingConfig(cfg, file);
+      includePrompt = poolingIncludesPrompt(cfg, file);
     } else {
       throw new ModelLoadError(`modules.json: module type "${m.type}" is not supported; supported: Transformer, Pooling, Normalize`);
     }
   }
   if (!transformer) throw new ModelLoadError('modules.json: no Transformer module');
   if (!pooling) throw new ModelLoadError('modules.json: no Pooling module');
-  return { pooling, normalize };
+  return { pooling, normalize, includePrompt };
 }
 
 export const WEIGHTS_FILE = 'model.safetensors';
@@ -180,7 +185,8 @@ export function loadSentenceModel(files: ModelFiles): SentenceModel {
   const config = parseBertConfig(rawConfig);
   const st = readWeightFiles(files);
   const { weights, dtype } = checkBertWeights(st.tensors, config, st.file);
-  const { pooling, normalize } = readModules(files);
+  const { pooling, normalize, includePrompt } = readModules(files);
+  const prompts = parseModelPrompts(readJson(files, CONFIG_ST_FILE), includePrompt);
   const sbert = readJson(files, 'sentence_bert_config.json') as { max_seq_length?: unknown } | undefined;
   let maxSeqLength = config.maxPositions;
   if (sbert && sbert.max_seq_length !== undefined && sbert.max_seq_length !== null) {
@@ -188,7 +194,7 @@ export function loadSentenceModel(files: ModelFiles): SentenceModel {
     if (typeof m !== 'number' || !Number.isInteger(m) || m < 1) throw new ModelLoadError(`sentence_bert_config.json: max_seq_length ${JSON.stringify(m)} is not a positive integer`);
     maxSeqLength = Math.min(m, config.maxPositions);
   }
-  return { config, pooling, normalize, maxSeqLength, weights, weightDtype: dtype };
+  return { config, pooling, normalize, maxSeqLength, weights, weightDtype: dtype, prompts };
 }
 
 /**
@@ -225,7 +231,7 @@ export function randomBertWeights(config: BertConfig, seed: number): Map<string,
 export function sentenceModel(
   config: BertConfig,
   weights: Map<string, WeightTensor>,
-  opts: { pooling?: PoolingMode; normalize?: boolean; maxSeqLength?: number } = {},
+  opts: { pooling?: PoolingMode; normalize?: boolean; maxSeqLength?: number; prompts?: ModelPrompts } = {},
 ): SentenceModel {
   return {
     config,
@@ -234,5 +240,6 @@ export function sentenceModel(
     normalize: opts.normalize ?? true,
     maxSeqLength: opts.maxSeqLength ?? config.maxPositions,
     weightDtype: 'F32',
+    prompts: opts.prompts ?? NO_MODEL_PROMPTS,
   };
 }

@@ -22,10 +22,11 @@ import { toOnnx } from '../graph/onnx.ts';
 import { buildLossGraph, EMBEDDINGS_GRAD_OUTPUT, embeddingLoss, LOSS_OUTPUT, type LossSpec, needsScores, SCORES_INPUT } from '../losses/index.ts';
 import { trainableParameters } from '../models/bert-config.ts';
 import { BertEncoder } from '../models/encoder.ts';
+import { DEFAULT_PROMPT_CHOICES, resolvePrompts, type TextPrompts } from '../models/prompts.ts';
 import type { SentenceModel } from '../models/sentence-model.ts';
 import { ProgressTracker } from '../progress/progress.ts';
 import { type DeviceTensor, DeviceLostError, type Feed, type HostTensor, type Runtime, type Session } from '../runtime/types.ts';
-import { batchColumns, type BatchTokenizer, columnFields, miniBatches, samplerKeys, type TextField, textOf, tokenizeColumns } from './batches.ts';
+import { batchColumns, type BatchTokenizer, columnFields, columnPrompt, miniBatches, samplerKeys, type TextField, textOf, tokenizeColumns } from './batches.ts';
 import { type Checkpoint, checkpointParts, readCheckpoint } from './checkpoint.ts';
 import type { RunConfig } from './run-config.ts';
 import { BatchSampler, type SamplerState } from './sampler.ts';
@@ -186,6 +187,8 @@ export class Trainer {
   readonly plan: StepsPlan;
   private readonly o: TrainerOptions;
   private readonly fields: TextField[];
+  /** The query and document prompts the columns get (prompts.ts). */
+  private readonly prompts: TextPrompts;
   private readonly withScores: boolean;
   private readonly sampler: BatchSampler;
   private readonly shapes: Map<string, number[]>;
@@ -209,6 +212,7 @@ export class Trainer {
     const c = o.config;
     if (o.train.length === 0) throw new Error('no training rows');
     this.fields = columnFields(c.loss.type, o.train);
+    this.prompts = this.promptsOf(c);
     this.withScores = needsScores(c.loss.type);
     this.sampler = new BatchSampler(c.sampler === 'no_duplicates' ? samplerKeys(o.train, this.fields) : o.train.length, {
       kind: c.sampler, batchSize: c.batchSize, dropLast: c.dropLast, shuffle: c.shuffle, seed: c.seed,
@@ -224,6 +228,11 @@ export class Trainer {
       this.shapes.set(p.name, p.shape);
     }
     this.encoder = o.encoder ?? null;
+  }
+
+  private promptsOf(c: Pick<RunConfig, 'prompts' | 'model'>): TextPrompts {
+    const { query, document } = resolvePrompts(c.prompts ?? DEFAULT_PROMPT_CHOICES, this.o.model.prompts, c.model.id);
+    return { query, document };
   }
 
   /** Updates done so far. */
@@ -308,7 +317,7 @@ export class Trainer {
   /** Longest tokenized text over (a sample of) the training texts: the T of the memory estimate. */
   private longestTokens(): number {
     const sample = this.o.train.slice(0, 256);
-    const texts = this.fields.flatMap((f) => sample.map((e) => textOf(e, f)));
+    const texts = this.fields.flatMap((f) => sample.map((e) => columnPrompt(f, this.prompts) + textOf(e, f)));
     let T = 0;
     for (let i = 0; i < texts.length; i += 64) {
       T = Math.max(T, this.o.tokenizer.encodeBatch(texts.slice(i, i + 64), this.maxLengthOpt()).tokens);
@@ -461,7 +470,7 @@ export class Trainer {
     const enc = await this.getEncoder();
     const updater = this.updater!;
     const keepOnDevice = updater.kind === 'device';
-    const { columns, scores } = batchColumns(this.o.train, rows, this.fields, this.withScores);
+    const { columns, scores } = batchColumns(this.o.train, rows, this.fields, this.withScores, this.prompts);
     const train = this.config.dropout;
     const extra: Record<string, Feed> = scores ? { [SCORES_INPUT]: { dtype: 'float32', dims: [scores.length], data: scores } } : {};
     if (this.chosen!.path === 'fused') {
@@ -552,6 +561,11 @@ export class Trainer {
       if (JSON.stringify(c.config[f]) !== JSON.stringify(this.config[f])) {
         throw new Error(`resume: the checkpoint was trained with ${f} = ${JSON.stringify(c.config[f])}, this run has ${JSON.stringify(this.config[f])}`);
       }
+    }
+    // Prompts compared as the texts they give (a checkpoint from before prompts existed used the model's defaults).
+    const saved = this.promptsOf(c.config);
+    if (saved.query !== this.prompts.query || saved.document !== this.prompts.document) {
+      throw new Error(`resume: the checkpoint was trained with prompts ${JSON.stringify(saved)}, this run has ${JSON.stringify(this.prompts)}`);
     }
     if (c.scheduler.maxSteps !== this.plan.maxSteps || c.scheduler.warmupSteps !== this.plan.warmupSteps) {
       throw new Error(`resume: the checkpoint's schedule (${c.scheduler.maxSteps} steps, warmup ${c.scheduler.warmupSteps}) differs from this run's (${this.plan.maxSteps}, ${this.plan.warmupSteps}): different data?`);
