@@ -178,6 +178,11 @@ function checkBertWeights(tensors: Map<string, SafeTensor>, config: BertConfig, 
   return { weights, dtype: [...dtypes].join('+') };
 }
 
+/** The model's prompts (config_sentence_transformers.json) and whether its pooling includes them, without reading its weights. */
+export function readModelPrompts(files: ModelFiles): ModelPrompts {
+  return parseModelPrompts(readJson(files, CONFIG_ST_FILE), readModules(files).includePrompt);
+}
+
 /** Loads a sentence-transformers BERT model from its files (config.json, weights, modules). */
 export function loadSentenceModel(files: ModelFiles): SentenceModel {
   const rawConfig = readJson(files, 'config.json');

@@ -366,9 +366,9 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
 }
 
 /** The run's query and document prompt texts for its model (RunConfigError naming the field when a choice does not fit the model). */
-export function runPrompts(config: RunConfig, model: ModelPrompts): TextPrompts {
+export function runPrompts(config: RunConfig, model: ModelPrompts, modelId = config.model.id): TextPrompts {
   try {
-    const { query, document } = resolvePrompts(config.prompts, model, config.model.id);
+    const { query, document } = resolvePrompts(config.prompts, model, modelId);
     return { query, document };
   } catch (e) {
     if (e instanceof PromptError) throw new RunConfigError(e.field, e.reason);
