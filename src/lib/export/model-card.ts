@@ -43,10 +43,12 @@ function lossDescription(config: RunConfig): string {
   return l.matryoshka ? `MatryoshkaLoss over ${inner}, dims ${l.matryoshka.dims.join(', ')}` : inner;
 }
 
-// A backtick inside would end the code span: JSON's own escape keeps the text readable and inert.
-const promptWords = (p: string) => (p === '' ? 'none' : `\`${JSON.stringify(p).replace(/`/g, '\\u0060')}\``);
+// Prompt text is untrusted: a backtick in it could end a code span or (three of them) a snippet's
+// fence, so it is written as the \u0060 escape, which JSON, Python and JavaScript strings all read back.
+const fenced = (p: string) => JSON.stringify(p).replace(/`/g, '\\u0060');
+const promptWords = (p: string) => (p === '' ? 'none' : `\`${fenced(p)}\``);
 /** A single-quoted JavaScript string literal (the snippet's style). */
-const jsString = (s: string) => `'${JSON.stringify(s).slice(1, -1).replace(/\\"/g, '"').replace(/'/g, "\\'")}'`;
+const jsString = (s: string) => `'${fenced(s).slice(1, -1).replace(/\\"/g, '"').replace(/'/g, "\\'")}'`;
 
 /** `dim_{d}_cosine_ndcg@10` per evaluator of `r`. */
 function ndcg(r: IrResult | null | undefined): Map<number, number> {
@@ -142,7 +144,7 @@ export function modelCard(card: CardRecord, opts: ModelCardOptions = {}): string
     `model = SentenceTransformer(${q(repo)})`,
     ...(prompted
       ? [
-          `# the prompts it was trained with: prompt_name="query" prepends ${q(prompts.query)}, "document" ${q(prompts.document)}`,
+          `# the prompts it was trained with: prompt_name="query" prepends ${fenced(prompts.query)}, "document" ${fenced(prompts.document)}`,
           'query_embeddings = model.encode(["What is the capital of France?"], prompt_name="query")',
           'document_embeddings = model.encode(["Paris is the capital of France."], prompt_name="document")',
           'print(model.similarity(query_embeddings, document_embeddings))',
@@ -166,7 +168,7 @@ export function modelCard(card: CardRecord, opts: ModelCardOptions = {}): string
     'The run config (`run_config.json`); `tabtune train --config run_config.json` repeats the run, `tabtune script --config run_config.json` writes the same run as a sentence-transformers script.',
     '',
     '```json',
-    JSON.stringify(c, null, 2),
+    JSON.stringify(c, null, 2).replace(/`/g, '\\u0060'), // as fenced(): untrusted text cannot end the block
     '```',
     '',
   );
