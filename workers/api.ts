@@ -276,6 +276,8 @@ export interface ExploreResult {
   after: ExploreHit[];
   /** Rank of the first relevant document before and after (test queries; null: not ranked). */
   relevantRank: { before: number | null; after: number | null } | null;
+  /** The run's prompts, on the query and the documents under both models ('' for none). */
+  prompts: { query: string; document: string };
 }
 
 export interface EngineWorkerApi {

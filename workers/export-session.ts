@@ -157,5 +157,6 @@ export async function explore(state: EngineState, req: ExploreRequest, onProgres
     query: req.query, isTestQuery: q >= 0, corpusSize: nc,
     before: hits(before, after), after: hits(after, before),
     relevantRank: q >= 0 ? { before: rankOf(before), after: rankOf(after) } : null,
+    prompts: e.prompts,
   };
 }
