@@ -18,7 +18,7 @@ import { prepareDataset } from '../src/lib/data/dataset.ts';
 import { buildIrSet } from '../src/lib/eval/ir-set.ts';
 import { hubDatasetSize, loadHubDataset } from '../src/lib/hub/dataset-files.ts';
 import { HubClient } from '../src/lib/hub/hub-client.ts';
-import { parsePoolingConfig } from '../src/lib/models/pooling.ts';
+import { DEFAULT_POOLING, parsePoolingConfig } from '../src/lib/models/pooling.ts';
 import { CONFIG_ST_FILE, DEFAULT_PROMPT_CHOICES, parseModelPrompts, poolingIncludesPrompt, resolvePrompts, type TextPrompts, withPrompt } from '../src/lib/models/prompts.ts';
 import { undoCdnWasmPaths } from '../src/lib/runtime/index.ts';
 import { IdbStore } from '../src/lib/store/idb-store.ts';
@@ -61,7 +61,7 @@ const api: DemoWorkerApi = {
     const base = `${req.hubUrl}/${req.repo}/resolve/main`;
     const poolingJson = await fetchJson(`${base}/1_Pooling/config.json`).catch(() => null);
     const modules = ((await fetchJson(`${base}/modules.json`).catch(() => null)) ?? []) as { type?: string }[];
-    const pooling = poolingJson ? parsePoolingConfig(poolingJson) : 'mean';
+    const pooling = poolingJson ? parsePoolingConfig(poolingJson) : DEFAULT_POOLING;
     const normalize = modules.some((m) => /Normalize$/.test(m.type ?? ''));
     // Untrusted like every file of the repo: parseModelPrompts bounds and type-checks it.
     const stConfig = await fetchJson(`${base}/${CONFIG_ST_FILE}`).catch(() => null);

@@ -7,7 +7,9 @@
 
 import { describe, expect, it } from 'vitest';
 import { ensureFixtures } from '../../../tests/fixtures/fixtures.ts';
-import { fromSearchParams, overrideFromFlags, parseRunConfig, defaultRunConfig, toSearchParams } from '../train/run-config.ts';
+import { defaultRunConfig, parseRunConfig } from '../train/run-config.ts';
+import { overrideFromFlags } from '../train/run-config-flags.ts';
+import { fromSearchParams, toSearchParams } from '../train/run-config-link.ts';
 import { batchColumns } from '../train/batches.ts';
 import {
   e5Prompts, encodePrompt, exportedPrompts, MAX_MODEL_PROMPTS, MAX_PROMPT_CHARS, type ModelPrompts, NO_MODEL_PROMPTS, parseModelPrompts, recordedPrompts, resolvePrompts,

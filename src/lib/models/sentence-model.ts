@@ -9,7 +9,7 @@
 
 import { parseSafetensors, type ParsedSafetensors, type SafeTensor, writeSafetensors } from './safetensors.ts';
 import { bertParameters, type BertConfig, ModelLoadError, parseBertConfig } from './bert-config.ts';
-import { parsePoolingConfig, type PoolingMode } from './pooling.ts';
+import { DEFAULT_POOLING, parsePoolingConfig, type PoolingMode } from './pooling.ts';
 import { CONFIG_ST_FILE, type ModelPrompts, NO_MODEL_PROMPTS, parseModelPrompts, poolingIncludesPrompt } from './prompts.ts';
 import { Rng } from '../util/rng.ts';
 
@@ -62,10 +62,10 @@ interface ModuleEntry {
   type: string;
 }
 
-/** modules.json → pooling folder and Normalize. Without modules.json, sentence-transformers uses mean pooling. */
+/** modules.json → pooling folder, Normalize and the Pooling's include_prompt. Without modules.json, sentence-transformers' default (DEFAULT_POOLING, no Normalize). */
 function readModules(files: ModelFiles): { pooling: PoolingMode; normalize: boolean; includePrompt: boolean } {
   const modules = readJson(files, 'modules.json');
-  if (modules === undefined) return { pooling: 'mean', normalize: false, includePrompt: true };
+  if (modules === undefined) return { pooling: DEFAULT_POOLING, normalize: false, includePrompt: true };
   if (!Array.isArray(modules)) throw new ModelLoadError('modules.json: not a JSON list');
   let pooling: PoolingMode | null = null;
   let normalize = false;
