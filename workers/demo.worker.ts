@@ -19,7 +19,7 @@ import { buildIrSet } from '../src/lib/eval/ir-set.ts';
 import { hubDatasetSize, loadHubDataset } from '../src/lib/hub/dataset-files.ts';
 import { HubClient } from '../src/lib/hub/hub-client.ts';
 import { DEFAULT_POOLING, parsePoolingConfig } from '../src/lib/models/pooling.ts';
-import { CONFIG_ST_FILE, DEFAULT_PROMPT_CHOICES, parseModelPrompts, poolingIncludesPrompt, resolvePrompts, type TextPrompts, withPrompt } from '../src/lib/models/prompts.ts';
+import { checkConfigStSize, CONFIG_ST_FILE, DEFAULT_PROMPT_CHOICES, parseModelPrompts, poolingIncludesPrompt, resolvePrompts, type TextPrompts, withPrompt } from '../src/lib/models/prompts.ts';
 import { undoCdnWasmPaths } from '../src/lib/runtime/index.ts';
 import { IdbStore } from '../src/lib/store/idb-store.ts';
 import { isOrtThread } from './ort-thread.ts';
@@ -64,9 +64,17 @@ const api: DemoWorkerApi = {
     const pooling = poolingJson ? parsePoolingConfig(poolingJson) : DEFAULT_POOLING;
     const normalize = modules.some((m) => /Normalize$/.test(m.type ?? ''));
     // Untrusted like every file of the repo: parseModelPrompts bounds and type-checks it.
-    const stConfig = await fetchJson(`${base}/${CONFIG_ST_FILE}`).catch(() => null);
+    const stResponse = await fetch(`${base}/${CONFIG_ST_FILE}`).catch(() => null);
+    const stBytes = stResponse?.ok ? new Uint8Array(await stResponse.arrayBuffer()) : null;
+    if (stBytes) checkConfigStSize(stBytes.byteLength);
+    let stConfig: unknown;
+    try {
+      stConfig = stBytes ? JSON.parse(new TextDecoder().decode(stBytes)) : undefined;
+    } catch (e) {
+      throw new Error(`${CONFIG_ST_FILE}: invalid JSON (${(e as Error).message})`);
+    }
     const includePrompt = poolingJson ? poolingIncludesPrompt(poolingJson, '1_Pooling/config.json') : true;
-    const { query, document } = resolvePrompts(DEFAULT_PROMPT_CHOICES, parseModelPrompts(stConfig ?? undefined, includePrompt), req.repo);
+    const { query, document } = resolvePrompts(DEFAULT_PROMPT_CHOICES, parseModelPrompts(stConfig, includePrompt), req.repo);
     const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
     const device = gpu && (await gpu.requestAdapter().catch(() => null)) ? 'webgpu' : 'wasm';
     const extractor = await pipeline('feature-extraction', req.repo, {

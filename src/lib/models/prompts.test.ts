@@ -55,6 +55,8 @@ describe('config_sentence_transformers.json prompts', () => {
     expect(loadSentenceModel(files).prompts).toEqual(NO_MODEL_PROMPTS);
     const bad = new Map(files).set('config_sentence_transformers.json', enc.encode(JSON.stringify({ prompts: { query: 'x'.repeat(5000) } })));
     expect(() => loadSentenceModel(bad)).toThrow('config_sentence_transformers.json: prompts.query: is 5000 characters long');
+    const padded = new Map(files).set('config_sentence_transformers.json', enc.encode(`{"prompts": {}, "pad": "${'x'.repeat(1 << 20)}"}`));
+    expect(() => loadSentenceModel(padded)).toThrow(/config_sentence_transformers.json: 1048\d+ bytes; a sentence-transformers config is read only up to 1048576/);
     const broken = new Map(files).set('config_sentence_transformers.json', enc.encode('{"prompts": '));
     expect(() => loadSentenceModel(broken)).toThrow(/config_sentence_transformers.json: invalid JSON/);
     const pooling = JSON.parse(new TextDecoder().decode(files.get('1_Pooling/config.json')));

@@ -83,6 +83,13 @@ function promptName(x: unknown, field: string): string {
 }
 
 export const CONFIG_ST_FILE = 'config_sentence_transformers.json';
+/** More than any real config_sentence_transformers.json (a few hundred bytes, a few KB with long instructions). */
+export const MAX_CONFIG_ST_BYTES = 1 << 20;
+
+/** Refuses a config_sentence_transformers.json too large to be one, before it is parsed. */
+export function checkConfigStSize(bytes: number): void {
+  if (bytes > MAX_CONFIG_ST_BYTES) throw new ModelLoadError(`${CONFIG_ST_FILE}: ${bytes} bytes; a sentence-transformers config is read only up to ${MAX_CONFIG_ST_BYTES}`);
+}
 
 /**
  * `prompts` and `default_prompt_name` of a parsed config_sentence_transformers.json (undefined:

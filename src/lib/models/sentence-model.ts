@@ -10,7 +10,7 @@
 import { parseSafetensors, type ParsedSafetensors, type SafeTensor, writeSafetensors } from './safetensors.ts';
 import { bertParameters, type BertConfig, ModelLoadError, parseBertConfig } from './bert-config.ts';
 import { DEFAULT_POOLING, parsePoolingConfig, type PoolingMode } from './pooling.ts';
-import { CONFIG_ST_FILE, type ModelPrompts, NO_MODEL_PROMPTS, parseModelPrompts, poolingIncludesPrompt } from './prompts.ts';
+import { checkConfigStSize, CONFIG_ST_FILE, type ModelPrompts, NO_MODEL_PROMPTS, parseModelPrompts, poolingIncludesPrompt } from './prompts.ts';
 import { Rng } from '../util/rng.ts';
 
 export interface WeightTensor {
@@ -180,6 +180,7 @@ function checkBertWeights(tensors: Map<string, SafeTensor>, config: BertConfig, 
 
 /** The model's prompts (config_sentence_transformers.json) and whether its pooling includes them, without reading its weights. */
 export function readModelPrompts(files: ModelFiles): ModelPrompts {
+  checkConfigStSize(files.get(CONFIG_ST_FILE)?.byteLength ?? 0);
   return parseModelPrompts(readJson(files, CONFIG_ST_FILE), readModules(files).includePrompt);
 }
 
@@ -190,8 +191,8 @@ export function loadSentenceModel(files: ModelFiles): SentenceModel {
   const config = parseBertConfig(rawConfig);
   const st = readWeightFiles(files);
   const { weights, dtype } = checkBertWeights(st.tensors, config, st.file);
-  const { pooling, normalize, includePrompt } = readModules(files);
-  const prompts = parseModelPrompts(readJson(files, CONFIG_ST_FILE), includePrompt);
+  const { pooling, normalize } = readModules(files);
+  const prompts = readModelPrompts(files);
   const sbert = readJson(files, 'sentence_bert_config.json') as { max_seq_length?: unknown } | undefined;
   let maxSeqLength = config.maxPositions;
   if (sbert && sbert.max_seq_length !== undefined && sbert.max_seq_length !== null) {
