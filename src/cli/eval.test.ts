@@ -133,7 +133,7 @@ describe('tabtune eval (child process)', () => {
   it('an e5 repo without prompts gets "query: " / "passage: " on queries and corpus; the flags override them or fail naming the flag', async () => {
     const r = await tabtune('eval', '--model', 'intfloat/e5-tiny', '--data', fx.qaTiny, '--hub', hub.url, '--dims', '32,16', '--out', 'e5.json');
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain('prompts: query "query: " (e5\'s query prefix (the model names no prompts)), document "passage: " (e5\'s passage prefix (the model names no prompts))');
+    expect(r.stderr).toContain('prompts: query "query: " (e5\'s query prefix; the model names no prompts), document "passage: " (e5\'s passage prefix; the model names no prompts)');
     const j = readJson('e5.json') as EvalJson & { source: { prompts: unknown } };
     expect(j.source.prompts).toEqual({ query: 'query: ', document: 'passage: ' });
     const table = async (s: string) => parseDataFile(`${s}.jsonl`, new Uint8Array(readFileSync(join(fx.qaTiny, `${s}.jsonl`))));

@@ -194,7 +194,7 @@ export function resolvePrompts(choices: PromptChoices, model: ModelPrompts, mode
       const names = role === 'query' ? ['query'] : DOCUMENT_PROMPT_NAMES;
       const name = names.find((n) => Object.hasOwn(own, n) && own[n] !== '');
       if (name) return [own[name], `the model's "${name}" prompt`];
-      if (e5) return [e5[role], `e5's ${role === 'query' ? 'query' : 'passage'} prefix (the model names no prompts)`];
+      if (e5) return [e5[role], `e5's ${role === 'query' ? 'query' : 'passage'} prefix; the model names no prompts`];
       return ['', 'none (the model names no prompt for it)'];
     }
     if ('name' in c) {
