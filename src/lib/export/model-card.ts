@@ -2,7 +2,8 @@
 // (library_name, base_model, datasets, pipeline_tag, tags, and a model-index with one
 // information-retrieval result per Matryoshka dimension, as sentence-transformers' own cards
 // have), the before/after nDCG@10 table (with the int8 ONNX model's column when it was measured),
-// the loss and hyperparameters, and usage snippets for sentence-transformers and transformers.js.
+// the loss, hyperparameters and prompts, and usage snippets for sentence-transformers (with
+// prompt_name= when the run used prompts) and transformers.js.
 // Everything comes from the run record, so the CLI and the page write the same card and nothing in
 // it depends on the machine or the time (a zip of the page's model equals the CLI's folder): the
 // base model and data set appear by Hub id or file name, never a local path (public-names.ts).

@@ -3,8 +3,9 @@
 // (`accelerate launch train.py`, `torchrun --nproc_per_node N train.py`): the same model and
 // revision, data set and column mapping, loss (inside MatryoshkaLoss with the same dims), batch
 // size, epochs or max steps, lr, scheduler, warmup, weight decay, clipping, accumulation, seed,
-// the NO_DUPLICATES sampler, and one InformationRetrievalEvaluator per dimension built as our
-// evaluator builds its set (src/lib/eval/ir-set.ts). Every hyperparameter is a module-level
+// the NO_DUPLICATES sampler, the query and document prompts (per column for the trainer,
+// query_prompt / corpus_prompt for the evaluator), and one InformationRetrievalEvaluator per
+// dimension built as our evaluator builds its set (src/lib/eval/ir-set.ts). Every hyperparameter is a module-level
 // constant, so the script reads as a config and a test can read them back with Python's `ast`.
 // Differences it cannot remove are said in its docstring (data order: torch's RNG, not ours).
 // Not run here: this machine has no GPU and no sentence-transformers.
