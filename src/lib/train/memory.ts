@@ -5,6 +5,8 @@
 // so the page can show it without loading the engine. `npm run bench` prints it next to measured
 // peaks.
 
+import { preset, type ShapePreset } from '../models/architectures.ts';
+import { parameterCount, trainableParameters } from '../models/bert-config.ts';
 import { STORE_CHUNK_BYTES } from '../store/store.ts';
 import type { MomentPrecision } from './optimizer.ts';
 import type { RunConfig } from './run-config.ts';
@@ -23,11 +25,17 @@ export interface ModelShape {
   typeVocabSize: number;
 }
 
-/** bge-small-en-v1.5's shape and trainable parameters: what a refusal suggests for a larger model. */
-export const BGE_SMALL_SHAPE: ModelShape & { parameters: number; id: string } = {
-  id: 'BAAI/bge-small-en-v1.5', hiddenSize: 384, numLayers: 12, numHeads: 12, intermediateSize: 1536, vocabSize: 30522, maxPositions: 512, typeVocabSize: 2,
-  parameters: 33_212_160,
-};
+/** A published model's shape (architectures.ts' presets) with its trainable parameter count. */
+export function presetShape(id: string): ModelShape & { parameters: number; id: string } {
+  const { config: c }: ShapePreset = preset(id);
+  return {
+    id, hiddenSize: c.hiddenSize, numLayers: c.numLayers, numHeads: c.numHeads, intermediateSize: c.intermediateSize, vocabSize: c.vocabSize, maxPositions: c.maxPositions, typeVocabSize: c.typeVocabSize,
+    parameters: parameterCount(trainableParameters(c)),
+  };
+}
+
+/** bge-small-en-v1.5's shape and trainable parameters (33.2M): what a refusal suggests for a larger model. */
+export const BGE_SMALL_SHAPE = presetShape('BAAI/bge-small-en-v1.5');
 
 /**
  * Activation memory of a fused train step, in bytes, for `rows` sequences of `tokens` tokens —
