@@ -64,7 +64,7 @@ describe.each(MODELS)('parity with PyTorch: %s', (name) => {
       ours.push(...h.subarray(i * C, i * C + C));
       theirs.push(...full.subarray(i * C, i * C + C));
     }
-    return compareTensors({ shape: [theirs.length], data: Float32Array.from(ours) }, { shape: [theirs.length], data: Float32Array.from(theirs), dtype: 'F32' }, { rtol: 0, atol: 1e-5 });
+    return compareTensors({ shape: [theirs.length], data: Float32Array.from(ours) }, { shape: [theirs.length], data: Float32Array.from(theirs) }, { rtol: 0, atol: 1e-5 });
   };
 
   it.each(['node', 'wasm'] as const)('embeddings within 1e-5, real tokens\' hidden states, every gradient within 1e-4 (%s)', async (rt) => {
@@ -134,10 +134,10 @@ describe('trainer parity: three AdamW steps of Matryoshka(MNRL) (train_reference
       n++;
       // Key biases: an analytically zero gradient whose float32 noise Adam amplifies (trainer.test.ts ZERO_GRAD): ≤ 0.5·lr absolutely.
       if (/attention\.self\.key\.bias$/.test(param)) {
-        expect(compareTensors({ shape: [ours.length], data: ours }, { shape: [r.length], data: r, dtype: 'F32' }, { rtol: 0, atol: 0 }).maxAbs).toBeLessThan(5e-4);
+        expect(compareTensors({ shape: [ours.length], data: ours }, { shape: [r.length], data: r }, { rtol: 0, atol: 0 }).maxAbs).toBeLessThan(5e-4);
         continue;
       }
-      const err = compareTensors({ shape: [ours.length], data: ours }, { shape: [r.length], data: r, dtype: 'F32' }, { rtol: 0, atol: 0 }).maxAbs / maxAbs(r);
+      const err = compareTensors({ shape: [ours.length], data: ours }, { shape: [r.length], data: r }, { rtol: 0, atol: 0 }).maxAbs / maxAbs(r);
       if (err > worst.err) worst = { name: param, err };
       const before = model.weights.get(param)!.data;
       let d = 0;
