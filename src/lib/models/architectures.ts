@@ -19,6 +19,8 @@ export interface ShapePreset {
   config: BertConfig;
   /** The pooling its sentence-transformers folder uses. */
   pooling: PoolingMode;
+  /** Trained for many languages: what a refusal may suggest in place of a multilingual model. */
+  multilingual: boolean;
 }
 
 export interface Architecture {
@@ -95,10 +97,10 @@ export const BERT: Architecture = {
   tokenizerExtras: ['vocab.txt'],
   presets: [
     // 12 layers × 12 heads, FFN 1536: the shape its 33.4M parameters imply.
-    { id: 'BAAI/bge-small-en-v1.5', config: BGE_SMALL, pooling: 'cls' },
-    { id: 'BAAI/bge-base-en-v1.5', config: { ...BGE_SMALL, hiddenSize: 768, intermediateSize: 3072 }, pooling: 'cls' },
+    { id: 'BAAI/bge-small-en-v1.5', config: BGE_SMALL, pooling: 'cls', multilingual: false },
+    { id: 'BAAI/bge-base-en-v1.5', config: { ...BGE_SMALL, hiddenSize: 768, intermediateSize: 3072 }, pooling: 'cls', multilingual: false },
     // A BertModel (Multilingual-MiniLM) with XLM-R's SentencePiece vocabulary: model_type "bert".
-    { id: 'intfloat/multilingual-e5-small', config: { ...BGE_SMALL, vocabSize: 250_037 }, pooling: 'mean' },
+    { id: 'intfloat/multilingual-e5-small', config: { ...BGE_SMALL, vocabSize: 250_037 }, pooling: 'mean', multilingual: true },
   ],
 };
 
@@ -114,8 +116,8 @@ export const XLM_ROBERTA: Architecture = {
   tokenizerExtras: ['sentencepiece.bpe.model'],
   presets: [
     // XLM-RoBERTa large with 8,194 positions (8,192 usable): 568M parameters, 256M of them the word table.
-    { id: 'BAAI/bge-m3', config: { ...XLMR_BASE, hiddenSize: 1024, numLayers: 24, numHeads: 16, intermediateSize: 4096, maxPositions: 8194 }, pooling: 'cls' },
-    { id: 'intfloat/multilingual-e5-base', config: XLMR_BASE, pooling: 'mean' },
+    { id: 'BAAI/bge-m3', config: { ...XLMR_BASE, hiddenSize: 1024, numLayers: 24, numHeads: 16, intermediateSize: 4096, maxPositions: 8194 }, pooling: 'cls', multilingual: true },
+    { id: 'intfloat/multilingual-e5-base', config: XLMR_BASE, pooling: 'mean', multilingual: true },
   ],
 };
 
@@ -173,6 +175,15 @@ export function positionIds(c: Pick<BertConfig, 'family' | 'padTokenId'>, T: num
   const offset = architecture(c.family).positionOffset(c);
   return BigInt64Array.from({ length: T }, (_, i) => BigInt(offset + i));
 }
+
+/** Every family's presets. */
+export const PRESETS: readonly ShapePreset[] = ARCHITECTURES.flatMap((a) => a.presets);
+
+/**
+ * Whether a vocabulary this large is a multilingual one (XLM-R's 250k SentencePiece pieces against
+ * BERT's 30k English WordPieces): config.json does not say which languages a model knows.
+ */
+export const isMultilingualVocabulary = (vocabSize: number) => vocabSize >= 100_000;
 
 /** A published model's shape by Hub id. */
 export function preset(id: string): ShapePreset {
