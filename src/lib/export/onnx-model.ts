@@ -1,9 +1,9 @@
 // The fine-tuned encoder as the `onnx/model.onnx` transformers.js loads for a feature-extraction
 // model: inputs `input_ids`, `attention_mask` and, for families with token types (BERT, not
 // XLM-RoBERTa: architectures.ts), `token_type_ids` (int64 [B,T]); position ids made inside from
-// the family's offset; output `last_hidden_state` [B,T,C]; pooling and normalization stay with the caller
-// (`pipeline('feature-extraction', …)` with `{ pooling, normalize: true }`), as in the Hub's ONNX
-// exports. Built by the same graph IR as training (bert.ts, eval mode), the trained weights baked
+// the family's offset; output `last_hidden_state` [B,T,C]; pooling and normalization stay with
+// the caller (`pipeline('feature-extraction', …)` with `{ pooling, normalize: true }`), as in the
+// Hub's ONNX exports. Built by the same graph IR as training (bert.ts, eval mode), the trained weights baked
 // in as initializers. `onnx/model_quantized.onnx` stores the weights of every linear layer as int8
 // (symmetric, one scale per output row) behind a DequantizeLinear; the embedding tables stay
 // float32, so bge-base's file is ~180 MB instead of 440 MB (onnxruntime fuses the dequantization into its quantized MatMul kernels when it optimizes the

@@ -116,7 +116,12 @@ export const XLM_ROBERTA: Architecture = {
   tokenizerExtras: ['sentencepiece.bpe.model'],
   presets: [
     // XLM-RoBERTa large with 8,194 positions (8,192 usable): 568M parameters, 256M of them the word table.
-    { id: 'BAAI/bge-m3', config: { ...XLMR_BASE, hiddenSize: 1024, numLayers: 24, numHeads: 16, intermediateSize: 4096, maxPositions: 8194 }, pooling: 'cls', multilingual: true },
+    {
+      id: 'BAAI/bge-m3',
+      config: { ...XLMR_BASE, hiddenSize: 1024, numLayers: 24, numHeads: 16, intermediateSize: 4096, maxPositions: 8194 },
+      pooling: 'cls',
+      multilingual: true,
+    },
     { id: 'intfloat/multilingual-e5-base', config: XLMR_BASE, pooling: 'mean', multilingual: true },
   ],
 };
