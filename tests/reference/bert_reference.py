@@ -549,7 +549,7 @@ def self_check() -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--fixtures", default="tests/.fixtures", help="folder holding tiny-bge/ and tiny-mean/")
+    ap.add_argument("--fixtures", default="tests/.fixtures", help="folder holding the fixture models (tiny-bge/, tiny-mean/, tiny-xlmr/, tiny-xlmr-mean/)")
     ap.add_argument("--out", default="tests/reference/data", help="where <model>.safetensors are written")
     ap.add_argument("--models", default=",".join(MODELS), help="comma-separated model folder names")
     ap.add_argument("--skip-self-check", action="store_true")
