@@ -25,7 +25,9 @@ Cases (qa-tiny's train.jsonl, file order; the TS test builds the same rows):
 
 XLM-RoBERTa cases (--family xlm-roberta): mnrl_matryoshka on each of the fixtures tiny-xlmr (CLS +
 Normalize) and tiny-xlmr-mean (mean pooling), the case names prefixed with the model's
-(`tiny-xlmr/mnrl_matryoshka/…`), written to data/train-xlmr.safetensors. Their texts are tokenized
+(`tiny-xlmr/mnrl_matryoshka/…`), written to data/train-xlmr.safetensors, together with
+`unigram/ids` and `unigram/offsets` (I64: text k's ids are ids[offsets[k]:offsets[k+1]]), every
+distinct text of the file (metadata `unigram_texts`, file order) as the tokenizer below encodes it. Their texts are tokenized
 by our own SentencePiece Unigram encoder over the tokenizer.json vocabulary: strip, runs of spaces
 to one, spaces to `▁` with one prepended, a split before every `▁`, and per word the Viterbi
 segmentation of highest total score (every character is a piece of the fixture vocabulary, so no
@@ -262,6 +264,14 @@ def main_xlmr(args):
     data_path = os.path.join(args.fixtures, "qa-tiny", "train.jsonl")
     rows = read_rows(data_path)
     tensors, batches, shas = {}, {}, {}
+    # The tokenizer on its own: every distinct text of the file, in file order, as this script's
+    # Viterbi encodes it (with <s> … </s>, no truncation), so the TS test compares ids directly.
+    texts = list(dict.fromkeys(t for r in rows for t in (r["question"], r["doc"])))
+    unigram = Unigram(os.path.join(args.fixtures, "tiny-xlmr"))
+    bos, eos = unigram.pieces["<s>"][0], unigram.pieces["</s>"][0]
+    encoded = [[bos] + unigram.encode(t) + [eos] for t in texts]
+    tensors["unigram/ids"] = np.array([i for e in encoded for i in e], dtype=np.int64)
+    tensors["unigram/offsets"] = np.cumsum([0] + [len(e) for e in encoded]).astype(np.int64)
     for name in ["tiny-xlmr", "tiny-xlmr-mean"]:
         folder = os.path.join(args.fixtures, name)
         unigram = Unigram(folder)
@@ -285,6 +295,7 @@ def main_xlmr(args):
                               "scheduler": "constant", "warmup": 0, "accumulation": 1, "shuffle": False,
                               "sampler": "no_duplicates", "dropout": False}),
         "tokenizer": "SentencePiece Unigram Viterbi over tokenizer.json, <s> ... </s>",
+        "unigram_texts": json.dumps(texts),
         "batches": json.dumps(batches),
     }
     br.write_safetensors(args.out, tensors, meta)

@@ -125,6 +125,7 @@ describe('trainer parity: three AdamW steps of Matryoshka(MNRL) (train_reference
     let worst = { name: '', err: 0 };
     let moved = 0;
     let n = 0;
+    let outliers = 0;
     for (const [key, tensor] of ref.tensors) {
       if (!key.startsWith(prefix)) continue;
       const param = key.slice(prefix.length);
@@ -137,14 +138,23 @@ describe('trainer parity: three AdamW steps of Matryoshka(MNRL) (train_reference
         expect(compareTensors({ shape: [ours.length], data: ours }, { shape: [r.length], data: r }, { rtol: 0, atol: 0 }).maxAbs).toBeLessThan(5e-4);
         continue;
       }
-      const err = compareTensors({ shape: [ours.length], data: ours }, { shape: [r.length], data: r }, { rtol: 0, atol: 0 }).maxAbs / maxAbs(r);
+      // As trainer.test.ts OUTLIERS: an element whose gradient is near zero may take an Adam step
+      // float32 rounding turned (at most 2 per tensor, each within 0.5·lr); the rest within 1e-4.
+      const scale = maxAbs(r);
+      const off = [...r.keys()].filter((i) => Math.abs(ours[i] - r[i]) > 1e-4 * scale);
+      expect(off.length, `${param}: elements off by more than 1e-4 of its scale`).toBeLessThanOrEqual(2);
+      for (const i of off) expect(Math.abs(ours[i] - r[i]), `${param}[${i}]`).toBeLessThan(5e-4);
+      outliers += off.length;
+      let diff = 0;
+      for (let i = 0; i < r.length; i++) if (!off.includes(i)) diff = Math.max(diff, Math.abs(ours[i] - r[i]));
+      const err = diff / scale;
       if (err > worst.err) worst = { name: param, err };
       const before = model.weights.get(param)!.data;
       let d = 0;
       for (let i = 0; i < r.length; i++) d = Math.max(d, Math.abs(r[i] - before[i]));
       moved = Math.max(moved, d / maxAbs(r));
     }
-    console.log(`${name} ${rt}: losses ${losses.map((l) => l.toFixed(6)).join(' ')} (ref ${refLosses.map((l) => l.toFixed(6)).join(' ')}), loss rel err ${lossErr.toExponential(2)}; worst weight ${worst.name} rel err ${worst.err.toExponential(2)}; weights moved up to ${moved.toExponential(2)}`);
+    console.log(`${name} ${rt}: losses ${losses.map((l) => l.toFixed(6)).join(' ')} (ref ${refLosses.map((l) => l.toFixed(6)).join(' ')}), loss rel err ${lossErr.toExponential(2)}; worst weight ${worst.name} rel err ${worst.err.toExponential(2)} (${outliers} near-zero-gradient outliers); weights moved up to ${moved.toExponential(2)}`);
     expect(n).toBe(weights.size);
     expect(losses).toHaveLength(3);
     expect(lossErr).toBeLessThan(1e-4);
@@ -169,6 +179,18 @@ describe('the Unigram tokenizer.json', () => {
       expect([...b.inputIds].map(Number), text.slice(0, 40)).toEqual(want);
     }
     expect(ours.encodeBatch([long]).truncated).toBe(1);
+  });
+
+  it('gives the ids of the reference\'s own SentencePiece Unigram (train_reference.py) for every distinct qa-tiny text', () => {
+    const ref = parseSafetensors(new Uint8Array(readFileSync(join(REFERENCE_DIR, 'train-xlmr.safetensors'))));
+    const texts = JSON.parse(ref.metadata.unigram_texts) as string[];
+    const ids = ref.tensors.get('unigram/ids')!.data as BigInt64Array;
+    const offsets = ref.tensors.get('unigram/offsets')!.data as BigInt64Array;
+    expect(texts.length).toBe(200); // 160 questions and 40 documents
+    const tok = loadTokenizerFromDir(f.tinyXlmr);
+    for (let k = 0; k < texts.length; k++) {
+      expect([...tok.encodeBatch([texts[k]]).inputIds], texts[k]).toEqual([...ids.subarray(Number(offsets[k]), Number(offsets[k + 1]))]);
+    }
   });
 
   it('segments by highest score (Viterbi), not by longest match, and wraps texts in <s> … </s>', () => {
