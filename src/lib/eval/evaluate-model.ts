@@ -5,7 +5,8 @@
 // Pure TypeScript with no filesystem, so the engine worker runs it as the CLI does. Not the
 // loading of models or data (src/cli/sources.ts, workers/) and not the presentation (report.ts).
 // Prompts: BGE v1.5 defines no query/document prompt in its sentence-transformers config, so
-// texts are embedded as they are (SPEC §4, §6.2); an instruction is the caller's to prepend.
+// texts are embedded as they are (docs/encoder.md#prompts); an instruction is the caller's to
+// prepend.
 
 import { embedTexts, type BatchEncoder } from '../models/embed-texts.ts';
 import { ProgressTracker } from '../progress/progress.ts';

@@ -2,8 +2,9 @@
 // field), and the loss it describes built on embedding columns.
 //   { type: 'mnrl' | 'mnrl_symmetric' | 'triplet' | 'cosent', scale?, margin?, distance?,
 //     matryoshka?: { dims, weights? } }
-// Defaults as sentence-transformers (SPEC §1–3): scale 20, margin 5, distance 'euclidean',
-// Matryoshka weights 1. Not the rest of the run config, and not graphs (loss-graph.ts).
+// Defaults as sentence-transformers (docs/losses.md#defaults-and-parameters): scale 20, margin 5,
+// distance 'euclidean', Matryoshka weights 1. Not the rest of the run config, and not graphs
+// (loss-graph.ts).
 
 import type { Value } from '../graph/graph.ts';
 import { cosentLoss } from './cosent.ts';

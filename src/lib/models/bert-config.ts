@@ -1,5 +1,6 @@
-// The Hugging Face BertConfig fields the encoder uses, read from `config.json` (SPEC §6.3), the
-// parameter list of BertModel with its shapes (SPEC §6.4), and the bge-small shape for benchmarks.
+// The Hugging Face BertConfig fields the encoder uses, read from `config.json`
+// (docs/encoder.md#model-folder), the parameter list of BertModel with its shapes
+// (docs/encoder.md#parameters), and the bge-small shape for benchmarks.
 // Not the weights themselves (sentence-model.ts) and not the graph (bert.ts).
 
 export interface BertConfig {
@@ -25,7 +26,7 @@ export class ModelLoadError extends Error {
   }
 }
 
-/** bge-small-en-v1.5's shape (SPEC §6.1: 12 layers × 12 heads, FFN 1536, derived from the parameter count). */
+/** bge-small-en-v1.5's shape (docs/encoder.md#parameters: 12 layers × 12 heads, FFN 1536, derived from the parameter count). */
 export const BGE_SMALL_CONFIG: BertConfig = {
   vocabSize: 30522,
   hiddenSize: 384,

@@ -1,10 +1,10 @@
-// The training loop (SPEC §5): batches from the sampler, one encoder pass per micro-batch over the
-// concatenated text columns (K·B rows, column-major), the loss, gradient accumulation, global-norm
-// clipping, AdamW with the HF schedule, the new weights pushed back into the encoder, progress
-// events and checkpoints (bytes) that resume bit-identically on the same runtime.
+// The training loop (docs/training.md): batches from the sampler, one encoder pass per micro-batch
+// over the concatenated text columns (K·B rows, column-major), the loss, gradient accumulation,
+// global-norm clipping, AdamW with the HF schedule, the new weights pushed back into the encoder,
+// progress events and checkpoints (bytes) that resume bit-identically on the same runtime.
 // Two ways to get a micro-batch's gradient, same result within float rounding:
 //   fused      one train_step graph: forward + loss + backward (activations for K·B rows at once);
-//   gradcache  GradCache (Gao et al. 2021, https://arxiv.org/abs/2101.06983; SPEC §1 Cached MNRL):
+//   gradcache  GradCache (Gao et al. 2021, https://arxiv.org/abs/2101.06983; docs/losses.md#gradcache):
 //              embed each mini-batch in train mode without a backward graph, run the loss-only graph
 //              on the concatenated E for loss and dL/dE, then encode_grad each mini-batch with its
 //              slice of dL/dE under the same dropout seed, summing the weight gradients.
