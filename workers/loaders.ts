@@ -10,16 +10,20 @@ import { loadHubDataset } from '../src/lib/hub/dataset-files.ts';
 import { HubClient } from '../src/lib/hub/hub-client.ts';
 import { checkModelConfig, loadCachedModel, loadHubModel } from '../src/lib/hub/model-files.ts';
 import type { ProgressCallback } from '../src/lib/hub/progress.ts';
+import { architecture, usablePositions } from '../src/lib/models/architectures.ts';
 import { parseBertConfig, trainableParameters } from '../src/lib/models/bert-config.ts';
+import { readModelPrompts } from '../src/lib/models/sentence-model.ts';
 import { CHECKPOINTS_PREFIX, readRunRecord, RUN_OUTPUT_EXTRAS, RUN_RECORD_KEY, type RunRecord, storedModelId, storedRunId } from '../src/lib/run/record.ts';
 import { localDatasetKey, prefixedStore, runKey, storeSummary, UNREFERENCED_GROUP } from '../src/lib/store/store.ts';
 import type { DatasetSummary, LoadRequest, ModelSummary, StoragePanel } from './api.ts';
 import type { EngineState } from './engine-state.ts';
 
-/** The encoder's shape and trainable parameter count, from its config.json. */
-function shapeOf(config: Record<string, unknown>): Pick<ModelSummary, 'architecture' | 'parameters'> {
+/** The encoder's family, shape and trainable parameter count, from its config.json. */
+function shapeOf(config: Record<string, unknown>): Pick<ModelSummary, 'family' | 'maxTokens' | 'architecture' | 'parameters'> {
   const c = parseBertConfig(config);
   return {
+    family: architecture(c.family).label,
+    maxTokens: usablePositions(c),
     architecture: {
       hiddenSize: c.hiddenSize, numLayers: c.numLayers, numHeads: c.numHeads, intermediateSize: c.intermediateSize, vocabSize: c.vocabSize, maxPositions: c.maxPositions, typeVocabSize: c.typeVocabSize,
     },
@@ -43,6 +47,7 @@ export async function loadModel(state: EngineState, req: LoadRequest, onProgress
     ...shapeOf(m.config),
     files: [...m.files].map(([path, b]) => ({ path, size: b.byteLength })),
     offline: m.offline,
+    prompts: readModelPrompts(m.files),
   };
   // Through the manifest and its hashes (checked once per worker), from the Hub it was loaded from.
   const reread = async () => {
@@ -93,6 +98,7 @@ export async function loadStoredModel(state: EngineState, runId: string): Promis
     ...shapeOf(config),
     files: [...files].map(([path, b]) => ({ path, size: b.byteLength })),
     offline: false,
+    prompts: readModelPrompts(files),
   };
   state.model = { summary, files, hub: null, reread: async () => (await storedModelFiles(state, runId)).files };
   return summary;

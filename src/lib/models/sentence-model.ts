@@ -1,5 +1,5 @@
-// A sentence-transformers BERT model held in memory: BertConfig, the pooling mode and Normalize
-// flag from the module files, max_seq_length, and the weights as float32 (F16/BF16 files widened).
+// A sentence-transformers model of any family in architectures.ts held in memory: BertConfig, the
+// pooling mode and Normalize flag from the module files, max_seq_length, and the weights as float32 (F16/BF16 files widened).
 // Loads from a map of file path → bytes so that the CLI (a folder, see sentence-model-node.ts) and
 // the browser (IndexedDB) feed it the same way; pure TypeScript, no fs. Weights come from
 // `model.safetensors` or, as the Hub shards large models, `model.safetensors.index.json`
@@ -9,7 +9,9 @@
 
 import { parseSafetensors, type ParsedSafetensors, type SafeTensor, writeSafetensors } from './safetensors.ts';
 import { bertParameters, type BertConfig, ModelLoadError, parseBertConfig } from './bert-config.ts';
+import { architecture, bareWeightName, MODEL_FILES, usablePositions } from './architectures.ts';
 import { DEFAULT_POOLING, parsePoolingConfig, type PoolingMode } from './pooling.ts';
+import { checkConfigStSize, CONFIG_ST_FILE, type ModelPrompts, NO_MODEL_PROMPTS, parseModelPrompts, poolingIncludesPrompt } from './prompts.ts';
 import { Rng } from '../util/rng.ts';
 
 export interface WeightTensor {
@@ -23,13 +25,15 @@ export interface SentenceModel {
   normalize: boolean;
   maxSeqLength: number;
   /**
-   * By Hugging Face name, without a `bert.` prefix; the pooler only when the file has it. F32
+   * By Hugging Face name, without the family's prefix (`bert.`, `roberta.`); the pooler only when the file has it. F32
    * weights from files are views of the file's bytes: read only, except by a run told to train
    * them in place (TrainerOptions.trainInPlace), after which neither is the base model.
    */
   weights: Map<string, WeightTensor>;
   /** The stored dtype of the weight file (F32, F16, BF16), for the log. */
   weightDtype: string;
+  /** config_sentence_transformers.json's prompts and the Pooling module's include_prompt (prompts.ts). */
+  prompts: ModelPrompts;
 }
 
 /** Path (relative to the model folder, `/`-separated) → bytes. */
@@ -59,13 +63,14 @@ interface ModuleEntry {
   type: string;
 }
 
-/** modules.json → pooling folder and Normalize. Without modules.json, sentence-transformers' default (DEFAULT_POOLING, no Normalize). */
-function readModules(files: ModelFiles): { pooling: PoolingMode; normalize: boolean } {
+/** modules.json → pooling folder, Normalize and the Pooling's include_prompt. Without modules.json, sentence-transformers' default (DEFAULT_POOLING, no Normalize). */
+function readModules(files: ModelFiles): { pooling: PoolingMode; normalize: boolean; includePrompt: boolean } {
   const modules = readJson(files, 'modules.json');
-  if (modules === undefined) return { pooling: DEFAULT_POOLING, normalize: false };
+  if (modules === undefined) return { pooling: DEFAULT_POOLING, normalize: false, includePrompt: true };
   if (!Array.isArray(modules)) throw new ModelLoadError('modules.json: not a JSON list');
   let pooling: PoolingMode | null = null;
   let normalize = false;
+  let includePrompt = true;
   let transformer = false;
   for (const m of modules as ModuleEntry[]) {
     const kind = String(m.type).split('.').pop();
@@ -76,17 +81,18 @@ function readModules(files: ModelFiles): { pooling: PoolingMode; normalize: bool
       const cfg = readJson(files, file);
       if (cfg === undefined) throw new ModelLoadError(`modules.json names a Pooling module at "${m.path}" but ${file} is missing`);
       pooling = parsePoolingConfig(cfg, file);
+      includePrompt = poolingIncludesPrompt(cfg, file);
     } else {
       throw new ModelLoadError(`modules.json: module type "${m.type}" is not supported; supported: Transformer, Pooling, Normalize`);
     }
   }
   if (!transformer) throw new ModelLoadError('modules.json: no Transformer module');
   if (!pooling) throw new ModelLoadError('modules.json: no Pooling module');
-  return { pooling, normalize };
+  return { pooling, normalize, includePrompt };
 }
 
-export const WEIGHTS_FILE = 'model.safetensors';
-export const WEIGHTS_INDEX = 'model.safetensors.index.json';
+export const WEIGHTS_FILE = MODEL_FILES.weights;
+export const WEIGHTS_INDEX = MODEL_FILES.weightsIndex;
 
 /** The weight tensors of the files: model.safetensors, else the index's shards merged (file: what to name in errors). */
 export function readWeightFiles(files: ModelFiles): ParsedSafetensors & { file: string; shards: string[] } {
@@ -142,8 +148,9 @@ export function readBertWeights(bytes: Uint8Array, config: BertConfig, file = 'm
 
 function checkBertWeights(tensors: Map<string, SafeTensor>, config: BertConfig, file: string): { weights: Map<string, WeightTensor>; dtype: string } {
   const byName = new Map<string, SafeTensor>();
+  const arch = architecture(config.family);
   for (const [name, t] of tensors) {
-    const bare = name.startsWith('bert.') ? name.slice(5) : name;
+    const bare = bareWeightName(arch, name);
     if (bare === 'embeddings.position_ids') continue;
     byName.set(bare, t);
   }
@@ -173,7 +180,13 @@ function checkBertWeights(tensors: Map<string, SafeTensor>, config: BertConfig, 
   return { weights, dtype: [...dtypes].join('+') };
 }
 
-/** Loads a sentence-transformers BERT model from its files (config.json, weights, modules). */
+/** The model's prompts (config_sentence_transformers.json) and whether its pooling includes them, without reading its weights. */
+export function readModelPrompts(files: ModelFiles): ModelPrompts {
+  checkConfigStSize(files.get(CONFIG_ST_FILE)?.byteLength ?? 0);
+  return parseModelPrompts(readJson(files, CONFIG_ST_FILE), readModules(files).includePrompt);
+}
+
+/** Loads a sentence-transformers model from its files (config.json, weights, modules). */
 export function loadSentenceModel(files: ModelFiles): SentenceModel {
   const rawConfig = readJson(files, 'config.json');
   if (rawConfig === undefined) throw new ModelLoadError('config.json is missing');
@@ -181,14 +194,17 @@ export function loadSentenceModel(files: ModelFiles): SentenceModel {
   const st = readWeightFiles(files);
   const { weights, dtype } = checkBertWeights(st.tensors, config, st.file);
   const { pooling, normalize } = readModules(files);
+  const prompts = readModelPrompts(files);
   const sbert = readJson(files, 'sentence_bert_config.json') as { max_seq_length?: unknown } | undefined;
-  let maxSeqLength = config.maxPositions;
+  // The position table less the family's offset: XLM-R's 514 rows hold 512 tokens.
+  const usable = usablePositions(config);
+  let maxSeqLength = usable;
   if (sbert && sbert.max_seq_length !== undefined && sbert.max_seq_length !== null) {
     const m = sbert.max_seq_length;
     if (typeof m !== 'number' || !Number.isInteger(m) || m < 1) throw new ModelLoadError(`sentence_bert_config.json: max_seq_length ${JSON.stringify(m)} is not a positive integer`);
-    maxSeqLength = Math.min(m, config.maxPositions);
+    maxSeqLength = Math.min(m, usable);
   }
-  return { config, pooling, normalize, maxSeqLength, weights, weightDtype: dtype };
+  return { config, pooling, normalize, maxSeqLength, weights, weightDtype: dtype, prompts };
 }
 
 /**
@@ -225,14 +241,15 @@ export function randomBertWeights(config: BertConfig, seed: number): Map<string,
 export function sentenceModel(
   config: BertConfig,
   weights: Map<string, WeightTensor>,
-  opts: { pooling?: PoolingMode; normalize?: boolean; maxSeqLength?: number } = {},
+  opts: { pooling?: PoolingMode; normalize?: boolean; maxSeqLength?: number; prompts?: ModelPrompts } = {},
 ): SentenceModel {
   return {
     config,
     weights,
     pooling: opts.pooling ?? 'cls',
     normalize: opts.normalize ?? true,
-    maxSeqLength: opts.maxSeqLength ?? config.maxPositions,
+    maxSeqLength: opts.maxSeqLength ?? usablePositions(config),
     weightDtype: 'F32',
+    prompts: opts.prompts ?? NO_MODEL_PROMPTS,
   };
 }

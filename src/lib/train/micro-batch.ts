@@ -15,6 +15,7 @@ import { toOnnx } from '../graph/onnx.ts';
 import { buildLossGraph, EMBEDDINGS_GRAD_OUTPUT, embeddingLoss, LOSS_OUTPUT, type LossSpec, SCORES_INPUT } from '../losses/index.ts';
 import type { BertEncoder } from '../models/encoder.ts';
 import type { DeviceTensor, Feed, HostTensor, Runtime, Session } from '../runtime/types.ts';
+import type { TextPrompts } from '../models/prompts.ts';
 import { batchColumns, type BatchTokenizer, miniBatches, type TextField, tokenizeColumns } from './batches.ts';
 import type { MemoryPlan } from './memory.ts';
 import type { RunConfig } from './run-config.ts';
@@ -49,6 +50,8 @@ export interface MicroBatchRun {
   withScores: boolean;
   /** Trainable parameters' shapes by HF name: the `grad/<name>` outputs collected. */
   shapes: Map<string, number[]>;
+  /** The query prompt on the anchor column, the document prompt on the others (prompts.ts). */
+  prompts: TextPrompts;
 }
 
 /** A run's micro-batch step; holds the loss-only graph's session (GradCache) until dispose(). */
@@ -58,6 +61,7 @@ export class MicroBatchGradients {
   private readonly fields: TextField[];
   private readonly withScores: boolean;
   private readonly shapes: Map<string, number[]>;
+  private readonly prompts: TextPrompts;
   private lossSession: Promise<Session> | null = null;
 
   constructor(r: MicroBatchRun) {
@@ -66,6 +70,7 @@ export class MicroBatchGradients {
     this.fields = r.fields;
     this.withScores = r.withScores;
     this.shapes = r.shapes;
+    this.prompts = r.prompts;
   }
 
   /**
@@ -74,7 +79,7 @@ export class MicroBatchGradients {
    */
   async run(enc: BertEncoder, updater: Updater, chosen: Pick<MemoryPlan, 'path' | 'miniBatchSize'>, rows: readonly number[], micro: number, scale: number): Promise<MicroResult> {
     const keepOnDevice = updater.kind === 'device';
-    const { columns, scores } = batchColumns(this.o.train, rows, this.fields, this.withScores);
+    const { columns, scores } = batchColumns(this.o.train, rows, this.fields, this.withScores, this.prompts);
     const train = this.config.dropout;
     const extra: Record<string, Feed> = scores ? { [SCORES_INPUT]: { dtype: 'float32', dims: [scores.length], data: scores } } : {};
     if (chosen.path === 'fused') {

@@ -18,6 +18,7 @@ import type { Example } from '../data/validate.ts';
 import { needsScores } from '../losses/index.ts';
 import { trainableParameters } from '../models/bert-config.ts';
 import { BertEncoder } from '../models/encoder.ts';
+import { DEFAULT_PROMPT_CHOICES, resolvePrompts, type TextPrompts } from '../models/prompts.ts';
 import type { SentenceModel } from '../models/sentence-model.ts';
 import { ProgressTracker } from '../progress/progress.ts';
 import type { Runtime } from '../runtime/types.ts';
@@ -134,6 +135,8 @@ export class Trainer {
   readonly plan: StepsPlan;
   private readonly o: TrainerOptions;
   private readonly fields: TextField[];
+  /** The query and document prompts the columns get (prompts.ts). */
+  private readonly prompts: TextPrompts;
   private readonly withScores: boolean;
   private readonly sampler: BatchSampler;
   private readonly shapes: Map<string, number[]>;
@@ -158,6 +161,7 @@ export class Trainer {
     const c = o.config;
     if (o.train.length === 0) throw new Error('no training rows');
     this.fields = columnFields(c.loss.type, o.train);
+    this.prompts = this.promptsOf(c);
     this.withScores = needsScores(c.loss.type);
     this.sampler = new BatchSampler(c.sampler === 'no_duplicates' ? samplerKeys(o.train, this.fields) : o.train.length, {
       kind: c.sampler, batchSize: c.batchSize, dropLast: c.dropLast, shuffle: c.shuffle, seed: c.seed,
@@ -173,7 +177,12 @@ export class Trainer {
       this.shapes.set(p.name, p.shape);
     }
     this.encoder = o.encoder ?? null;
-    this.gradients = new MicroBatchGradients({ o, config: c, fields: this.fields, withScores: this.withScores, shapes: this.shapes });
+    this.gradients = new MicroBatchGradients({ o, config: c, fields: this.fields, withScores: this.withScores, shapes: this.shapes, prompts: this.prompts });
+  }
+
+  private promptsOf(c: Pick<RunConfig, 'prompts' | 'model'>): TextPrompts {
+    const { query, document } = resolvePrompts(c.prompts ?? DEFAULT_PROMPT_CHOICES, this.o.model.prompts, c.model.id);
+    return { query, document };
   }
 
   /** Updates done so far. */
@@ -232,7 +241,7 @@ export class Trainer {
       const kind = this.o.runtime.describe().kind;
       this.chosen = planMemory({
         config: this.config, model: this.o.model.config, parameters: [...this.shapes.values()].reduce((n, s) => n + s.reduce((a, b) => a * b, 1), 0),
-        columns: this.fields.length, tokens: longestTokens(this.o.tokenizer, this.o.train, this.fields, this.config.maxSeqLength ?? undefined), runtimeKind: kind, adamMoments: this.config.adamMoments, accumulation: this.config.accumulation,
+        columns: this.fields.length, tokens: longestTokens(this.o.tokenizer, this.o.train, this.fields, this.config.maxSeqLength ?? undefined, this.prompts), runtimeKind: kind, adamMoments: this.config.adamMoments, accumulation: this.config.accumulation,
         updater: this.updaterKindToUse, ...this.o.memory,
       });
     }
@@ -401,6 +410,11 @@ export class Trainer {
   async resume(from: Uint8Array | readonly Uint8Array[] | Checkpoint): Promise<void> {
     const c = from instanceof Uint8Array || Array.isArray(from) ? readCheckpoint(from as Uint8Array | readonly Uint8Array[]) : (from as Checkpoint);
     checkResumable(c, this.config, this.plan);
+    // Prompts compared as the texts they give (a checkpoint from before prompts existed used the model's defaults).
+    const saved = this.promptsOf(c.config);
+    if (saved.query !== this.prompts.query || saved.document !== this.prompts.document) {
+      throw new Error(`resume: the checkpoint was trained with prompts ${JSON.stringify(saved)}, this run has ${JSON.stringify(this.prompts)}`);
+    }
     await (await this.getUpdater()).load(c.weights, c.optimizer.step, c.optimizer.tensors);
     this.sampler.restore(c.sampler);
     this.globalStep = c.globalStep;
