@@ -6,13 +6,13 @@ script implements from transformers' description of RobertaEmbeddings, not from 
 ids are `cumsum(ids != pad) * (ids != pad) + pad` (real tokens from pad + 1 on, padding at pad),
 and one token type (type_vocab_size 1); checkpoints may prefix names with `roberta.`.
 
-What it is: a BertModel forward pass written from SPEC §6.5 with torch functional ops (post-LN,
-exact-erf GELU, additive attention mask (1 - m) * finfo(float32).min as current transformers),
-sentence-transformers pooling (CLS or masked mean, per `1_Pooling/config.json`) and optional L2
-normalize (when `modules.json` lists Normalize). For each fixture model it writes
+What it is: a BertModel forward pass written from docs/encoder.md#forward-pass with torch functional
+ops (post-LN, exact-erf GELU, additive attention mask (1 - m) * finfo(float32).min as current
+transformers), sentence-transformers pooling (CLS or masked mean, per `1_Pooling/config.json`) and
+optional L2 normalize (when `modules.json` lists Normalize). For each fixture model it writes
 `<out>/<model>.safetensors` holding fixed inputs, the embeddings, the last hidden state, the loss
-`sum(embeddings * upstream)` and `grad/<param>` for every parameter that receives a gradient,
-all computed in float64 and stored as float32 (ids as I64). See tests/reference/README.md.
+`sum(embeddings * upstream)` and `grad/<param>` for every parameter that receives a gradient, all
+computed in float64 and stored as float32 (ids as I64). See tests/reference/README.md.
 
 What it is not: it does not use `transformers`, `sentence-transformers` or `safetensors` (none is
 installed, and the point is an implementation independent of the TS engine and of the fixture
@@ -126,7 +126,7 @@ def sha256_file(path: str) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # The model. Submodule names mirror Hugging Face's BertModel so that `named_parameters()` yields
-# exactly the safetensors names of SPEC §6.4; the forward pass below is our own.
+# exactly the safetensors names of docs/encoder.md#parameters; the forward pass below is our own.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -205,7 +205,7 @@ def _linear(x: torch.Tensor, d: _Dense) -> torch.Tensor:
 
 
 def _layer_norm(x: torch.Tensor, ln: _LN, eps: float) -> torch.Tensor:
-    # Biased variance over the hidden axis (SPEC §6.5 step 3).
+    # Biased variance over the hidden axis (docs/encoder.md#forward-pass).
     mu = x.mean(dim=-1, keepdim=True)
     var = ((x - mu) ** 2).mean(dim=-1, keepdim=True)
     return (x - mu) / torch.sqrt(var + eps) * ln.weight + ln.bias

@@ -1,7 +1,7 @@
 """Golden data for the Matryoshka information-retrieval evaluator (src/lib/eval/ir-metrics.ts).
 
 An independent numpy implementation of sentence-transformers' InformationRetrievalEvaluator as
-SPEC.md section 4 describes it (v6.0.0 semantics: final order (-score, corpus_id), ties broken by
+docs/evaluation.md describes it (v6.0.0 semantics: final order (-score, corpus_id), ties broken by
 ascending corpus id in Python's own ordering of the id type; keys in the order accuracy,
 precision, recall, ndcg, mrr, map; primary metric "{fn}_ndcg@{max k}"; SequentialEvaluator's
 "sequential_score" = primary metric of the last evaluator). It writes fixed inputs (embeddings,
@@ -303,7 +303,7 @@ def main():
         "format_version": FORMAT_VERSION,
         "script": "tests/reference/ir_reference.py",
         "numpy": np.__version__,
-        "semantics": "sentence-transformers v6.0.0 InformationRetrievalEvaluator (SPEC.md section 4)",
+        "semantics": "sentence-transformers v6.0.0 InformationRetrievalEvaluator (docs/evaluation.md)",
         "cases": cases,
     }
     os.makedirs(os.path.dirname(OUT), exist_ok=True)

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Independent PyTorch reference for the contrastive losses (SPEC §1–3), float64.
+"""Independent PyTorch reference for the contrastive losses (docs/losses.md), float64.
 
 Writes tests/reference/data/losses.json: fixed random embedding matrices E [K·B, C] (rows
 column-major: all anchors, then all positives, then each negative column), gold scores for
@@ -11,8 +11,8 @@ to arange(B) for MNRL; ST3's transposed anchor×positive block for the symmetric
 F.pairwise_distance / F.cosine_similarity + relu for TripletLoss; ST's LSE over
 [0, masked differences] for CoSENTLoss; MatryoshkaLoss shrinking the already-shrunk embeddings
 dim after dim, as its forward decorator does), not the way the TS graphs do. No
-sentence-transformers import: the formulas are SPEC's. Before writing, every case is checked
-with torch.autograd.gradcheck and against a second, loop-based formulation.
+sentence-transformers import: the formulas are docs/losses.md's. Before writing, every case is
+checked with torch.autograd.gradcheck and against a second, loop-based formulation.
 
 Run: /usr/bin/python3 tests/reference/losses_reference.py [--out tests/reference/data/losses.json]
 """

@@ -2,8 +2,8 @@
 Trainer's two parameter groups, torch.nn.utils.clip_grad_norm_, and the transformers learning-rate
 schedules, over a few small float32 tensors for 5 updates with given gradients.
 
-transformers is not installed here, so the schedule lambdas are re-implemented from SPEC.md §5.3
-(`get_constant_schedule_with_warmup`, `get_linear_schedule_with_warmup`,
+transformers is not installed here, so the schedule lambdas are re-implemented from
+docs/optimizer.md#learning-rate-schedules (`get_constant_schedule_with_warmup`, `get_linear_schedule_with_warmup`,
 `get_cosine_schedule_with_warmup`, num_cycles 0.5) and driven through torch's own
 `torch.optim.lr_scheduler.LambdaLR`, stepped once after every optimizer update as the Trainer does.
 The parameter groups follow transformers' `get_decay_parameter_names` (no decay on names containing

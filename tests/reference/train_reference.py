@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """Independent PyTorch reference for tabtune's trainer: three AdamW steps on the fixture model.
 
-What it is: the training loop of sentence-transformers + the HF Trainer as SPEC §5 describes it,
-written with torch: batches from the NO_DUPLICATES sampler in file order (shuffle off, §5.5),
-each text column tokenized on its own (basic BERT tokenization + greedy WordPiece over the
-fixture's vocab.txt, [CLS] … [SEP], padding to the column's longest: §5.6) and embedded by the
-float64 BERT of bert_reference.py (eval mode: dropout off), the loss of losses_reference.py,
-backward, torch.nn.utils.clip_grad_norm_(1.0), torch.optim.AdamW (two groups: no decay for biases
-and LayerNorm weights, §5.2), constant learning rate 1e-3, weight decay 0.01, batch 8,
+What it is: the training loop of sentence-transformers + the HF Trainer as docs/training.md
+describes it, written with torch: batches from the NO_DUPLICATES sampler in file order (shuffle
+off, docs/training.md#samplers), each text column tokenized on its own (basic BERT tokenization +
+greedy WordPiece over the fixture's vocab.txt, [CLS] … [SEP], padding to the column's longest:
+docs/encoder.md#tokenization) and embedded by the float64 BERT of bert_reference.py (eval mode:
+dropout off), the loss of losses_reference.py, backward, torch.nn.utils.clip_grad_norm_(1.0),
+torch.optim.AdamW (two groups: no decay for biases and LayerNorm weights,
+docs/optimizer.md#parameter-groups), constant learning rate 1e-3, weight decay 0.01, batch 8,
 accumulation 1. Computed in float64; the final weights are stored as float32.
 
 Cases (qa-tiny's train.jsonl, file order; the TS test builds the same rows):
@@ -179,7 +180,7 @@ def case_examples(case, rows):
 
 
 def no_duplicates_batches(examples, batch_size):
-    """NoDuplicatesBatchSampler over file order, drop_last False (SPEC §5.5)."""
+    """NoDuplicatesBatchSampler over file order, drop_last False (docs/training.md#samplers)."""
     remaining = list(range(len(examples)))
     out = []
     while remaining:

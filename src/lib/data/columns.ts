@@ -31,8 +31,9 @@ export const ROLE_NAMES: Record<Role, string[]> = {
 };
 
 /**
- * The seed's renaming for `YxBxRyXJx/QAsimple_for_BGE_241019` (SPEC.md, first section):
- * question → anchor, doc → positive; its own `id` column identifies documents.
+ * The seed's renaming for `YxBxRyXJx/QAsimple_for_BGE_241019`
+ * (docs/evaluation.md#the-seeds-ir-set): question → anchor, doc → positive; its own `id` column
+ * identifies documents.
  */
 export const SEED_MAPPING: ColumnMapping = { anchor: 'question', positive: 'doc', id: 'id' };
 

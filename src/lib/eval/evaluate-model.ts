@@ -6,7 +6,7 @@
 // loading of models or data (src/cli/sources.ts, workers/) and not the presentation (report.ts).
 // Prompts: the query prompt goes before every query and the document prompt before every corpus
 // text, as InformationRetrievalEvaluator(query_prompt=…, corpus_prompt=…) applies them
-// (src/lib/models/prompts.ts); without them texts are embedded as they are.
+// (src/lib/models/prompts.ts, docs/encoder.md#prompts); without them texts are embedded as they are.
 
 import { embedTexts, type BatchEncoder } from '../models/embed-texts.ts';
 import type { TextPrompts } from '../models/prompts.ts';

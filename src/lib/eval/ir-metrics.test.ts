@@ -109,7 +109,7 @@ describe('evaluateIr', () => {
   });
 });
 
-describe('computeMetrics edge cases (SPEC §4)', () => {
+describe('computeMetrics edge cases (docs/evaluation.md#metrics)', () => {
   it('nR counts repeats and missing ids; precision divides by k even past the list; map by min(k, nR)', () => {
     const m = computeMetrics([[7, 8]], [[8, 8, 99]], { ...DEFAULT_IR_KS, mapAtK: [1, 100] });
     expect(m.get('accuracy')?.get(1)).toBe(0);

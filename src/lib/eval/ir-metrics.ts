@@ -1,13 +1,14 @@
 // The Matryoshka information-retrieval evaluator: one sentence-transformers
 // InformationRetrievalEvaluator per truncation dimension (`dim_{d}`), wrapped in a
-// SequentialEvaluator, computed from query and corpus embeddings exactly as SPEC.md §4 defines it
-// (sentence-transformers v6.0.0: information_retrieval.py `compute_all_metrics`/`compute_metrics`,
-// sequential.py). Ranking order is the total order (−score, corpus id): exact score ties go to the
-// smaller id in Python's ordering (numbers numerically, strings by code point), as in v6.0.0
-// (commit 110bb37e); v3.x–v5.x broke ties by heap order, which no port can reproduce.
-// Scoring runs chunk by chunk (queries × corpus) through a ScoreBackend, so memory stays bounded
-// by the chunk sizes and the top-max_k lists, never nq × nc. Results do not depend on the chunk
-// sizes as long as the backend scores a pair the same wherever it sits in a chunk (JsScoreBackend does).
+// SequentialEvaluator, computed from query and corpus embeddings exactly as docs/evaluation.md
+// defines it (sentence-transformers v6.0.0: information_retrieval.py
+// `compute_all_metrics`/`compute_metrics`, sequential.py). Ranking order is the total order
+// (−score, corpus id): exact score ties go to the smaller id in Python's ordering (numbers
+// numerically, strings by code point), as in v6.0.0 (commit 110bb37e); v3.x–v5.x broke ties by heap
+// order, which no port can reproduce. Scoring runs chunk by chunk (queries × corpus) through a
+// ScoreBackend, so memory stays bounded by the chunk sizes and the top-max_k lists, never nq × nc.
+// Results do not depend on the chunk sizes as long as the backend scores a pair the same wherever
+// it sits in a chunk (JsScoreBackend does).
 // It does not embed text (the caller encodes `prepared.queryTexts` / `corpusTexts`), and it imports
 // no onnxruntime: a GPU/ONNX matmul plugs in as another ScoreBackend.
 
@@ -409,8 +410,9 @@ function swap(hs: Float32Array, hi: Int32Array, a: number, b: number): void {
 }
 
 /**
- * The metric table of SPEC §4, one value per (metric, k), keys in sentence-transformers' order:
- * accuracy, precision, recall, ndcg, mrr, map. ranked: corpus ids best first, cut to max_k.
+ * The metric table of docs/evaluation.md#metrics, one value per (metric, k), keys in
+ * sentence-transformers' order: accuracy, precision, recall, ndcg, mrr, map. ranked: corpus ids
+ * best first, cut to max_k.
  */
 export function computeMetrics(
   ranked: readonly DocId[][],

@@ -12,7 +12,7 @@ const test: IrRow[] = [
   { anchor: 'q1', positive: 'B', id: 'b' },
 ];
 
-describe('buildIrSet recipe mode (the seed construction, SPEC "seed\'s own variant")', () => {
+describe('buildIrSet recipe mode (the seed construction, docs/evaluation.md#the-seeds-ir-set)', () => {
   it('test rows overwrite the first len(test) train documents and keep their positions', () => {
     const s = buildIrSet(train, test, { mode: 'recipe' });
     expect(s.construction).toBe('recipe');

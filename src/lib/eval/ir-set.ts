@@ -1,5 +1,5 @@
 // Builds the information-retrieval evaluation set (queries, corpus, relevant documents) from the
-// rows of a train and a test split, the way SPEC.md ("The seed's own variant", §A, §4) describes:
+// rows of a train and a test split, the way docs/evaluation.md#the-ir-set describes:
 // the correct construction by default, the seed's overwriting construction in `recipe` mode, or a
 // triple given as is. Also the Python ordering of ids that the evaluator's tie-break uses.
 // It embeds nothing and scores nothing (that is ir-metrics.ts); it does not read data files.

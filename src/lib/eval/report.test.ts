@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { IrResult } from './ir-metrics.ts';
 import { beforeAfterRows, beforeAfterToJson, formatBeforeAfterTable, irResultToJson, metricRows, metricsMarkdown, seedFormat } from './report.ts';
 
-// The seed's reported nDCG@10 (SPEC "The seed's own variant").
+// The seed's reported nDCG@10 (docs/evaluation.md#the-seeds-ir-set).
 const DIMS = [768, 512, 256, 128, 64];
 const BEFORE = [0.8987, 0.8983, 0.8835, 0.8386, 0.7773];
 const AFTER = [0.9397, 0.9251, 0.9234, 0.8867, 0.7658];

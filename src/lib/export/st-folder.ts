@@ -1,10 +1,10 @@
-// The fine-tuned model as a sentence-transformers folder (SPEC §6.3), as a map of path → bytes so
-// a run's Store writes it (a folder on disk, IndexedDB): `model.safetensors` with the input file's own
-// tensor names and order of everything it held (trained tensors replaced, float32; the untouched
-// pooler and any extra tensor such as `embeddings.position_ids` copied as they were), `config.json`,
-// the tokenizer files and sentence-transformers module files carried over unchanged, and a
-// README.md model card with the evaluation table. sentence-transformers, transformers.js and our
-// own loader read it like the input model.
+// The fine-tuned model as a sentence-transformers folder (docs/encoder.md#model-folder), as a map
+// of path → bytes so a run's Store writes it (a folder on disk, IndexedDB): `model.safetensors`
+// with the input file's own tensor names and order of everything it held (trained tensors replaced,
+// float32; the untouched pooler and any extra tensor such as `embeddings.position_ids` copied as
+// they were), `config.json`, the tokenizer files and sentence-transformers module files carried
+// over unchanged, and a README.md model card with the evaluation table. sentence-transformers,
+// transformers.js and our own loader read it like the input model.
 // Not the ONNX export for transformers.js' onnx/ folder, and no zip or upload.
 
 import { architectureOfType, bareWeightName } from '../models/architectures.ts';

@@ -1,5 +1,5 @@
-// CoSENTLoss (SPEC §3) on (text1, text2) columns, each [B, C], with gold scores y [B]:
-// s_k = scale·cos(u_k, v_k); L = log(1 + Σ_{y_k < y_l} exp(s_k − s_l)), computed as
+// CoSENTLoss (docs/losses.md#cosentloss) on (text1, text2) columns, each [B, C], with gold scores y
+// [B]: s_k = scale·cos(u_k, v_k); L = log(1 + Σ_{y_k < y_l} exp(s_k − s_l)), computed as
 // sentence-transformers does: LSE over [0, every pairwise difference], with the pairs that do
 // not satisfy y_k < y_l (ties included) pushed down by 1e12. One scalar for the batch, not a mean.
 // Not AnglELoss or CosineSimilarityLoss.

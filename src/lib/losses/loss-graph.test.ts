@@ -15,7 +15,7 @@ beforeAll(async () => {
   wasm = await createRuntime('wasm', { threads: 1 });
 });
 
-const SPECS: [LossSpec, number][] = [
+const CASES: [LossSpec, number][] = [
   [{ type: 'mnrl' }, 2],
   [{ type: 'mnrl', scale: 50 }, 4],
   [{ type: 'mnrl_symmetric' }, 3],
@@ -32,7 +32,7 @@ const SPECS: [LossSpec, number][] = [
 const CPU_ONLY = ['LogSoftmax', 'Sum', 'Range', 'Shape', 'Max', 'Min', 'Identity', 'Trilu', 'ScatterElements', 'Dropout', 'RandomUniformLike', 'NonZero'];
 
 describe('buildLossGraph', () => {
-  for (const [spec, k] of SPECS) {
+  for (const [spec, k] of CASES) {
     it(`${JSON.stringify(spec)} with ${k} columns: embeddings [N,16] → loss [], grad/embeddings [N,16]; GPU-only ops, no int64 arithmetic`, () => {
       const g = buildLossGraph(spec, { columns: k, hidden: 16 });
       expect(g.inputs.map(String)).toEqual(['embeddings: f32[N,16]', ...(spec.type === 'cosent' ? ['scores: f32[N/2]'] : [])]);

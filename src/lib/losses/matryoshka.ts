@@ -1,8 +1,8 @@
-// MatryoshkaLoss (SPEC §2): Σ_d w_d · L_inner(shrink(E, d)) — a weighted sum, not a mean — with
-// shrink(E, d) = F.normalize(E[..., :d]) (eps 1e-12) applied to every column, including at the
-// full width (which only matters for embeddings that are not already unit-norm). Dims and weights
-// are sorted together by dim, descending; weights default to 1. All dims share one embedding
-// matrix, so one model pass serves them all and one backward sums their gradients.
+// MatryoshkaLoss (docs/losses.md#matryoshkaloss): Σ_d w_d · L_inner(shrink(E, d)) — a weighted sum,
+// not a mean — with shrink(E, d) = F.normalize(E[..., :d]) (eps 1e-12) applied to every column,
+// including at the full width (which only matters for embeddings that are not already unit-norm).
+// Dims and weights are sorted together by dim, descending; weights default to 1. All dims share one
+// embedding matrix, so one model pass serves them all and one backward sums their gradients.
 // Deliberate differences from sentence-transformers: a dim listed twice is rejected (ST would count
 // it twice), and a missing full dim is not warned about here (the run config may do so).
 // Not n_dims_per_step sampling (every dim runs every step) and not FlagEmbedding's MRL (a mean).

@@ -1,8 +1,8 @@
-// MultipleNegativesRankingLoss and its symmetric variant (SPEC §1), on embedding columns
-// (anchor, positive, negative_1 … negative_M), each [B, C]. Defaults: scale 20, cos_sim.
-// Candidates are column-major, c = [p_1..p_B, n_1^(1)..n_B^(1), …]; logits ℓ_ij = scale·cos(a_i, c_j);
-// L = mean_i( LSE_j ℓ_ij − ℓ_ii ). The positive logit ℓ_ii is a row-wise dot product, so no
-// identity mask or int64 labels are needed for a symbolic B.
+// MultipleNegativesRankingLoss and its symmetric variant (docs/losses.md#multiplenegativesrankingloss),
+// on embedding columns (anchor, positive, negative_1 … negative_M), each [B, C]. Defaults: scale 20,
+// cos_sim. Candidates are column-major, c = [p_1..p_B, n_1^(1)..n_B^(1), …]; logits
+// ℓ_ij = scale·cos(a_i, c_j); L = mean_i( LSE_j ℓ_ij − ℓ_ii ). The positive logit ℓ_ii is a row-wise
+// dot product, so no identity mask or int64 labels are needed for a symbolic B.
 // Not GradCache (the trainer runs this graph on cached embeddings) and not Matryoshka (matryoshka.ts).
 // https://github.com/UKPLab/sentence-transformers (losses/MultipleNegativesRankingLoss.py)
 

@@ -1,4 +1,4 @@
-// TripletLoss (SPEC §3) on (anchor, positive, negative) columns, each [B, C]:
+// TripletLoss (docs/losses.md#tripletloss) on (anchor, positive, negative) columns, each [B, C]:
 // L = mean_i max(0, d(a_i, p_i) − d(a_i, n_i) + margin), defaults euclidean and margin 5.
 // Distances as sentence-transformers' TripletDistanceMetric: EUCLIDEAN F.pairwise_distance p=2,
 // MANHATTAN p=1 (both with torch's eps 1e-6 added to the difference), COSINE 1 − F.cosine_similarity.

@@ -1,5 +1,5 @@
 // Hard-negative mining as sentence-transformers' `util.mine_hard_negatives` does it (v6.0.0,
-// sentence_transformers/util/hard_negatives.py; SPEC-style notes in docs below), with the
+// sentence_transformers/util/hard_negatives.py; docs/mining.md states it), with the
 // engine's embeddings: for each distinct anchor, rank a corpus by cosine similarity, drop the
 // anchor's own positives, apply the score filters, keep ranks [rangeMin, rangeMax), and pick
 // `numNegatives` of what is left, best first or at random. Output rows keep the anchor and the

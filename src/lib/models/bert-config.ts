@@ -1,6 +1,7 @@
-// The Hugging Face BertConfig fields the encoder uses, read from `config.json` (SPEC §6.3), and
-// the parameter list of BertModel with its shapes (SPEC §6.4), which every family in
-// architectures.ts shares once its weight prefix is gone.
+// The Hugging Face BertConfig fields the encoder uses, read from `config.json`
+// (docs/encoder.md#model-folder), and the parameter list of BertModel with its shapes
+// (docs/encoder.md#parameters), which every family in architectures.ts shares once its weight
+// prefix is gone.
 // Not the families themselves (architectures.ts: model types, prefixes, positions, shape
 // presets), not the weights (sentence-model.ts) and not the graph (bert.ts).
 

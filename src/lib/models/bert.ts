@@ -1,7 +1,8 @@
-// The BERT encoder as a graph (SPEC §6.5, post-LN BERT as in transformers' modeling_bert.py), from
-// weight Values named as in model.safetensors, followed by sentence-transformers pooling and the
-// optional L2 normalization. Dropout (rates from config.json) only in train mode, its masks a pure
-// function of the `dropout_seed` input and a fixed stream number per site.
+// The BERT encoder as a graph (docs/encoder.md#forward-pass, post-LN BERT as in transformers'
+// modeling_bert.py), from weight Values named as in model.safetensors, followed by
+// sentence-transformers pooling and the optional L2 normalization. Dropout (rates from config.json)
+// only in train mode, its masks a pure function of the `dropout_seed` input and a fixed stream
+// number per site.
 // Not the graph boundaries (graphs.ts: which inputs/outputs, gradients) and not weight loading.
 //
 // Shape letters, used in every shape comment of src/lib/models/:

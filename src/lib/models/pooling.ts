@@ -1,6 +1,6 @@
 // Sentence-transformers pooling on the encoder output, as graph ops: CLS (the first token's hidden
-// state, not BERT's tanh pooler) and masked mean (SPEC §6.2), plus the reader of
-// `1_Pooling/config.json` that picks the mode.
+// state, not BERT's tanh pooler) and masked mean (docs/encoder.md#pooling-and-normalization), plus
+// the reader of `1_Pooling/config.json` that picks the mode.
 // Shape letters as in bert.ts: B batch, T tokens, C hidden.
 // Not Normalize (nn.ts l2Normalize; bert.ts decides from modules.json) and not the encoder.
 

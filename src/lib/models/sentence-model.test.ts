@@ -199,7 +199,7 @@ describe('sharded weights (model.safetensors.index.json + shards)', () => {
 });
 
 describe('randomBertWeights', () => {
-  it('bge-small shape: 33.36M parameters (SPEC §6.1), std 0.02, deterministic, [PAD] row zero', () => {
+  it('bge-small shape: 33.36M parameters (docs/encoder.md#parameters), std 0.02, deterministic, [PAD] row zero', () => {
     const t0 = performance.now();
     const a = randomBertWeights(BGE_SMALL_CONFIG, 7);
     console.log(`randomBertWeights(BGE_SMALL_CONFIG): ${(performance.now() - t0).toFixed(0)} ms`);

@@ -1,10 +1,10 @@
 // Text → model inputs, exactly as sentence-transformers' Transformer module tokenizes
-// (SPEC.md §5.6): strip each text (Python's str.strip), lowercase when sentence_bert_config.json
-// says do_lower_case, run the model's tokenizer (transformers.js, from tokenizer.json), truncate
-// "longest_first" to max_seq_length keeping the special tokens, pad to the longest in the batch.
-// Built from already-parsed JSON objects: no network, no filesystem (the browser reads them from
-// IndexedDB, Node from a folder: see node.ts). Single texts only, not pairs (cross-encoders are not
-// part of this project).
+// (docs/encoder.md#tokenization): strip each text (Python's str.strip), lowercase when
+// sentence_bert_config.json says do_lower_case, run the model's tokenizer (transformers.js, from
+// tokenizer.json), truncate "longest_first" to max_seq_length keeping the special tokens, pad to
+// the longest in the batch. Built from already-parsed JSON objects: no network, no filesystem (the
+// browser reads them from IndexedDB, Node from a folder: see node.ts). Single texts only, not pairs
+// (cross-encoders are not part of this project).
 //
 // Shape letters: B texts in the batch, T tokens (the longest row after truncation).
 

@@ -1,8 +1,9 @@
 // From training examples to what one micro-batch feeds the encoder: the text columns the loss
-// takes (SPEC §5.6: every non-label column, in column order — anchor, positive, then negative),
-// CoSENT's gold scores, the per-row strings the NO_DUPLICATES sampler compares, and one tokenized
-// batch over the concatenated columns (K·B rows, column-major: all anchors, then all positives,
-// then the negatives — the row order loss-graph.ts expects), or one per GradCache mini-batch.
+// takes (docs/training.md#batches: every non-label column, in column order — anchor, positive, then
+// negative), CoSENT's gold scores, the per-row strings the NO_DUPLICATES sampler compares, and one
+// tokenized batch over the concatenated columns (K·B rows, column-major: all anchors, then all
+// positives, then the negatives — the row order loss-graph.ts expects), or one per GradCache
+// mini-batch.
 // Not the sampler (sampler.ts), not the tokenizer itself, not the loss.
 //
 // Shape letters: K text columns, B rows of the micro-batch, T tokens, M rows of a mini-batch.

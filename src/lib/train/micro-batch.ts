@@ -1,7 +1,7 @@
 // One micro-batch's loss and weight gradients, accumulated into the updater. Two ways, same result
 // within float rounding:
 //   fused      one train_step graph: forward + loss + backward (activations for K·B rows at once);
-//   gradcache  GradCache (Gao et al. 2021, https://arxiv.org/abs/2101.06983; SPEC §1 Cached MNRL):
+//   gradcache  GradCache (Gao et al. 2021, https://arxiv.org/abs/2101.06983; docs/losses.md#gradcache):
 //              embed each mini-batch in train mode without a backward graph, run the loss-only graph
 //              on the concatenated E for loss and dL/dE, then encode_grad each mini-batch with its
 //              slice of dL/dE under the same dropout seed, summing the weight gradients.

@@ -1,7 +1,7 @@
-// AdamW as torch.optim.AdamW computes it (SPEC §5.2), the HF Trainer's two parameter groups, global
-// L2 gradient clipping (torch.nn.utils.clip_grad_norm_) and gradient accumulation, on the CPU with
-// Float32Array loops. The optimizer state is named `adam.m/<param>`, `adam.v/<param>` plus one step
-// count, so a checkpoint reads against the model's own tensor names.
+// AdamW as torch.optim.AdamW computes it (docs/optimizer.md#adamw), the HF Trainer's two parameter
+// groups, global L2 gradient clipping (torch.nn.utils.clip_grad_norm_) and gradient accumulation,
+// on the CPU with Float32Array loops. The optimizer state is named `adam.m/<param>`,
+// `adam.v/<param>` plus one step count, so a checkpoint reads against the model's own tensor names.
 // It does not compute gradients, decide when an update happens (schedule.ts: stepsPlan,
 // microBatchRole) or pick the learning rate (schedule.ts: lrAt); the trainer passes lr per update.
 //

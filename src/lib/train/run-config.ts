@@ -5,15 +5,16 @@
 // link in run-config-link.ts; both end in parseRunConfig.
 // It does not load models or data, and it does not run anything.
 //
-// Defaults are the recipe's (SPEC §A) where it has one — lr 2e-5, cosine, warmup ratio 0.1,
-// batch 32, 4 epochs, NO_DUPLICATES, MNRL scale 20 in Matryoshka [768, 512, 256, 128, 64] — and
-// TrainingArguments' otherwise (weight decay 0, max grad norm 1, seed 42), with one deliberate
-// difference: `accumulation` defaults to 1, not the recipe's 16. Accumulation saves no memory and
-// no time, and MNRL still sees only `batchSize` in-batch negatives per loss (SPEC §A); it only
-// divides the number of updates by 16. The recipe's 6,300 rows give 48 updates with 16; the small
-// data sets people bring to a laptop (a few hundred rows, ≈10 batches an epoch) would get
-// max(floor(10/16), 1) = 1 update per epoch — barely a fine-tune. Larger contrastive batches are
-// what GradCache (`gradCache`) is for. Set `accumulation: 16` to repeat the recipe exactly.
+// Defaults are the recipe's (docs/training.md#the-recipe-and-the-defaults) where it has one — lr
+// 2e-5, cosine, warmup ratio 0.1, batch 32, 4 epochs, NO_DUPLICATES, MNRL scale 20 in Matryoshka
+// [768, 512, 256, 128, 64] — and TrainingArguments' otherwise (weight decay 0, max grad norm 1,
+// seed 42), with one deliberate difference: `accumulation` defaults to 1, not the recipe's 16.
+// Accumulation saves no memory and no time, and MNRL still sees only `batchSize` in-batch negatives
+// per loss (docs/optimizer.md#gradient-accumulation); it only divides the number of updates by 16.
+// The recipe's 6,300 rows give 48 updates with 16; the small data sets people bring to a laptop (a
+// few hundred rows, ≈10 batches an epoch) would get max(floor(10/16), 1) = 1 update per epoch —
+// barely a fine-tune. Larger contrastive batches are what GradCache (`gradCache`) is for. Set
+// `accumulation: 16` to repeat the recipe exactly.
 //
 // Matryoshka dims and small models: the recipe's dims list 768, more than bge-small's 384.
 // `resolveForModel` filters the *default* list to the model (dims ≤ hidden, plus the hidden size
@@ -79,7 +80,10 @@ export interface RunConfig {
   /** 0 disables clipping. */
   maxGradNorm: number;
   accumulation: number;
-  /** Which transformers' step arithmetic to follow (SPEC §5.4); identical when accumulation is 1. */
+  /**
+   * Which transformers' step arithmetic to follow (docs/optimizer.md#steps-and-accumulation);
+   * identical when accumulation is 1.
+   */
   trainerVariant: TrainerVariant;
   seed: number;
   shuffle: boolean;
@@ -94,7 +98,7 @@ export interface RunConfig {
     before: boolean;
     after: boolean;
     everyEpoch: boolean;
-    /** Build the IR set as the seed did (overlapping ids; SPEC, first section). */
+    /** Build the IR set as the seed did (overlapping ids; docs/evaluation.md#the-seeds-ir-set). */
     recipeCompatible: boolean;
   };
   /** Output folder (CLI) or name (browser); null: the caller picks one. */

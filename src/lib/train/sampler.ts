@@ -1,10 +1,11 @@
-// Batch samplers as sentence-transformers builds them (SPEC §5.5): BATCH_SAMPLER (a permutation cut
-// into batches of B) and NO_DUPLICATES (no text twice in a batch), with drop-last, file order
-// (`shuffle: false`) and a seeded permutation per epoch (`seed + epoch`, as ST v5+ re-seeds in
-// `set_epoch`). Each epoch's batches are a pure function of (order, rows, options), so the state
-// to resume is just { epoch, position, order } — JSON, stored in checkpoints.
+// Batch samplers as sentence-transformers builds them (docs/training.md#samplers): BATCH_SAMPLER (a
+// permutation cut into batches of B) and NO_DUPLICATES (no text twice in a batch), with drop-last,
+// file order (`shuffle: false`) and a seeded permutation per epoch (`seed + epoch`, as ST v5+
+// re-seeds in `set_epoch`). Each epoch's batches are a pure function of (order, rows, options), so
+// the state to resume is just { epoch, position, order } — JSON, stored in checkpoints.
 // It returns row indices only: it does not read files, tokenize or build tensors. torch's
-// randperm stream is not reproduced (SPEC §5.4), so batches equal ST's only with shuffle off.
+// randperm stream is not reproduced (docs/training.md#samplers), so batches equal ST's only with
+// shuffle off.
 
 import { Rng } from '../util/rng.ts';
 

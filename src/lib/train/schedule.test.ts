@@ -65,7 +65,7 @@ describe('stepsPlan', () => {
 });
 
 describe('learning-rate schedules', () => {
-  it('matches the SPEC’s worked recipe numbers (cosine, 2e-5, W=5, N=48)', () => {
+  it('matches the worked recipe numbers of docs/optimizer.md (cosine, 2e-5, W=5, N=48)', () => {
     const lr = (n: number) => lrAt(n, 2e-5, 'cosine', 5, 48);
     expect(lr(1)).toBe(0);
     expect(lr(2)).toBeCloseTo(4e-6, 15);

@@ -1,9 +1,10 @@
-// Learning-rate schedules and step arithmetic of the HF Trainer (SPEC §5.3, §5.4): the λ(k) of
-// transformers' `optimization.py` (constant / linear / cosine with num_cycles 0.5, each with
-// warmup), warmup steps from a ratio, and how many micro-batches, updates and epochs a run has in
-// the two transformers variants — 4.41 (the blog's pin: floor, a global accumulation counter
-// across epochs) and current (ceil, per-epoch groups with a short last group).
-// Pure arithmetic: no tensors, no sampler (sampler.ts gives the batch count), no optimizer.
+// Learning-rate schedules and step arithmetic of the HF Trainer
+// (docs/optimizer.md#learning-rate-schedules): the λ(k) of transformers' `optimization.py`
+// (constant / linear / cosine with num_cycles 0.5, each with warmup), warmup steps from a ratio,
+// and how many micro-batches, updates and epochs a run has in the two transformers variants — 4.41
+// (the blog's pin: floor, a global accumulation counter across epochs) and current (ceil, per-epoch
+// groups with a short last group). Pure arithmetic: no tensors, no sampler (sampler.ts gives the
+// batch count), no optimizer.
 
 export type SchedulerType = 'constant' | 'linear' | 'cosine';
 export const SCHEDULER_TYPES: readonly SchedulerType[] = ['constant', 'linear', 'cosine'];

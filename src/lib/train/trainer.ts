@@ -1,7 +1,7 @@
-// The training loop (SPEC §5): batches from the sampler, one encoder pass per micro-batch over the
-// concatenated text columns (K·B rows, column-major), the loss, gradient accumulation, global-norm
-// clipping, AdamW with the HF schedule, the new weights pushed back into the encoder, progress
-// events and checkpoints (bytes) that resume bit-identically on the same runtime.
+// The training loop (docs/training.md): batches from the sampler, one encoder pass per micro-batch
+// over the concatenated text columns (K·B rows, column-major), the loss, gradient accumulation,
+// global-norm clipping, AdamW with the HF schedule, the new weights pushed back into the encoder,
+// progress events and checkpoints (bytes) that resume bit-identically on the same runtime.
 // A micro-batch's gradient comes one of two ways, fused or GradCache (micro-batch.ts); the memory
 // account picks one (memory.ts). A failure rewinds to the last update boundary and stops the run
 // with a TrainingFault (faults.ts); checkpoints are assembled and checked in checkpoint-assembly.ts.

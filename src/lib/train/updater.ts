@@ -1,7 +1,8 @@
 // Where the optimizer runs. An Updater takes each micro-batch's gradients (acc += g·scale), then at
 // an update boundary clips by the global norm and applies AdamW, handing the encoder its new
-// weights. Three of them, the same arithmetic (optimizer.ts, SPEC §5.2): the two below, and
-// WebGPU's GpuUpdater (gpu-updater.ts: DeviceUpdater's job as our own shaders, in place).
+// weights. Three of them, the same arithmetic (optimizer.ts, docs/optimizer.md#adamw): the two
+// below, and WebGPU's GpuUpdater (gpu-updater.ts: DeviceUpdater's job as our own shaders, in
+// place).
 //   HostUpdater    gradients come to the host; clipping and AdamW run as Float32Array loops
 //                  (bit-identical to torch on the CPU); the new weights are uploaded. On the CPU
 //                  runtimes upload and download are free (the tensors already live in host memory).
