@@ -81,7 +81,7 @@ export interface ModelSummary {
   revision: string;
   commit: string;
   modelType: string;
-  /** From config.json: the encoder's shape, and its trainable parameters (the pooler left out). */
+  /** From config.json: the encoder's shape, and the elements its parameter set trains (the pooler left out). */
   architecture: ModelShape;
   parameters: number;
   files: { path: string; size: number }[];

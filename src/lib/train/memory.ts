@@ -72,7 +72,7 @@ export interface MemoryAccount {
 export interface MemoryInputs {
   config: Pick<RunConfig, 'gradCache' | 'memoryBudgetMB' | 'batchSize'>;
   model: ModelShape;
-  /** Trainable parameters. */
+  /** Elements of the trained parameters (the run's ParameterSet.trainedSize, models/parameter-set.ts). */
   parameters: number;
   /** Text columns per row (anchor + positive = 2; each negative adds one). */
   columns: number;

@@ -20,13 +20,13 @@
 import type { Example } from '../data/validate.ts';
 import { toOnnx } from '../graph/onnx.ts';
 import { buildLossGraph, EMBEDDINGS_GRAD_OUTPUT, embeddingLoss, LOSS_OUTPUT, type LossSpec, needsScores, SCORES_INPUT } from '../losses/index.ts';
-import { trainableParameters } from '../models/bert-config.ts';
 import { BertEncoder } from '../models/encoder.ts';
+import { type ParameterSet, parameterSet } from '../models/parameter-set.ts';
 import type { SentenceModel } from '../models/sentence-model.ts';
 import { ProgressTracker } from '../progress/progress.ts';
 import { type DeviceTensor, DeviceLostError, type Feed, type HostTensor, type Runtime, type Session } from '../runtime/types.ts';
 import { batchColumns, type BatchTokenizer, columnFields, miniBatches, samplerKeys, type TextField, textOf, tokenizeColumns } from './batches.ts';
-import { type Checkpoint, checkpointParts, readCheckpoint } from './checkpoint.ts';
+import { type Checkpoint, checkParameters, checkpointParts, readCheckpoint } from './checkpoint.ts';
 import type { RunConfig } from './run-config.ts';
 import { BatchSampler, type SamplerState } from './sampler.ts';
 import { lrAt, microBatchRole, type StepsPlan, stepsPlan } from './schedule.ts';
@@ -188,7 +188,8 @@ export class Trainer {
   private readonly fields: TextField[];
   private readonly withScores: boolean;
   private readonly sampler: BatchSampler;
-  private readonly shapes: Map<string, number[]>;
+  /** What this run trains (the encoder's set when one was given): updater, gradients, checkpoints and the memory account read it. */
+  readonly parameters: ParameterSet;
   private updater: Updater | null = null;
   private encoder: BertEncoder | null;
   private lossSession: Promise<Session> | null = null;
@@ -218,10 +219,9 @@ export class Trainer {
       ...(c.maxSteps !== null ? { maxSteps: c.maxSteps } : { epochs: c.epochs }),
       warmupSteps: c.warmupSteps, warmupRatio: c.warmupRatio, variant: c.trainerVariant,
     });
-    this.shapes = new Map();
-    for (const p of trainableParameters(o.model.config)) {
+    this.parameters = o.encoder?.parameters ?? parameterSet(o.model.config);
+    for (const p of this.parameters.inputs) {
       if (!o.model.weights.has(p.name)) throw new Error(`trainer: the model has no ${p.name}`);
-      this.shapes.set(p.name, p.shape);
     }
     this.encoder = o.encoder ?? null;
   }
@@ -252,7 +252,7 @@ export class Trainer {
   }
 
   async getEncoder(): Promise<BertEncoder> {
-    if (!this.encoder) this.encoder = await BertEncoder.create(this.o.runtime, this.o.model);
+    if (!this.encoder) this.encoder = await BertEncoder.create(this.o.runtime, this.o.model, this.parameters);
     return this.encoder;
   }
 
@@ -265,7 +265,7 @@ export class Trainer {
     if (this.updater) return this.updater;
     const encoder = await this.getEncoder();
     const kind = this.updaterKindToUse;
-    const params = [...this.shapes].map(([name, shape]) => ({ name, shape, data: this.o.model.weights.get(name)!.data }));
+    const params = this.parameters.trained.map((p) => ({ name: p.name, shape: [...p.shape], decay: p.decay, data: this.o.model.weights.get(p.name)!.data }));
     const opts = { runtime: this.o.runtime, encoder, params, weightDecay: this.config.weightDecay, moments: this.config.adamMoments, seed: this.config.seed, inPlace: this.o.trainInPlace };
     // On the device: our WGSL kernels where the runtime has them (WebGPU), else graphs.
     if (kind === 'host') this.updater = new HostUpdater(opts);
@@ -281,7 +281,7 @@ export class Trainer {
     if (!this.chosen) {
       const kind = this.o.runtime.describe().kind;
       this.chosen = planMemory({
-        config: this.config, model: this.o.model.config, parameters: [...this.shapes.values()].reduce((n, s) => n + s.reduce((a, b) => a * b, 1), 0),
+        config: this.config, model: this.o.model.config, parameters: this.parameters.trainedSize,
         columns: this.fields.length, tokens: this.longestTokens(), runtimeKind: kind, adamMoments: this.config.adamMoments, accumulation: this.config.accumulation,
         updater: this.updaterKindToUse, ...this.o.memory,
       });
@@ -508,7 +508,7 @@ export class Trainer {
   /** `grad/<name>` outputs by parameter name. */
   private gradsByName(raw: Map<string, HostTensor | DeviceTensor>): Map<string, HostTensor | DeviceTensor> {
     const out = new Map<string, HostTensor | DeviceTensor>();
-    for (const n of this.shapes.keys()) {
+    for (const { name: n } of this.parameters.trained) {
       const t = raw.get(`grad/${n}`);
       if (!t) throw new Error(`trainer: the graph returned no grad/${n}`);
       out.set(n, t);
@@ -526,7 +526,7 @@ export class Trainer {
     const state = await updater.state();
     const c: Checkpoint = {
       weights: await updater.weights(),
-      shapes: this.shapes,
+      shapes: this.parameters.trainedShapes(),
       optimizer: { step: state.step, tensors: state.tensors },
       scheduler: { type: this.config.scheduler, baseLr: this.config.lr, warmupSteps: this.plan.warmupSteps, maxSteps: this.plan.maxSteps, stepsTaken: this.globalStep },
       globalStep: this.globalStep,
@@ -556,6 +556,7 @@ export class Trainer {
     if (c.scheduler.maxSteps !== this.plan.maxSteps || c.scheduler.warmupSteps !== this.plan.warmupSteps) {
       throw new Error(`resume: the checkpoint's schedule (${c.scheduler.maxSteps} steps, warmup ${c.scheduler.warmupSteps}) differs from this run's (${this.plan.maxSteps}, ${this.plan.warmupSteps}): different data?`);
     }
+    checkParameters(c, this.parameters);
     await (await this.getUpdater()).load(c.weights, c.optimizer.step, c.optimizer.tensors);
     this.sampler.restore(c.sampler);
     this.globalStep = c.globalStep;
