@@ -14,6 +14,8 @@
 // Weights: an Updater (updater.ts) accumulates each micro-batch's gradients and applies clipping
 // and AdamW: on the host for the CPU runtimes (bit-identical to torch), on the device for WebGPU
 // (gradients, moments and weights never leave the GPU; only a few scalars cross per update).
+// What trains is the run's parameter set (models/parameter-set.ts), shared with the encoder:
+// its `trained` entries are the gradients read, the updater's tensors and the checkpoint's weights.
 //
 // Shape letters: K text columns, B micro-batch rows, N = K·B, C hidden, T tokens, M mini-batch rows.
 

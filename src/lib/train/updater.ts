@@ -16,6 +16,8 @@
 //                  AdamW holds a second copy of a chunk's weights and moments while it runs: on
 //                  WebGPU the trainer takes GpuUpdater instead; here it serves the CPU runtimes
 //                  (TrainerOptions.updater 'device'), where the host update measures faster.
+// Every updater holds the run's trained parameters (models/parameter-set.ts `trained`: names and
+// decay groups from the set; weights, gradient sums and moments keyed by those names).
 // Not the schedule (schedule.ts) nor when updates happen (trainer.ts).
 //
 // Shape letters: none; every tensor here is one parameter's, flattened or as the model has it.
