@@ -15,7 +15,7 @@ import { prepareDataset } from '../src/lib/data/dataset.ts';
 import { buildIrSet } from '../src/lib/eval/ir-set.ts';
 import { hubDatasetSize, loadHubDataset } from '../src/lib/hub/dataset-files.ts';
 import { HubClient } from '../src/lib/hub/hub-client.ts';
-import { parsePoolingConfig } from '../src/lib/models/pooling.ts';
+import { DEFAULT_POOLING, parsePoolingConfig } from '../src/lib/models/pooling.ts';
 import { undoCdnWasmPaths } from '../src/lib/runtime/index.ts';
 import { IdbStore } from '../src/lib/store/idb-store.ts';
 import { isOrtThread } from './ort-thread.ts';
@@ -56,7 +56,7 @@ const api: DemoWorkerApi = {
     const base = `${req.hubUrl}/${req.repo}/resolve/main`;
     const poolingJson = await fetchJson(`${base}/1_Pooling/config.json`).catch(() => null);
     const modules = ((await fetchJson(`${base}/modules.json`).catch(() => null)) ?? []) as { type?: string }[];
-    const pooling = poolingJson ? parsePoolingConfig(poolingJson) : 'mean';
+    const pooling = poolingJson ? parsePoolingConfig(poolingJson) : DEFAULT_POOLING;
     const normalize = modules.some((m) => /Normalize$/.test(m.type ?? ''));
     const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
     const device = gpu && (await gpu.requestAdapter().catch(() => null)) ? 'webgpu' : 'wasm';

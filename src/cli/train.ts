@@ -18,7 +18,8 @@ import { checkpointKey, readRunRecord, RUN_RECORD_KEY } from '../lib/run/record.
 import { type RunEvent, runTraining } from '../lib/run/run.ts';
 import { createRuntime } from '../lib/runtime/index.ts';
 import { PlainFolderStore } from '../lib/store/plain-folder-store.ts';
-import { defaultRunConfig, overrideFromFlags, parseRunConfig, type RunConfig } from '../lib/train/run-config.ts';
+import { overrideFromFlags } from '../lib/train/run-config-flags.ts';
+import { defaultRunConfig, parseRunConfig, type RunConfig } from '../lib/train/run-config.ts';
 import type { CliIo } from './embed.ts';
 import { UsageError } from './errors.ts';
 import { ProgressBar, renderProgressLine } from './progress-bar.ts';

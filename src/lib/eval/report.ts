@@ -4,6 +4,15 @@
 // It computes no metric (that is ir-metrics.ts) and renders no HTML (the UI does).
 
 import type { IrResult, ScoreFunction } from './ir-metrics.ts';
+import type { TripletResult } from './triplet-eval.ts';
+
+/**
+ * One evaluation of a run: the Matryoshka IR evaluator, and the triplet evaluator when the test
+ * split has negatives (its `dim_{d}_cosine_accuracy` keys merged into `metrics`, as
+ * sentence-transformers' SequentialEvaluator merges its evaluators' metrics). The run record keeps
+ * it and the model card shows it, so it lives here, below both.
+ */
+export type RunEvaluation = IrResult & { triplet?: TripletResult };
 
 export interface TableOptions {
   /** Metric name with its k, as in the keys: 'ndcg@10' (default), 'map@100', 'mrr@10', … */

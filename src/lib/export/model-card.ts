@@ -9,7 +9,8 @@
 // Not the other files of the folder (st-folder.ts, onnx-model.ts).
 
 import type { IrResult } from '../eval/ir-metrics.ts';
-import type { RunRecord } from '../run/record.ts';
+import type { RunEvaluation } from '../eval/report.ts';
+import { DEFAULT_POOLING, type PoolingMode } from '../models/pooling.ts';
 import type { RunConfig } from '../train/run-config.ts';
 import { publicConfig, publicName, publicText } from './public-names.ts';
 
@@ -18,11 +19,26 @@ export interface ModelCardOptions {
   int8?: IrResult | null;
   /** The Hub repo the model is pushed to, for the usage snippets (default a placeholder). */
   repoId?: string | null;
-  /** The model's pooling, for the transformers.js snippet (default cls, BGE's). */
-  pooling?: 'cls' | 'mean';
+  /** The model's pooling, for the transformers.js snippet (default: a model that names none, DEFAULT_POOLING). */
+  pooling?: PoolingMode;
 }
 
-export type CardRecord = Pick<RunRecord, 'name' | 'config' | 'before' | 'after' | 'step' | 'baseModel' | 'dataSource'>;
+/**
+ * What the card reads of a run. The run record (run/record.ts) has these fields and is passed as
+ * it is; the card names them here because export sits below run and does not import it.
+ */
+export interface CardRecord {
+  /** What the page lists the trained model as. */
+  name: string;
+  config: RunConfig;
+  before: RunEvaluation | null;
+  after: RunEvaluation | null;
+  /** Updates done. */
+  step: number;
+  /** The base model and the data set, as the user named them. */
+  baseModel: string;
+  dataSource: string;
+}
 
 const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
 /** A Hub repo id (`owner/name`), as opposed to a folder path or a model trained in the browser. */
@@ -141,7 +157,7 @@ export function modelCard(card: CardRecord, opts: ModelCardOptions = {}): string
     "import { pipeline } from '@huggingface/transformers';",
     '',
     `const extractor = await pipeline('feature-extraction', ${q(repo)}); // { dtype: 'q8' } for the int8 model`,
-    `const embeddings = await extractor(['What is the capital of France?'], { pooling: '${opts.pooling ?? 'cls'}', normalize: true });`,
+    `const embeddings = await extractor(['What is the capital of France?'], { pooling: '${opts.pooling ?? DEFAULT_POOLING}', normalize: true });`,
     '```',
     '',
     '## Training configuration',

@@ -16,15 +16,15 @@ import { Zip, ZipPassThrough } from 'fflate';
 import { evaluateModel } from '../eval/evaluate-model.ts';
 import type { IrResult } from '../eval/ir-metrics.ts';
 import type { IrSet } from '../eval/ir-set.ts';
-import { parsePoolingConfig } from '../models/pooling.ts';
+import { DEFAULT_POOLING, parsePoolingConfig } from '../models/pooling.ts';
 import { loadSentenceModel, type SentenceModel } from '../models/sentence-model.ts';
-import { RUN_OUTPUT_EXTRAS } from '../run/record.ts';
 import type { Runtime } from '../runtime/types.ts';
 import type { TextTokenizer } from '../tokenize/tokenizer.ts';
 import { type CardRecord, modelCard } from './model-card.ts';
 import { OnnxFileEncoder } from './onnx-encoder.ts';
 import { publicConfigJson } from './public-names.ts';
 import { exportOnnx, ONNX_MODEL_PATH, ONNX_QUANTIZED_PATH } from './onnx-model.ts';
+import { RUN_OUTPUT_EXTRAS } from './st-folder.ts';
 
 export interface PackageOptions {
   onnx?: boolean;
@@ -117,7 +117,7 @@ export async function* packageEntries(src: PackageSource, record: CardRecord | n
   };
   for (const path of kept) {
     if (path === 'README.md' && record) {
-      const pooling = src.paths.includes(POOLING_CONFIG) ? parsePoolingConfig(JSON.parse(new TextDecoder().decode(await src.read(POOLING_CONFIG)))) : 'cls';
+      const pooling = src.paths.includes(POOLING_CONFIG) ? parsePoolingConfig(JSON.parse(new TextDecoder().decode(await src.read(POOLING_CONFIG)))) : DEFAULT_POOLING;
       yield [path, new TextEncoder().encode(modelCard(record, { int8: opts.int8, repoId: opts.repoId, pooling }))];
     } else if (path === 'run_config.json') {
       const bytes = publicConfigJson(await src.read(path));

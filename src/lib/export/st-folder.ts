@@ -10,6 +10,12 @@
 import { parseSafetensors, safetensorsParts, type TensorToWrite } from '../models/safetensors.ts';
 import type { StoreValue } from '../store/store.ts';
 
+/**
+ * Files a finished run writes beside the model folder itself (run/record.ts has the layout): kept
+ * here, below the run, so the packager (package.ts) can tell them from the model's own files.
+ */
+export const RUN_OUTPUT_EXTRAS: ReadonlySet<string> = new Set(['train_log.jsonl', 'eval_results.json', 'run_config.json']);
+
 export interface ExportInput {
   /** The input model's files (path → bytes), as read from its folder or IndexedDB. */
   sourceFiles: ReadonlyMap<string, Uint8Array>;

@@ -13,6 +13,14 @@ import { ModelLoadError } from './bert-config.ts';
 export type PoolingMode = 'cls' | 'mean';
 export const SUPPORTED_POOLING: readonly PoolingMode[] = ['cls', 'mean'];
 
+/**
+ * The pooling of a model whose files name none (no modules.json, so no `1_Pooling/config.json`):
+ * sentence-transformers then loads it as a Transformer plus mean Pooling, without Normalize
+ * (SentenceTransformer._load_auto_model, which logs "Creating a new one with mean pooling"). The
+ * loader, the packaged card and the demo page all read this one value.
+ */
+export const DEFAULT_POOLING: PoolingMode = 'mean';
+
 const MODE_KEYS = ['cls_token', 'mean_tokens', 'max_tokens', 'mean_sqrt_len_tokens', 'weightedmean_tokens', 'lasttoken'] as const;
 
 /** Reads `1_Pooling/config.json`: exactly one of the supported modes must be on. */

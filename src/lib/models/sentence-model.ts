@@ -9,7 +9,7 @@
 
 import { parseSafetensors, type ParsedSafetensors, type SafeTensor, writeSafetensors } from './safetensors.ts';
 import { bertParameters, type BertConfig, ModelLoadError, parseBertConfig } from './bert-config.ts';
-import { parsePoolingConfig, type PoolingMode } from './pooling.ts';
+import { DEFAULT_POOLING, parsePoolingConfig, type PoolingMode } from './pooling.ts';
 import { Rng } from '../util/rng.ts';
 
 export interface WeightTensor {
@@ -59,10 +59,10 @@ interface ModuleEntry {
   type: string;
 }
 
-/** modules.json → pooling folder and Normalize. Without modules.json, sentence-transformers uses mean pooling. */
+/** modules.json → pooling folder and Normalize. Without modules.json, sentence-transformers' default (DEFAULT_POOLING, no Normalize). */
 function readModules(files: ModelFiles): { pooling: PoolingMode; normalize: boolean } {
   const modules = readJson(files, 'modules.json');
-  if (modules === undefined) return { pooling: 'mean', normalize: false };
+  if (modules === undefined) return { pooling: DEFAULT_POOLING, normalize: false };
   if (!Array.isArray(modules)) throw new ModelLoadError('modules.json: not a JSON list');
   let pooling: PoolingMode | null = null;
   let normalize = false;

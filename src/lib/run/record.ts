@@ -10,7 +10,7 @@
 // Not the orchestration (run.ts) and not the Store implementations.
 
 import type { IrResult } from '../eval/ir-metrics.ts';
-import type { TripletResult } from '../eval/triplet-eval.ts';
+import type { RunEvaluation } from '../eval/report.ts';
 import type { Store } from '../store/store.ts';
 import type { FaultKind, TrainPath } from '../train/trainer.ts';
 import type { RunConfig } from '../train/run-config.ts';
@@ -20,17 +20,11 @@ export const RUN_RECORD_KEY = 'run.json';
 export const RUN_RECORD_FORMAT = 'tabtune-run';
 export const CHECKPOINTS_PREFIX = 'checkpoints/';
 export const checkpointKey = (step: number) => `${CHECKPOINTS_PREFIX}checkpoint-${step}.safetensors`;
-/** Files a finished run writes beside the model folder itself. */
-export const RUN_OUTPUT_EXTRAS: ReadonlySet<string> = new Set(['train_log.jsonl', 'eval_results.json', 'run_config.json']);
+export { RUN_OUTPUT_EXTRAS } from '../export/st-folder.ts';
+
+export type { RunEvaluation };
 
 export type RunStatus = 'running' | 'stopped' | 'done' | 'failed';
-
-/**
- * One evaluation of a run: the Matryoshka IR evaluator, and the triplet evaluator when the test
- * split has negatives (its `dim_{d}_cosine_accuracy` keys merged into `metrics`, as
- * sentence-transformers' SequentialEvaluator merges its evaluators' metrics).
- */
-export type RunEvaluation = IrResult & { triplet?: TripletResult };
 
 export interface EpochEval {
   /** HF style: epochs done (1 after the first), or the fraction reached at the plan's last update. */
@@ -62,7 +56,7 @@ export interface RunRecord {
   /** Loss per update so far. */
   losses: number[];
   error: string | null;
-  /** What stopped a failed run (trainer.ts TrainingFault), for the page's "continue on WASM". */
+  /** What stopped a failed run (faults.ts TrainingFault), for the page's "continue on WASM". */
   fault: { kind: FaultKind; failedStep: number; lastGoodStep: number } | null;
   started: number;
   updated: number;

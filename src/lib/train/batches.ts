@@ -90,3 +90,14 @@ export function miniBatches(tok: BatchTokenizer, columns: readonly string[][], s
   });
   return out;
 }
+
+/** Longest tokenized text over (a sample of) the training texts: the T of the memory estimate. */
+export function longestTokens(tok: BatchTokenizer, examples: readonly Example[], fields: readonly TextField[], maxLength?: number): number {
+  const sample = examples.slice(0, 256);
+  const texts = fields.flatMap((f) => sample.map((e) => textOf(e, f)));
+  let T = 0;
+  for (let i = 0; i < texts.length; i += 64) {
+    T = Math.max(T, tok.encodeBatch(texts.slice(i, i + 64), maxLength ? { maxLength } : undefined).tokens);
+  }
+  return T;
+}

@@ -1,8 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  defaultRunConfig, fromSearchParams, overrideFromFlags, parseRunConfig, resolveForModel, RunConfigError, toSearchParams,
-  type RunConfig,
-} from './run-config.ts';
+import { defaultRunConfig, parseRunConfig, resolveForModel, RunConfigError } from './run-config.ts';
 import { stepsPlan } from './schedule.ts';
 
 function errorOf(f: () => unknown): RunConfigError {
@@ -85,58 +82,5 @@ describe('Matryoshka dims against the model', () => {
     expect(e.message).toBe("loss.matryoshka.dims[2]: must be ≤ 384 (the model's hidden size), got 512");
     const c = parseRunConfig({ loss: { type: 'mnrl', matryoshka: { dims: [256, 64] } } });
     expect(resolveForModel(c, { hidden: 384 })).toBe(c);
-  });
-});
-
-describe('flags', () => {
-  it('overrides nested fields with typed values', () => {
-    const c = overrideFromFlags(defaultRunConfig(), [
-      '--lr', '1e-5', '--loss.scale', '30', '--no-shuffle', '--dropout=false', '--gradCache.miniBatchSize', '8',
-      '--model.revision', '1234567', '--loss.matryoshka.dims', '768,256', '--maxSteps', '100', '--eval.everyEpoch',
-    ]);
-    expect(c).toMatchObject({
-      lr: 1e-5, shuffle: false, dropout: false, gradCache: { miniBatchSize: 8 }, maxSteps: 100,
-      model: { revision: '1234567' }, loss: { type: 'mnrl', scale: 30, matryoshka: { dims: [768, 256] } },
-      eval: { everyEpoch: true },
-    });
-  });
-
-  it('changing the loss type starts from that type’s defaults, in any flag order', () => {
-    const c = overrideFromFlags(defaultRunConfig(), ['--loss.margin', '1', '--loss.type', 'triplet']);
-    expect(c.loss).toEqual({ type: 'triplet', margin: 1, distance: 'euclidean', matryoshka: { dims: [768, 512, 256, 128, 64] } });
-  });
-
-  it('rejects unknown flags and bad values with the field path', () => {
-    expect(errorOf(() => overrideFromFlags(defaultRunConfig(), ['--lrr', '1'])).field).toBe('lrr');
-    expect(errorOf(() => overrideFromFlags(defaultRunConfig(), ['--batchSize', 'big'])).message).toMatch(/^batchSize: must be a number/);
-    expect(errorOf(() => overrideFromFlags(defaultRunConfig(), ['--loss.matryoshka.dims', '768,x'])).field).toBe('loss.matryoshka.dims');
-    expect(errorOf(() => overrideFromFlags(defaultRunConfig(), ['--__proto__.x', '1'])).message).toMatch(/not a field name/);
-  });
-});
-
-describe('share links', () => {
-  it('the default config makes an empty query', () => {
-    expect(toSearchParams(defaultRunConfig()).toString()).toBe('');
-  });
-
-  it('round-trips a changed config with only the changed fields in the URL', () => {
-    const c: RunConfig = parseRunConfig({
-      model: { id: 'BAAI/bge-small-en-v1.5' },
-      data: { source: './my data', columns: { anchor: 'q', positive: 'd', id: 'doc_id' }, testSplit: null, testFraction: 0.2 },
-      loss: { type: 'mnrl_symmetric', scale: 25, matryoshka: { dims: [384, 128], weights: [1, 0.5] } },
-      lr: 3e-5, gradCache: { miniBatchSize: 4 }, maxSteps: 50, sampler: 'batch', output: 'out/run 1', memoryBudgetMB: 2048,
-    });
-    const params = toSearchParams(c);
-    expect([...params.keys()].sort()).toEqual(
-      ['data.columns', 'data.source', 'data.testFraction', 'data.testSplit', 'gradCache', 'loss', 'lr', 'maxSteps', 'memoryBudgetMB', 'model.id', 'output', 'sampler'],
-    );
-    const back = fromSearchParams(new URLSearchParams(params.toString()));
-    expect(back).toEqual(c);
-  });
-
-  it('ignores the page’s own parameters when asked, and rejects unknown ones otherwise', () => {
-    const p = new URLSearchParams('hub=http://localhost:1&lr=0.0001');
-    expect(fromSearchParams(p, { ignore: ['hub'] }).lr).toBe(1e-4);
-    expect(errorOf(() => fromSearchParams(p)).field).toBe('hub');
   });
 });

@@ -1,8 +1,8 @@
 // The run configuration: one JSON shape shared by the CLI (`--config FILE` + flags), the UI and
 // share links. `parseRunConfig` fills defaults and rejects unknown fields and bad values with a
-// message naming the field path; `overrideFromFlags` applies `--lr 1e-5 --loss.scale 30`-style
-// flags; `toSearchParams`/`fromSearchParams` put only the non-default fields in a URL;
-// `resolveForModel` checks what needs the model (Matryoshka dims ≤ hidden size).
+// message naming the field path; `resolveForModel` checks what needs the model (Matryoshka dims ≤
+// hidden size). The flags (`--lr 1e-5 --loss.scale 30`) are read in run-config-flags.ts, the share
+// link in run-config-link.ts; both end in parseRunConfig.
 // It does not load models or data, and it does not run anything.
 //
 // Defaults are the recipe's (SPEC §A) where it has one — lr 2e-5, cosine, warmup ratio 0.1,
@@ -140,9 +140,10 @@ export class RunConfigError extends Error {
   }
 }
 
-type Json = unknown;
-type Obj = Record<string, Json>;
-const isObj = (x: Json): x is Obj => typeof x === 'object' && x !== null && !Array.isArray(x);
+/** A parsed JSON value, and a JSON object (also what the flags and link readers build). */
+export type Json = unknown;
+export type Obj = Record<string, Json>;
+export const isObj = (x: Json): x is Obj => typeof x === 'object' && x !== null && !Array.isArray(x);
 const show = (x: Json): string => (x === undefined ? 'nothing' : JSON.stringify(x));
 
 function checkKeys(o: Obj, allowed: readonly string[], path: string): void {
@@ -340,130 +341,4 @@ export function resolveForModel(config: RunConfig, model: { hidden: number }): R
     if (x > hidden) throw new RunConfigError(`loss.matryoshka.dims[${i}]`, `must be ≤ ${hidden} (the model's hidden size), got ${x}`);
   });
   return config;
-}
-
-// ---- flags and share links ---------------------------------------------------------------------
-
-/** Fields whose values stay strings even when they look like numbers (ids, revisions, paths). */
-const STRING_PATHS = new Set([
-  'model.id', 'model.revision', 'data.source', 'data.revision', 'data.trainSplit', 'data.testSplit', 'output',
-  ...COLUMN_ROLES.map((r) => `data.columns.${r}`),
-]);
-/** Fields compared and written as one JSON value in share links (their inner fields come and go together). */
-const ATOMIC_PATHS = ['loss', 'data.columns', 'gradCache'];
-const ARRAY_PATHS = new Set(['loss.matryoshka.dims', 'loss.matryoshka.weights']);
-
-function coerce(path: string, text: string): Json {
-  if (STRING_PATHS.has(path)) return text === 'null' ? null : text;
-  const t = text.trim();
-  if (t === 'true') return true;
-  if (t === 'false') return false;
-  if (t === 'null') return null;
-  if (t.startsWith('{') || t.startsWith('[') || t.startsWith('"')) {
-    try {
-      return JSON.parse(t);
-    } catch {
-      throw new RunConfigError(path, `could not read ${JSON.stringify(text)} as JSON`);
-    }
-  }
-  if (ARRAY_PATHS.has(path)) {
-    return t.split(',').map((s) => {
-      const n = Number(s);
-      if (s.trim() === '' || !Number.isFinite(n)) throw new RunConfigError(path, `must be a comma-separated list of numbers, got ${JSON.stringify(text)}`);
-      return n;
-    });
-  }
-  if (t !== '' && Number.isFinite(Number(t))) return Number(t);
-  return text;
-}
-
-function setPath(root: Obj, path: string, value: Json): void {
-  const parts = path.split('.');
-  if (parts.some((p) => p === '' || p === '__proto__' || p === 'constructor' || p === 'prototype')) {
-    throw new RunConfigError(path, 'is not a field name');
-  }
-  let o = root;
-  for (let i = 0; i < parts.length - 1; i++) {
-    const next = o[parts[i]];
-    if (!isObj(next)) o[parts[i]] = {};
-    o = o[parts[i]] as Obj;
-  }
-  o[parts[parts.length - 1]] = value;
-}
-
-/**
- * Applies flags to a config and re-validates. Accepts argv-style `['--lr', '1e-5', '--loss.scale',
- * '30', '--no-shuffle', '--dropout=false', '--gradCache.miniBatchSize', '8']` or a record of path
- * → value. A flag without a value (or `--no-x`) sets a boolean. Values are read as numbers,
- * booleans, null or JSON except for string fields (ids, revisions, paths, column names).
- */
-export function overrideFromFlags(config: RunConfig, flags: readonly string[] | Record<string, string | number | boolean | null>, opts: { hidden?: number } = {}): RunConfig {
-  const json = JSON.parse(JSON.stringify(config)) as Obj;
-  const apply = (path: string, value: Json) => {
-    if (path === 'config') throw new RunConfigError('--config', 'is read by the CLI, not an override');
-    setPath(json, path, typeof value === 'string' ? coerce(path, value) : value);
-  };
-  const entries: [string, Json][] = [];
-  if (Array.isArray(flags)) {
-    for (let i = 0; i < flags.length; i++) {
-      const a = flags[i];
-      if (!a.startsWith('--')) throw new RunConfigError(a, 'expected a flag like --lr 1e-5');
-      const body = a.slice(2);
-      const eq = body.indexOf('=');
-      if (eq >= 0) entries.push([body.slice(0, eq), body.slice(eq + 1)]);
-      else if (body.startsWith('no-')) entries.push([body.slice(3), false]);
-      else if (i + 1 < flags.length && !flags[i + 1].startsWith('--')) entries.push([body, flags[++i]]);
-      else entries.push([body, true]);
-    }
-  } else {
-    entries.push(...Object.entries(flags as Record<string, Json>));
-  }
-  // A new loss type starts from that type's defaults (scale does not carry over to triplet), so
-  // `--loss.type triplet --loss.margin 1` works in either order; Matryoshka stays.
-  const byTypeFirst = [...entries.filter(([k]) => k === 'loss.type'), ...entries.filter(([k]) => k !== 'loss.type')];
-  for (const [k, v] of byTypeFirst) {
-    if (k === 'loss.type' && isObj(json.loss) && json.loss.type !== v) {
-      const { matryoshka } = json.loss;
-      json.loss = matryoshka === undefined ? {} : { matryoshka };
-    }
-    apply(k, v);
-  }
-  return parseRunConfig(json, opts);
-}
-
-function getPath(o: Json, path: string): Json {
-  let x = o;
-  for (const p of path.split('.')) x = isObj(x) ? x[p] : undefined;
-  return x;
-}
-
-function leafPaths(o: Obj, prefix = ''): string[] {
-  const out: string[] = [];
-  for (const [k, v] of Object.entries(o)) {
-    const p = prefix ? `${prefix}.${k}` : k;
-    if (ATOMIC_PATHS.includes(p) || !isObj(v)) out.push(p);
-    else out.push(...leafPaths(v, p));
-  }
-  return out;
-}
-
-const sameJson = (a: Json, b: Json): boolean => JSON.stringify(a) === JSON.stringify(b);
-
-/** Only the fields that differ from the defaults, as dotted paths; objects like `loss` as one JSON value. */
-export function toSearchParams(config: RunConfig): URLSearchParams {
-  const d = defaultRunConfig() as unknown as Obj;
-  const params = new URLSearchParams();
-  for (const path of leafPaths(config as unknown as Obj)) {
-    const v = getPath(config, path);
-    if (sameJson(v, getPath(d, path))) continue;
-    params.set(path, typeof v === 'string' ? v : JSON.stringify(v));
-  }
-  return params;
-}
-
-/** The config a share link describes: defaults + its fields. Unknown keys are errors, as in flags. */
-export function fromSearchParams(params: URLSearchParams, opts: { ignore?: readonly string[] } = {}): RunConfig {
-  const record: Record<string, string> = {};
-  for (const [k, v] of params) if (!opts.ignore?.includes(k)) record[k] = v;
-  return overrideFromFlags(defaultRunConfig(), record);
 }

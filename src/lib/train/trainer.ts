@@ -2,12 +2,9 @@
 // concatenated text columns (K·B rows, column-major), the loss, gradient accumulation, global-norm
 // clipping, AdamW with the HF schedule, the new weights pushed back into the encoder, progress
 // events and checkpoints (bytes) that resume bit-identically on the same runtime.
-// Two ways to get a micro-batch's gradient, same result within float rounding:
-//   fused      one train_step graph: forward + loss + backward (activations for K·B rows at once);
-//   gradcache  GradCache (Gao et al. 2021, https://arxiv.org/abs/2101.06983; SPEC §1 Cached MNRL):
-//              embed each mini-batch in train mode without a backward graph, run the loss-only graph
-//              on the concatenated E for loss and dL/dE, then encode_grad each mini-batch with its
-//              slice of dL/dE under the same dropout seed, summing the weight gradients.
+// A micro-batch's gradient comes one of two ways, fused or GradCache (micro-batch.ts); the memory
+// account picks one (memory.ts). A failure rewinds to the last update boundary and stops the run
+// with a TrainingFault (faults.ts); checkpoints are assembled and checked in checkpoint-assembly.ts.
 // Pure TypeScript over a Runtime: no fs, no DOM, so the worker and the CLI run the same code.
 // Not data loading, evaluation or export (the callers do those around run()).
 //
@@ -20,24 +17,28 @@
 // Shape letters: K text columns, B micro-batch rows, N = K·B, C hidden, T tokens, M mini-batch rows.
 
 import type { Example } from '../data/validate.ts';
-import { toOnnx } from '../graph/onnx.ts';
-import { buildLossGraph, EMBEDDINGS_GRAD_OUTPUT, embeddingLoss, LOSS_OUTPUT, type LossSpec, needsScores, SCORES_INPUT } from '../losses/index.ts';
+import { needsScores } from '../losses/index.ts';
 import { BertEncoder } from '../models/encoder.ts';
 import { type ParameterSet, parameterSet } from '../models/parameter-set.ts';
 import type { SentenceModel } from '../models/sentence-model.ts';
 import { ProgressTracker } from '../progress/progress.ts';
-import { type DeviceTensor, DeviceLostError, type Feed, type HostTensor, type Runtime, type Session } from '../runtime/types.ts';
-import { batchColumns, type BatchTokenizer, columnFields, miniBatches, samplerKeys, type TextField, textOf, tokenizeColumns } from './batches.ts';
-import { type Checkpoint, checkParameters, checkpointParts, readCheckpoint } from './checkpoint.ts';
+import type { Runtime } from '../runtime/types.ts';
+import { type BatchTokenizer, columnFields, longestTokens, samplerKeys, type TextField } from './batches.ts';
+import { type Checkpoint, checkpointParts, readCheckpoint } from './checkpoint.ts';
+import { assembleCheckpoint, checkResumable } from './checkpoint-assembly.ts';
+import { NonFiniteLossError, TrainingFault, trainingFault } from './faults.ts';
+import { MicroBatchGradients, type MicroResult } from './micro-batch.ts';
 import type { RunConfig } from './run-config.ts';
 import { BatchSampler, type SamplerState } from './sampler.ts';
 import { lrAt, microBatchRole, type StepsPlan, stepsPlan } from './schedule.ts';
 import { MemoryBudgetError, type MemoryPlan, planMemory, type TrainPath } from './memory.ts';
 import { GpuUpdater } from './gpu-updater.ts';
-import { DeviceUpdater, HostUpdater, NonFiniteGradientError, type Updater, type UpdaterKind } from './updater.ts';
+import { DeviceUpdater, HostUpdater, type Updater, type UpdaterKind } from './updater.ts';
 
 export type { TrainPath };
 export { estimateActivationBytes, MemoryBudgetError, planMemory } from './memory.ts';
+export { dropoutSeed } from './micro-batch.ts';
+export { type FaultKind, NonFiniteLossError, TrainingFault } from './faults.ts';
 import type { StepResult } from './optimizer.ts';
 
 
@@ -128,60 +129,7 @@ export interface RunResult {
   stopped: boolean;
 }
 
-/** A micro-batch's loss is NaN or ±Infinity. */
-export class NonFiniteLossError extends Error {
-  constructor(readonly loss: number, readonly microBatch: number) {
-    super(`the loss is ${loss}`);
-    this.name = 'NonFiniteLossError';
-  }
-}
-
-export type FaultKind = 'device-lost' | 'non-finite' | 'runtime';
-
-/**
- * Training stopped on a failure: the device was lost, the loss or gradient went non-finite, or
- * onnxruntime failed. The trainer stands after update `lastGoodStep` (a checkpoint taken now
- * resumes from there, when the weights are still readable); `failedStep` is the update it was on.
- */
-export class TrainingFault extends Error {
-  constructor(
-    readonly kind: FaultKind,
-    readonly lastGoodStep: number,
-    readonly failedStep: number,
-    message: string,
-    cause?: unknown,
-  ) {
-    super(message, { cause });
-    this.name = 'TrainingFault';
-  }
-}
-
 const yieldToEventLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
-
-/** Integer in [0, 2²⁴) from (seed, global micro-batch, mini-batch index): the encoder's dropout seed. */
-export function dropoutSeed(seed: number, microBatch: number, miniBatch: number): number {
-  let h = Math.imul((seed >>> 0) ^ 0x9e3779b9, 0x85ebca6b);
-  for (const x of [microBatch, miniBatch]) {
-    h = Math.imul(h ^ (x >>> 0), 0xcc9e2d51);
-    h = (h << 15) | (h >>> 17);
-    h = Math.imul(h, 0x1b873593);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  return (h >>> 0) & 0xffffff;
-}
-
-/** The run-config fields a checkpoint must agree on to resume (the rest may change between runs). */
-const RESUME_FIELDS = [
-  'loss', 'batchSize', 'epochs', 'maxSteps', 'lr', 'scheduler', 'warmupRatio', 'warmupSteps', 'weightDecay', 'maxGradNorm',
-  'accumulation', 'trainerVariant', 'seed', 'shuffle', 'sampler', 'dropLast', 'dropout', 'maxSeqLength',
-] as const;
-
-interface MicroResult {
-  loss: number;
-  tokens: number;
-}
 
 export class Trainer {
   readonly config: RunConfig;
@@ -192,9 +140,10 @@ export class Trainer {
   private readonly sampler: BatchSampler;
   /** What this run trains (the encoder's set when one was given): updater, gradients, checkpoints and the memory account read it. */
   readonly parameters: ParameterSet;
+  /** One micro-batch's loss and weight gradients, fused or GradCache (micro-batch.ts). */
+  private readonly gradients: MicroBatchGradients;
   private updater: Updater | null = null;
   private encoder: BertEncoder | null;
-  private lossSession: Promise<Session> | null = null;
   private chosen: MemoryPlan | null = null;
   private pathAnnounced = false;
   private globalStep = 0;
@@ -226,6 +175,7 @@ export class Trainer {
       if (!o.model.weights.has(p.name)) throw new Error(`trainer: the model has no ${p.name}`);
     }
     this.encoder = o.encoder ?? null;
+    this.gradients = new MicroBatchGradients({ o, config: c, fields: this.fields, withScores: this.withScores, parameters: this.parameters });
   }
 
   /** Updates done so far. */
@@ -284,7 +234,7 @@ export class Trainer {
       const kind = this.o.runtime.describe().kind;
       this.chosen = planMemory({
         config: this.config, model: this.o.model.config, parameters: this.parameters.trainedSize,
-        columns: this.fields.length, tokens: this.longestTokens(), runtimeKind: kind, adamMoments: this.config.adamMoments, accumulation: this.config.accumulation,
+        columns: this.fields.length, tokens: longestTokens(this.o.tokenizer, this.o.train, this.fields, this.config.maxSeqLength ?? undefined), runtimeKind: kind, adamMoments: this.config.adamMoments, accumulation: this.config.accumulation,
         updater: this.updaterKindToUse, ...this.o.memory,
       });
     }
@@ -305,21 +255,6 @@ export class Trainer {
     await this.getUpdater();
     this.pathAnnounced = true;
     this.emit({ type: 'path', path: plan.path, miniBatchSize: plan.miniBatchSize, why: plan.why, optimizer: this.updater!.kind });
-  }
-
-  /** Longest tokenized text over (a sample of) the training texts: the T of the memory estimate. */
-  private longestTokens(): number {
-    const sample = this.o.train.slice(0, 256);
-    const texts = this.fields.flatMap((f) => sample.map((e) => textOf(e, f)));
-    let T = 0;
-    for (let i = 0; i < texts.length; i += 64) {
-      T = Math.max(T, this.o.tokenizer.encodeBatch(texts.slice(i, i + 64), this.maxLengthOpt()).tokens);
-    }
-    return T;
-  }
-
-  private maxLengthOpt(): { maxLength: number } | undefined {
-    return this.config.maxSeqLength ? { maxLength: this.config.maxSeqLength } : undefined;
   }
 
   private emit(e: TrainEvent): void {
@@ -370,7 +305,7 @@ export class Trainer {
       const failing = this.globalStep + 1;
       let r: MicroResult;
       try {
-        r = await this.microBatch(rows, this.globalMicro, 1 / role.divisor);
+        r = await this.gradients.run(await this.getEncoder(), this.updater!, this.chosen!, rows, this.globalMicro, 1 / role.divisor);
       } catch (e) {
         throw this.fault(e, failing);
       }
@@ -428,17 +363,7 @@ export class Trainer {
       this.sampler.startEpoch(0);
       this.globalMicro = 0;
     }
-    const last = this.globalStep;
-    const after = last === 0 ? 'before the first update' : `after update ${last}`;
-    if (e instanceof DeviceLostError) return new TrainingFault('device-lost', last, failing, `The GPU device was lost ${during} (${e.reason}); training stopped ${after}.`, e);
-    if (e instanceof NonFiniteLossError) {
-      return new TrainingFault('non-finite', last, failing, `The loss of update ${failing} (micro-batch ${e.microBatch}) is ${e.loss}; training stopped ${after}. A lower learning rate usually helps.`, e);
-    }
-    if (e instanceof NonFiniteGradientError) {
-      return new TrainingFault('non-finite', last, failing, `The gradient norm of update ${failing} is ${e.norm}; training stopped ${after} without applying it. A lower learning rate usually helps.`, e);
-    }
-    const msg = e instanceof Error ? e.message : String(e);
-    return new TrainingFault('runtime', last, failing, `onnxruntime failed ${during} (${msg}); training stopped ${after}.`, e);
+    return trainingFault(e, this.globalStep, failing, during);
   }
 
   private async saveCheckpoint(opts: RunOptions): Promise<void> {
@@ -458,89 +383,16 @@ export class Trainer {
     return this.groupMicro === 0;
   }
 
-  /** One micro-batch: its loss, and its weight gradients accumulated (× `scale`) into the updater. */
-  private async microBatch(rows: readonly number[], micro: number, scale: number): Promise<MicroResult> {
-    const enc = await this.getEncoder();
-    const updater = this.updater!;
-    const keepOnDevice = updater.kind === 'device';
-    const { columns, scores } = batchColumns(this.o.train, rows, this.fields, this.withScores);
-    const train = this.config.dropout;
-    const extra: Record<string, Feed> = scores ? { [SCORES_INPUT]: { dtype: 'float32', dims: [scores.length], data: scores } } : {};
-    if (this.chosen!.path === 'fused') {
-      const batch = tokenizeColumns(this.o.tokenizer, columns, this.config.maxSeqLength ?? undefined);
-      const step = enc.trainStep(`${JSON.stringify(this.config.loss)}/${columns.length}`, embeddingLoss(this.config.loss, columns.length), { train });
-      const r = await step.run(batch, extra, { seed: dropoutSeed(this.config.seed, micro, 0), keepOnDevice });
-      await updater.accumulate(this.gradsByName(r.grads), scale);
-      return { loss: r.loss, tokens: batch.realTokens };
-    }
-    // GradCache: 1. embed each mini-batch (no backward graph), remembering its dropout seed.
-    const mbs = miniBatches(this.o.tokenizer, columns, this.chosen!.miniBatchSize!, this.config.maxSeqLength ?? undefined);
-    const C = enc.dim;
-    const N = columns.length * columns[0].length;
-    const E = new Float32Array(N * C); // [N,C]
-    for (let i = 0; i < mbs.length; i++) {
-      E.set(await enc.encode(mbs[i], { train, seed: dropoutSeed(this.config.seed, micro, i) }), mbs[i].offset * C);
-    }
-    // 2. loss and dL/dE on the whole batch.
-    const session = await this.lossGraph(columns.length, C);
-    const out = await session.run({ embeddings: { dtype: 'float32', dims: [N, C], data: E }, ...extra });
-    const loss = Number((out[LOSS_OUTPUT] as HostTensor).data[0]);
-    const dE = (out[EMBEDDINGS_GRAD_OUTPUT] as HostTensor).data as Float32Array; // [N,C]
-    // 3. re-run each mini-batch forward + backward with its slice of dL/dE, same seed; each adds
-    //    its gradient (× scale, as torch scales the loss before backward) to the accumulator.
-    let realTokens = 0;
-    for (let i = 0; i < mbs.length; i++) {
-      const mb = mbs[i];
-      realTokens += mb.realTokens;
-      const upstream = dE.slice(mb.offset * C, (mb.offset + mb.batch) * C);
-      const r = await enc.encodeGrad(mb, upstream, { train, seed: dropoutSeed(this.config.seed, micro, i), keepOnDevice });
-      await updater.accumulate(this.gradsByName(r.grads), scale);
-    }
-    return { loss, tokens: realTokens };
-  }
-
-  private lossGraph(columns: number, hidden: number): Promise<Session> {
-    if (!this.lossSession) {
-      const bytes = toOnnx(buildLossGraph(this.config.loss as LossSpec, { columns, hidden }));
-      this.lossSession = this.o.runtime.load(bytes);
-    }
-    return this.lossSession;
-  }
-
-  /** `grad/<name>` outputs by parameter name. */
-  private gradsByName(raw: Map<string, HostTensor | DeviceTensor>): Map<string, HostTensor | DeviceTensor> {
-    const out = new Map<string, HostTensor | DeviceTensor>();
-    for (const { name: n } of this.parameters.trained) {
-      const t = raw.get(`grad/${n}`);
-      if (!t) throw new Error(`trainer: the graph returned no grad/${n}`);
-      out.set(n, t);
-    }
-    return out;
-  }
-
   /**
    * The state at the last update boundary as checkpoint file parts (checkpoint.ts format; join
    * them for one buffer). Views of the updater's buffers on the CPU runtimes: valid until the next update.
    */
   async checkpoint(): Promise<Uint8Array[]> {
     if (this.groupMicro !== 0) throw new Error(`trainer: no checkpoint in the middle of an accumulation group (${this.groupMicro} micro-batches pending)`);
-    const updater = await this.getUpdater();
-    const state = await updater.state();
-    const c: Checkpoint = {
-      weights: await updater.weights(),
-      shapes: this.parameters.trainedShapes(),
-      optimizer: { step: state.step, tensors: state.tensors },
-      scheduler: { type: this.config.scheduler, baseLr: this.config.lr, warmupSteps: this.plan.warmupSteps, maxSteps: this.plan.maxSteps, stepsTaken: this.globalStep },
-      globalStep: this.globalStep,
-      globalMicroBatch: this.globalMicro,
-      epoch: this.sampler.epoch,
-      sampler: this.sampler.state(),
-      // Dropout seeds are a function of (config.seed, global micro-batch), so no RNG state is kept.
-      rng: null,
-      config: this.config,
-      metrics: this.log,
-      provenance: this.o.provenance ?? null,
-    };
+    const c = await assembleCheckpoint({
+      updater: await this.getUpdater(), parameters: this.parameters, config: this.config, plan: this.plan,
+      globalStep: this.globalStep, globalMicro: this.globalMicro, sampler: this.sampler, metrics: this.log, provenance: this.o.provenance ?? null,
+    });
     return checkpointParts(c);
   }
 
@@ -550,15 +402,7 @@ export class Trainer {
    */
   async resume(from: Uint8Array | readonly Uint8Array[] | Checkpoint): Promise<void> {
     const c = from instanceof Uint8Array || Array.isArray(from) ? readCheckpoint(from as Uint8Array | readonly Uint8Array[]) : (from as Checkpoint);
-    for (const f of RESUME_FIELDS) {
-      if (JSON.stringify(c.config[f]) !== JSON.stringify(this.config[f])) {
-        throw new Error(`resume: the checkpoint was trained with ${f} = ${JSON.stringify(c.config[f])}, this run has ${JSON.stringify(this.config[f])}`);
-      }
-    }
-    if (c.scheduler.maxSteps !== this.plan.maxSteps || c.scheduler.warmupSteps !== this.plan.warmupSteps) {
-      throw new Error(`resume: the checkpoint's schedule (${c.scheduler.maxSteps} steps, warmup ${c.scheduler.warmupSteps}) differs from this run's (${this.plan.maxSteps}, ${this.plan.warmupSteps}): different data?`);
-    }
-    checkParameters(c, this.parameters);
+    checkResumable(c, this.config, this.plan, this.parameters);
     await (await this.getUpdater()).load(c.weights, c.optimizer.step, c.optimizer.tensors);
     this.sampler.restore(c.sampler);
     this.globalStep = c.globalStep;
@@ -571,8 +415,7 @@ export class Trainer {
   }
 
   async dispose(): Promise<void> {
-    if (this.lossSession) await (await this.lossSession).release();
-    this.lossSession = null;
+    await this.gradients.dispose();
     await this.updater?.dispose();
     this.updater = null;
     if (this.encoder && !this.o.encoder) await this.encoder.dispose();

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { overrideFromFlags } from './run-config-flags.ts';
+import { defaultRunConfig, RunConfigError } from './run-config.ts';
+
+function errorOf(f: () => unknown): RunConfigError {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(RunConfigError);
+    return e as RunConfigError;
+  }
+  throw new Error('expected a RunConfigError');
+}
+
+describe('flags', () => {
+  it('overrides nested fields with typed values', () => {
+    const c = overrideFromFlags(defaultRunConfig(), [
+      '--lr', '1e-5', '--loss.scale', '30', '--no-shuffle', '--dropout=false', '--gradCache.miniBatchSize', '8',
+      '--model.revision', '1234567', '--loss.matryoshka.dims', '768,256', '--maxSteps', '100', '--eval.everyEpoch',
+    ]);
+    expect(c).toMatchObject({
+      lr: 1e-5, shuffle: false, dropout: false, gradCache: { miniBatchSize: 8 }, maxSteps: 100,
+      model: { revision: '1234567' }, loss: { type: 'mnrl', scale: 30, matryoshka: { dims: [768, 256] } },
+      eval: { everyEpoch: true },
+    });
+  });
+
+  it('changing the loss type starts from that type’s defaults, in any flag order', () => {
+    const c = overrideFromFlags(defaultRunConfig(), ['--loss.margin', '1', '--loss.type', 'triplet']);
+    expect(c.loss).toEqual({ type: 'triplet', margin: 1, distance: 'euclidean', matryoshka: { dims: [768, 512, 256, 128, 64] } });
+  });
+
+  it('rejects unknown flags and bad values with the field path', () => {
+    expect(errorOf(() => overrideFromFlags(defaultRunConfig(), ['--lrr', '1'])).field).toBe('lrr');
+    expect(errorOf(() => overrideFromFlags(defaultRunConfig(), ['--batchSize', 'big'])).message).toMatch(/^batchSize: must be a number/);
+    expect(errorOf(() => overrideFromFlags(defaultRunConfig(), ['--loss.matryoshka.dims', '768,x'])).field).toBe('loss.matryoshka.dims');
+    expect(errorOf(() => overrideFromFlags(defaultRunConfig(), ['--__proto__.x', '1'])).message).toMatch(/not a field name/);
+  });
+});
