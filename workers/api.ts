@@ -9,6 +9,7 @@ import type { StoreGroup } from '../src/lib/store/store.ts';
 import type { EvalProgress } from '../src/lib/eval/evaluate-model.ts';
 import type { IrResult } from '../src/lib/eval/ir-metrics.ts';
 import type { MinedRow, MineOptions, MineSummary } from '../src/lib/mine/hard-negatives.ts';
+import type { ModelPrompts } from '../src/lib/models/prompts.ts';
 import type { RunRecord } from '../src/lib/run/record.ts';
 import type { RunEvent, RunPhase, StepEvent } from '../src/lib/run/run.ts';
 import type { MemoryPlan, ModelShape } from '../src/lib/train/memory.ts';
@@ -87,6 +88,8 @@ export interface ModelSummary {
   files: { path: string; size: number }[];
   /** Loaded from IndexedDB because the Hub could not be reached. */
   offline: boolean;
+  /** Its config_sentence_transformers.json prompts (the Train step resolves the run's prompts from them). */
+  prompts: ModelPrompts;
 }
 
 export interface DatasetSummary {
@@ -273,6 +276,8 @@ export interface ExploreResult {
   after: ExploreHit[];
   /** Rank of the first relevant document before and after (test queries; null: not ranked). */
   relevantRank: { before: number | null; after: number | null } | null;
+  /** The run's prompts, on the query and the documents under both models ('' for none). */
+  prompts: { query: string; document: string };
 }
 
 export interface EngineWorkerApi {
@@ -337,6 +342,8 @@ export interface DemoModel {
   pooling: 'cls' | 'mean';
   normalize: boolean;
   dim: number;
+  /** The query prompt (on searches) and document prompt (on the corpus): the model's own, or e5's ('' for none). */
+  prompts: { query: string; document: string };
 }
 
 export interface DemoCorpus {

@@ -7,6 +7,9 @@
 // A demo link is anyone's link: its data set goes into an IndexedDB database of its own (never
 // the trainer's model and data caches), only when the visitor asks, and only up to a size cap
 // the listing is checked against before anything is fetched.
+// Prompts: the model's own (config_sentence_transformers.json) or e5's, resolved as a run's
+// "auto" choice (src/lib/models/prompts.ts): the document prompt on the corpus, the query
+// prompt on each search.
 
 import './csp-report.ts';
 import { env, pipeline, type FeatureExtractionPipeline } from '@huggingface/transformers';
@@ -16,12 +19,13 @@ import { buildIrSet } from '../src/lib/eval/ir-set.ts';
 import { hubDatasetSize, loadHubDataset } from '../src/lib/hub/dataset-files.ts';
 import { HubClient } from '../src/lib/hub/hub-client.ts';
 import { DEFAULT_POOLING, parsePoolingConfig } from '../src/lib/models/pooling.ts';
+import { checkConfigStSize, CONFIG_ST_FILE, DEFAULT_PROMPT_CHOICES, parseModelPrompts, poolingIncludesPrompt, resolvePrompts, type TextPrompts, withPrompt } from '../src/lib/models/prompts.ts';
 import { undoCdnWasmPaths } from '../src/lib/runtime/index.ts';
 import { IdbStore } from '../src/lib/store/idb-store.ts';
 import { isOrtThread } from './ort-thread.ts';
 import type { DemoCorpus, DemoCorpusSize, DemoHit, DemoModel, DemoProgress, DemoWorkerApi } from './api.ts';
 
-let model: { extractor: FeatureExtractionPipeline; pooling: 'cls' | 'mean'; normalize: boolean; dim: number } | null = null;
+let model: { extractor: FeatureExtractionPipeline; pooling: 'cls' | 'mean'; normalize: boolean; dim: number; prompts: TextPrompts } | null = null;
 let corpus: { texts: string[]; embeddings: Float32Array } | null = null;
 
 const BATCH = 16;
@@ -36,8 +40,9 @@ async function fetchJson(url: string): Promise<unknown | null> {
   return r.ok ? r.json() : null;
 }
 
-async function embed(texts: string[], onProgress?: (p: DemoProgress) => void): Promise<Float32Array> {
+async function embed(raw: string[], onProgress?: (p: DemoProgress) => void): Promise<Float32Array> {
   const m = model!;
+  const texts = withPrompt(raw, m.prompts.document);
   const out = new Float32Array(texts.length * m.dim);
   for (let i = 0; i < texts.length; i += BATCH) {
     const t = await m.extractor(texts.slice(i, i + BATCH), { pooling: m.pooling, normalize: m.normalize });
@@ -58,6 +63,18 @@ const api: DemoWorkerApi = {
     const modules = ((await fetchJson(`${base}/modules.json`).catch(() => null)) ?? []) as { type?: string }[];
     const pooling = poolingJson ? parsePoolingConfig(poolingJson) : DEFAULT_POOLING;
     const normalize = modules.some((m) => /Normalize$/.test(m.type ?? ''));
+    // Untrusted like every file of the repo: parseModelPrompts bounds and type-checks it.
+    const stResponse = await fetch(`${base}/${CONFIG_ST_FILE}`).catch(() => null);
+    const stBytes = stResponse?.ok ? new Uint8Array(await stResponse.arrayBuffer()) : null;
+    if (stBytes) checkConfigStSize(stBytes.byteLength);
+    let stConfig: unknown;
+    try {
+      stConfig = stBytes ? JSON.parse(new TextDecoder().decode(stBytes)) : undefined;
+    } catch (e) {
+      throw new Error(`${CONFIG_ST_FILE}: invalid JSON (${(e as Error).message})`);
+    }
+    const includePrompt = poolingJson ? poolingIncludesPrompt(poolingJson, '1_Pooling/config.json') : true;
+    const { query, document } = resolvePrompts(DEFAULT_PROMPT_CHOICES, parseModelPrompts(stConfig, includePrompt), req.repo);
     const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
     const device = gpu && (await gpu.requestAdapter().catch(() => null)) ? 'webgpu' : 'wasm';
     const extractor = await pipeline('feature-extraction', req.repo, {
@@ -67,9 +84,9 @@ const api: DemoWorkerApi = {
       },
     });
     const probe = await extractor(['dimension probe'], { pooling, normalize });
-    model = { extractor, pooling, normalize, dim: probe.dims.at(-1)! };
+    model = { extractor, pooling, normalize, dim: probe.dims.at(-1)!, prompts: { query, document } };
     corpus = null;
-    return { device, pooling, normalize, dim: model.dim } satisfies DemoModel;
+    return { device, pooling, normalize, dim: model.dim, prompts: model.prompts } satisfies DemoModel;
   },
 
   async corpusSize(req) {
@@ -104,7 +121,7 @@ const api: DemoWorkerApi = {
 
   async search(query, k = 10) {
     if (!model || !corpus) throw new Error('load a model and a corpus first');
-    const q = (await model.extractor([query], { pooling: model.pooling, normalize: model.normalize })).data as Float32Array;
+    const q = (await model.extractor([model.prompts.query + query], { pooling: model.pooling, normalize: model.normalize })).data as Float32Array;
     const D = model.dim;
     const n = corpus.texts.length;
     const scores = new Float32Array(n);

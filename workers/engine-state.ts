@@ -7,6 +7,7 @@
 import type { Table } from '../src/lib/data/parse.ts';
 import type { PreparedIr } from '../src/lib/eval/ir-metrics.ts';
 import type { BertEncoder } from '../src/lib/models/encoder.ts';
+import type { TextPrompts } from '../src/lib/models/prompts.ts';
 import { loadSentenceModel, type SentenceModel } from '../src/lib/models/sentence-model.ts';
 import type { Runtime } from '../src/lib/runtime/index.ts';
 import { openHubCache } from '../src/lib/hub/cache-migration.ts';
@@ -49,6 +50,8 @@ export class EngineState {
     tokenizers: { before: TextTokenizer; after: TextTokenizer };
     corpus: { before: Float32Array; after: Float32Array };
     dim: number;
+    /** The run's query and document prompts, on both models, as its evaluation put them. */
+    prompts: TextPrompts;
   } | null = null;
   /** A WASM runtime for runs that ask for "wasm" while the engine's own runtime is WebGPU. */
   wasmRuntime: Promise<Runtime> | null = null;

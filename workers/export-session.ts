@@ -10,6 +10,7 @@ import { type IrResult, jsScores, prepareIr } from '../src/lib/eval/ir-metrics.t
 import { commitMessage, describeInt8, pushToHub } from '../src/lib/export/hub-push.ts';
 import { evaluateQuantized, packageEntries, type PackageSource, zipPackage } from '../src/lib/export/package.ts';
 import { BertEncoder } from '../src/lib/models/encoder.ts';
+import { recordedPrompts } from '../src/lib/models/prompts.ts';
 import { loadSentenceModel } from '../src/lib/models/sentence-model.ts';
 import { CHECKPOINTS_PREFIX, readRunRecord, type RunRecord } from '../src/lib/run/record.ts';
 import { buildRunIrSet, runEvalDims } from '../src/lib/run/run.ts';
@@ -46,7 +47,7 @@ async function int8For(state: EngineState, runId: string, record: RunRecord, onP
   const model = loadSentenceModel(files);
   const result = await evaluateQuantized({
     runtime: (await runtimeFor(state, config)).runtime, model, tokenizer: loadTokenizer(tokenizerFilesFromMap(files, record.name)), set,
-    dims: runEvalDims(config, model.config.hiddenSize),
+    dims: runEvalDims(config, model.config.hiddenSize), prompts: recordedPrompts(config.prompts),
   });
   return result;
 }
@@ -108,16 +109,19 @@ async function explorerFor(state: EngineState, runId: string, onProgress?: (p: E
   const trained = loadSentenceModel(files);
   const encoders = { before: await BertEncoder.create(runtime, base.model), after: await BertEncoder.create(runtime, trained) };
   const tokenizers = { before: base.tokenizer, after: loadTokenizer(tokenizerFilesFromMap(files, record.name)) };
+  // The prompts the run trained and evaluated with (recorded resolved), on the base model too, as its "before" evaluation.
+  const prompts = recordedPrompts(config.prompts);
   const total = prepared.corpusTexts.length * 2;
   let done = 0;
   const corpus: { before: Float32Array; after: Float32Array } = { before: new Float32Array(), after: new Float32Array() };
   for (const which of ['before', 'after'] as const) {
     corpus[which] = await embedTexts(prepared.corpusTexts, tokenizers[which], encoders[which], {
       batchSize: 32,
+      prompt: prompts.document,
       onBatch: (n) => onProgress?.({ phase: 'embed', done: (done += n), total, rate: undefined, etaS: undefined, elapsedS: 0 }),
     });
   }
-  state.explorer = { runId, prepared, encoders, tokenizers, corpus, dim: trained.config.hiddenSize };
+  state.explorer = { runId, prepared, encoders, tokenizers, corpus, dim: trained.config.hiddenSize, prompts };
   return state.explorer;
 }
 
@@ -133,7 +137,7 @@ export async function explore(state: EngineState, req: ExploreRequest, onProgres
   const relevant = new Set(q >= 0 ? prepared.relevant.get(prepared.queryIds[q]) ?? [] : []);
   const nc = prepared.corpusIds.length;
   const ranked = async (which: 'before' | 'after') => {
-    const [emb] = [await embedTexts([req.query], e.tokenizers[which], e.encoders[which], { batchSize: 1 })];
+    const [emb] = [await embedTexts([req.query], e.tokenizers[which], e.encoders[which], { batchSize: 1, prompt: e.prompts.query })];
     const scores = jsScores(emb, e.corpus[which], 1, nc, D);
     // Ties by corpus order, as the evaluator breaks them (ascending corpus id rank).
     return [...scores.keys()].sort((a, b) => scores[b] - scores[a] || a - b).map((j) => ({ j, score: scores[j] }));
@@ -153,5 +157,6 @@ export async function explore(state: EngineState, req: ExploreRequest, onProgres
     query: req.query, isTestQuery: q >= 0, corpusSize: nc,
     before: hits(before, after), after: hits(after, before),
     relevantRank: q >= 0 ? { before: rankOf(before), after: rankOf(after) } : null,
+    prompts: e.prompts,
   };
 }

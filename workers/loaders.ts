@@ -12,6 +12,7 @@ import { checkModelConfig, loadCachedModel, loadHubModel } from '../src/lib/hub/
 import type { ProgressCallback } from '../src/lib/hub/progress.ts';
 import { parseBertConfig } from '../src/lib/models/bert-config.ts';
 import { parameterSet } from '../src/lib/models/parameter-set.ts';
+import { readModelPrompts } from '../src/lib/models/sentence-model.ts';
 import { CHECKPOINTS_PREFIX, readRunRecord, RUN_OUTPUT_EXTRAS, RUN_RECORD_KEY, type RunRecord, storedModelId, storedRunId } from '../src/lib/run/record.ts';
 import { localDatasetKey, prefixedStore, runKey, storeSummary, UNREFERENCED_GROUP } from '../src/lib/store/store.ts';
 import type { DatasetSummary, LoadRequest, ModelSummary, StoragePanel } from './api.ts';
@@ -44,6 +45,7 @@ export async function loadModel(state: EngineState, req: LoadRequest, onProgress
     ...shapeOf(m.config),
     files: [...m.files].map(([path, b]) => ({ path, size: b.byteLength })),
     offline: m.offline,
+    prompts: readModelPrompts(m.files),
   };
   // Through the manifest and its hashes (checked once per worker), from the Hub it was loaded from.
   const reread = async () => {
@@ -94,6 +96,7 @@ export async function loadStoredModel(state: EngineState, runId: string): Promis
     ...shapeOf(config),
     files: [...files].map(([path, b]) => ({ path, size: b.byteLength })),
     offline: false,
+    prompts: readModelPrompts(files),
   };
   state.model = { summary, files, hub: null, reread: async () => (await storedModelFiles(state, runId)).files };
   return summary;

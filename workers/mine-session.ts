@@ -8,6 +8,7 @@ import { parseDataFile } from '../src/lib/data/parse.ts';
 import { type MineOptions, type MineResult, type MineSummary, minedRecords, mineHardNegatives } from '../src/lib/mine/hard-negatives.ts';
 import { BertEncoder } from '../src/lib/models/encoder.ts';
 import { localDatasetKey } from '../src/lib/store/store.ts';
+import { runPrompts } from '../src/lib/run/run.ts';
 import { parseRunConfig, type RunConfig } from '../src/lib/train/run-config.ts';
 import type { DatasetSummary, MineProgressEvent, MineSummaryReport } from './api.ts';
 import type { EngineState } from './engine-state.ts';
@@ -32,13 +33,14 @@ export async function mine(state: EngineState, req: { config: RunConfig; options
   const source = state.data?.source;
   if (!source) throw new Error('no data set is loaded: load one first');
   const data = preparedData(state, config);
+  const prompts = runPrompts(config, model.prompts);
   const encoder = await BertEncoder.create((await runtimeFor(state, config)).runtime, model);
   const results: Record<string, MineResult> = {};
   try {
     for (const [split, pairs] of [['train', data.train], ['test', data.test]] as const) {
       if (!pairs.length) continue;
       results[split] = await mineHardNegatives({
-        pairs, encoder, tokenizer, options: req.options,
+        pairs, encoder, tokenizer, options: req.options, prompts,
         onProgress: (p) => onProgress?.({ split, ...p }),
       });
     }

@@ -11,7 +11,7 @@ import { BertEncoder } from '../src/lib/models/encoder.ts';
 import { loadSentenceModel } from '../src/lib/models/sentence-model.ts';
 import { modelIdentity } from '../src/lib/run/identity.ts';
 import { readRunRecord, type RunRecord, withNewestCheckpoint, writeRunRecord } from '../src/lib/run/record.ts';
-import { accountedFileBytes, buildRunIrSet, type RunEvent, runEvalDims, runTraining } from '../src/lib/run/run.ts';
+import { accountedFileBytes, buildRunIrSet, type RunEvent, runEvalDims, runPrompts, runTraining } from '../src/lib/run/run.ts';
 import { createRuntime, type Runtime } from '../src/lib/runtime/index.ts';
 import { prefixedStore, runKey, type Store } from '../src/lib/store/store.ts';
 import { loadTokenizer, tokenizerFilesFromMap } from '../src/lib/tokenize/tokenizer.ts';
@@ -210,7 +210,9 @@ export async function evaluate(state: EngineState, req: EvaluateRequest, onProgr
   if (!set) throw new Error('the data set has no test rows to evaluate on');
   const encoder = await BertEncoder.create((await runtimeFor(state, config)).runtime, model);
   try {
-    const { timing: _timing, ...result } = await evaluateModel({ encoder, tokenizer, set, dims: runEvalDims(config, model.config.hiddenSize), onProgress });
+    // A stored model carries the prompts it was trained with in its own config; the loaded one is config.model.id.
+    const prompts = runPrompts(config, model.prompts, stored ? stored.record.name : config.model.id);
+    const { timing: _timing, ...result } = await evaluateModel({ encoder, tokenizer, set, dims: runEvalDims(config, model.config.hiddenSize), prompts, onProgress });
     return { model: name, runId: req.runId ?? null, result };
   } finally {
     await encoder.dispose();

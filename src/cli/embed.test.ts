@@ -1,8 +1,11 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureFixtures } from '../../tests/fixtures/fixtures.ts';
 import { loadTokenizerFromDir } from '../lib/tokenize/node.ts';
 import type { TextTokenizer, TokenizedBatch } from '../lib/tokenize/tokenizer.ts';
-import { embeddingsJson, embedTexts, parseTextLines, type BatchEncoder } from './embed.ts';
+import { embedCommand, embeddingsJson, embedTexts, parseTextLines, type BatchEncoder } from './embed.ts';
 
 describe('parseTextLines', () => {
   it('takes one text per line, with or without a final newline, CRLF too', () => {
@@ -69,4 +72,34 @@ describe('embedTexts', () => {
     const json = JSON.parse(embeddingsJson(new Float32Array([1, 0.5, -2, 0.25]), 2));
     expect(json).toEqual({ dim: 2, embeddings: [[1, 0.5], [-2, 0.25]] });
   });
+});
+
+describe('embedCommand prompts', () => {
+  // encode()'s order: --prompt, else --prompt-name, else the model's default_prompt_name.
+  it('--prompt, --prompt-name and default_prompt_name embed as the prefixed texts do', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'tabtune-embed-'));
+    try {
+      const model = join(work, 'model');
+      cpSync(ensureFixtures().tinyBge, model, { recursive: true });
+      writeFileSync(join(model, 'config_sentence_transformers.json'), JSON.stringify({ prompts: { query: 'query: ', passage: 'passage: ' }, default_prompt_name: 'query' }));
+      const texts = ['hello world', 'The KELDOR nests in reeds'];
+      writeFileSync(join(work, 'texts.txt'), texts.join('\n'));
+      const run = async (name: string, file: string, ...flags: string[]) => {
+        const err: string[] = [];
+        const io = { stdout: { write: () => true }, stderr: { write: (s: string) => err.push(s) } };
+        await embedCommand(['--model', model, '--texts', join(work, file), '--out', join(work, name), ...flags], io);
+        return { emb: JSON.parse(readFileSync(join(work, name), 'utf8')).embeddings as number[][], stderr: err.join('') };
+      };
+      for (const [prefix, flags] of [['query: ', []], ['passage: ', ['--prompt-name', 'passage']], ['Represent: ', ['--prompt', 'Represent: ']], ['', ['--prompt', '']]] as const) {
+        writeFileSync(join(work, 'prefixed.txt'), texts.map((t) => prefix + t).join('\n'));
+        const got = await run('got.json', 'texts.txt', ...flags);
+        const want = await run('want.json', 'prefixed.txt', '--prompt', '');
+        expect(got.emb, prefix).toEqual(want.emb);
+        expect(got.stderr.includes(`prompt ${JSON.stringify(prefix)}`), got.stderr).toBe(prefix !== '');
+      }
+      await expect(run('x.json', 'texts.txt', '--prompt-name', 'document')).rejects.toThrow('--prompt-name: the model has no prompt named "document" (it has "query", "passage")');
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

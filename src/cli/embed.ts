@@ -9,6 +9,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { checkDataFileSize, DataError } from '../lib/data/parse.ts';
 import { BertEncoder } from '../lib/models/encoder.ts';
+import { encodePrompt, PromptError } from '../lib/models/prompts.ts';
 import { loadSentenceModelFromDir } from '../lib/models/sentence-model-node.ts';
 import { createRuntime } from '../lib/runtime/index.ts';
 import { loadTokenizerFromDir } from '../lib/tokenize/node.ts';
@@ -60,6 +61,9 @@ Options:
   --texts FILE        one text per line (blank lines are an error)
   --backend KIND      node (onnxruntime-node, native CPU; default) or wasm (onnxruntime-web)
   --batch-size N      texts per batch (default 32)
+  --prompt TEXT       prepend TEXT to every text (sentence-transformers' encode(prompt=...))
+  --prompt-name NAME  prepend the model's prompt NAME (config_sentence_transformers.json; encode(prompt_name=...));
+                      without either, the model's default_prompt_name, if it sets one
   --out FILE          write the JSON here instead of stdout
   -h, --help          show this help
 
@@ -85,6 +89,8 @@ export async function embedCommand(argv: string[], io: CliIo): Promise<number> {
       backend: { type: 'string', default: 'node' },
       'batch-size': { type: 'string', default: '32' },
       out: { type: 'string' },
+      prompt: { type: 'string' },
+      'prompt-name': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -112,12 +118,21 @@ export async function embedCommand(argv: string[], io: CliIo): Promise<number> {
     throw new Error(`cannot read --texts ${values.texts}: ${why}`);
   }
   const texts = parseTextLines(content, values.texts);
+  if (values.prompt !== undefined && values['prompt-name'] !== undefined) throw new UsageError('give --prompt or --prompt-name, not both', 'embed');
   const tokenizer = loadTokenizerFromDir(values.model);
-  const encoder = await loadEncoder(values.model, backend);
+  const model = loadSentenceModelFromDir(values.model);
+  let prompt: string;
   try {
-    io.stderr.write(`${encoder.describe()}\n`);
+    prompt = encodePrompt(model.prompts, { prompt: values.prompt, promptName: values['prompt-name'] }, { prompt: '--prompt', promptName: '--prompt-name' });
+  } catch (e) {
+    if (e instanceof PromptError) throw new UsageError(e.message, 'embed');
+    throw e;
+  }
+  const encoder = await BertEncoder.create(await createRuntime(backend), model);
+  try {
+    io.stderr.write(`${encoder.describe()}${prompt ? `; prompt ${JSON.stringify(prompt)}` : ''}\n`);
     const bar = new ProgressBar({ label: 'embed', total: texts.length, unit: 'texts', stream: io.stderr });
-    const emb = await embedTexts(texts, tokenizer, encoder, { batchSize, onBatch: (n) => bar.advance(n) });
+    const emb = await embedTexts(texts, tokenizer, encoder, { batchSize, prompt, onBatch: (n) => bar.advance(n) });
     bar.finish();
     const json = embeddingsJson(emb, encoder.dim);
     if (values.out) writeFileSync(values.out, json);

@@ -56,7 +56,7 @@ beforeAll(async () => {
   fx = ensureFixtures();
   work = mkdtempSync(join(tmpdir(), 'tabtune-eval-'));
   hub = await startLocalHub({
-    models: { 'org/tiny-bge': fx.tinyBge },
+    models: { 'org/tiny-bge': fx.tinyBge, 'intfloat/e5-tiny': fx.tinyBge },
     datasets: { 'org/qa-tiny': fx.qaTiny, [DEFAULT_DATASET_ID]: fx.qaTiny },
   });
 });
@@ -128,6 +128,27 @@ describe('tabtune eval (child process)', () => {
     expect(j.source.data.split).toBe('seeded');
     expect(j.numQueries).toBe(16);
     expect(j.backend).toBe('engine (onnxruntime-web, WASM EP)');
+  });
+
+  it('an e5 repo without prompts gets "query: " / "passage: " on queries and corpus; the flags override them or fail naming the flag', async () => {
+    const r = await tabtune('eval', '--model', 'intfloat/e5-tiny', '--data', fx.qaTiny, '--hub', hub.url, '--dims', '32,16', '--out', 'e5.json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('prompts: query "query: " (e5\'s query prefix; the model names no prompts), document "passage: " (e5\'s passage prefix; the model names no prompts)');
+    const j = readJson('e5.json') as EvalJson & { source: { prompts: unknown } };
+    expect(j.source.prompts).toEqual({ query: 'query: ', document: 'passage: ' });
+    const table = async (s: string) => parseDataFile(`${s}.jsonl`, new Uint8Array(readFileSync(join(fx.qaTiny, `${s}.jsonl`))));
+    const data = prepareDataset({ train: await table('train'), test: await table('test') }, { source: 'qa-tiny' });
+    const encoder = await BertEncoder.create(await createRuntime('node'), loadSentenceModelFromDir(fx.tinyBge));
+    const want = await evaluateModel({ encoder, tokenizer: loadTokenizerFromDir(fx.tinyBge), set: buildIrSet(data.train, data.test), dims: [32, 16], prompts: { query: 'query: ', document: 'passage: ' } });
+    expect(j.metrics).toEqual(want.metrics);
+    // …which are not the numbers without prompts.
+    const bare = await evaluateModel({ encoder, tokenizer: loadTokenizerFromDir(fx.tinyBge), set: buildIrSet(data.train, data.test), dims: [32, 16] });
+    expect(j.metrics['dim_32_cosine_ndcg@10']).not.toBe(bare.metrics['dim_32_cosine_ndcg@10']);
+    await encoder.dispose();
+
+    const bad = await tabtune('eval', '--model', 'intfloat/e5-tiny', '--data', fx.qaTiny, '--hub', hub.url, '--query-prompt-name', 'query');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--query-prompt-name: the model has no prompt named "query" (it names no prompts)');
   });
 
   it('bad inputs: clear messages and exit codes', async () => {

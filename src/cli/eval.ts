@@ -17,6 +17,7 @@ import { createRuntime } from '../lib/runtime/index.ts';
 import { BACKENDS, type Backend, type CliIo } from './embed.ts';
 import { UsageError } from './errors.ts';
 import { ProgressBar } from './progress-bar.ts';
+import { PROMPT_FLAG_OPTIONS, PROMPT_FLAGS_HELP, promptsFromFlags, reportPrompts } from './prompt-flags.ts';
 import { loadDataSource, loadModelSource, parseColumnsFlag, reportData, resolveHubFlag } from './sources.ts';
 
 export const EVAL_HELP = `Usage: tabtune eval --model DIR|HUB_ID --data DIR|FILE|HUB_ID [options]
@@ -44,6 +45,7 @@ Options:
   --batch-size N       texts per encoder call (default 32, as the evaluator)
   --backend KIND       node (onnxruntime-node; default) or wasm (onnxruntime-web)
   --out FILE           write the full result as JSON (keys as sentence-transformers: dim_768_cosine_ndcg@10, ...)
+${PROMPT_FLAGS_HELP}
   --hub URL            the Hub to download from (default: $TABTUNE_HUB_URL or https://huggingface.co)
   -h, --help           show this help
 
@@ -104,6 +106,7 @@ export async function evalCommand(argv: string[], io: CliIo): Promise<number> {
       backend: { type: 'string', default: 'node' },
       out: { type: 'string' },
       hub: { type: 'string' },
+      ...PROMPT_FLAG_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -127,6 +130,7 @@ export async function evalCommand(argv: string[], io: CliIo): Promise<number> {
 
   const model = await loadModelSource(values.model, ctx);
   const hidden = model.model.config.hiddenSize;
+  const prompts = promptsFromFlags(values, model.model.prompts, model.hub?.repo ?? model.name, 'eval');
   if (userDims) {
     const over = userDims.filter((d) => d > hidden);
     if (over.length) throw new UsageError(`--dims ${over.join(',')}: larger than the model's hidden size ${hidden}`, 'eval');
@@ -151,6 +155,7 @@ export async function evalCommand(argv: string[], io: CliIo): Promise<number> {
   const scores = new EngineScoreBackend(runtime);
   try {
     io.stderr.write(`${encoder.describe()}\n`);
+    reportPrompts(prompts, io.stderr);
     const bar = new ProgressBar({ label: 'embed', total: set.queries.size + set.corpus.size, unit: 'texts', stream: io.stderr });
     const result = await evaluateModel({
       encoder,
@@ -159,6 +164,7 @@ export async function evalCommand(argv: string[], io: CliIo): Promise<number> {
       dims,
       scoreFunctions,
       batchSize,
+      prompts,
       backend: scores,
       onProgress: (e) => {
         bar.tracker.setTotal(e.total);
@@ -179,6 +185,7 @@ export async function evalCommand(argv: string[], io: CliIo): Promise<number> {
           dims,
           scoreFunctions,
           batchSize,
+          prompts: { query: prompts.query, document: prompts.document },
           runtime: encoder.describe(),
           timing: result.timing,
         },

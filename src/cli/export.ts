@@ -17,6 +17,7 @@ import { buildRunIrSet, runEvalDims } from '../lib/run/run.ts';
 import { createRuntime } from '../lib/runtime/index.ts';
 import { PlainFolderStore } from '../lib/store/plain-folder-store.ts';
 import { loadTokenizer, tokenizerFilesFromMap } from '../lib/tokenize/tokenizer.ts';
+import { recordedPrompts } from '../lib/models/prompts.ts';
 import { parseRunConfig } from '../lib/train/run-config.ts';
 import type { CliIo } from './embed.ts';
 import { UsageError } from './errors.ts';
@@ -131,7 +132,7 @@ export async function int8Evaluation(
   const model = loadSentenceModel(files);
   const result = await evaluateQuantized({
     runtime: await createRuntime(o.backend === 'wasm' ? 'wasm' : 'node'), model, tokenizer: loadTokenizer(tokenizerFilesFromMap(files, 'model')), set,
-    dims: runEvalDims(config, model.config.hiddenSize),
+    dims: runEvalDims(config, model.config.hiddenSize), prompts: recordedPrompts(config.prompts),
   });
   log(`int8: ${result.evaluators.map((e) => `dim ${e.dim} nDCG@10 ${e.metrics[`${e.name}_cosine_ndcg@10`].toFixed(4)}`).join(', ')}`);
   return result;

@@ -14,6 +14,7 @@ import { createRuntime } from '../lib/runtime/index.ts';
 import type { CliIo } from './embed.ts';
 import { UsageError } from './errors.ts';
 import { ProgressBar } from './progress-bar.ts';
+import { PROMPT_FLAG_OPTIONS, PROMPT_FLAGS_HELP, promptsFromFlags, reportPrompts } from './prompt-flags.ts';
 import { classifySource, loadDataSource, loadModelSource, parseColumnsFlag, reportData, resolveHubFlag } from './sources.ts';
 
 export const MINE_HELP = `Usage: tabtune mine --model DIR|HUB_ID --data DIR|FILE|HUB_ID --out FILE.jsonl [options]
@@ -42,6 +43,7 @@ embeddings, as sentence-transformers' util.mine_hard_negatives does, and writes 
   --format triplet|n-tuple one row per negative (default), or one row with negative_1 … negative_n
                            (anchors that found fewer are left out)
   --scores                 add each row's scores (positive first)
+${PROMPT_FLAGS_HELP}
   --backend node|wasm      engine (default node)
   --hub URL                the Hub (default: $TABTUNE_HUB_URL or https://huggingface.co)`;
 
@@ -75,6 +77,7 @@ export async function mineCommand(argv: string[], io: CliIo): Promise<number> {
       'range-max': { type: 'string' }, margin: { type: 'string' }, 'relative-margin': { type: 'string' }, 'max-score': { type: 'string' },
       'min-score': { type: 'string' }, sampling: { type: 'string', default: 'top' }, seed: { type: 'string' }, format: { type: 'string', default: 'triplet' },
       scores: { type: 'boolean' }, columns: { type: 'string' }, backend: { type: 'string', default: 'node' }, hub: { type: 'string' },
+      ...PROMPT_FLAG_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -97,6 +100,7 @@ export async function mineCommand(argv: string[], io: CliIo): Promise<number> {
   };
   const ctx = { hubUrl: resolveHubFlag(values.hub, process.env, 'mine'), stderr: io.stderr, command: 'mine' };
   const source = await loadModelSource(values.model!, ctx);
+  const prompts = promptsFromFlags(values, source.model.prompts, source.hub?.repo ?? source.name, 'mine');
   const data = await loadDataSource(values.data!, ctx, { mapping: values.columns ? parseColumnsFlag(values.columns, 'mine') : undefined });
   reportData(data, io.stderr);
   const split = values.split === 'test' ? data.prepared.test : values.split === 'train' ? data.prepared.train : null;
@@ -127,8 +131,9 @@ export async function mineCommand(argv: string[], io: CliIo): Promise<number> {
   let result: MineResult;
   try {
     io.stderr.write(`${encoder.describe()}\n`);
+    reportPrompts(prompts, io.stderr);
     result = await mineHardNegatives({
-      pairs: split, corpus, encoder, tokenizer: source.tokenizer, options,
+      pairs: split, corpus, encoder, tokenizer: source.tokenizer, options, prompts,
       onProgress: (p) => {
         if (p.phase !== 'embed') return;
         bar ??= new ProgressBar({ label: 'embed', total: p.total, unit: 'texts', stream: io.stderr });

@@ -15,7 +15,7 @@ import { moduleDirs } from '../lib/export/package.ts';
 import { ProgressTracker } from '../lib/progress/progress.ts';
 import { modelIdentity } from '../lib/run/identity.ts';
 import { checkpointKey, readRunRecord, RUN_RECORD_KEY } from '../lib/run/record.ts';
-import { type RunEvent, runTraining } from '../lib/run/run.ts';
+import { type RunEvent, runPrompts, runTraining } from '../lib/run/run.ts';
 import { createRuntime } from '../lib/runtime/index.ts';
 import { PlainFolderStore } from '../lib/store/plain-folder-store.ts';
 import { overrideFromFlags } from '../lib/train/run-config-flags.ts';
@@ -43,7 +43,11 @@ sentence-transformers model folder to --output.
   --FIELD VALUE          any run-config field by its dotted path: --lr 1e-5, --batchSize 16,
                          --loss.type cosent, --loss.matryoshka.dims 32,16, --gradCache.miniBatchSize 8,
                          --no-shuffle, --dropout=false, --maxSteps 100, --backend wasm,
-                         --eval.everyEpoch (evaluate after every epoch, logged as eval_… lines)
+                         --eval.everyEpoch (evaluate after every epoch, logged as eval_… lines),
+                         --prompts.query.text "query: " (the anchor column's and the queries' prompt),
+                         --prompts.document.name passage (the model's prompt "passage" on positives,
+                         negatives and the corpus), --prompts.query auto (the default: the model's
+                         own prompts; "query: " / "passage: " for intfloat/e5-* models without any)
   --checkpoint-every N   write output/checkpoints/checkpoint-<step>.safetensors every N updates
                          (default: a quarter of the run, at most an epoch apart; also at every
                          epoch's end; only the newest is kept, and none once the run finishes)
@@ -129,6 +133,7 @@ export async function trainCommand(argv: string[], io: CliIo, hooks: TrainHooks 
   const source = await loadModelSource(sourceSpec(config.model.id, config.model.revision), ctx);
   const { model, tokenizer } = source;
   config = parseRunConfig(config, { hidden: model.config.hiddenSize });
+  const prompts = runPrompts(config, model.prompts);
   const maxTokens = config.maxSeqLength ?? tokenizer.maxLength;
   const dataSource = await loadDataSource(sourceSpec(config.data.source, config.data.revision), ctx, {
     mapping: config.data.columns ?? undefined, testFraction: config.data.testFraction, seed: config.data.splitSeed,
@@ -168,6 +173,7 @@ export async function trainCommand(argv: string[], io: CliIo, hooks: TrainHooks 
     switch (e.type) {
       case 'start':
         log(`model ${source.name}: ${e.encoder}; ${e.train} train / ${e.test} test rows; ${e.maxSteps} steps`);
+        if (prompts.query || prompts.document) log(`prompts: query ${JSON.stringify(prompts.query)} (the anchors, the queries), document ${JSON.stringify(prompts.document)} (positives, negatives, the corpus)`);
         steps.setTotal(e.maxSteps);
         steps.update(e.resumedFrom ?? 0);
         if (e.resumedFrom !== null) log(`resumed from ${join(out, checkpointKey(e.resumedFrom))} at step ${e.resumedFrom}`);

@@ -183,6 +183,14 @@ describe(`the page as people expect it (${engine})`, () => {
     expect(await page.texts('[data-testid=data-preview] tbody tr:first-child td')).toEqual(expect.arrayContaining([XSS_QUESTION, XSS_DOC]));
     expect(await page.count('[data-testid=data-preview] :is(img, script, b)')).toBe(0);
 
+    // The Train step shows the prompts the run will use (the fixture names none) and takes edits.
+    expect([await page.value('cfg-prompt-query'), await page.text('cfg-prompt-query-why')]).toEqual(['', 'none (the model names no prompt for it)']);
+    await page.fill('cfg-prompt-query', 'query: ');
+    await expect.poll(() => page.text('cfg-prompt-query-why')).toBe('set by the run');
+    await page.click('cfg-prompt-query-auto');
+    await expect.poll(() => page.text('cfg-prompt-query-why')).toBe('none (the model names no prompt for it)');
+    expect(await page.value('cfg-prompt-query')).toBe('');
+
     // A budget below what the run needs: the page refuses to start, says why and what would fit,
     // and nothing stored is lost. Clearing the field gives the default budget back.
     await page.waitFor('memory-summary', { timeout: 60_000 });

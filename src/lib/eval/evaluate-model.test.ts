@@ -118,6 +118,27 @@ describe('evaluateModel on tiny-bge + qa-tiny', () => {
     expect(sizes).toEqual([32, 8, 32, 8]);
   });
 
+  it('puts the query prompt before every query and the document prompt before every corpus text, as InformationRetrievalEvaluator(query_prompt=…, corpus_prompt=…)', async () => {
+    const prompts = { query: 'query: ', document: 'passage: ' };
+    const seen: string[] = [];
+    const spyTokenizer = { encodeBatch: (texts: string[]) => (seen.push(...texts), tokenizer.encodeBatch(texts)) };
+    const res = await evaluateModel({ encoder, tokenizer: spyTokenizer, set, dims: [32, 16], batchSize: 7, prompts });
+    const prepared = prepareIr(set);
+    // sentence-transformers' encode: `prompt + sentence` for each text, then its usual tokenization.
+    const queries = prepared.queryTexts.map((q) => `query: ${q}`);
+    const corpus = prepared.corpusTexts.map((d) => `passage: ${d}`);
+    expect(seen.slice(0, queries.length).sort()).toEqual([...queries].sort());
+    expect(seen.slice(queries.length).sort()).toEqual([...corpus].sort());
+    const q = await embedTexts(queries, tokenizer, encoder, { batchSize: 7 });
+    const c = await embedTexts(corpus, tokenizer, encoder, { batchSize: 7 });
+    expect(res.metrics).toEqual((await evaluateIr(prepared, q, c, 32, { dims: [32, 16] })).metrics);
+    // The embedding with a prompt is the prefixed text's, bit for bit, and not the bare text's.
+    const withPrompt = await embedTexts(prepared.queryTexts, tokenizer, encoder, { batchSize: 7, prompt: 'query: ' });
+    expect(Buffer.from(withPrompt.buffer).equals(Buffer.from(q.buffer))).toBe(true);
+    const bare = await embedTexts(prepared.queryTexts, tokenizer, encoder, { batchSize: 7 });
+    expect(Math.max(...bare.map((x, i) => Math.abs(x - q[i])))).toBeGreaterThan(1e-3);
+  });
+
   afterAll(async () => {
     await encoder?.dispose?.();
   });

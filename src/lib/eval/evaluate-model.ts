@@ -4,10 +4,12 @@
 // those embeddings, reporting texts embedded, rate and ETA through one callback.
 // Pure TypeScript with no filesystem, so the engine worker runs it as the CLI does. Not the
 // loading of models or data (src/cli/sources.ts, workers/) and not the presentation (report.ts).
-// Prompts: BGE v1.5 defines no query/document prompt in its sentence-transformers config, so
-// texts are embedded as they are (SPEC §4, §6.2); an instruction is the caller's to prepend.
+// Prompts: the query prompt goes before every query and the document prompt before every corpus
+// text, as InformationRetrievalEvaluator(query_prompt=…, corpus_prompt=…) applies them
+// (src/lib/models/prompts.ts); without them texts are embedded as they are.
 
 import { embedTexts, type BatchEncoder } from '../models/embed-texts.ts';
+import type { TextPrompts } from '../models/prompts.ts';
 import { ProgressTracker } from '../progress/progress.ts';
 import type { TextTokenizer } from '../tokenize/tokenizer.ts';
 import { DEFAULT_MATRYOSHKA_DIMS, evaluateIr, prepareIr, type IrEvalOptions, type IrResult } from './ir-metrics.ts';
@@ -36,6 +38,8 @@ export interface EvaluateModelOptions extends Omit<IrEvalOptions, 'dims' | 'sign
   batchSize?: number;
   onProgress?: (p: EvalProgress) => void;
   signal?: AbortSignal;
+  /** Query prompt on the queries, document prompt on the corpus (default none). */
+  prompts?: TextPrompts;
   /** Milliseconds, monotonic (tests inject a clock). */
   now?: () => number;
 }
@@ -57,7 +61,7 @@ export function defaultEvalDims(hidden: number): number[] {
 }
 
 export async function evaluateModel(o: EvaluateModelOptions): Promise<ModelEvalResult> {
-  const { encoder, tokenizer, set, batchSize = 32, onProgress, signal, ...irOptions } = o;
+  const { encoder, tokenizer, set, batchSize = 32, onProgress, signal, prompts, ...irOptions } = o;
   const prepared = prepareIr(set);
   const nq = prepared.queryTexts.length;
   const nc = prepared.corpusTexts.length;
@@ -75,8 +79,8 @@ export async function evaluateModel(o: EvaluateModelOptions): Promise<ModelEvalR
   const t0 = now();
   emit('embed');
   const step = { batchSize, signal, onBatch: (n: number) => (tracker.advance(n), emit('embed')) };
-  const queryEmb = await embedTexts(prepared.queryTexts, tokenizer, encoder, step);
-  const corpusEmb = await embedTexts(prepared.corpusTexts, tokenizer, encoder, step);
+  const queryEmb = await embedTexts(prepared.queryTexts, tokenizer, encoder, { ...step, prompt: prompts?.query });
+  const corpusEmb = await embedTexts(prepared.corpusTexts, tokenizer, encoder, { ...step, prompt: prompts?.document });
   const t1 = now();
   emit('score');
   const result = await evaluateIr(prepared, queryEmb, corpusEmb, encoder.dim, { ...irOptions, dims, signal });

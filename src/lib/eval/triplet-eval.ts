@@ -9,6 +9,7 @@
 // float32, so only a triplet within float32 rounding of a tie could count differently.
 // Not the IR evaluator (ir-metrics.ts).
 
+import type { TextPrompts } from '../models/prompts.ts';
 import { embedTexts, type BatchEncoder } from '../models/embed-texts.ts';
 import type { TextTokenizer } from '../tokenize/tokenizer.ts';
 
@@ -82,8 +83,10 @@ export async function evaluateTriplets(o: {
   dims: readonly number[];
   similarities?: readonly TripletSimilarity[];
   signal?: AbortSignal;
+  /** The query prompt on anchors, the document prompt on positives and negatives, as training puts them (default none). */
+  prompts?: TextPrompts;
 }): Promise<TripletResult> {
   const step = { batchSize: 32, signal: o.signal };
-  const embed = (f: keyof Triplet) => embedTexts(o.triplets.map((t) => t[f]), o.tokenizer, o.encoder, step);
+  const embed = (f: keyof Triplet) => embedTexts(o.triplets.map((t) => t[f]), o.tokenizer, o.encoder, { ...step, prompt: f === 'anchor' ? o.prompts?.query : o.prompts?.document });
   return tripletAccuracy(await embed('anchor'), await embed('positive'), await embed('negative'), o.encoder.dim, o);
 }

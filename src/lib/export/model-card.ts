@@ -2,7 +2,8 @@
 // (library_name, base_model, datasets, pipeline_tag, tags, and a model-index with one
 // information-retrieval result per Matryoshka dimension, as sentence-transformers' own cards
 // have), the before/after nDCG@10 table (with the int8 ONNX model's column when it was measured),
-// the loss and hyperparameters, and usage snippets for sentence-transformers and transformers.js.
+// the loss, hyperparameters and prompts, and usage snippets for sentence-transformers (with
+// prompt_name= when the run used prompts) and transformers.js.
 // Everything comes from the run record, so the CLI and the page write the same card and nothing in
 // it depends on the machine or the time (a zip of the page's model equals the CLI's folder): the
 // base model and data set appear by Hub id or file name, never a local path (public-names.ts).
@@ -11,6 +12,7 @@
 import type { IrResult } from '../eval/ir-metrics.ts';
 import type { RunEvaluation } from '../eval/report.ts';
 import { DEFAULT_POOLING, type PoolingMode } from '../models/pooling.ts';
+import { recordedPrompts } from '../models/prompts.ts';
 import type { RunConfig } from '../train/run-config.ts';
 import { publicConfig, publicName, publicText } from './public-names.ts';
 
@@ -58,6 +60,13 @@ function lossDescription(config: RunConfig): string {
   return l.matryoshka ? `MatryoshkaLoss over ${inner}, dims ${l.matryoshka.dims.join(', ')}` : inner;
 }
 
+// Prompt text is untrusted: a backtick in it could end a code span or (three of them) a snippet's
+// fence, so it is written as the \u0060 escape, which JSON, Python and JavaScript strings all read back.
+const fenced = (p: string) => JSON.stringify(p).replace(/`/g, '\\u0060');
+const promptWords = (p: string) => (p === '' ? 'none' : `\`${fenced(p)}\``);
+/** A single-quoted JavaScript string literal (the snippet's style). */
+const jsString = (s: string) => `'${fenced(s).slice(1, -1).replace(/\\"/g, '"').replace(/'/g, "\\'")}'`;
+
 /** `dim_{d}_cosine_ndcg@10` per evaluator of `r`. */
 function ndcg(r: IrResult | null | undefined): Map<number, number> {
   return new Map((r?.evaluators ?? []).map((e) => [e.dim, e.metrics[`${e.name}_cosine_ndcg@10`]]));
@@ -76,6 +85,9 @@ export function modelCard(card: CardRecord, opts: ModelCardOptions = {}): string
   const base = config.model.id;
   const data = config.data.source;
   const repo = opts.repoId ?? 'path/to/this/model';
+  // The prompts training used, saved in the folder's config_sentence_transformers.json as "query" and "document".
+  const prompts = recordedPrompts(config.prompts);
+  const prompted = prompts.query !== '' || prompts.document !== '';
   const lines = ['---', 'library_name: sentence-transformers', 'pipeline_tag: sentence-similarity'];
   lines.push('tags:', ...['sentence-transformers', 'sentence-similarity', 'feature-extraction', 'tabtune', ...(config.loss.matryoshka ? ['matryoshka'] : []), `loss:${config.loss.type}`].map((t) => `- ${q(t)}`));
   if (isHubId(base)) lines.push(`base_model: ${q(base)}`);
@@ -139,6 +151,7 @@ export function modelCard(card: CardRecord, opts: ModelCardOptions = {}): string
     `- Batch size ${c.batchSize}${c.accumulation > 1 ? `, gradient accumulation ${c.accumulation}` : ''}, ${c.maxSteps !== null ? `max steps ${c.maxSteps}` : `${c.epochs} epochs`} (${record.step} updates)`,
     `- Learning rate ${c.lr}, ${c.scheduler} schedule, warmup ${c.warmupSteps > 0 ? `${c.warmupSteps} steps` : `ratio ${c.warmupRatio}`}, weight decay ${c.weightDecay}, max grad norm ${c.maxGradNorm}${c.adamMoments === 'bfloat16' ? ', AdamW moments in bfloat16 (stochastic rounding)' : ''}`,
     `- Batch sampler ${c.sampler === 'no_duplicates' ? 'NO_DUPLICATES' : 'BATCH_SAMPLER'}${c.shuffle ? '' : ' (no shuffle)'}, seed ${c.seed}, dropout ${c.dropout ? 'on' : 'off'}${c.maxSeqLength ? `, max sequence length ${c.maxSeqLength}` : ''}`,
+    ...(prompted ? [`- Prompts: query ${promptWords(prompts.query)} (the anchor column), document ${promptWords(prompts.document)} (positives and negatives); saved as the model's "query" and "document" prompts`] : []),
     '',
     '## Usage',
     '',
@@ -146,8 +159,14 @@ export function modelCard(card: CardRecord, opts: ModelCardOptions = {}): string
     'from sentence_transformers import SentenceTransformer',
     '',
     `model = SentenceTransformer(${q(repo)})`,
-    'embeddings = model.encode(["What is the capital of France?", "Paris is the capital of France."])',
-    'print(model.similarity(embeddings[:1], embeddings[1:]))',
+    ...(prompted
+      ? [
+          `# the prompts it was trained with: prompt_name="query" prepends ${fenced(prompts.query)}, "document" ${fenced(prompts.document)}`,
+          'query_embeddings = model.encode(["What is the capital of France?"], prompt_name="query")',
+          'document_embeddings = model.encode(["Paris is the capital of France."], prompt_name="document")',
+          'print(model.similarity(query_embeddings, document_embeddings))',
+        ]
+      : ['embeddings = model.encode(["What is the capital of France?", "Paris is the capital of France."])', 'print(model.similarity(embeddings[:1], embeddings[1:]))']),
     ...(c.loss.matryoshka ? [`# Matryoshka: a shorter embedding keeps most of the quality`, `small = SentenceTransformer(${q(repo)}, truncate_dim=${Math.min(...c.loss.matryoshka.dims)})`] : []),
     '```',
     '',
@@ -157,7 +176,8 @@ export function modelCard(card: CardRecord, opts: ModelCardOptions = {}): string
     "import { pipeline } from '@huggingface/transformers';",
     '',
     `const extractor = await pipeline('feature-extraction', ${q(repo)}); // { dtype: 'q8' } for the int8 model`,
-    `const embeddings = await extractor(['What is the capital of France?'], { pooling: '${opts.pooling ?? DEFAULT_POOLING}', normalize: true });`,
+    ...(prompted ? ['// transformers.js applies no prompts: prepend them as training did'] : []),
+    `const embeddings = await extractor([${jsString(prompts.query + 'What is the capital of France?')}], { pooling: '${opts.pooling ?? DEFAULT_POOLING}', normalize: true });`,
     '```',
     '',
     '## Training configuration',
@@ -165,7 +185,7 @@ export function modelCard(card: CardRecord, opts: ModelCardOptions = {}): string
     'The run config (`run_config.json`); `tabtune train --config run_config.json` repeats the run, `tabtune script --config run_config.json` writes the same run as a sentence-transformers script.',
     '',
     '```json',
-    JSON.stringify(c, null, 2),
+    JSON.stringify(c, null, 2).replace(/`/g, '\\u0060'), // as fenced(): untrusted text cannot end the block
     '```',
     '',
   );

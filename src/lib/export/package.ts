@@ -14,6 +14,7 @@
 
 import { Zip, ZipPassThrough } from 'fflate';
 import { evaluateModel } from '../eval/evaluate-model.ts';
+import type { TextPrompts } from '../models/prompts.ts';
 import type { IrResult } from '../eval/ir-metrics.ts';
 import type { IrSet } from '../eval/ir-set.ts';
 import { DEFAULT_POOLING, parsePoolingConfig } from '../models/pooling.ts';
@@ -136,12 +137,12 @@ export async function modelPackage(files: ReadonlyMap<string, Uint8Array>, recor
 }
 
 /** nDCG and the rest for the int8 model: model_quantized.onnx itself, run by onnxruntime. */
-export async function evaluateQuantized(o: { runtime: Runtime; model: SentenceModel; tokenizer: TextTokenizer; set: IrSet; dims: readonly number[] }): Promise<IrResult> {
+export async function evaluateQuantized(o: { runtime: Runtime; model: SentenceModel; tokenizer: TextTokenizer; set: IrSet; dims: readonly number[]; prompts?: TextPrompts }): Promise<IrResult> {
   const encoder = await OnnxFileEncoder.create(o.runtime, exportOnnx(o.model, { quantize: true }), {
     dim: o.model.config.hiddenSize, pooling: o.model.pooling, normalize: o.model.normalize, name: ONNX_QUANTIZED_PATH,
   });
   try {
-    const { timing: _timing, ...result } = await evaluateModel({ encoder, tokenizer: o.tokenizer, set: o.set, dims: o.dims });
+    const { timing: _timing, ...result } = await evaluateModel({ encoder, tokenizer: o.tokenizer, set: o.set, dims: o.dims, prompts: o.prompts });
     return result;
   } finally {
     await encoder.dispose();

@@ -3,12 +3,14 @@
 // (`accelerate launch train.py`, `torchrun --nproc_per_node N train.py`): the same model and
 // revision, data set and column mapping, loss (inside MatryoshkaLoss with the same dims), batch
 // size, epochs or max steps, lr, scheduler, warmup, weight decay, clipping, accumulation, seed,
-// the NO_DUPLICATES sampler, and one InformationRetrievalEvaluator per dimension built as our
-// evaluator builds its set (src/lib/eval/ir-set.ts). Every hyperparameter is a module-level
+// the NO_DUPLICATES sampler, the query and document prompts (per column for the trainer,
+// query_prompt / corpus_prompt for the evaluator), and one InformationRetrievalEvaluator per
+// dimension built as our evaluator builds its set (src/lib/eval/ir-set.ts). Every hyperparameter is a module-level
 // constant, so the script reads as a config and a test can read them back with Python's `ast`.
 // Differences it cannot remove are said in its docstring (data order: torch's RNG, not ours).
 // Not run here: this machine has no GPU and no sentence-transformers.
 
+import { recordedPrompts } from '../models/prompts.ts';
 import type { RunConfig } from '../train/run-config.ts';
 import { isHubId } from './model-card.ts';
 import { publicConfig } from './public-names.ts';
@@ -57,6 +59,9 @@ export function trainScript(config: RunConfig): string {
   // Local model folders and data files by name: the script runs from the folder that holds them.
   const c = publicConfig(config);
   const l = c.loss;
+  // The prompt texts the run trained with (a run records them resolved): a column → prompt dict
+  // for the trainer, query_prompt / corpus_prompt for the evaluator, as tabtune applies them.
+  const prompts = recordedPrompts(c.prompts);
   const columns = c.data.columns ? Object.fromEntries(Object.entries(c.data.columns).filter(([role]) => role !== 'id' && role !== 'score').map(([role, col]) => [col, role])) : null;
   const constants: [string, unknown, string?][] = [
     ['MODEL_ID', c.model.id],
@@ -75,6 +80,8 @@ export function trainScript(config: RunConfig): string {
     ['TRIPLET_MARGIN', l.type === 'triplet' ? l.margin ?? 5 : null],
     ['MATRYOSHKA_DIMS', l.matryoshka?.dims ?? null],
     ['MATRYOSHKA_WEIGHTS', l.matryoshka?.weights ?? null],
+    ['QUERY_PROMPT', prompts.query, 'prepended to the anchor column and to the evaluator\'s queries; "" for none'],
+    ['DOCUMENT_PROMPT', prompts.document, 'prepended to the positive and negative columns and to the evaluator\'s corpus; "" for none'],
     ['GRADCACHE_MINI_BATCH', typeof c.gradCache === 'object' ? c.gradCache.miniBatchSize : null],
     ['BATCH_SIZE', c.batchSize, 'per device: on N GPUs each in-batch softmax still sees BATCH_SIZE rows'],
     ['EPOCHS', c.epochs],
@@ -173,8 +180,15 @@ def ir_evaluator(train, test, ids, dim: int) -> InformationRetrievalEvaluator:
         queries = {f"q{k}": q for k, q in enumerate(test["anchor"])}
         relevant = {f"q{k}": {doc_id[d]} for k, d in enumerate(test["positive"])}
     return InformationRetrievalEvaluator(
-        queries, corpus, relevant, name=f"dim_{dim}", truncate_dim=dim, score_functions={"cosine": cos_sim}
+        queries, corpus, relevant, name=f"dim_{dim}", truncate_dim=dim, score_functions={"cosine": cos_sim},
+        query_prompt=QUERY_PROMPT, corpus_prompt=DOCUMENT_PROMPT,
     )
+
+
+def column_prompts(columns: list) -> dict:
+    """The prompt of each text column: the query prompt on the anchor, the document prompt on the rest."""
+    prompts = {col: QUERY_PROMPT if col == "anchor" else DOCUMENT_PROMPT for col in columns if col != SCORE_COLUMN}
+    return {col: p for col, p in prompts.items() if p}
 
 
 def main() -> None:
@@ -212,6 +226,7 @@ ${lossLines(c).join('\n')}
         save_total_limit=2,
         logging_steps=10,
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        prompts=column_prompts(train.column_names) or None,
     )
     if evaluator and EVAL_BEFORE:
         print("before:", evaluator(model))
@@ -220,6 +235,9 @@ ${lossLines(c).join('\n')}
     if evaluator and EVAL_AFTER:
         print("after:", evaluator(model))
     if trainer.is_world_process_zero():
+        if QUERY_PROMPT or DOCUMENT_PROMPT:
+            # saved as tabtune's export names them, for encode(prompt_name="query" / "document")
+            model.prompts.update({"query": QUERY_PROMPT, "document": DOCUMENT_PROMPT})
         model.save_pretrained(f"{OUTPUT_DIR}/final")
 
 

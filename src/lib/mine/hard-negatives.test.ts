@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REFERENCE_DIR } from '../../../tests/reference/load-reference.ts';
 import { Rng } from '../util/rng.ts';
-import { type MineOptions, type MinePair, mineSetup, mineWithEmbeddings, resolveMineOptions } from './hard-negatives.ts';
+import type { BatchEncoder } from '../models/embed-texts.ts';
+import type { TokenizedBatch } from '../tokenize/tokenizer.ts';
+import { type MineOptions, type MinePair, mineHardNegatives, mineSetup, mineWithEmbeddings, resolveMineOptions } from './hard-negatives.ts';
 
 interface RefCase {
   options: MineOptions;
@@ -132,5 +134,28 @@ describe('mining properties on random embeddings', () => {
     expect(() => resolveMineOptions({ rangeMin: 5, rangeMax: 5 }, 1)).toThrow(/rangeMax \(5\) must be an integer greater than rangeMin \(5\)/);
     expect(() => resolveMineOptions({ rangeMin: 0, rangeMax: 2, numNegatives: 3 }, 1)).toThrow(/numNegatives \(3\) is more than the 2 ranks/);
     expect(() => mineSetup([])).toThrow(/no rows/);
+  });
+});
+
+describe('prompts in mining', () => {
+  // mine_hard_negatives(query_prompt=…, corpus_prompt=…): the anchors are embedded as
+  // `query_prompt + anchor`, the corpus as `corpus_prompt + document`. An encoder that looks each
+  // text up by its exact string fails on any text without its prompt, and the rows equal mining the
+  // bare texts with the same vectors.
+  it('embeds anchors with the query prompt and the corpus with the document prompt', async () => {
+    const tableEncoder = (table: Record<string, number[]>) => {
+      let texts: readonly string[] = [];
+      const tokenizer = { encodeBatch: (t: string[]) => ((texts = t), { batch: t.length } as TokenizedBatch) };
+      const encoder: BatchEncoder = { dim: 8, encode: async () => embed(texts, table, 8), describe: () => 'lookup' };
+      return { tokenizer, encoder };
+    };
+    const prefixed: Record<string, number[]> = {};
+    for (const [t, v] of Object.entries(ref.embeddings)) Object.assign(prefixed, { [`query: ${t}`]: v, [`passage: ${t}`]: v });
+    const options = ref.cases[0].options;
+    const bare = await mineHardNegatives({ pairs: ref.pairs, ...tableEncoder(ref.embeddings), options });
+    const prompted = await mineHardNegatives({ pairs: ref.pairs, ...tableEncoder(prefixed), options, prompts: { query: 'query: ', document: 'passage: ' } });
+    expect(prompted.rows).toEqual(bare.rows);
+    expect(prompted.rows.length).toBeGreaterThan(0);
+    await expect(mineHardNegatives({ pairs: ref.pairs, ...tableEncoder(prefixed), options, prompts: { query: 'query: ', document: '' } })).rejects.toThrow();
   });
 });

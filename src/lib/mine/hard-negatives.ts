@@ -25,6 +25,7 @@
 // scores are float32 dot products of the given (normalized) embeddings, as torch computes them.
 // Not the encoder (mineHardNegatives takes one) and not the data file written from the rows.
 
+import type { TextPrompts } from '../models/prompts.ts';
 import { embedTexts, type BatchEncoder } from '../models/embed-texts.ts';
 import type { TextTokenizer } from '../tokenize/tokenizer.ts';
 import { Rng } from '../util/rng.ts';
@@ -305,6 +306,8 @@ export async function mineHardNegatives(o: {
   batchSize?: number;
   onProgress?: (p: MineProgress) => void;
   signal?: AbortSignal;
+  /** The query prompt on the anchors, the document prompt on the corpus, as mine_hard_negatives(query_prompt=…, corpus_prompt=…) (default none). */
+  prompts?: TextPrompts;
 }): Promise<MineResult> {
   const setup = mineSetup(o.pairs, o.corpus);
   resolveMineOptions(o.options ?? {}, setup.maxPositives);
@@ -321,8 +324,8 @@ export async function mineHardNegatives(o: {
     }
     return e;
   };
-  const queryEmb = normalize(await embedTexts(setup.queries, o.tokenizer, o.encoder, step));
-  const corpusEmb = normalize(await embedTexts(setup.corpus, o.tokenizer, o.encoder, step));
+  const queryEmb = normalize(await embedTexts(setup.queries, o.tokenizer, o.encoder, { ...step, prompt: o.prompts?.query }));
+  const corpusEmb = normalize(await embedTexts(setup.corpus, o.tokenizer, o.encoder, { ...step, prompt: o.prompts?.document }));
   o.onProgress?.({ phase: 'mine', done: 0, total: setup.queries.length });
   const result = mineWithEmbeddings(setup, queryEmb, corpusEmb, D, o.options);
   o.onProgress?.({ phase: 'mine', done: setup.queries.length, total: setup.queries.length });

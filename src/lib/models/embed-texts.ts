@@ -6,6 +6,7 @@
 // Shape letters: B texts in a batch, T tokens, D embedding size, N texts in all.
 
 import type { TextTokenizer, TokenizedBatch } from '../tokenize/tokenizer.ts';
+import { withPrompt } from './prompts.ts';
 
 /**
  * What embedding needs of a sentence-transformers model (encoder + pooling + optional Normalize):
@@ -25,6 +26,8 @@ export interface EmbedOptions {
   /** Called after each batch with the number of texts it held. */
   onBatch?: (texts: number) => void;
   signal?: AbortSignal;
+  /** Prepended to every text before it is tokenized, as sentence-transformers' encode(prompt=…) does (prompts.ts). */
+  prompt?: string;
 }
 
 /**
@@ -32,11 +35,12 @@ export interface EmbedOptions {
  * character length, so that a batch pads little), and returns them in the input order.
  */
 export async function embedTexts(
-  texts: string[],
+  raw: readonly string[],
   tokenizer: Pick<TextTokenizer, 'encodeBatch'>,
   encoder: BatchEncoder,
   opts: EmbedOptions,
 ): Promise<Float32Array /* [N, D] */> {
+  const texts = withPrompt(raw, opts.prompt);
   if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new Error(`batchSize must be a positive integer, got ${opts.batchSize}`);
   const D = encoder.dim;
   const order = texts.map((_, i) => i).sort((a, b) => texts[b].length - texts[a].length || a - b);

@@ -10,6 +10,7 @@
 import { parseSafetensors, type ParsedSafetensors, type SafeTensor, writeSafetensors } from './safetensors.ts';
 import { bertParameters, type BertConfig, ModelLoadError, parseBertConfig } from './bert-config.ts';
 import { DEFAULT_POOLING, parsePoolingConfig, type PoolingMode } from './pooling.ts';
+import { checkConfigStSize, CONFIG_ST_FILE, type ModelPrompts, NO_MODEL_PROMPTS, parseModelPrompts, poolingIncludesPrompt } from './prompts.ts';
 import { Rng } from '../util/rng.ts';
 
 export interface WeightTensor {
@@ -30,6 +31,8 @@ export interface SentenceModel {
   weights: Map<string, WeightTensor>;
   /** The stored dtype of the weight file (F32, F16, BF16), for the log. */
   weightDtype: string;
+  /** config_sentence_transformers.json's prompts and the Pooling module's include_prompt (prompts.ts). */
+  prompts: ModelPrompts;
 }
 
 /** Path (relative to the model folder, `/`-separated) → bytes. */
@@ -59,13 +62,14 @@ interface ModuleEntry {
   type: string;
 }
 
-/** modules.json → pooling folder and Normalize. Without modules.json, sentence-transformers' default (DEFAULT_POOLING, no Normalize). */
-function readModules(files: ModelFiles): { pooling: PoolingMode; normalize: boolean } {
+/** modules.json → pooling folder, Normalize and the Pooling's include_prompt. Without modules.json, sentence-transformers' default (DEFAULT_POOLING, no Normalize). */
+function readModules(files: ModelFiles): { pooling: PoolingMode; normalize: boolean; includePrompt: boolean } {
   const modules = readJson(files, 'modules.json');
-  if (modules === undefined) return { pooling: DEFAULT_POOLING, normalize: false };
+  if (modules === undefined) return { pooling: DEFAULT_POOLING, normalize: false, includePrompt: true };
   if (!Array.isArray(modules)) throw new ModelLoadError('modules.json: not a JSON list');
   let pooling: PoolingMode | null = null;
   let normalize = false;
+  let includePrompt = true;
   let transformer = false;
   for (const m of modules as ModuleEntry[]) {
     const kind = String(m.type).split('.').pop();
@@ -76,13 +80,14 @@ function readModules(files: ModelFiles): { pooling: PoolingMode; normalize: bool
       const cfg = readJson(files, file);
       if (cfg === undefined) throw new ModelLoadError(`modules.json names a Pooling module at "${m.path}" but ${file} is missing`);
       pooling = parsePoolingConfig(cfg, file);
+      includePrompt = poolingIncludesPrompt(cfg, file);
     } else {
       throw new ModelLoadError(`modules.json: module type "${m.type}" is not supported; supported: Transformer, Pooling, Normalize`);
     }
   }
   if (!transformer) throw new ModelLoadError('modules.json: no Transformer module');
   if (!pooling) throw new ModelLoadError('modules.json: no Pooling module');
-  return { pooling, normalize };
+  return { pooling, normalize, includePrompt };
 }
 
 export const WEIGHTS_FILE = 'model.safetensors';
@@ -173,6 +178,12 @@ function checkBertWeights(tensors: Map<string, SafeTensor>, config: BertConfig, 
   return { weights, dtype: [...dtypes].join('+') };
 }
 
+/** The model's prompts (config_sentence_transformers.json) and whether its pooling includes them, without reading its weights. */
+export function readModelPrompts(files: ModelFiles): ModelPrompts {
+  checkConfigStSize(files.get(CONFIG_ST_FILE)?.byteLength ?? 0);
+  return parseModelPrompts(readJson(files, CONFIG_ST_FILE), readModules(files).includePrompt);
+}
+
 /** Loads a sentence-transformers BERT model from its files (config.json, weights, modules). */
 export function loadSentenceModel(files: ModelFiles): SentenceModel {
   const rawConfig = readJson(files, 'config.json');
@@ -181,6 +192,7 @@ export function loadSentenceModel(files: ModelFiles): SentenceModel {
   const st = readWeightFiles(files);
   const { weights, dtype } = checkBertWeights(st.tensors, config, st.file);
   const { pooling, normalize } = readModules(files);
+  const prompts = readModelPrompts(files);
   const sbert = readJson(files, 'sentence_bert_config.json') as { max_seq_length?: unknown } | undefined;
   let maxSeqLength = config.maxPositions;
   if (sbert && sbert.max_seq_length !== undefined && sbert.max_seq_length !== null) {
@@ -188,7 +200,7 @@ export function loadSentenceModel(files: ModelFiles): SentenceModel {
     if (typeof m !== 'number' || !Number.isInteger(m) || m < 1) throw new ModelLoadError(`sentence_bert_config.json: max_seq_length ${JSON.stringify(m)} is not a positive integer`);
     maxSeqLength = Math.min(m, config.maxPositions);
   }
-  return { config, pooling, normalize, maxSeqLength, weights, weightDtype: dtype };
+  return { config, pooling, normalize, maxSeqLength, weights, weightDtype: dtype, prompts };
 }
 
 /**
@@ -225,7 +237,7 @@ export function randomBertWeights(config: BertConfig, seed: number): Map<string,
 export function sentenceModel(
   config: BertConfig,
   weights: Map<string, WeightTensor>,
-  opts: { pooling?: PoolingMode; normalize?: boolean; maxSeqLength?: number } = {},
+  opts: { pooling?: PoolingMode; normalize?: boolean; maxSeqLength?: number; prompts?: ModelPrompts } = {},
 ): SentenceModel {
   return {
     config,
@@ -234,5 +246,6 @@ export function sentenceModel(
     normalize: opts.normalize ?? true,
     maxSeqLength: opts.maxSeqLength ?? config.maxPositions,
     weightDtype: 'F32',
+    prompts: opts.prompts ?? NO_MODEL_PROMPTS,
   };
 }

@@ -5,7 +5,7 @@
 // log and results and keeps no checkpoint; epoch-end checkpoints resume into the next epoch.
 
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -279,5 +279,47 @@ describe('runTraining', () => {
     const got = await weightsOf(part.store);
     for (const [name, t] of want) expect(got.get(name)!.data, name).toEqual(t.data);
     expect(resumedPart.outcome.record.evals).toEqual(full.outcome.record.evals);
+  });
+});
+
+describe('prompts in a run', () => {
+  // An e5 repo id with no prompts of its own gets "query: " / "passage: " (prompts.ts). Training and
+  // evaluating with them must equal training and evaluating the same model, without prompts, on
+  // data whose texts already carry them: anchors and queries the query prompt, positives, negatives
+  // and the corpus the document prompt, as sentence-transformers' column → prompt dict and
+  // InformationRetrievalEvaluator(query_prompt=…, corpus_prompt=…) prepend them.
+  it('an e5 id trains and evaluates as the prefixed texts do, and the folder, card and run_config carry the prompts', async () => {
+    const base = { maxSteps: 2, accumulation: 1, gradCache: 'off', eval: { before: true, after: true } };
+    const prompted = await run({ cfg: config({ ...base, model: { id: 'intfloat/e5-tiny' } }) });
+    const prefix = (rows: RunData['train']) => rows.map((e) => ({ ...e, anchor: `query: ${e.anchor}`, positive: `passage: ${e.positive}` }));
+    const plain = await run({ cfg: config(base), d: { source: 'qa-tiny', train: prefix(data.train), test: prefix(data.test) } });
+    expect(prompted.outcome.status).toBe('done');
+    const a = await weightsOf(prompted.store);
+    const b = await weightsOf(plain.store);
+    for (const [name, t] of b) expect(Buffer.from(a.get(name)!.data.buffer).equals(Buffer.from(t.data.buffer)), name).toBe(true);
+    // The prompts changed the training: without them the weights differ.
+    const none = await run({ cfg: config({ ...base, model: { id: 'intfloat/e5-tiny' }, prompts: { query: { text: '' }, document: { text: '' } } }) });
+    const c = await weightsOf(none.store);
+    expect(Buffer.from(c.get('encoder.layer.0.attention.self.query.weight')!.data.buffer).equals(Buffer.from(a.get('encoder.layer.0.attention.self.query.weight')!.data.buffer))).toBe(false);
+    for (const which of ['before', 'after'] as const) {
+      expect(prompted.outcome.record[which]!.metrics).toEqual(plain.outcome.record[which]!.metrics);
+    }
+
+    // Recorded resolved, written where sentence-transformers reads them.
+    expect(prompted.outcome.record.config.prompts).toEqual({ query: { text: 'query: ' }, document: { text: 'passage: ' } });
+    const st = JSON.parse(readFileSync(join(prompted.store.root, 'config_sentence_transformers.json'), 'utf8'));
+    expect(st.prompts).toMatchObject({ query: 'query: ', document: 'passage: ' });
+    expect(st.similarity_fn_name).toBe('cosine'); // the rest of the file is kept
+    expect(loadSentenceModel(readModelFolder(prompted.store.root)).prompts.prompts).toMatchObject({ query: 'query: ', document: 'passage: ' });
+    expect(JSON.parse(readFileSync(join(prompted.store.root, 'run_config.json'), 'utf8')).prompts).toEqual({ query: { text: 'query: ' }, document: { text: 'passage: ' } });
+    expect(readFileSync(join(prompted.store.root, 'README.md'), 'utf8')).toContain('model.encode(["What is the capital of France?"], prompt_name="query")');
+    // A run without prompts leaves the model's file as it was.
+    expect(readFileSync(join(plain.store.root, 'config_sentence_transformers.json'))).toEqual(readFileSync(join(f.tinyBge, 'config_sentence_transformers.json')));
+  }, 120_000);
+
+  it('a prompt name the model lacks is refused before anything is written, naming the field', async () => {
+    const store = new PlainFolderStore(join(work, 'prompt-name'));
+    await expect(run({ store, cfg: config({ prompts: { query: { name: 'query' } } }) })).rejects.toThrow('prompts.query.name: the model has no prompt named "query" (it names no prompts)');
+    expect(existsSync(store.root) ? readdirSync(store.root) : []).toEqual([]);
   });
 });

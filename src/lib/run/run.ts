@@ -21,12 +21,13 @@ import { beforeAfterRows } from '../eval/report.ts';
 import { modelCard } from '../export/model-card.ts';
 import { publicConfig, publicName } from '../export/public-names.ts';
 import { exportSentenceTransformers } from '../export/st-folder.ts';
+import { CONFIG_ST_FILE, exportedPrompts, type ModelPrompts, PromptError, resolvePrompts, textChoices, type TextPrompts } from '../models/prompts.ts';
 import { modelFilesBytes, withSingleWeightsFile, type SentenceModel } from '../models/sentence-model.ts';
 import type { Runtime } from '../runtime/types.ts';
 import { sizeOfValue, type Store, type StoreValue } from '../store/store.ts';
 import type { TextTokenizer } from '../tokenize/tokenizer.ts';
 import { type Checkpoint, readCheckpoint } from '../train/checkpoint.ts';
-import { parseRunConfig, type RunConfig } from '../train/run-config.ts';
+import { parseRunConfig, type RunConfig, RunConfigError } from '../train/run-config.ts';
 import type { StepsPlan } from '../train/schedule.ts';
 import { type TrainEvent, Trainer, type TrainerOptions, TrainingFault } from '../train/trainer.ts';
 import { dataFingerprint, type ModelIdentity, type Provenance, provenanceDifference } from './identity.ts';
@@ -174,7 +175,11 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
   const emit = (e: RunEvent) => o.onEvent?.(e);
   emit({ type: 'phase', phase: 'prepare' });
   const hidden = model.model.config.hiddenSize;
-  const config = parseRunConfig(o.config, { hidden });
+  const parsed = parseRunConfig(o.config, { hidden });
+  // The prompts as the texts they resolve to for this model, so the record, the card, train.py
+  // and a resumed run all read what training used.
+  const prompts = runPrompts(parsed, model.model.prompts);
+  const config: RunConfig = { ...parsed, prompts: textChoices(prompts) };
   if (data.train.length === 0) throw new Error(`${data.source}: no usable training rows`);
   const provenance: Provenance = { model: model.identity, data: await dataFingerprint(data.source, data.train) };
 
@@ -231,11 +236,11 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
   const dims = runEvalDims(config, hidden);
   const triplets = runTriplets(data);
   const evaluate = async (which: EvalWhich, epoch: number | null, step: number, evalSignal?: AbortSignal): Promise<RunEvaluation> => {
-    const result = await evaluateModel({ encoder, tokenizer: model.tokenizer, set: irSet!, dims, signal: evalSignal, onProgress: (p) => emit({ type: 'eval-progress', which, progress: p }) });
+    const result = await evaluateModel({ encoder, tokenizer: model.tokenizer, set: irSet!, dims, prompts, signal: evalSignal, onProgress: (p) => emit({ type: 'eval-progress', which, progress: p }) });
     const { timing: _timing, ...plain } = result;
     const out: RunEvaluation = plain;
     if (triplets.length) {
-      const triplet = await evaluateTriplets({ encoder, tokenizer: model.tokenizer, triplets, dims, signal: evalSignal });
+      const triplet = await evaluateTriplets({ encoder, tokenizer: model.tokenizer, triplets, dims, prompts, signal: evalSignal });
       Object.assign(out, { triplet, metrics: { ...plain.metrics, ...triplet.metrics } });
     }
     emit({ type: 'eval', which, epoch, step, result: out });
@@ -360,6 +365,29 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
   }
 }
 
+/** The run's query and document prompt texts for its model (RunConfigError naming the field when a choice does not fit the model). */
+export function runPrompts(config: RunConfig, model: ModelPrompts, modelId = config.model.id): TextPrompts {
+  try {
+    const { query, document } = resolvePrompts(config.prompts, model, modelId);
+    return { query, document };
+  } catch (e) {
+    if (e instanceof PromptError) throw new RunConfigError(e.field, e.reason);
+    throw e;
+  }
+}
+
+/**
+ * The model's config_sentence_transformers.json with the prompts training used (prompts.ts
+ * exportedPrompts), or undefined when the source file stays as it is.
+ */
+export function promptsConfigFile(files: ReadonlyMap<string, Uint8Array>, model: ModelPrompts, used: TextPrompts): Uint8Array | undefined {
+  const prompts = exportedPrompts(model, used);
+  if (!prompts) return undefined;
+  const src = files.get(CONFIG_ST_FILE);
+  const json = src ? (JSON.parse(new TextDecoder().decode(src)) as Record<string, unknown>) : {};
+  return enc.encode(JSON.stringify({ ...json, prompts, default_prompt_name: model.defaultPromptName }, null, 2) + '\n');
+}
+
 /**
  * The model-file bytes a run holds besides the trained weights (the memory account's 'model
  * files'): trained in place, weights parsed as views of their file are the file's bytes, so those
@@ -380,11 +408,13 @@ function runOutputs(record: RunRecord, model: RunModel, weights: ReadonlyMap<str
     ? (before ? beforeAfterRows(before, after) : after.evaluators.map((e) => ({ dim: e.dim, key: 'cosine_ndcg@10', before: null, after: e.metrics[`${e.name}_cosine_ndcg@10`] })))
         .map((r) => ({ key: `dim_${r.dim}_${r.key}`, before: r.before, after: r.after }))
     : [];
+  const stConfig = promptsConfigFile(model.files, model.model.prompts, runPrompts(config, model.model.prompts));
   return exportSentenceTransformers({
     sourceFiles: withSingleWeightsFile(model.files),
     weights,
     readme: modelCard(record, { pooling: model.model.pooling }),
     extra: new Map([
+      ...(stConfig ? ([[CONFIG_ST_FILE, stConfig]] as const) : []),
       ['train_log.jsonl', trainLog(events, record.evals)],
       ['eval_results.json', enc.encode(JSON.stringify({ before: before?.metrics ?? null, after: after?.metrics ?? null, rows }, null, 2) + '\n')],
       ['run_config.json', enc.encode(JSON.stringify(publicConfig(config), null, 2) + '\n')],

@@ -10,6 +10,7 @@
 import type { Example } from '../data/validate.ts';
 import { columnRange, type LossType, needsScores } from '../losses/spec.ts';
 import type { EncoderBatch } from '../models/encoder.ts';
+import type { TextPrompts } from '../models/prompts.ts';
 
 /** What the trainer needs of a tokenizer (src/lib/tokenize's TextTokenizer is one). */
 export interface BatchTokenizer {
@@ -42,9 +43,18 @@ export function columnFields(type: LossType, examples: readonly Example[]): Text
   return fields;
 }
 
-/** The texts of each column for the rows `rows` (K arrays of B), and the scores [B] when the loss reads them. */
-export function batchColumns(examples: readonly Example[], rows: readonly number[], fields: readonly TextField[], withScores: boolean): { columns: string[][]; scores?: Float32Array } {
-  const columns = fields.map((f) => rows.map((r) => textOf(examples[r], f)));
+/** The prompt a column's texts get: the query prompt on the anchor, the document prompt on positives and negatives (as a column → prompt dict in sentence-transformers' training arguments). */
+export const columnPrompt = (f: TextField, prompts: TextPrompts | undefined): string => (prompts ? (f === 'anchor' ? prompts.query : prompts.document) : '');
+
+/**
+ * The texts of each column for the rows `rows` (K arrays of B), each with its column's prompt
+ * prepended, and the scores [B] when the loss reads them.
+ */
+export function batchColumns(examples: readonly Example[], rows: readonly number[], fields: readonly TextField[], withScores: boolean, prompts?: TextPrompts): { columns: string[][]; scores?: Float32Array } {
+  const columns = fields.map((f) => {
+    const prompt = columnPrompt(f, prompts);
+    return rows.map((r) => prompt + textOf(examples[r], f));
+  });
   return withScores ? { columns, scores: Float32Array.from(rows, (r) => examples[r].score as number) } : { columns };
 }
 
@@ -92,9 +102,9 @@ export function miniBatches(tok: BatchTokenizer, columns: readonly string[][], s
 }
 
 /** Longest tokenized text over (a sample of) the training texts: the T of the memory estimate. */
-export function longestTokens(tok: BatchTokenizer, examples: readonly Example[], fields: readonly TextField[], maxLength?: number): number {
+export function longestTokens(tok: BatchTokenizer, examples: readonly Example[], fields: readonly TextField[], maxLength?: number, prompts?: TextPrompts): number {
   const sample = examples.slice(0, 256);
-  const texts = fields.flatMap((f) => sample.map((e) => textOf(e, f)));
+  const texts = fields.flatMap((f) => sample.map((e) => columnPrompt(f, prompts) + textOf(e, f)));
   let T = 0;
   for (let i = 0; i < texts.length; i += 64) {
     T = Math.max(T, tok.encodeBatch(texts.slice(i, i + 64), maxLength ? { maxLength } : undefined).tokens);

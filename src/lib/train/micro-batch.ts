@@ -16,6 +16,7 @@ import { buildLossGraph, EMBEDDINGS_GRAD_OUTPUT, embeddingLoss, LOSS_OUTPUT, typ
 import type { BertEncoder } from '../models/encoder.ts';
 import type { ParameterSet } from '../models/parameter-set.ts';
 import type { DeviceTensor, Feed, HostTensor, Runtime, Session } from '../runtime/types.ts';
+import type { TextPrompts } from '../models/prompts.ts';
 import { batchColumns, type BatchTokenizer, miniBatches, type TextField, tokenizeColumns } from './batches.ts';
 import type { MemoryPlan } from './memory.ts';
 import type { RunConfig } from './run-config.ts';
@@ -50,6 +51,8 @@ export interface MicroBatchRun {
   withScores: boolean;
   /** The run's parameters: the `grad/<name>` outputs collected are its `trained`. */
   parameters: ParameterSet;
+  /** The query prompt on the anchor column, the document prompt on the others (prompts.ts). */
+  prompts: TextPrompts;
 }
 
 /** A run's micro-batch step; holds the loss-only graph's session (GradCache) until dispose(). */
@@ -59,6 +62,7 @@ export class MicroBatchGradients {
   private readonly fields: TextField[];
   private readonly withScores: boolean;
   private readonly parameters: ParameterSet;
+  private readonly prompts: TextPrompts;
   private lossSession: Promise<Session> | null = null;
 
   constructor(r: MicroBatchRun) {
@@ -67,6 +71,7 @@ export class MicroBatchGradients {
     this.fields = r.fields;
     this.withScores = r.withScores;
     this.parameters = r.parameters;
+    this.prompts = r.prompts;
   }
 
   /**
@@ -75,7 +80,7 @@ export class MicroBatchGradients {
    */
   async run(enc: BertEncoder, updater: Updater, chosen: Pick<MemoryPlan, 'path' | 'miniBatchSize'>, rows: readonly number[], micro: number, scale: number): Promise<MicroResult> {
     const keepOnDevice = updater.kind === 'device';
-    const { columns, scores } = batchColumns(this.o.train, rows, this.fields, this.withScores);
+    const { columns, scores } = batchColumns(this.o.train, rows, this.fields, this.withScores, this.prompts);
     const train = this.config.dropout;
     const extra: Record<string, Feed> = scores ? { [SCORES_INPUT]: { dtype: 'float32', dims: [scores.length], data: scores } } : {};
     if (chosen.path === 'fused') {

@@ -9,6 +9,7 @@ import { COLUMN_ROLES, isObj, type Json, type Obj, parseRunConfig, type RunConfi
 /** Fields whose values stay strings even when they look like numbers (ids, revisions, paths). */
 const STRING_PATHS = new Set([
   'model.id', 'model.revision', 'data.source', 'data.revision', 'data.trainSplit', 'data.testSplit', 'output',
+  'prompts.query.text', 'prompts.document.text', 'prompts.query.name', 'prompts.document.name',
   ...COLUMN_ROLES.map((r) => `data.columns.${r}`),
 ]);
 const ARRAY_PATHS = new Set(['loss.matryoshka.dims', 'loss.matryoshka.weights']);
@@ -86,6 +87,9 @@ export function overrideFromFlags(config: RunConfig, flags: readonly string[] | 
       const { matryoshka } = json.loss;
       json.loss = matryoshka === undefined ? {} : { matryoshka };
     }
+    // A prompt is a name or a text, never both: either flag replaces what the config had.
+    const prompt = /^prompts\.(query|document)\.(name|text)$/.exec(k);
+    if (prompt && isObj(json.prompts)) json.prompts[prompt[1]] = {};
     apply(k, v);
   }
   return parseRunConfig(json, opts);

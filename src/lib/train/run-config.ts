@@ -22,6 +22,7 @@
 
 import { DEFAULT_DATASET_ID, DEFAULT_MODEL_ID } from '../config.ts';
 import { validateLossSpec, type LossSpec } from '../losses/spec.ts';
+import { DEFAULT_PROMPT_CHOICES, parsePromptChoices, PromptError, type PromptChoices } from '../models/prompts.ts';
 import { SCHEDULER_TYPES, type SchedulerType, type TrainerVariant } from './schedule.ts';
 import type { SamplerKind } from './sampler.ts';
 import type { MomentPrecision } from './optimizer.ts';
@@ -56,6 +57,8 @@ export interface RunConfig {
     splitSeed: number;
   };
   loss: LossSpec;
+  /** Query prompt (queries, the anchor column) and document prompt (corpus, positives, negatives): src/lib/models/prompts.ts. */
+  prompts: PromptChoices;
   batchSize: number;
   /** 'auto': fused step when the run fits memoryBudgetMB, else GradCache with the largest mini-batch that fits. */
   gradCache: 'auto' | 'off' | { miniBatchSize: number };
@@ -104,6 +107,7 @@ export function defaultRunConfig(): RunConfig {
     model: { id: DEFAULT_MODEL_ID, revision: 'main' },
     data: { source: DEFAULT_DATASET_ID, revision: 'main', columns: null, trainSplit: 'train', testSplit: 'test', testFraction: 0.1, splitSeed: 42 },
     loss: { type: 'mnrl', scale: 20, matryoshka: { dims: [...RECIPE_MATRYOSHKA_DIMS] } },
+    prompts: { ...DEFAULT_PROMPT_CHOICES },
     batchSize: 32,
     gradCache: 'auto',
     memoryBudgetMB: null,
@@ -266,6 +270,14 @@ export function parseRunConfig(json: Json, opts: { hidden?: number } = {}): RunC
     throw e;
   }
 
+  let prompts: PromptChoices;
+  try {
+    prompts = parsePromptChoices(get('prompts'));
+  } catch (e) {
+    if (e instanceof PromptError) throw new RunConfigError(e.field, e.reason);
+    throw e;
+  }
+
   const gc = get('gradCache');
   let gradCache: RunConfig['gradCache'];
   if (gc === 'auto' || gc === 'off') gradCache = gc;
@@ -285,6 +297,7 @@ export function parseRunConfig(json: Json, opts: { hidden?: number } = {}): RunC
     model,
     data,
     loss,
+    prompts,
     batchSize,
     gradCache,
     memoryBudgetMB: nullable(get('memoryBudgetMB'), (v) => num(v, 'memoryBudgetMB', { min: 0, minExclusive: true })),

@@ -20,6 +20,7 @@ import type { Example } from '../data/validate.ts';
 import { needsScores } from '../losses/index.ts';
 import { BertEncoder } from '../models/encoder.ts';
 import { type ParameterSet, parameterSet } from '../models/parameter-set.ts';
+import { DEFAULT_PROMPT_CHOICES, resolvePrompts, type TextPrompts } from '../models/prompts.ts';
 import type { SentenceModel } from '../models/sentence-model.ts';
 import { ProgressTracker } from '../progress/progress.ts';
 import type { Runtime } from '../runtime/types.ts';
@@ -136,6 +137,8 @@ export class Trainer {
   readonly plan: StepsPlan;
   private readonly o: TrainerOptions;
   private readonly fields: TextField[];
+  /** The query and document prompts the columns get (prompts.ts). */
+  private readonly prompts: TextPrompts;
   private readonly withScores: boolean;
   private readonly sampler: BatchSampler;
   /** What this run trains (the encoder's set when one was given): updater, gradients, checkpoints and the memory account read it. */
@@ -161,6 +164,7 @@ export class Trainer {
     const c = o.config;
     if (o.train.length === 0) throw new Error('no training rows');
     this.fields = columnFields(c.loss.type, o.train);
+    this.prompts = this.promptsOf(c);
     this.withScores = needsScores(c.loss.type);
     this.sampler = new BatchSampler(c.sampler === 'no_duplicates' ? samplerKeys(o.train, this.fields) : o.train.length, {
       kind: c.sampler, batchSize: c.batchSize, dropLast: c.dropLast, shuffle: c.shuffle, seed: c.seed,
@@ -175,7 +179,12 @@ export class Trainer {
       if (!o.model.weights.has(p.name)) throw new Error(`trainer: the model has no ${p.name}`);
     }
     this.encoder = o.encoder ?? null;
-    this.gradients = new MicroBatchGradients({ o, config: c, fields: this.fields, withScores: this.withScores, parameters: this.parameters });
+    this.gradients = new MicroBatchGradients({ o, config: c, fields: this.fields, withScores: this.withScores, parameters: this.parameters, prompts: this.prompts });
+  }
+
+  private promptsOf(c: Pick<RunConfig, 'prompts' | 'model'>): TextPrompts {
+    const { query, document } = resolvePrompts(c.prompts ?? DEFAULT_PROMPT_CHOICES, this.o.model.prompts, c.model.id);
+    return { query, document };
   }
 
   /** Updates done so far. */
@@ -234,7 +243,7 @@ export class Trainer {
       const kind = this.o.runtime.describe().kind;
       this.chosen = planMemory({
         config: this.config, model: this.o.model.config, parameters: this.parameters.trainedSize,
-        columns: this.fields.length, tokens: longestTokens(this.o.tokenizer, this.o.train, this.fields, this.config.maxSeqLength ?? undefined), runtimeKind: kind, adamMoments: this.config.adamMoments, accumulation: this.config.accumulation,
+        columns: this.fields.length, tokens: longestTokens(this.o.tokenizer, this.o.train, this.fields, this.config.maxSeqLength ?? undefined, this.prompts), runtimeKind: kind, adamMoments: this.config.adamMoments, accumulation: this.config.accumulation,
         updater: this.updaterKindToUse, ...this.o.memory,
       });
     }
@@ -403,6 +412,11 @@ export class Trainer {
   async resume(from: Uint8Array | readonly Uint8Array[] | Checkpoint): Promise<void> {
     const c = from instanceof Uint8Array || Array.isArray(from) ? readCheckpoint(from as Uint8Array | readonly Uint8Array[]) : (from as Checkpoint);
     checkResumable(c, this.config, this.plan, this.parameters);
+    // Prompts compared as the texts they give (a checkpoint from before prompts existed used the model's defaults).
+    const saved = this.promptsOf(c.config);
+    if (saved.query !== this.prompts.query || saved.document !== this.prompts.document) {
+      throw new Error(`resume: the checkpoint was trained with prompts ${JSON.stringify(saved)}, this run has ${JSON.stringify(this.prompts)}`);
+    }
     await (await this.getUpdater()).load(c.weights, c.optimizer.step, c.optimizer.tensors);
     this.sampler.restore(c.sampler);
     this.globalStep = c.globalStep;
