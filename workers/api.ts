@@ -82,6 +82,10 @@ export interface ModelSummary {
   revision: string;
   commit: string;
   modelType: string;
+  /** The family that builds it (models/architectures.ts' label: BERT, XLM-RoBERTa). */
+  family: string;
+  /** Tokens a text may have: the position table less the family's offset (XLM-R: 514 rows, 512 tokens). */
+  maxTokens: number;
   /** From config.json: the encoder's shape, and the elements its parameter set trains (the pooler left out). */
   architecture: ModelShape;
   parameters: number;

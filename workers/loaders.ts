@@ -10,6 +10,7 @@ import { loadHubDataset } from '../src/lib/hub/dataset-files.ts';
 import { HubClient } from '../src/lib/hub/hub-client.ts';
 import { checkModelConfig, loadCachedModel, loadHubModel } from '../src/lib/hub/model-files.ts';
 import type { ProgressCallback } from '../src/lib/hub/progress.ts';
+import { architecture, usablePositions } from '../src/lib/models/architectures.ts';
 import { parseBertConfig } from '../src/lib/models/bert-config.ts';
 import { parameterSet } from '../src/lib/models/parameter-set.ts';
 import { readModelPrompts } from '../src/lib/models/sentence-model.ts';
@@ -18,10 +19,12 @@ import { localDatasetKey, prefixedStore, runKey, storeSummary, UNREFERENCED_GROU
 import type { DatasetSummary, LoadRequest, ModelSummary, StoragePanel } from './api.ts';
 import type { EngineState } from './engine-state.ts';
 
-/** The encoder's shape and trained parameter count (its parameter set's), from its config.json. */
-function shapeOf(config: Record<string, unknown>): Pick<ModelSummary, 'architecture' | 'parameters'> {
+/** The encoder's family, shape and trained parameter count (its parameter set's), from its config.json. */
+function shapeOf(config: Record<string, unknown>): Pick<ModelSummary, 'family' | 'maxTokens' | 'architecture' | 'parameters'> {
   const c = parseBertConfig(config);
   return {
+    family: architecture(c.family).label,
+    maxTokens: usablePositions(c),
     architecture: {
       hiddenSize: c.hiddenSize, numLayers: c.numLayers, numHeads: c.numHeads, intermediateSize: c.intermediateSize, vocabSize: c.vocabSize, maxPositions: c.maxPositions, typeVocabSize: c.typeVocabSize,
     },

@@ -72,7 +72,7 @@ beforeAll(async () => {
   f = ensureFixtures();
   work = mkdtempSync(join(tmpdir(), 'tabtune-export-'));
   hub = await startLocalHub({
-    models: { 'org/tiny-bge': f.tinyBge },
+    models: { 'org/tiny-bge': f.tinyBge, 'org/tiny-e5': f.tinyXlmrMean },
     datasets: { 'org/qa-tiny': f.qaTiny },
     tokens: { [TOKEN]: { user: 'me', write: ['me', 'team'] }, [READ_TOKEN]: { user: 'reader', write: [] } },
   });
@@ -83,6 +83,13 @@ beforeAll(async () => {
   const e = await tabtune(['export', '--model', trained, '--out', exported, '--onnx', '--quantize', '--zip', join(work, 'model.zip')]);
   expect(e.code, e.stderr).toBe(0);
   expect(e.stderr).toMatch(/^int8: dim 32 nDCG@10 0\.\d{4}/m);
+  // An XLM-RoBERTa (`roberta.`-named tensors, mean pooling, a Unigram tokenizer): three steps are enough to change every weight.
+  const x = await tabtune(['train', '--model', 'org/tiny-e5', '--data', 'org/qa-tiny', '--output', join(work, 'trained-xlmr'), '--batchSize', '16', '--maxSteps', '3', '--lr', '2e-3', '--warmupRatio', '0', '--quiet']);
+  expect(x.code, x.stderr).toBe(0);
+  const xe = await tabtune(['export', '--model', join(work, 'trained-xlmr'), '--out', join(work, 'exported-xlmr'), '--onnx', '--quantize']);
+  expect(xe.code, xe.stderr).toBe(0);
+  // The int8 file evaluated for the card, fed as transformers.js feeds it (no token types).
+  expect(xe.stderr).toMatch(/^int8: dim 32 nDCG@10 0\.\d{4}/m);
 }, 600_000);
 afterAll(async () => {
   await hub?.close();
@@ -116,6 +123,41 @@ describe('tabtune export', () => {
     const int8 = model.graph.initializer.filter((t) => t.data_type === 3 && t.name.endsWith('_quantized'));
     expect(int8.map((t) => t.name)).toHaveLength(12);
     expect(statSync(join(exported, 'onnx/model_quantized.onnx')).size).toBeLessThan(statSync(join(exported, 'onnx/model.onnx')).size);
+  }, 120_000);
+
+  it('exports an XLM-RoBERTa transformers.js loads: its embeddings equal tabtune embed (fp32 1e-4; int8 2e-2), config and names as the input\'s', async () => {
+    const texts = ['Which planet is known as the Red Planet?', 'hello  café über straße', 'a', 'Keldor is a small city on the north coast.'];
+    writeFileSync(join(work, 'texts-xlmr.txt'), texts.join('\n') + '\n');
+    const ours = await tabtune(['embed', '--model', join(work, 'trained-xlmr'), '--texts', join(work, 'texts-xlmr.txt'), '--out', join(work, 'emb-xlmr.json')]);
+    expect(ours.code, ours.stderr).toBe(0);
+    const want = (JSON.parse(readFileSync(join(work, 'emb-xlmr.json'), 'utf8')) as { embeddings: number[][] }).embeddings.flat();
+    env.allowRemoteModels = false;
+    env.allowLocalModels = true;
+    env.localModelPath = `${work}/`;
+    // No Normalize module: the bound for int8 is relative to the embeddings' scale.
+    const scale = Math.max(...want.map(Math.abs));
+    for (const [dtype, bound] of [['fp32', 1e-4], ['q8', 2e-2 * scale]] as const) {
+      const extractor = await pipeline('feature-extraction', 'exported-xlmr', { dtype });
+      const got = (await extractor(texts, { pooling: 'mean', normalize: false })).data as Float32Array;
+      expect(got.length).toBe(want.length);
+      let worst = 0;
+      for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+      console.log(`XLM-R: transformers.js ${dtype} vs tabtune embed: max abs err ${worst.toExponential(2)} (bound ${bound.toExponential(2)})`);
+      expect(worst).toBeLessThanOrEqual(bound);
+    }
+    const dir = join(work, 'exported-xlmr');
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    expect([config.model_type, config.architectures]).toEqual(['xlm-roberta', ['XLMRobertaModel']]);
+    // The input file's own names (`roberta.…`), the trained values in them.
+    const st = parseSafetensors(new Uint8Array(readFileSync(join(dir, 'model.safetensors'))));
+    const base = parseSafetensors(new Uint8Array(readFileSync(join(f.tinyXlmrMean, 'model.safetensors'))));
+    expect([...st.tensors.keys()]).toEqual([...base.tensors.keys()]);
+    const name = 'roberta.encoder.layer.0.attention.self.query.weight';
+    expect(st.tensors.get(name)!.data).not.toEqual(base.tensors.get(name)!.data);
+    // No token_type_ids input: XLM-R's tokenizer makes none and transformers.js feeds only what a model declares.
+    const onnx = fromOnnxBytes(new Uint8Array(readFileSync(join(dir, 'onnx/model.onnx')))) as { graph: { input: { name: string }[] } };
+    expect(onnx.graph.input.map((i) => i.name)).toEqual(['input_ids', 'attention_mask']);
+    expect(readdirSync(dir)).not.toContain('vocab.txt');
   }, 120_000);
 
   it('writes a card with the Hub\'s front matter, the before/after table and the int8 model\'s nDCG@10', async () => {

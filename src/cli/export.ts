@@ -1,8 +1,8 @@
 // `tabtune export`: a trained model folder (what `tabtune train --output` wrote, or any
-// sentence-transformers BERT folder) as the package people take elsewhere (src/lib/export/
-// package.ts): the model folder and its card, optionally ONNX for transformers.js (fp32 and
-// int8, the int8 model evaluated on the run's test split for the card), written to a folder and/or
-// streamed into a zip. `tabtune script` writes the run as a sentence-transformers train.py.
+// sentence-transformers folder of a family in models/architectures.ts) as the package people
+// take elsewhere (src/lib/export/package.ts): the model folder and its card, optionally ONNX for
+// transformers.js (fp32 and int8, the int8 model evaluated on the run's test split for the card),
+// written to a folder and/or streamed into a zip. `tabtune script` writes the run as a sentence-transformers train.py.
 // Not the packaging itself (the library's) and not the Hub upload (push.ts).
 
 import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';

@@ -27,7 +27,7 @@ import { loadDataSource, loadModelSource, parseColumnsFlag, reportData, resolveH
 
 export const TRAIN_HELP = `Usage: tabtune train [--config FILE] [--FIELD VALUE …] [--resume] [--checkpoint-every N]
 
-Fine-tunes a sentence-transformers BERT model with a contrastive loss and writes a
+Fine-tunes a sentence-transformers model (BERT or XLM-RoBERTa) with a contrastive loss and writes a
 sentence-transformers model folder to --output.
 
   --config FILE          run config JSON (see src/lib/train/run-config.ts); defaults otherwise

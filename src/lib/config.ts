@@ -7,6 +7,8 @@ import { DEFAULT_HUB_URL, normalizeHubUrl } from './hub-policy.js';
 export const DEFAULT_MODEL_ID = 'BAAI/bge-base-en-v1.5';
 /** The small model offered as the quick option. */
 export const QUICK_MODEL_ID = 'BAAI/bge-small-en-v1.5';
+/** The multilingual option: the smallest published multilingual model (models/architectures.ts' presets) that trains in a tab. */
+export const MULTILINGUAL_MODEL_ID = 'intfloat/multilingual-e5-small';
 export const DEFAULT_DATASET_ID = 'YxBxRyXJx/QAsimple_for_BGE_241019';
 // The Hub URL rule lives in hub-policy.js, shared with serve.js and the service worker.
 export { DEFAULT_HUB_URL, normalizeHubUrl };

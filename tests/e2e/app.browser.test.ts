@@ -17,11 +17,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StaticServer } from '../../scripts/serve.js';
-import { DEFAULT_DATASET_ID, DEFAULT_MODEL_ID } from '../../src/lib/config.ts';
+import { DEFAULT_DATASET_ID, DEFAULT_MODEL_ID, MULTILINGUAL_MODEL_ID } from '../../src/lib/config.ts';
 import { ensureFixtures } from '../fixtures/fixtures.ts';
 import { startLocalHub, type LocalHub } from '../hub/local-hub.ts';
 import { ARTIFACTS_DIR, ENGINES, launchBrowser, launchEngine, serveDist, type BrowserSession, type EngineSession, type TestPage } from './browser.ts';
 
+/** A tiny XLM-RoBERTa (bge-m3's layout: CLS + Normalize, a Unigram tokenizer.json) under bge-m3's id. */
+const XLMR_ID = 'BAAI/bge-m3';
 let site: StaticServer;
 let hub: LocalHub;
 let session: BrowserSession | null = null;
@@ -33,7 +35,7 @@ beforeAll(async () => {
   const paths = ensureFixtures();
   site = await serveDist(true);
   // A little latency per response so the progress bar is on screen long enough to be seen.
-  hub = await startLocalHub({ models: { [DEFAULT_MODEL_ID]: paths.tinyBge }, datasets: { [DEFAULT_DATASET_ID]: paths.qaTiny }, latencyMs: 150 });
+  hub = await startLocalHub({ models: { [DEFAULT_MODEL_ID]: paths.tinyBge, [XLMR_ID]: paths.tinyXlmr }, datasets: { [DEFAULT_DATASET_ID]: paths.qaTiny }, latencyMs: 150 });
   await mkdir(ARTIFACTS_DIR, { recursive: true });
 });
 afterAll(async () => {
@@ -295,7 +297,7 @@ describe(`the page, first visit, WASM (${engine})`, () => {
 });
 
 describe.skipIf(engine !== 'chromium')('hard negatives in the page', () => {
-  it('the "Seed recipe + hard negatives" preset mines with the base model, previews, and the run trains MNRL on the triplets', async () => {
+  it('the "Seed recipe + hard negatives" preset mines with the base model, previews, and the run trains MNRL on the triplets; an XLM-RoBERTa from the Hub trains and evaluates on them too', async () => {
     session = await launchBrowser({ webgpu: false });
     const { page } = session;
     const id = (t: string) => page.getByTestId(t);
@@ -331,6 +333,25 @@ describe.skipIf(engine !== 'chromium')('hard negatives in the page', () => {
     await id('eval-now-model').waitFor({ timeout: 120_000 });
     expect(await id('data-loaded').textContent()).toContain('mined:YxBxRyXJx~QAsimple_for_BGE_241019#');
     await page.screenshot({ path: join(ARTIFACTS_DIR, 'app-hard-negatives.png'), fullPage: true });
+
+    // A multilingual model in the same page: the chip offers one; an XLM-RoBERTa id downloads from
+    // the Hub, is named as such, trains on the mined set and is evaluated before and after.
+    await id('multilingual-model').click();
+    expect(await id('model-id').inputValue()).toBe(MULTILINGUAL_MODEL_ID);
+    await id('model-id').fill(XLMR_ID);
+    await id('model-download').click();
+    await page.locator('[data-testid=model-loaded]', { hasText: `${XLMR_ID}@main` }).waitFor({ timeout: 60_000 });
+    expect(await id('model-family').textContent()).toBe('XLM-RoBERTa');
+    expect(await id('model-family').getAttribute('title')).toBe('config.json model_type "xlm-roberta"');
+    await id('cfg-max-steps').fill('3');
+    await id('cfg-batch').fill('16');
+    await id('train-start').click();
+    await page.locator('[data-testid=train-live][data-status=done]').waitFor({ timeout: 180_000 });
+    expect(await id('train-step').textContent()).toBe('3');
+    const [before, after] = (/dim_32_cosine_accuracy\s*(0\.\d{4})\s*(0\.\d{4})/.exec((await id('triplet-table').textContent())!) ?? []).slice(1).map(Number);
+    expect(before).toBeGreaterThan(0);
+    expect(after).toBeGreaterThan(0);
+    expect(hub.requests.some((r) => r.url.includes(`${XLMR_ID}/resolve/`) && r.file === 'tokenizer.json' && r.status < 400)).toBe(true);
     expect(session.errors).toEqual([]);
   }, 600_000);
 });

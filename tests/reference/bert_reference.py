@@ -1,6 +1,11 @@
 #!/usr/bin/python3
 """Independent plain-PyTorch BERT used as the numerical reference for tabtune's BERT engine.
 
+XLM-RoBERTa (config.json model_type "xlm-roberta") is the same network with two differences this
+script implements from transformers' description of RobertaEmbeddings, not from tabtune: position
+ids are `cumsum(ids != pad) * (ids != pad) + pad` (real tokens from pad + 1 on, padding at pad),
+and one token type (type_vocab_size 1); checkpoints may prefix names with `roberta.`.
+
 What it is: a BertModel forward pass written from SPEC §6.5 with torch functional ops (post-LN,
 exact-erf GELU, additive attention mask (1 - m) * finfo(float32).min as current transformers),
 sentence-transformers pooling (CLS or masked mean, per `1_Pooling/config.json`) and optional L2
@@ -39,7 +44,9 @@ import torch.nn.functional as F
 
 FORMAT_VERSION = "1"
 SCRIPT_PATH = "tests/reference/bert_reference.py"
-MODELS = ["tiny-bge", "tiny-mean"]
+MODELS = ["tiny-bge", "tiny-mean", "tiny-xlmr", "tiny-xlmr-mean"]
+# Checkpoint name prefixes (task heads' base_model_prefix) stripped on load.
+WEIGHT_PREFIXES = ("bert.", "roberta.")
 # Real lengths of the 3 rows (CLS + words + SEP), padded to T = 9.
 LENGTHS = [9, 6, 3]
 SEQ_LEN = 9
@@ -235,6 +242,10 @@ class Bert(nn.Module):
             raise ValueError(f"pooling {pooling!r} not supported")
         self.pooling = pooling
         self.normalize = normalize
+        self.model_type = config.get("model_type", "bert")
+        if self.model_type not in ("bert", "xlm-roberta"):
+            raise ValueError(f"model_type {self.model_type!r} not supported")
+        self.pad = int(config.get("pad_token_id", 1 if self.model_type == "xlm-roberta" else 0))
         self.embeddings = _Embeddings(int(config["vocab_size"]), int(config["max_position_embeddings"]),
                                       int(config.get("type_vocab_size", 2)), c)
         self.encoder = _Encoder(int(config["num_hidden_layers"]), c, int(config["intermediate_size"]))
@@ -246,8 +257,7 @@ class Bert(nn.Module):
         int64 -> last_hidden_state [B,T,C]."""
         b, t = input_ids.shape
         e = self.embeddings
-        pos = torch.arange(t, dtype=torch.long)
-        x = e.word_embeddings.weight[input_ids] + e.position_embeddings.weight[pos][None] \
+        x = e.word_embeddings.weight[input_ids] + e.position_embeddings.weight[self.position_ids(input_ids)] \
             + e.token_type_embeddings.weight[token_type_ids]
         x = F.dropout(_layer_norm(x, e.LayerNorm, self.eps), self.p_hidden, self.training)
         dh = self.c // self.h
@@ -270,6 +280,15 @@ class Bert(nn.Module):
             x = _layer_norm(x + F.dropout(_linear(inter, oo.dense), self.p_hidden, self.training), oo.LayerNorm, self.eps)
         return x
 
+    def position_ids(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Position ids: [1,T] 0..T-1 for BERT; [B,T] for XLM-RoBERTa, each real token's count of
+        real tokens up to it, plus pad (so the first is pad + 1), and pad itself for padding tokens."""
+        b, t = input_ids.shape
+        if self.model_type == "bert":
+            return torch.arange(t, dtype=torch.long)[None]
+        real = (input_ids != self.pad).long()
+        return torch.cumsum(real, dim=1) * real + self.pad
+
     def pool(self, hs: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """hs [B,T,C], attention_mask [B,T] -> embeddings [B,C]."""
         if self.pooling == "cls":
@@ -286,13 +305,13 @@ class Bert(nn.Module):
         return self.pool(hs, attention_mask), hs
 
     def load_weights(self, weights: Dict[str, np.ndarray]) -> List[str]:
-        """Copies HF BertModel tensors (optional `bert.` prefix; `embeddings.position_ids` ignored)
+        """Copies HF BertModel tensors (optional `bert.`/`roberta.` prefix; `embeddings.position_ids` ignored)
         into the parameters; returns the names of tensors that were ignored."""
         own = dict(self.named_parameters())
         seen = set()
         ignored = []
         for name, arr in weights.items():
-            key = name[5:] if name.startswith("bert.") else name
+            key = next((name[len(p):] for p in WEIGHT_PREFIXES if name.startswith(p)), name)
             if key not in own:
                 ignored.append(name)
                 continue
@@ -343,7 +362,8 @@ def read_st_pipeline(folder: str) -> Tuple[str, bool]:
 
 
 def special_ids(folder: str, config: dict) -> Dict[str, int]:
-    """[CLS]/[SEP]/[PAD] ids from vocab.txt (token names from tokenizer_config.json when given)."""
+    """[CLS]/[SEP]/[PAD] ids from vocab.txt, or from tokenizer.json's Unigram vocabulary when there is
+    no vocab.txt (token names from tokenizer_config.json when given)."""
     names = {"cls": "[CLS]", "sep": "[SEP]", "pad": "[PAD]"}
     tc_path = os.path.join(folder, "tokenizer_config.json")
     if os.path.exists(tc_path):
@@ -356,9 +376,15 @@ def special_ids(folder: str, config: dict) -> Dict[str, int]:
                 names[k] = tok
     ids: Dict[str, int] = {}
     vocab_path = os.path.join(folder, "vocab.txt")
+    vocab = None
     if os.path.exists(vocab_path):
         with open(vocab_path, "r", encoding="utf-8") as f:
             vocab = {line.rstrip("\n"): i for i, line in enumerate(f)}
+    elif os.path.exists(os.path.join(folder, "tokenizer.json")):
+        model = read_json(os.path.join(folder, "tokenizer.json"))["model"]
+        if model["type"] == "Unigram":
+            vocab = {piece: i for i, (piece, _) in enumerate(model["vocab"])}
+    if vocab is not None:
         for k, tok in names.items():
             if tok in vocab:
                 ids[k] = vocab[tok]
@@ -444,6 +470,10 @@ def reference_for_model(folder: str, name: str) -> Tuple[Dict[str, np.ndarray], 
         "no_grad_params": json.dumps(without_grad),
         "ignored_tensors": json.dumps(sorted(ignored)),
     }
+    if model.model_type != "bert":
+        # Only for other families, so that the BERT files regenerate byte for byte.
+        meta["model_type"] = model.model_type
+        meta["position_ids"] = json.dumps(model.position_ids(ids).tolist())
     return out, meta
 
 
@@ -510,11 +540,16 @@ def self_check() -> None:
             b, _ = m(ids2, mask, tt)
         if not torch.equal(a, b):
             raise AssertionError("padding token changed the embeddings")
+    # XLM-RoBERTa's position ids, worked out by hand (pad 1): real tokens count from 2, padding is 1.
+    xcfg = dict(cfg, model_type="xlm-roberta", pad_token_id=1, max_position_embeddings=8, type_vocab_size=1)
+    got = Bert(xcfg).position_ids(torch.tensor([[0, 5, 7, 2, 1], [0, 9, 2, 1, 1]])).tolist()
+    if got != [[2, 3, 4, 5, 1], [2, 3, 4, 1, 1]]:
+        raise AssertionError(f"XLM-R position ids {got}")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--fixtures", default="tests/.fixtures", help="folder holding tiny-bge/ and tiny-mean/")
+    ap.add_argument("--fixtures", default="tests/.fixtures", help="folder holding the fixture models (tiny-bge/, tiny-mean/, tiny-xlmr/, tiny-xlmr-mean/)")
     ap.add_argument("--out", default="tests/reference/data", help="where <model>.safetensors are written")
     ap.add_argument("--models", default=",".join(MODELS), help="comma-separated model folder names")
     ap.add_argument("--skip-self-check", action="store_true")

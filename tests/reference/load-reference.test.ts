@@ -3,7 +3,7 @@
 // comparison helper the parity tests use.
 
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 // Plain Uint8Array copies: parseSafetensors mis-decodes Node Buffers (Buffer#slice is a view).
@@ -22,7 +22,13 @@ import {
 } from './load-reference.ts';
 
 const fixtures = ensureFixtures();
-const folderOf = { 'tiny-bge': fixtures.tinyBge, 'tiny-mean': fixtures.tinyMean } as const;
+const folderOf = { 'tiny-bge': fixtures.tinyBge, 'tiny-mean': fixtures.tinyMean, 'tiny-xlmr': fixtures.tinyXlmr, 'tiny-xlmr-mean': fixtures.tinyXlmrMean } as const;
+
+/** id → token: vocab.txt's lines, or the Unigram pieces of tokenizer.json. */
+function vocabOf(folder: string): string[] {
+  if (existsSync(join(folder, 'vocab.txt'))) return readFileSync(join(folder, 'vocab.txt'), 'utf8').split('\n');
+  return (JSON.parse(readFileSync(join(folder, 'tokenizer.json'), 'utf8')).model.vocab as [string, number][]).map(([p]) => p);
+}
 
 describe.each(REFERENCE_MODELS)('reference %s', (model) => {
   const ref = loadReference(model);
@@ -50,26 +56,36 @@ describe.each(REFERENCE_MODELS)('reference %s', (model) => {
     expect(Number.isFinite(ref.loss)).toBe(true);
     const lengths = [0, 1, 2].map((b) => ref.attentionMask.subarray(b * 9, b * 9 + 9).reduce((s, m) => s + m, 0));
     expect(lengths).toEqual([9, 6, 3]);
-    const vocab = readFileSync(join(folder, 'vocab.txt'), 'utf8').split('\n');
+    const vocab = vocabOf(folder);
+    const tc = JSON.parse(readFileSync(join(folder, 'tokenizer_config.json'), 'utf8'));
     for (let b = 0; b < 3; b++) {
       const row = [...ref.inputIds.subarray(b * 9, b * 9 + 9)].map(Number);
       const n = lengths[b];
-      expect(vocab[row[0]]).toBe('[CLS]');
-      expect(vocab[row[n - 1]]).toBe('[SEP]');
+      expect(vocab[row[0]]).toBe(tc.cls_token);
+      expect(vocab[row[n - 1]]).toBe(tc.sep_token);
       for (const id of row.slice(1, n - 1)) expect(id).toBeGreaterThanOrEqual(5);
-      for (const id of row.slice(n)) expect(vocab[id]).toBe('[PAD]');
+      for (const id of row.slice(n)) expect(vocab[id]).toBe(tc.pad_token);
     }
+    if (config.model_type === 'xlm-roberta') {
+      // transformers' RoBERTa rule: real tokens from pad + 1 on, padding at pad.
+      const pad = config.pad_token_id;
+      const want = lengths.map((n) => Array.from({ length: 9 }, (_, t) => (t < n ? pad + 1 + t : pad)));
+      expect(ref.metadata.model_type).toBe('xlm-roberta');
+      expect(JSON.parse(ref.metadata.position_ids)).toEqual(want);
+    } else expect(ref.metadata.position_ids).toBeUndefined();
     expect(ref.tokenTypeIds.every((x) => x === 0n)).toBe(true);
   });
 
   it('has a gradient for every model parameter except the pooler, with its shape', () => {
-    const params = [...weights.tensors.keys()].filter((n) => n !== 'embeddings.position_ids');
+    // tiny-xlmr-mean names its tensors `roberta.…`, as XLMRobertaForMaskedLM saves them; the reference strips it.
+    const file = new Map([...weights.tensors].map(([n, t]) => [n.replace(/^roberta\./, ''), t]));
+    const params = [...file.keys()].filter((n) => n !== 'embeddings.position_ids');
     const expected = params.filter((n) => !n.startsWith('pooler.')).sort();
     expect([...ref.gradNames].sort()).toEqual(expected);
     expect([...ref.noGradNames].sort()).toEqual(['pooler.dense.bias', 'pooler.dense.weight']);
     for (const name of expected) {
       const g = ref.grad(name);
-      expect(g.shape, name).toEqual(weights.tensors.get(name)!.shape);
+      expect(g.shape, name).toEqual(file.get(name)!.shape);
       expect(g.dtype).toBe('F32');
       expect(g.data.every((x) => Number.isFinite(x)), name).toBe(true);
     }
@@ -77,7 +93,7 @@ describe.each(REFERENCE_MODELS)('reference %s', (model) => {
     const dWord = ref.grad('embeddings.word_embeddings.weight');
     const C = ref.hidden;
     const rowNorm = (id: number) => Math.hypot(...(dWord.data as Float32Array).subarray(id * C, id * C + C));
-    expect(rowNorm(0)).toBe(0);
+    expect(rowNorm(config.pad_token_id)).toBe(0);
     expect(rowNorm(Number(ref.inputIds[1]))).toBeGreaterThan(0);
   });
 

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseSafetensors, type SafeTensor } from '../../src/lib/models/safetensors.ts';
 
 export const REFERENCE_FORMAT_VERSION = '1';
-export const REFERENCE_MODELS = ['tiny-bge', 'tiny-mean'] as const;
+export const REFERENCE_MODELS = ['tiny-bge', 'tiny-mean', 'tiny-xlmr', 'tiny-xlmr-mean'] as const;
 export type ReferenceModel = (typeof REFERENCE_MODELS)[number];
 export const REFERENCE_DIR = join(dirname(fileURLToPath(import.meta.url)), 'data');
 export const REGENERATE_COMMAND = '/usr/bin/python3 tests/reference/bert_reference.py';

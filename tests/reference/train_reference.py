@@ -23,6 +23,16 @@ Cases (qa-tiny's train.jsonl, file order; the TS test builds the same rows):
   triplet_matryoshka  (question, doc, negative 1): TripletLoss, euclidean, margin 5, inside
                    Matryoshka dims [32, 16, 8]
 
+XLM-RoBERTa cases (--family xlm-roberta): mnrl_matryoshka on each of the fixtures tiny-xlmr (CLS +
+Normalize) and tiny-xlmr-mean (mean pooling), the case names prefixed with the model's
+(`tiny-xlmr/mnrl_matryoshka/…`), written to data/train-xlmr.safetensors, together with
+`unigram/ids` and `unigram/offsets` (I64: text k's ids are ids[offsets[k]:offsets[k+1]]), every
+distinct text of the file (metadata `unigram_texts`, file order) as the tokenizer below encodes it. Their texts are tokenized
+by our own SentencePiece Unigram encoder over the tokenizer.json vocabulary: strip, runs of spaces
+to one, spaces to `▁` with one prepended, a split before every `▁`, and per word the Viterbi
+segmentation of highest total score (every character is a piece of the fixture vocabulary, so no
+unknowns), then `<s> … </s>`. Position ids as bert_reference.py gives them for XLM-R (from pad + 1).
+
 Output: tests/reference/data/train.safetensors — `<case>/losses` F64 [3] (the loss of each step,
 before its update) and `<case>/weights/<name>` F32 for every trained parameter after step 3
 (HF names; the pooler is not trained and not stored); __metadata__ format_version "1", the
@@ -33,6 +43,7 @@ BERT's basic tokenizer is: strip, lowercase, split on whitespace, every ASCII pu
 a token of its own; then greedy longest-match WordPiece with `##` continuations.
 
 Run: /usr/bin/python3 tests/reference/train_reference.py [--fixtures tests/.fixtures] [--out tests/reference/data/train.safetensors]
+     /usr/bin/python3 tests/reference/train_reference.py --family xlm-roberta [--out tests/reference/data/train-xlmr.safetensors]
 """
 import argparse
 import hashlib
@@ -82,15 +93,51 @@ def word_piece(word, vocab):
     return out
 
 
-def encode_column(texts, vocab, max_len):
+class Unigram:
+    """SentencePiece Unigram over tokenizer.json's `model.vocab` ([piece, log prob] in id order)."""
+
+    def __init__(self, folder):
+        model = br.read_json(os.path.join(folder, "tokenizer.json"))["model"]
+        if model["type"] != "Unigram":
+            raise ValueError(f"{folder}: tokenizer.json model is {model['type']}, not Unigram")
+        self.pieces = {p: (i, float(score)) for i, (p, score) in enumerate(model["vocab"])}
+        self.longest = max(len(p) for p in self.pieces)
+
+    def words(self, text):
+        s = re.sub(" {2,}", " ", text.strip()).replace(" ", "\u2581")
+        if not s.startswith("\u2581"):
+            s = "\u2581" + s
+        return ["\u2581" + w for w in s.split("\u2581") if w]
+
+    def viterbi(self, word):
+        # best[i]: (score, ids) of the best segmentation of word[:i].
+        best = [(0.0, [])] + [None] * len(word)
+        for end in range(1, len(word) + 1):
+            for start in range(max(0, end - self.longest), end):
+                piece = self.pieces.get(word[start:end])
+                if piece is None or best[start] is None:
+                    continue
+                cand = (best[start][0] + piece[1], best[start][1] + [piece[0]])
+                if best[end] is None or cand[0] > best[end][0]:
+                    best[end] = cand
+            if best[end] is None and end == len(word):
+                raise ValueError(f"no segmentation of {word!r} (a character outside the vocabulary)")
+        return best[len(word)][1]
+
+    def encode(self, text):
+        return [i for w in self.words(text) for i in self.viterbi(w)]
+
+
+def encode_column(texts, vocab, max_len, specials=("[CLS]", "[SEP]", "[PAD]"), unigram=None):
     """texts -> input_ids [B,T] int64, attention_mask [B,T] float64 (padded to the longest)."""
+    cls, sep, pad = specials
     rows = []
     for t in texts:
-        ids = [vocab[p] for w in basic_tokens(t) for p in word_piece(w, vocab)]
-        ids = [vocab["[CLS]"]] + ids[: max_len - 2] + [vocab["[SEP]"]]
+        ids = unigram.encode(t) if unigram else [vocab[p] for w in basic_tokens(t) for p in word_piece(w, vocab)]
+        ids = [vocab[cls]] + ids[: max_len - 2] + [vocab[sep]]
         rows.append(ids)
     T = max(len(r) for r in rows)
-    input_ids = np.full((len(rows), T), vocab["[PAD]"], dtype=np.int64)
+    input_ids = np.full((len(rows), T), vocab[pad], dtype=np.int64)
     mask = np.zeros((len(rows), T))
     for i, r in enumerate(rows):
         input_ids[i, : len(r)] = r
@@ -169,7 +216,7 @@ def no_decay(name):
     return "bias" in name or re.search(r"(^|\.)LayerNorm\.[^.]+$", name) is not None
 
 
-def run_case(case, folder, rows, vocab, max_len):
+def run_case(case, folder, rows, vocab, max_len, specials=("[CLS]", "[SEP]", "[PAD]"), unigram=None):
     config = br.read_json(os.path.join(folder, "config.json"))
     pooling, normalize = br.read_st_pipeline(folder)
     weights, _ = br.read_safetensors(os.path.join(folder, "model.safetensors"))
@@ -192,7 +239,7 @@ def run_case(case, folder, rows, vocab, max_len):
         k = len(examples[batch[0]][0])
         cols = []
         for c in range(k):
-            ids, mask = encode_column([examples[i][0][c] for i in batch], vocab, max_len)
+            ids, mask = encode_column([examples[i][0][c] for i in batch], vocab, max_len, specials, unigram)
             emb, _ = model(ids, mask, torch.zeros_like(ids))
             cols.append(emb)
         scores = torch.tensor([examples[i][1] for i in batch], dtype=torch.float64) if case == "cosent" else None
@@ -213,13 +260,60 @@ def sha256(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
+def main_xlmr(args):
+    data_path = os.path.join(args.fixtures, "qa-tiny", "train.jsonl")
+    rows = read_rows(data_path)
+    tensors, batches, shas = {}, {}, {}
+    # The tokenizer on its own: every distinct text of the file, in file order, as this script's
+    # Viterbi encodes it (with <s> … </s>, no truncation), so the TS test compares ids directly.
+    texts = list(dict.fromkeys(t for r in rows for t in (r["question"], r["doc"])))
+    unigram = Unigram(os.path.join(args.fixtures, "tiny-xlmr"))
+    bos, eos = unigram.pieces["<s>"][0], unigram.pieces["</s>"][0]
+    encoded = [[bos] + unigram.encode(t) + [eos] for t in texts]
+    tensors["unigram/ids"] = np.array([i for e in encoded for i in e], dtype=np.int64)
+    tensors["unigram/offsets"] = np.cumsum([0] + [len(e) for e in encoded]).astype(np.int64)
+    for name in ["tiny-xlmr", "tiny-xlmr-mean"]:
+        folder = os.path.join(args.fixtures, name)
+        unigram = Unigram(folder)
+        vocab = {p: i for p, (i, _) in unigram.pieces.items()}
+        max_len = int(br.read_json(os.path.join(folder, "sentence_bert_config.json"))["max_seq_length"])
+        t, b = run_case("mnrl_matryoshka", folder, rows, vocab, max_len, ("<s>", "</s>", "<pad>"), unigram)
+        for k, v in t.items():
+            tensors[f"{name}/{k}"] = v
+        batches[name] = b
+        shas[name] = sha256(os.path.join(folder, "model.safetensors"))
+        print(name, "mnrl_matryoshka losses", [round(x, 6) for x in t["mnrl_matryoshka/losses"]])
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "script": "tests/reference/train_reference.py --family xlm-roberta",
+        "torch": torch.__version__,
+        "compute_dtype": "float64",
+        "stored_dtype": "float32 weights, float64 losses",
+        "model_sha256": json.dumps(shas),
+        "data_sha256": sha256(data_path),
+        "config": json.dumps({"batch": BATCH, "steps": STEPS, "lr": LR, "weight_decay": WD, "max_grad_norm": MAX_NORM,
+                              "scheduler": "constant", "warmup": 0, "accumulation": 1, "shuffle": False,
+                              "sampler": "no_duplicates", "dropout": False}),
+        "tokenizer": "SentencePiece Unigram Viterbi over tokenizer.json, <s> ... </s>",
+        "unigram_texts": json.dumps(texts),
+        "batches": json.dumps(batches),
+    }
+    br.write_safetensors(args.out, tensors, meta)
+    print("wrote", args.out)
+
+
 def main():
     ap = argparse.ArgumentParser()
     here = os.path.dirname(os.path.abspath(__file__))
     ap.add_argument("--fixtures", default=os.path.join(here, "..", ".fixtures"))
-    ap.add_argument("--out", default=os.path.join(here, "data", "train.safetensors"))
+    ap.add_argument("--family", default="bert", choices=["bert", "xlm-roberta"])
+    ap.add_argument("--out", default=None)
     args = ap.parse_args()
     torch.manual_seed(0)
+    if args.family == "xlm-roberta":
+        args.out = args.out or os.path.join(here, "data", "train-xlmr.safetensors")
+        return main_xlmr(args)
+    args.out = args.out or os.path.join(here, "data", "train.safetensors")
     model_dir = os.path.join(args.fixtures, "tiny-bge")
     data_path = os.path.join(args.fixtures, "qa-tiny", "train.jsonl")
     vocab = load_vocab(model_dir)

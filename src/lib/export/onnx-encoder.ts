@@ -1,4 +1,4 @@
-// Runs an exported transformers.js ONNX file (onnx-model.ts: ids, mask, token types →
+// Runs an exported transformers.js ONNX file (onnx-model.ts: ids, mask, token types if any →
 // last_hidden_state) as a BatchEncoder, pooling and normalizing on the host as
 // `pipeline('feature-extraction', …, { pooling, normalize: true })` does, so the model card's int8
 // numbers are those of the file people download, run by onnxruntime with its own graph
@@ -7,7 +7,7 @@
 
 import type { BatchEncoder } from '../models/embed-texts.ts';
 import type { PoolingMode } from '../models/pooling.ts';
-import type { HostTensor, Runtime, Session } from '../runtime/types.ts';
+import type { Feed, HostTensor, Runtime, Session } from '../runtime/types.ts';
 import type { TokenizedBatch } from '../tokenize/tokenizer.ts';
 
 export class OnnxFileEncoder implements BatchEncoder {
@@ -27,11 +27,13 @@ export class OnnxFileEncoder implements BatchEncoder {
     const { batch: B, tokens: T } = batch;
     const dims = [B, T];
     const mask = BigInt64Array.from(batch.attentionMask, (m) => BigInt(m));
-    const out = await this.session.run({
+    const feeds: Record<string, Feed> = {
       input_ids: { dtype: 'int64', dims, data: batch.inputIds },
       attention_mask: { dtype: 'int64', dims, data: mask },
-      token_type_ids: { dtype: 'int64', dims, data: batch.tokenTypeIds ?? new BigInt64Array(B * T) },
-    });
+    };
+    // As transformers.js: token types only for a model that declares them (XLM-RoBERTa's has none).
+    if (this.session.inputNames.includes('token_type_ids')) feeds.token_type_ids = { dtype: 'int64', dims, data: batch.tokenTypeIds ?? new BigInt64Array(B * T) };
+    const out = await this.session.run(feeds);
     const h = (out.last_hidden_state as HostTensor).data as Float32Array; // [B,T,C]
     const C = this.dim;
     const y = new Float32Array(B * C);

@@ -1,8 +1,9 @@
-// The fine-tuned encoder as the `onnx/model.onnx` transformers.js loads for a BERT
-// feature-extraction model: inputs `input_ids`, `attention_mask`, `token_type_ids` (int64 [B,T]),
-// output `last_hidden_state` [B,T,C]; pooling and normalization stay with the caller
-// (`pipeline('feature-extraction', …)` with `{ pooling, normalize: true }`), as in the Hub's ONNX
-// exports. Built by the same graph IR as training (bert.ts, eval mode), the trained weights baked
+// The fine-tuned encoder as the `onnx/model.onnx` transformers.js loads for a feature-extraction
+// model: inputs `input_ids`, `attention_mask` and, for families with token types (BERT, not
+// XLM-RoBERTa: architectures.ts), `token_type_ids` (int64 [B,T]); position ids made inside from
+// the family's offset; output `last_hidden_state` [B,T,C]; pooling and normalization stay with
+// the caller (`pipeline('feature-extraction', …)` with `{ pooling, normalize: true }`), as in the
+// Hub's ONNX exports. Built by the same graph IR as training (bert.ts, eval mode), the trained weights baked
 // in as initializers: the model's parameter set's `inputs` (parameter-set.ts; no pooler).
 // `onnx/model_quantized.onnx` stores the weights of every linear layer as int8
 // (symmetric, one scale per output row) behind a DequantizeLinear; the embedding tables stay
@@ -18,6 +19,7 @@ import { attr, type ConstData } from '../graph/types.ts';
 import { cast } from '../ops/elementwise.ts';
 import { unsqueeze } from '../ops/shape.ts';
 import { bertEncoder, type BertInputs } from '../models/bert.ts';
+import { architecture } from '../models/architectures.ts';
 import { type Parameter, parameterSet } from '../models/parameter-set.ts';
 import type { SentenceModel } from '../models/sentence-model.ts';
 
@@ -31,6 +33,7 @@ export const isQuantizedWeight = (p: Parameter) => (p.role === 'attention' || p.
 const Shape: OpDef = { type: 'Shape', infer: (x) => [{ dtype: 'int64', shape: [x[0]!.rank] }] };
 const GatherScalar: OpDef = { type: 'Gather', name: 'GatherScalar', infer: () => [{ dtype: 'int64', shape: [] }] };
 const Range: OpDef = { type: 'Range', infer: () => [{ dtype: 'int64', shape: ['T'] }] };
+const AddScalar: OpDef = { type: 'Add', name: 'AddScalar', infer: () => [{ dtype: 'int64', shape: [] }] };
 const DequantizeLinear: OpDef = { type: 'DequantizeLinear', infer: (x) => [{ dtype: 'float32', shape: x[0]!.shape }] };
 
 /** Symmetric int8 per output row: scale = max|w_row| / 127, q = round(w / scale). */
@@ -48,10 +51,12 @@ export function quantizeRows(w: Float32Array, rows: number, cols: number): { q: 
 
 /** model.onnx (float32) or model_quantized.onnx (int8 linear weights) of a sentence model's encoder. */
 export function exportOnnx(model: SentenceModel, opts: { quantize?: boolean } = {}): Uint8Array {
+  const arch = architecture(model.config.family);
   const g = new Graph(opts.quantize ? 'bert_int8' : 'bert');
   const ids = g.input('input_ids', 'int64', ['B', 'T']);
   const mask = g.input('attention_mask', 'int64', ['B', 'T']);
-  const types = g.input('token_type_ids', 'int64', ['B', 'T']);
+  // transformers.js feeds token_type_ids only to a model that declares them (zeros when its tokenizer makes none).
+  const types = arch.tokenTypes ? g.input('token_type_ids', 'int64', ['B', 'T']) : null;
   const baked = new Map<string, { dims: number[]; data: ConstData }>();
   const weights = new Map<string, Value>();
   for (const p of parameterSet(model.config).inputs) {
@@ -73,12 +78,17 @@ export function exportOnnx(model: SentenceModel, opts: { quantize?: boolean } = 
     }
   }
   const T = g.apply(GatherScalar, [g.apply(Shape, [ids])[0], g.constant('int64', 1)], { axis: attr.int(0) })[0];
-  const positions = g.apply(Range, [g.constant('int64', 0), T, g.constant('int64', 1)])[0]; // [T]
+  // offset … offset + T − 1, as the encoder feeds them (encoder.ts): padding rows are masked, so
+  // numbering them on rather than at transformers' pad id changes no pooled output.
+  const offset = arch.positionOffset(model.config);
+  const start = g.constant('int64', offset);
+  const limit = offset === 0 ? T : g.apply(AddScalar, [T, start])[0];
+  const positions = g.apply(Range, [start, limit, g.constant('int64', 1)])[0]; // [T]
   const inputs: BertInputs = {
     inputIds: unsqueeze(ids, [2]), // [B,T,1]
     attentionMask: cast(mask, 'float32'),
     positionIds: unsqueeze(positions, [0, 2]), // [1,T,1]
-    tokenTypeIds: unsqueeze(types, [2]),
+    ...(types ? { tokenTypeIds: unsqueeze(types, [2]) } : {}),
   };
   g.output(bertEncoder(model.config, weights, inputs, { train: false }), 'last_hidden_state');
   return toOnnx(g, { initializers: baked, producer: 'tabtune', metadata: { pooling: model.pooling, normalize: String(model.normalize) } });

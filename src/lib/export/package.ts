@@ -17,6 +17,7 @@ import { evaluateModel } from '../eval/evaluate-model.ts';
 import type { TextPrompts } from '../models/prompts.ts';
 import type { IrResult } from '../eval/ir-metrics.ts';
 import type { IrSet } from '../eval/ir-set.ts';
+import { allModelFileNames } from '../models/architectures.ts';
 import { DEFAULT_POOLING, parsePoolingConfig } from '../models/pooling.ts';
 import { loadSentenceModel, type SentenceModel } from '../models/sentence-model.ts';
 import type { Runtime } from '../runtime/types.ts';
@@ -37,17 +38,12 @@ export interface PackageOptions {
 }
 
 /**
- * The files of a package by name: the sentence-transformers folder (weights, model and module
- * configs), the tokenizer's files, the card and the run's results and config. Anything else —
- * dotfiles, the run's record, log and checkpoints, stray files — stays where it is.
+ * The files of a package by name: the model folder's (weights, model and module configs, the
+ * tokenizer's files: models/architectures.ts lists them for every family), the card and the run's
+ * results and config. Anything else — dotfiles, the run's record, log and checkpoints, stray
+ * files — stays where it is.
  */
-const PACKAGED_FILES: ReadonlySet<string> = new Set([
-  'config.json', 'model.safetensors', 'model.safetensors.index.json',
-  'modules.json', 'sentence_bert_config.json', 'config_sentence_transformers.json',
-  'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'vocab.json', 'merges.txt',
-  'added_tokens.json', 'sentencepiece.bpe.model', 'spiece.model',
-  'README.md', 'eval_results.json', 'run_config.json',
-]);
+const PACKAGED_FILES: ReadonlySet<string> = new Set([...allModelFileNames(), 'README.md', 'eval_results.json', 'run_config.json']);
 /** The shards a model.safetensors.index.json names, as transformers writes them. */
 const SHARD = /^model-\d{5}-of-\d{5}\.safetensors$/;
 /** A module folder's name as modules.json gives it (`1_Pooling`, `2_Dense`): one plain segment. */

@@ -7,6 +7,7 @@
 // own loader read it like the input model.
 // Not the ONNX export for transformers.js' onnx/ folder, and no zip or upload.
 
+import { architectureOfType, bareWeightName } from '../models/architectures.ts';
 import { parseSafetensors, safetensorsParts, type TensorToWrite } from '../models/safetensors.ts';
 import type { StoreValue } from '../store/store.ts';
 
@@ -19,7 +20,7 @@ export const RUN_OUTPUT_EXTRAS: ReadonlySet<string> = new Set(['train_log.jsonl'
 export interface ExportInput {
   /** The input model's files (path → bytes), as read from its folder or IndexedDB. */
   sourceFiles: ReadonlyMap<string, Uint8Array>;
-  /** Trained tensors by bare Hugging Face name (no `bert.` prefix). */
+  /** Trained tensors by bare Hugging Face name (no family prefix such as `bert.` or `roberta.`). */
   weights: ReadonlyMap<string, Float32Array>;
   /** README.md text (model-card.ts builds one). */
   readme: string;
@@ -37,11 +38,16 @@ const SKIP = /^(model\.safetensors|pytorch_model\.bin|README\.md|onnx\/.*|\.fixt
 export function exportSentenceTransformers(o: ExportInput): Map<string, StoreValue> {
   const src = o.sourceFiles.get('model.safetensors');
   if (!src) throw new Error('export: the source model has no model.safetensors');
+  const configBytes = o.sourceFiles.get('config.json');
+  if (!configBytes) throw new Error('export: the source model has no config.json');
+  const config = JSON.parse(dec.decode(configBytes)) as Record<string, unknown>;
+  const arch = architectureOfType(config.model_type);
+  if (!arch) throw new Error(`export: the source config.json names model_type ${JSON.stringify(config.model_type)}, which no family builds`);
   const parsed = parseSafetensors(src, { view: true }); // views: the trained tensors replace most of them
   const tensors = new Map<string, TensorToWrite>();
   const used = new Set<string>();
   for (const [name, t] of parsed.tensors) {
-    const bare = name.startsWith('bert.') ? name.slice(5) : name;
+    const bare = bareWeightName(arch, name);
     const w = o.weights.get(bare);
     if (w) {
       if (w.length !== t.data.length) throw new Error(`export: ${bare} has ${w.length} values, the source tensor ${t.shape.join('×')}`);
@@ -57,8 +63,11 @@ export function exportSentenceTransformers(o: ExportInput): Map<string, StoreVal
   for (const [path, bytes] of o.sourceFiles) {
     if (SKIP.test(path) || out.has(path)) continue;
     if (path === 'config.json') {
-      const c = JSON.parse(dec.decode(bytes)) as Record<string, unknown>;
+      const c = { ...config };
       if (c.torch_dtype !== undefined) c.torch_dtype = 'float32'; // the trained weights are written as F32
+      // The folder holds the bare encoder (the task head's tensors, if any, are copied but unused):
+      // transformers and transformers.js build it from model_type and this class.
+      c.architectures = [arch.modelClass];
       out.set(path, enc.encode(JSON.stringify(c, null, 2) + '\n'));
     } else out.set(path, bytes);
   }

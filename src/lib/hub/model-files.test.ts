@@ -4,12 +4,14 @@
 import { createHash } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ensureFixtures, type FixturePaths } from '../../../tests/fixtures/fixtures.ts';
 import { hostileModelCopy } from '../../../tests/fixtures/hostile.ts';
 import { startLocalHub, type LocalHub } from '../../../tests/hub/local-hub.ts';
+import { preset, usablePositions } from '../models/architectures.ts';
 import { bertShapeProblem, CONFIG_LIMITS, parseBertConfig } from '../models/bert-config.ts';
+import { parameterSet } from '../models/parameter-set.ts';
 import { parseSafetensors } from '../models/safetensors.ts';
 import { readModelFolder } from '../models/sentence-model-node.ts';
 import { loadSentenceModel } from '../models/sentence-model.ts';
@@ -25,6 +27,7 @@ let paths: FixturePaths;
 let work: string;
 let pytorchOnly: string;
 let robertaDir: string;
+let vocabOnly: string;
 let hugeDir: string;
 const dirs: string[] = [];
 const tmp = () => {
@@ -41,6 +44,9 @@ beforeAll(() => {
   cpSync(paths.tinyBge, pytorchOnly, { recursive: true });
   writeFileSync(join(pytorchOnly, 'pytorch_model.bin'), readFileSync(join(pytorchOnly, 'model.safetensors')));
   unlinkSync(join(pytorchOnly, 'model.safetensors'));
+  vocabOnly = join(work, 'vocab-only');
+  cpSync(paths.tinyBge, vocabOnly, { recursive: true });
+  unlinkSync(join(vocabOnly, 'tokenizer.json'));
   robertaDir = join(work, 'roberta');
   cpSync(paths.tinyBge, robertaDir, { recursive: true });
   const cfg = JSON.parse(readFileSync(join(robertaDir, 'config.json'), 'utf8'));
@@ -181,13 +187,39 @@ describe('loadHubModel', () => {
     );
     const before = hub.requests.length;
     await expect(loadHubModel({ client, store, repo: 'fb/roberta-ish' })).rejects.toThrow(
-      'fb/roberta-ish@main: model_type "roberta" is not supported; the engine supports bert',
+      'fb/roberta-ish@main: model_type "roberta" is not supported; the engine supports bert (BERT encoders such as BAAI/bge-small-en-v1.5, BAAI/bge-base-en-v1.5, intfloat/multilingual-e5-small); xlm-roberta (XLM-RoBERTa encoders such as BAAI/bge-m3, intfloat/multilingual-e5-base).',
     );
     // It stopped at config.json: no weights were fetched.
     expect(hub.requests.slice(before).some((r) => r.file === 'model.safetensors')).toBe(false);
     const after = await store.keys();
     for (const k of keys) expect(after).toContain(k);
     expect((await loadHubModel({ client, store, repo: MODEL })).files.size).toBe(FILES.length);
+  });
+});
+
+describe('families (models/architectures.ts)', () => {
+  it('fetches an XLM-RoBERTa repo\'s own files (a Unigram tokenizer.json, no vocab.txt) and loads it, `roberta.` names and all', async () => {
+    hub = await startLocalHub({ models: { 'BAAI/tiny-m3': paths.tinyXlmr, 'intfloat/tiny-e5': paths.tinyXlmrMean } });
+    const client = new HubClient({ hubUrl: hub.url });
+    const store = new FolderStore(tmp());
+    for (const repo of ['BAAI/tiny-m3', 'intfloat/tiny-e5']) {
+      const m = await loadHubModel({ client, store, repo });
+      expect([...m.files.keys()].sort(), repo).toEqual(FILES.filter((f) => f !== 'vocab.txt').sort());
+      const model = loadSentenceModel(m.files);
+      expect([model.config.family, model.maxSeqLength, model.pooling], repo).toEqual(['xlm-roberta', 64, repo === 'BAAI/tiny-m3' ? 'cls' : 'mean']);
+    }
+  });
+
+  it('refuses a model with vocab.txt but no tokenizer.json before fetching its weights, saying how to make one', async () => {
+    hub = await startLocalHub({ models: { 'old/vocab-only': vocabOnly } });
+    const want = /old\/vocab-only@main has no tokenizer\.json \(only vocab\.txt, a slow tokenizer's files\): tabtune tokenizes with a fast tokenizer's tokenizer\.json\. Save one with transformers/;
+    await expect(loadHubModel({ client: new HubClient({ hubUrl: hub.url }), store: new FolderStore(tmp()), repo: 'old/vocab-only' })).rejects.toThrow(want);
+    expect(hub.requests.some((r) => r.file === 'model.safetensors')).toBe(false);
+    const picked = readdirSync(vocabOnly, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => {
+      const path = relative(vocabOnly, join(e.parentPath, e.name)).split(sep).join('/');
+      return { path, bytes: new Uint8Array(readFileSync(join(vocabOnly, path))) };
+    });
+    expect(() => loadLocalModel('vocab-only', picked)).toThrow(/the folder vocab-only has no tokenizer\.json \(only vocab\.txt/);
   });
 });
 
@@ -307,14 +339,13 @@ describe('loadLocalModel', () => {
 
   it('gives the same errors for a local folder', () => {
     expect(() => loadLocalModel('pt', readFolder(pytorchOnly))).toThrow('the folder pt has only pytorch_model.bin and no model.safetensors');
-    expect(() => loadLocalModel('rb', readFolder(robertaDir))).toThrow('model_type "roberta" is not supported; the engine supports bert');
+    expect(() => loadLocalModel('rb', readFolder(robertaDir))).toThrow('model_type "roberta" is not supported; the engine supports bert (BERT encoders');
     expect(() => loadLocalModel('empty', [{ path: 'notes.txt', bytes: new Uint8Array(1) }])).toThrow('has no model.safetensors');
   });
 });
 
 describe('config.json bounds', () => {
-  // Real configs that must pass: bge-large-en-v1.5 (BERT large) and bge-m3 (XLM-RoBERTa large;
-  // its model_type is refused separately, its shape is within the limits).
+  // Real configs that must pass: bge-large-en-v1.5 (BERT large) and bge-m3 (XLM-RoBERTa large).
   const bgeLarge = {
     model_type: 'bert', hidden_size: 1024, num_hidden_layers: 24, num_attention_heads: 16, intermediate_size: 4096,
     vocab_size: 30522, max_position_embeddings: 512, type_vocab_size: 2, pad_token_id: 0,
@@ -326,7 +357,13 @@ describe('config.json bounds', () => {
     expect(bertShapeProblem(bgeLarge)).toBeNull();
     expect(bertShapeProblem(bgeM3)).toBeNull();
     expect(parseBertConfig(bgeLarge)).toMatchObject({ numLayers: 24, hiddenSize: 1024, vocabSize: 30522 });
-    expect(() => checkModelConfig(bgeLarge, 'BAAI/bge-large-en-v1.5')).not.toThrow();
+    expect(checkModelConfig(bgeLarge, 'BAAI/bge-large-en-v1.5').family).toBe('bert');
+    expect(checkModelConfig(bgeM3, 'BAAI/bge-m3').family).toBe('xlm-roberta');
+    // bge-m3's config.json (its published fields) parses to the shape its preset records: 8,192 usable positions.
+    const m3 = parseBertConfig({ ...bgeM3, layer_norm_eps: 1e-5, hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1 });
+    expect(m3).toEqual(preset('BAAI/bge-m3').config);
+    expect(usablePositions(m3)).toBe(8192);
+    expect(parameterSet(m3).trainedSize).toBe(566_705_152); // 568M with the pooler, which is never trained
   });
 
   it('names the field, its value and the limit for each shape field, and the inconsistent ones', () => {

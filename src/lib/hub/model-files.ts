@@ -1,4 +1,4 @@
-// The files of a sentence-transformers BERT model, from the Hub (cached in a Store, resumable,
+// The files of a sentence-transformers model of a family in models/architectures.ts, from the Hub (cached in a Store, resumable,
 // verified) or from a local folder (Node path or browser File list): which files are needed,
 // the checks that give a clear error before anything heavy happens (no safetensors, unsupported
 // model_type), and the offline path (a manifest written after every file is stored, recording
@@ -11,13 +11,9 @@ import { downloadToStore, hexDigest, readChecked, type ExpectedFile } from './do
 import { ProgressMeter, type ProgressCallback } from './progress.ts';
 import { modelKey, type Store } from '../store/store.ts';
 import { bertShapeProblem } from '../models/bert-config.ts';
+import { ARCHITECTURES, architectureOfType, companionFiles, MODEL_FILES, type Architecture, SUPPORTED_MODEL_TYPES } from '../models/architectures.ts';
 
-/** The `model_type`s the engine can build (config.json). */
-export const SUPPORTED_MODEL_TYPES = ['bert'] as const;
-
-const ST_FILES = ['modules.json', 'sentence_bert_config.json', 'config_sentence_transformers.json'];
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt'];
-const INDEX = 'model.safetensors.index.json';
+const INDEX = MODEL_FILES.weightsIndex;
 export const MODEL_MANIFEST = '.tabtune-manifest.json';
 const MANIFEST = MODEL_MANIFEST;
 
@@ -55,22 +51,24 @@ const json = <T>(b: Uint8Array, name: string): T => {
   }
 };
 
+/** "bert (BERT encoders such as BAAI/bge-small-en-v1.5, …), xlm-roberta (…)": the families with a published model each. */
+const supportedText = () =>
+  ARCHITECTURES.map((a) => `${a.modelTypes.join(', ')} (${a.label} encoders such as ${a.presets.map((p) => p.id).join(', ')})`).join('; ');
+
 /**
- * Throws a clear error when the config names a model the engine cannot build, or claims a shape
- * past bert-config.ts' limits (checked here, before any weights are fetched or buffers built).
+ * The family that builds the config's model; throws a clear error when none does, or when the
+ * config claims a shape past bert-config.ts' limits (checked here, before any weights are fetched
+ * or buffers built).
  */
-export function checkModelConfig(config: Record<string, unknown>, where: string): void {
+export function checkModelConfig(config: Record<string, unknown>, where: string): Architecture {
   if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new HubError('Unsupported', `${where}: config.json is not a JSON object.`);
   const type = config.model_type;
   if (typeof type !== 'string') throw new HubError('Unsupported', `${where}: config.json has no model_type; the engine supports ${SUPPORTED_MODEL_TYPES.join(', ')}.`);
-  if (!(SUPPORTED_MODEL_TYPES as readonly string[]).includes(type)) {
-    throw new HubError(
-      'Unsupported',
-      `${where}: model_type "${type}" is not supported; the engine supports ${SUPPORTED_MODEL_TYPES.join(', ')} (BERT encoders such as the BGE v1.5 family).`,
-    );
-  }
+  const arch = architectureOfType(type);
+  if (!arch) throw new HubError('Unsupported', `${where}: model_type "${type}" is not supported; the engine supports ${supportedText()}.`);
   const shape = bertShapeProblem(config);
   if (shape) throw new HubError('Unsupported', `${where}: ${shape}.`);
+  return arch;
 }
 
 /** Which weight files to use, from the file list; throws when there is no safetensors. */
@@ -87,10 +85,10 @@ export function pickWeights(paths: string[], where: string): { index: string | n
   throw new HubError('Unsupported', `${where} has no model.safetensors (nor ${INDEX}); it does not look like a model folder.`);
 }
 
-/** The module and tokenizer files to fetch besides config and weights, from modules.json. */
-function moduleFiles(paths: string[], modules: { path: string }[] | null): string[] {
+/** The module and tokenizer files to fetch besides config and weights: the family's (architectures.ts) and modules.json's folders. */
+function moduleFiles(arch: Architecture, paths: string[], modules: { path: string }[] | null): string[] {
   const want = new Set<string>();
-  for (const f of [...ST_FILES, ...TOKENIZER_FILES]) if (paths.includes(f)) want.add(f);
+  for (const f of companionFiles(arch)) if (paths.includes(f)) want.add(f);
   for (const m of modules ?? []) {
     if (!m.path) continue;
     // The Hub keeps no empty folders: 2_Normalize/ of older saves is simply absent.
@@ -99,10 +97,14 @@ function moduleFiles(paths: string[], modules: { path: string }[] | null): strin
   return [...want];
 }
 
+/** tokenizer.json is what the engine tokenizes with (transformers.js); a folder with only vocab.txt or a SentencePiece model is refused before any weights are fetched. */
 function checkTokenizer(paths: string[], where: string): void {
-  if (!paths.includes('tokenizer.json') && !paths.includes('vocab.txt')) {
-    throw new HubError('Unsupported', `${where} has no tokenizer (tokenizer.json or vocab.txt).`);
-  }
+  if (paths.includes(MODEL_FILES.tokenizer)) return;
+  const slow = paths.filter((p) => ARCHITECTURES.some((a) => a.tokenizerExtras.includes(p)));
+  throw new HubError(
+    'Unsupported',
+    `${where} has no ${MODEL_FILES.tokenizer}${slow.length ? ` (only ${slow.join(', ')}, a slow tokenizer's files)` : ''}: tabtune tokenizes with a fast tokenizer's ${MODEL_FILES.tokenizer}. Save one with transformers (AutoTokenizer.from_pretrained(…).save_pretrained(…) writes it) or pick a revision that has it.`,
+  );
 }
 
 export interface LoadHubModelOptions {
@@ -173,7 +175,7 @@ export async function loadHubModel(o: LoadHubModelOptions): Promise<ModelFiles> 
   const files = new Map<string, Uint8Array>();
   files.set('config.json', await fetchFile('config.json'));
   const config = json<Record<string, unknown>>(files.get('config.json')!, `${where}/config.json`);
-  checkModelConfig(config, where);
+  const arch = checkModelConfig(config, where);
 
   let modules: { path: string }[] | null = null;
   if (byPath.has('modules.json')) {
@@ -190,7 +192,7 @@ export async function loadHubModel(o: LoadHubModelOptions): Promise<ModelFiles> 
   } else {
     weights = [w.single!];
   }
-  const rest = [...moduleFiles(paths, modules), ...weights].filter((p) => !files.has(p));
+  const rest = [...moduleFiles(arch, paths, modules), ...weights].filter((p) => !files.has(p));
   const all = [...files.keys(), ...rest];
   meter.state.filesTotal = all.length;
   meter.state.total = all.reduce((s, p) => s + (byPath.get(p)?.size ?? 0), 0);
@@ -264,7 +266,7 @@ export function loadLocalModel(name: string, picked: LocalFile[]): ModelFiles {
   const cfg = byPath.get('config.json');
   if (!cfg) throw new HubError('Unsupported', `${where} has no config.json.`);
   const config = json<Record<string, unknown>>(cfg, `${name}/config.json`);
-  checkModelConfig(config, where);
+  const arch = checkModelConfig(config, where);
   const modules = byPath.has('modules.json') ? json<{ path: string }[]>(byPath.get('modules.json')!, `${name}/modules.json`) : null;
   let weights = w.single ? [w.single] : [];
   if (w.index) {
@@ -274,7 +276,7 @@ export function loadLocalModel(name: string, picked: LocalFile[]): ModelFiles {
     if (missing.length) throw new HubError('EntryNotFound', `${where}: ${w.index} names shards that are not in the folder: ${missing.join(', ')}.`);
   }
   const files = new Map<string, Uint8Array>();
-  for (const p of ['config.json', ...(w.index ? [w.index] : []), ...moduleFiles(paths, modules), ...weights]) files.set(p, byPath.get(p)!);
+  for (const p of ['config.json', ...(w.index ? [w.index] : []), ...moduleFiles(arch, paths, modules), ...weights]) files.set(p, byPath.get(p)!);
   return { source: { kind: 'local', name }, files, config, weights, offline: false };
 }
 

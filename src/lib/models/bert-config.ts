@@ -1,8 +1,15 @@
-// The Hugging Face BertConfig fields the encoder uses, read from `config.json` (SPEC §6.3), the
-// parameter list of BertModel with its shapes (SPEC §6.4), and the bge-small shape for benchmarks.
-// Not the weights themselves (sentence-model.ts) and not the graph (bert.ts).
+// The Hugging Face BertConfig fields the encoder uses, read from `config.json` (SPEC §6.3), and
+// the parameter list of BertModel with its shapes (SPEC §6.4), which every family in
+// architectures.ts shares once its weight prefix is gone.
+// Not the families themselves (architectures.ts: model types, prefixes, positions, shape
+// presets), not the weights (sentence-model.ts) and not the graph (bert.ts).
 
+import { architectureOfType, preset, supportedTypesText, type FamilyName } from './architectures.ts';
+
+/** An encoder's shape and settings, whatever its family (the name stays BERT's: every family here is BertModel's graph). */
 export interface BertConfig {
+  /** Which architectures.ts record built it: position offset, weight prefixes, token types. */
+  family: FamilyName;
   vocabSize: number;
   hiddenSize: number;
   numLayers: number;
@@ -16,7 +23,7 @@ export interface BertConfig {
   padTokenId: number;
 }
 
-export const SUPPORTED_MODEL_TYPES = ['bert'] as const;
+export { SUPPORTED_MODEL_TYPES } from './architectures.ts';
 
 export class ModelLoadError extends Error {
   constructor(message: string) {
@@ -25,23 +32,11 @@ export class ModelLoadError extends Error {
   }
 }
 
-/** bge-small-en-v1.5's shape (SPEC §6.1: 12 layers × 12 heads, FFN 1536, derived from the parameter count). */
-export const BGE_SMALL_CONFIG: BertConfig = {
-  vocabSize: 30522,
-  hiddenSize: 384,
-  numLayers: 12,
-  numHeads: 12,
-  intermediateSize: 1536,
-  maxPositions: 512,
-  typeVocabSize: 2,
-  layerNormEps: 1e-12,
-  hiddenDropout: 0.1,
-  attentionDropout: 0.1,
-  padTokenId: 0,
-};
+/** bge-small-en-v1.5's shape (architectures.ts' BERT preset), for benchmarks and tests. */
+export const BGE_SMALL_CONFIG: BertConfig = preset('BAAI/bge-small-en-v1.5').config;
 
 /** bge-base-en-v1.5's shape: bge-small's with hidden 768 and FFN 3072 (for benchmarks). */
-export const BGE_BASE_CONFIG: BertConfig = { ...BGE_SMALL_CONFIG, hiddenSize: 768, intermediateSize: 3072 };
+export const BGE_BASE_CONFIG: BertConfig = preset('BAAI/bge-base-en-v1.5').config;
 
 /**
  * The most config.json may claim for each shape field, checked before any parameter list or
@@ -91,16 +86,13 @@ export function bertShapeProblem(c: Record<string, unknown>): string | null {
   return null;
 }
 
-/** Parses config.json; rejects models that are not BERT and settings the encoder does not implement. */
+/** Parses config.json; rejects model types no family in architectures.ts builds and settings the encoder does not implement. */
 export function parseBertConfig(json: unknown, file = 'config.json'): BertConfig {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ModelLoadError(`${file}: not a JSON object`);
   const c = json as Record<string, unknown>;
   const type = c.model_type;
-  if (!SUPPORTED_MODEL_TYPES.includes(type as 'bert')) {
-    throw new ModelLoadError(
-      `${file}: model_type ${JSON.stringify(type)} is not supported; supported: ${SUPPORTED_MODEL_TYPES.map((t) => `"${t}"`).join(', ')}`,
-    );
-  }
+  const arch = architectureOfType(type);
+  if (!arch) throw new ModelLoadError(`${file}: model_type ${JSON.stringify(type)} is not supported; supported: ${supportedTypesText()}`);
   const int = (key: string, fallback?: number): number => {
     const v = c[key] ?? fallback;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new ModelLoadError(`${file}: ${key} must be a non-negative integer, got ${JSON.stringify(c[key])}`);
@@ -118,6 +110,7 @@ export function parseBertConfig(json: unknown, file = 'config.json'): BertConfig
   const shape = bertShapeProblem(c);
   if (shape) throw new ModelLoadError(shape.replace(/^config\.json/, file));
   const config: BertConfig = {
+    family: arch.family,
     vocabSize: int('vocab_size'),
     hiddenSize: int('hidden_size'),
     numLayers: int('num_hidden_layers'),
@@ -128,10 +121,14 @@ export function parseBertConfig(json: unknown, file = 'config.json'): BertConfig
     layerNormEps: typeof c.layer_norm_eps === 'number' ? c.layer_norm_eps : 1e-12,
     hiddenDropout: prob('hidden_dropout_prob', 0.1),
     attentionDropout: prob('attention_probs_dropout_prob', 0.1),
-    padTokenId: int('pad_token_id', 0),
+    padTokenId: int('pad_token_id', arch.defaultPadTokenId),
   };
   if (config.numHeads === 0 || config.hiddenSize % config.numHeads !== 0) {
     throw new ModelLoadError(`${file}: hidden_size ${config.hiddenSize} is not a multiple of num_attention_heads ${config.numHeads}`);
+  }
+  const offset = arch.positionOffset(config);
+  if (config.maxPositions <= offset) {
+    throw new ModelLoadError(`${file}: max_position_embeddings ${config.maxPositions} leaves no position for a token: ${arch.label} positions start at ${offset} (pad_token_id + 1)`);
   }
   return config;
 }

@@ -36,7 +36,7 @@ export interface BertInputs {
   inputIds: Value;
   /** [B,T] float32, 1 for real tokens, 0 for padding. */
   attentionMask: Value;
-  /** [1,T,1] int64, 0..T−1 (an input: Range runs on the CPU in WebGPU sessions). */
+  /** [1,T,1] int64 from the family's position offset up (architectures.ts); an input: Range runs on the CPU in WebGPU sessions. */
   positionIds: Value;
   /** [B,T,1] int64 segment ids; absent: 0 for every token (single texts, what training feeds). */
   tokenTypeIds?: Value;

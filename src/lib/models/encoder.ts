@@ -9,6 +9,7 @@
 import { toOnnx } from '../graph/onnx.ts';
 import type { DeviceTensor, Feed, HostTensor, Runtime, Session } from '../runtime/types.ts';
 import { type SentenceSpec } from './bert.ts';
+import { architecture, positionIds, usablePositions } from './architectures.ts';
 import { buildEncodeGradGraph, buildEncodeGraph, buildTrainStepGraph, type EmbeddingLoss, SEED_INPUT } from './graphs.ts';
 import { type ParameterSet, parameterSet } from './parameter-set.ts';
 import type { SentenceModel } from './sentence-model.ts';
@@ -80,7 +81,7 @@ export class BertEncoder {
   describe(): string {
     const d = this.runtime.describe();
     const c = this.model.config;
-    return `BERT ${c.numLayers}×${c.hiddenSize} (${this.model.pooling}${this.model.normalize ? ' + normalize' : ''}) on ${d.backend}, ${d.threads || 'default'} thread(s), onnxruntime ${d.version}`;
+    return `${architecture(c.family).label} ${c.numLayers}×${c.hiddenSize} (${this.model.pooling}${this.model.normalize ? ' + normalize' : ''}) on ${d.backend}, ${d.threads || 'default'} thread(s), onnxruntime ${d.version}`;
   }
 
   /** The current weight tensor of a parameter the graphs read. */
@@ -189,11 +190,14 @@ export class BertEncoder {
     if (batch.inputIds.length !== B * T || batch.attentionMask.length !== B * T) {
       throw new Error(`encoder: input_ids/attention_mask hold ${batch.inputIds.length}/${batch.attentionMask.length} values for ${B}×${T}`);
     }
-    if (T > this.model.config.maxPositions) throw new Error(`encoder: ${T} tokens exceed max_position_embeddings ${this.model.config.maxPositions}`);
+    const usable = usablePositions(this.model.config);
+    if (T > usable) throw new Error(`encoder: ${T} tokens exceed the ${usable} positions the model has (max_position_embeddings ${this.model.config.maxPositions})`);
     if (batch.tokenTypeIds?.some((t) => t !== 0n)) throw new Error('encoder: token_type_ids other than 0 are not supported (single-text encoder)');
     let positions = this.positions.get(T);
     if (!positions) {
-      positions = { dtype: 'int64', dims: [1, T, 1], data: BigInt64Array.from({ length: T }, (_, i) => BigInt(i)) };
+      // From the family's offset (XLM-R: pad + 1). Padding tokens get the next ids rather than
+      // transformers' pad id: they are masked as keys and never pooled, so no output changes.
+      positions = { dtype: 'int64', dims: [1, T, 1], data: positionIds(this.model.config, T) };
       this.positions.set(T, positions);
     }
     const feeds: Record<string, Feed> = {

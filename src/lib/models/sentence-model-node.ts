@@ -6,12 +6,11 @@
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { allModelFileNames } from './architectures.ts';
 import { loadSentenceModel, type ModelFiles, type SentenceModel, WEIGHTS_FILE, WEIGHTS_INDEX } from './sentence-model.ts';
 
-const FIXED = [
-  'config.json', WEIGHTS_FILE, 'modules.json', 'sentence_bert_config.json', 'config_sentence_transformers.json',
-  'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt',
-];
+/** The fixed names (architectures.ts MODEL_FILES and every family's extras); shards and module files are added from the index and modules.json. */
+const FIXED = allModelFileNames().filter((f) => f !== WEIGHTS_INDEX);
 
 export function readModelFolder(dir: string): Map<string, Uint8Array> {
   if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`${dir}: no such folder`);

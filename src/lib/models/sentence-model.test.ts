@@ -79,8 +79,14 @@ describe('loadSentenceModel', () => {
 
   it('rejects an unknown model_type, naming the supported ones', () => {
     const files = readModelFolder(f.tinyBge);
-    const bad = withFile(files, 'config.json', json({ ...configOf(files), model_type: 'xlm-roberta' }));
-    expect(() => loadSentenceModel(bad)).toThrow('config.json: model_type "xlm-roberta" is not supported; supported: "bert"');
+    const bad = withFile(files, 'config.json', json({ ...configOf(files), model_type: 'roberta' }));
+    expect(() => loadSentenceModel(bad)).toThrow('config.json: model_type "roberta" is not supported; supported: "bert" (BERT), "xlm-roberta" (XLM-RoBERTa)');
+  });
+
+  it('rejects an XLM-RoBERTa config whose position table leaves no position past pad + 1', () => {
+    const files = readModelFolder(f.tinyXlmr);
+    const bad = withFile(files, 'config.json', json({ ...configOf(files), max_position_embeddings: 2 }));
+    expect(() => loadSentenceModel(bad)).toThrow('config.json: max_position_embeddings 2 leaves no position for a token: XLM-RoBERTa positions start at 2 (pad_token_id + 1)');
   });
 
   it('rejects a missing tensor and a wrong shape, naming them', () => {

@@ -1,5 +1,5 @@
-// A sentence-transformers BERT model held in memory: BertConfig, the pooling mode and Normalize
-// flag from the module files, max_seq_length, and the weights as float32 (F16/BF16 files widened).
+// A sentence-transformers model of any family in architectures.ts held in memory: BertConfig, the
+// pooling mode and Normalize flag from the module files, max_seq_length, and the weights as float32 (F16/BF16 files widened).
 // Loads from a map of file path → bytes so that the CLI (a folder, see sentence-model-node.ts) and
 // the browser (IndexedDB) feed it the same way; pure TypeScript, no fs. Weights come from
 // `model.safetensors` or, as the Hub shards large models, `model.safetensors.index.json`
@@ -9,6 +9,7 @@
 
 import { parseSafetensors, type ParsedSafetensors, type SafeTensor, writeSafetensors } from './safetensors.ts';
 import { bertParameters, type BertConfig, ModelLoadError, parseBertConfig } from './bert-config.ts';
+import { architecture, bareWeightName, MODEL_FILES, usablePositions } from './architectures.ts';
 import { DEFAULT_POOLING, parsePoolingConfig, type PoolingMode } from './pooling.ts';
 import { checkConfigStSize, CONFIG_ST_FILE, type ModelPrompts, NO_MODEL_PROMPTS, parseModelPrompts, poolingIncludesPrompt } from './prompts.ts';
 import { Rng } from '../util/rng.ts';
@@ -24,7 +25,7 @@ export interface SentenceModel {
   normalize: boolean;
   maxSeqLength: number;
   /**
-   * By Hugging Face name, without a `bert.` prefix; the pooler only when the file has it. F32
+   * By Hugging Face name, without the family's prefix (`bert.`, `roberta.`); the pooler only when the file has it. F32
    * weights from files are views of the file's bytes: read only, except by a run told to train
    * them in place (TrainerOptions.trainInPlace), after which neither is the base model.
    */
@@ -90,8 +91,8 @@ function readModules(files: ModelFiles): { pooling: PoolingMode; normalize: bool
   return { pooling, normalize, includePrompt };
 }
 
-export const WEIGHTS_FILE = 'model.safetensors';
-export const WEIGHTS_INDEX = 'model.safetensors.index.json';
+export const WEIGHTS_FILE = MODEL_FILES.weights;
+export const WEIGHTS_INDEX = MODEL_FILES.weightsIndex;
 
 /** The weight tensors of the files: model.safetensors, else the index's shards merged (file: what to name in errors). */
 export function readWeightFiles(files: ModelFiles): ParsedSafetensors & { file: string; shards: string[] } {
@@ -147,8 +148,9 @@ export function readBertWeights(bytes: Uint8Array, config: BertConfig, file = 'm
 
 function checkBertWeights(tensors: Map<string, SafeTensor>, config: BertConfig, file: string): { weights: Map<string, WeightTensor>; dtype: string } {
   const byName = new Map<string, SafeTensor>();
+  const arch = architecture(config.family);
   for (const [name, t] of tensors) {
-    const bare = name.startsWith('bert.') ? name.slice(5) : name;
+    const bare = bareWeightName(arch, name);
     if (bare === 'embeddings.position_ids') continue;
     byName.set(bare, t);
   }
@@ -184,7 +186,7 @@ export function readModelPrompts(files: ModelFiles): ModelPrompts {
   return parseModelPrompts(readJson(files, CONFIG_ST_FILE), readModules(files).includePrompt);
 }
 
-/** Loads a sentence-transformers BERT model from its files (config.json, weights, modules). */
+/** Loads a sentence-transformers model from its files (config.json, weights, modules). */
 export function loadSentenceModel(files: ModelFiles): SentenceModel {
   const rawConfig = readJson(files, 'config.json');
   if (rawConfig === undefined) throw new ModelLoadError('config.json is missing');
@@ -194,11 +196,13 @@ export function loadSentenceModel(files: ModelFiles): SentenceModel {
   const { pooling, normalize } = readModules(files);
   const prompts = readModelPrompts(files);
   const sbert = readJson(files, 'sentence_bert_config.json') as { max_seq_length?: unknown } | undefined;
-  let maxSeqLength = config.maxPositions;
+  // The position table less the family's offset: XLM-R's 514 rows hold 512 tokens.
+  const usable = usablePositions(config);
+  let maxSeqLength = usable;
   if (sbert && sbert.max_seq_length !== undefined && sbert.max_seq_length !== null) {
     const m = sbert.max_seq_length;
     if (typeof m !== 'number' || !Number.isInteger(m) || m < 1) throw new ModelLoadError(`sentence_bert_config.json: max_seq_length ${JSON.stringify(m)} is not a positive integer`);
-    maxSeqLength = Math.min(m, config.maxPositions);
+    maxSeqLength = Math.min(m, usable);
   }
   return { config, pooling, normalize, maxSeqLength, weights, weightDtype: dtype, prompts };
 }
@@ -244,7 +248,7 @@ export function sentenceModel(
     weights,
     pooling: opts.pooling ?? 'cls',
     normalize: opts.normalize ?? true,
-    maxSeqLength: opts.maxSeqLength ?? config.maxPositions,
+    maxSeqLength: opts.maxSeqLength ?? usablePositions(config),
     weightDtype: 'F32',
     prompts: opts.prompts ?? NO_MODEL_PROMPTS,
   };

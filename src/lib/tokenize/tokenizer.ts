@@ -10,6 +10,7 @@
 
 import * as transformers from '@huggingface/transformers';
 import { PreTrainedTokenizer } from '@huggingface/transformers';
+import { MODEL_FILES, usablePositionsOfJson } from '../models/architectures.ts';
 
 type Json = Record<string, unknown>;
 
@@ -18,7 +19,7 @@ export interface TokenizerFiles {
   'tokenizer_config.json'?: Json;
   'sentence_bert_config.json'?: Json;
   'special_tokens_map.json'?: Json;
-  /** The model's config.json: max_position_embeddings caps max_seq_length. */
+  /** The model's config.json: its usable positions (max_position_embeddings less the family's offset) cap max_seq_length. */
   'config.json'?: Json;
 }
 
@@ -85,7 +86,7 @@ function tokenizerClass(config: Json): typeof PreTrainedTokenizer {
 const positiveInt = (v: unknown): number | undefined => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : undefined);
 
 /** The JSON files loadTokenizer reads, tokenizer.json first (the others are optional). */
-export const TOKENIZER_JSON_FILES = ['tokenizer.json', 'tokenizer_config.json', 'sentence_bert_config.json', 'special_tokens_map.json', 'config.json'] as const;
+export const TOKENIZER_JSON_FILES = [MODEL_FILES.tokenizer, ...MODEL_FILES.tokenizerConfig, 'sentence_bert_config.json', MODEL_FILES.config] as const;
 
 /**
  * The tokenizer files out of a model's file map (a folder read in Node, a Hub download, IndexedDB),
@@ -117,11 +118,12 @@ export function loadTokenizer(files: TokenizerFiles): TextTokenizer {
 
   const stConfig = files['sentence_bert_config.json'] ?? {};
   const doLowerCase = stConfig.do_lower_case === true;
-  const maxPositions = positiveInt(files['config.json']?.max_position_embeddings);
+  const maxPositions = usablePositionsOfJson(files['config.json']);
   const modelMaxLength = positiveInt(config.model_max_length);
   // sentence-transformers: max_seq_length from sentence_bert_config.json, else
   // min(max_position_embeddings, tokenizer.model_max_length). We also cap a configured value by
-  // the position table, which would fail later in the model anyway.
+  // the positions a token can have (XLM-R: 514 rows, the first two never a token's: 512), which
+  // would fail later in the model anyway.
   let maxLength = positiveInt(stConfig.max_seq_length) ?? Math.min(maxPositions ?? Infinity, modelMaxLength ?? Infinity);
   if (maxPositions !== undefined) maxLength = Math.min(maxLength, maxPositions);
   if (!Number.isFinite(maxLength)) throw new Error('no max_seq_length: sentence_bert_config.json, config.json and tokenizer_config.json give none');

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseBertConfig } from '../models/bert-config.ts';
 import { parameterSet } from '../models/parameter-set.ts';
 import {
-  BGE_SMALL_SHAPE, defaultBudgetBytes, efficientMiniBatch, estimateActivationBytes, type MemoryInputs, memoryAccount, planMemory, RUNTIME_COSTS, TAB_BUDGET_BYTES, WASM_HEAP_LIMIT,
+  BGE_SMALL_SHAPE, defaultBudgetBytes, presetShape, efficientMiniBatch, estimateActivationBytes, type MemoryInputs, memoryAccount, planMemory, RUNTIME_COSTS, TAB_BUDGET_BYTES, WASM_HEAP_LIMIT,
 } from './memory.ts';
 import { STORE_CHUNK_BYTES } from '../store/store.ts';
 
@@ -85,6 +85,41 @@ describe('memory account', () => {
     expect(defaultBudgetBytes(6 * 2 ** 30, true)).toBe(3 * 2 ** 30);
     expect(planMemory(base({ deviceMemoryBytes: 32 * 2 ** 30, inTab: true, model: BGE_SMALL, parameters: BGE_SMALL_SHAPE.parameters })).why).toMatch(/the default budget \(4,096 MB, the most a tab takes\)/);
     expect(planMemory(base({ ...budget(6000), deviceMemoryBytes: 32 * 2 ** 30, inTab: true })).budgetBytes).toBe(6000 * MiB);
+  });
+});
+
+describe('bge-m3 (XLM-RoBERTa large: 568M parameters, 250k × 1024 embeddings)', () => {
+  // bge-m3's config.json, the fields that shape it.
+  const M3 = parseBertConfig({
+    model_type: 'xlm-roberta', vocab_size: 250002, hidden_size: 1024, num_hidden_layers: 24, num_attention_heads: 16,
+    intermediate_size: 4096, max_position_embeddings: 8194, type_vocab_size: 1, pad_token_id: 1, layer_norm_eps: 1e-5,
+  });
+  const P = parameterSet(M3).trainedSize;
+  // As the page asks (ModelStep.svelte): 128-token texts, anchor + positive, a tab on a 16 GB device (budget: the tab's 4 GiB).
+  const tab = (runtimeKind: string) => planMemory(base({ model: M3, parameters: P, fileBytes: 0, runtimeKind, inTab: true, deviceMemoryBytes: 16 * 2 ** 30 }));
+
+  it('knows its shape: 568M parameters with the pooler, 566.7M trained, a 256M-value word table', () => {
+    expect(parameterSet(M3).totalSize).toBe(567_754_752);
+    expect(P).toBe(566_705_152);
+    expect(presetShape('BAAI/bge-m3')).toMatchObject({ parameters: P, vocabSize: 250002, hiddenSize: 1024, maxPositions: 8194, typeVocabSize: 1 });
+    const gpu = memoryAccount(base({ model: M3, parameters: P, fileBytes: 0, runtimeKind: 'webgpu' }), 1, 'gradcache');
+    expect(gpu.items.find((i) => i.what.startsWith('zeros'))!.bytes).toBe(4 * 1024 * (250002 + 8194 + 1));
+  });
+
+  it('full fine-tuning in a 4 GB tab is refused, naming what would fit', () => {
+    const wasm = tab('wasm');
+    expect(wasm.budgetBytes).toBe(TAB_BUDGET_BYTES);
+    // Its weights alone, twice (host and WASM's heap), are 4.5 GB: no mini-batch, length or moment precision fits the heap.
+    expect(wasm.refusal!.message).toMatch(/^This run does not fit in memory: WebAssembly's heap would need [\d,]+ MB, over its 3,840 MB limit\.$/);
+    expect(wasm.refusal!.suggestions.map((x) => x.text)).toEqual(['intfloat/multilingual-e5-small fits']); // multilingual like bge-m3, 118M parameters
+    const gpu = tab('webgpu');
+    expect(gpu.refusal!.message).toMatch(/it needs [\d,]+ MB of memory at its peak, over the 4,096 MB budget/);
+    const texts = gpu.refusal!.suggestions.map((x) => x.text);
+    expect(texts[0]).toBe('intfloat/multilingual-e5-small fits');
+    // The budget it needs on the GPU path: more than twice the tab's, so the page says so rather than trying.
+    const need = gpu.refusal!.suggestions.find((x) => x.change?.memoryBudgetMB)!;
+    expect(need.change!.memoryBudgetMB!).toBeGreaterThan(2 * 4096);
+    console.log(`bge-m3 in a 4 GB tab — wasm: ${wasm.refusal!.message} Try: ${wasm.refusal!.suggestions.map((x) => x.text).join('; ')}\nwebgpu: ${gpu.refusal!.message} Try: ${texts.join('; ')}`);
   });
 });
 

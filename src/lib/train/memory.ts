@@ -5,6 +5,8 @@
 // so the page can show it without loading the engine. `npm run bench` prints it next to measured
 // peaks.
 
+import { isMultilingualVocabulary, preset, PRESETS, type ShapePreset } from '../models/architectures.ts';
+import { parameterSet } from '../models/parameter-set.ts';
 import { STORE_CHUNK_BYTES } from '../store/store.ts';
 import type { MomentPrecision } from './optimizer.ts';
 import type { RunConfig } from './run-config.ts';
@@ -23,11 +25,17 @@ export interface ModelShape {
   typeVocabSize: number;
 }
 
-/** bge-small-en-v1.5's shape and trainable parameters: what a refusal suggests for a larger model. */
-export const BGE_SMALL_SHAPE: ModelShape & { parameters: number; id: string } = {
-  id: 'BAAI/bge-small-en-v1.5', hiddenSize: 384, numLayers: 12, numHeads: 12, intermediateSize: 1536, vocabSize: 30522, maxPositions: 512, typeVocabSize: 2,
-  parameters: 33_212_160,
-};
+/** A published model's shape (architectures.ts' presets) with its trainable parameter count. */
+export function presetShape(id: string): ModelShape & { parameters: number; id: string } {
+  const { config: c }: ShapePreset = preset(id);
+  return {
+    id, hiddenSize: c.hiddenSize, numLayers: c.numLayers, numHeads: c.numHeads, intermediateSize: c.intermediateSize, vocabSize: c.vocabSize, maxPositions: c.maxPositions, typeVocabSize: c.typeVocabSize,
+    parameters: parameterSet(c).trainedSize,
+  };
+}
+
+/** bge-small-en-v1.5's shape and trainable parameters (33.2M): what a refusal suggests for a larger English model. */
+export const BGE_SMALL_SHAPE = presetShape('BAAI/bge-small-en-v1.5');
 
 /**
  * Activation memory of a fused train step, in bytes, for `rows` sequences of `tokens` tokens —
@@ -274,7 +282,7 @@ function largestFittingRows(inp: MemoryInputs, budget: number, max: number): num
  * the budget (memoryBudgetMB, else defaultBudgetBytes). 'auto' takes the fused step when it fits,
  * else GradCache with the largest mini-batch that fits, up to efficientMiniBatch (more memory
  * would not train faster); a run nothing fits is refused with what would fit instead (a smaller
- * mini-batch, bge-small, a shorter max sequence length, a larger budget).
+ * mini-batch, a smaller published model, a shorter max sequence length, a larger budget).
  */
 export function planMemory(inp: MemoryInputs): MemoryPlan {
   const { config } = inp;
@@ -317,9 +325,15 @@ function refuse(inp: MemoryInputs, budget: number, why: string, largest: number,
   const suggestions: MemorySuggestion[] = [];
   if (largest >= 1) suggestions.push({ text: `a GradCache mini-batch of ${largest} (gradCache.miniBatchSize) fits`, change: { gradCache: { miniBatchSize: largest } } });
   const smallest = (o: Partial<MemoryInputs>) => overBudget(memoryAccount({ ...inp, ...o }, 1), budget, inp.gpuMaxBindingBytes) === null;
-  if (inp.parameters > BGE_SMALL_SHAPE.parameters && smallest({ model: BGE_SMALL_SHAPE, parameters: BGE_SMALL_SHAPE.parameters, fileBytes: inp.fileBytes ? 4 * BGE_SMALL_SHAPE.parameters : 0 })) {
-    suggestions.push({ text: `${BGE_SMALL_SHAPE.id} fits`, change: null });
-  }
+  // The smallest published model that fits and speaks the same languages (a multilingual
+  // vocabulary gets a multilingual model, not an English one).
+  const multilingual = isMultilingualVocabulary(inp.model.vocabSize);
+  const other = PRESETS.filter((p) => p.multilingual === multilingual)
+    .map((p) => presetShape(p.id))
+    .filter((p) => p.parameters < inp.parameters)
+    .sort((a, b) => a.parameters - b.parameters)
+    .find((p) => smallest({ model: p, parameters: p.parameters, fileBytes: inp.fileBytes ? 4 * p.parameters : 0 }));
+  if (other) suggestions.push({ text: `${other.id} fits`, change: null });
   // Half the optimizer's memory (on the host or the GPU alike).
   if (inp.adamMoments !== 'bfloat16') {
     const bf16 = largestFittingRows({ ...inp, adamMoments: 'bfloat16' }, budget, inp.config.batchSize);
