@@ -57,13 +57,16 @@ describe('parameterSet (bge-small shape)', () => {
     expect(set.trained.filter((p) => !p.decay)).toHaveLength(197 - 75);
   });
 
-  it("lists the tensors in torch's named_parameters() order (the PyTorch reference's own list), the pooler last", () => {
-    const model = loadSentenceModelFromDir(ensureFixtures().tinyBge);
-    const ref = loadReference('tiny-bge');
-    const tiny = parameterSet(model.config);
-    expect(tiny.trained.map((p) => p.name)).toEqual(ref.gradNames);
-    expect(tiny.all.map((p) => p.name)).toEqual([...ref.gradNames, ...ref.noGradNames]);
-    for (const p of tiny.all) expect([...p.shape], p.name).toEqual(model.weights.get(p.name)!.shape);
+  it("lists the tensors in torch's named_parameters() order (the PyTorch reference's own list), the pooler last, in both families", () => {
+    const fx = ensureFixtures();
+    for (const [dir, name] of [[fx.tinyBge, 'tiny-bge'], [fx.tinyXlmr, 'tiny-xlmr']] as const) {
+      const model = loadSentenceModelFromDir(dir);
+      const ref = loadReference(name);
+      const tiny = parameterSet(model.config);
+      expect(tiny.trained.map((p) => p.name), name).toEqual(ref.gradNames);
+      expect(tiny.all.map((p) => p.name), name).toEqual([...ref.gradNames, ...ref.noGradNames]);
+      for (const p of tiny.all) expect([...p.shape], p.name).toEqual(model.weights.get(p.name)!.shape);
+    }
   });
 
   it('get names the parameter it lacks; a name listed twice is refused', () => {
