@@ -18,12 +18,22 @@ import { checkpointKey, readRunRecord, RUN_RECORD_KEY } from '../lib/run/record.
 import { type RunEvent, runPrompts, runTraining } from '../lib/run/run.ts';
 import { createRuntime } from '../lib/runtime/index.ts';
 import { PlainFolderStore } from '../lib/store/plain-folder-store.ts';
+import { describeColumns, LOSS_PARAMS, LOSS_RECORDS, LOSS_TYPES } from '../lib/losses/records.ts';
 import { overrideFromFlags } from '../lib/train/run-config-flags.ts';
 import { defaultRunConfig, parseRunConfig, type RunConfig } from '../lib/train/run-config.ts';
 import type { CliIo } from './embed.ts';
 import { UsageError } from './errors.ts';
 import { ProgressBar, renderProgressLine } from './progress-bar.ts';
 import { loadDataSource, loadModelSource, parseColumnsFlag, reportData, resolveHubFlag } from './sources.ts';
+
+/** One help line per loss record: the columns it needs and its parameters with their defaults. */
+const lossHelp = LOSS_TYPES.map((t) => {
+  const params = Object.entries(LOSS_RECORDS[t].defaults).map(([k, d]) => {
+    const def = LOSS_PARAMS[k as keyof typeof LOSS_PARAMS];
+    return `--loss.${k} ${def.kind === 'choice' ? def.choices.join('|') : 'N'} (default ${d})`;
+  });
+  return `  ${t.padEnd(22)} ${LOSS_RECORDS[t].label}: needs ${describeColumns(t)}\n${' '.repeat(25)}${params.join(', ')}`;
+}).join('\n');
 
 export const TRAIN_HELP = `Usage: tabtune train [--config FILE] [--FIELD VALUE …] [--resume] [--checkpoint-every N]
 
@@ -55,6 +65,9 @@ sentence-transformers model folder to --output.
                          the difference, when the model, the training rows or the config differ)
   --hub URL              the Hub to download from (default: $TABTUNE_HUB_URL or https://huggingface.co)
   --quiet                no progress bar
+
+Losses (--loss.type TYPE; any of them inside MatryoshkaLoss with --loss.matryoshka.dims):
+${lossHelp}
 
 Ctrl-C finishes the update in progress (all of its accumulation micro-batches), writes a checkpoint
 and prints the command that resumes (exit 130).

@@ -214,6 +214,16 @@ describe(`the page as people expect it (${engine})`, () => {
     expect(await page.text('storage-groups')).toBe(stored);
     expect(await page.evaluate(() => document.querySelector('[data-testid=model-loaded]')?.checkVisibility() ?? false)).toBe(true);
 
+    // The loss menu: each loss shows its own parameters (its record's) with their defaults, a bad
+    // value is named, and going back to MNRL gives its default again (the run below is unchanged).
+    await page.select('cfg-loss', 'triplet');
+    expect([await page.value('cfg-loss-margin'), await page.value('cfg-loss-distance'), await page.count('[data-testid=cfg-loss-scale]')]).toEqual(['5', 'euclidean', 0]);
+    await page.fill('cfg-loss-margin', '');
+    await expect.poll(() => page.text('config-error')).toBe('loss.margin: must be a finite number, got null');
+    await page.select('cfg-loss', 'mnrl');
+    expect([await page.value('cfg-loss-scale'), await page.count('[data-testid=cfg-loss-margin]')]).toEqual(['20', 0]);
+    await expect.poll(() => page.count('[data-testid=config-error]')).toBe(0);
+
     // Training: no main-thread task over 200 ms while it runs.
     const trainStart = await page.evaluate(() => performance.now());
     await page.click('train-start');

@@ -11,6 +11,7 @@
 
 import type { IrResult } from '../eval/ir-metrics.ts';
 import type { RunEvaluation } from '../eval/report.ts';
+import { lossCardText } from '../losses/spec.ts';
 import { DEFAULT_POOLING, type PoolingMode } from '../models/pooling.ts';
 import { recordedPrompts } from '../models/prompts.ts';
 import type { RunConfig } from '../train/run-config.ts';
@@ -50,15 +51,8 @@ export const isHubId = (s: string) => HUB_ID.test(s) && !s.startsWith('.');
 const q = (s: string) => JSON.stringify(s);
 const metricName = (key: string) => key.replace(/_/g, ' ').replace(/\b\w/g, (c) => c.toUpperCase());
 
-function lossDescription(config: RunConfig): string {
-  const l = config.loss;
-  const inner =
-    l.type === 'mnrl' ? `MultipleNegativesRankingLoss (scale ${l.scale})`
-    : l.type === 'mnrl_symmetric' ? `MultipleNegativesSymmetricRankingLoss (scale ${l.scale})`
-    : l.type === 'cosent' ? `CoSENTLoss (scale ${l.scale})`
-    : `TripletLoss (${l.distance}, margin ${l.margin})`;
-  return l.matryoshka ? `MatryoshkaLoss over ${inner}, dims ${l.matryoshka.dims.join(', ')}` : inner;
-}
+/** The loss in words, from its record (src/lib/losses/records.ts). */
+const lossDescription = (config: RunConfig): string => lossCardText(config.loss);
 
 // Prompt text is untrusted: a backtick in it could end a code span or (three of them) a snippet's
 // fence, so it is written as the \u0060 escape, which JSON, Python and JavaScript strings all read back.

@@ -10,6 +10,7 @@
 // Differences it cannot remove are said in its docstring (data order: torch's RNG, not ours).
 // Not run here: this machine has no GPU and no sentence-transformers.
 
+import { pythonLossConstants, pythonLossLines } from '../losses/spec.ts';
 import { recordedPrompts } from '../models/prompts.ts';
 import type { RunConfig } from '../train/run-config.ts';
 import { isHubId } from './model-card.ts';
@@ -41,18 +42,9 @@ function dataLoader(source: string, revision: string): string[] {
   return [`    return load_dataset(${JSON.stringify(format)}, data_files={"train": DATASET_ID}${ext === 'tsv' ? ', delimiter="\\t"' : ''})`];
 }
 
-function lossLines(config: RunConfig): string[] {
-  const l = config.loss;
-  const cached = typeof config.gradCache === 'object' && l.type === 'mnrl';
-  const inner =
-    l.type === 'mnrl' ? (cached ? 'losses.CachedMultipleNegativesRankingLoss(model, scale=LOSS_SCALE, mini_batch_size=GRADCACHE_MINI_BATCH)' : 'losses.MultipleNegativesRankingLoss(model, scale=LOSS_SCALE)')
-    : l.type === 'mnrl_symmetric' ? 'losses.MultipleNegativesSymmetricRankingLoss(model, scale=LOSS_SCALE)'
-    : l.type === 'cosent' ? 'losses.CoSENTLoss(model, scale=LOSS_SCALE)'
-    : `losses.TripletLoss(model, distance_metric=losses.TripletDistanceMetric.${(l.distance ?? 'euclidean').toUpperCase()}, triplet_margin=TRIPLET_MARGIN)`;
-  const out = [`    loss = ${inner}`];
-  if (l.matryoshka) out.push(`    loss = losses.MatryoshkaLoss(model, loss, matryoshka_dims=MATRYOSHKA_DIMS${l.matryoshka.weights ? ', matryoshka_weights=MATRYOSHKA_WEIGHTS' : ''})`);
-  return out;
-}
+/** The loss from its record (src/lib/losses/records.ts): its class, Cached form and Matryoshka wrapper. */
+const lossLines = (config: RunConfig): string[] =>
+  pythonLossLines(config.loss, { gradCacheMiniBatch: typeof config.gradCache === 'object' }).map((line) => `    ${line}`);
 
 /** train.py for `config` (a parsed run config). */
 export function trainScript(config: RunConfig): string {
@@ -76,8 +68,7 @@ export function trainScript(config: RunConfig): string {
     ['TEST_FRACTION', c.data.testFraction],
     ['SPLIT_SEED', c.data.splitSeed],
     ['LOSS', l.type],
-    ['LOSS_SCALE', l.type === 'triplet' ? null : l.scale ?? 20],
-    ['TRIPLET_MARGIN', l.type === 'triplet' ? l.margin ?? 5 : null],
+    ...pythonLossConstants(l),
     ['MATRYOSHKA_DIMS', l.matryoshka?.dims ?? null],
     ['MATRYOSHKA_WEIGHTS', l.matryoshka?.weights ?? null],
     ['QUERY_PROMPT', prompts.query, 'prepended to the anchor column and to the evaluator\'s queries; "" for none'],
@@ -106,8 +97,9 @@ export function trainScript(config: RunConfig): string {
     ['RECIPE_COMPATIBLE_EVAL', c.eval.recipeCompatible],
     ['OUTPUT_DIR', 'tabtune-output'],
   ];
+  const floats = new Set([...pythonLossConstants(l).map(([k]) => k), 'LEARNING_RATE', 'WARMUP_RATIO', 'WEIGHT_DECAY', 'MAX_GRAD_NORM', 'TEST_FRACTION']);
   const constLines = constants.map(([k, v, note]) => {
-    const lit = ['LOSS_SCALE', 'TRIPLET_MARGIN', 'LEARNING_RATE', 'WARMUP_RATIO', 'WEIGHT_DECAY', 'MAX_GRAD_NORM', 'TEST_FRACTION'].includes(k) && typeof v === 'number' ? float(v) : pyLiteral(v);
+    const lit = floats.has(k) && typeof v === 'number' ? float(v) : pyLiteral(v);
     return `${k} = ${lit}${note ? `  # ${note}` : ''}`;
   });
 

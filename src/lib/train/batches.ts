@@ -8,7 +8,7 @@
 // Shape letters: K text columns, B rows of the micro-batch, T tokens, M rows of a mini-batch.
 
 import type { Example } from '../data/validate.ts';
-import { columnRange, type LossType, needsScores } from '../losses/spec.ts';
+import { columnRange, describeColumns, type LossType, needsScores } from '../losses/records.ts';
 import type { EncoderBatch } from '../models/encoder.ts';
 import type { TextPrompts } from '../models/prompts.ts';
 
@@ -34,8 +34,7 @@ export function columnFields(type: LossType, examples: readonly Example[]): Text
   const fields: TextField[] = ['anchor', 'positive', ...Array.from({ length: n }, (_, i) => ({ negative: i }))];
   const { min, max } = columnRange(type);
   if (fields.length < min || fields.length > max) {
-    const want = type === 'triplet' ? 'anchor, positive and one negative column' : type === 'cosent' ? 'two text columns and a score (no negative)' : `${min} or more text columns`;
-    throw new Error(`loss ${type} needs ${want}; the data has ${fields.map(fieldName).join(', ')}`);
+    throw new Error(`loss ${type} needs ${describeColumns(type)}; the data has ${fields.map(fieldName).join(', ')}`);
   }
   if (needsScores(type) && examples.some((e) => typeof e.score !== 'number')) {
     throw new Error(`loss ${type} needs a score column (every row a number)`);

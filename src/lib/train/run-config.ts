@@ -21,7 +21,7 @@
 // changed, and a dim over the hidden size is an error naming it.
 
 import { DEFAULT_DATASET_ID, DEFAULT_MODEL_ID } from '../config.ts';
-import { validateLossSpec, type LossSpec } from '../losses/spec.ts';
+import { validateLossSpec, withLossDefaults, type LossSpec } from '../losses/spec.ts';
 import { DEFAULT_PROMPT_CHOICES, parsePromptChoices, PromptError, type PromptChoices } from '../models/prompts.ts';
 import { SCHEDULER_TYPES, type SchedulerType, type TrainerVariant } from './schedule.ts';
 import type { SamplerKind } from './sampler.ts';
@@ -191,19 +191,6 @@ function oneOf<T extends string>(x: Json, allowed: readonly T[], path: string): 
   return x as T;
 }
 
-/** Loss defaults as sentence-transformers: scale 20 (MNRL, CoSENT), margin 5 and euclidean (triplet). */
-function withLossDefaults(spec: LossSpec): LossSpec {
-  const out: LossSpec = { type: spec.type };
-  if (spec.type === 'triplet') {
-    out.margin = spec.margin ?? 5;
-    out.distance = spec.distance ?? 'euclidean';
-  } else {
-    out.scale = spec.scale ?? 20;
-  }
-  if (spec.matryoshka) out.matryoshka = spec.matryoshka;
-  return out;
-}
-
 /**
  * Checks a parsed JSON value and returns a complete RunConfig (defaults filled, inputs not mutated).
  * With `hidden` known, also resolves the Matryoshka dims (resolveForModel).
@@ -263,6 +250,7 @@ export function parseRunConfig(json: Json, opts: { hidden?: number } = {}): RunC
 
   let loss: LossSpec;
   try {
+    // The type's parameters with its record's defaults (src/lib/losses/records.ts).
     loss = withLossDefaults(validateLossSpec(get('loss'), { field: 'loss' }));
   } catch (e) {
     const err = e as Error & { field?: string };
