@@ -86,7 +86,7 @@ export interface ModelSummary {
   family: string;
   /** Tokens a text may have: the position table less the family's offset (XLM-R: 514 rows, 512 tokens). */
   maxTokens: number;
-  /** From config.json: the encoder's shape, and its trainable parameters (the pooler left out). */
+  /** From config.json: the encoder's shape, and the elements its parameter set trains (the pooler left out). */
   architecture: ModelShape;
   parameters: number;
   files: { path: string; size: number }[];

@@ -11,14 +11,15 @@ import { HubClient } from '../src/lib/hub/hub-client.ts';
 import { checkModelConfig, loadCachedModel, loadHubModel } from '../src/lib/hub/model-files.ts';
 import type { ProgressCallback } from '../src/lib/hub/progress.ts';
 import { architecture, usablePositions } from '../src/lib/models/architectures.ts';
-import { parseBertConfig, trainableParameters } from '../src/lib/models/bert-config.ts';
+import { parseBertConfig } from '../src/lib/models/bert-config.ts';
+import { parameterSet } from '../src/lib/models/parameter-set.ts';
 import { readModelPrompts } from '../src/lib/models/sentence-model.ts';
 import { CHECKPOINTS_PREFIX, readRunRecord, RUN_OUTPUT_EXTRAS, RUN_RECORD_KEY, type RunRecord, storedModelId, storedRunId } from '../src/lib/run/record.ts';
 import { localDatasetKey, prefixedStore, runKey, storeSummary, UNREFERENCED_GROUP } from '../src/lib/store/store.ts';
 import type { DatasetSummary, LoadRequest, ModelSummary, StoragePanel } from './api.ts';
 import type { EngineState } from './engine-state.ts';
 
-/** The encoder's family, shape and trainable parameter count, from its config.json. */
+/** The encoder's family, shape and trained parameter count (its parameter set's), from its config.json. */
 function shapeOf(config: Record<string, unknown>): Pick<ModelSummary, 'family' | 'maxTokens' | 'architecture' | 'parameters'> {
   const c = parseBertConfig(config);
   return {
@@ -27,7 +28,7 @@ function shapeOf(config: Record<string, unknown>): Pick<ModelSummary, 'family' |
     architecture: {
       hiddenSize: c.hiddenSize, numLayers: c.numLayers, numHeads: c.numHeads, intermediateSize: c.intermediateSize, vocabSize: c.vocabSize, maxPositions: c.maxPositions, typeVocabSize: c.typeVocabSize,
     },
-    parameters: trainableParameters(c).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0),
+    parameters: parameterSet(c).trainedSize,
   };
 }
 

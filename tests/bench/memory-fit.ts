@@ -17,7 +17,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BGE_BASE_CONFIG, BGE_SMALL_CONFIG, bertParameters, parameterCount, trainableParameters } from '../../src/lib/models/bert-config.ts';
+import { BGE_BASE_CONFIG, BGE_SMALL_CONFIG } from '../../src/lib/models/bert-config.ts';
+import { parameterSet } from '../../src/lib/models/parameter-set.ts';
 import { serveStatic } from '../../scripts/serve.js';
 import { launchBrowser } from '../e2e/browser.ts';
 import { buildHarness } from '../e2e/harness/build.ts';
@@ -71,7 +72,8 @@ const MiB = 2 ** 20;
 const shapeOf = (m: Config['model']) => {
   const c = MODELS[m];
   // The bench's model keeps its own weights beside the updater's copy (train-step-bench.ts): its "model files".
-  return { model: c, parameters: parameterCount(trainableParameters(c)), fileBytes: 4 * parameterCount(bertParameters(c)) };
+  const set = parameterSet(c);
+  return { model: c, parameters: set.trainedSize, fileBytes: 4 * set.totalSize };
 };
 const rowsOf = (c: Config) => (c.path === 'fused' ? 2 * c.batch : c.mini);
 

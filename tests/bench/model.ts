@@ -5,7 +5,8 @@
 // Not timing (child.ts) and not a correctness check of the graphs (src/lib/models/*.test.ts).
 
 import { toOnnx } from '../../src/lib/graph/onnx.ts';
-import { BGE_SMALL_CONFIG, trainableParameters } from '../../src/lib/models/bert-config.ts';
+import { BGE_SMALL_CONFIG } from '../../src/lib/models/bert-config.ts';
+import { parameterSet } from '../../src/lib/models/parameter-set.ts';
 import { buildEncodeGradGraph, buildEncodeGraph, SEED_INPUT } from '../../src/lib/models/graphs.ts';
 import { randomBertWeights } from '../../src/lib/models/sentence-model.ts';
 import type { HostTensor } from '../../src/lib/runtime/index.ts';
@@ -26,7 +27,7 @@ export interface BenchGraph {
   dims: Record<string, number>;
 }
 
-const SPEC = { config: BGE_SMALL_CONFIG, pooling: 'cls' as const, normalize: true };
+const SMALL_MODEL = { config: BGE_SMALL_CONFIG, pooling: 'cls' as const, normalize: true, parameters: parameterSet(BGE_SMALL_CONFIG) };
 
 /** Builds the requested graphs (B × T tokens) and their feeds, weights from `seed`. */
 export function buildBenchGraphs(which: readonly BenchGraphName[], B: number, T: number, seed = 0): BenchGraph[] {
@@ -42,13 +43,13 @@ export function buildBenchGraphs(which: readonly BenchGraphName[], B: number, T:
     attention_mask: { dtype: 'float32', dims: [B, T], data: new Float32Array(B * T).fill(1) },
     position_ids: { dtype: 'int64', dims: [1, T, 1], data: BigInt64Array.from({ length: T }, (_, t) => BigInt(t)) },
   };
-  for (const p of trainableParameters(c)) {
+  for (const p of SMALL_MODEL.parameters.inputs) {
     const w = weights.get(p.name)!;
     common[p.name] = { dtype: 'float32', dims: w.shape, data: w.data };
   }
   const out: BenchGraph[] = [];
   for (const name of which) {
-    const g = name === 'encode' ? buildEncodeGraph(SPEC) : buildEncodeGradGraph(SPEC, { train: name === 'grad' });
+    const g = name === 'encode' ? buildEncodeGraph(SMALL_MODEL) : buildEncodeGradGraph(SMALL_MODEL, { train: name === 'grad' });
     const bytes = toOnnx(g);
     const feeds: Record<string, HostTensor> = {};
     for (const v of g.inputs) {

@@ -5,7 +5,8 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { BGE_BASE_CONFIG, BGE_SMALL_CONFIG, parameterCount, trainableParameters, type BertConfig } from '../../src/lib/models/bert-config.ts';
+import { BGE_BASE_CONFIG, BGE_SMALL_CONFIG, type BertConfig } from '../../src/lib/models/bert-config.ts';
+import { parameterSet } from '../../src/lib/models/parameter-set.ts';
 import { DEFAULT_GPU_BUFFER_CACHE, type GpuBufferCacheMode } from '../../src/lib/runtime/webgpu-runtime.ts';
 import type { MomentPrecision } from '../../src/lib/train/optimizer.ts';
 import type { TrainPath } from '../../src/lib/train/trainer.ts';
@@ -147,7 +148,7 @@ export function printTables(say: (s: string) => void, s: TableSetup, rows: StepR
     ].join(' | ').trim());
   }
   for (const [m, t] of Object.entries(torch)) if (!t.available) say(`  PyTorch on CUDA (${m}): not run — ${t.reason}`);
-  say(`  peak GPU MiB: the most bytes held in GPU buffers at once (onnxruntime's and ours, ${fmt(parameterCount(trainableParameters(modelConfig(s.models[0], s.layers))) / 1e6, 1)} M trainable parameters for ${s.models[0]}); account: src/lib/train/memory.ts for the same run.`);
+  say(`  peak GPU MiB: the most bytes held in GPU buffers at once (onnxruntime's and ours, ${fmt(parameterSet(modelConfig(s.models[0], s.layers)).trainedSize / 1e6, 1)} M trainable parameters for ${s.models[0]}); account: src/lib/train/memory.ts for the same run.`);
 
   if (!encodes.length) return;
   say(`\nencode${layers}: eval mode, ${batch} × ${seq} tokens, median of ${s.iters} after ${s.warmup} warm-up`);

@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gradients } from '../../src/lib/autodiff/grad.ts';
 import { Graph } from '../../src/lib/graph/graph.ts';
 import { toOnnx } from '../../src/lib/graph/onnx.ts';
-import { BGE_SMALL_CONFIG, parameterCount, trainableParameters } from '../../src/lib/models/bert-config.ts';
+import { BGE_SMALL_CONFIG } from '../../src/lib/models/bert-config.ts';
+import { parameterSet } from '../../src/lib/models/parameter-set.ts';
 import { buildEncodeGradGraph, buildEncodeGraph, buildTrainStepGraph } from '../../src/lib/models/graphs.ts';
 import { loadSentenceModelFromDir } from '../../src/lib/models/sentence-model-node.ts';
 import type { SentenceModel } from '../../src/lib/models/sentence-model.ts';
@@ -130,7 +131,7 @@ describe('tiny BERT graphs (fixture tiny-bge) on WASM and WebGPU', () => {
   beforeAll(() => {
     model = loadSentenceModelFromDir(ensureFixtures().tinyBge);
     ref = loadReference('tiny-bge');
-    spec = { config: model.config, pooling: model.pooling, normalize: model.normalize };
+    spec = { config: model.config, pooling: model.pooling, normalize: model.normalize, parameters: parameterSet(model.config) };
     const { batch: B, tokens: T } = ref;
     feeds = {
       input_ids: { dtype: 'int64', dims: [B, T, 1], data: ref.inputIds },
@@ -140,7 +141,7 @@ describe('tiny BERT graphs (fixture tiny-bge) on WASM and WebGPU', () => {
   });
 
   const weightFeeds = () =>
-    Object.fromEntries(trainableParameters(model.config).map((p) => {
+    Object.fromEntries(spec.parameters.inputs.map((p) => {
       const w = model.weights.get(p.name)!;
       return [p.name, { dtype: 'float32', dims: w.shape, data: w.data } as HostTensor];
     }));
@@ -327,7 +328,7 @@ describe('training on WebGPU (SwiftShader) with the optimizer on the device', ()
 describe("the WebGPU bench's page side (npm run bench -- --webgpu)", () => {
   it('counts the GPU buffers of a train step (weights, moments and gradient sum at least) and the bytes each step and update move', async () => {
     const config = { ...BGE_SMALL_CONFIG, numLayers: 1, hiddenSize: 32, numHeads: 2, intermediateSize: 64, vocabSize: 200 };
-    const P = parameterCount(trainableParameters(config));
+    const P = parameterSet(config).trainedSize;
     const r = await call('benchTrainStep', { kind: 'webgpu', config, path: 'fused', mini: 2, batch: 2, seq: 8, warmup: 1, repeats: 1 });
     console.log(`bench train step on SwiftShader: ${JSON.stringify({ ...r, P })}`);
     expect(r.stepS).toHaveLength(1);

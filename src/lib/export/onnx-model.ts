@@ -4,7 +4,8 @@
 // the family's offset; output `last_hidden_state` [B,T,C]; pooling and normalization stay with
 // the caller (`pipeline('feature-extraction', …)` with `{ pooling, normalize: true }`), as in the
 // Hub's ONNX exports. Built by the same graph IR as training (bert.ts, eval mode), the trained weights baked
-// in as initializers. `onnx/model_quantized.onnx` stores the weights of every linear layer as int8
+// in as initializers: the model's parameter set's `inputs` (parameter-set.ts; no pooler).
+// `onnx/model_quantized.onnx` stores the weights of every linear layer as int8
 // (symmetric, one scale per output row) behind a DequantizeLinear; the embedding tables stay
 // float32, so bge-base's file is ~180 MB instead of 440 MB (onnxruntime fuses the dequantization into its quantized MatMul kernels when it optimizes the
 // graph; onnx-encoder.ts runs the file itself for the card's int8 numbers).
@@ -18,15 +19,15 @@ import { attr, type ConstData } from '../graph/types.ts';
 import { cast } from '../ops/elementwise.ts';
 import { unsqueeze } from '../ops/shape.ts';
 import { bertEncoder, type BertInputs } from '../models/bert.ts';
-import { trainableParameters } from '../models/bert-config.ts';
 import { architecture } from '../models/architectures.ts';
+import { type Parameter, parameterSet } from '../models/parameter-set.ts';
 import type { SentenceModel } from '../models/sentence-model.ts';
 
 export const ONNX_MODEL_PATH = 'onnx/model.onnx';
 export const ONNX_QUANTIZED_PATH = 'onnx/model_quantized.onnx';
 
-/** Linear-layer weights ([out, in], used as MatMul operands): what the int8 model quantizes. */
-export const isQuantizedWeight = (name: string) => /^encoder\.layer\.\d+\..*(query|key|value|dense)\.weight$/.test(name);
+/** The encoder layers' linear weights ([out, in], used as MatMul operands): what the int8 model quantizes. */
+export const isQuantizedWeight = (p: Parameter) => (p.role === 'attention' || p.role === 'ffn') && p.shape.length === 2;
 
 // Export-only ops (inference graphs: no gradient rules).
 const Shape: OpDef = { type: 'Shape', infer: (x) => [{ dtype: 'int64', shape: [x[0]!.rank] }] };
@@ -58,10 +59,10 @@ export function exportOnnx(model: SentenceModel, opts: { quantize?: boolean } = 
   const types = arch.tokenTypes ? g.input('token_type_ids', 'int64', ['B', 'T']) : null;
   const baked = new Map<string, { dims: number[]; data: ConstData }>();
   const weights = new Map<string, Value>();
-  for (const p of trainableParameters(model.config)) {
+  for (const p of parameterSet(model.config).inputs) {
     const t = model.weights.get(p.name);
     if (!t) throw new Error(`export: the model has no ${p.name}`);
-    if (opts.quantize && isQuantizedWeight(p.name)) {
+    if (opts.quantize && isQuantizedWeight(p)) {
       const [rows, cols] = p.shape;
       const { q, scale } = quantizeRows(t.data, rows, cols);
       const qv = g.input(`${p.name}_quantized`, 'int8', p.shape);

@@ -8,6 +8,7 @@ import { gradients } from '../autodiff/grad.ts';
 import { exportOnnx } from '../export/onnx-model.ts';
 import { embeddingLoss } from '../losses/loss-graph.ts';
 import { buildTrainStepGraph } from '../models/graphs.ts';
+import { parameterSet } from '../models/parameter-set.ts';
 import { loadSentenceModelFromDir } from '../models/sentence-model-node.ts';
 import { Graph } from './graph.ts';
 import { tinyDenseGraph } from '../ops/testing.ts';
@@ -106,7 +107,7 @@ describe('toOnnx writes the bytes protobufjs writes', () => {
 
   it('the tiny BERT\'s fused training step (train mode, MNRL with a hard negative)', () => {
     const model = loadSentenceModelFromDir(ensureFixtures().tinyBge);
-    const spec = { config: model.config, pooling: 'mean' as const, normalize: true };
+    const spec = { config: model.config, pooling: 'mean' as const, normalize: true, parameters: parameterSet(model.config) };
     const g = buildTrainStepGraph(spec, embeddingLoss({ type: 'mnrl' }, 3), { train: true });
     expect(expectSameBytes(g).length).toBeGreaterThan(10_000);
   });

@@ -10,7 +10,8 @@ import { ensureFixtures, type FixturePaths } from '../../../tests/fixtures/fixtu
 import { hostileModelCopy } from '../../../tests/fixtures/hostile.ts';
 import { startLocalHub, type LocalHub } from '../../../tests/hub/local-hub.ts';
 import { preset, usablePositions } from '../models/architectures.ts';
-import { bertShapeProblem, CONFIG_LIMITS, parameterCount, parseBertConfig, trainableParameters } from '../models/bert-config.ts';
+import { bertShapeProblem, CONFIG_LIMITS, parseBertConfig } from '../models/bert-config.ts';
+import { parameterSet } from '../models/parameter-set.ts';
 import { parseSafetensors } from '../models/safetensors.ts';
 import { readModelFolder } from '../models/sentence-model-node.ts';
 import { loadSentenceModel } from '../models/sentence-model.ts';
@@ -362,7 +363,7 @@ describe('config.json bounds', () => {
     const m3 = parseBertConfig({ ...bgeM3, layer_norm_eps: 1e-5, hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1 });
     expect(m3).toEqual(preset('BAAI/bge-m3').config);
     expect(usablePositions(m3)).toBe(8192);
-    expect(parameterCount(trainableParameters(m3))).toBe(566_705_152); // 568M with the pooler, which is never trained
+    expect(parameterSet(m3).trainedSize).toBe(566_705_152); // 568M with the pooler, which is never trained
   });
 
   it('names the field, its value and the limit for each shape field, and the inconsistent ones', () => {

@@ -135,8 +135,10 @@ export function parseBertConfig(json: unknown, file = 'config.json'): BertConfig
 }
 
 /**
- * BertModel's parameters in state_dict order, with shapes ([out, in] for nn.Linear). The pooler is
- * listed last and marked: sentence-transformers never uses it, so graphs leave it out.
+ * BertModel's parameters in state_dict order, with shapes ([out, in] for nn.Linear): what the
+ * model file holds. The pooler is listed last and marked: sentence-transformers never uses it.
+ * A run reads them through its parameter set (parameter-set.ts), which says what each one is and
+ * whether it trains.
  */
 export function bertParameters(c: BertConfig): { name: string; shape: number[]; pooler?: true }[] {
   const C = c.hiddenSize;
@@ -164,14 +166,4 @@ export function bertParameters(c: BertConfig): { name: string; shape: number[]; 
   }
   p.push({ name: 'pooler.dense.weight', shape: [C, C], pooler: true }, { name: 'pooler.dense.bias', shape: [C], pooler: true });
   return p;
-}
-
-/** Elements in all of `params` (e.g. trainableParameters(c): the parameters an update touches). */
-export function parameterCount(params: readonly { shape: readonly number[] }[]): number {
-  return params.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
-}
-
-/** The names of the parameters the encoder graphs take as inputs and differentiate (no pooler). */
-export function trainableParameters(c: BertConfig): { name: string; shape: number[] }[] {
-  return bertParameters(c).filter((p) => !p.pooler);
 }

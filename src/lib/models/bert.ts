@@ -14,7 +14,8 @@ import { add, less, mul, sub, where, zerosLike } from '../ops/elementwise.ts';
 import { linear, matmul } from '../ops/matmul.ts';
 import { applyDropout, dropped, gelu, hashColumnKeys, hashRowKeys, l2Normalize, layerNorm, softmax } from '../ops/nn.ts';
 import { expand, gather, reshape, slice, squeeze, transpose, unsqueeze } from '../ops/shape.ts';
-import { type BertConfig, trainableParameters } from './bert-config.ts';
+import type { BertConfig } from './bert-config.ts';
+import type { ParameterSet } from './parameter-set.ts';
 import { pool, type PoolingMode } from './pooling.ts';
 
 /** What the graphs need to know about a sentence model besides its weights. */
@@ -22,6 +23,8 @@ export interface SentenceSpec {
   config: BertConfig;
   pooling: PoolingMode;
   normalize: boolean;
+  /** The run's parameters: the graphs declare its `inputs` and differentiate its `trained`. */
+  parameters: ParameterSet;
 }
 
 /**
@@ -101,10 +104,10 @@ export function declareBertInputs(g: Graph): BertInputs {
   };
 }
 
-/** Declares every trainable weight as a float32 graph input with its HF name (no pooler). */
-export function declareBertWeights(g: Graph, config: BertConfig): Map<string, Value> {
+/** Declares every weight the set's graphs read (`inputs`: no pooler) as a float32 graph input with its HF name. */
+export function declareBertWeights(g: Graph, parameters: ParameterSet): Map<string, Value> {
   const w = new Map<string, Value>();
-  for (const p of trainableParameters(config)) w.set(p.name, g.input(p.name, 'float32', p.shape));
+  for (const p of parameters.inputs) w.set(p.name, g.input(p.name, 'float32', p.shape));
   return w;
 }
 

@@ -2,15 +2,16 @@
 // keeps them resident), one session per graph kind created on first use and reused for every
 // batch size and length, and the calls the trainer and evaluator make: encode, encodeGrad and
 // fused train steps. Reports which backend ran.
+// The device tensors are the parameter set's `inputs` (parameter-set.ts), keyed by name.
 // Not the graphs (graphs.ts) and not the optimizer: the trainer swaps updated weights in with
 // setWeight. Shape letters as in bert.ts.
 
 import { toOnnx } from '../graph/onnx.ts';
 import type { DeviceTensor, Feed, HostTensor, Runtime, Session } from '../runtime/types.ts';
 import { type SentenceSpec } from './bert.ts';
-import { trainableParameters } from './bert-config.ts';
 import { architecture, positionIds, usablePositions } from './architectures.ts';
 import { buildEncodeGradGraph, buildEncodeGraph, buildTrainStepGraph, type EmbeddingLoss, SEED_INPUT } from './graphs.ts';
+import { type ParameterSet, parameterSet } from './parameter-set.ts';
 import type { SentenceModel } from './sentence-model.ts';
 
 /** The part of a tokenized batch the encoder reads (src/lib/tokenize's TokenizedBatch fits). */
@@ -58,20 +59,22 @@ export class BertEncoder {
     readonly runtime: Runtime,
     readonly model: SentenceModel,
     private readonly weights: Map<string, DeviceTensor>,
+    /** The run's parameters (the model's own set unless the caller gave one). */
+    readonly parameters: ParameterSet,
   ) {
     this.dim = model.config.hiddenSize;
-    this.spec = { config: model.config, pooling: model.pooling, normalize: model.normalize };
+    this.spec = { config: model.config, pooling: model.pooling, normalize: model.normalize, parameters };
   }
 
-  /** Uploads the trainable weights; sessions come on first use (or with prepare). */
-  static async create(runtime: Runtime, model: SentenceModel): Promise<BertEncoder> {
+  /** Uploads the weights the graphs read (`parameters.inputs`); sessions come on first use (or with prepare). */
+  static async create(runtime: Runtime, model: SentenceModel, parameters: ParameterSet = parameterSet(model.config)): Promise<BertEncoder> {
     const weights = new Map<string, DeviceTensor>();
-    for (const p of trainableParameters(model.config)) {
+    for (const p of parameters.inputs) {
       const t = model.weights.get(p.name);
       if (!t) throw new Error(`encoder: the model has no ${p.name}`);
       weights.set(p.name, await runtime.upload({ dtype: 'float32', dims: t.shape, data: t.data }));
     }
-    return new BertEncoder(runtime, model, weights);
+    return new BertEncoder(runtime, model, weights, parameters);
   }
 
   /** Which runtime ran, in words. */
@@ -81,10 +84,10 @@ export class BertEncoder {
     return `${architecture(c.family).label} ${c.numLayers}×${c.hiddenSize} (${this.model.pooling}${this.model.normalize ? ' + normalize' : ''}) on ${d.backend}, ${d.threads || 'default'} thread(s), onnxruntime ${d.version}`;
   }
 
-  /** The current weight tensor of a trainable parameter. */
+  /** The current weight tensor of a parameter the graphs read. */
   weight(name: string): DeviceTensor {
     const w = this.weights.get(name);
-    if (!w) throw new Error(`encoder: no trainable weight ${name}`);
+    if (!w) throw new Error(`encoder: no weight ${name} among the graphs' inputs`);
     return w;
   }
 

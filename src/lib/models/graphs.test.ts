@@ -10,9 +10,9 @@ import { mul } from '../ops/elementwise.ts';
 import { reduceSum } from '../ops/reduce.ts';
 import { createRuntime, type HostTensor, type Runtime } from '../runtime/index.ts';
 import { Rng } from '../util/rng.ts';
-import { trainableParameters } from './bert-config.ts';
 import { type EncoderBatch, BertEncoder } from './encoder.ts';
 import { buildEncodeGradGraph, buildEncodeGraph, buildTrainStepGraph, type EmbeddingLoss } from './graphs.ts';
+import { parameterSet } from './parameter-set.ts';
 import { loadSentenceModelFromDir } from './sentence-model-node.ts';
 import type { SentenceModel } from './sentence-model.ts';
 
@@ -74,7 +74,7 @@ describe('fused train_step', () => {
     console.log(`fused loss ${fused.loss}, reference ${ref.loss}`);
     expect(Math.abs(fused.loss - ref.loss)).toBeLessThan(1e-5 * Math.abs(ref.loss));
     expect([...fused.grads.keys()].sort()).toEqual([...grads.keys()].sort());
-    expect(fused.grads.size).toBe(trainableParameters(model.config).length);
+    expect(fused.grads.size).toBe(enc.parameters.trained.length);
     let worst = 0;
     for (const [name, g] of grads) {
       const a = host(g);
@@ -129,7 +129,7 @@ async function fdAllWeights(train: boolean): Promise<number> {
   const h = 1e-2;
   let worst = 0;
   const lines: string[] = [];
-  for (const p of trainableParameters(model.config)) {
+  for (const p of enc.parameters.trained) {
     const w = model.weights.get(p.name)!.data;
     const g = host(grads.get(`grad/${p.name}`));
     const v = Float32Array.from(w, () => rng.normal());
@@ -137,7 +137,7 @@ async function fdAllWeights(train: boolean): Promise<number> {
     const vn = Math.sqrt(dot(v, v));
     for (let i = 0; i < v.length; i++) v[i] *= norm / vn;
     const loss = async (step: number) => {
-      const t = await wasm.upload({ dtype: 'float32', dims: p.shape, data: Float32Array.from(w, (x, i) => x + step * h * v[i]) });
+      const t = await wasm.upload({ dtype: 'float32', dims: [...p.shape], data: Float32Array.from(w, (x, i) => x + step * h * v[i]) });
       const old = enc.weight(p.name);
       enc.setWeight(p.name, t);
       const e = await enc.encode(batch, mode);
@@ -166,11 +166,12 @@ describe('finite differences of the whole tiny BERT', () => {
 
 describe('graph text', () => {
   it('a 1-layer encode graph (snapshot)', async () => {
-    const spec = { config: { ...model.config, numLayers: 1 }, pooling: 'cls' as const, normalize: true };
+    const config = { ...model.config, numLayers: 1 };
+    const spec = { config, pooling: 'cls' as const, normalize: true, parameters: parameterSet(config) };
     await expect(dumpGraph(buildEncodeGraph(spec))).toMatchFileSnapshot('__snapshots__/encode-1-layer.txt');
   });
   it('encode_grad emits no op that WebGPU sessions run on the CPU', () => {
-    const spec = { config: model.config, pooling: 'mean' as const, normalize: true };
+    const spec = { config: model.config, pooling: 'mean' as const, normalize: true, parameters: parameterSet(model.config) };
     const banned = ['Sum', 'LogSoftmax', 'Range', 'RandomUniformLike', 'Dropout', 'Identity', 'Trilu', 'ScatterElements', 'Shape'];
     const g = buildEncodeGradGraph(spec, { train: true });
     const types = new Set(g.live().nodes.map((n) => n.op.type));
@@ -179,7 +180,7 @@ describe('graph text', () => {
     expect(int64Cast.map((n) => n.name)).toEqual([]);
   });
   it('no training graph computes an int64 tensor (WebGPU sessions run int64 nodes on the CPU): ids go straight from the inputs to GatherND/ScatterND', () => {
-    const spec = { config: model.config, pooling: 'mean' as const, normalize: true };
+    const spec = { config: model.config, pooling: 'mean' as const, normalize: true, parameters: parameterSet(model.config) };
     const loss: EmbeddingLoss = (e, g) => reduceSum(mul(e, g.input('r', 'float32', ['B', spec.config.hiddenSize])), [0, 1]);
     for (const g of [buildEncodeGradGraph(spec, { train: true }), buildTrainStepGraph(spec, loss, { train: true })]) {
       const nodes = g.live().nodes;

@@ -3,16 +3,14 @@
 //   encode_grad  the same + upstream [B,C] (dL/dembeddings) → grad/<name> for every trainable weight
 //                (GradCache's second pass)
 //   train_step   the same + whatever the loss declares → loss + grad/<name> (fwd, loss, bwd fused)
-// Weights are inputs named as in model.safetensors (no pooler: nothing uses it); B and T are
-// symbolic so one session serves every batch. Shape letters as in bert.ts.
+// Weights are inputs named as in model.safetensors, the spec's parameter set's `inputs` (no pooler:
+// nothing uses it), and gradients are taken for its `trained` ones; B and T are symbolic so one
+// session serves every batch. Shape letters as in bert.ts.
 // Not sessions or feeding (encoder.ts) and not the losses themselves (src/lib/losses/).
 
 import { gradients } from '../autodiff/grad.ts';
 import { Graph, type Value } from '../graph/graph.ts';
-import type { ConstData } from '../graph/types.ts';
 import { declareBertInputs, declareBertWeights, type ForwardMode, sentenceEmbedding, type SentenceSpec } from './bert.ts';
-import { trainableParameters } from './bert-config.ts';
-import type { SentenceModel } from './sentence-model.ts';
 
 export interface ForwardOptions {
   /** Dropout on (a `dropout_seed` float32 scalar input is declared); default false. */
@@ -23,13 +21,14 @@ export const SEED_INPUT = 'dropout_seed';
 
 function forward(g: Graph, spec: SentenceSpec, opts: ForwardOptions) {
   const inputs = declareBertInputs(g);
-  const weights = declareBertWeights(g, spec.config);
+  const weights = declareBertWeights(g, spec.parameters);
   const mode: ForwardMode = opts.train ? { train: true, seed: g.input(SEED_INPUT, 'float32', []) } : { train: false };
   return { inputs, weights, ...sentenceEmbedding(spec, weights, inputs, mode) };
 }
 
-function outputGradients(g: Graph, y: Value, weights: Map<string, Value>, dy?: Value): void {
-  const wrt = [...weights.values()];
+/** `grad/<name>` for each trained parameter of the spec's set. */
+function outputGradients(g: Graph, spec: SentenceSpec, y: Value, weights: Map<string, Value>, dy?: Value): void {
+  const wrt = spec.parameters.trained.map((p) => weights.get(p.name)!);
   gradients(g, y, wrt, dy).forEach((dw, i) => g.output(dw, dw.name === `grad/${wrt[i].name}` ? undefined : `grad/${wrt[i].name}`));
 }
 
@@ -47,7 +46,7 @@ export function buildEncodeGradGraph(spec: SentenceSpec, opts: ForwardOptions = 
   const g = new Graph(opts.train ? 'encode_grad_train' : 'encode_grad');
   const f = forward(g, spec, opts);
   const upstream = g.input('upstream', 'float32', ['B', spec.config.hiddenSize]);
-  outputGradients(g, f.embeddings, f.weights, upstream);
+  outputGradients(g, spec, f.embeddings, f.weights, upstream);
   return g;
 }
 
@@ -64,16 +63,6 @@ export function buildTrainStepGraph(spec: SentenceSpec, loss: EmbeddingLoss, opt
   const l = g.scope('loss', () => loss(f.embeddings, g));
   if (!l.shape.every((d) => d === 1)) throw new Error(`train_step: the loss must be a scalar, got [${l.shape}]`);
   g.output(l, 'loss');
-  outputGradients(g, l, f.weights);
+  outputGradients(g, spec, l, f.weights);
   return g;
-}
-
-/** The model's weights as toOnnx `initializers`, to bake them into an exported graph. */
-export function weightInitializers(model: SentenceModel): Map<string, { dims: number[]; data: ConstData }> {
-  const out = new Map<string, { dims: number[]; data: ConstData }>();
-  for (const p of trainableParameters(model.config)) {
-    const t = model.weights.get(p.name)!;
-    out.set(p.name, { dims: t.shape, data: t.data });
-  }
-  return out;
 }

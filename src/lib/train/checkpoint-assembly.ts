@@ -1,9 +1,10 @@
 // A trainer's checkpoint assembled from its state at an update boundary (weights, AdamW moments,
 // schedule position, data order, step log, provenance), and the checks a resume makes before it
-// loads one: the run-config fields that must agree and the schedule.
+// loads one: the run-config fields that must agree, the schedule, and the trained parameters.
 // Not the file format (checkpoint.ts) and not when to save or what to restore (trainer.ts).
 
-import type { Checkpoint } from './checkpoint.ts';
+import type { ParameterSet } from '../models/parameter-set.ts';
+import { type Checkpoint, checkParameters } from './checkpoint.ts';
 import type { RunConfig } from './run-config.ts';
 import type { BatchSampler } from './sampler.ts';
 import type { StepsPlan } from './schedule.ts';
@@ -17,8 +18,8 @@ const RESUME_FIELDS = [
 
 export interface TrainerState {
   updater: Updater;
-  /** Trainable parameters' shapes by HF name. */
-  shapes: Map<string, number[]>;
+  /** The run's parameters: the checkpoint's weights are its `trained`. */
+  parameters: ParameterSet;
   config: RunConfig;
   plan: StepsPlan;
   /** Updates and micro-batches done. */
@@ -35,7 +36,7 @@ export async function assembleCheckpoint(s: TrainerState): Promise<Checkpoint> {
   const state = await s.updater.state();
   return {
     weights: await s.updater.weights(),
-    shapes: s.shapes,
+    shapes: s.parameters.trainedShapes(),
     optimizer: { step: state.step, tensors: state.tensors },
     scheduler: { type: s.config.scheduler, baseLr: s.config.lr, warmupSteps: s.plan.warmupSteps, maxSteps: s.plan.maxSteps, stepsTaken: s.globalStep },
     globalStep: s.globalStep,
@@ -50,8 +51,8 @@ export async function assembleCheckpoint(s: TrainerState): Promise<Checkpoint> {
   };
 }
 
-/** Throws, naming what differs, when checkpoint `c` was made by another run config or schedule. */
-export function checkResumable(c: Checkpoint, config: RunConfig, plan: StepsPlan): void {
+/** Throws, naming what differs, when checkpoint `c` was made by another run config or schedule, or trained other parameters. */
+export function checkResumable(c: Checkpoint, config: RunConfig, plan: StepsPlan, parameters: ParameterSet): void {
   for (const f of RESUME_FIELDS) {
     if (JSON.stringify(c.config[f]) !== JSON.stringify(config[f])) {
       throw new Error(`resume: the checkpoint was trained with ${f} = ${JSON.stringify(c.config[f])}, this run has ${JSON.stringify(config[f])}`);
@@ -60,4 +61,5 @@ export function checkResumable(c: Checkpoint, config: RunConfig, plan: StepsPlan
   if (c.scheduler.maxSteps !== plan.maxSteps || c.scheduler.warmupSteps !== plan.warmupSteps) {
     throw new Error(`resume: the checkpoint's schedule (${c.scheduler.maxSteps} steps, warmup ${c.scheduler.warmupSteps}) differs from this run's (${plan.maxSteps}, ${plan.warmupSteps}): different data?`);
   }
+  checkParameters(c, parameters);
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseSafetensors, writeSafetensors } from '../models/safetensors.ts';
 import { Rng } from '../util/rng.ts';
-import { CheckpointError, readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.ts';
+import { type Parameter, ParameterSet } from '../models/parameter-set.ts';
+import { CheckpointError, checkParameters, readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { accumulateInto, AdamW } from './optimizer.ts';
 import { parseRunConfig } from './run-config.ts';
 import { BatchSampler } from './sampler.ts';
@@ -39,7 +40,7 @@ function gradients(w: Float32Array, b: Float32Array, batch: number[]): Map<strin
 
 function train(opts: { stopAfter?: number; resume?: Uint8Array }): { weights: Map<string, Float32Array>; checkpoint?: Uint8Array; losses: number[] } {
   const weights = new Map([['dense.weight', new Float32Array([0.1, 0.2, 0.3, -0.1, 0.0, 0.4])], ['dense.bias', new Float32Array([0, 0])]]);
-  const opt = new AdamW(weights, { weightDecay: config.weightDecay });
+  const opt = new AdamW(weights, { weightDecay: config.weightDecay, noDecay: ['dense.bias'] });
   const sampler = new BatchSampler(ROWS, { kind: config.sampler, batchSize: config.batchSize, dropLast: config.dropLast, shuffle: config.shuffle, seed: config.seed });
   let globalStep = 0;
   let globalMicro = 0;
@@ -131,5 +132,18 @@ describe('checkpoint', () => {
     expect(() => readCheckpoint(rewrite({ state: JSON.stringify(noSampler) }))).toThrow(/checkpoint: state\.sampler must be an object, got undefined/);
     // Cut short anywhere (a write that never finished): a CheckpointError.
     for (const n of [0, 7, 9, 100, bytes.byteLength - 1]) expect(() => readCheckpoint(bytes.subarray(0, n)), `${n} bytes`).toThrow(CheckpointError);
+  });
+
+  it('resumes only into a run that trains exactly its tensors, each with its shape (checkParameters)', () => {
+    const c = readCheckpoint(train({ stopAfter: 2 }).checkpoint!);
+    const param = (name: string, shape: number[], o: Partial<Parameter> = {}): Parameter => ({
+      name, shape, size: shape.reduce((a, b) => a * b, 1), layer: null, role: 'ffn', use: 'trained', decay: !name.endsWith('bias'), ...o,
+    });
+    const weight = param('dense.weight', [2, 3]);
+    const bias = param('dense.bias', [2]);
+    expect(() => checkParameters(c, new ParameterSet([weight, bias]))).not.toThrow();
+    expect(() => checkParameters(c, new ParameterSet([weight, bias, param('head.weight', [1, 2])]))).toThrow(/has no weight head\.weight, which this run trains/);
+    expect(() => checkParameters(c, new ParameterSet([weight, { ...bias, use: 'unused' }]))).toThrow(/holds 1 tensor\(s\) this run does not train \(dense\.bias\)/);
+    expect(() => checkParameters(c, new ParameterSet([param('dense.weight', [3, 2]), bias]))).toThrow(/dense\.weight is \[2,3\] there, \[3,2\] in this run's model/);
   });
 });

@@ -3,9 +3,12 @@
 // `sampler/order`) plus a JSON document in `__metadata__` for everything else (step counts,
 // scheduler position, sampler position, RNG state, the run config, metrics so far), with a format
 // marker and version. The browser keeps the bytes in IndexedDB, the CLI in a file.
+// Its weights are the run's trained parameters (parameter-set.ts `trained`); checkParameters
+// holds a checkpoint against the set a resume trains.
 // It does not decide when to save (the trainer saves at update boundaries, as HF does, so no
 // half-accumulated gradients need saving) and it is not the exported model (src/lib/export/).
 
+import type { ParameterSet } from '../models/parameter-set.ts';
 import { parseSafetensors, safetensorsParts, type TensorToWrite } from '../models/safetensors.ts';
 import { joinParts } from '../util/bytes.ts';
 import type { MomentData } from './optimizer.ts';
@@ -186,4 +189,22 @@ export function readCheckpoint(bytes: Uint8Array | readonly Uint8Array[]): Check
     metrics: Array.isArray(s.metrics) ? s.metrics : [],
     provenance: s.provenance ?? null,
   };
+}
+
+/**
+ * Throws unless the checkpoint's weights are exactly `set.trained`, each with its shape: a
+ * checkpoint of a run that trained other tensors (another model, another choice of what trains)
+ * must not resume into this one, where a missing tensor would stay at its base value unnoticed.
+ */
+export function checkParameters(c: Pick<Checkpoint, 'weights' | 'shapes'>, set: ParameterSet): void {
+  const trained = new Set(set.trained.map((p) => p.name));
+  const extra = [...c.weights.keys()].filter((n) => !trained.has(n));
+  if (extra.length) throw new CheckpointError(`it holds ${extra.length} tensor(s) this run does not train (${extra.slice(0, 3).join(', ')}${extra.length > 3 ? ', …' : ''})`);
+  for (const p of set.trained) {
+    const w = c.weights.get(p.name);
+    if (!w) throw new CheckpointError(`it has no weight ${p.name}, which this run trains`);
+    const shape = c.shapes?.get(p.name) ?? [w.length];
+    const same = c.shapes?.has(p.name) ? shape.length === p.shape.length && shape.every((d, i) => d === p.shape[i]) : w.length === p.size;
+    if (!same || w.length !== p.size) throw new CheckpointError(`${p.name} is [${shape}] there, [${p.shape}] in this run's model`);
+  }
 }

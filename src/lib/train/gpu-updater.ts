@@ -14,7 +14,7 @@
 
 import type { DeviceTensor, GpuKernelHost, HostTensor } from '../runtime/types.ts';
 import { bf16BitsToF32, f32ToBf16Bits } from '../models/safetensors.ts';
-import { clipForNorm, isNoDecay, type MomentData, type MomentPrecision, NonFiniteGradientError, type StepResult } from './optimizer.ts';
+import { clipForNorm, type MomentData, type MomentPrecision, NonFiniteGradientError, type StepResult } from './optimizer.ts';
 import { adamwScalarBlock, downloadWeights, onDevice, replaceWeight, resumeTensors, type Updater, type UpdaterOptions } from './updater.ts';
 
 // The members of the WebGPU API used here (https://www.w3.org/TR/webgpu/); no @webgpu/types.
@@ -230,7 +230,7 @@ export class GpuUpdater implements Updater {
       const n = p.data.length;
       const partials = Math.max(1, Math.min(MAX_PARTIALS_PER_TENSOR, Math.ceil(n / WORKGROUP)));
       const info = uniform(16);
-      gpu.write(info, Uint32Array.of(n, index, isNoDecay(p.name) ? 1 : 0, offset));
+      gpu.write(info, Uint32Array.of(n, index, p.decay ? 0 : 1, offset));
       offset += partials;
       return { name: p.name, shape: p.shape, n, info, partials, m: gpu.storage(momentBytes(n)) as Buffer, v: gpu.storage(momentBytes(n)) as Buffer };
     });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { bertParameters, parameterCount as count, parseBertConfig, trainableParameters } from '../models/bert-config.ts';
+import { parseBertConfig } from '../models/bert-config.ts';
+import { parameterSet } from '../models/parameter-set.ts';
 import {
   BGE_SMALL_SHAPE, defaultBudgetBytes, presetShape, efficientMiniBatch, estimateActivationBytes, type MemoryInputs, memoryAccount, planMemory, RUNTIME_COSTS, TAB_BUDGET_BYTES, WASM_HEAP_LIMIT,
 } from './memory.ts';
@@ -16,20 +17,21 @@ const BGE_BASE = parseBertConfig({
 });
 const MiB = 2 ** 20;
 const base = (o: Partial<MemoryInputs> = {}): MemoryInputs => ({
-  config: { gradCache: 'auto', memoryBudgetMB: null, batchSize: 32 }, model: BGE_BASE, parameters: count(trainableParameters(BGE_BASE)),
-  columns: 2, tokens: 128, runtimeKind: 'wasm', fileBytes: 4 * count(bertParameters(BGE_BASE)), ...o,
+  config: { gradCache: 'auto', memoryBudgetMB: null, batchSize: 32 }, model: BGE_BASE, parameters: parameterSet(BGE_BASE).trainedSize,
+  columns: 2, tokens: 128, runtimeKind: 'wasm', fileBytes: 4 * parameterSet(BGE_BASE).totalSize, ...o,
 });
 const budget = (mb: number | null, gradCache: MemoryInputs['config']['gradCache'] = 'auto') => ({ config: { gradCache, memoryBudgetMB: mb, batchSize: 32 } });
 
 describe('memory account', () => {
   it("counts bge-small's parameters as the Hub does (33.36 M with the pooler; the pooler does not train)", () => {
-    expect(count(bertParameters(BGE_SMALL))).toBe(33_360_000);
-    expect(count(trainableParameters(BGE_SMALL))).toBe(33_360_000 - (384 * 384 + 384));
-    expect(count(trainableParameters(BGE_SMALL))).toBe(BGE_SMALL_SHAPE.parameters);
+    const set = parameterSet(BGE_SMALL);
+    expect(set.totalSize).toBe(33_360_000);
+    expect(set.trainedSize).toBe(33_360_000 - (384 * 384 + 384));
+    expect(set.trainedSize).toBe(BGE_SMALL_SHAPE.parameters);
   });
 
   it('holds weights, gradients and both AdamW moments per parameter, the chosen activations, and what a checkpoint and the final save copy, each where the backend keeps it', () => {
-    const P = count(trainableParameters(BGE_SMALL));
+    const P = parameterSet(BGE_SMALL).trainedSize;
     const bytes = (a: ReturnType<typeof memoryAccount>, what: string) => a.items.find((i) => i.what.startsWith(what))!;
     const wasm = memoryAccount(base({ model: BGE_SMALL, parameters: P, fileBytes: 0 }), 64, 'fused');
     expect(bytes(wasm, 'weights (host').bytes).toBe(4 * P);
@@ -92,12 +94,12 @@ describe('bge-m3 (XLM-RoBERTa large: 568M parameters, 250k × 1024 embeddings)',
     model_type: 'xlm-roberta', vocab_size: 250002, hidden_size: 1024, num_hidden_layers: 24, num_attention_heads: 16,
     intermediate_size: 4096, max_position_embeddings: 8194, type_vocab_size: 1, pad_token_id: 1, layer_norm_eps: 1e-5,
   });
-  const P = count(trainableParameters(M3));
+  const P = parameterSet(M3).trainedSize;
   // As the page asks (ModelStep.svelte): 128-token texts, anchor + positive, a tab on a 16 GB device (budget: the tab's 4 GiB).
   const tab = (runtimeKind: string) => planMemory(base({ model: M3, parameters: P, fileBytes: 0, runtimeKind, inTab: true, deviceMemoryBytes: 16 * 2 ** 30 }));
 
   it('knows its shape: 568M parameters with the pooler, 566.7M trained, a 256M-value word table', () => {
-    expect(count(bertParameters(M3))).toBe(567_754_752);
+    expect(parameterSet(M3).totalSize).toBe(567_754_752);
     expect(P).toBe(566_705_152);
     expect(presetShape('BAAI/bge-m3')).toMatchObject({ parameters: P, vocabSize: 250002, hiddenSize: 1024, maxPositions: 8194, typeVocabSize: 1 });
     const gpu = memoryAccount(base({ model: M3, parameters: P, fileBytes: 0, runtimeKind: 'webgpu' }), 1, 'gradcache');

@@ -6,7 +6,7 @@
 // peaks.
 
 import { isMultilingualVocabulary, preset, PRESETS, type ShapePreset } from '../models/architectures.ts';
-import { parameterCount, trainableParameters } from '../models/bert-config.ts';
+import { parameterSet } from '../models/parameter-set.ts';
 import { STORE_CHUNK_BYTES } from '../store/store.ts';
 import type { MomentPrecision } from './optimizer.ts';
 import type { RunConfig } from './run-config.ts';
@@ -30,7 +30,7 @@ export function presetShape(id: string): ModelShape & { parameters: number; id: 
   const { config: c }: ShapePreset = preset(id);
   return {
     id, hiddenSize: c.hiddenSize, numLayers: c.numLayers, numHeads: c.numHeads, intermediateSize: c.intermediateSize, vocabSize: c.vocabSize, maxPositions: c.maxPositions, typeVocabSize: c.typeVocabSize,
-    parameters: parameterCount(trainableParameters(c)),
+    parameters: parameterSet(c).trainedSize,
   };
 }
 
@@ -80,7 +80,7 @@ export interface MemoryAccount {
 export interface MemoryInputs {
   config: Pick<RunConfig, 'gradCache' | 'memoryBudgetMB' | 'batchSize'>;
   model: ModelShape;
-  /** Trainable parameters. */
+  /** Elements of the trained parameters (the run's ParameterSet.trainedSize, models/parameter-set.ts). */
   parameters: number;
   /** Text columns per row (anchor + positive = 2; each negative adds one). */
   columns: number;

@@ -14,6 +14,7 @@ import type { Example } from '../data/validate.ts';
 import { toOnnx } from '../graph/onnx.ts';
 import { buildLossGraph, EMBEDDINGS_GRAD_OUTPUT, embeddingLoss, LOSS_OUTPUT, type LossSpec, SCORES_INPUT } from '../losses/index.ts';
 import type { BertEncoder } from '../models/encoder.ts';
+import type { ParameterSet } from '../models/parameter-set.ts';
 import type { DeviceTensor, Feed, HostTensor, Runtime, Session } from '../runtime/types.ts';
 import type { TextPrompts } from '../models/prompts.ts';
 import { batchColumns, type BatchTokenizer, miniBatches, type TextField, tokenizeColumns } from './batches.ts';
@@ -48,8 +49,8 @@ export interface MicroBatchRun {
   fields: TextField[];
   /** Whether the loss takes the rows' gold scores (CoSENT). */
   withScores: boolean;
-  /** Trainable parameters' shapes by HF name: the `grad/<name>` outputs collected. */
-  shapes: Map<string, number[]>;
+  /** The run's parameters: the `grad/<name>` outputs collected are its `trained`. */
+  parameters: ParameterSet;
   /** The query prompt on the anchor column, the document prompt on the others (prompts.ts). */
   prompts: TextPrompts;
 }
@@ -60,7 +61,7 @@ export class MicroBatchGradients {
   private readonly config: RunConfig;
   private readonly fields: TextField[];
   private readonly withScores: boolean;
-  private readonly shapes: Map<string, number[]>;
+  private readonly parameters: ParameterSet;
   private readonly prompts: TextPrompts;
   private lossSession: Promise<Session> | null = null;
 
@@ -69,7 +70,7 @@ export class MicroBatchGradients {
     this.config = r.config;
     this.fields = r.fields;
     this.withScores = r.withScores;
-    this.shapes = r.shapes;
+    this.parameters = r.parameters;
     this.prompts = r.prompts;
   }
 
@@ -126,7 +127,7 @@ export class MicroBatchGradients {
   /** `grad/<name>` outputs by parameter name. */
   private gradsByName(raw: Map<string, HostTensor | DeviceTensor>): Map<string, HostTensor | DeviceTensor> {
     const out = new Map<string, HostTensor | DeviceTensor>();
-    for (const n of this.shapes.keys()) {
+    for (const { name: n } of this.parameters.trained) {
       const t = raw.get(`grad/${n}`);
       if (!t) throw new Error(`trainer: the graph returned no grad/${n}`);
       out.set(n, t);

@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { BGE_SMALL_CONFIG } from '../models/bert-config.ts';
+import { parameterSet } from '../models/parameter-set.ts';
 import { bf16BitsToF32, f32ToBf16Bits } from '../models/safetensors.ts';
 import { Rng } from '../util/rng.ts';
 import {
-  accumulateInto, AdamW, adamwKernel, adamwKernelBf16, adamwScalars, bf16Stochastic, clipCoefficient, isNoDecay, parameterGroups, roundingKey,
+  accumulateInto, AdamW, adamwKernel, adamwKernelBf16, adamwScalars, bf16Stochastic, clipCoefficient, roundingKey,
 } from './optimizer.ts';
 import { lrAt, type SchedulerType } from './schedule.ts';
 
@@ -29,6 +31,10 @@ const ref = JSON.parse(readFileSync(new URL('../../../tests/reference/data/optim
   cases: RefCase[];
 };
 
+/** The reference's no-decay group, from the parameter set (the reference names are BERT's own; torch's grouping is optim_reference.py's no_decay). */
+const BERT = parameterSet(BGE_SMALL_CONFIG);
+const noDecayOf = (names: Iterable<string>) => [...names].filter((n) => !BERT.get(n).decay);
+
 /** Largest |a−b| / max(|b|, floor): relative error with a floor so values crossing zero do not blow up. */
 function maxRel(a: ArrayLike<number>, b: ArrayLike<number>, floor = 1e-3): number {
   expect(a.length).toBe(b.length);
@@ -46,7 +52,7 @@ describe('AdamW against torch.optim.AdamW (tests/reference/optim_reference.py)',
   for (const c of ref.cases) {
     it(`${c.name}: lr, grad norm and every parameter after each of ${c.steps} updates within rel 1e-6`, () => {
       const params = new Map(Object.entries(c.init).map(([n, v]) => [n, Float32Array.from(v)]));
-      const opt = new AdamW(params, { weightDecay: c.weight_decay });
+      const opt = new AdamW(params, { weightDecay: c.weight_decay, noDecay: noDecayOf(params.keys()) });
       let worst = 0;
       for (let t = 0; t < c.steps; t++) {
         const lr = lrAt(t + 1, c.lr, c.scheduler, c.warmup_steps, c.max_steps);
@@ -75,7 +81,7 @@ describe('AdamW against torch.optim.AdamW (tests/reference/optim_reference.py)',
   it('would notice coupled (Adam + L2) decay or decay on biases', () => {
     const c = ref.cases.find((x) => x.weight_decay > 0.05)!;
     const params = new Map(Object.entries(c.init).map(([n, v]) => [n, Float32Array.from(v)]));
-    const opt = new AdamW(params, { weightDecay: c.weight_decay });
+    const opt = new AdamW(params, { weightDecay: c.weight_decay, noDecay: noDecayOf(params.keys()) });
     (opt.noDecay as Set<string>).clear(); // decay everything: must disagree with torch's grouping
     const grads = new Map(Object.entries(c.grads[0]).map(([n, v]) => [n, Float32Array.from(v)]));
     opt.update(grads, lrAt(1, c.lr, c.scheduler, c.warmup_steps, c.max_steps), c.max_grad_norm);
@@ -84,16 +90,8 @@ describe('AdamW against torch.optim.AdamW (tests/reference/optim_reference.py)',
 });
 
 describe('parameter groups, clipping, accumulation, state', () => {
-  it('no decay on biases and LayerNorm weights; embeddings decayed', () => {
-    const names = [
-      'embeddings.word_embeddings.weight', 'embeddings.LayerNorm.weight', 'embeddings.LayerNorm.bias',
-      'encoder.layer.3.attention.output.LayerNorm.weight', 'encoder.layer.3.intermediate.dense.bias',
-      'encoder.layer.3.intermediate.dense.weight', 'model.encoder.layer.0.output.LayerNorm.weight',
-    ];
-    const g = parameterGroups(names);
-    expect(g.decay).toEqual(['embeddings.word_embeddings.weight', 'encoder.layer.3.intermediate.dense.weight']);
-    expect(g.noDecay.length).toBe(5);
-    expect(isNoDecay('pooler.dense.bias')).toBe(true);
+  it('refuses a no-decay name it does not update (a misspelt group would silently decay)', () => {
+    expect(() => new AdamW(new Map([['w', new Float32Array(1)]]), { noDecay: ['b.bias'] })).toThrow(/no-decay parameter "b.bias" is not registered/);
   });
 
   it('clip coefficient min(1, max/(total+1e-6)); none when maxNorm ≤ 0', () => {
@@ -130,11 +128,11 @@ describe('parameter groups, clipping, accumulation, state', () => {
   it('state round-trips through stateTensors/loadState and errors name the missing piece', () => {
     const mk = () => new Map([['w', Float32Array.from([1, 2])], ['b.bias', Float32Array.from([0.5])]]);
     const grads = new Map([['w', Float32Array.from([0.1, -0.2])], ['b.bias', Float32Array.from([0.3])]]);
-    const a = new AdamW(mk(), { weightDecay: 0.01 });
+    const a = new AdamW(mk(), { weightDecay: 0.01, noDecay: ['b.bias'] });
     a.update(grads, 1e-2);
     const copy = new Map([...a.stateTensors()].map(([k, t]) => [k, t.slice()]));
     const bParams = new Map([...a.params].map(([k, t]) => [k, t.slice()]));
-    const b = new AdamW(bParams, { weightDecay: 0.01 });
+    const b = new AdamW(bParams, { weightDecay: 0.01, noDecay: ['b.bias'] });
     b.loadState(a.step, copy);
     a.update(grads, 1e-2);
     b.update(grads, 1e-2);
@@ -194,8 +192,8 @@ describe('bfloat16 moments (stochastic rounding)', () => {
     const rng = new Rng(9);
     const params = () => new Map([['w', Float32Array.from({ length: 5000 }, (_, i) => Math.sin(i))], ['b.bias', new Float32Array(300)]]);
     const grads = Array.from({ length: 30 }, () => new Map([['w', Float32Array.from({ length: 5000 }, () => rng.normal())], ['b.bias', Float32Array.from({ length: 300 }, () => rng.normal())]]));
-    const run = (o: ConstructorParameters<typeof AdamW>[1], upTo = grads.length, from?: AdamW) => {
-      const a = from ?? new AdamW(params(), o);
+    const run = (o: Omit<ConstructorParameters<typeof AdamW>[1], 'noDecay'>, upTo = grads.length, from?: AdamW) => {
+      const a = from ?? new AdamW(params(), { ...o, noDecay: ['b.bias'] });
       for (let k = a.step; k < upTo; k++) a.update(grads[k], 1e-3, 1);
       return a;
     };
@@ -211,7 +209,7 @@ describe('bfloat16 moments (stochastic rounding)', () => {
     expect(apart / moved).toBeLessThan(0.02);
     // Stopped at 12, state copied out (as a checkpoint does) and back into a fresh optimizer: the same 30 updates.
     const half = run({ weightDecay: 0.01, moments: 'bfloat16', seed: 3 }, 12);
-    const resumed = new AdamW(new Map([...half.params].map(([k, t]) => [k, t.slice()])), { weightDecay: 0.01, moments: 'bfloat16', seed: 3 });
+    const resumed = new AdamW(new Map([...half.params].map(([k, t]) => [k, t.slice()])), { weightDecay: 0.01, moments: 'bfloat16', seed: 3, noDecay: ['b.bias'] });
     resumed.loadState(half.step, new Map([...half.stateTensors()].map(([k, t]) => [k, bf16BitsToF32(t as Uint16Array)])));
     expect(run({}, grads.length, resumed).params.get('w')).toEqual(bf.params.get('w'));
   });

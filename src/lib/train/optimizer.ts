@@ -1,7 +1,9 @@
-// AdamW as torch.optim.AdamW computes it (docs/optimizer.md#adamw), the HF Trainer's two parameter
-// groups, global L2 gradient clipping (torch.nn.utils.clip_grad_norm_) and gradient accumulation,
-// on the CPU with Float32Array loops. The optimizer state is named `adam.m/<param>`,
-// `adam.v/<param>` plus one step count, so a checkpoint reads against the model's own tensor names.
+// AdamW as torch.optim.AdamW computes it (docs/optimizer.md#adamw) over the HF Trainer's two
+// parameter groups (which parameters decay is the parameter set's `decay`,
+// models/parameter-set.ts), global L2 gradient clipping (torch.nn.utils.clip_grad_norm_) and
+// gradient accumulation, on the CPU with Float32Array loops. The optimizer state is named
+// `adam.m/<param>`, `adam.v/<param>` plus one step count, so a checkpoint reads against the
+// model's own tensor names.
 // It does not compute gradients, decide when an update happens (schedule.ts: stepsPlan,
 // microBatchRole) or pick the learning rate (schedule.ts: lrAt); the trainer passes lr per update.
 //
@@ -57,22 +59,6 @@ export interface AdamWOptions {
   eps?: number;
   /** Decay of the decay group; the no-decay group always gets 0. TrainingArguments default 0.0. */
   weightDecay?: number;
-}
-
-/**
- * HF Trainer's `get_decay_parameter_names`: no decay for every parameter inside a LayerNorm module
- * and every parameter whose name contains "bias". For BERT that is all `*.bias` and all
- * `*.LayerNorm.weight`; embedding matrices are decayed.
- */
-export function isNoDecay(name: string): boolean {
-  return name.includes('bias') || /(^|\.)LayerNorm\.[^.]+$/.test(name);
-}
-
-export function parameterGroups(names: Iterable<string>): { decay: string[]; noDecay: string[] } {
-  const decay: string[] = [];
-  const noDecay: string[] = [];
-  for (const n of names) (isNoDecay(n) ? noDecay : decay).push(n);
-  return { decay, noDecay };
 }
 
 /** The per-update scalars, each rounded to float32 as torch does when a Python float meets a float32 tensor. */
@@ -268,7 +254,7 @@ export interface StepResult {
 
 /**
  * AdamW over named float32 parameters, updated in place. Every registered parameter must get a
- * gradient at every update (register only trainable parameters that receive one — not BERT's
+ * gradient at every update (register the parameter set's `trained`, which leaves out BERT's
  * pooler): torch skips a parameter whose grad is None and keeps its own step count, which a shared
  * step count cannot express, so a missing gradient is an error rather than a silent skip.
  */
@@ -283,7 +269,8 @@ export class AdamW {
   readonly seed: number;
   private state: AdamWState;
 
-  constructor(params: Map<string, Float32Array>, options: AdamWOptions = {}) {
+  /** `noDecay`: the parameters of the no-decay group (those whose parameter-set entry has decay false). */
+  constructor(params: Map<string, Float32Array>, options: AdamWOptions & { noDecay: Iterable<string> }) {
     this.beta1 = options.beta1 ?? ADAMW_DEFAULTS.beta1;
     this.beta2 = options.beta2 ?? ADAMW_DEFAULTS.beta2;
     this.eps = options.eps ?? ADAMW_DEFAULTS.eps;
@@ -296,7 +283,8 @@ export class AdamW {
     if (!(this.eps >= 0)) throw new Error(`AdamW eps must be ≥ 0, got ${this.eps}`);
     if (!(this.weightDecay >= 0)) throw new Error(`AdamW weightDecay must be ≥ 0, got ${this.weightDecay}`);
     this.params = params;
-    this.noDecay = new Set(parameterGroups(params.keys()).noDecay);
+    this.noDecay = new Set(options.noDecay);
+    for (const n of this.noDecay) if (!params.has(n)) throw new Error(`AdamW: no-decay parameter "${n}" is not registered`);
     const m = new Map<string, MomentData>();
     const v = new Map<string, MomentData>();
     const Moment = this.moments === 'bfloat16' ? Uint16Array : Float32Array;

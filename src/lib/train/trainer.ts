@@ -11,13 +11,15 @@
 // Weights: an Updater (updater.ts) accumulates each micro-batch's gradients and applies clipping
 // and AdamW: on the host for the CPU runtimes (bit-identical to torch), on the device for WebGPU
 // (gradients, moments and weights never leave the GPU; only a few scalars cross per update).
+// What trains is the run's parameter set (models/parameter-set.ts), shared with the encoder:
+// its `trained` entries are the gradients read, the updater's tensors and the checkpoint's weights.
 //
 // Shape letters: K text columns, B micro-batch rows, N = K·B, C hidden, T tokens, M mini-batch rows.
 
 import type { Example } from '../data/validate.ts';
 import { needsScores } from '../losses/index.ts';
-import { trainableParameters } from '../models/bert-config.ts';
 import { BertEncoder } from '../models/encoder.ts';
+import { type ParameterSet, parameterSet } from '../models/parameter-set.ts';
 import { DEFAULT_PROMPT_CHOICES, resolvePrompts, type TextPrompts } from '../models/prompts.ts';
 import type { SentenceModel } from '../models/sentence-model.ts';
 import { ProgressTracker } from '../progress/progress.ts';
@@ -139,7 +141,8 @@ export class Trainer {
   private readonly prompts: TextPrompts;
   private readonly withScores: boolean;
   private readonly sampler: BatchSampler;
-  private readonly shapes: Map<string, number[]>;
+  /** What this run trains (the encoder's set when one was given): updater, gradients, checkpoints and the memory account read it. */
+  readonly parameters: ParameterSet;
   /** One micro-batch's loss and weight gradients, fused or GradCache (micro-batch.ts). */
   private readonly gradients: MicroBatchGradients;
   private updater: Updater | null = null;
@@ -171,13 +174,12 @@ export class Trainer {
       ...(c.maxSteps !== null ? { maxSteps: c.maxSteps } : { epochs: c.epochs }),
       warmupSteps: c.warmupSteps, warmupRatio: c.warmupRatio, variant: c.trainerVariant,
     });
-    this.shapes = new Map();
-    for (const p of trainableParameters(o.model.config)) {
+    this.parameters = o.encoder?.parameters ?? parameterSet(o.model.config);
+    for (const p of this.parameters.inputs) {
       if (!o.model.weights.has(p.name)) throw new Error(`trainer: the model has no ${p.name}`);
-      this.shapes.set(p.name, p.shape);
     }
     this.encoder = o.encoder ?? null;
-    this.gradients = new MicroBatchGradients({ o, config: c, fields: this.fields, withScores: this.withScores, shapes: this.shapes, prompts: this.prompts });
+    this.gradients = new MicroBatchGradients({ o, config: c, fields: this.fields, withScores: this.withScores, parameters: this.parameters, prompts: this.prompts });
   }
 
   private promptsOf(c: Pick<RunConfig, 'prompts' | 'model'>): TextPrompts {
@@ -211,7 +213,7 @@ export class Trainer {
   }
 
   async getEncoder(): Promise<BertEncoder> {
-    if (!this.encoder) this.encoder = await BertEncoder.create(this.o.runtime, this.o.model);
+    if (!this.encoder) this.encoder = await BertEncoder.create(this.o.runtime, this.o.model, this.parameters);
     return this.encoder;
   }
 
@@ -224,7 +226,7 @@ export class Trainer {
     if (this.updater) return this.updater;
     const encoder = await this.getEncoder();
     const kind = this.updaterKindToUse;
-    const params = [...this.shapes].map(([name, shape]) => ({ name, shape, data: this.o.model.weights.get(name)!.data }));
+    const params = this.parameters.trained.map((p) => ({ name: p.name, shape: [...p.shape], decay: p.decay, data: this.o.model.weights.get(p.name)!.data }));
     const opts = { runtime: this.o.runtime, encoder, params, weightDecay: this.config.weightDecay, moments: this.config.adamMoments, seed: this.config.seed, inPlace: this.o.trainInPlace };
     // On the device: our WGSL kernels where the runtime has them (WebGPU), else graphs.
     if (kind === 'host') this.updater = new HostUpdater(opts);
@@ -240,7 +242,7 @@ export class Trainer {
     if (!this.chosen) {
       const kind = this.o.runtime.describe().kind;
       this.chosen = planMemory({
-        config: this.config, model: this.o.model.config, parameters: [...this.shapes.values()].reduce((n, s) => n + s.reduce((a, b) => a * b, 1), 0),
+        config: this.config, model: this.o.model.config, parameters: this.parameters.trainedSize,
         columns: this.fields.length, tokens: longestTokens(this.o.tokenizer, this.o.train, this.fields, this.config.maxSeqLength ?? undefined, this.prompts), runtimeKind: kind, adamMoments: this.config.adamMoments, accumulation: this.config.accumulation,
         updater: this.updaterKindToUse, ...this.o.memory,
       });
@@ -397,7 +399,7 @@ export class Trainer {
   async checkpoint(): Promise<Uint8Array[]> {
     if (this.groupMicro !== 0) throw new Error(`trainer: no checkpoint in the middle of an accumulation group (${this.groupMicro} micro-batches pending)`);
     const c = await assembleCheckpoint({
-      updater: await this.getUpdater(), shapes: this.shapes, config: this.config, plan: this.plan,
+      updater: await this.getUpdater(), parameters: this.parameters, config: this.config, plan: this.plan,
       globalStep: this.globalStep, globalMicro: this.globalMicro, sampler: this.sampler, metrics: this.log, provenance: this.o.provenance ?? null,
     });
     return checkpointParts(c);
@@ -409,7 +411,7 @@ export class Trainer {
    */
   async resume(from: Uint8Array | readonly Uint8Array[] | Checkpoint): Promise<void> {
     const c = from instanceof Uint8Array || Array.isArray(from) ? readCheckpoint(from as Uint8Array | readonly Uint8Array[]) : (from as Checkpoint);
-    checkResumable(c, this.config, this.plan);
+    checkResumable(c, this.config, this.plan, this.parameters);
     // Prompts compared as the texts they give (a checkpoint from before prompts existed used the model's defaults).
     const saved = this.promptsOf(c.config);
     if (saved.query !== this.prompts.query || saved.document !== this.prompts.document) {

@@ -17,6 +17,8 @@
 //                  AdamW holds a second copy of a chunk's weights and moments while it runs: on
 //                  WebGPU the trainer takes GpuUpdater instead; here it serves the CPU runtimes
 //                  (TrainerOptions.updater 'device'), where the host update measures faster.
+// Every updater holds the run's trained parameters (models/parameter-set.ts `trained`: names and
+// decay groups from the set; weights, gradient sums and moments keyed by those names).
 // Not the schedule (schedule.ts) nor when updates happen (trainer.ts).
 //
 // Shape letters: none; every tensor here is one parameter's, flattened or as the model has it.
@@ -27,7 +29,8 @@ import { add, div, mul } from '../ops/elementwise.ts';
 import { reduceSum } from '../ops/reduce.ts';
 import { slice } from '../ops/shape.ts';
 import { type DeviceTensor, type HostTensor, isDeviceTensor, type Runtime, type Session } from '../runtime/types.ts';
-import { AdamW, type AdamWOptions, adamwScalars, accumulateInto, clipForNorm, isNoDecay, type MomentData, NonFiniteGradientError, type StepResult } from './optimizer.ts';
+import { AdamW, type AdamWOptions, adamwScalars, accumulateInto, clipForNorm, type MomentData, NonFiniteGradientError, type StepResult } from './optimizer.ts';
+import type { Parameter } from '../models/parameter-set.ts';
 import { bf16BitsToF32 } from '../models/safetensors.ts';
 import { releaseArray } from '../util/release-buffer.ts';
 
@@ -63,11 +66,14 @@ export interface Updater {
   dispose(): Promise<void>;
 }
 
+/** A trained parameter (the parameter set's entry: its name and decay group) with its shape and initial values. */
+export type TrainedValues = Pick<Parameter, 'name' | 'decay'> & { shape: number[]; data: Float32Array };
+
 export interface UpdaterOptions extends AdamWOptions {
   runtime: Runtime;
   encoder: WeightSlots;
-  /** Trainable parameters in order, with their shapes and initial values. */
-  params: { name: string; shape: number[]; data: Float32Array }[];
+  /** The parameter set's `trained`, in order, with their values. */
+  params: TrainedValues[];
   /** The host updater trains `params`' arrays themselves rather than copies (TrainerOptions.trainInPlace). */
   inPlace?: boolean;
 }
@@ -138,7 +144,8 @@ export class HostUpdater implements Updater {
   private acc: Map<string, Float32Array> | null = null;
 
   constructor(private readonly o: UpdaterOptions) {
-    this.optimizer = new AdamW(new Map(o.params.map((p) => [p.name, o.inPlace ? p.data : p.data.slice()])), o);
+    const params = new Map(o.params.map((p) => [p.name, o.inPlace ? p.data : p.data.slice()]));
+    this.optimizer = new AdamW(params, { ...o, noDecay: o.params.filter((p) => !p.decay).map((p) => p.name) });
   }
 
   get step(): number {
@@ -218,7 +225,7 @@ const Sqrt: OpDef = { type: 'Sqrt', infer: (x) => [{ dtype: x[0]!.dtype, shape: 
 const SCALARS = 'scalars';
 
 interface Chunk {
-  params: { name: string; shape: number[] }[];
+  params: { name: string; shape: number[]; decay: boolean }[];
   accumulate: Promise<Session> | null;
   sumsq: Promise<Session> | null;
   adamw: Promise<Session> | null;
@@ -255,7 +262,7 @@ function adamwGraph(params: Chunk['params']): Graph {
     const m = g.input(`adam.m/${p.name}`, 'float32', p.shape);
     const v = g.input(`adam.v/${p.name}`, 'float32', p.shape);
     const gs = mul(grad, k.gradScale);
-    const decayed = mul(theta, isNoDecay(p.name) ? k.noDecay : k.decay);
+    const decayed = mul(theta, p.decay ? k.decay : k.noDecay);
     const m2 = add(mul(m, k.beta1), mul(k.oneMinusBeta1, gs));
     const v2 = add(mul(v, k.beta2), mul(mul(k.oneMinusBeta2, gs), gs));
     const denom = add(div(g.apply(Sqrt, [v2])[0], k.bc2Sqrt), k.eps);
@@ -291,7 +298,7 @@ export class DeviceUpdater implements Updater {
         this.chunks.push(chunk);
         size = 0;
       }
-      chunk.params.push({ name: p.name, shape: p.shape });
+      chunk.params.push({ name: p.name, shape: p.shape, decay: p.decay });
       size += p.data.length;
     }
   }

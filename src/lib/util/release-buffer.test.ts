@@ -22,7 +22,7 @@ describe('releaseArray (tests/setup-node.ts turns it on as the CLI does)', () =>
     const slots = new Map<string, DeviceTensor>();
     const w = new Float32Array([1, 2, 3, 4]);
     const u = new HostUpdater({
-      runtime, params: [{ name: 'w', shape: [4], data: w }], weightDecay: 0,
+      runtime, params: [{ name: 'w', shape: [4], decay: true, data: w }], weightDecay: 0,
       encoder: { weight: (n) => slots.get(n)!, setWeight: (n, t) => void slots.set(n, t) },
     });
     const g1 = new Float32Array([1, 1, 1, 1]);

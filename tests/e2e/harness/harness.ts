@@ -136,7 +136,8 @@ harness.updaterParity = async ({ sizes, moments, updates }) => {
     for (let i = 0; i < n; i++) a[i] = Math.sin(i * 0.37 + k * 1.3) * (1 + (i % 7)) * 1e-2;
     return a;
   };
-  const params = sizes.map((n, i) => ({ name: i === 0 ? 'w0.weight' : `p${i}.bias`, shape: [n], data: wave(n, 100 + i) }));
+  // One decayed weight, the rest in the no-decay group.
+  const params = sizes.map((n, i) => ({ name: i === 0 ? 'w0.weight' : `p${i}.bias`, shape: [n], decay: i === 0, data: wave(n, 100 + i) }));
   const train = async (make: (o: UpdaterOptions) => Updater | Promise<Updater>) => {
     const slots = new Map<string, DeviceTensor>();
     for (const p of params) slots.set(p.name, await rt.upload({ dtype: 'float32', dims: p.shape, data: p.data }));
