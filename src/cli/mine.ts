@@ -126,7 +126,7 @@ export async function mineCommand(argv: string[], io: CliIo): Promise<number> {
   }
 
   const runtime = await createRuntime(values.backend);
-  const encoder = await BertEncoder.create(runtime, source.model);
+  const encoder = await BertEncoder.create(runtime, source.model, undefined, { fixedWeights: true });
   let bar: ProgressBar | null = null;
   let result: MineResult;
   try {

@@ -2,12 +2,15 @@
 // keeps them resident), one session per graph kind created on first use and reused for every
 // batch size and length, and the calls the trainer and evaluator make: encode, encodeGrad and
 // fused train steps. Reports which backend ran.
+// An encoder whose weights never change (evaluation, mining, the explorer, `tabtune embed`:
+// `fixedWeights`) carries them in its sessions instead, where onnxruntime can fold and pre-pack
+// them (docs/encoder.md#inference-sessions).
 // The device tensors are the parameter set's `inputs` (parameter-set.ts), keyed by name.
 // Not the graphs (graphs.ts) and not the optimizer: the trainer swaps updated weights in with
 // setWeight. Shape letters as in bert.ts.
 
 import { toOnnx } from '../graph/onnx.ts';
-import type { DeviceTensor, Feed, HostTensor, Runtime, Session } from '../runtime/types.ts';
+import type { DeviceTensor, Feed, HostTensor, LoadOptions, Runtime, Session } from '../runtime/types.ts';
 import { type SentenceSpec } from './bert.ts';
 import { architecture, positionIds, usablePositions } from './architectures.ts';
 import { buildEncodeGradGraph, buildEncodeGraph, buildTrainStepGraph, type EmbeddingLoss, SEED_INPUT } from './graphs.ts';
@@ -40,6 +43,31 @@ export interface TrainStep {
   run(batch: EncoderBatch, extra: Record<string, Feed>, mode?: RunMode & { keepOnDevice?: boolean }): Promise<{ loss: number } & GradResult>;
 }
 
+export interface EncoderOptions {
+  /**
+   * The weights stay as loaded for the encoder's whole life (it only encodes): on the CPU runtimes
+   * (node, WASM) its sessions hold them as initializers, which onnxruntime transposes once and
+   * pre-packs for its matrix products, instead of graph inputs fed on every run. No gradients,
+   * train steps or setWeight then. WebGPU, and models past BAKED_WEIGHTS_MAX_BYTES, keep inputs
+   * (describe() says which ran).
+   */
+  fixedWeights?: boolean;
+}
+
+/**
+ * Past this, weights stay graph inputs even with fixedWeights: an ONNX file (a protobuf) cannot
+ * exceed 2 GiB, and the serialized model is a second copy of the weights while the session is made.
+ */
+export const BAKED_WEIGHTS_MAX_BYTES = 1.5 * 2 ** 30;
+
+/**
+ * onnxruntime's CPU kernels for the fusions these optimizers make are slower than the ops they
+ * replace on the encode graph: SkipLayerNormalization (residual Add + LayerNormalization) cost
+ * ~4 % of a bge-small batch's CPU time (32 × 86 tokens, 1 thread, onnxruntime-node 1.30;
+ * docs/encoder.md#inference-sessions). Training graphs keep every optimizer.
+ */
+export const ENCODE_DISABLED_OPTIMIZERS = ['SkipLayerNormFusion'] as const;
+
 export interface SessionTiming {
   graph: string;
   nodes: number;
@@ -61,31 +89,39 @@ export class BertEncoder {
     private readonly weights: Map<string, DeviceTensor>,
     /** The run's parameters (the model's own set unless the caller gave one). */
     readonly parameters: ParameterSet,
+    /** fixedWeights on a runtime that can take them: the graphs' weight inputs written as initializers. */
+    private readonly baked: Map<string, { dims: number[]; data: Float32Array }> | null,
   ) {
     this.dim = model.config.hiddenSize;
     this.spec = { config: model.config, pooling: model.pooling, normalize: model.normalize, parameters };
   }
 
   /** Uploads the weights the graphs read (`parameters.inputs`); sessions come on first use (or with prepare). */
-  static async create(runtime: Runtime, model: SentenceModel, parameters: ParameterSet = parameterSet(model.config)): Promise<BertEncoder> {
-    const weights = new Map<string, DeviceTensor>();
-    for (const p of parameters.inputs) {
+  static async create(runtime: Runtime, model: SentenceModel, parameters: ParameterSet = parameterSet(model.config), opts: EncoderOptions = {}): Promise<BertEncoder> {
+    const host = parameters.inputs.map((p) => {
       const t = model.weights.get(p.name);
       if (!t) throw new Error(`encoder: the model has no ${p.name}`);
-      weights.set(p.name, await runtime.upload({ dtype: 'float32', dims: t.shape, data: t.data }));
+      return { name: p.name, dims: [...t.shape], data: t.data };
+    });
+    const bytes = host.reduce((n, t) => n + t.data.byteLength, 0);
+    if (opts.fixedWeights && runtime.describe().kind !== 'webgpu' && bytes <= BAKED_WEIGHTS_MAX_BYTES) {
+      return new BertEncoder(runtime, model, new Map(), parameters, new Map(host.map((t) => [t.name, { dims: t.dims, data: t.data }])));
     }
-    return new BertEncoder(runtime, model, weights, parameters);
+    const weights = new Map<string, DeviceTensor>();
+    for (const t of host) weights.set(t.name, await runtime.upload({ dtype: 'float32', dims: t.dims, data: t.data }));
+    return new BertEncoder(runtime, model, weights, parameters, null);
   }
 
   /** Which runtime ran, in words. */
   describe(): string {
     const d = this.runtime.describe();
     const c = this.model.config;
-    return `${architecture(c.family).label} ${c.numLayers}×${c.hiddenSize} (${this.model.pooling}${this.model.normalize ? ' + normalize' : ''}) on ${d.backend}, ${d.threads || 'default'} thread(s), onnxruntime ${d.version}`;
+    return `${architecture(c.family).label} ${c.numLayers}×${c.hiddenSize} (${this.model.pooling}${this.model.normalize ? ' + normalize' : ''}) on ${d.backend}, ${d.threads || 'default'} thread(s), onnxruntime ${d.version}${this.baked ? ', weights in the session' : ''}`;
   }
 
   /** The current weight tensor of a parameter the graphs read. */
   weight(name: string): DeviceTensor {
+    this.trainable('weight');
     const w = this.weights.get(name);
     if (!w) throw new Error(`encoder: no weight ${name} among the graphs' inputs`);
     return w;
@@ -100,9 +136,10 @@ export class BertEncoder {
   /** Creates the named sessions now (timings land in `timings`). */
   async prepare(kinds: ('encode' | 'encode_train' | 'encode_grad' | 'encode_grad_train')[]): Promise<void> {
     for (const k of kinds) {
+      if (k.startsWith('encode_grad')) this.trainable(`prepare(${k})`);
       const train = k.endsWith('_train');
       if (k.startsWith('encode_grad')) await this.session(k, () => buildEncodeGradGraph(this.spec, { train }));
-      else await this.session(k, () => buildEncodeGraph(this.spec, { train }));
+      else await this.session(k, () => buildEncodeGraph(this.spec, { train }), { disabledOptimizers: ENCODE_DISABLED_OPTIMIZERS });
     }
   }
 
@@ -115,7 +152,7 @@ export class BertEncoder {
   async forward(batch: EncoderBatch, mode: RunMode & { lastHiddenState?: boolean } = {}): Promise<{ embeddings: Float32Array; lastHiddenState?: Float32Array }> {
     const train = !!mode.train;
     const key = `encode${train ? '_train' : ''}${mode.lastHiddenState ? '_hidden' : ''}`;
-    const session = await this.session(key, () => buildEncodeGraph(this.spec, { train, lastHiddenState: mode.lastHiddenState }));
+    const session = await this.session(key, () => buildEncodeGraph(this.spec, { train, lastHiddenState: mode.lastHiddenState }), { disabledOptimizers: ENCODE_DISABLED_OPTIMIZERS });
     const out = await session.run(this.feeds(batch, mode));
     return {
       embeddings: (out.embeddings as HostTensor).data as Float32Array,
@@ -125,6 +162,7 @@ export class BertEncoder {
 
   /** Weight gradients of Σ(embeddings ⊙ upstream); upstream [B,C]. */
   async encodeGrad(batch: EncoderBatch, upstream: Float32Array, mode: RunMode & { keepOnDevice?: boolean } = {}): Promise<GradResult> {
+    this.trainable('encodeGrad');
     if (upstream.length !== batch.batch * this.dim) throw new Error(`encodeGrad: upstream has ${upstream.length} values for ${batch.batch}×${this.dim}`);
     const train = !!mode.train;
     const key = `encode_grad${train ? '_train' : ''}`;
@@ -139,6 +177,7 @@ export class BertEncoder {
    * identity: same name, same loss). `extra` feeds the inputs the loss declared.
    */
   trainStep(name: string, loss: EmbeddingLoss, opts: { train?: boolean } = {}): TrainStep {
+    this.trainable('trainStep');
     const train = !!opts.train;
     const key = `train_step:${name}${train ? '_train' : ''}`;
     const session = () => this.session(key, () => buildTrainStepGraph(this.spec, loss, { train }));
@@ -167,15 +206,20 @@ export class BertEncoder {
     return new Map(names.map((n) => [n, out[n]]));
   }
 
-  private session(key: string, build: () => ReturnType<typeof buildEncodeGraph>): Promise<Session> {
+  /** fixedWeights encoders only encode: their weights are in the sessions, not inputs to replace or differentiate. */
+  private trainable(what: string): void {
+    if (this.baked) throw new Error(`encoder: ${what} on an encoder made with fixedWeights (its weights are baked into its sessions)`);
+  }
+
+  private session(key: string, build: () => ReturnType<typeof buildEncodeGraph>, opts: LoadOptions = {}): Promise<Session> {
     let s = this.sessions.get(key);
     if (!s) {
       s = (async () => {
         const t0 = performance.now();
         const graph = build();
-        const bytes = toOnnx(graph);
+        const bytes = toOnnx(graph, this.baked ? { initializers: this.baked } : {});
         const t1 = performance.now();
-        const session = await this.runtime.load(bytes);
+        const session = await this.runtime.load(bytes, opts);
         this.timings.push({ graph: key, nodes: graph.live().nodes.length, buildMs: t1 - t0, createMs: performance.now() - t1 });
         return session;
       })();

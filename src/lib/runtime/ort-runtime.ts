@@ -59,6 +59,7 @@ export class OrtRuntime implements Runtime {
       this.ort.InferenceSession.create(model, {
         ...this.sessionOptions,
         graphOptimizationLevel: opts.graphOptimizationLevel ?? 'all',
+        ...(opts.disabledOptimizers?.length ? { extra: { optimization: { disable_specified_optimizers: opts.disabledOptimizers.join(',') } } } : {}),
       }),
     );
     const run = async (feeds: Record<string, Feed>, outputs?: string[], ropts: RunOptions = {}) => {

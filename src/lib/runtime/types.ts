@@ -42,6 +42,11 @@ export interface Session {
 export interface LoadOptions {
   /** onnxruntime graph optimization level; 'all' by default. */
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  /**
+   * onnxruntime graph optimizers to leave out, by name (its `optimization.disable_specified_optimizers`
+   * session entry), on the CPU runtimes (node, WASM); WebGPU runs every one.
+   */
+  disabledOptimizers?: readonly string[];
 }
 
 export type RuntimeKind = 'wasm' | 'node' | 'webgpu';
