@@ -53,7 +53,9 @@ describe('data hygiene against the Python reference', () => {
   });
 
   it('keeps exactly the rows the reference keeps under each remedy, in its order', () => {
-    const where = new Map<Example, [string, number]>([...p.train.map((e, i) => [e, ['train', i]] as const), ...p.test.map((e, i) => [e, ['test', i]] as const)]);
+    const where = new Map<Example, [string, number]>();
+    p.train.forEach((e, i) => where.set(e, ['train', i]));
+    p.test.forEach((e, i) => where.set(e, ['test', i]));
     for (const [name, r] of Object.entries(COMBOS) as [keyof typeof COMBOS, HygieneRemedies][]) {
       const out = applyRemedies(p.train, p.test, r);
       expect({ train: out.train.map((e) => where.get(e)), test: out.test.map((e) => where.get(e)) }, name).toEqual(ref.remedies[name]);
