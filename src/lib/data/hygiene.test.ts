@@ -2,10 +2,13 @@
 // Python count on a fixture with planted duplicates, shared documents and leaks), plus the edges
 // the fixture does not reach: examples, the refused move, the run config's flags, the CLI lines.
 
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REFERENCE_DIR } from '../../../tests/reference/load-reference.ts';
+import { trainScript } from '../export/python-script.ts';
 import { overrideFromFlags } from '../train/run-config-flags.ts';
 import { defaultRunConfig, parseRunConfig } from '../train/run-config.ts';
 import { prepareDataset } from './dataset.ts';
@@ -146,5 +149,55 @@ describe('the run config carries the remedies', () => {
     expect(open[0]).toMatch(/--data\.dropDuplicates/);
     expect(open[1]).toMatch(/--sampler no_duplicates/);
     expect(open[2]).toMatch(/--data\.moveLeakedTest/);
+  });
+});
+
+/**
+ * Runs train.py's own hygiene functions (taken from the generated script by `ast`, over a stand-in
+ * for datasets.Dataset, which this machine does not have) on the reference fixture.
+ */
+const RUN_SCRIPT_REMEDIES = `
+import ast, json, sys
+
+class Dataset:
+    def __init__(self, rows, columns):
+        self.rows, self.column_names = rows, columns
+    def __len__(self):
+        return len(self.rows)
+    def __iter__(self):
+        return iter(self.rows)
+    def __getitem__(self, column):
+        return [r[column] for r in self.rows]
+    def select(self, indices):
+        return Dataset([self.rows[i] for i in indices], self.column_names)
+
+def concatenate_datasets(parts):
+    return Dataset([r for p in parts for r in p.rows], parts[0].column_names)
+
+tree = ast.parse(open(sys.argv[1]).read())
+keep = [n for n in tree.body if (isinstance(n, ast.Assign) and n.targets[0].id.isupper()) or (isinstance(n, ast.FunctionDef) and n.name in ("hygiene_key", "drop_duplicates", "hygiene_remedies"))]
+scope = {"concatenate_datasets": concatenate_datasets}
+exec(compile(ast.Module(body=keep, type_ignores=[]), "train.py", "exec"), scope)
+ref = json.load(open(sys.argv[2]))
+cols = ["anchor", "positive", "negative", "score"]
+split = lambda name: Dataset([dict(r, where=[name, i]) for i, r in enumerate(ref[name])], cols)
+train, test = scope["hygiene_remedies"](split("train"), split("test"))
+print(json.dumps({"train": [r["where"] for r in train], "test": [r["where"] for r in test]}))
+`;
+
+describe("train.py's remedies", () => {
+  it('keep the rows the reference keeps, for each combination', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tabtune-hygiene-'));
+    try {
+      for (const [name, r] of Object.entries(COMBOS) as [keyof typeof COMBOS, HygieneRemedies][]) {
+        const config = parseRunConfig({ data: { columns: { anchor: 'anchor', positive: 'positive', negative: 'negative', score: 'score' }, ...r } });
+        const path = join(dir, `train-${name}.py`);
+        writeFileSync(path, trainScript(config));
+        const out = execFileSync('/usr/bin/python3', ['-c', RUN_SCRIPT_REMEDIES, path, join(REFERENCE_DIR, 'hygiene.json')], { encoding: 'utf8' });
+        expect(JSON.parse(out), name).toEqual(ref.remedies[name]);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
