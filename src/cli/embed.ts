@@ -25,7 +25,7 @@ export const BACKENDS: readonly Backend[] = ['node', 'wasm'];
 /** The seam to the engine: a model folder (HF/sentence-transformers layout) on a backend. */
 export async function loadEncoder(dir: string, backend: Backend): Promise<BatchEncoder> {
   const model = loadSentenceModelFromDir(dir);
-  return BertEncoder.create(await createRuntime(backend), model, undefined, { fixedWeights: true });
+  return BertEncoder.forInference(await createRuntime(backend), model);
 }
 
 /** One text per line; a final newline is allowed, a blank line is an error naming it. */
@@ -128,7 +128,7 @@ export async function embedCommand(argv: string[], io: CliIo): Promise<number> {
     if (e instanceof PromptError) throw new UsageError(e.message, 'embed');
     throw e;
   }
-  const encoder = await BertEncoder.create(await createRuntime(backend), model, undefined, { fixedWeights: true });
+  const encoder = await BertEncoder.forInference(await createRuntime(backend), model);
   try {
     io.stderr.write(`${encoder.describe()}${prompt ? `; prompt ${JSON.stringify(prompt)}` : ''}\n`);
     const bar = new ProgressBar({ label: 'embed', total: texts.length, unit: 'texts', stream: io.stderr });

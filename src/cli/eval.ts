@@ -151,7 +151,7 @@ export async function evalCommand(argv: string[], io: CliIo): Promise<number> {
   io.stderr.write(`IR set: ${set.queries.size} queries, ${set.corpus.size} documents, ${how}\n`);
 
   const runtime = await createRuntime(backend);
-  const encoder = await BertEncoder.create(runtime, model.model, undefined, { fixedWeights: true });
+  const encoder = await BertEncoder.forInference(runtime, model.model);
   const scores = new EngineScoreBackend(runtime);
   try {
     io.stderr.write(`${encoder.describe()}\n`);

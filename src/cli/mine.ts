@@ -126,7 +126,7 @@ export async function mineCommand(argv: string[], io: CliIo): Promise<number> {
   }
 
   const runtime = await createRuntime(values.backend);
-  const encoder = await BertEncoder.create(runtime, source.model, undefined, { fixedWeights: true });
+  const encoder = await BertEncoder.forInference(runtime, source.model);
   let bar: ProgressBar | null = null;
   let result: MineResult;
   try {

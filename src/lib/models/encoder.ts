@@ -96,12 +96,22 @@ export class BertEncoder {
     this.spec = { config: model.config, pooling: model.pooling, normalize: model.normalize, parameters };
   }
 
-  /** Uploads the weights the graphs read (`parameters.inputs`); sessions come on first use (or with prepare). */
-  static async create(runtime: Runtime, model: SentenceModel, parameters: ParameterSet = parameterSet(model.config), opts: EncoderOptions = {}): Promise<BertEncoder> {
+  /**
+   * Uploads the weights the graphs read (`parameters.inputs`, frozen ones included: uploaded once,
+   * never replaced); sessions come on first use (or with prepare). `adapters`: the values of the
+   * inputs the model file does not hold (LoRA's, trainable.ts initAdapterWeights).
+   */
+  static async create(
+    runtime: Runtime,
+    model: SentenceModel,
+    parameters: ParameterSet = parameterSet(model.config),
+    adapters: ReadonlyMap<string, Float32Array> = new Map(),
+    opts: EncoderOptions = {},
+  ): Promise<BertEncoder> {
     const host = parameters.inputs.map((p) => {
-      const t = model.weights.get(p.name);
-      if (!t) throw new Error(`encoder: the model has no ${p.name}`);
-      return { name: p.name, dims: [...t.shape], data: t.data };
+      const data = p.adapter ? adapters.get(p.name) : model.weights.get(p.name)?.data;
+      if (!data) throw new Error(p.adapter ? `encoder: no initial values for the adapter ${p.name}` : `encoder: the model has no ${p.name}`);
+      return { name: p.name, dims: [...p.shape], data };
     });
     const bytes = host.reduce((n, t) => n + t.data.byteLength, 0);
     if (opts.fixedWeights && runtime.describe().kind !== 'webgpu' && bytes <= BAKED_WEIGHTS_MAX_BYTES) {
@@ -110,6 +120,11 @@ export class BertEncoder {
     const weights = new Map<string, DeviceTensor>();
     for (const t of host) weights.set(t.name, await runtime.upload({ dtype: 'float32', dims: t.dims, data: t.data }));
     return new BertEncoder(runtime, model, weights, parameters, null);
+  }
+
+  /** An encoder of the model as loaded that only encodes (EncoderOptions.fixedWeights). */
+  static forInference(runtime: Runtime, model: SentenceModel): Promise<BertEncoder> {
+    return BertEncoder.create(runtime, model, parameterSet(model.config), new Map(), { fixedWeights: true });
   }
 
   /** Which runtime ran, in words. */
@@ -127,9 +142,10 @@ export class BertEncoder {
     return w;
   }
 
-  /** Replaces a weight (the optimizer's output); the old tensor is the caller's to dispose. */
+  /** Replaces a trained weight (the optimizer's output); the old tensor is the caller's to dispose. */
   setWeight(name: string, t: DeviceTensor): void {
     this.weight(name);
+    if (this.parameters.get(name).use !== 'trained') throw new Error(`encoder: ${name} is frozen; only trained weights are replaced`);
     this.weights.set(name, t);
   }
 

@@ -24,6 +24,7 @@
 import { DEFAULT_DATASET_ID, DEFAULT_MODEL_ID } from '../config.ts';
 import { validateLossSpec, withLossDefaults, type LossSpec } from '../losses/spec.ts';
 import { DEFAULT_PROMPT_CHOICES, parsePromptChoices, PromptError, type PromptChoices } from '../models/prompts.ts';
+import { FULL, parseTrainable, type Trainable, TrainableError } from '../models/trainable.ts';
 import { SCHEDULER_TYPES, type SchedulerType, type TrainerVariant } from './schedule.ts';
 import type { SamplerKind } from './sampler.ts';
 import type { MomentPrecision } from './optimizer.ts';
@@ -56,10 +57,15 @@ export interface RunConfig {
     testSplit: string | null;
     testFraction: number;
     splitSeed: number;
+    /** Hygiene remedies (docs/data.md#data-hygiene): drop duplicate rows; move test rows whose positive is a training positive into train. */
+    dropDuplicates: boolean;
+    moveLeakedTest: boolean;
   };
   loss: LossSpec;
   /** Query prompt (queries, the anchor column) and document prompt (corpus, positives, negatives): src/lib/models/prompts.ts. */
   prompts: PromptChoices;
+  /** What trains: everything (full), frozen embeddings/lowest layers, or LoRA adapters (src/lib/models/trainable.ts). */
+  trainable: Trainable;
   batchSize: number;
   /** 'auto': fused step when the run fits memoryBudgetMB, else GradCache with the largest mini-batch that fits. */
   gradCache: 'auto' | 'off' | { miniBatchSize: number };
@@ -109,9 +115,10 @@ export function defaultRunConfig(): RunConfig {
   return {
     version: 1,
     model: { id: DEFAULT_MODEL_ID, revision: 'main' },
-    data: { source: DEFAULT_DATASET_ID, revision: 'main', columns: null, trainSplit: 'train', testSplit: 'test', testFraction: 0.1, splitSeed: 42 },
+    data: { source: DEFAULT_DATASET_ID, revision: 'main', columns: null, trainSplit: 'train', testSplit: 'test', testFraction: 0.1, splitSeed: 42, dropDuplicates: false, moveLeakedTest: false },
     loss: { type: 'mnrl', scale: 20, matryoshka: { dims: [...RECIPE_MATRYOSHKA_DIMS] } },
     prompts: { ...DEFAULT_PROMPT_CHOICES },
+    trainable: { ...FULL },
     batchSize: 32,
     gradCache: 'auto',
     memoryBudgetMB: null,
@@ -247,6 +254,8 @@ export function parseRunConfig(json: Json, opts: { hidden?: number } = {}): RunC
     testSplit: testSplitRaw === null ? null : str(testSplitRaw, 'data.testSplit'),
     testFraction: num(dt.testFraction ?? d.data.testFraction, 'data.testFraction', { min: 0, max: 0.9 }),
     splitSeed: num(dt.splitSeed ?? d.data.splitSeed, 'data.splitSeed', { int: true, min: 0 }),
+    dropDuplicates: bool(dt.dropDuplicates ?? d.data.dropDuplicates, 'data.dropDuplicates'),
+    moveLeakedTest: bool(dt.moveLeakedTest ?? d.data.moveLeakedTest, 'data.moveLeakedTest'),
   };
   if (data.testSplit !== null && data.testSplit === data.trainSplit) {
     throw new RunConfigError('data.testSplit', `must differ from data.trainSplit ("${data.trainSplit}")`);
@@ -270,6 +279,14 @@ export function parseRunConfig(json: Json, opts: { hidden?: number } = {}): RunC
     throw e;
   }
 
+  let trainable: Trainable;
+  try {
+    trainable = parseTrainable(get('trainable'));
+  } catch (e) {
+    if (e instanceof TrainableError) throw new RunConfigError(e.field, e.reason);
+    throw e;
+  }
+
   const gc = get('gradCache');
   let gradCache: RunConfig['gradCache'];
   if (gc === 'auto' || gc === 'off') gradCache = gc;
@@ -290,6 +307,7 @@ export function parseRunConfig(json: Json, opts: { hidden?: number } = {}): RunC
     data,
     loss,
     prompts,
+    trainable,
     batchSize,
     gradCache,
     memoryBudgetMB: nullable(get('memoryBudgetMB'), (v) => num(v, 'memoryBudgetMB', { min: 0, minExclusive: true })),
