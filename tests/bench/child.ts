@@ -14,10 +14,10 @@
 
 import { mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { NODE_SESSION_OPTIONS, createRuntime, type HostTensor, type Runtime, type RuntimeKind } from '../../src/lib/runtime/index.ts';
 import { buildBenchGraphs, type BenchGraph, type BenchGraphName } from './model.ts';
 import { median, summarizeTrace, type TraceEvent, type TraceSummary } from './profile-trace.ts';
+import { benchArgs } from './bench-args.ts';
 
 export interface GraphResult {
   graph: BenchGraphName;
@@ -81,8 +81,7 @@ async function loadNodeDirect(ort: OrtNode, g: BenchGraph, threads: number, opts
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
+  const { values } = benchArgs('Usage: tsx tests/bench/child.ts [options]\n\nOne configuration of `npm run bench` (started by run.ts): the bge-small-shaped encode and/or encode_grad\ngraphs on one runtime (--runtime wasm|node), --graphs from encode,grad,grad_nodrop, --shape dynamic|static;\nprints one BENCH_RESULT {json} line.', {
       runtime: { type: 'string', default: 'node' },
       threads: { type: 'string', default: '2' },
       graphs: { type: 'string', default: 'encode,grad' },
@@ -92,7 +91,6 @@ async function main(): Promise<void> {
       batch: { type: 'string', default: '32' },
       seq: { type: 'string', default: '128' },
       profile: { type: 'string' },
-    },
   });
   const kind = values.runtime as RuntimeKind;
   const threads = Number(values.threads);

@@ -25,11 +25,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import type { LiveBuffer } from '../../src/lib/runtime/gpu-memory.ts';
 import type { DawnAdapter } from './dawn.ts';
 import type { TrainStepRowOptions } from './webgpu-steps.ts';
 import { BENCH_OPTIONS, benchSetup, describeAdapter, fmt, MiB, modelConfig, printTables, runTorchGpu, softwareAdapterReason, writeJson, type AdapterInfo, type EncodeRow, type StepRow } from './webgpu-tables.ts';
+import { benchArgs } from './bench-args.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** This file, or the pack's bundle of it: what the row processes run. */
@@ -125,9 +125,7 @@ function adapterReport(a: DawnAdapter): AdapterInfo & { maxBufferSize: number; m
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
+  const { values } = benchArgs('Usage: npm run bench -- --dawn [options]\n\nThe WebGPU train-step and encode tables in Node on Dawn (no browser): the route to a GPU machine.', {
       child: { type: 'string' },
       ...BENCH_OPTIONS,
       'no-encode': { type: 'boolean', default: false },
@@ -136,8 +134,7 @@ export async function main(argv: string[]): Promise<void> {
       'torch-script': { type: 'string', default: join(HERE, 'torch_gpu_bench.py') },
       'timeout-s': { type: 'string', default: '300' },
       out: { type: 'string', default: resolve(HERE, '..', '..', '.bench', 'dawn.json') },
-    },
-  });
+  }, argv);
   if (values.child) {
     let result: unknown;
     try {

@@ -8,11 +8,11 @@
 // Usage: tsx tests/bench/eval-child.ts --backend js|wasm|node [--threads N] [--warmup W] [--iters I]
 // Warm-up runs create the engine's session; the timed runs reuse it.
 
-import { parseArgs } from 'node:util';
 import { benchmarkEval } from './eval-bench.ts';
 import { EngineScoreBackend } from '../../src/lib/eval/engine-scores.ts';
 import { createRuntime, type RuntimeKind } from '../../src/lib/runtime/index.ts';
 import { median } from './profile-trace.ts';
+import { benchArgs } from './bench-args.ts';
 
 export interface EvalChildResult {
   backend: 'js' | RuntimeKind;
@@ -26,13 +26,11 @@ export interface EvalChildResult {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
+  const { values } = benchArgs('Usage: tsx tests/bench/eval-child.ts [options]\n\nThe IR evaluator line of `npm run bench` (started by run.ts): 1,000 queries × 10,000 documents × 768 with\nscores from --backend js|wasm|node; prints one BENCH_EVAL {json} line.', {
       backend: { type: 'string', default: 'js' },
       threads: { type: 'string', default: '2' },
       warmup: { type: 'string', default: '1' },
       iters: { type: 'string', default: '1' },
-    },
   });
   const kind = values.backend as 'js' | RuntimeKind;
   const threads = Number(values.threads);

@@ -15,9 +15,9 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 import { dawnNodePath } from './dawn.ts';
+import { benchArgs } from './bench-args.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** What the device tool carries beside the working tree. */
@@ -77,7 +77,7 @@ export async function makeGpuPack(out: string, level = 6, log: (s: string) => vo
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({ options: { out: { type: 'string', default: join(ROOT, '.gpu-pack') }, level: { type: 'string', default: '6' } } });
+  const { values } = benchArgs('Usage: npm run bench:gpu-pack -- [options]\n\nPacks what a GPU machine without Node, a browser or a network needs to run the WebGPU bench into --out\n(--level: its gzip level).', { out: { type: 'string', default: join(ROOT, '.gpu-pack') }, level: { type: 'string', default: '6' } });
   const entries = await makeGpuPack(values.out!, Number(values.level), (s) => process.stderr.write(`gpu pack: ${s}\n`));
   for (const e of entries) process.stdout.write(`${basename(e.file).padEnd(42)} ${(e.bytes / 2 ** 20).toFixed(1).padStart(6)} MiB\n`);
   process.stdout.write(`${'total'.padEnd(42)} ${(entries.reduce((n, e) => n + e.bytes, 0) / 2 ** 20).toFixed(1).padStart(6)} MiB (limit ${PACK_LIMIT_BYTES / 2 ** 20}) in ${values.out}\n`);

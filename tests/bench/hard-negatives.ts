@@ -22,6 +22,9 @@ import { readModelFolder } from '../../src/lib/models/sentence-model-node.ts';
 import { runTraining } from '../../src/lib/run/run.ts';
 import { PlainFolderStore } from '../../src/lib/store/plain-folder-store.ts';
 import { parseRunConfig } from '../../src/lib/train/run-config.ts';
+import { benchArgs } from './bench-args.ts';
+
+benchArgs('Usage: npm run experiment:negatives\n\nThe hard-negatives experiment on qa-tiny (tiny model, 3 seeds, positives only vs + a mined negative); prints\nnDCG@10 and triplet accuracy. Takes no options.', {});
 
 const UPDATES = 60;
 const SEEDS = [1, 2, 3];

@@ -16,7 +16,6 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { BGE_BASE_CONFIG, BGE_SMALL_CONFIG } from '../../src/lib/models/bert-config.ts';
 import { parameterSet } from '../../src/lib/models/parameter-set.ts';
 import { serveStatic } from '../../scripts/serve.js';
@@ -24,16 +23,15 @@ import { launchBrowser } from '../e2e/browser.ts';
 import { buildHarness } from '../e2e/harness/build.ts';
 import { callHarness, waitForHarness } from '../e2e/harness/open.ts';
 import { estimateActivationBytes, memoryAccount, RUNTIME_COSTS, type RuntimeCosts, type TrainPath } from '../../src/lib/train/memory.ts';
+import { benchArgs } from './bench-args.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const { values: args } = parseArgs({
-  options: {
-    runtimes: { type: 'string', default: 'wasm,node' },
-    from: { type: 'string' },
-    /** Measure only the first N configurations per runtime (a quick check of the measuring itself). */
-    limit: { type: 'string' },
-    out: { type: 'string', default: join(ROOT, '.bench', 'memory-fit.json') },
-  },
+const { values: args } = benchArgs('Usage: npm run bench:memory-fit -- [options]\n\nFits the memory account\'s per-runtime constants to measured peaks. --runtimes: a list of wasm, node, webgpu;\n--from FILE: refit from an earlier --out instead of measuring; --limit N: only the first N configurations\nper runtime (a quick check of the measuring itself).', {
+  runtimes: { type: 'string', default: 'wasm,node' },
+  from: { type: 'string' },
+  /** Measure only the first N configurations per runtime (a quick check of the measuring itself). */
+  limit: { type: 'string' },
+  out: { type: 'string', default: join(ROOT, '.bench', 'memory-fit.json') },
 });
 
 interface Config { runtime: string; path: TrainPath; batch: number; mini: number; seq: number; model: ModelName; heldOut: boolean }

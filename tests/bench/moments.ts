@@ -13,6 +13,9 @@ import { runTraining } from '../../src/lib/run/run.ts';
 import { PlainFolderStore } from '../../src/lib/store/plain-folder-store.ts';
 import type { MomentPrecision } from '../../src/lib/train/optimizer.ts';
 import { parseRunConfig } from '../../src/lib/train/run-config.ts';
+import { benchArgs } from './bench-args.ts';
+
+benchArgs('Usage: npm run experiment:moments\n\nThe AdamW-moments experiment on qa-tiny (tiny model, 3 seeds, float32 vs bfloat16 moments); prints nDCG@10\nper dimension. Takes no options.', {});
 
 const UPDATES = 60;
 const SEEDS = [1, 2, 3];

@@ -9,29 +9,21 @@
 //   npm run bench:page [-- --models small,base,base-bf16,base-6g --steps 2 --backend wasm --out .bench/page.json]
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { DEFAULT_DATASET_ID, DEFAULT_MODEL_ID, QUICK_MODEL_ID } from '../../src/lib/config.ts';
-import { BGE_BASE_CONFIG, BGE_SMALL_CONFIG, type BertConfig } from '../../src/lib/models/bert-config.ts';
-import { writeSafetensors } from '../../src/lib/models/safetensors.ts';
-import { randomBertWeights } from '../../src/lib/models/sentence-model.ts';
-import { buildQaDataset, type QaDataset } from '../fixtures/dataset.ts';
+import { BGE_BASE_CONFIG, BGE_SMALL_CONFIG } from '../../src/lib/models/bert-config.ts';
 import { writeQaDataset } from '../fixtures/fixtures.ts';
-import {
-  configSentenceTransformersJson, modulesJson, poolingConfigJson,
-} from '../fixtures/tiny-bert.ts';
-import { buildVocab, specialTokensMapJson, tokenizerConfigJson, tokenizerJson } from '../fixtures/tokenizer-files.ts';
 import { launchBrowser, REPO_ROOT, serveDist } from '../e2e/browser.ts';
 import { startLocalHub } from '../hub/local-hub.ts';
+import { longDocDataset, shapeVocab, writeShapeModel } from './shape-model.ts';
+import { benchArgs } from './bench-args.ts';
 
-const { values: args } = parseArgs({
-  options: {
-    models: { type: 'string', default: 'small,base,base-bf16,base-6g' },
-    steps: { type: 'string', default: '2' },
-    backend: { type: 'string', default: 'wasm' },
-    out: { type: 'string', default: join(REPO_ROOT, '.bench', 'page.json') },
-  },
+const { values: args } = benchArgs('Usage: npm run bench:page -- [options]\n\nThe page\'s peak memory (Chromium\'s processes, PSS) beside its memory account, training full-size random\nshapes through the built page. --models: a list of the runs below (small, base, base-bf16, base-6g);\n--steps: updates per run; --backend: the page\'s backend (wasm, webgpu).', {
+  models: { type: 'string', default: 'small,base,base-bf16,base-6g' },
+  steps: { type: 'string', default: '2' },
+  backend: { type: 'string', default: 'wasm' },
+  out: { type: 'string', default: join(REPO_ROOT, '.bench', 'page.json') },
 });
 
 const SHAPES = {
@@ -49,42 +41,6 @@ const RUNS: Record<string, { shape: ShapeName; params: Record<string, string> }>
 };
 
 const WORK = join(REPO_ROOT, '.bench', 'page');
-const VERSION = 'page-memory-v1';
-
-/** qa-tiny with each document four documents long (~90 tokens), as the default data set's are. */
-function longDocDataset(): QaDataset {
-  const d = buildQaDataset();
-  const docs = d.docs.map((_, i) => [0, 1, 2, 3].map((k) => d.docs[(i + k) % d.docs.length]).join(' '));
-  const long = (r: QaDataset['train'][number]) => ({ ...r, doc: docs[r.id] });
-  return { docs, train: d.train.map(long), test: d.test.map(long) };
-}
-
-const json = (path: string, v: unknown) => writeFileSync(path, JSON.stringify(v, null, 2) + '\n');
-
-/** A sentence-transformers BGE folder with `c`'s shape and random weights (cached under .bench/page). */
-function writeModel(dir: string, c: BertConfig, vocab: string[]): void {
-  if (existsSync(join(dir, '.version')) && readFileSync(join(dir, '.version'), 'utf8') === VERSION) return;
-  mkdirSync(join(dir, '1_Pooling'), { recursive: true });
-  mkdirSync(join(dir, '2_Normalize'), { recursive: true });
-  const padded = [...vocab];
-  for (let i = padded.length; i < c.vocabSize; i++) padded.push(`[unused${i}]`);
-  json(join(dir, 'config.json'), {
-    architectures: ['BertModel'], attention_probs_dropout_prob: 0.1, hidden_act: 'gelu', hidden_dropout_prob: 0.1,
-    hidden_size: c.hiddenSize, initializer_range: 0.02, intermediate_size: c.intermediateSize, layer_norm_eps: 1e-12,
-    max_position_embeddings: c.maxPositions, model_type: 'bert', num_attention_heads: c.numHeads, num_hidden_layers: c.numLayers,
-    pad_token_id: 0, position_embedding_type: 'absolute', torch_dtype: 'float32', type_vocab_size: 2, vocab_size: c.vocabSize,
-  });
-  writeFileSync(join(dir, 'model.safetensors'), writeSafetensors(randomBertWeights(c, 7), { format: 'pt' }));
-  json(join(dir, 'tokenizer.json'), tokenizerJson(padded));
-  json(join(dir, 'tokenizer_config.json'), { ...tokenizerConfigJson(padded), model_max_length: 512 });
-  json(join(dir, 'special_tokens_map.json'), specialTokensMapJson());
-  writeFileSync(join(dir, 'vocab.txt'), padded.join('\n') + '\n');
-  json(join(dir, 'modules.json'), modulesJson(true));
-  json(join(dir, 'sentence_bert_config.json'), { max_seq_length: 512, do_lower_case: true });
-  json(join(dir, '1_Pooling', 'config.json'), poolingConfigJson('cls'));
-  json(join(dir, 'config_sentence_transformers.json'), configSentenceTransformersJson());
-  writeFileSync(join(dir, '.version'), VERSION);
-}
 
 /** The processes of the Chromium whose profile is `profile`: its browser process and every descendant. */
 function chromiumPids(profile: string): number[] {
@@ -204,13 +160,13 @@ async function main(): Promise<void> {
   console.log('building the page (vite build) …');
   execFileSync(process.execPath, [join(REPO_ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'], { cwd: REPO_ROOT, stdio: 'inherit', env: { ...process.env, NODE_ENV: 'production' } });
   const data = longDocDataset();
-  const vocab = buildVocab(buildQaDataset());
+  const vocab = shapeVocab();
   writeQaDataset(join(WORK, 'qa-long'), data);
   const models: Record<string, string> = {};
   for (const s of shapes) {
     const dir = join(WORK, `${s}-shape`);
     console.log(`writing the ${s} model (random weights) …`);
-    writeModel(dir, SHAPES[s].config, vocab);
+    writeShapeModel(dir, SHAPES[s].config, vocab);
     models[SHAPES[s].id] = dir;
   }
   const hub = await startLocalHub({ models, datasets: { [DEFAULT_DATASET_ID]: join(WORK, 'qa-long') } });

@@ -10,34 +10,42 @@
 // WASM's 4 GB, a timeout) is a row saying so, not the end of the bench.
 // Not a test: it asserts nothing and is not part of `npm test`.
 //
-// Flags (or env BENCH_ITERS / BENCH_WARMUP / BENCH_QUICK=1):
-//   --quick            1 timed run after the warm-ups (instead of the median of 3)
-//   --iters N          timed runs per figure (default 3, 1 with --quick); --warmup N (default 2;
-//                      the evaluator warms up once whatever N is)
-//   --only LIST        subset of wasm1,wasm2,node,static,nodrop,torch, train-wasm,train-wasm-gc,
-//                      train-node,train-node-gc (or train: all four), eval-js,eval-wasm,eval-node
-//                      (or eval: all three) (default: all)
-//   --mini M           GradCache mini-batch of the train-*-gc rows (default 8)
-//   --threads N        threads for onnxruntime-node, WASM ×2 and PyTorch (default 2)
-//   --timeout-s S      per child process (default 600); a configuration past it is reported as such
-//   --train-timeout-s S  the same for a train-step process (default 1800: warm-ups + timed steps
-//                      of ~1 min each on 2 cores, several when the machine is shared)
-//   --profile          also run onnxruntime-node with its profiler on and print the top ops
-//   --out FILE         JSON output (default .bench/latest.json)
-//   --webgpu           instead: the train-step and encode tables on the machine's WebGPU adapter in
-//                      headless Chromium (webgpu-bench.ts, its own flags)
-//   --dawn             instead: the same tables in Node on Dawn's WebGPU (dawn-bench.ts, its own
-//                      flags): the route to a GPU machine without a browser
+// Flags: `npm run bench -- --help` (USAGE below).
 
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.ts';
 import type { ChildResult, GraphResult } from './child.ts';
 import type { EvalChildResult } from './eval-child.ts';
 import type { TrainChildResult } from './train-child.ts';
+import { type EmbedSpeedResult, embedSpeedTable } from './embed-speed.ts';
+import { BENCH_TRAINABLE, type BenchTrainable } from './train-step-bench.ts';
+
+const USAGE = `Usage: npm run bench -- [options]
+
+Flags (or env BENCH_ITERS / BENCH_WARMUP / BENCH_QUICK=1):
+  --quick            1 timed run after the warm-ups (instead of the median of 3)
+  --iters N          timed runs per figure (default 3, 1 with --quick); --warmup N (default 2;
+                     the evaluator warms up once whatever N is)
+  --only LIST        subset of wasm1,wasm2,node,static,nodrop,torch, train-wasm,train-wasm-gc,
+                     train-node,train-node-gc (or train: all four), eval-js,eval-wasm,eval-node
+                     (or eval: all three), modes-small-node,modes-small-wasm,modes-base-node,
+                     modes-base-wasm (or modes: all four; each full vs freeze-half vs lora-16,
+                     fused), embed (default: all but modes)
+  --mini M           GradCache mini-batch of the train-*-gc rows (default 8)
+  --threads N        threads for onnxruntime-node, WASM ×2 and PyTorch (default 2)
+  --timeout-s S      per child process (default 600); a configuration past it is reported as such
+  --train-timeout-s S  the same for a train-step process (default 1800: warm-ups + timed steps
+                     of ~1 min each on 2 cores, several when the machine is shared)
+  --profile          also run onnxruntime-node with its profiler on and print the top ops
+  --out FILE         JSON output (default .bench/latest.json)
+  --webgpu           instead: the train-step and encode tables on the machine's WebGPU adapter in
+                     headless Chromium (webgpu-bench.ts, its own flags)
+  --dawn             instead: the same tables in Node on Dawn's WebGPU (dawn-bench.ts, its own
+                     flags): the route to a GPU machine without a browser`;
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
@@ -152,8 +160,7 @@ async function main(): Promise<void> {
   // The GPU tables are their own script: Chromium on the machine's WebGPU adapter, not child processes.
   if (process.argv.includes('--dawn')) return (await import('./dawn-bench.ts')).main(process.argv.slice(2).filter((a) => a !== '--dawn'));
   if (process.argv.includes('--webgpu')) return (await import('./webgpu-bench.ts')).main(process.argv.slice(2).filter((a) => a !== '--webgpu'));
-  const { values } = parseArgs({
-    options: {
+  const { values } = benchArgs(USAGE, {
       quick: { type: 'boolean', default: process.env.BENCH_QUICK === '1' },
       iters: { type: 'string' },
       warmup: { type: 'string' },
@@ -164,7 +171,6 @@ async function main(): Promise<void> {
       mini: { type: 'string', default: '8' },
       profile: { type: 'boolean', default: false },
       out: { type: 'string', default: join(ROOT, '.bench', 'latest.json') },
-    },
   });
   const quick = values.quick!;
   const iters = Number(values.iters ?? process.env.BENCH_ITERS ?? (quick ? 1 : 3));
@@ -175,11 +181,13 @@ async function main(): Promise<void> {
   const aliases: Record<string, string[]> = {
     train: ['train-wasm', 'train-wasm-gc', 'train-node', 'train-node-gc'],
     eval: ['eval-js', 'eval-wasm', 'eval-node'],
+    modes: ['modes-small-node', 'modes-small-wasm', 'modes-base-node', 'modes-base-wasm'],
   };
-  const only = new Set((values.only ?? 'wasm1,wasm2,node,static,nodrop,torch,train,eval').split(',').flatMap((x) => aliases[x] ?? [x]));
-  const known = ['wasm1', 'wasm2', 'node', 'static', 'nodrop', 'torch', ...aliases.train, ...aliases.eval];
+  // The trainable-mode rows (12 train-step processes, bge-base among them) run when asked for.
+  const only = new Set((values.only ?? 'wasm1,wasm2,node,static,nodrop,torch,train,eval,embed').split(',').flatMap((x) => aliases[x] ?? [x]));
+  const known = ['wasm1', 'wasm2', 'node', 'static', 'nodrop', 'torch', ...aliases.train, ...aliases.eval, ...aliases.modes, 'embed'];
   const unknown = [...only].filter((x) => !known.includes(x));
-  if (unknown.length) throw new Error(`--only: unknown ${unknown.join(', ')} (known: ${known.join(', ')}, train, eval)`);
+  if (unknown.length) throw new Error(`--only: unknown ${unknown.join(', ')} (known: ${known.join(', ')}, train, eval, modes)`);
   const mini = Number(values.mini);
   const common = ['--warmup', String(warmup), '--iters', String(iters)];
   const started = new Date().toISOString();
@@ -210,6 +218,28 @@ async function main(): Promise<void> {
   for (const c of trainConfigs) {
     process.stderr.write(`bench: train step, ${c.label}\n`);
     train.push(await runTs<TrainChildResult>('train-child.ts', 'BENCH_TRAIN', c, Number(values['train-timeout-s'])));
+  }
+
+  // Same batch as the train rows; fused (the path the page picks when it fits).
+  const modeConfigs: Config[] = [];
+  for (const model of ['small', 'base'] as const) {
+    for (const kind of ['node', 'wasm'] as const) {
+      if (!only.has(`modes-${model}-${kind}`)) continue;
+      for (const t of Object.keys(BENCH_TRAINABLE) as BenchTrainable[]) {
+        modeConfigs.push({ id: `modes-${model}-${kind}-${t}`, label: `bge-${model} ${kind === 'node' ? 'onnxruntime-node' : 'WASM'} ×${threads} ${t}`, args: ['--runtime', kind, '--path', 'fused', '--model', model, '--trainable', t, ...trainCommon] });
+      }
+    }
+  }
+  const modes: Outcome<TrainChildResult>[] = [];
+  for (const c of modeConfigs) {
+    process.stderr.write(`bench: train step, ${c.label}\n`);
+    modes.push(await runTs<TrainChildResult>('train-child.ts', 'BENCH_TRAIN', c, Number(values['train-timeout-s'])));
+  }
+
+  let embed: Outcome<EmbedSpeedResult> | null = null;
+  if (only.has('embed')) {
+    process.stderr.write('bench: encoding, tabtune embed vs transformers.js\n');
+    embed = await runTs<EmbedSpeedResult>('embed-speed.ts', 'BENCH_EMBED', { id: 'embed', label: 'encoding', args: ['--repeats', String(Math.max(iters, 1))] }, Number(values['train-timeout-s']));
   }
 
   let torch: Outcome<TorchResult> | null = null;
@@ -314,6 +344,29 @@ async function main(): Promise<void> {
     say('  tok/s = 2·32·128 tokens ÷ s per step; ×torch = steps/s ÷ PyTorch\'s; ms/step = 1000 ÷ steps/s (the mean). PyTorch\'s peak RSS is its whole process\'s (its encode and fwd+bwd too when they ran).');
     say('  account = the memory account\'s predicted peak for the configuration (src/lib/train/memory.ts); Δ = (account − peak RSS) ÷ peak RSS.');
   }
+  if (modes.length) {
+    say();
+    say(`trainable modes: the train step above (MNRL, 32 + 32 × 128 tokens, fused, dropout 0.1, AdamW) with full fine-tuning, the embeddings and lowest half of the layers frozen (freeze-half: 6 of 12), and LoRA r 16 α 32 on every linear layer (lora-16); warm-up ${Math.max(1, warmup)}, mean of ${iters}`);
+    say([pad('configuration', 44), lpad('tok/s', 8), lpad('×full', 7), lpad('ms/step', 9), lpad('peak RSS MiB', 13), lpad('×full', 7), lpad('account MiB', 12), lpad('load', 6)].join(''));
+    for (const o of modes) {
+      if (!o.ok) {
+        say(`${pad(o.label, 44)}FAILED (${o.error})`);
+        continue;
+      }
+      const r = o.result!;
+      const full = modes.find((m) => m.ok && m.result!.model === r.model && m.result!.runtime === r.runtime && m.result!.trainable === 'full')?.result;
+      say([
+        pad(o.label, 44), lpad(fmt(r.tokensPerS), 8), lpad(ratio(r.tokensPerS, full?.tokensPerS), 7), lpad(fmt(1000 / r.stepsPerS), 9),
+        lpad(fmt(r.maxRssMiB), 13), lpad(ratio(r.maxRssMiB, full?.maxRssMiB), 7), lpad(fmt(r.accountHostPeak / 2 ** 20), 12), lpad(fmt(o.loadavgBefore, 1), 6),
+      ].join(''));
+    }
+    say('  goals: freeze-half tok/s ≥ 1.4 × full\'s; lora-16 peak RSS ≤ 0.6 × full\'s (same model and runtime).');
+  }
+  if (embed) {
+    say();
+    if (embed.ok) for (const l of embedSpeedTable(embed.result!)) say(l);
+    else say(`encoding: FAILED (${embed.error})`);
+  }
   if (evals.length) {
     say();
     say(`eval: IR evaluator, 1,000 queries × 10,000 documents, D 768, dims 768/512/256/128/64, all metrics, embeddings given; 1 warm-up, median of ${iters}`);
@@ -356,7 +409,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${lines.join('\n')}\n`);
 
   mkdirSync(dirname(values.out!), { recursive: true });
-  writeFileSync(values.out!, `${JSON.stringify({ started, quick, iters, warmup, threads, mini, ours, torch, train, evals, eval: { ms: evalMs, error: evalError }, profile, table: lines }, null, 2)}\n`);
+  writeFileSync(values.out!, `${JSON.stringify({ started, quick, iters, warmup, threads, mini, ours, torch, train, modes, embed, evals, eval: { ms: evalMs, error: evalError }, profile, table: lines }, null, 2)}\n`);
   process.stderr.write(`bench: wrote ${values.out}\n`);
 }
 

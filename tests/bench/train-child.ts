@@ -12,13 +12,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { BGE_BASE_CONFIG, BGE_SMALL_CONFIG } from '../../src/lib/models/bert-config.ts';
 import { createRuntime, type RuntimeKind } from '../../src/lib/runtime/index.ts';
 import { PlainFolderStore } from '../../src/lib/store/plain-folder-store.ts';
 import { enableBufferRelease } from '../../src/lib/util/release-buffer-node.ts';
-import { benchmarkTrainStep, type TrainStepBenchResult } from './train-step-bench.ts';
+import { benchmarkTrainStep, type BenchTrainable, type TrainStepBenchResult } from './train-step-bench.ts';
 import type { TrainPath } from '../../src/lib/train/trainer.ts';
+import { benchArgs } from './bench-args.ts';
 
 export interface TrainChildResult extends TrainStepBenchResult {
   runtime: RuntimeKind;
@@ -32,12 +32,13 @@ export interface TrainChildResult extends TrainStepBenchResult {
   cpuPerWall: number;
   /** process.resourceUsage().maxRSS, MiB. */
   maxRssMiB: number;
+  model: string;
+  trainable: BenchTrainable;
 }
 
 async function main(): Promise<void> {
   enableBufferRelease(); // as the CLI does
-  const { values } = parseArgs({
-    options: {
+  const { values } = benchArgs('Usage: tsx tests/bench/train-child.ts [options]\n\nOne train-step configuration of `npm run bench` (started by run.ts): MNRL steps (--batch anchors + positives ×\n--seq tokens) on a random --model small|base shape, --runtime wasm|node, --path fused|gradcache (--mini),\n--trainable full|freeze-half|lora-16 (train-step-bench.ts BENCH_TRAINABLE);\nprints one BENCH_TRAIN {json} line.', {
       runtime: { type: 'string', default: 'wasm' },
       threads: { type: 'string', default: '2' },
       path: { type: 'string', default: 'fused' },
@@ -47,7 +48,7 @@ async function main(): Promise<void> {
       batch: { type: 'string', default: '32' },
       seq: { type: 'string', default: '128' },
       model: { type: 'string', default: 'small' },
-    },
+      trainable: { type: 'string', default: 'full' },
   });
   const kind = values.runtime as RuntimeKind;
   const path = values.path as TrainPath;
@@ -63,7 +64,7 @@ async function main(): Promise<void> {
   const cpu0 = process.cpuUsage();
   const w0 = performance.now();
   const r = await benchmarkTrainStep({
-    runtime, path, miniBatchSize: miniBatchSize ?? undefined, batch: Number(values.batch), seq: Number(values.seq), warmup, repeats, config: values.model === 'base' ? BGE_BASE_CONFIG : BGE_SMALL_CONFIG,
+    runtime, path, trainable: values.trainable as BenchTrainable, miniBatchSize: miniBatchSize ?? undefined, batch: Number(values.batch), seq: Number(values.seq), warmup, repeats, config: values.model === 'base' ? BGE_BASE_CONFIG : BGE_SMALL_CONFIG,
     // One checkpoint written to disk as the CLI writes it.
     saveCheckpoint: async (parts) => {
       const dir = mkdtempSync(join(tmpdir(), 'tabtune-bench-'));
@@ -80,7 +81,7 @@ async function main(): Promise<void> {
   const mid = sorted.length >> 1;
   const medianS = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
   const out: TrainChildResult = {
-    ...r, runtime: kind, backend: desc.backend, threads: desc.threads || threads, miniBatchSize, medianMs: medianS * 1000,
+    ...r, model: values.model!, trainable: values.trainable as BenchTrainable, runtime: kind, backend: desc.backend, threads: desc.threads || threads, miniBatchSize, medianMs: medianS * 1000,
     cpuPerWall: (cpu.user + cpu.system) / 1000 / (performance.now() - w0), maxRssMiB: process.resourceUsage().maxRSS / 1024,
   };
   process.stderr.write(`[train ${kind}×${threads} ${path}] steps ${r.stepS.map((s) => s.toFixed(1)).join(', ')} s; warm-up ${r.warmupS.toFixed(1)} s\n`);

@@ -16,8 +16,29 @@ import type { MomentPrecision } from '../../src/lib/train/optimizer.ts';
 import { parseRunConfig } from '../../src/lib/train/run-config.ts';
 import { Trainer, type TrainPath } from '../../src/lib/train/trainer.ts';
 
+/**
+ * The trainable modes the bench and the tiny experiment compare (run config `trainable`, src/lib/models/trainable.ts):
+ * full fine-tuning, the embeddings and the lowest half of the layers frozen, LoRA r 16 on every linear
+ * layer (α 32, dropout 0.1, as sentence-transformers' PEFT example).
+ */
+export const BENCH_TRAINABLE = {
+  full: { mode: 'full' },
+  'freeze-half': { mode: 'freeze', embeddings: true, layers: 'half' },
+  'lora-16': { mode: 'lora', r: 16, alpha: 32, dropout: 0.1, targetModules: 'all-linear' },
+} as const;
+export type BenchTrainable = keyof typeof BENCH_TRAINABLE;
+
+/** The run config's `trainable` JSON for a mode on a model with `layers` layers (freeze-half: the lowest ⌊layers/2⌋). */
+export function benchTrainable(name: BenchTrainable, layers: number): unknown {
+  const t = BENCH_TRAINABLE[name];
+  if (!t) throw new Error(`trainable: ${name} is not one of ${Object.keys(BENCH_TRAINABLE).join(', ')}`);
+  return t.mode === 'freeze' ? { ...t, layers: Math.floor(layers / 2) } : t;
+}
+
 export interface TrainStepBenchOptions {
   runtime: Runtime;
+  /** What trains (default full). */
+  trainable?: BenchTrainable;
   path: TrainPath;
   /** GradCache mini-batch (default 8). */
   miniBatchSize?: number;
@@ -85,6 +106,7 @@ export async function benchmarkTrainStep(o: TrainStepBenchOptions): Promise<Trai
     model: { id: 'bench' }, data: { source: 'bench' }, loss: { type: 'mnrl' }, batchSize: batch, maxSteps: steps, lr: 2e-5, scheduler: 'constant',
     warmupRatio: 0, sampler: 'batch', shuffle: false, dropout: true,
     gradCache: o.path === 'fused' ? 'off' : { miniBatchSize: o.miniBatchSize ?? 8 }, adamMoments: o.adamMoments ?? 'float32',
+    trainable: benchTrainable(o.trainable ?? 'full', c.numLayers),
     // The bench measures what a configuration takes, so no budget refuses it; the account's
     // prediction is reported next to the measured peak.
     memoryBudgetMB: 2 ** 30,

@@ -23,7 +23,6 @@
 
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { DEFAULT_GPU_BUFFER_CACHE } from '../../src/lib/runtime/webgpu-runtime.ts';
 import type { GpuAdapterReport } from '../../workers/api.ts';
 import { serveStatic } from '../../scripts/serve.js';
@@ -31,6 +30,7 @@ import { CHROMIUM_PATH, launchBrowser, REPO_ROOT, type BrowserSession } from '..
 import { buildHarness } from '../e2e/harness/build.ts';
 import { callHarness, waitForHarness } from '../e2e/harness/open.ts';
 import { BENCH_OPTIONS, benchSetup, describeAdapter, fmt, MiB, modelConfig, printTables, runTorchGpu, softwareAdapterReason, writeJson, type EncodeRow, type StepRow } from './webgpu-tables.ts';
+import { benchArgs } from './bench-args.ts';
 
 /** What Chromium on Linux is asked, in turn, to reach a GPU (each with --enable-unsafe-webgpu). */
 export const GPU_FLAG_SETS: { name: string; args: string[] }[] = [
@@ -42,14 +42,11 @@ export const GPU_FLAG_SETS: { name: string; args: string[] }[] = [
 interface Found { session: BrowserSession; gpu: GpuAdapterReport; flags: string }
 
 export async function main(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
+  const { values } = benchArgs('Usage: npm run bench -- --webgpu [options]\n\nThe train-step and encode tables on the machine\'s WebGPU adapter in headless Chromium (bge-small and\nbge-base shapes on a GPU; the tiny model on a software adapter with --allow-software).', {
       ...BENCH_OPTIONS,
       quick: { type: 'boolean', default: false },
       out: { type: 'string', default: join(REPO_ROOT, '.bench', 'webgpu.json') },
-    },
-  });
+  }, argv);
   const say = (s: string) => process.stdout.write(`${s}\n`);
   const log = (s: string) => process.stderr.write(`webgpu bench: ${s}\n`);
 

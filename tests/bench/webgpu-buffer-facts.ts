@@ -13,7 +13,10 @@
 //   node --liftoff-only --import tsx tests/bench/webgpu-buffer-facts.ts [rows] [width]
 
 import type { DeviceTensor } from '../../src/lib/runtime/types.ts';
+import { benchArgs } from './bench-args.ts';
 import { dawnRuntime } from './dawn.ts';
+
+benchArgs('Usage: node --liftoff-only --import tsx tests/bench/webgpu-buffer-facts.ts [rows] [width]\n\nCounts the GPU buffers onnxruntime-web\'s WebGPU EP creates for an embedding table\'s gradient (rows × width,\ndefault 30522 × 768) on Dawn; prints one JSON line. Needs a Vulkan driver.', {}, process.argv.slice(2), true);
 
 const { runtime: rt, gpuMemory: memory } = await dawnRuntime();
 const { Graph } = await import('../../src/lib/graph/graph.ts');
