@@ -31,7 +31,7 @@ import type { ColumnMapping } from '../lib/data/columns.ts';
 import { dataFileSizeProblem } from '../lib/data/limits.ts';
 import type { EvalProgress } from '../lib/eval/evaluate-model.ts';
 import type { MineOptions } from '../lib/mine/hard-negatives.ts';
-import type { RunEvaluation } from '../lib/run/record.ts';
+import type { BestRecord, EvalCostRecord, RunEvaluation } from '../lib/run/record.ts';
 import type { RunConfig } from '../lib/train/run-config.ts';
 import { ProgressWatchdog, type WatchProgress } from './progress-watchdog.ts';
 import { guardWorker } from './worker-guard.ts';
@@ -66,11 +66,13 @@ export interface RunView {
   testRows: number;
   runtime: RunRuntime | null;
   path: { path: 'fused' | 'gradcache'; miniBatchSize: number | null; why: string; optimizer: 'host' | 'device' } | null;
-  evalProgress: { which: 'before' | 'epoch' | 'after'; progress: EvalProgress } | null;
+  evalProgress: { which: 'before' | 'epoch' | 'updates' | 'after'; progress: EvalProgress } | null;
   before: RunEvaluation | null;
   after: RunEvaluation | null;
-  /** Evaluations after each epoch (eval.everyEpoch). */
-  epochEvals: { epoch: number; step: number; result: RunEvaluation }[];
+  /** Evaluations during training: after each epoch (eval.everyEpoch) and every N updates (eval.everyUpdates). */
+  epochEvals: { epoch: number; step: number; result: RunEvaluation; seconds?: number }[];
+  /** How often evaluation during training runs, its measured cost, and the best so far. */
+  evalCost: { cost: EvalCostRecord; best: BestRecord | null } | null;
   /** Progress inside the update in progress (long accumulation groups). */
   microBatch: { step: number; microBatch: number; of: number } | null;
   /** A stop asked in the middle of an update: the update being finished. */
@@ -82,7 +84,7 @@ export interface RunView {
 
 const IDLE_RUN: RunView = {
   status: 'idle', name: null, runId: null, phase: null, resumedFrom: null, maxSteps: 0, trainRows: 0, testRows: 0, runtime: null, path: null,
-  evalProgress: null, before: null, after: null, epochEvals: [], microBatch: null, stopping: null, checkpointStep: null, warnings: [], error: null,
+  evalProgress: null, before: null, after: null, epochEvals: [], evalCost: null, microBatch: null, stopping: null, checkpointStep: null, warnings: [], error: null,
 };
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -97,7 +99,7 @@ export interface Stall {
 const PHASE_WORDS: Record<RunPhase, string> = {
   prepare: 'preparing the run', 'eval-before': 'evaluating the base model', train: 'training', 'eval-after': 'evaluating the trained model', save: 'saving the model', done: 'finishing the run',
 };
-const EVAL_WORDS = { before: 'evaluating the base model', epoch: 'evaluating after the epoch', after: 'evaluating the trained model' } as const;
+const EVAL_WORDS = { before: 'evaluating the base model', epoch: 'evaluating after the epoch', updates: 'evaluating during training', after: 'evaluating the trained model' } as const;
 
 /**
  * The watchdog's floor: STALL_FLOOR_MS, except where a test set a smaller one on the page
@@ -417,8 +419,13 @@ export class Engine {
       case 'eval-progress':
         this.#run = { ...r, evalProgress: { which: e.which, progress: e.progress } };
         break;
+      case 'eval-cost':
+        this.#run = { ...r, evalCost: { cost: e.cost, best: e.best } };
+        break;
       case 'eval':
-        if (e.which === 'epoch') this.#run = { ...r, epochEvals: [...r.epochEvals, { epoch: e.epoch ?? 0, step: e.step, result: e.result }], evalProgress: null };
+        if (e.which === 'epoch' || e.which === 'updates') {
+          this.#run = { ...r, epochEvals: [...r.epochEvals.filter((v) => v.step !== e.step), { epoch: e.epoch ?? 0, step: e.step, result: e.result, seconds: e.seconds }], evalProgress: null };
+        }
         else this.#run = { ...r, [e.which]: e.result, evalProgress: null };
         break;
     }

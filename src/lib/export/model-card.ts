@@ -41,6 +41,10 @@ export interface CardRecord {
   /** The base model and the data set, as the user named them. */
   baseModel: string;
   dataSource: string;
+  /** Which update's weights the model holds when the run evaluated during training (run/record.ts KeptRecord), and why. */
+  kept?: { choice: 'best' | 'last'; step: number; best: number; last: number; why: string } | null;
+  /** Early stopping ended training before the plan's end. */
+  earlyStopped?: boolean;
 }
 
 const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
@@ -145,6 +149,7 @@ export function modelCard(card: CardRecord, opts: ModelCardOptions = {}): string
     `- Batch size ${c.batchSize}${c.accumulation > 1 ? `, gradient accumulation ${c.accumulation}` : ''}, ${c.maxSteps !== null ? `max steps ${c.maxSteps}` : `${c.epochs} epochs`} (${record.step} updates)`,
     `- Learning rate ${c.lr}, ${c.scheduler} schedule, warmup ${c.warmupSteps > 0 ? `${c.warmupSteps} steps` : `ratio ${c.warmupRatio}`}, weight decay ${c.weightDecay}, max grad norm ${c.maxGradNorm}${c.adamMoments === 'bfloat16' ? ', AdamW moments in bfloat16 (stochastic rounding)' : ''}`,
     `- Batch sampler ${c.sampler === 'no_duplicates' ? 'NO_DUPLICATES' : 'BATCH_SAMPLER'}${c.shuffle ? '' : ' (no shuffle)'}, seed ${c.seed}, dropout ${c.dropout ? 'on' : 'off'}${c.maxSeqLength ? `, max sequence length ${c.maxSeqLength}` : ''}`,
+    ...(card.kept ? [`- Weights: update ${card.kept.step} of ${card.kept.last}, ${card.kept.choice === 'best' ? 'the best' : 'the last'} by evaluation during training${card.earlyStopped ? ' (early stopping ended training)' : ''}: ${card.kept.why}`] : []),
     ...(prompted ? [`- Prompts: query ${promptWords(prompts.query)} (the anchor column), document ${promptWords(prompts.document)} (positives and negatives); saved as the model's "query" and "document" prompts`] : []),
     '',
     '## Usage',
