@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureFixtures, type FixturePaths } from '../../../tests/fixtures/fixtures.ts';
+import { trainCommand } from '../../cli/train.ts';
 import { evalCurves } from '../../ui/plot-data.ts';
 import { prepareDataset } from '../data/dataset.ts';
 import { parseDataFile } from '../data/parse.ts';
@@ -185,6 +186,25 @@ describe('evaluation during training', () => {
     expect(rec.kept).toMatchObject({ choice: 'best', step: best.step, last: stopAt });
     expect(rec.kept!.why).toMatch(/^early stopping: mean nDCG@10 did not improve for 2 evaluations after update/);
     expectWeightsOf(await modelWeights(early.store), full.store.checkpoints.get(best.step)!, 'early-stopped best');
+  }, 120_000);
+
+  it('the CLI: --eval.everyUpdates 1 --eval.best mean writes the best update\'s weights, and --use last / --use best switch, bit for bit', async () => {
+    const out = join(work, 'cli');
+    let stderr = '';
+    const io = { stdout: { write: () => true }, stderr: { write: (t: string) => ((stderr += t), true) } };
+    const args = ['--model', f.tinyBge, '--data', f.qaTiny, '--output', out, '--batchSize', '16', '--maxSteps', '8', '--lr', '2e-2', '--warmupSteps', '0', '--scheduler', 'constant',
+      '--dropout=false', '--gradCache', 'off', '--loss.matryoshka.dims', '32,16', '--seed', '5', '--no-eval.before', '--eval.everyUpdates', '1', '--eval.best', 'mean', '--quiet'];
+    expect(await trainCommand(args, io)).toBe(0);
+    const best = full.outcome.record.best!.step;
+    expect(stderr).toContain(`model: update ${best} (best): eval.best: the best mean nDCG@10`);
+    expect(stderr).toContain(`to use the last (update 8) instead: tabtune train --output ${out} --use last`);
+    const store = new PlainFolderStore(out);
+    expectWeightsOf(await modelWeights(store), full.store.checkpoints.get(best)!, 'CLI best');
+    expect(await trainCommand(['--output', out, '--use', 'last'], io)).toBe(0);
+    expectWeightsOf(await modelWeights(store), full.store.checkpoints.get(8)!, 'CLI --use last');
+    expect(JSON.parse(readFileSync(join(out, 'eval_results.json'), 'utf8')).kept).toMatchObject({ choice: 'last', step: 8 });
+    expect(await trainCommand(['--output', out, '--use', 'best'], io)).toBe(0);
+    expectWeightsOf(await modelWeights(store), full.store.checkpoints.get(best)!, 'CLI --use best');
   }, 120_000);
 
   it('without eval.best the model is the last update\'s, with the best kept beside it', async () => {
