@@ -323,6 +323,8 @@ export interface EngineWorkerApi {
   /** Runs stored in IndexedDB, newest first; the finished ones are "My models". */
   runs(): Promise<RunRecord[]>;
   renameRun(runId: string, name: string): Promise<RunRecord>;
+  /** A finished run that evaluated during training: make its model the best or the last update's weights (run.ts useKeptWeights). */
+  useKeptWeights(runId: string, which: 'best' | 'last'): Promise<RunRecord>;
   /** A file of a stored run (`model.safetensors`, `train_log.jsonl`, …), or null. */
   runFile(runId: string, path: string): Promise<Uint8Array | null>;
   /** A finished run's model as a zip (the package tabtune export writes). */

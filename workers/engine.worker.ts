@@ -41,6 +41,7 @@ function serve(): void {
     evaluate: (req, onProgress) => session.evaluate(state, req, onProgress),
     runs: () => session.runs(state),
     renameRun: (runId, name) => session.renameRun(state, runId, name),
+    useKeptWeights: (runId, which) => session.useKept(state, runId, which),
     runFile: (runId, path) => session.runFile(state, runId, path),
     exportZip: (req, onProgress) => exportSession.exportZip(state, req, onProgress),
     pushModel: (req, onProgress) => exportSession.pushModel(state, req, onProgress),

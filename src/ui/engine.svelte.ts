@@ -31,7 +31,7 @@ import type { ColumnMapping } from '../lib/data/columns.ts';
 import { dataFileSizeProblem } from '../lib/data/limits.ts';
 import type { EvalProgress } from '../lib/eval/evaluate-model.ts';
 import type { MineOptions } from '../lib/mine/hard-negatives.ts';
-import type { BestRecord, EvalCostRecord, RunEvaluation } from '../lib/run/record.ts';
+import type { BestRecord, EvalCostRecord, KeptRecord, RunEvaluation } from '../lib/run/record.ts';
 import type { RunConfig } from '../lib/train/run-config.ts';
 import { ProgressWatchdog, type WatchProgress } from './progress-watchdog.ts';
 import { guardWorker } from './worker-guard.ts';
@@ -73,6 +73,9 @@ export interface RunView {
   epochEvals: { epoch: number; step: number; result: RunEvaluation; seconds?: number }[];
   /** How often evaluation during training runs, its measured cost, and the best so far. */
   evalCost: { cost: EvalCostRecord; best: BestRecord | null } | null;
+  /** A finished run that evaluated during training: which update's weights its model holds (best or last), and why. */
+  kept: KeptRecord | null;
+  earlyStopped: boolean;
   /** Progress inside the update in progress (long accumulation groups). */
   microBatch: { step: number; microBatch: number; of: number } | null;
   /** A stop asked in the middle of an update: the update being finished. */
@@ -84,7 +87,7 @@ export interface RunView {
 
 const IDLE_RUN: RunView = {
   status: 'idle', name: null, runId: null, phase: null, resumedFrom: null, maxSteps: 0, trainRows: 0, testRows: 0, runtime: null, path: null,
-  evalProgress: null, before: null, after: null, epochEvals: [], evalCost: null, microBatch: null, stopping: null, checkpointStep: null, warnings: [], error: null,
+  evalProgress: null, before: null, after: null, epochEvals: [], evalCost: null, kept: null, earlyStopped: false, microBatch: null, stopping: null, checkpointStep: null, warnings: [], error: null,
 };
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -356,7 +359,7 @@ export class Engine {
       );
       this.#run = {
         ...this.#run, status: record.status === 'done' ? 'done' : 'stopped', runId: record.runId, name: record.name, checkpointStep: record.checkpointStep,
-        before: record.before, after: record.after, runtime, evalProgress: null, microBatch: null, stopping: null,
+        before: record.before, after: record.after, runtime, evalProgress: null, microBatch: null, stopping: null, kept: record.kept ?? null, earlyStopped: record.earlyStopped ?? false,
       };
     } catch (error) {
       this.#run = { ...this.#run, status: 'failed', error: message(error), evalProgress: null, microBatch: null, stopping: null };
@@ -516,6 +519,18 @@ export class Engine {
     } catch (error) {
       this.#exploring = { status: 'failed', error: message(error) };
     }
+  }
+
+  /** "Use the best (update N) / use the last" for the finished run shown (or a stored one): its model is rewritten with those weights. */
+  async useKept(which: 'best' | 'last', runId = this.#run.runId): Promise<void> {
+    if (!runId) return;
+    try {
+      const record = await this.#remote().useKeptWeights(runId, which);
+      if (this.#run.runId === runId) this.#run = { ...this.#run, kept: record.kept ?? null, after: record.after };
+    } catch (error) {
+      this.#storageError = message(error);
+    }
+    await this.refreshRuns();
   }
 
   async renameRun(runId: string, name: string): Promise<void> {
