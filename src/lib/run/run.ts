@@ -537,7 +537,7 @@ export function keptChoice(record: Pick<RunRecord, 'best' | 'evals'>, last: numb
   const lastEval = record.evals.find((e) => e.step === last);
   const lastValue = lastEval ? metricValue(lastEval.result, best.metric) : null;
   const fmt = (v: number | null) => (v === null ? '?' : v.toFixed(4));
-  if (best.step === last) return { choice: 'best', step: last, best: last, last, why: `the last update (${last}) is also the best by ${words} (${fmt(best.value)})` };
+  if (best.step === last) return { choice: pickBest ? 'best' : 'last', step: last, best: last, last, why: `the last update (${last}) is also the best by ${words} (${fmt(best.value)})` };
   if (pickBest && patience !== null && best.since >= patience) {
     return { choice: 'best', step: best.step, best: best.step, last, why: `early stopping: ${words} did not improve for ${best.since} evaluations after update ${best.step} (${fmt(best.value)}; update ${last}: ${fmt(lastValue)})` };
   }
