@@ -142,13 +142,15 @@ describe('evaluation during training', () => {
     expect(rec.kept!.why).toBe(`eval.best: the best mean nDCG@10 (${want.value.toFixed(4)}) was at update ${want.step}; the last update (8) had ${metricValue(rec.evals[7].result, 'mean').toFixed(4)}`);
     expect(rec.after).toEqual(rec.evals.find((e) => e.step === want.step)!.result);
     expectWeightsOf(await modelWeights(full.store), full.store.checkpoints.get(want.step)!, 'best');
-    expect((await full.store.keys(KEPT_PREFIX)).sort()).toEqual([keptKey(want.step), keptKey(8)].sort());
+    // Only the choice not taken has its own file; the model holds the other.
+    expect(await full.store.keys(KEPT_PREFIX)).toEqual([keptKey(8)]);
     expect(readFileSync(join(full.store.root, 'README.md'), 'utf8')).toContain(`update ${want.step}`);
 
     const last = await useKeptWeights(full.store, 'last');
     expect(last.kept).toMatchObject({ choice: 'last', step: 8 });
     expect(last.after).toEqual(rec.evals.find((e) => e.step === 8)!.result);
     expectWeightsOf(await modelWeights(full.store), full.store.checkpoints.get(8)!, 'last');
+    expect(await full.store.keys(KEPT_PREFIX)).toEqual([keptKey(want.step)]);
     const back = await useKeptWeights(full.store, 'best');
     expect(back.kept).toMatchObject({ choice: 'best', step: want.step });
     expectWeightsOf(await modelWeights(full.store), full.store.checkpoints.get(want.step)!, 'best again');
@@ -213,6 +215,7 @@ describe('evaluation during training', () => {
     expect(rec.kept!.choice).toBe('last');
     expect(rec.kept!.step).toBe(4);
     expectWeightsOf(await modelWeights(r.store), r.store.checkpoints.get(4)!, 'last');
+    expect(await r.store.keys(KEPT_PREFIX)).toEqual(rec.kept!.best === 4 ? [] : [keptKey(rec.kept!.best)]);
   }, 120_000);
 });
 

@@ -5,9 +5,9 @@
 // IndexedDB:
 //   run.json                              this record
 //   checkpoints/checkpoint-{step}.safetensors   the two newest checkpoints (older ones are deleted)
-//   kept/update-{step}.safetensors        the trained weights of the best evaluation so far (and,
-//                                         once finished, of the last update), outside checkpoints/
-//                                         so the pruning of checkpoints never takes them
+//   kept/update-{step}.safetensors        the trained weights of the best evaluation so far, outside
+//                                         checkpoints/ so their pruning never takes them; once
+//                                         finished, of the best or the last: whichever the model does not hold
 //   model.safetensors, config.json, …     the trained sentence-transformers model (finished runs)
 //   train_log.jsonl, eval_results.json, run_config.json
 // Not the orchestration (run.ts) and not the Store implementations.
@@ -57,7 +57,7 @@ export interface KeptRecord {
   choice: 'best' | 'last';
   /** The update whose weights the model holds. */
   step: number;
-  /** The best and the last update; both have their weights under kept/ when they differ. */
+  /** The best and the last update; when they differ, the one the model does not hold has its weights under kept/. */
   best: number;
   last: number;
   why: string;

@@ -29,6 +29,7 @@ import { exportSentenceTransformers } from '../export/st-folder.ts';
 import { CONFIG_ST_FILE, exportedPrompts, type ModelPrompts, PromptError, resolvePrompts, textChoices, type TextPrompts } from '../models/prompts.ts';
 import { loadSentenceModel, modelFilesBytes, withSingleWeightsFile, type SentenceModel } from '../models/sentence-model.ts';
 import { parseSafetensors, safetensorsParts, type TensorToWrite } from '../models/safetensors.ts';
+import { architectureOfType, bareWeightName } from '../models/architectures.ts';
 import type { Runtime } from '../runtime/types.ts';
 import { sizeOfValue, type Store, type StoreValue } from '../store/store.ts';
 import type { TextTokenizer } from '../tokenize/tokenizer.ts';
@@ -442,12 +443,17 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
       }
     }
     let weights: ReadonlyMap<string, Float32Array> = await trainer.weights();
+    /** The kept/ file that stays once the model is written: the choice not taken (the model holds the other). */
+    let keepOther: number[] = [];
     if (during && record.best) {
-      // The best or the last: both kept when they differ, so the other stays one click away.
       const kept = keptChoice(record, r.step, config.eval.best !== null || record.earlyStopped, config.eval.patience);
-      if (kept.best !== kept.last) await store.set(keptKey(kept.last), keptFile(weights, shapes));
-      if (kept.choice === 'best') weights = await readKeptWeights(store, kept.best);
-      await pruneKept(kept.best !== kept.last ? [kept.best, kept.last] : []);
+      if (kept.best !== kept.last) {
+        if (kept.choice === 'best') {
+          await store.set(keptKey(kept.last), keptFile(weights, shapes));
+          weights = await readKeptWeights(store, kept.best);
+        }
+        keepOther = [kept.choice === 'best' ? kept.last : kept.best];
+      }
       record.kept = kept;
       if (after) after = record.evals.find((e) => e.step === kept.step)?.result ?? after;
     } else await store.delPrefix(KEPT_PREFIX);
@@ -457,6 +463,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
     const files = runOutputs(record, model, weights, trainer.events);
     for (const [path, bytes] of files) await store.set(path, bytes);
     record.modelBytes = [...files].reduce((n, [path, b]) => n + (RUN_OUTPUT_EXTRAS.has(path) ? 0 : sizeOfValue(b)), 0);
+    await pruneKept(keepOther);
     // A finished run keeps its model, not its checkpoint (bge-base's is ~1.3 GB).
     await store.delPrefix(CHECKPOINTS_PREFIX);
     Object.assign(record, { status: 'done', checkpointStep: null, finished: Date.now() });
@@ -589,6 +596,22 @@ export async function useKeptWeights(store: Store, which: 'best' | 'last'): Prom
   if (kept.choice === which || kept.best === kept.last) return record;
   const step = which === 'best' ? kept.best : kept.last;
   const weights = await readKeptWeights(store, step);
+  // Only the choice not taken is kept (one weights file, not two): the model's current trained tensors go to kept/ first.
+  const current = parseSafetensors((await store.get('model.safetensors'))!);
+  const config = JSON.parse(new TextDecoder().decode((await store.get('config.json'))!)) as { model_type?: unknown };
+  const arch = architectureOfType(config.model_type);
+  if (!arch) throw new Error(`${store.description}: config.json names model_type ${JSON.stringify(config.model_type)}, which no family builds`);
+  const held = new Map<string, Float32Array>();
+  const shapes = new Map<string, number[]>();
+  for (const [name, t] of current.tensors) {
+    const bare = bareWeightName(arch, name);
+    if (!weights.has(bare)) continue;
+    if (!(t.data instanceof Float32Array)) throw new Error(`model.safetensors: ${name} is not float32`);
+    held.set(bare, t.data.slice());
+    shapes.set(bare, t.shape);
+  }
+  if (held.size !== weights.size) throw new Error(`model.safetensors holds ${held.size} of the ${weights.size} trained tensors`);
+  await store.set(keptKey(kept.step), keptFile(held, shapes));
   // The folder as it is (model.safetensors holding the other choice): every tensor not trained stays as written.
   const files = new Map<string, Uint8Array>();
   for (const key of await store.keys()) {
@@ -606,5 +629,6 @@ export async function useKeptWeights(store: Store, which: 'best' | 'last'): Prom
   });
   for (const [path, bytes] of out) await store.set(path, bytes);
   await writeRunRecord(store, record);
+  await store.del(keptKey(step));
   return record;
 }
