@@ -4,7 +4,8 @@
 // revision, data set and column mapping, loss (inside MatryoshkaLoss with the same dims), batch
 // size, epochs or max steps, lr, scheduler, warmup, weight decay, clipping, accumulation, seed,
 // the NO_DUPLICATES sampler, the query and document prompts (per column for the trainer,
-// query_prompt / corpus_prompt for the evaluator), and one InformationRetrievalEvaluator per
+// query_prompt / corpus_prompt for the evaluator), evaluation during training as the HF Trainer has it
+// (eval_steps, load_best_model_at_end by eval.best, EarlyStoppingCallback), and one InformationRetrievalEvaluator per
 // dimension built as our evaluator builds its set (src/lib/eval/ir-set.ts). Every hyperparameter is a module-level
 // constant, so the script reads as a config and a test can read them back with Python's `ast`.
 // Differences it cannot remove are said in its docstring (data order: torch's RNG, not ours).
@@ -93,6 +94,9 @@ export function trainScript(config: RunConfig): string {
     ['MAX_SEQ_LENGTH', c.maxSeqLength],
     ['EVAL_BEFORE', c.eval.before],
     ['EVAL_EVERY_EPOCH', c.eval.everyEpoch],
+    ['EVAL_EVERY_UPDATES', c.eval.everyUpdates === 'auto' ? null : c.eval.everyUpdates, c.eval.everyUpdates === 'auto' ? "tabtune's 'auto' chose N from measured costs (docs/training.md#evaluation-during-training); set a number to evaluate every N steps" : 'evaluate every N optimizer steps (eval_strategy="steps")'],
+    ['EVAL_BEST', c.eval.best, '"mean" (nDCG@10 averaged over the dims), "dim_768" or a metric key: load_best_model_at_end by it; None: the last'],
+    ['EVAL_PATIENCE', c.eval.patience, 'EarlyStoppingCallback: stop after this many evaluations without improvement'],
     ['EVAL_AFTER', c.eval.after],
     ['RECIPE_COMPATIBLE_EVAL', c.eval.recipeCompatible],
     ['OUTPUT_DIR', 'tabtune-output'],
@@ -127,6 +131,7 @@ from sentence_transformers import (
 from sentence_transformers.evaluation import InformationRetrievalEvaluator, SequentialEvaluator
 from sentence_transformers.training_args import BatchSamplers
 from sentence_transformers.util import cos_sim
+from transformers import EarlyStoppingCallback
 
 ${constLines.join('\n')}
 
@@ -194,7 +199,11 @@ def main() -> None:
     train, test, ids = prepare(load_splits())
     hidden = model.get_sentence_embedding_dimension()
     dims = MATRYOSHKA_DIMS or [d for d in [768, 512, 256, 128, 64] if d <= hidden]
-    evaluator = SequentialEvaluator([ir_evaluator(train, test, ids, d) for d in dims]) if len(test) else None
+    # The sequential score is the mean of the dims' nDCG@10, what EVAL_BEST = "mean" compares.
+    evaluator = SequentialEvaluator([ir_evaluator(train, test, ids, d) for d in dims], main_score_function=lambda s: sum(s) / len(s)) if len(test) else None
+    during = evaluator is not None and (EVAL_EVERY_EPOCH or EVAL_EVERY_UPDATES is not None)
+    best = EVAL_BEST if during else None
+    best_metric = None if best is None else "eval_sequential_score" if best == "mean" else f"eval_{best}_cosine_ndcg@10" if best.count("_") == 1 else f"eval_{best}"
 
 ${lossLines(c).join('\n')}
 
@@ -213,8 +222,14 @@ ${lossLines(c).join('\n')}
         seed=SEED,
         batch_sampler=BatchSamplers.NO_DUPLICATES if BATCH_SAMPLER == "no_duplicates" else BatchSamplers.BATCH_SAMPLER,
         dataloader_drop_last=DROP_LAST,
-        eval_strategy="epoch" if (EVAL_EVERY_EPOCH and evaluator) else "no",
-        save_strategy="epoch",
+        eval_strategy="steps" if (EVAL_EVERY_UPDATES and evaluator) else "epoch" if (EVAL_EVERY_EPOCH and evaluator) else "no",
+        eval_steps=EVAL_EVERY_UPDATES,
+        # load_best_model_at_end needs a checkpoint at every evaluation
+        save_strategy="steps" if (EVAL_EVERY_UPDATES and evaluator) else "epoch",
+        save_steps=EVAL_EVERY_UPDATES or 500,
+        load_best_model_at_end=best is not None or (during and EVAL_PATIENCE is not None),
+        metric_for_best_model=best_metric or ("eval_sequential_score" if during and EVAL_PATIENCE is not None else None),
+        greater_is_better=True,
         save_total_limit=2,
         logging_steps=10,
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
@@ -222,7 +237,8 @@ ${lossLines(c).join('\n')}
     )
     if evaluator and EVAL_BEFORE:
         print("before:", evaluator(model))
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=loss, evaluator=evaluator)
+    callbacks = [EarlyStoppingCallback(early_stopping_patience=EVAL_PATIENCE)] if (during and EVAL_PATIENCE is not None) else None
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=loss, evaluator=evaluator, callbacks=callbacks)
     trainer.train()
     if evaluator and EVAL_AFTER:
         print("after:", evaluator(model))

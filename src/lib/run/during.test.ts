@@ -5,7 +5,8 @@
 // evaluations without improvement and keeps the best. Checkpoints are captured as the run writes
 // them (a store that copies every checkpoint), so each update's weights can be compared afterwards.
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +16,7 @@ import { evalCurves } from '../../ui/plot-data.ts';
 import { prepareDataset } from '../data/dataset.ts';
 import { parseDataFile } from '../data/parse.ts';
 import { evaluateModel } from '../eval/evaluate-model.ts';
+import { trainScript } from '../export/python-script.ts';
 import { architectureOfType, bareWeightName } from '../models/architectures.ts';
 import { BertEncoder } from '../models/encoder.ts';
 import { parseSafetensors } from '../models/safetensors.ts';
@@ -235,6 +237,25 @@ describe('the eval config and the rule for N', () => {
 
   it('a dim the run does not evaluate is refused before training', async () => {
     await expect(run({ cfg: config({ best: 'dim_64' }) })).rejects.toThrow(/eval\.best: dim 64 is not evaluated in this run \(its dims: dim_32, dim_16/);
+  });
+
+  it('train.py repeats it with the HF Trainer: eval_steps, load_best_model_at_end by the chosen metric, EarlyStoppingCallback', () => {
+    const p = join(work, 'train.py');
+    writeFileSync(p, trainScript(parseRunConfig({ loss: { type: 'mnrl', matryoshka: { dims: [32, 16] } }, eval: { everyUpdates: 5, best: 'dim_32', patience: 2 } })));
+    // Python reads it, and its module constants and the metric it derives are what the config says.
+    const read = JSON.parse(execFileSync('/usr/bin/python3', ['-c', `
+import ast, json, sys
+src = open(sys.argv[1]).read()
+tree = ast.parse(src)
+consts = {t.id: ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name) and t.id.startswith("EVAL_")}
+line = next(l for l in src.splitlines() if l.strip().startswith("best_metric = "))
+best = consts["EVAL_BEST"]
+metric = eval(line.split("=", 1)[1])
+print(json.dumps({"consts": consts, "metric": metric, "early": "EarlyStoppingCallback(early_stopping_patience=EVAL_PATIENCE)" in src}))
+`, p], { encoding: 'utf8' }));
+    expect(read.consts).toMatchObject({ EVAL_EVERY_UPDATES: 5, EVAL_BEST: 'dim_32', EVAL_PATIENCE: 2 });
+    expect(read.metric).toBe('eval_dim_32_cosine_ndcg@10');
+    expect(read.early).toBe(true);
   });
 
   it('N keeps evaluation under the share: E / (E + N·U) ≤ 0.15', () => {
