@@ -276,6 +276,7 @@ describe(`the page as people expect it (${engine})`, () => {
     expect([await page.attr('kept-choice', 'data-choice'), await page.attr('kept-choice', 'data-step')]).toEqual(['last', '6']);
     const series = evalCsv.slice(1).map((r) => Number(r.split(',')[1]));
     const bestAt = [2, 4, 6][series.indexOf(Math.max(...series))];
+    console.log(`evaluation during training: nDCG@10 ${series.join(', ')} at updates 2, 4, 6; best at ${bestAt}`);
     if (bestAt !== 6) {
       // Use the best: the model, its "after" and My models follow; then back to the last.
       await page.click('use-best');

@@ -211,6 +211,20 @@ describe('evaluation during training', () => {
     expectWeightsOf(await modelWeights(store), full.store.checkpoints.get(best)!, 'CLI --use best');
   }, 120_000);
 
+  it('eval.everyUpdates auto: N from the measured costs, recorded with its rule, and the last update evaluated', async () => {
+    const r = await run({ cfg: config({ everyUpdates: 'auto', before: true }) });
+    const rec = r.outcome.record;
+    const cost = rec.evalCost!;
+    expect(cost.every).toBeGreaterThanOrEqual(1);
+    expect(cost.why).toMatch(/^auto: an evaluation takes [\d.]+ s \(measured\), an update [\d.]+ s, so every \d+ updates keeps evaluation under 15 % of the run's time$/);
+    // N is the rule applied to the recorded figures.
+    expect(cost.every).toBe(evalEvery({ evalS: cost.evalEachS!, updateS: cost.updateEachS!, maxSteps: 8 }));
+    expect(rec.evals.at(-1)!.step).toBe(8);
+    expect(cost.evalS).toBeGreaterThan(0);
+    expect(cost.trainS).toBeGreaterThan(0);
+    expect(r.events.filter((e) => e.type === 'eval-cost')).toHaveLength(rec.evals.length);
+  }, 120_000);
+
   it('without eval.best the model is the last update\'s, with the best kept beside it', async () => {
     const r = await run({ cfg: config({}, { maxSteps: 4 }) });
     const rec = r.outcome.record;

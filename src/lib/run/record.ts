@@ -72,6 +72,9 @@ export interface EvalCostRecord {
   /** Seconds spent in evaluations during training and in training itself (updates, checkpoints), so far. */
   evalS: number;
   trainS: number;
+  /** Measured (or, before the first evaluation, estimated) seconds per evaluation and per update: the figures N is derived from. */
+  evalEachS?: number | null;
+  updateEachS?: number | null;
 }
 
 export interface RunRecord {

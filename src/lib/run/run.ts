@@ -315,13 +315,20 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
   const textsPerUpdate = config.batchSize * config.accumulation * (2 + (data.train[0]?.negatives?.length ?? 0));
   const evalTexts = irSet ? irSet.queries.size + irSet.corpus.size : 0;
   /** eval.everyUpdates 'auto': N from the measured (else estimated) evaluation time and the measured update time. */
-  const autoEvery = (): void => {
-    const times = updateTimes.length > 1 ? updateTimes.slice(1) : updateTimes; // the first update also builds the sessions
-    if (!times.length) return;
-    const updateS = times.reduce((a, b) => a + b, 0) / times.length;
+  /** Mean seconds per update (the first left out once there are others: it also builds the sessions) and per evaluation (null before one is timed). */
+  const measure = (): { updateS: number | null; evalS: number | null } => {
+    const times = updateTimes.length > 1 ? updateTimes.slice(1) : updateTimes;
     const timed = record.evals.filter((e) => e.seconds !== undefined);
-    const measured = timed.length ? timed.reduce((a, e) => a + e.seconds!, 0) / timed.length : beforeS;
+    return {
+      updateS: times.length ? times.reduce((a, b) => a + b, 0) / times.length : null,
+      evalS: timed.length ? timed.reduce((a, e) => a + e.seconds!, 0) / timed.length : beforeS,
+    };
+  };
+  const autoEvery = (): void => {
+    const { updateS, evalS: measured } = measure();
+    if (updateS === null) return;
     const evalS = measured ?? estimateEvalS({ evalTexts, textsPerUpdate, updateS });
+    Object.assign(cost, { evalEachS: evalS, updateEachS: updateS });
     cost.every = evalEvery({ evalS, updateS, maxSteps: trainer.plan.maxSteps });
     cost.why = `auto: an evaluation takes ${evalS.toFixed(2)} s (${measured === null ? 'estimated from the update time' : 'measured'}), an update ${updateS.toFixed(2)} s, ` +
       `so every ${cost.every} updates keeps evaluation under ${Math.round(EVAL_TIME_SHARE * 100)} % of the run's time`;
@@ -335,6 +342,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
     record.evals = [...record.evals.filter((e) => e.step !== step), { epoch, step, result, at, seconds }];
     await trackBest(step);
     if (config.eval.everyUpdates === 'auto') autoEvery();
+    else Object.assign(cost, { evalEachS: measure().evalS, updateEachS: measure().updateS });
     await save();
     emit({ type: 'eval-cost', cost: { ...cost }, best: record.best ? { ...record.best } : null });
     const patience = config.eval.patience;
