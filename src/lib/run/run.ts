@@ -388,7 +388,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
       Object.assign(record, { step: trainer.step, checkpointStep: trainer.step, losses: lossesOf(trainer.events) });
       // The best so far among the evaluations the checkpoint came after, with its kept weights.
       const b = bestOf(record.evals.map((e) => ({ step: e.step, value: metricValue(e.result, bestMetric) })));
-      if (b && (await store.get(keptKey(b.best.step)))) record.best = { metric: bestMetric, step: b.best.step, value: b.best.value, since: b.since };
+      if (b && (await store.keys(KEPT_PREFIX)).includes(keptKey(b.best.step))) record.best = { metric: bestMetric, step: b.best.step, value: b.best.value, since: b.since };
       else if (b) emit({ type: 'warning', message: `the weights of the best evaluation so far (update ${b.best.step}) are not in the store; the best is chosen among the evaluations from here on` });
       await pruneKept(record.best ? [record.best.step] : []);
     }
