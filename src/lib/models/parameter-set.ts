@@ -13,26 +13,45 @@
 // So a consumer iterates `inputs` (what a graph declares and the encoder uploads) or `trained`
 // (what gets `grad/<name>`, AdamW and a checkpoint slot), never bertParameters or a name filter.
 //
-// Today every parameter but BERT's pooler trains (sentence-transformers never uses the pooler, so
-// the graphs leave it out and it is copied unchanged on export). The split into `use` values is
-// what lets a run train a subset later: a frozen tensor would be a third `use` (a graph input
-// with no gradient), and extra tensors that are not in the model file (adapters) would be further
-// entries with their own role; consumers that read `inputs` and `trained` need no change for
-// either.
+// What trains comes from the run's `trainable` section (trainable.ts, docs/lora.md): in full
+// fine-tuning every parameter but BERT's pooler trains (sentence-transformers never uses the
+// pooler, so the graphs leave it out and it is copied unchanged on export); frozen tensors
+// (`use: 'frozen'`) are graph inputs with no gradient, no moments and no checkpoint slot; LoRA adds
+// adapter tensors that are not in the model file (role 'adapter', after the model's tensors, named
+// `<module>.lora_A.weight` / `.lora_B.weight`) and freezes every tensor of the model. Consumers
+// that read `inputs` and `trained` need no change for any mode.
 // Not the weights' loading or checking (sentence-model.ts), nor the config (bert-config.ts).
 //
 // Shape letters as in bert.ts.
 
 import { type BertConfig, bertParameters } from './bert-config.ts';
+import { FULL, loraNames, loraTargets, type Trainable } from './trainable.ts';
 
-/** What a tensor is part of: the embedding tables, attention, the feed-forward block, a LayerNorm, BERT's pooler. */
-export type ParameterRole = 'embedding' | 'attention' | 'ffn' | 'norm' | 'pooler';
+/** What a tensor is part of: the embedding tables, attention, the feed-forward block, a LayerNorm, BERT's pooler, a LoRA adapter. */
+export type ParameterRole = 'embedding' | 'attention' | 'ffn' | 'norm' | 'pooler' | 'adapter';
 
 /**
  * How a run uses a tensor: `trained` — a graph input that gets a gradient and an AdamW update;
- * `unused` — no graph reads it (the pooler), its file values are carried through on export.
+ * `frozen` — a graph input with no gradient (its values stay the base model's); `unused` — no
+ * graph reads it (the pooler and its adapters), its values are carried through on export.
  */
-export type ParameterUse = 'trained' | 'unused';
+export type ParameterUse = 'trained' | 'frozen' | 'unused';
+
+/** For an adapter tensor: the linear module it adapts (`encoder.layer.0.attention.self.query`) and which factor. */
+export interface AdapterOf {
+  readonly module: string;
+  /** A [r, in] or B [out, r]. */
+  readonly factor: 'A' | 'B';
+}
+
+/** A LoRA run's adapter settings, as the graphs need them. */
+export interface LoraSettings {
+  readonly r: number;
+  readonly alpha: number;
+  /** α / r, the factor on the adapter's output. */
+  readonly scale: number;
+  readonly dropout: number;
+}
 
 export interface Parameter {
   /** Hugging Face name without a model prefix (`encoder.layer.3.attention.self.query.weight`). */
@@ -50,18 +69,31 @@ export interface Parameter {
    * leave out LayerNorm parameters and every name containing "bias"; embedding tables decay.
    */
   readonly decay: boolean;
+  /** Set for LoRA adapter tensors (role 'adapter'), which the model file does not hold. */
+  readonly adapter?: AdapterOf;
 }
 
 export class ParameterSet {
-  /** Every tensor, in state_dict order (the pooler last). */
+  /** Every tensor of the run: the model file's in state_dict order (the pooler last), then the adapters. */
   readonly all: readonly Parameter[];
+  /** The model file's tensors (`all` without the adapters). */
+  readonly base: readonly Parameter[];
+  /** LoRA adapter tensors, A then B per adapted module, in the modules' order; empty unless LoRA. */
+  readonly adapters: readonly Parameter[];
   /** What the graphs take as weight inputs and the encoder holds on its device, in order. */
   readonly inputs: readonly Parameter[];
   /** What gets `grad/<name>`, AdamW state and a checkpoint slot, in order. */
   readonly trained: readonly Parameter[];
+  /** Graph inputs without a gradient: their values stay the base model's. */
+  readonly frozen: readonly Parameter[];
   private readonly byName: ReadonlyMap<string, Parameter>;
 
-  constructor(params: readonly Parameter[]) {
+  /** `trainable`: the mode the set was built for; `lora`: its adapter settings when the mode is LoRA. */
+  constructor(
+    params: readonly Parameter[],
+    readonly trainable: Trainable = FULL,
+    readonly lora: LoraSettings | null = null,
+  ) {
     const byName = new Map<string, Parameter>();
     for (const p of params) {
       if (byName.has(p.name)) throw new Error(`parameter set: ${p.name} is listed twice`);
@@ -69,8 +101,20 @@ export class ParameterSet {
     }
     this.byName = byName;
     this.all = params;
+    this.base = params.filter((p) => !p.adapter);
+    this.adapters = params.filter((p) => p.adapter);
     this.inputs = params.filter((p) => p.use !== 'unused');
     this.trained = params.filter((p) => p.use === 'trained');
+    this.frozen = params.filter((p) => p.use === 'frozen');
+    if (this.adapters.length && !lora) throw new Error('parameter set: adapters without LoRA settings');
+  }
+
+  /** The adapters of linear module `module` (A [r, in], B [out, r]) when the graphs read them, else null. */
+  loraOf(module: string): { a: Parameter; b: Parameter } | null {
+    const n = loraNames(module);
+    const a = this.byName.get(n.a);
+    const b = this.byName.get(n.b);
+    return a && b && a.use !== 'unused' ? { a, b } : null;
   }
 
   has(name: string): boolean {
@@ -89,9 +133,19 @@ export class ParameterSet {
     return elements(this.trained);
   }
 
-  /** Elements of every tensor (what the model file holds, the pooler included). */
+  /** Elements of the model file's tensors (the pooler included, the adapters not). */
   get totalSize(): number {
-    return elements(this.all);
+    return elements(this.base);
+  }
+
+  /** Elements of the frozen tensors (graph inputs held but never updated). */
+  get frozenSize(): number {
+    return elements(this.frozen);
+  }
+
+  /** Elements of the adapters (LoRA's extra tensors, the pooler's included). */
+  get adapterSize(): number {
+    return elements(this.adapters);
   }
 
   /** `name → shape` of the trained parameters (a checkpoint's shapes). */
@@ -120,22 +174,53 @@ function roleOf(name: string): ParameterRole {
 /** The HF Trainer's rule: no decay for LayerNorm parameters or any name containing "bias". */
 const decays = (name: string, role: ParameterRole) => role !== 'norm' && !name.includes('bias');
 
+/** Whether `trainable` freezes a base tensor of `role` in encoder layer `layer` (null: embeddings). */
+function frozenBy(trainable: Trainable, role: ParameterRole, layer: number | null): boolean {
+  switch (trainable.mode) {
+    case 'full':
+      return false;
+    case 'freeze':
+      return layer === null ? role !== 'pooler' && trainable.embeddings : layer < trainable.layers;
+    case 'lora':
+      return true;
+    default: {
+      const never: never = trainable;
+      throw new Error(`parameter set: unknown mode ${JSON.stringify(never)}`);
+    }
+  }
+}
+
 /**
  * The parameter set of a BERT-family model (bertParameters: the names do not depend on the
- * family): every tensor but the pooler trains.
+ * family) for a run's `trainable` mode (default: full fine-tuning, every tensor but the pooler
+ * trains). `trainable` is assumed checked against the config (resolveTrainable); a LoRA target
+ * that matches nothing still throws here.
  */
-export function parameterSet(config: BertConfig): ParameterSet {
-  return new ParameterSet(bertParameters(config).map((p) => {
+export function parameterSet(config: BertConfig, trainable: Trainable = FULL): ParameterSet {
+  const base: Parameter[] = bertParameters(config).map((p) => {
     const role = roleOf(p.name);
     const layer = LAYER.exec(p.name);
+    const l = layer ? Number(layer[1]) : null;
     return {
       name: p.name,
       shape: p.shape,
       size: p.shape.reduce((a, b) => a * b, 1),
-      layer: layer ? Number(layer[1]) : null,
+      layer: l,
       role,
-      use: p.pooler ? 'unused' : 'trained',
+      use: p.pooler ? 'unused' : frozenBy(trainable, role, l) ? 'frozen' : 'trained',
       decay: decays(p.name, role),
     };
-  }));
+  });
+  if (trainable.mode !== 'lora') return new ParameterSet(base, trainable);
+  const { r, alpha, dropout } = trainable;
+  const adapters: Parameter[] = loraTargets(config, trainable).flatMap((m) => {
+    const n = loraNames(m.module);
+    // The pooler's adapters exist (PEFT adds them; its folder lists them) but no graph reads them.
+    const use = m.layer === null ? 'unused' : 'trained';
+    const entry = (name: string, shape: number[], factor: 'A' | 'B'): Parameter => ({
+      name, shape, size: shape[0] * shape[1], layer: m.layer, role: 'adapter', use, decay: decays(name, 'adapter'), adapter: { module: m.module, factor },
+    });
+    return [entry(n.a, [r, m.in], 'A'), entry(n.b, [m.out, r], 'B')];
+  });
+  return new ParameterSet([...base, ...adapters], trainable, { r, alpha, scale: alpha / r, dropout });
 }

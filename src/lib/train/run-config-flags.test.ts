@@ -30,6 +30,14 @@ describe('flags', () => {
     expect(c.loss).toEqual({ type: 'triplet', margin: 1, distance: 'euclidean', matryoshka: { dims: [768, 512, 256, 128, 64] } });
   });
 
+  it('reads the trainable section: a new mode starts from its defaults; target modules as a list or all-linear', () => {
+    const c = overrideFromFlags(defaultRunConfig(), ['--trainable.r', '16', '--trainable.mode', 'lora', '--trainable.targetModules', 'query,output.dense']);
+    expect(c.trainable).toEqual({ mode: 'lora', r: 16, alpha: 8, dropout: 0, targetModules: ['query', 'output.dense'] });
+    expect(overrideFromFlags(c, ['--trainable.targetModules', 'all-linear']).trainable).toMatchObject({ targetModules: 'all-linear' });
+    expect(overrideFromFlags(c, ['--trainable.mode', 'freeze', '--trainable.layers', '6']).trainable).toEqual({ mode: 'freeze', embeddings: true, layers: 6 });
+    expect(errorOf(() => overrideFromFlags(c, ['--trainable.dropout', '2'])).field).toBe('trainable.dropout');
+  });
+
   it('rejects unknown flags and bad values with the field path', () => {
     expect(errorOf(() => overrideFromFlags(defaultRunConfig(), ['--lrr', '1'])).field).toBe('lrr');
     expect(errorOf(() => overrideFromFlags(defaultRunConfig(), ['--batchSize', 'big'])).message).toMatch(/^batchSize: must be a number/);

@@ -17,6 +17,8 @@ const ARRAY_PATHS = new Set(['loss.matryoshka.dims', 'loss.matryoshka.weights'])
 function coerce(path: string, text: string): Json {
   if (STRING_PATHS.has(path)) return text === 'null' ? null : text;
   const t = text.trim();
+  // `--trainable.targetModules query,value` or `all-linear`: module names, never numbers.
+  if (path === 'trainable.targetModules' && !t.startsWith('[')) return t === 'all-linear' ? t : t.split(',').map((s) => s.trim());
   if (t === 'true') return true;
   if (t === 'false') return false;
   if (t === 'null') return null;
@@ -80,13 +82,16 @@ export function overrideFromFlags(config: RunConfig, flags: readonly string[] | 
     entries.push(...Object.entries(flags as Record<string, Json>));
   }
   // A new loss type starts from that type's defaults (scale does not carry over to triplet), so
-  // `--loss.type triplet --loss.margin 1` works in either order; Matryoshka stays.
-  const byTypeFirst = [...entries.filter(([k]) => k === 'loss.type'), ...entries.filter(([k]) => k !== 'loss.type')];
+  // `--loss.type triplet --loss.margin 1` works in either order; Matryoshka stays. The same for a
+  // new trainable mode (`--trainable.mode lora --trainable.r 16`).
+  const first = (k: string) => k === 'loss.type' || k === 'trainable.mode';
+  const byTypeFirst = [...entries.filter(([k]) => first(k)), ...entries.filter(([k]) => !first(k))];
   for (const [k, v] of byTypeFirst) {
     if (k === 'loss.type' && isObj(json.loss) && json.loss.type !== v) {
       const { matryoshka } = json.loss;
       json.loss = matryoshka === undefined ? {} : { matryoshka };
     }
+    if (k === 'trainable.mode' && isObj(json.trainable) && json.trainable.mode !== v) json.trainable = {};
     // A prompt is a name or a text, never both: either flag replaces what the config had.
     const prompt = /^prompts\.(query|document)\.(name|text)$/.exec(k);
     if (prompt && isObj(json.prompts)) json.prompts[prompt[1]] = {};

@@ -23,10 +23,11 @@ describe('share links', () => {
       data: { source: './my data', columns: { anchor: 'q', positive: 'd', id: 'doc_id' }, testSplit: null, testFraction: 0.2 },
       loss: { type: 'mnrl_symmetric', scale: 25, matryoshka: { dims: [384, 128], weights: [1, 0.5] } },
       lr: 3e-5, gradCache: { miniBatchSize: 4 }, maxSteps: 50, sampler: 'batch', output: 'out/run 1', memoryBudgetMB: 2048,
+      trainable: { mode: 'lora', r: 16, targetModules: 'all-linear' },
     });
     const params = toSearchParams(c);
     expect([...params.keys()].sort()).toEqual(
-      ['data.columns', 'data.source', 'data.testFraction', 'data.testSplit', 'gradCache', 'loss', 'lr', 'maxSteps', 'memoryBudgetMB', 'model.id', 'output', 'sampler'],
+      ['data.columns', 'data.source', 'data.testFraction', 'data.testSplit', 'gradCache', 'loss', 'lr', 'maxSteps', 'memoryBudgetMB', 'model.id', 'output', 'sampler', 'trainable'],
     );
     const back = fromSearchParams(new URLSearchParams(params.toString()));
     expect(back).toEqual(c);

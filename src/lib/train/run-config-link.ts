@@ -8,7 +8,7 @@ import { overrideFromFlags } from './run-config-flags.ts';
 import { defaultRunConfig, isObj, type Json, type Obj, type RunConfig } from './run-config.ts';
 
 /** Fields compared and written as one JSON value in share links (their inner fields come and go together). */
-const ATOMIC_PATHS = ['loss', 'data.columns', 'gradCache', 'prompts.query', 'prompts.document'];
+const ATOMIC_PATHS = ['loss', 'data.columns', 'gradCache', 'prompts.query', 'prompts.document', 'trainable'];
 
 function getPath(o: Json, path: string): Json {
   let x = o;

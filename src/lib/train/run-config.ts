@@ -24,6 +24,7 @@
 import { DEFAULT_DATASET_ID, DEFAULT_MODEL_ID } from '../config.ts';
 import { validateLossSpec, withLossDefaults, type LossSpec } from '../losses/spec.ts';
 import { DEFAULT_PROMPT_CHOICES, parsePromptChoices, PromptError, type PromptChoices } from '../models/prompts.ts';
+import { FULL, parseTrainable, type Trainable, TrainableError } from '../models/trainable.ts';
 import { SCHEDULER_TYPES, type SchedulerType, type TrainerVariant } from './schedule.ts';
 import type { SamplerKind } from './sampler.ts';
 import type { MomentPrecision } from './optimizer.ts';
@@ -60,6 +61,8 @@ export interface RunConfig {
   loss: LossSpec;
   /** Query prompt (queries, the anchor column) and document prompt (corpus, positives, negatives): src/lib/models/prompts.ts. */
   prompts: PromptChoices;
+  /** What trains: everything (full), frozen embeddings/lowest layers, or LoRA adapters (src/lib/models/trainable.ts). */
+  trainable: Trainable;
   batchSize: number;
   /** 'auto': fused step when the run fits memoryBudgetMB, else GradCache with the largest mini-batch that fits. */
   gradCache: 'auto' | 'off' | { miniBatchSize: number };
@@ -112,6 +115,7 @@ export function defaultRunConfig(): RunConfig {
     data: { source: DEFAULT_DATASET_ID, revision: 'main', columns: null, trainSplit: 'train', testSplit: 'test', testFraction: 0.1, splitSeed: 42 },
     loss: { type: 'mnrl', scale: 20, matryoshka: { dims: [...RECIPE_MATRYOSHKA_DIMS] } },
     prompts: { ...DEFAULT_PROMPT_CHOICES },
+    trainable: { ...FULL },
     batchSize: 32,
     gradCache: 'auto',
     memoryBudgetMB: null,
@@ -270,6 +274,14 @@ export function parseRunConfig(json: Json, opts: { hidden?: number } = {}): RunC
     throw e;
   }
 
+  let trainable: Trainable;
+  try {
+    trainable = parseTrainable(get('trainable'));
+  } catch (e) {
+    if (e instanceof TrainableError) throw new RunConfigError(e.field, e.reason);
+    throw e;
+  }
+
   const gc = get('gradCache');
   let gradCache: RunConfig['gradCache'];
   if (gc === 'auto' || gc === 'off') gradCache = gc;
@@ -290,6 +302,7 @@ export function parseRunConfig(json: Json, opts: { hidden?: number } = {}): RunC
     data,
     loss,
     prompts,
+    trainable,
     batchSize,
     gradCache,
     memoryBudgetMB: nullable(get('memoryBudgetMB'), (v) => num(v, 'memoryBudgetMB', { min: 0, minExclusive: true })),
