@@ -20,6 +20,10 @@ export interface LoraExportSpec {
   targetModules: readonly string[] | string;
 }
 
+/** What a package holds (docs/export-forms.md): the plain model, or a LoRA run's PEFT adapter folder. */
+export type ExportForm = 'merged' | 'adapter';
+export const EXPORT_FORMS: readonly ExportForm[] = ['merged', 'adapter'];
+
 export const LORA_A = '.lora_A.weight';
 export const LORA_B = '.lora_B.weight';
 /** The prefix PEFT's state dict puts before every key: its PeftModel wraps a LoraModel that wraps the model. */
