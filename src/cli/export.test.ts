@@ -10,6 +10,11 @@
 // run config's hyperparameters. What leaves the machine: a run from absolute --model/--data paths
 // with `.env`, `.git/config` and stray files planted in its folder exports (folder and zip) and
 // pushes only the package's files, and no exported file, train.py or commit message holds a path.
+// A LoRA run's folder (written as a finished run writes it: run.ts' runExportWeights, with
+// adapters of the run's shapes) exports merged — model.safetensors is base + (α/r)·B·A within
+// 1e-6 of this test's own product, and its ONNX gives in transformers.js what `tabtune embed`
+// gives (1e-4) — and with --adapter as PEFT's folder: the adapter files, no base weights, a card
+// that says so, and --adapter refused with ONNX or for a run without adapters.
 
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -32,6 +37,15 @@ import { commitMessage } from '../lib/export/hub-push.ts';
 import { parseSafetensors } from '../lib/models/safetensors.ts';
 import type { RunRecord } from '../lib/run/record.ts';
 import { parseRunConfig } from '../lib/train/run-config.ts';
+import { runExportWeights } from '../lib/export/lora-export.ts';
+import { modelCard } from '../lib/export/model-card.ts';
+import { exportSentenceTransformers } from '../lib/export/st-folder.ts';
+import { parameterSet } from '../lib/models/parameter-set.ts';
+import { loadSentenceModel } from '../lib/models/sentence-model.ts';
+import { RUN_RECORD_FORMAT, writeRunRecord } from '../lib/run/record.ts';
+import type { Provenance } from '../lib/run/identity.ts';
+import { PlainFolderStore } from '../lib/store/plain-folder-store.ts';
+import { Rng } from '../lib/util/rng.ts';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const BIN = join(ROOT, 'bin/tabtune.js');
@@ -209,6 +223,117 @@ describe('tabtune export', () => {
       expect(fromPython[name][0], name).toEqual(t.shape);
       expect(Float32Array.from(fromPython[name][1]), name).toEqual(t.data);
     }
+  }, 120_000);
+});
+
+/** Every file under `dir` by relative path → bytes. */
+function readTree(dir: string): Map<string, Uint8Array> {
+  const out = new Map<string, Uint8Array>();
+  for (const p of Object.keys(folderDigest(dir))) out.set(p, new Uint8Array(readFileSync(join(dir, p))));
+  return out;
+}
+
+describe('a LoRA run, exported merged and as a PEFT adapter', () => {
+  it('merged: base + (α/r)·B·A (1e-6), ONNX in transformers.js equal to tabtune embed (1e-4); adapter: PEFT\'s files, no base weights', async () => {
+    const files = readTree(f.tinyBge);
+    const model = loadSentenceModel(files);
+    const config = parseRunConfig({
+      model: { id: 'org/tiny-bge' }, data: { source: 'org/qa-tiny' }, seed: 5,
+      trainable: { mode: 'lora', r: 4, alpha: 8, targetModules: ['query', 'value', 'output.dense'] },
+    });
+    const set = parameterSet(model.config, config.trainable);
+    const rng = new Rng(11);
+    // Trained adapters: B away from its zero start, so the merged model differs from the base.
+    const values = new Map(set.trained.map((p) => [p.name, Float32Array.from({ length: p.size }, () => 0.5 * (2 * rng.uniform() - 1))]));
+    expect([...values.keys()].every((n) => n.includes('.lora_'))).toBe(true);
+    const out = runExportWeights({ set, trained: values, base: model.weights, seed: config.seed, baseModel: 'org/tiny-bge', revision: null });
+    const record = {
+      format: RUN_RECORD_FORMAT, version: 1, runId: 'lora', name: 'tiny-bge LoRA', status: 'done', config, baseModel: 'org/tiny-bge', dataSource: 'org/qa-tiny',
+      provenance: {} as Provenance, step: 3, maxSteps: 3, checkpointStep: null, path: null, before: null, after: null, evals: [], losses: [], error: null, fault: null,
+      started: 0, updated: 0, finished: 0, modelBytes: null,
+    } satisfies RunRecord;
+    const dir = join(work, 'lora-run');
+    const store = new PlainFolderStore(dir);
+    const folder = exportSentenceTransformers({ sourceFiles: files, weights: out.weights, readme: modelCard(record), extra: out.adapterFiles! });
+    for (const [p, v] of folder) await store.set(p, v);
+    await writeRunRecord(store, record);
+
+    // The merged weights, against this test's own product of the adapters.
+    const st = parseSafetensors(new Uint8Array(readFileSync(join(dir, 'model.safetensors'))));
+    const base = parseSafetensors(new Uint8Array(readFileSync(join(f.tinyBge, 'model.safetensors'))));
+    let worst = 0;
+    let moved = 0;
+    const modules = [...new Set(set.adapters.map((p) => p.adapter!.module))];
+    expect(modules).toHaveLength(2 * 4); // query, value, attention.output.dense, output.dense × 2 layers
+    for (const module of modules) {
+      const a = values.get(`${module}.lora_A.weight`)!;
+      const b = values.get(`${module}.lora_B.weight`)!;
+      const key = [...base.tensors.keys()].find((k) => k === `${module}.weight` || k.endsWith(`.${module}.weight`))!;
+      const [rows, cols] = base.tensors.get(key)!.shape;
+      const w0 = base.tensors.get(key)!.data as Float32Array;
+      const w = st.tensors.get(key)!.data as Float32Array;
+      for (let o = 0; o < rows; o++) {
+        for (let i = 0; i < cols; i++) {
+          let d = 0;
+          for (let k = 0; k < 4; k++) d += b[o * 4 + k] * a[k * cols + i];
+          worst = Math.max(worst, Math.abs(w[o * cols + i] - (w0[o * cols + i] + (8 / 4) * d)));
+          moved = Math.max(moved, Math.abs(w[o * cols + i] - w0[o * cols + i]));
+        }
+      }
+    }
+    console.log(`LoRA merged: max |W' − (W + α/r·B·A)| ${worst.toExponential(2)}, max change ${moved.toFixed(3)}`);
+    expect(worst).toBeLessThanOrEqual(1e-6);
+    expect(moved).toBeGreaterThan(1e-2);
+    for (const [k, t] of base.tensors) if (!modules.some((m) => k.endsWith(`${m}.weight`))) expect(st.tensors.get(k)!.data, k).toEqual(t.data);
+
+    // Merged export: a plain model whose ONNX transformers.js runs as tabtune embed does.
+    const merged = await tabtune(['export', '--model', dir, '--out', join(work, 'lora-merged'), '--onnx']);
+    expect(merged.code, merged.stderr).toBe(0);
+    const mergedFiles = Object.keys(folderDigest(join(work, 'lora-merged')));
+    expect(mergedFiles).toEqual(expect.arrayContaining(['model.safetensors', 'config.json', 'onnx/model.onnx']));
+    expect(mergedFiles.filter((p) => p.startsWith('adapter_'))).toEqual([]);
+    const texts = ['Which planet is known as the Red Planet?', 'Keldor is a small city on the north coast.', 'a'];
+    writeFileSync(join(work, 'texts-lora.txt'), texts.join('\n') + '\n');
+    const embed = async (model: string, name: string) => {
+      const r = await tabtune(['embed', '--model', model, '--texts', join(work, 'texts-lora.txt'), '--out', join(work, name)]);
+      expect(r.code, r.stderr).toBe(0);
+      return (JSON.parse(readFileSync(join(work, name), 'utf8')) as { embeddings: number[][] }).embeddings.flat();
+    };
+    const want = await embed(dir, 'emb-lora.json');
+    const baseEmb = await embed(f.tinyBge, 'emb-lora-base.json');
+    env.allowRemoteModels = false;
+    env.allowLocalModels = true;
+    env.localModelPath = `${work}/`;
+    const extractor = await pipeline('feature-extraction', 'lora-merged', { dtype: 'fp32' });
+    const got = (await extractor(texts, { pooling: 'cls', normalize: true })).data as Float32Array;
+    expect(got.length).toBe(want.length);
+    const err = Math.max(...want.map((v, i) => Math.abs(got[i] - v)));
+    const fromBase = Math.max(...want.map((v, i) => Math.abs(baseEmb[i] - v)));
+    console.log(`LoRA merged ONNX: transformers.js vs tabtune embed max abs err ${err.toExponential(2)}; vs the base model ${fromBase.toFixed(3)}`);
+    expect(err).toBeLessThanOrEqual(1e-4);
+    expect(fromBase).toBeGreaterThan(1e-3);
+    expect(readFileSync(join(work, 'lora-merged/README.md'), 'utf8')).toContain('the adapters are merged into the weights');
+
+    // Adapter export: PEFT's folder on the base, as sentence-transformers saves one.
+    const adapter = await tabtune(['export', '--model', dir, '--out', join(work, 'lora-adapter'), '--adapter']);
+    expect(adapter.code, adapter.stderr).toBe(0);
+    const adapterFiles = Object.keys(folderDigest(join(work, 'lora-adapter'))).sort();
+    expect(adapterFiles).toEqual(expect.arrayContaining(['adapter_config.json', 'adapter_model.safetensors', 'modules.json', '1_Pooling/config.json', 'tokenizer.json', 'README.md']));
+    expect(adapterFiles.filter((p) => p === 'model.safetensors' || p === 'config.json' || p.startsWith('onnx/'))).toEqual([]);
+    const peft = parseSafetensors(new Uint8Array(readFileSync(join(work, 'lora-adapter/adapter_model.safetensors'))));
+    for (const [name, v] of values) expect(peft.tensors.get(`base_model.model.${name}`)!.data, name).toEqual(v);
+    expect(JSON.parse(readFileSync(join(work, 'lora-adapter/adapter_config.json'), 'utf8'))).toMatchObject({
+      peft_type: 'LORA', task_type: 'FEATURE_EXTRACTION', base_model_name_or_path: 'org/tiny-bge', r: 4, lora_alpha: 8, target_modules: ['query', 'value', 'output.dense'],
+    });
+    expect(readFileSync(join(work, 'lora-adapter/README.md'), 'utf8')).toContain('A PEFT LoRA adapter');
+
+    // Refusals: no ONNX for an adapter; no adapter for a full run.
+    const withOnnx = await tabtune(['export', '--model', dir, '--out', join(work, 'lora-x'), '--adapter', '--onnx']);
+    expect(withOnnx.code).not.toBe(0);
+    expect(withOnnx.stderr).toMatch(/--adapter has no ONNX/);
+    const fullRun = await tabtune(['export', '--model', trained, '--out', join(work, 'full-x'), '--adapter']);
+    expect(fullRun.code).not.toBe(0);
+    expect(fullRun.stderr).toMatch(/only a LoRA run/);
   }, 120_000);
 });
 

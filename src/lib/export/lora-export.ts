@@ -9,7 +9,9 @@
 // Not the training of the adapters, not the target matching (trainable.ts), not the packaging
 // of the other files (package.ts, st-folder.ts).
 
+import type { ParameterSet } from '../models/parameter-set.ts';
 import { writeSafetensors, type TensorToWrite } from '../models/safetensors.ts';
+import { initAdapterWeights } from '../models/trainable.ts';
 
 /** What the export needs of a run's LoRA settings (the run config's `trainable` section in lora mode). */
 export interface LoraExportSpec {
@@ -175,4 +177,43 @@ export function adaptersFromPeft(tensors: ReadonlyMap<string, { data: ArrayLike<
   }
   loraModules(out.keys());
   return out;
+}
+
+/**
+ * A finished run's weights as the sentence-transformers folder takes them, and for a LoRA run its
+ * adapter folder's files (written beside the merged model so either form can be packaged later).
+ * `trained`: the trainer's tensors by bare name (base tensors it trained; for LoRA, the adapters);
+ * `base`: the model's own values (frozen tensors, and the W that adapters merge into). The
+ * pooler's adapters, which PEFT adds and no graph reads, keep their initial values
+ * (trainable.ts initAdapterWeights: A from the run's seed, B zeros), as PEFT would save them.
+ */
+export function runExportWeights(o: {
+  set: ParameterSet;
+  trained: ReadonlyMap<string, Float32Array>;
+  base: ReadonlyMap<string, { data: Float32Array }>;
+  seed: number;
+  baseModel: string;
+  revision: string | null;
+}): { weights: Map<string, Float32Array>; adapterFiles: Map<string, Uint8Array> | null } {
+  const { set, trained } = o;
+  const lora = set.trainable.mode === 'lora' ? set.trainable : null;
+  if (!lora || !set.lora) return { weights: new Map(trained), adapterFiles: null };
+  const missing = set.adapters.filter((p) => !trained.has(p.name));
+  const initial = missing.length ? initAdapterWeights(missing, o.seed) : new Map<string, Float32Array>();
+  const adapters = new Map<string, Float32Array>();
+  for (const p of set.adapters) adapters.set(p.name, trained.get(p.name) ?? initial.get(p.name)!);
+  // The base weights of the adapted modules, to merge into; any base tensor the run trained as well.
+  const weights = new Map<string, Float32Array>();
+  for (const [name, w] of trained) if (!isLoraName(name)) weights.set(name, w);
+  for (const module of loraModules(adapters.keys())) {
+    const name = module + '.weight';
+    if (weights.has(name)) continue;
+    const w = o.base.get(name);
+    if (!w) throw new Error(`LoRA export: the model has no ${name}`);
+    weights.set(name, w.data);
+  }
+  return {
+    weights: mergeLora(weights, adapters, set.lora),
+    adapterFiles: adapterFolderFiles({ spec: lora, adapters, baseModel: o.baseModel, revision: o.revision }),
+  };
 }

@@ -21,6 +21,8 @@ import { beforeAfterRows } from '../eval/report.ts';
 import { modelCard } from '../export/model-card.ts';
 import { publicConfig, publicName } from '../export/public-names.ts';
 import { exportSentenceTransformers } from '../export/st-folder.ts';
+import { runExportWeights } from '../export/lora-export.ts';
+import { parameterSet } from '../models/parameter-set.ts';
 import { CONFIG_ST_FILE, exportedPrompts, type ModelPrompts, PromptError, resolvePrompts, textChoices, type TextPrompts } from '../models/prompts.ts';
 import { modelFilesBytes, withSingleWeightsFile, type SentenceModel } from '../models/sentence-model.ts';
 import type { Runtime } from '../runtime/types.ts';
@@ -409,15 +411,21 @@ function runOutputs(record: RunRecord, model: RunModel, weights: ReadonlyMap<str
         .map((r) => ({ key: `dim_${r.dim}_${r.key}`, before: r.before, after: r.after }))
     : [];
   const stConfig = promptsConfigFile(model.files, model.model.prompts, runPrompts(config, model.model.prompts));
+  // A LoRA run writes its adapters merged into the weights and, beside them, its PEFT adapter folder's files (docs/export-forms.md).
+  const out = runExportWeights({
+    set: parameterSet(model.model.config, config.trainable), trained: weights, base: model.model.weights, seed: config.seed,
+    baseModel: publicName(config.model.id), revision: config.model.revision === 'main' ? null : config.model.revision,
+  });
   return exportSentenceTransformers({
     sourceFiles: withSingleWeightsFile(model.files),
-    weights,
+    weights: out.weights,
     readme: modelCard(record, { pooling: model.model.pooling }),
     extra: new Map([
       ...(stConfig ? ([[CONFIG_ST_FILE, stConfig]] as const) : []),
       ['train_log.jsonl', trainLog(events, record.evals)],
       ['eval_results.json', enc.encode(JSON.stringify({ before: before?.metrics ?? null, after: after?.metrics ?? null, rows }, null, 2) + '\n')],
       ['run_config.json', enc.encode(JSON.stringify(publicConfig(config), null, 2) + '\n')],
+      ...(out.adapterFiles ?? []),
     ]),
   });
 }
