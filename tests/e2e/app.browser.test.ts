@@ -10,7 +10,9 @@
 // engine worker failing the calls in flight and after with the offer to reload.
 // The first visit (Hub download, train, evaluate, share, My models after a reload, cancel and
 // resume, then a local file through the picker) runs in Firefox too (the `firefox` project): one
-// body through `TestPage`. Hard negatives and the WebGPU tests are Chromium's.
+// body through `TestPage`. Hard negatives (with the "What to train" control: the bge-m3 LoRA
+// preset, each choice's memory account and speed, My models naming the mode) and the WebGPU tests
+// are Chromium's.
 
 import { mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -343,6 +345,27 @@ describe.skipIf(engine !== 'chromium')('hard negatives in the page', () => {
     await page.locator('[data-testid=model-loaded]', { hasText: `${XLMR_ID}@main` }).waitFor({ timeout: 60_000 });
     expect(await id('model-family').textContent()).toBe('XLM-RoBERTa');
     expect(await id('model-family').getAttribute('title')).toBe('config.json model_type "xlm-roberta"');
+    // What to train: the "bge-m3 with LoRA" preset names the same model and picks LoRA; each
+    // choice shows its memory account (the worker's plan of that config) and its estimated speed.
+    await id('preset-bge-m3-lora').click();
+    expect(await id('model-id').inputValue()).toBe(XLMR_ID);
+    expect(await id('trainable-mode-lora').isChecked()).toBe(true);
+    expect(await id('trainable-rank').inputValue()).toBe('16');
+    for (const m of ['full', 'freeze', 'lora']) {
+      await expect.poll(() => id(`trainable-memory-${m}`).getAttribute('data-fits'), { timeout: 60_000 }).toMatch(/^(true|false)$/);
+      expect(await id(`trainable-memory-${m}`).textContent()).toMatch(/^≈ [\d.]+ [KMG]?i?B RAM.*, (fits|over the budget)$/);
+    }
+    expect(await id('trainable-speed-full').textContent()).toBe("≈ 1.00× full's speed");
+    // The tiny model has 2 layers: freezing the lower one with the embeddings is 6 / (2 + 1 + 1) = 1.5×.
+    await id('trainable-mode-freeze').check();
+    await id('trainable-layers').fill('1');
+    expect(await id('trainable-speed-freeze').textContent()).toBe("≈ 1.50× full's speed");
+    // LoRA on every linear layer: at this width (C 32, F 64) rank 16 costs more than the layers
+    // themselves, 6 / (2 + 2 + 3·16·448·2 / 8192) = 0.65×; rank 2 is 6 / 4.66 = 1.29×.
+    expect(await id('trainable-speed-lora').textContent()).toBe("≈ 0.65× full's speed");
+    await id('trainable-rank').fill('2');
+    expect(await id('trainable-speed-lora').textContent()).toBe("≈ 1.29× full's speed");
+    await id('trainable-mode-full').check();
     await id('cfg-max-steps').fill('3');
     await id('cfg-batch').fill('16');
     await id('train-start').click();
@@ -352,6 +375,10 @@ describe.skipIf(engine !== 'chromium')('hard negatives in the page', () => {
     expect(before).toBeGreaterThan(0);
     expect(after).toBeGreaterThan(0);
     expect(hub.requests.some((r) => r.url.includes(`${XLMR_ID}/resolve/`) && r.file === 'tokenizer.json' && r.status < 400)).toBe(true);
+    // My models says what trained.
+    await expect.poll(() => id('model-mode').count(), { timeout: 30_000 }).toBe(2);
+    expect(await id('model-mode').first().textContent()).toBe('full fine-tuning');
+    expect(await id('model-mode').first().getAttribute('data-mode')).toBe('full');
     expect(session.errors).toEqual([]);
   }, 600_000);
 });
