@@ -10,8 +10,7 @@
 // run config's hyperparameters. What leaves the machine: a run from absolute --model/--data paths
 // with `.env`, `.git/config` and stray files planted in its folder exports (folder and zip) and
 // pushes only the package's files, and no exported file, train.py or commit message holds a path.
-// A LoRA run's folder (written as a finished run writes it: run.ts' runExportWeights, with
-// adapters of the run's shapes) exports merged — model.safetensors is base + (α/r)·B·A within
+// A LoRA run of the CLI (3 updates) exports merged — model.safetensors is base + (α/r)·B·A within
 // 1e-6 of this test's own product, and its ONNX gives in transformers.js what `tabtune embed`
 // gives (1e-4) — and with --adapter as PEFT's folder: the adapter files, no base weights, a card
 // that says so, and --adapter refused with ONNX or for a run without adapters.
@@ -37,15 +36,8 @@ import { commitMessage } from '../lib/export/hub-push.ts';
 import { parseSafetensors } from '../lib/models/safetensors.ts';
 import type { RunRecord } from '../lib/run/record.ts';
 import { parseRunConfig } from '../lib/train/run-config.ts';
-import { runExportWeights } from '../lib/export/lora-export.ts';
-import { modelCard } from '../lib/export/model-card.ts';
-import { exportSentenceTransformers } from '../lib/export/st-folder.ts';
 import { parameterSet } from '../lib/models/parameter-set.ts';
 import { loadSentenceModel } from '../lib/models/sentence-model.ts';
-import { RUN_RECORD_FORMAT, writeRunRecord } from '../lib/run/record.ts';
-import type { Provenance } from '../lib/run/identity.ts';
-import { PlainFolderStore } from '../lib/store/plain-folder-store.ts';
-import { Rng } from '../lib/util/rng.ts';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const BIN = join(ROOT, 'bin/tabtune.js');
@@ -235,28 +227,18 @@ function readTree(dir: string): Map<string, Uint8Array> {
 
 describe('a LoRA run, exported merged and as a PEFT adapter', () => {
   it('merged: base + (α/r)·B·A (1e-6), ONNX in transformers.js equal to tabtune embed (1e-4); adapter: PEFT\'s files, no base weights', async () => {
-    const files = readTree(f.tinyBge);
-    const model = loadSentenceModel(files);
-    const config = parseRunConfig({
-      model: { id: 'org/tiny-bge' }, data: { source: 'org/qa-tiny' }, seed: 5,
-      trainable: { mode: 'lora', r: 4, alpha: 8, targetModules: ['query', 'value', 'output.dense'] },
-    });
-    const set = parameterSet(model.config, config.trainable);
-    const rng = new Rng(11);
-    // Trained adapters: B away from its zero start, so the merged model differs from the base.
-    const values = new Map(set.trained.map((p) => [p.name, Float32Array.from({ length: p.size }, () => 0.5 * (2 * rng.uniform() - 1))]));
-    expect([...values.keys()].every((n) => n.includes('.lora_'))).toBe(true);
-    const out = runExportWeights({ set, trained: values, base: model.weights, seed: config.seed, baseModel: 'org/tiny-bge', revision: null });
-    const record = {
-      format: RUN_RECORD_FORMAT, version: 1, runId: 'lora', name: 'tiny-bge LoRA', status: 'done', config, baseModel: 'org/tiny-bge', dataSource: 'org/qa-tiny',
-      provenance: {} as Provenance, step: 3, maxSteps: 3, checkpointStep: null, path: null, before: null, after: null, evals: [], losses: [], error: null, fault: null,
-      started: 0, updated: 0, finished: 0, modelBytes: null,
-    } satisfies RunRecord;
+    // A real LoRA run of the CLI: three updates at a high rate move B off its zero start.
     const dir = join(work, 'lora-run');
-    const store = new PlainFolderStore(dir);
-    const folder = exportSentenceTransformers({ sourceFiles: files, weights: out.weights, readme: modelCard(record), extra: out.adapterFiles! });
-    for (const [p, v] of folder) await store.set(p, v);
-    await writeRunRecord(store, record);
+    const t = await tabtune([
+      'train', '--model', 'org/tiny-bge', '--data', 'org/qa-tiny', '--output', dir, '--batchSize', '16', '--maxSteps', '3', '--lr', '2e-2', '--warmupRatio', '0', '--quiet',
+      '--trainable.mode', 'lora', '--trainable.r', '4', '--trainable.alpha', '8', '--trainable.targetModules', 'query,value,output.dense',
+    ]);
+    expect(t.code, t.stderr).toBe(0);
+    const set = parameterSet(loadSentenceModel(readTree(f.tinyBge)).config, parseRunConfig({ trainable: { mode: 'lora', r: 4, alpha: 8, targetModules: ['query', 'value', 'output.dense'] } }).trainable);
+    // The adapters as the run wrote them (PEFT's keys), the values the merge must have used.
+    const written = parseSafetensors(new Uint8Array(readFileSync(join(dir, 'adapter_model.safetensors'))));
+    const values = new Map([...written.tensors].map(([k, v]) => [k.replace(/^base_model\.model\./, ''), v.data as Float32Array]));
+    expect([...values.keys()].sort()).toEqual(set.adapters.map((p) => p.name).sort());
 
     // The merged weights, against this test's own product of the adapters.
     const st = parseSafetensors(new Uint8Array(readFileSync(join(dir, 'model.safetensors'))));
@@ -322,6 +304,7 @@ describe('a LoRA run, exported merged and as a PEFT adapter', () => {
     expect(adapterFiles.filter((p) => p === 'model.safetensors' || p === 'config.json' || p.startsWith('onnx/'))).toEqual([]);
     const peft = parseSafetensors(new Uint8Array(readFileSync(join(work, 'lora-adapter/adapter_model.safetensors'))));
     for (const [name, v] of values) expect(peft.tensors.get(`base_model.model.${name}`)!.data, name).toEqual(v);
+    expect(Math.max(...[...values].filter(([n]) => n.endsWith('lora_B.weight')).flatMap(([, v]) => [...v].map(Math.abs)))).toBeGreaterThan(0); // trained
     expect(JSON.parse(readFileSync(join(work, 'lora-adapter/adapter_config.json'), 'utf8'))).toMatchObject({
       peft_type: 'LORA', task_type: 'FEATURE_EXTRACTION', base_model_name_or_path: 'org/tiny-bge', r: 4, lora_alpha: 8, target_modules: ['query', 'value', 'output.dense'],
     });
