@@ -11,12 +11,13 @@
 // The first visit (Hub download, train, evaluate, share, My models after a reload, cancel and
 // resume, then a local file through the picker) runs in Firefox too (the `firefox` project): one
 // body through `TestPage`. Hard negatives (with the "What to train" control: the bge-m3 LoRA
-// preset, each choice's memory account and speed, My models naming the mode) and the WebGPU tests
-// are Chromium's.
+// preset, each choice's memory account and speed, the XLM-RoBERTa trained with LoRA, My models
+// naming the mode, its zip as PEFT's adapter folder) and the WebGPU tests are Chromium's.
 
-import { mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { unzipSync } from 'fflate';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StaticServer } from '../../scripts/serve.js';
 import { DEFAULT_DATASET_ID, DEFAULT_MODEL_ID, MULTILINGUAL_MODEL_ID } from '../../src/lib/config.ts';
@@ -365,7 +366,8 @@ describe.skipIf(engine !== 'chromium')('hard negatives in the page', () => {
     expect(await id('trainable-speed-lora').textContent()).toBe("≈ 0.65× full's speed");
     await id('trainable-rank').fill('2');
     expect(await id('trainable-speed-lora').textContent()).toBe("≈ 1.29× full's speed");
-    await id('trainable-mode-full').check();
+    // The XLM-RoBERTa trains with LoRA, rank 2 on every linear layer.
+    await id('trainable-mode-lora').check();
     await id('cfg-max-steps').fill('3');
     await id('cfg-batch').fill('16');
     await id('train-start').click();
@@ -375,10 +377,21 @@ describe.skipIf(engine !== 'chromium')('hard negatives in the page', () => {
     expect(before).toBeGreaterThan(0);
     expect(after).toBeGreaterThan(0);
     expect(hub.requests.some((r) => r.url.includes(`${XLMR_ID}/resolve/`) && r.file === 'tokenizer.json' && r.status < 400)).toBe(true);
-    // My models says what trained.
+    // My models says what trained; the LoRA model exports merged or as PEFT's adapter folder.
     await expect.poll(() => id('model-mode').count(), { timeout: 30_000 }).toBe(2);
-    expect(await id('model-mode').first().textContent()).toBe('full fine-tuning');
-    expect(await id('model-mode').first().getAttribute('data-mode')).toBe('full');
+    expect(await id('model-mode').first().textContent()).toBe('LoRA r=2 α=4 on all linear layers');
+    expect(await id('model-mode').first().getAttribute('data-mode')).toBe('lora');
+    expect(await id('model-mode').nth(1).getAttribute('data-mode')).toBe('full');
+    await id('model-export').first().click();
+    expect(await id('export-form-merged').isChecked()).toBe(true);
+    await id('export-form-adapter').check();
+    expect(await id('export-onnx').isDisabled()).toBe(true);
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), id('export-zip').click()]);
+    const zip = unzipSync(new Uint8Array(await readFile((await download.path())!)));
+    expect(Object.keys(zip)).toEqual(expect.arrayContaining(['adapter_config.json', 'adapter_model.safetensors', 'modules.json', 'tokenizer.json', 'README.md']));
+    expect(Object.keys(zip).filter((p) => p === 'model.safetensors' || p === 'config.json' || p.startsWith('onnx/'))).toEqual([]);
+    expect(JSON.parse(new TextDecoder().decode(zip['adapter_config.json']))).toMatchObject({ peft_type: 'LORA', r: 2, lora_alpha: 4, base_model_name_or_path: XLMR_ID, target_modules: 'all-linear' });
+    expect(new TextDecoder().decode(zip['README.md'])).toContain('A PEFT LoRA adapter');
     expect(session.errors).toEqual([]);
   }, 600_000);
 });
