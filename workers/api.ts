@@ -11,6 +11,7 @@ import type { EvalProgress } from '../src/lib/eval/evaluate-model.ts';
 import type { IrResult } from '../src/lib/eval/ir-metrics.ts';
 import type { MinedRow, MineOptions, MineSummary } from '../src/lib/mine/hard-negatives.ts';
 import type { ModelPrompts } from '../src/lib/models/prompts.ts';
+import type { ExportForm } from '../src/lib/export/lora-export.ts';
 import type { RunRecord } from '../src/lib/run/record.ts';
 import type { RunEvent, RunPhase, StepEvent } from '../src/lib/run/run.ts';
 import type { MemoryPlan, ModelShape } from '../src/lib/train/memory.ts';
@@ -220,6 +221,8 @@ export interface ExportRequest {
   onnx?: boolean;
   /** Add onnx/model_quantized.onnx, evaluated on the run's test split for the card. */
   quantize?: boolean;
+  /** `merged` (default) or, for a LoRA run, `adapter`: its PEFT adapter folder (docs/export-forms.md). */
+  form?: ExportForm;
 }
 
 export interface ExportProgress {

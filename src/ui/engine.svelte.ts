@@ -13,6 +13,7 @@ import type {
   MineProgressEvent,
   MineSummaryReport,
   ExportProgress,
+  ExportRequest,
   ExportResult,
   MemoryPlanReport,
   ModelSummary,
@@ -348,6 +349,11 @@ export class Engine {
     }
   }
 
+  /** The memory account of `config` as a value, leaving the form's own (memoryPlan) as it is: the "What to train" control compares modes with it. */
+  memoryPlanOf(config: RunConfig): Promise<MemoryPlanReport> {
+    return this.#remote().memoryPlan(config);
+  }
+
   async train(config: RunConfig, resumeRunId?: string): Promise<void> {
     this.#run = { ...IDLE_RUN, status: 'running', warnings: [] };
     this.#steps = [];
@@ -459,7 +465,7 @@ export class Engine {
   // ---- the ways out ---------------------------------------------------------------------------
 
   /** Builds the run's zip in the worker and hands it to the browser's download. */
-  async exportZip(runId: string, opts: { onnx: boolean; quantize: boolean }): Promise<void> {
+  async exportZip(runId: string, opts: { onnx: boolean; quantize: boolean; form?: ExportRequest['form'] }): Promise<void> {
     this.#exporting = { status: 'loading', what: 'zip', progress: null };
     const onProgress = Comlink.proxy((p: ExportProgress) => {
       if (this.#exporting.status === 'loading') this.#exporting = { ...this.#exporting, progress: p };

@@ -10,11 +10,14 @@
 // engine worker failing the calls in flight and after with the offer to reload.
 // The first visit (Hub download, train, evaluate, share, My models after a reload, cancel and
 // resume, then a local file through the picker) runs in Firefox too (the `firefox` project): one
-// body through `TestPage`. Hard negatives and the WebGPU tests are Chromium's.
+// body through `TestPage`. Hard negatives (with the "What to train" control: the bge-m3 LoRA
+// preset, each choice's memory account and speed, the XLM-RoBERTa trained with LoRA, My models
+// naming the mode, its zip as PEFT's adapter folder) and the WebGPU tests are Chromium's.
 
-import { mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { unzipSync } from 'fflate';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StaticServer } from '../../scripts/serve.js';
 import { DEFAULT_DATASET_ID, DEFAULT_MODEL_ID, MULTILINGUAL_MODEL_ID } from '../../src/lib/config.ts';
@@ -345,6 +348,28 @@ describe.skipIf(engine !== 'chromium')('hard negatives in the page', () => {
     await page.locator('[data-testid=model-loaded]', { hasText: `${XLMR_ID}@main` }).waitFor({ timeout: 60_000 });
     expect(await id('model-family').textContent()).toBe('XLM-RoBERTa');
     expect(await id('model-family').getAttribute('title')).toBe('config.json model_type "xlm-roberta"');
+    // What to train: the "bge-m3 with LoRA" preset names the same model and picks LoRA; each
+    // choice shows its memory account (the worker's plan of that config) and its estimated speed.
+    await id('preset-bge-m3-lora').click();
+    expect(await id('model-id').inputValue()).toBe(XLMR_ID);
+    expect(await id('trainable-mode-lora').isChecked()).toBe(true);
+    expect(await id('trainable-rank').inputValue()).toBe('16');
+    for (const m of ['full', 'freeze', 'lora']) {
+      await expect.poll(() => id(`trainable-memory-${m}`).getAttribute('data-fits'), { timeout: 60_000 }).toMatch(/^(true|false)$/);
+      expect(await id(`trainable-memory-${m}`).textContent()).toMatch(/^≈ [\d.]+ [KMG]?i?B RAM.*, (fits|over the budget)$/);
+    }
+    expect(await id('trainable-speed-full').textContent()).toBe("≈ 1.00× full's speed");
+    // The tiny model has 2 layers: freezing the lower one with the embeddings is 6 / (2 + 1 + 1) = 1.5×.
+    await id('trainable-mode-freeze').check();
+    await id('trainable-layers').fill('1');
+    expect(await id('trainable-speed-freeze').textContent()).toBe("≈ 1.50× full's speed");
+    // LoRA on every linear layer: at this width (C 32, F 64) rank 16 costs more than the layers
+    // themselves, 6 / (2 + 2 + 3·16·448·2 / 8192) = 0.65×; rank 2 is 6 / 4.66 = 1.29×.
+    expect(await id('trainable-speed-lora').textContent()).toBe("≈ 0.65× full's speed");
+    await id('trainable-rank').fill('2');
+    expect(await id('trainable-speed-lora').textContent()).toBe("≈ 1.29× full's speed");
+    // The XLM-RoBERTa trains with LoRA, rank 2 on every linear layer.
+    await id('trainable-mode-lora').check();
     await id('cfg-max-steps').fill('3');
     await id('cfg-batch').fill('16');
     await id('train-start').click();
@@ -354,6 +379,21 @@ describe.skipIf(engine !== 'chromium')('hard negatives in the page', () => {
     expect(before).toBeGreaterThan(0);
     expect(after).toBeGreaterThan(0);
     expect(hub.requests.some((r) => r.url.includes(`${XLMR_ID}/resolve/`) && r.file === 'tokenizer.json' && r.status < 400)).toBe(true);
+    // My models says what trained; the LoRA model exports merged or as PEFT's adapter folder.
+    await expect.poll(() => id('model-mode').count(), { timeout: 30_000 }).toBe(2);
+    expect(await id('model-mode').first().textContent()).toBe('LoRA r=2 α=4 on all linear layers');
+    expect(await id('model-mode').first().getAttribute('data-mode')).toBe('lora');
+    expect(await id('model-mode').nth(1).getAttribute('data-mode')).toBe('full');
+    await id('model-export').first().click();
+    expect(await id('export-form-merged').isChecked()).toBe(true);
+    await id('export-form-adapter').check();
+    expect(await id('export-onnx').isDisabled()).toBe(true);
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), id('export-zip').click()]);
+    const zip = unzipSync(new Uint8Array(await readFile((await download.path())!)));
+    expect(Object.keys(zip)).toEqual(expect.arrayContaining(['adapter_config.json', 'adapter_model.safetensors', 'modules.json', 'tokenizer.json', 'README.md']));
+    expect(Object.keys(zip).filter((p) => p === 'model.safetensors' || p === 'config.json' || p.startsWith('onnx/'))).toEqual([]);
+    expect(JSON.parse(new TextDecoder().decode(zip['adapter_config.json']))).toMatchObject({ peft_type: 'LORA', r: 2, lora_alpha: 4, base_model_name_or_path: XLMR_ID, target_modules: 'all-linear' });
+    expect(new TextDecoder().decode(zip['README.md'])).toContain('A PEFT LoRA adapter');
     expect(session.errors).toEqual([]);
   }, 600_000);
 });

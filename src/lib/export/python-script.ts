@@ -8,11 +8,15 @@
 // (eval_steps, load_best_model_at_end by eval.best, EarlyStoppingCallback), and one InformationRetrievalEvaluator per
 // dimension built as our evaluator builds its set (src/lib/eval/ir-set.ts). Every hyperparameter is a module-level
 // constant, so the script reads as a config and a test can read them back with Python's `ast`.
+// What trains is the run's mode (models/trainable.ts): a LoRA run adds the adapter with
+// `model.add_adapter(LoraConfig(...))` (peft; the saved folder is then the adapter, as tabtune's
+// adapter form), a freeze run calls `requires_grad_(False)` on the frozen embeddings and layers.
 // Differences it cannot remove are said in its docstring (data order: torch's RNG, not ours).
 // Not run here: this machine has no GPU and no sentence-transformers.
 
 import { pythonLossConstants, pythonLossLines } from '../losses/spec.ts';
 import { recordedPrompts } from '../models/prompts.ts';
+import { FULL, type Trainable } from '../models/trainable.ts';
 import type { RunConfig } from '../train/run-config.ts';
 import { isHubId } from './model-card.ts';
 import { publicConfig } from './public-names.ts';
@@ -47,6 +51,45 @@ function dataLoader(source: string, revision: string): string[] {
 const lossLines = (config: RunConfig): string[] =>
   pythonLossLines(config.loss, { gradCacheMiniBatch: typeof config.gradCache === 'object' }).map((line) => `    ${line}`);
 
+/** The mode's constants: TRAINABLE plus the mode's own settings. */
+function trainableConstants(t: Trainable): [string, unknown, string?][] {
+  const mode: [string, unknown, string?] = ['TRAINABLE', t.mode, 'what trains: "full", "freeze" (lowest layers frozen) or "lora" (PEFT adapters)'];
+  if (t.mode === 'freeze') return [mode, ['FREEZE_EMBEDDINGS', t.embeddings], ['FREEZE_LAYERS', t.layers, 'encoder layers 0 … FREEZE_LAYERS − 1 get no gradient']];
+  if (t.mode === 'lora') {
+    return [
+      mode, ['LORA_R', t.r], ['LORA_ALPHA', t.alpha, 'the adapter output is scaled by LORA_ALPHA / LORA_R'], ['LORA_DROPOUT', t.dropout],
+      ['LORA_TARGET_MODULES', t.targetModules, 'PEFT matches a module whose path equals a name or ends with "." + it'],
+    ];
+  }
+  return [mode];
+}
+
+/** The lines in main() that make the model train as the run did (nothing for full fine-tuning). */
+function trainableLines(t: Trainable): string[] {
+  if (t.mode === 'freeze') {
+    return [
+      '    # Frozen as the run froze them: no gradient, no optimizer state for these weights.',
+      '    encoder = model[0].auto_model',
+      '    if FREEZE_EMBEDDINGS:',
+      '        encoder.embeddings.requires_grad_(False)',
+      '    for layer in encoder.encoder.layer[:FREEZE_LAYERS]:',
+      '        layer.requires_grad_(False)',
+    ];
+  }
+  if (t.mode === 'lora') {
+    return [
+      '    # LoRA as the run trained it (pip install peft): the base weights frozen, adapters A (Kaiming-uniform) and B (zeros).',
+      '    from peft import LoraConfig, TaskType',
+      '',
+      '    model.add_adapter(LoraConfig(',
+      '        task_type=TaskType.FEATURE_EXTRACTION, r=LORA_R, lora_alpha=LORA_ALPHA, lora_dropout=LORA_DROPOUT,',
+      '        target_modules=LORA_TARGET_MODULES, bias="none",',
+      '    ))',
+    ];
+  }
+  return [];
+}
+
 /** train.py for `config` (a parsed run config). */
 export function trainScript(config: RunConfig): string {
   // Local model folders and data files by name: the script runs from the folder that holds them.
@@ -76,6 +119,7 @@ export function trainScript(config: RunConfig): string {
     ['MATRYOSHKA_WEIGHTS', l.matryoshka?.weights ?? null],
     ['QUERY_PROMPT', prompts.query, 'prepended to the anchor column and to the evaluator\'s queries; "" for none'],
     ['DOCUMENT_PROMPT', prompts.document, 'prepended to the positive and negative columns and to the evaluator\'s corpus; "" for none'],
+    ...trainableConstants(c.trainable ?? FULL),
     ['GRADCACHE_MINI_BATCH', typeof c.gradCache === 'object' ? c.gradCache.miniBatchSize : null],
     ['BATCH_SIZE', c.batchSize, 'per device: on N GPUs each in-batch softmax still sees BATCH_SIZE rows'],
     ['EPOCHS', c.epochs],
@@ -230,7 +274,7 @@ def main() -> None:
         for m in model.modules():
             if isinstance(m, torch.nn.Dropout):
                 m.p = 0.0
-    train, test, ids = prepare(load_splits())
+${[...trainableLines(c.trainable ?? FULL), ''].join('\n')}    train, test, ids = prepare(load_splits())
     hidden = model.get_sentence_embedding_dimension()
     dims = MATRYOSHKA_DIMS or [d for d in [768, 512, 256, 128, 64] if d <= hidden]
     # The sequential score is the mean of the dims' nDCG@10, what EVAL_BEST = "mean" compares.
@@ -280,6 +324,8 @@ ${lossLines(c).join('\n')}
         if QUERY_PROMPT or DOCUMENT_PROMPT:
             # saved as tabtune's export names them, for encode(prompt_name="query" / "document")
             model.prompts.update({"query": QUERY_PROMPT, "document": DOCUMENT_PROMPT})
+        # With LoRA this saves the adapter (adapter_config.json, adapter_model.safetensors) and the
+        # module files, as tabtune's adapter form (tabtune's default export merges W + (α/r)·B·A instead).
         model.save_pretrained(f"{OUTPUT_DIR}/final")
 
 

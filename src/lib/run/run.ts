@@ -26,6 +26,8 @@ import { beforeAfterRows } from '../eval/report.ts';
 import { modelCard } from '../export/model-card.ts';
 import { publicConfig, publicName } from '../export/public-names.ts';
 import { exportSentenceTransformers } from '../export/st-folder.ts';
+import { runExportWeights } from '../export/lora-export.ts';
+import { parameterSet } from '../models/parameter-set.ts';
 import { CONFIG_ST_FILE, exportedPrompts, type ModelPrompts, PromptError, resolvePrompts, textChoices, type TextPrompts } from '../models/prompts.ts';
 import { loadSentenceModel, modelFilesBytes, withSingleWeightsFile, type SentenceModel } from '../models/sentence-model.ts';
 import { parseSafetensors, safetensorsParts, type TensorToWrite } from '../models/safetensors.ts';
@@ -578,15 +580,21 @@ function evalResults(record: RunRecord): Uint8Array {
 function runOutputs(record: RunRecord, model: RunModel, weights: ReadonlyMap<string, Float32Array>, events: readonly TrainEvent[]): Map<string, StoreValue> {
   const { config } = record;
   const stConfig = promptsConfigFile(model.files, model.model.prompts, runPrompts(config, model.model.prompts));
+  // A LoRA run writes its adapters merged into the weights and, beside them, its PEFT adapter folder's files (docs/export-forms.md).
+  const out = runExportWeights({
+    set: parameterSet(model.model.config, config.trainable), trained: weights, base: model.model.weights, seed: config.seed,
+    baseModel: publicName(config.model.id), revision: config.model.revision === 'main' ? null : config.model.revision,
+  });
   return exportSentenceTransformers({
     sourceFiles: withSingleWeightsFile(model.files),
-    weights,
+    weights: out.weights,
     readme: modelCard(record, { pooling: model.model.pooling }),
     extra: new Map([
       ...(stConfig ? ([[CONFIG_ST_FILE, stConfig]] as const) : []),
       ['train_log.jsonl', trainLog(events, record.evals)],
       ['eval_results.json', evalResults(record)],
       ['run_config.json', enc.encode(JSON.stringify(publicConfig(config), null, 2) + '\n')],
+      ...(out.adapterFiles ?? []),
     ]),
   });
 }
