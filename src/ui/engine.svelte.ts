@@ -14,6 +14,8 @@ import type {
   MineSummaryReport,
   ExportProgress,
   ExportResult,
+  GuardReport,
+  GuardRequest,
   MemoryPlanReport,
   ModelSummary,
   Progress,
@@ -30,6 +32,7 @@ import type {
 import type { ColumnMapping } from '../lib/data/columns.ts';
 import { dataFileSizeProblem } from '../lib/data/limits.ts';
 import type { EvalProgress } from '../lib/eval/evaluate-model.ts';
+import type { GuardProgress } from '../lib/eval/nanobeir.ts';
 import type { MineOptions } from '../lib/mine/hard-negatives.ts';
 import type { RunEvaluation } from '../lib/run/record.ts';
 import type { RunConfig } from '../lib/train/run-config.ts';
@@ -444,6 +447,11 @@ export class Engine {
     } catch (error) {
       this.#evalNow = { status: 'failed', error: message(error) };
     }
+  }
+
+  /** The general-retrieval guard in the worker (its state lives in guard.svelte.ts). */
+  guard(req: GuardRequest, onProgress: (p: GuardProgress) => void): Promise<GuardReport> {
+    return this.#remote().guard(req, Comlink.proxy(onProgress));
   }
 
   // ---- the ways out ---------------------------------------------------------------------------

@@ -314,3 +314,33 @@ export function guardHeadline(r: NanoBeirResult): { key: string; value: number }
   const key = r.byDim[0].primaryMetric;
   return { key, value: r.metrics[key] };
 }
+
+/** Own-data gain beside the general change, and whether the general figure fell by more than the threshold. */
+export interface GuardVerdict {
+  generalBefore: number;
+  generalAfter: number;
+  /** after − before, in nDCG points (0–100 scale). */
+  generalChange: number;
+  ownChange?: number;
+  /** The threshold in nDCG points (0–100 scale) the drop was compared with. */
+  threshold: number;
+  dropped: boolean;
+  /** Plain words for the page and the log. */
+  message: string;
+}
+
+export function guardVerdict(before: NanoBeirResult, after: NanoBeirResult, thresholdPoints: number, own?: { before: number; after: number }): GuardVerdict {
+  const key = before.byDim[0].primaryMetric;
+  const b = before.metrics[key];
+  const a = after.metrics[key];
+  if (b === undefined || a === undefined) throw new Error(`the guard's before and after figures do not share ${key}`);
+  const change = (a - b) * 100;
+  const ownChange = own ? (own.after - own.before) * 100 : undefined;
+  const dropped = -change > thresholdPoints;
+  const pts = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(1)} points`;
+  const own_ = ownChange === undefined ? '' : `On your own test data nDCG@10 changed by ${pts(ownChange)}. `;
+  const message = dropped
+    ? `${own_}General retrieval got worse: NanoBEIR nDCG@10 fell from ${(b * 100).toFixed(1)} to ${(a * 100).toFixed(1)} (${pts(change)}), more than the ${thresholdPoints} you allow. The model may have forgotten general retrieval while learning your data; try fewer epochs, a lower learning rate, or LoRA.`
+    : `${own_}General retrieval (NanoBEIR nDCG@10) changed by ${pts(change)}, within the ${thresholdPoints} points you allow.`;
+  return { generalBefore: b, generalAfter: a, generalChange: change, ownChange, threshold: thresholdPoints, dropped, message };
+}

@@ -13,7 +13,7 @@ import { buildQaDataset } from '../../../tests/fixtures/dataset.ts';
 import { buildNanoSubsets, NANOBEIR_FIXTURE_SUBSETS } from '../../../tests/fixtures/nanobeir.ts';
 import { startLocalHub, type LocalHub } from '../../../tests/hub/local-hub.ts';
 import type { Table } from '../data/parse.ts';
-import { nanoBeirIrSet, NANOBEIR_EN_REPO, resolveNanoBeirSubsets, type NanoBeirResult } from '../eval/nanobeir.ts';
+import { guardVerdict, nanoBeirIrSet, NANOBEIR_EN_REPO, resolveNanoBeirSubsets, type NanoBeirResult } from '../eval/nanobeir.ts';
 import { loadHubDataset } from '../hub/dataset-files.ts';
 import { HubClient } from '../hub/hub-client.ts';
 import type { BatchEncoder } from '../models/embed-texts.ts';
@@ -22,7 +22,7 @@ import { loadSentenceModelFromDir } from '../models/sentence-model-node.ts';
 import { createRuntime } from '../runtime/index.ts';
 import { FolderStore } from '../store/folder-store.ts';
 import { loadTokenizerFromDir } from '../tokenize/node.ts';
-import { guardVerdict, loadGuardSets, runGuard } from './guard.ts';
+import { loadGuardSets, runGuard } from './guard.ts';
 
 let paths: FixturePaths;
 let hub: LocalHub;
