@@ -82,8 +82,8 @@ describe('the general-retrieval guard', () => {
     expect(en.map((s) => s.set)).toEqual(expected);
     expect(old.map((s) => s.set)).toEqual(expected);
     // The rules bit: one empty document and query dropped, the duplicated qrel counted once.
-    expect(expected[0].corpus.size).toBe(14);
-    expect(expected[0].relevant.get('msm-q0')).toEqual(['msm-d3']);
+    expect(expected[0].corpus.size).toBe(40);
+    expect(expected[0].relevant.get('msm-q0')).toEqual(['msm-d10']);
   });
 
   let encoder: BertEncoder;
