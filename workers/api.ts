@@ -9,6 +9,7 @@ import type { Progress } from '../src/lib/hub/progress.ts';
 import type { StoreGroup } from '../src/lib/store/store.ts';
 import type { EvalProgress } from '../src/lib/eval/evaluate-model.ts';
 import type { IrResult } from '../src/lib/eval/ir-metrics.ts';
+import type { GuardProgress, NanoBeirResult } from '../src/lib/eval/nanobeir.ts';
 import type { MinedRow, MineOptions, MineSummary } from '../src/lib/mine/hard-negatives.ts';
 import type { ModelPrompts } from '../src/lib/models/prompts.ts';
 import type { ExportForm } from '../src/lib/export/lora-export.ts';
@@ -339,6 +340,8 @@ export interface EngineWorkerApi {
   /** The run's test queries (the explorer's picker); embeds the corpus with both models first. */
   exploreQueries(runId: string): Promise<string[]>;
   explore(req: ExploreRequest, onProgress?: (p: EvalProgress) => void): Promise<ExploreResult>;
+  /** The general-retrieval guard (NanoBEIR) on the loaded model or a stored run's; cached by model identity. */
+  guard(req: GuardRequest, onProgress?: (p: GuardProgress) => void): Promise<GuardReport>;
 }
 
 // ---- the demo page (workers/demo.worker.ts) --------------------------------------------------
@@ -385,4 +388,27 @@ export interface DemoWorkerApi {
   corpusSize(req: { hubUrl: string; repo: string }): Promise<DemoCorpusSize>;
   loadCorpus(req: { kind: 'dataset'; hubUrl: string; repo: string } | { kind: 'texts'; texts: string[] }, onProgress?: (p: DemoProgress) => void): Promise<DemoCorpus>;
   search(query: string, k?: number): Promise<DemoHit[]>;
+}
+
+// ---- the general-retrieval guard (workers/guard-session.ts) ---------------------------------
+
+export interface GuardRequest {
+  /** Its dims and prompts are used. */
+  config: RunConfig;
+  /** The Hub NanoBEIR is read from. */
+  hubUrl: string;
+  /** NanoBEIR subset keys (msmarco, scifact, …). */
+  subsets: string[];
+  /** Evaluate this stored run's trained model; without it, the loaded model. */
+  runId?: string;
+}
+
+export interface GuardReport {
+  model: string;
+  runId: string | null;
+  result: NanoBeirResult;
+  /** The figures came from the cache (nothing was encoded). */
+  cached: boolean;
+  /** Texts embedded per second on this backend (null on a cache hit). */
+  rate: number | null;
 }

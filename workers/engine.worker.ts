@@ -13,6 +13,7 @@ import * as exportSession from './export-session.ts';
 import { limitThreads, selfTest } from './engine-runtime.ts';
 import * as loaders from './loaders.ts';
 import * as mineSession from './mine-session.ts';
+import * as guardSession from './guard-session.ts';
 import * as session from './train-session.ts';
 
 // onnxruntime's WASM threads run this script too (ort-thread.ts): they must not start an engine.
@@ -47,6 +48,7 @@ function serve(): void {
     pushModel: (req, onProgress) => exportSession.pushModel(state, req, onProgress),
     exploreQueries: (runId) => exportSession.exploreQueries(state, runId),
     explore: (req, onProgress) => exportSession.explore(state, req, onProgress),
+    guard: (req, onProgress) => guardSession.guard(state, req, onProgress),
   };
 
   Comlink.expose(api);

@@ -15,6 +15,8 @@ import type {
   ExportProgress,
   ExportRequest,
   ExportResult,
+  GuardReport,
+  GuardRequest,
   MemoryPlanReport,
   ModelSummary,
   Progress,
@@ -31,6 +33,7 @@ import type {
 import type { ColumnMapping } from '../lib/data/columns.ts';
 import { dataFileSizeProblem } from '../lib/data/limits.ts';
 import type { EvalProgress } from '../lib/eval/evaluate-model.ts';
+import type { GuardProgress } from '../lib/eval/nanobeir.ts';
 import type { MineOptions } from '../lib/mine/hard-negatives.ts';
 import type { BestRecord, EvalCostRecord, KeptRecord, RunEvaluation } from '../lib/run/record.ts';
 import type { RunConfig } from '../lib/train/run-config.ts';
@@ -460,6 +463,11 @@ export class Engine {
     } catch (error) {
       this.#evalNow = { status: 'failed', error: message(error) };
     }
+  }
+
+  /** The general-retrieval guard in the worker (its state lives in guard.svelte.ts). */
+  guard(req: GuardRequest, onProgress: (p: GuardProgress) => void): Promise<GuardReport> {
+    return this.#remote().guard(req, Comlink.proxy(onProgress));
   }
 
   // ---- the ways out ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import type { StaticServer } from '../../scripts/serve.js';
 import { DEFAULT_DATASET_ID, DEFAULT_MODEL_ID, MULTILINGUAL_MODEL_ID } from '../../src/lib/config.ts';
 import { ensureFixtures } from '../fixtures/fixtures.ts';
 import { startLocalHub, type LocalHub } from '../hub/local-hub.ts';
+import { NANOBEIR_EN_REPO } from '../../src/lib/eval/nanobeir.ts';
 import { ARTIFACTS_DIR, ENGINES, launchBrowser, launchEngine, serveDist, type BrowserSession, type EngineSession, type TestPage } from './browser.ts';
 
 /** A tiny XLM-RoBERTa (bge-m3's layout: CLS + Normalize, a Unigram tokenizer.json) under bge-m3's id. */
@@ -38,7 +39,7 @@ beforeAll(async () => {
   const paths = ensureFixtures();
   site = await serveDist(true);
   // A little latency per response so the progress bar is on screen long enough to be seen.
-  hub = await startLocalHub({ models: { [DEFAULT_MODEL_ID]: paths.tinyBge, [XLMR_ID]: paths.tinyXlmr }, datasets: { [DEFAULT_DATASET_ID]: paths.qaTiny }, latencyMs: 150 });
+  hub = await startLocalHub({ models: { [DEFAULT_MODEL_ID]: paths.tinyBge, [XLMR_ID]: paths.tinyXlmr }, datasets: { [DEFAULT_DATASET_ID]: paths.qaTiny, [NANOBEIR_EN_REPO]: paths.nanoBeir }, latencyMs: 150 });
   await mkdir(ARTIFACTS_DIR, { recursive: true });
 });
 afterAll(async () => {
@@ -120,6 +121,20 @@ describe(`the page, first visit, WASM (${engine})`, () => {
     await page.select('map-positive', 'doc');
     await expect.poll(() => page.count('data-issues'), { timeout: 10_000 }).toBe(0);
 
+    // The general-retrieval guard on the base model: the fixture's three subsets, their size (and,
+    // once something was embedded here, the time) shown before starting; a 1-point threshold.
+    await page.click('guard-subset-hotpotqa');
+    await page.click('guard-subset-quoraretrieval');
+    await page.click('guard-subset-scifact');
+    await page.click('guard-subset-nfcorpus');
+    expect(await page.text('guard-estimate')).toMatch(/3 subsets: 11,065 texts to embed per model/);
+    await page.fill('guard-threshold', '1');
+    await page.click('guard-before');
+    await page.waitFor('[data-testid=guard-table] [data-subset=mean]', { timeout: 120_000 });
+    expect(await page.texts('[data-testid=guard-table] tbody tr td:first-child')).toEqual(['NanoMSMARCO', 'NanoNFCorpus', 'NanoSciFact', 'mean']);
+    const generalBefore = Number(await page.text('guard-base-mean'));
+    expect(await page.text('guard-estimate')).toMatch(/about .+ per model on this backend/);
+
     // Train: a short run on the tiny model (160 rows, batch 16 → 10 updates).
     await page.fill('cfg-epochs', '1');
     await page.fill('cfg-batch', '16');
@@ -147,6 +162,14 @@ describe(`the page, first visit, WASM (${engine})`, () => {
     const metricNames = await page.evaluate(() => [...document.querySelectorAll('[data-testid=all-metrics] tbody tr')].map((tr) => tr.getAttribute('data-metric')));
     expect(metricNames).toEqual(expect.arrayContaining(['accuracy@1', 'precision@1', 'recall@10', 'mrr@10', 'ndcg@10', 'map@100']));
     expect((await page.text('[data-testid=all-metrics] tr[data-metric="ndcg@10"] td:nth-child(2)'))?.replace(/\s+/g, ' ').trim()).toBe(`${before.toFixed(4)} → ${after.toFixed(4)}`);
+    // The guard on the trained model: the fixture's relevance (a question → another category's
+    // document) is what training on qa-tiny pushes away, so the general figure drops: the warning.
+    await page.click('guard-after');
+    await page.waitFor('guard-warning', { timeout: 120_000 });
+    const generalAfter = Number(await page.text('guard-trained-mean'));
+    expect(generalAfter).toBeLessThan(generalBefore - 0.01);
+    expect(await page.text('guard-warning')).toMatch(/General retrieval got worse: NanoBEIR nDCG@10 fell from [\d.]+ to [\d.]+ \(−[\d.]+ points\), more than the 1 you allow/);
+    expect(await page.text('guard-gain')).toMatch(/^Own data: [+−][\d.]+ points nDCG@10 · general retrieval: −[\d.]+ points$/);
     // A finished run keeps its model, not its checkpoint.
     expect(await page.text('train-status')).not.toContain('checkpoint at');
     expect(await page.text('train-saved')).toContain('in My models');
