@@ -11,7 +11,7 @@ import { BertEncoder } from '../src/lib/models/encoder.ts';
 import { loadSentenceModel } from '../src/lib/models/sentence-model.ts';
 import { modelIdentity } from '../src/lib/run/identity.ts';
 import { readRunRecord, type RunRecord, withNewestCheckpoint, writeRunRecord } from '../src/lib/run/record.ts';
-import { accountedFileBytes, buildRunIrSet, type RunEvent, runEvalDims, runPrompts, runTraining } from '../src/lib/run/run.ts';
+import { accountedFileBytes, buildRunIrSet, type RunEvent, runEvalDims, runPrompts, runTraining, useKeptWeights } from '../src/lib/run/run.ts';
 import { createRuntime, type Runtime } from '../src/lib/runtime/index.ts';
 import { prefixedStore, runKey, type Store } from '../src/lib/store/store.ts';
 import { loadTokenizer, tokenizerFilesFromMap } from '../src/lib/tokenize/tokenizer.ts';
@@ -83,6 +83,12 @@ export async function renameRun(state: EngineState, runId: string, name: string)
   r.name = name.trim();
   await writeRunRecord(store, r);
   return r;
+}
+
+/** "Use the best / use the last" for a finished run: rewrites its model with those kept weights. */
+export async function useKept(state: EngineState, runId: string, which: 'best' | 'last'): Promise<RunRecord> {
+  if (state.activeRunId === runId) throw new Error('the run is still in progress');
+  return useKeptWeights(runStore(state, runId), which);
 }
 
 /** One file of a stored run (its model folder, log, record), or null. */
