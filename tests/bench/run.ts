@@ -346,7 +346,7 @@ async function main(): Promise<void> {
   }
   if (modes.length) {
     say();
-    say(`trainable modes: the train step above (MNRL, 32 + 32 × 128 tokens, fused, dropout 0.1, AdamW) with full fine-tuning, the embeddings and lowest half of the layers frozen (freeze-half: 6 of 12), and LoRA r 16 α 32 on every linear layer (lora-16); warm-up ${Math.max(1, warmup)}, mean of ${iters}`);
+    say(`trainable modes: the train step above (MNRL, 32 + 32 × 128 tokens, fused, dropout 0.1, AdamW) with full fine-tuning, the embeddings and lowest half of the layers frozen (freeze-half: 6 of 12), and LoRA r 16 α 32, dropout 0, on every linear layer (lora-16); warm-up ${Math.max(1, warmup)}, mean of ${iters}`);
     say([pad('configuration', 44), lpad('tok/s', 8), lpad('×full', 7), lpad('ms/step', 9), lpad('peak RSS MiB', 13), lpad('×full', 7), lpad('account MiB', 12), lpad('load', 6)].join(''));
     for (const o of modes) {
       if (!o.ok) {

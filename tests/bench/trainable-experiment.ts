@@ -1,7 +1,7 @@
 // The trainable-modes experiment README reports (`npm run experiment:trainable`): what training
 // less of the model does to retrieval quality on qa-tiny. The tiny fixture model (2 layers × 32,
 // random weights) is trained three ways per seed — full fine-tuning, the embeddings and the lowest
-// half of the layers frozen (layer 0 of 2), and LoRA r 16 α 32 dropout 0.1 on every linear layer
+// half of the layers frozen (layer 0 of 2), and LoRA r 16 α 32 on every linear layer (dropout 0)
 // (the bench's modes, train-step-bench.ts BENCH_TRAINABLE) — with the same updates (MNRL in
 // Matryoshka [32, 16, 8], batch 16, lr 2e-3 linear, no warmup, dropout on, 60 updates, the same
 // lr for every mode), three seeds; prints nDCG@10 (dim 32) on the test split before and after, and
