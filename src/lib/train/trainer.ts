@@ -32,7 +32,7 @@ import { MicroBatchGradients, type MicroResult } from './micro-batch.ts';
 import type { RunConfig } from './run-config.ts';
 import { BatchSampler, type SamplerState } from './sampler.ts';
 import { lrAt, microBatchRole, type StepsPlan, stepsPlan } from './schedule.ts';
-import { MemoryBudgetError, type MemoryPlan, planMemory, type TrainPath } from './memory.ts';
+import { footprintOf, MemoryBudgetError, type MemoryPlan, planMemory, type TrainPath } from './memory.ts';
 import { GpuUpdater } from './gpu-updater.ts';
 import { DeviceUpdater, HostUpdater, type Updater, type UpdaterKind } from './updater.ts';
 
@@ -106,7 +106,7 @@ export interface TrainerOptions {
   trainInPlace?: boolean;
   /** What the memory account needs from the caller: the device's memory (the default budget is
    *  half of it) and the bytes of model files the caller keeps while training. */
-  memory?: { deviceMemoryBytes?: number; fileBytes?: number; gpuMaxBindingBytes?: number; inTab?: boolean };
+  memory?: { deviceMemoryBytes?: number; fileBytes?: number; gpuMaxBindingBytes?: number; gpuFloat16?: boolean; inTab?: boolean };
 }
 
 export interface RunOptions {
@@ -244,7 +244,7 @@ export class Trainer {
       this.chosen = planMemory({
         config: this.config, model: this.o.model.config, parameters: this.parameters.trainedSize,
         columns: this.fields.length, tokens: longestTokens(this.o.tokenizer, this.o.train, this.fields, this.config.maxSeqLength ?? undefined, this.prompts), runtimeKind: kind, adamMoments: this.config.adamMoments, accumulation: this.config.accumulation,
-        updater: this.updaterKindToUse, ...this.o.memory,
+        updater: this.updaterKindToUse, footprint: footprintOf(this.parameters, this.config.frozenDtype), ...this.o.memory,
       });
     }
     return this.chosen;
