@@ -242,20 +242,23 @@ export function memoryAccount(inp: Omit<MemoryInputs, 'config'>, rows: number, p
   if (inp.fileBytes) items.push({ what: 'model files', bytes: inp.fileBytes, place: 'host', held: 'run' });
   if (costs.weightsInRuntime) items.push({ what: `${trainedWhat} (runtime copy)`, bytes: 4 * P, place: runtimePlace, held: 'run' });
   if (fp.frozen > 0) {
-    // Frozen weights: one copy where the runtime reads them (and the host's, which a merged export
-    // and a WASM run's feeds read), no gradient, no moments, no checkpoint bytes.
-    const hostBytes = fp.frozenDtype === 'float16' ? 2 : 4;
-    items.push({ what: `frozen weights (${fp.frozenDtype}, host)`, bytes: hostBytes * fp.frozen, place: 'host', held: 'run' });
-    if (costs.weightsInRuntime) {
-      const gpu = kind === 'webgpu';
-      const per = gpu ? frozenGpuBytesPerElement(inp, fp.frozenDtype) : hostBytes;
-      const hostTable = gpu && wordTableLookup(inp, fp.wordTable, fp.frozenDtype) === 'host';
-      const cast = fp.frozenDtype !== 'float16' ? '' : gpu && !inp.gpuFloat16 ? ', cast to float32 on upload: this adapter has no shader-f16' : ', cast to float32 in the graph';
-      items.push({ what: `frozen weights (runtime copy${cast})`, bytes: per * (fp.frozen - (hostTable ? fp.wordTable.elements : 0)), place: runtimePlace, held: 'run' });
-      if (hostTable) {
-        // The rows a batch needs, gathered on the host and uploaded as float32 activations [rows,T,C].
-        items.push({ what: `word embedding rows looked up on the host (the ${mb(per * fp.wordTable.elements)} table is over the GPU's ${mb(inp.gpuMaxBindingBytes!)} largest buffer)`, bytes: 4 * rows * inp.tokens * inp.model.hiddenSize, place: 'gpu', held: 'run' });
-      }
+    // Frozen weights: no gradient, no moments, no checkpoint bytes. The host keeps the model file's
+    // float32 values (the export reads them); the runtime reads one copy of its own — on node the
+    // host array itself, on WASM its heap, on WebGPU a GPU buffer — float32, or float16 cast to
+    // float32 in the graph (docs/memory.md#float16-frozen-weights).
+    items.push({ what: 'frozen weights (float32, the model file\'s)', bytes: 4 * fp.frozen, place: 'host', held: 'run' });
+    const gpu = kind === 'webgpu';
+    const f16 = fp.frozenDtype === 'float16';
+    const hostTable = gpu && wordTableLookup(inp, fp.wordTable, fp.frozenDtype) === 'host';
+    const per = gpu ? frozenGpuBytesPerElement(inp, fp.frozenDtype) : f16 ? 2 : 4;
+    const onDevice = fp.frozen - (hostTable ? fp.wordTable.elements : 0);
+    const how = !f16 ? 'float32' : gpu && !inp.gpuFloat16 ? 'float16 on the host, float32 on the GPU: this adapter has no shader-f16' : 'float16, cast to float32 in the graph';
+    // The float16 copy a CPU runtime is fed (WASM copies it into its heap for each run).
+    if (f16 && !gpu) items.push({ what: `frozen weights (${how})`, bytes: 2 * fp.frozen, place: 'host', held: 'run' });
+    if (costs.weightsInRuntime) items.push({ what: `frozen weights (runtime copy, ${how})`, bytes: per * onDevice, place: runtimePlace, held: 'run' });
+    if (hostTable) {
+      // The rows a batch needs, gathered on the host and uploaded as float32 activations [rows,T,C].
+      items.push({ what: `word embedding rows looked up on the host (the ${mb(per * fp.wordTable.elements)} table is over the GPU's ${mb(inp.gpuMaxBindingBytes!)} largest buffer)`, bytes: 4 * rows * inp.tokens * inp.model.hiddenSize, place: 'gpu', held: 'run' });
     }
   }
   // On the GPU the first micro-batch's gradient outputs become the sum and later ones are added in
