@@ -54,27 +54,24 @@ interface Started {
   fallbackReason: string | null;
   /** The adapter's largest storage-buffer binding, bytes (WebGPU only): no single tensor may exceed it. */
   gpuMaxBindingBytes: number | null;
-  /** The adapter has `shader-f16` (onnxruntime asks for it where it exists): float16 frozen weights stay float16 on the GPU. */
-  gpuFloat16: boolean;
 }
 
 async function start(): Promise<Started> {
   if (threadLimit !== null) {
     const why = `WASM on ${threadLimit} thread${threadLimit === 1 ? '' : 's'}, as asked for after work stopped making progress`;
-    return { runtime: await createRuntime('wasm', { threads: threadLimit }), fallbackReason: why, gpuMaxBindingBytes: null, gpuFloat16: false };
+    return { runtime: await createRuntime('wasm', { threads: threadLimit }), fallbackReason: why, gpuMaxBindingBytes: null };
   }
   const report = await probeBackend(probeEnvFromGlobals());
   const wasm = () => createRuntime('wasm', { threads: report.wasm.threads });
-  if (report.backend !== 'webgpu') return { runtime: await wasm(), fallbackReason: report.gpuUnavailableReason, gpuMaxBindingBytes: null, gpuFloat16: false };
+  if (report.backend !== 'webgpu') return { runtime: await wasm(), fallbackReason: report.gpuUnavailableReason, gpuMaxBindingBytes: null };
   try {
     const runtime = await createRuntime('webgpu', { threads: report.wasm.threads });
     const got = await runSelfTest(runtime);
     if (!same(got, EXPECTED)) throw new Error(`WebGPU self-test gave [${got}] instead of [${EXPECTED}]`);
     const limits = report.gpu?.limits;
-    const gpuFloat16 = [...(report.gpu?.features ?? [])].includes('shader-f16');
-    return { runtime, fallbackReason: null, gpuMaxBindingBytes: limits ? Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize) : null, gpuFloat16 };
+    return { runtime, fallbackReason: null, gpuMaxBindingBytes: limits ? Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize) : null };
   } catch (error) {
-    return { runtime: await wasm(), fallbackReason: `the WebGPU runtime failed: ${message(error)}`, gpuMaxBindingBytes: null, gpuFloat16: false };
+    return { runtime: await wasm(), fallbackReason: `the WebGPU runtime failed: ${message(error)}`, gpuMaxBindingBytes: null };
   }
 }
 

@@ -140,10 +140,10 @@ function deviceMemoryGb(): number | null {
 }
 
 /** What the memory account needs from the worker: the device's memory, that it is a tab's run, and on WebGPU the adapter's largest buffer. */
-async function memoryInputs(runtime: Runtime): Promise<{ deviceMemoryBytes?: number; gpuMaxBindingBytes?: number; gpuFloat16?: boolean; inTab: true }> {
+async function memoryInputs(runtime: Runtime): Promise<{ deviceMemoryBytes?: number; gpuMaxBindingBytes?: number; inTab: true }> {
   const gb = deviceMemoryGb();
-  const gpu = runtime.describe().kind === 'webgpu' ? await engineChoice() : null;
-  return { ...(gb ? { deviceMemoryBytes: gb * 2 ** 30 } : {}), ...(gpu?.gpuMaxBindingBytes ? { gpuMaxBindingBytes: gpu.gpuMaxBindingBytes } : {}), ...(gpu ? { gpuFloat16: gpu.gpuFloat16 } : {}), inTab: true };
+  const binding = runtime.describe().kind === 'webgpu' ? (await engineChoice()).gpuMaxBindingBytes : null;
+  return { ...(gb ? { deviceMemoryBytes: gb * 2 ** 30 } : {}), ...(binding ? { gpuMaxBindingBytes: binding } : {}), inTab: true };
 }
 
 export async function memoryPlan(state: EngineState, request: RunConfig): Promise<MemoryPlanReport> {

@@ -10,7 +10,7 @@
 //   F intermediate (FFN) size, V vocabulary, P max positions.
 
 import type { Graph, Value } from '../graph/graph.ts';
-import { add, less, mul, sub, where, zerosLike } from '../ops/elementwise.ts';
+import { add, cast, less, mul, sub, where, zerosLike } from '../ops/elementwise.ts';
 import { linear, matmul } from '../ops/matmul.ts';
 import { applyDropout, dropped, gelu, hashColumnKeys, hashRowKeys, l2Normalize, layerNorm, softmax } from '../ops/nn.ts';
 import { expand, gather, reshape, slice, squeeze, transpose, unsqueeze } from '../ops/shape.ts';
@@ -25,7 +25,12 @@ export interface SentenceSpec {
   normalize: boolean;
   /** The run's parameters: the graphs declare its `inputs` and differentiate its `trained`. */
   parameters: ParameterSet;
+  /** How its frozen tensors are fed: float32, or float16 cast to float32 in the graph (default float32). */
+  frozenDtype?: FrozenDtype;
 }
+
+/** How frozen weights are held and fed (docs/memory.md#float16-frozen-weights); trained ones are always float32. */
+export type FrozenDtype = 'float32' | 'float16';
 
 /**
  * The id inputs carry a trailing axis of 1, the index form GatherND and ScatterND take (ops/shape.ts
@@ -105,16 +110,24 @@ export function declareBertInputs(g: Graph): BertInputs {
 }
 
 /** Declares every weight the set's graphs read (`inputs`: no pooler) as a float32 graph input with its HF name. */
-export function declareBertWeights(g: Graph, parameters: ParameterSet): Map<string, Value> {
+export function declareBertWeights(g: Graph, parameters: ParameterSet, frozenDtype: FrozenDtype = 'float32'): Map<string, Value> {
   const w = new Map<string, Value>();
-  for (const p of parameters.inputs) w.set(p.name, g.input(p.name, 'float32', p.shape));
+  for (const p of parameters.inputs) w.set(p.name, g.input(p.name, p.use === 'frozen' ? frozenDtype : 'float32', p.shape));
   return w;
 }
 
+/** A weight as float32: a float16 frozen one through a Cast that feeds the op reading it. */
 function weight(w: Map<string, Value>, name: string): Value {
   const v = w.get(name);
   if (!v) throw new Error(`bert: no weight ${name}`);
-  return v;
+  return v.dtype === 'float16' ? cast(v, 'float32') : v;
+}
+
+/** Rows of an embedding table: a float16 table is gathered as it is and only its rows are cast (no float32 table is built). */
+function tableRows(w: Map<string, Value>, name: string, ids: Value): Value {
+  const t = w.get(name);
+  if (!t) throw new Error(`bert: no weight ${name}`);
+  return t.dtype === 'float16' ? cast(gather(t, ids), 'float32') : gather(t, ids);
 }
 
 /** The encoder's last hidden state [B,T,C]. */
@@ -128,10 +141,10 @@ export function bertEncoder(config: BertConfig, w: Map<string, Value>, x: BertIn
   const W = (name: string) => weight(w, name);
 
   let h = g.scope('embeddings', () => {
-    const words = gather(W('embeddings.word_embeddings.weight'), x.inputIds); // [B,T,C]
-    const positions = gather(W('embeddings.position_embeddings.weight'), x.positionIds); // [1,T,C]
+    const words = tableRows(w, 'embeddings.word_embeddings.weight', x.inputIds); // [B,T,C]
+    const positions = tableRows(w, 'embeddings.position_embeddings.weight', x.positionIds); // [1,T,C]
     const types = x.tokenTypeIds
-      ? gather(W('embeddings.token_type_embeddings.weight'), x.tokenTypeIds) // [B,T,C]
+      ? tableRows(w, 'embeddings.token_type_embeddings.weight', x.tokenTypeIds) // [B,T,C]
       : slice(W('embeddings.token_type_embeddings.weight'), [0], [1], [0]); // [1,C]
     const sum = add(add(words, positions), types);
     const normed = layerNorm(sum, W('embeddings.LayerNorm.weight'), W('embeddings.LayerNorm.bias'), config.layerNormEps);

@@ -8,11 +8,26 @@
 
 import { toOnnx } from '../graph/onnx.ts';
 import type { DeviceTensor, Feed, HostTensor, Runtime, Session } from '../runtime/types.ts';
-import { type SentenceSpec } from './bert.ts';
+import { fromFloat16, toFloat16 } from '../util/float16.ts';
+import { type FrozenDtype, type SentenceSpec } from './bert.ts';
 import { architecture, positionIds, usablePositions } from './architectures.ts';
 import { buildEncodeGradGraph, buildEncodeGraph, buildTrainStepGraph, type EmbeddingLoss, SEED_INPUT } from './graphs.ts';
 import { type ParameterSet, parameterSet } from './parameter-set.ts';
 import type { SentenceModel } from './sentence-model.ts';
+
+/**
+ * How frozen weights go to the runtime for `frozenDtype`: float16 bits fed to a Cast in the graph
+ * where the device holds float16 (the CPU runtimes; WebGPU with shader-f16), else — WebGPU without
+ * it — float32 values of the float16-rounded weights, so both give the same numbers
+ * (docs/memory.md#float16-frozen-weights).
+ */
+function frozenHolding(runtime: Runtime, frozenDtype: FrozenDtype): { graph: FrozenDtype; what: string; tensor(data: Float32Array, dims: number[]): HostTensor } {
+  if (frozenDtype === 'float32') return { graph: 'float32', what: 'float32', tensor: (data, dims) => ({ dtype: 'float32', dims, data }) };
+  if (runtime.describe().float16 !== false) {
+    return { graph: 'float16', what: 'float16, cast to float32 in the graph', tensor: (data, dims) => ({ dtype: 'float16', dims, data: toFloat16(data) }) };
+  }
+  return { graph: 'float32', what: 'float16-rounded, held as float32 on the GPU: this adapter has no shader-f16', tensor: (data, dims) => ({ dtype: 'float32', dims, data: fromFloat16(toFloat16(data)) }) };
+}
 
 /** The part of a tokenized batch the encoder reads (src/lib/tokenize's TokenizedBatch fits). */
 export interface EncoderBatch {
@@ -61,20 +76,24 @@ export class BertEncoder {
     private readonly weights: Map<string, DeviceTensor>,
     /** The run's parameters (the model's own set unless the caller gave one). */
     readonly parameters: ParameterSet,
+    /** How the frozen weights are held on the runtime's device, in words (the account and the run log say it). */
+    readonly frozenHeld: string,
+    frozenDtype: FrozenDtype,
   ) {
     this.dim = model.config.hiddenSize;
-    this.spec = { config: model.config, pooling: model.pooling, normalize: model.normalize, parameters };
+    this.spec = { config: model.config, pooling: model.pooling, normalize: model.normalize, parameters, frozenDtype };
   }
 
   /** Uploads the weights the graphs read (`parameters.inputs`); sessions come on first use (or with prepare). */
-  static async create(runtime: Runtime, model: SentenceModel, parameters: ParameterSet = parameterSet(model.config)): Promise<BertEncoder> {
+  static async create(runtime: Runtime, model: SentenceModel, parameters: ParameterSet = parameterSet(model.config), opts: { frozenDtype?: FrozenDtype } = {}): Promise<BertEncoder> {
+    const held = frozenHolding(runtime, opts.frozenDtype ?? 'float32');
     const weights = new Map<string, DeviceTensor>();
     for (const p of parameters.inputs) {
       const t = model.weights.get(p.name);
       if (!t) throw new Error(`encoder: the model has no ${p.name}`);
-      weights.set(p.name, await runtime.upload({ dtype: 'float32', dims: t.shape, data: t.data }));
+      weights.set(p.name, await runtime.upload(p.use === 'frozen' ? held.tensor(t.data, [...t.shape]) : { dtype: 'float32', dims: t.shape, data: t.data }));
     }
-    return new BertEncoder(runtime, model, weights, parameters);
+    return new BertEncoder(runtime, model, weights, parameters, held.what, held.graph);
   }
 
   /** Which runtime ran, in words. */

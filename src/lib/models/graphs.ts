@@ -21,7 +21,7 @@ export const SEED_INPUT = 'dropout_seed';
 
 function forward(g: Graph, spec: SentenceSpec, opts: ForwardOptions) {
   const inputs = declareBertInputs(g);
-  const weights = declareBertWeights(g, spec.parameters);
+  const weights = declareBertWeights(g, spec.parameters, spec.frozenDtype);
   const mode: ForwardMode = opts.train ? { train: true, seed: g.input(SEED_INPUT, 'float32', []) } : { train: false };
   return { inputs, weights, ...sentenceEmbedding(spec, weights, inputs, mode) };
 }

@@ -11,6 +11,7 @@
 import { isMultilingualVocabulary, preset, PRESETS, type ShapePreset } from '../models/architectures.ts';
 import { BGE_SMALL_CONFIG } from '../models/bert-config.ts';
 import type { Trainable } from '../models/trainable.ts';
+import type { FrozenDtype } from '../models/bert.ts';
 import { elements, type ParameterSet, parameterSet } from '../models/parameter-set.ts';
 import { STORE_CHUNK_BYTES } from '../store/store.ts';
 import type { MomentPrecision } from './optimizer.ts';
@@ -62,8 +63,7 @@ export function estimateActivationBytes(c: ModelShape, rows: number, tokens: num
   return rows * T * (4 * (L * (12 * C + 3 * F + 3 * H * T) + 3 * C * E) + (E + 2 * L) * C + L * H * T);
 }
 
-/** How frozen weights are held, on the host and on the device: as they are, or halved as float16 and cast to float32 in the graph. */
-export type FrozenDtype = 'float32' | 'float16';
+export type { FrozenDtype };
 
 /**
  * What a run trains and what it only reads, as the account needs it (footprintOf reads it off the

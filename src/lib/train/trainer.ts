@@ -106,7 +106,7 @@ export interface TrainerOptions {
   trainInPlace?: boolean;
   /** What the memory account needs from the caller: the device's memory (the default budget is
    *  half of it) and the bytes of model files the caller keeps while training. */
-  memory?: { deviceMemoryBytes?: number; fileBytes?: number; gpuMaxBindingBytes?: number; gpuFloat16?: boolean; inTab?: boolean };
+  memory?: { deviceMemoryBytes?: number; fileBytes?: number; gpuMaxBindingBytes?: number; inTab?: boolean };
 }
 
 export interface RunOptions {
@@ -213,7 +213,7 @@ export class Trainer {
   }
 
   async getEncoder(): Promise<BertEncoder> {
-    if (!this.encoder) this.encoder = await BertEncoder.create(this.o.runtime, this.o.model, this.parameters);
+    if (!this.encoder) this.encoder = await BertEncoder.create(this.o.runtime, this.o.model, this.parameters, { frozenDtype: this.config.frozenDtype });
     return this.encoder;
   }
 
@@ -244,7 +244,7 @@ export class Trainer {
       this.chosen = planMemory({
         config: this.config, model: this.o.model.config, parameters: this.parameters.trainedSize,
         columns: this.fields.length, tokens: longestTokens(this.o.tokenizer, this.o.train, this.fields, this.config.maxSeqLength ?? undefined, this.prompts), runtimeKind: kind, adamMoments: this.config.adamMoments, accumulation: this.config.accumulation,
-        updater: this.updaterKindToUse, footprint: footprintOf(this.parameters, this.config.frozenDtype), ...this.o.memory,
+        updater: this.updaterKindToUse, footprint: footprintOf(this.parameters, this.config.frozenDtype), gpuFloat16: this.o.runtime.describe().float16 ?? false, ...this.o.memory,
       });
     }
     return this.chosen;
