@@ -1,4 +1,4 @@
-// The page's memory at the sizes people run: full-size bge-small and bge-base shapes (random
+// The page's memory at the sizes people run: full-size bge-small, bge-base and bge-large shapes (random
 // weights, the fixture vocabulary padded to BERT's 30,522 tokens) and a data set of ~90-token
 // documents, served by the local Hub under the page's own model and data set ids, trained through
 // the built page in headless Chromium with the page's defaults (only maxSteps is set, so a run
@@ -6,7 +6,11 @@
 // every 200 ms); the table gives each phase's peak next to the memory account the page showed
 // before Start. Not a test (it asserts nothing) and not in `npm test`: a bge-base run takes minutes.
 //
-//   npm run bench:page [-- --models small,base,base-bf16,base-6g --steps 2 --backend wasm --out .bench/page.json]
+//   npm run bench:page [-- --models small,base,base-bf16,base-6g,base-lora16,large-lora --steps 2 --backend wasm --out .bench/page.json]
+//
+// The LoRA rows (base-lora16, large-lora) set `trainable` in the link: r = 16 on every linear
+// layer, α = 32, as the memory account's suggestion does (docs/memory.md#the-lora-suggestion); the
+// bge-large shape (24 × 1024) is served as BAAI/bge-large-en-v1.5 and named in the link.
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_DATASET_ID, DEFAULT_MODEL_ID, QUICK_MODEL_ID } from '../../src/lib/config.ts';
 import { BGE_BASE_CONFIG, BGE_SMALL_CONFIG, type BertConfig } from '../../src/lib/models/bert-config.ts';
 import { writeSafetensors } from '../../src/lib/models/safetensors.ts';
+import { suggestedLora } from '../../src/lib/train/memory.ts';
 import { randomBertWeights } from '../../src/lib/models/sentence-model.ts';
 import { buildQaDataset, type QaDataset } from '../fixtures/dataset.ts';
 import { writeQaDataset } from '../fixtures/fixtures.ts';
@@ -37,6 +42,7 @@ const { values: args } = parseArgs({
 const SHAPES = {
   small: { id: QUICK_MODEL_ID, config: BGE_SMALL_CONFIG },
   base: { id: DEFAULT_MODEL_ID, config: BGE_BASE_CONFIG },
+  large: { id: 'BAAI/bge-large-en-v1.5', config: { ...BGE_BASE_CONFIG, hiddenSize: 1024, numLayers: 24, numHeads: 16, intermediateSize: 4096 } },
 } as const;
 type ShapeName = keyof typeof SHAPES;
 
@@ -46,6 +52,8 @@ const RUNS: Record<string, { shape: ShapeName; params: Record<string, string> }>
   base: { shape: 'base', params: {} },
   'base-bf16': { shape: 'base', params: { adamMoments: 'bfloat16' } },
   'base-6g': { shape: 'base', params: { memoryBudgetMB: '6144' } },
+  'base-lora16': { shape: 'base', params: { trainable: JSON.stringify(suggestedLora(16)) } },
+  'large-lora': { shape: 'large', params: { 'model.id': SHAPES.large.id, trainable: JSON.stringify(suggestedLora(16)) } },
 };
 
 const WORK = join(REPO_ROOT, '.bench', 'page');
