@@ -143,6 +143,18 @@ class _Dense(nn.Module):
         # nn.Linear layout: weight [out, in], y = x·Wᵀ + b.
         self.weight = nn.Parameter(torch.empty(n_out, n_in).normal_(0.0, 0.02))
         self.bias = nn.Parameter(torch.zeros(n_out))
+        # LoRA factors (add_lora): none unless the module is adapted.
+        self.lora_A = None
+        self.lora_B = None
+        self.lora_scale = 0.0
+
+
+class _Factor(nn.Module):
+    """One LoRA factor as a module holding `weight`, so its parameter is named `<module>.lora_A.weight`."""
+
+    def __init__(self, w: torch.Tensor):
+        super().__init__()
+        self.weight = nn.Parameter(w)
 
 
 class _Embeddings(nn.Module):
@@ -201,7 +213,27 @@ class _Pooler(nn.Module):
 
 
 def _linear(x: torch.Tensor, d: _Dense) -> torch.Tensor:
-    return torch.matmul(x, d.weight.t()) + d.bias
+    y = torch.matmul(x, d.weight.t()) + d.bias
+    if d.lora_A is not None:
+        # LoRA (docs/lora.md#the-lora-linear): y + (alpha/r)·x·Aᵀ·Bᵀ, A [r,in], B [out,r]; eval
+        # mode only here, so the adapter's input dropout is the identity.
+        y = y + torch.matmul(torch.matmul(x, d.lora_A.weight.t()), d.lora_B.weight.t()) * d.lora_scale
+    return y
+
+
+def add_lora(model: nn.Module, r: int, alpha: float, targets, init_a) -> List[str]:
+    """Adapts the linear layers PEFT would for `targets` (a list of names: a module whose path equals
+    one or ends with "." + it; or "all-linear": every linear layer, the pooler's included) with
+    A = init_a(r, in) [r,in] and B = zeros [out,r], scale alpha/r, in named_modules() order.
+    Returns the adapted module paths."""
+    chosen = [(n, m) for n, m in model.named_modules() if isinstance(m, _Dense)
+              and (targets == "all-linear" or any(n == t or n.endswith("." + t) for t in targets))]
+    for _, m in chosen:
+        n_out, n_in = m.weight.shape
+        m.lora_A = _Factor(torch.as_tensor(init_a(r, n_in), dtype=m.weight.dtype))
+        m.lora_B = _Factor(torch.zeros(n_out, r, dtype=m.weight.dtype))
+        m.lora_scale = alpha / r
+    return [n for n, _ in chosen]
 
 
 def _layer_norm(x: torch.Tensor, ln: _LN, eps: float) -> torch.Tensor:

@@ -24,6 +24,20 @@ Cases (qa-tiny's train.jsonl, file order; the TS test builds the same rows):
   triplet_matryoshka  (question, doc, negative 1): TripletLoss, euclidean, margin 5, inside
                    Matryoshka dims [32, 16, 8]
 
+What trains (docs/lora.md), with the mnrl_matryoshka rows and loss:
+  freeze_mnrl_matryoshka  embeddings (tables and LayerNorm) and encoder layer 0 frozen by
+                   requires_grad_(False); layer 1 trains
+  lora_mnrl_matryoshka    LoRA r 4, alpha 8 on "all-linear" (bert_reference.add_lora: every linear
+                   layer, pooler included; the pooler's adapters get no gradient and are not
+                   stored); every base tensor frozen
+  lora_qv_hard_neg        LoRA r 8, alpha 16 on PEFT's BERT default ["query", "value"], the
+                   mnrl_hard_neg rows and loss
+  A is drawn as tabtune draws it (src/lib/models/trainable.ts initAdapterWeights): xoshiro128**
+  seeded by SplitMix32 from seed 42 XOR 0x4c6f5241, adapters in named_modules() order, each A
+  row-major, (2u − 1)/√in with u = next32 / 2³², rounded to float32; B zeros. Only trained tensors
+  are stored (`<case>/weights/<name>`, the adapters as `<module>.lora_A.weight` /
+  `.lora_B.weight`).
+
 XLM-RoBERTa cases (--family xlm-roberta): mnrl_matryoshka on each of the fixtures tiny-xlmr (CLS +
 Normalize) and tiny-xlmr-mean (mean pooling), the case names prefixed with the model's
 (`tiny-xlmr/mnrl_matryoshka/…`), written to data/train-xlmr.safetensors, together with
@@ -49,6 +63,7 @@ Run: /usr/bin/python3 tests/reference/train_reference.py [--fixtures tests/.fixt
 import argparse
 import hashlib
 import json
+import math
 import os
 import re
 import sys
@@ -213,21 +228,98 @@ def loss_of(case, cols, scores):
     return lr_.cosent(cols, scores, scale=20.0)
 
 
+class Rng:
+    """tabtune's src/lib/util/rng.ts re-implemented: SplitMix32 seeding, xoshiro128** (32-bit)."""
+
+    M = 0xFFFFFFFF
+
+    def __init__(self, seed):
+        x = seed & self.M
+
+        def nxt():
+            nonlocal x
+            x = (x + 0x9E3779B9) & self.M
+            z = x
+            z = ((z ^ (z >> 16)) * 0x85EBCA6B) & self.M
+            z = ((z ^ (z >> 13)) * 0xC2B2AE35) & self.M
+            return (z ^ (z >> 16)) & self.M
+
+        self.s = [nxt() for _ in range(4)]
+
+    @staticmethod
+    def rotl(x, k):
+        return ((x << k) | (x >> (32 - k))) & Rng.M
+
+    def next32(self):
+        s0, s1, s2, s3 = self.s
+        result = (self.rotl((s1 * 5) & self.M, 7) * 9) & self.M
+        t = (s1 << 9) & self.M
+        s2 ^= s0
+        s3 ^= s1
+        s1 ^= s2
+        s0 ^= s3
+        s2 ^= t
+        s3 = self.rotl(s3, 11)
+        self.s = [s0, s1, s2, s3]
+        return result
+
+    def uniform(self):
+        return self.next32() / 4294967296.0
+
+
+LORA_INIT_STREAM = 0x4C6F5241
+SEED = 42  # the run config's default seed
+
+
+def kaiming_a(rng):
+    """torch's kaiming_uniform_(a=√5) bound, 1/√in, with tabtune's stream; float32 values."""
+    def init(r, n_in):
+        bound = 1.0 / math.sqrt(n_in)
+        vals = [(2.0 * rng.uniform() - 1.0) * bound for _ in range(r * n_in)]
+        return np.array(vals, dtype=np.float32).reshape(r, n_in).astype(np.float64)
+    return init
+
+
+# case → (rows and loss of, what trains)
+TRAINABLE_CASES = {
+    "freeze_mnrl_matryoshka": ("mnrl_matryoshka", {"mode": "freeze", "embeddings": True, "layers": 1}),
+    "lora_mnrl_matryoshka": ("mnrl_matryoshka", {"mode": "lora", "r": 4, "alpha": 8, "dropout": 0, "targetModules": "all-linear"}),
+    "lora_qv_hard_neg": ("mnrl_hard_neg", {"mode": "lora", "r": 8, "alpha": 16, "dropout": 0, "targetModules": ["query", "value"]}),
+}
+
+
+def apply_trainable(model, trainable):
+    """Freezes with requires_grad_(False) what the mode freezes; adds LoRA adapters."""
+    if trainable["mode"] == "freeze":
+        k = trainable["layers"]
+        for n, p in model.named_parameters():
+            layer = re.match(r"encoder\.layer\.(\d+)\.", n)
+            if (n.startswith("embeddings.") and trainable["embeddings"]) or (layer and int(layer.group(1)) < k):
+                p.requires_grad_(False)
+    elif trainable["mode"] == "lora":
+        for p in model.parameters():
+            p.requires_grad_(False)
+        br.add_lora(model, trainable["r"], trainable["alpha"], trainable["targetModules"], kaiming_a(Rng(SEED ^ LORA_INIT_STREAM)))
+
+
 def no_decay(name):
     return "bias" in name or re.search(r"(^|\.)LayerNorm\.[^.]+$", name) is not None
 
 
-def run_case(case, folder, rows, vocab, max_len, specials=("[CLS]", "[SEP]", "[PAD]"), unigram=None):
+def run_case(case, folder, rows, vocab, max_len, specials=("[CLS]", "[SEP]", "[PAD]"), unigram=None, trainable=None, name=None):
     config = br.read_json(os.path.join(folder, "config.json"))
     pooling, normalize = br.read_st_pipeline(folder)
     weights, _ = br.read_safetensors(os.path.join(folder, "model.safetensors"))
     model = br.Bert(config, pooling, normalize).to(torch.float64)
     model.load_weights(weights)
     model.eval()  # dropout off
-    named = [(n, p) for n, p in model.named_parameters() if not n.startswith("pooler.")]
+    if trainable:
+        apply_trainable(model, trainable)
     for n, p in model.named_parameters():
         if n.startswith("pooler."):
             p.requires_grad_(False)
+    # What trains: what still requires a gradient (the HF Trainer's optimizer takes only those).
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     groups = [
         {"params": [p for n, p in named if not no_decay(n)], "weight_decay": WD},
         {"params": [p for n, p in named if no_decay(n)], "weight_decay": 0.0},
@@ -250,9 +342,10 @@ def run_case(case, folder, rows, vocab, max_len, specials=("[CLS]", "[SEP]", "[P
         torch.nn.utils.clip_grad_norm_([p for _, p in named], MAX_NORM)
         opt.step()
         losses.append(loss.item())
-    out = {f"{case}/losses": np.array(losses, dtype=np.float64)}
+    name = name or case
+    out = {f"{name}/losses": np.array(losses, dtype=np.float64)}
     for n, p in named:
-        out[f"{case}/weights/{n}"] = p.detach().numpy().astype(np.float32)
+        out[f"{name}/weights/{n}"] = p.detach().numpy().astype(np.float32)
     return out, batches
 
 
@@ -326,6 +419,11 @@ def main():
         tensors.update(t)
         batches[case] = b
         print(case, "losses", [round(x, 6) for x in t[f"{case}/losses"]])
+    for case, (rows_of, trainable) in TRAINABLE_CASES.items():
+        t, b = run_case(rows_of, model_dir, rows, vocab, max_len, trainable=trainable, name=case)
+        tensors.update(t)
+        batches[case] = b
+        print(case, "losses", [round(x, 6) for x in t[f"{case}/losses"]], "trained", sum(1 for k in t if "/weights/" in k))
     meta = {
         "format_version": FORMAT_VERSION,
         "script": "tests/reference/train_reference.py",
@@ -339,6 +437,8 @@ def main():
                               "sampler": "no_duplicates", "dropout": False}),
         "negative_rule": "doc of the next larger id (cyclic over the sorted distinct ids); a second negative: of the second next",
         "cosent_rule": "even rows: own doc, score 1; odd rows: next id's doc, score 0",
+        "trainable": json.dumps({k: v[1] for k, v in TRAINABLE_CASES.items()}),
+        "lora_init": "A: xoshiro128** (SplitMix32 seeding) from seed 42 XOR 0x4c6f5241, (2u-1)/sqrt(in) row-major in named_modules() order, float32; B zeros",
         "batches": json.dumps(batches),
     }
     br.write_safetensors(args.out, tensors, meta)

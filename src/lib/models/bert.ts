@@ -2,7 +2,9 @@
 // modeling_bert.py), from weight Values named as in model.safetensors, followed by
 // sentence-transformers pooling and the optional L2 normalization. Dropout (rates from config.json)
 // only in train mode, its masks a pure function of the `dropout_seed` input and a fixed stream
-// number per site.
+// number per site. A linear layer the run's parameter set gives LoRA adapters computes
+// x·Wᵀ + b + (α/r)·dropout(x)·Aᵀ·Bᵀ (docs/lora.md#the-lora-linear); frozen weights are inputs like
+// any other, the graphs just ask for no gradient of them (graphs.ts).
 // Not the graph boundaries (graphs.ts: which inputs/outputs, gradients) and not weight loading.
 //
 // Shape letters, used in every shape comment of src/lib/models/:
@@ -12,7 +14,7 @@
 import type { Graph, Value } from '../graph/graph.ts';
 import { add, cast, less, mul, sub, where, zerosLike } from '../ops/elementwise.ts';
 import { linear, matmul } from '../ops/matmul.ts';
-import { applyDropout, dropped, gelu, hashColumnKeys, hashRowKeys, l2Normalize, layerNorm, softmax } from '../ops/nn.ts';
+import { applyDropout, dropout, dropped, gelu, hashColumnKeys, hashRowKeys, l2Normalize, layerNorm, softmax } from '../ops/nn.ts';
 import { expand, gather, reshape, slice, squeeze, transpose, unsqueeze } from '../ops/shape.ts';
 import type { BertConfig } from './bert-config.ts';
 import type { ParameterSet } from './parameter-set.ts';
@@ -109,7 +111,10 @@ export function declareBertInputs(g: Graph): BertInputs {
   };
 }
 
-/** Declares every weight the set's graphs read (`inputs`: no pooler) as a float32 graph input with its HF name. */
+/**
+ * Declares every weight the set's graphs read (`inputs`: no pooler; frozen and adapter tensors
+ * included) as a graph input with its HF name: float32, frozen ones as `frozenDtype`.
+ */
 export function declareBertWeights(g: Graph, parameters: ParameterSet, frozenDtype: FrozenDtype = 'float32'): Map<string, Value> {
   const w = new Map<string, Value>();
   for (const p of parameters.inputs) w.set(p.name, g.input(p.name, p.use === 'frozen' ? frozenDtype : 'float32', p.shape));
@@ -130,8 +135,20 @@ function tableRows(w: Map<string, Value>, name: string, ids: Value): Value {
   return t.dtype === 'float16' ? cast(gather(t, ids), 'float32') : gather(t, ids);
 }
 
-/** The encoder's last hidden state [B,T,C]. */
-export function bertEncoder(config: BertConfig, w: Map<string, Value>, x: BertInputs, mode: ForwardMode): Value {
+/**
+ * The first dropout stream of the LoRA adapters' input dropout (the encoder's hidden and attention
+ * sites use 0 and 1): the adapter of linear layer k of layer l (k in query, key, value,
+ * attention.output.dense, intermediate.dense, output.dense) uses LORA_DROPOUT_STREAM + 6·l + k, so
+ * each adapted layer draws its own mask, as each PEFT lora.Linear has its own nn.Dropout.
+ */
+export const LORA_DROPOUT_STREAM = 2;
+const LINEARS_PER_LAYER = ['attention.self.query', 'attention.self.key', 'attention.self.value', 'attention.output.dense', 'intermediate.dense', 'output.dense'];
+
+/**
+ * The encoder's last hidden state [B,T,C]. `parameters` gives the LoRA adapters (none when left
+ * out, as for the export's plain model); their tensors must be in `w`.
+ */
+export function bertEncoder(config: BertConfig, w: Map<string, Value>, x: BertInputs, mode: ForwardMode, parameters?: ParameterSet): Value {
   const g = x.inputIds.graph;
   const C = config.hiddenSize;
   const H = config.numHeads;
@@ -139,6 +156,19 @@ export function bertEncoder(config: BertConfig, w: Map<string, Value>, x: BertIn
   const masks = mode.train && (config.hiddenDropout > 0 || config.attentionDropout > 0) ? new DropoutMasks(config, x.attentionMask, mode.seed) : null;
   const dropHidden = (v: Value, site: number) => (masks ? masks.hiddenSite(v, config.hiddenDropout, site) : v);
   const W = (name: string) => weight(w, name);
+  // nn.Linear of layer l's module `m` ([..., in] → [..., out]), with its LoRA path when adapted.
+  const dense = (input: Value, l: number, m: string): Value => {
+    const module = `encoder.layer.${l}.${m}`;
+    const y = linear(input, W(`${module}.weight`), W(`${module}.bias`));
+    const adapter = parameters?.loraOf(module);
+    if (!adapter) return y;
+    const { scale, dropout: p } = parameters!.lora!;
+    return g.scope('lora', () => {
+      const xd = mode.train && p > 0 ? dropout(input, p, mode.seed, LORA_DROPOUT_STREAM + LINEARS_PER_LAYER.length * l + LINEARS_PER_LAYER.indexOf(m)) : input;
+      // (α/r) on the [..., r] middle: r ≪ out, the cheapest place for the scale.
+      return add(y, linear(mul(linear(xd, W(adapter.a.name)), scale), W(adapter.b.name)));
+    });
+  };
 
   let h = g.scope('embeddings', () => {
     const words = tableRows(w, 'embeddings.word_embeddings.weight', x.inputIds); // [B,T,C]
@@ -159,7 +189,7 @@ export function bertEncoder(config: BertConfig, w: Map<string, Value>, x: BertIn
     h = g.scope(L, () => {
       const input = h; // [B,T,C]
       const ctx = g.scope('attention.self', () => {
-        const heads = (name: string) => reshape(linear(input, W(`${L}.attention.self.${name}.weight`), W(`${L}.attention.self.${name}.bias`)), [0, 0, H, D]); // [B,T,H,D]
+        const heads = (name: string) => reshape(dense(input, l, `attention.self.${name}`), [0, 0, H, D]); // [B,T,H,D]
         const q = transpose(heads('query'), [0, 2, 1, 3]); // [B,H,T,D]
         const kT = transpose(heads('key'), [0, 2, 3, 1]); // [B,H,D,T]
         const v = transpose(heads('value'), [0, 2, 1, 3]); // [B,H,T,D]
@@ -169,12 +199,12 @@ export function bertEncoder(config: BertConfig, w: Map<string, Value>, x: BertIn
         return reshape(c, [0, 0, C]); // [B,T,C]
       });
       const attn = g.scope('attention.output', () => {
-        const o = dropHidden(linear(ctx, W(`${L}.attention.output.dense.weight`), W(`${L}.attention.output.dense.bias`)), 1 + 2 * l);
+        const o = dropHidden(dense(ctx, l, 'attention.output.dense'), 1 + 2 * l);
         return layerNorm(add(o, input), W(`${L}.attention.output.LayerNorm.weight`), W(`${L}.attention.output.LayerNorm.bias`), config.layerNormEps);
       });
-      const inter = g.scope('intermediate', () => gelu(linear(attn, W(`${L}.intermediate.dense.weight`), W(`${L}.intermediate.dense.bias`)))); // [B,T,F]
+      const inter = g.scope('intermediate', () => gelu(dense(attn, l, 'intermediate.dense'))); // [B,T,F]
       return g.scope('output', () => {
-        const o = dropHidden(linear(inter, W(`${L}.output.dense.weight`), W(`${L}.output.dense.bias`)), 2 + 2 * l);
+        const o = dropHidden(dense(inter, l, 'output.dense'), 2 + 2 * l);
         return layerNorm(add(o, attn), W(`${L}.output.LayerNorm.weight`), W(`${L}.output.LayerNorm.bias`), config.layerNormEps);
       });
     });
@@ -185,7 +215,7 @@ export function bertEncoder(config: BertConfig, w: Map<string, Value>, x: BertIn
 /** Encoder → pooling → optional Normalize: sentence embeddings [B,C] and the last hidden state [B,T,C]. */
 export function sentenceEmbedding(spec: SentenceSpec, w: Map<string, Value>, x: BertInputs, mode: ForwardMode): { embeddings: Value; lastHiddenState: Value } {
   const g = x.inputIds.graph;
-  const lastHiddenState = bertEncoder(spec.config, w, x, mode);
+  const lastHiddenState = bertEncoder(spec.config, w, x, mode, spec.parameters);
   const embeddings = g.scope('pooling', () => {
     const pooled = pool(lastHiddenState, x.attentionMask, spec.pooling); // [B,C]
     return spec.normalize ? l2Normalize(pooled, -1, 1e-12) : pooled;

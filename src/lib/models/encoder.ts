@@ -84,14 +84,21 @@ export class BertEncoder {
     this.spec = { config: model.config, pooling: model.pooling, normalize: model.normalize, parameters, frozenDtype };
   }
 
-  /** Uploads the weights the graphs read (`parameters.inputs`); sessions come on first use (or with prepare). */
-  static async create(runtime: Runtime, model: SentenceModel, parameters: ParameterSet = parameterSet(model.config), opts: { frozenDtype?: FrozenDtype } = {}): Promise<BertEncoder> {
+  /**
+   * Uploads the weights the graphs read (`parameters.inputs`, frozen ones included: uploaded once,
+   * never replaced, as `frozenDtype` asks — frozenHolding); sessions come on first use (or with
+   * prepare). `adapters`: the values of the inputs the model file does not hold (LoRA's,
+   * trainable.ts initAdapterWeights).
+   */
+  static async create(
+    runtime: Runtime, model: SentenceModel, parameters: ParameterSet = parameterSet(model.config), adapters: ReadonlyMap<string, Float32Array> = new Map(), opts: { frozenDtype?: FrozenDtype } = {},
+  ): Promise<BertEncoder> {
     const held = frozenHolding(runtime, opts.frozenDtype ?? 'float32');
     const weights = new Map<string, DeviceTensor>();
     for (const p of parameters.inputs) {
-      const t = model.weights.get(p.name);
-      if (!t) throw new Error(`encoder: the model has no ${p.name}`);
-      weights.set(p.name, await runtime.upload(p.use === 'frozen' ? held.tensor(t.data, [...t.shape]) : { dtype: 'float32', dims: t.shape, data: t.data }));
+      const data = p.adapter ? adapters.get(p.name) : model.weights.get(p.name)?.data;
+      if (!data) throw new Error(p.adapter ? `encoder: no initial values for the adapter ${p.name}` : `encoder: the model has no ${p.name}`);
+      weights.set(p.name, await runtime.upload(p.use === 'frozen' ? held.tensor(data, [...p.shape]) : { dtype: 'float32', dims: [...p.shape], data }));
     }
     return new BertEncoder(runtime, model, weights, parameters, held.what, held.graph);
   }
@@ -110,9 +117,10 @@ export class BertEncoder {
     return w;
   }
 
-  /** Replaces a weight (the optimizer's output); the old tensor is the caller's to dispose. */
+  /** Replaces a trained weight (the optimizer's output); the old tensor is the caller's to dispose. */
   setWeight(name: string, t: DeviceTensor): void {
     this.weight(name);
+    if (this.parameters.get(name).use !== 'trained') throw new Error(`encoder: ${name} is frozen; only trained weights are replaced`);
     this.weights.set(name, t);
   }
 

@@ -55,7 +55,7 @@ describe('float16 frozen weights', () => {
   it.each(['node', 'wasm'])('encodes and differentiates as float32 with float16-rounded frozen weights (%s)', async (kind) => {
     const rt = runtimes[kind];
     const set = parameterSet(model.config, freeze);
-    const half = await BertEncoder.create(rt, model, set, { frozenDtype: 'float16' });
+    const half = await BertEncoder.create(rt, model, set, new Map(), { frozenDtype: 'float16' });
     expect(half.frozenHeld).toBe('float16, cast to float32 in the graph');
     // The same model with its frozen tensors rounded to float16 and held as float32.
     const rounded: SentenceModel = {

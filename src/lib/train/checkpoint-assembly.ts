@@ -1,6 +1,9 @@
 // A trainer's checkpoint assembled from its state at an update boundary (weights, AdamW moments,
 // schedule position, data order, step log, provenance), and the checks a resume makes before it
-// loads one: the run-config fields that must agree, the schedule, and the trained parameters.
+// loads one: the run-config fields that must agree (what trains among them), the schedule, and the
+// trained parameters. Its weights are only what the run trains (a LoRA run's adapters, not the
+// frozen base); the base model's identity is the provenance the run passes (run/identity.ts),
+// which the run compares before resuming.
 // Not the file format (checkpoint.ts) and not when to save or what to restore (trainer.ts).
 
 import type { ParameterSet } from '../models/parameter-set.ts';
@@ -13,7 +16,7 @@ import type { Updater } from './updater.ts';
 /** The run-config fields a checkpoint must agree on to resume (the rest may change between runs). */
 const RESUME_FIELDS = [
   'loss', 'batchSize', 'epochs', 'maxSteps', 'lr', 'scheduler', 'warmupRatio', 'warmupSteps', 'weightDecay', 'maxGradNorm',
-  'accumulation', 'trainerVariant', 'seed', 'shuffle', 'sampler', 'dropLast', 'dropout', 'maxSeqLength',
+  'accumulation', 'trainerVariant', 'seed', 'shuffle', 'sampler', 'dropLast', 'dropout', 'maxSeqLength', 'trainable',
 ] as const;
 
 export interface TrainerState {
@@ -54,8 +57,10 @@ export async function assembleCheckpoint(s: TrainerState): Promise<Checkpoint> {
 /** Throws, naming what differs, when checkpoint `c` was made by another run config or schedule, or trained other parameters. */
 export function checkResumable(c: Checkpoint, config: RunConfig, plan: StepsPlan, parameters: ParameterSet): void {
   for (const f of RESUME_FIELDS) {
-    if (JSON.stringify(c.config[f]) !== JSON.stringify(config[f])) {
-      throw new Error(`resume: the checkpoint was trained with ${f} = ${JSON.stringify(c.config[f])}, this run has ${JSON.stringify(config[f])}`);
+    // A checkpoint from before `trainable` existed reads as full fine-tuning (parseRunConfig's default).
+    const saved = c.config[f];
+    if (JSON.stringify(saved) !== JSON.stringify(config[f])) {
+      throw new Error(`resume: the checkpoint was trained with ${f} = ${JSON.stringify(saved)}, this run has ${JSON.stringify(config[f])}`);
     }
   }
   if (c.scheduler.maxSteps !== plan.maxSteps || c.scheduler.warmupSteps !== plan.warmupSteps) {

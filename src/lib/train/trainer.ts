@@ -11,8 +11,10 @@
 // Weights: an Updater (updater.ts) accumulates each micro-batch's gradients and applies clipping
 // and AdamW: on the host for the CPU runtimes (bit-identical to torch), on the device for WebGPU
 // (gradients, moments and weights never leave the GPU; only a few scalars cross per update).
-// What trains is the run's parameter set (models/parameter-set.ts), shared with the encoder:
-// its `trained` entries are the gradients read, the updater's tensors and the checkpoint's weights.
+// What trains is the run's parameter set (models/parameter-set.ts) for the config's `trainable`
+// mode (docs/lora.md), shared with the encoder: its `trained` entries are the gradients read, the
+// updater's tensors and the checkpoint's weights; frozen ones stay graph inputs with the base
+// model's values, and LoRA adapters start from initAdapterWeights with the run's seed.
 //
 // Shape letters: K text columns, B micro-batch rows, N = K·B, C hidden, T tokens, M mini-batch rows.
 
@@ -20,6 +22,7 @@ import type { Example } from '../data/validate.ts';
 import { needsScores } from '../losses/index.ts';
 import { BertEncoder } from '../models/encoder.ts';
 import { type ParameterSet, parameterSet } from '../models/parameter-set.ts';
+import { initAdapterWeights, resolveTrainable } from '../models/trainable.ts';
 import { DEFAULT_PROMPT_CHOICES, resolvePrompts, type TextPrompts } from '../models/prompts.ts';
 import type { SentenceModel } from '../models/sentence-model.ts';
 import { ProgressTracker } from '../progress/progress.ts';
@@ -143,6 +146,12 @@ export class Trainer {
   private readonly sampler: BatchSampler;
   /** What this run trains (the encoder's set when one was given): updater, gradients, checkpoints and the memory account read it. */
   readonly parameters: ParameterSet;
+  /**
+   * The LoRA adapters' initial values (A Kaiming-uniform from the run's seed, B zeros; empty
+   * unless LoRA): what the encoder uploads and the updater starts from, and the values of the
+   * adapters no graph reads (the pooler's), which the updater never holds.
+   */
+  readonly initialAdapters: ReadonlyMap<string, Float32Array>;
   /** One micro-batch's loss and weight gradients, fused or GradCache (micro-batch.ts). */
   private readonly gradients: MicroBatchGradients;
   private updater: Updater | null = null;
@@ -174,10 +183,15 @@ export class Trainer {
       ...(c.maxSteps !== null ? { maxSteps: c.maxSteps } : { epochs: c.epochs }),
       warmupSteps: c.warmupSteps, warmupRatio: c.warmupRatio, variant: c.trainerVariant,
     });
-    this.parameters = o.encoder?.parameters ?? parameterSet(o.model.config);
-    for (const p of this.parameters.inputs) {
-      if (!o.model.weights.has(p.name)) throw new Error(`trainer: the model has no ${p.name}`);
+    const trainable = resolveTrainable(c.trainable, o.model.config);
+    this.parameters = o.encoder?.parameters ?? parameterSet(o.model.config, trainable);
+    if (JSON.stringify(this.parameters.trainable) !== JSON.stringify(trainable)) {
+      throw new Error(`trainer: the encoder was made for ${JSON.stringify(this.parameters.trainable)}, the run config says ${JSON.stringify(trainable)}`);
     }
+    for (const p of this.parameters.base) {
+      if (p.use !== 'unused' && !o.model.weights.has(p.name)) throw new Error(`trainer: the model has no ${p.name}`);
+    }
+    this.initialAdapters = initAdapterWeights(this.parameters.adapters, c.seed);
     this.encoder = o.encoder ?? null;
     this.gradients = new MicroBatchGradients({ o, config: c, fields: this.fields, withScores: this.withScores, parameters: this.parameters, prompts: this.prompts });
   }
@@ -213,7 +227,7 @@ export class Trainer {
   }
 
   async getEncoder(): Promise<BertEncoder> {
-    if (!this.encoder) this.encoder = await BertEncoder.create(this.o.runtime, this.o.model, this.parameters, { frozenDtype: this.config.frozenDtype });
+    if (!this.encoder) this.encoder = await BertEncoder.create(this.o.runtime, this.o.model, this.parameters, this.initialAdapters, { frozenDtype: this.config.frozenDtype });
     return this.encoder;
   }
 
@@ -226,7 +240,7 @@ export class Trainer {
     if (this.updater) return this.updater;
     const encoder = await this.getEncoder();
     const kind = this.updaterKindToUse;
-    const params = this.parameters.trained.map((p) => ({ name: p.name, shape: [...p.shape], decay: p.decay, data: this.o.model.weights.get(p.name)!.data }));
+    const params = this.parameters.trained.map((p) => ({ name: p.name, shape: [...p.shape], decay: p.decay, data: p.adapter ? this.initialAdapters.get(p.name)! : this.o.model.weights.get(p.name)!.data }));
     const opts = { runtime: this.o.runtime, encoder, params, weightDecay: this.config.weightDecay, moments: this.config.adamMoments, seed: this.config.seed, inPlace: this.o.trainInPlace };
     // On the device: our WGSL kernels where the runtime has them (WebGPU), else graphs.
     if (kind === 'host') this.updater = new HostUpdater(opts);
