@@ -8,12 +8,15 @@
 
 import { toOnnx } from '../graph/onnx.ts';
 import type { DeviceTensor, Feed, HostTensor, Runtime, Session } from '../runtime/types.ts';
-import { fromFloat16, toFloat16 } from '../util/float16.ts';
+import { float16Value, fromFloat16, toFloat16 } from '../util/float16.ts';
+import { type TableLookup, WORD_ROWS_INPUT, wordTableLookup } from './table-lookup.ts';
 import { type FrozenDtype, type SentenceSpec } from './bert.ts';
 import { architecture, positionIds, usablePositions } from './architectures.ts';
 import { buildEncodeGradGraph, buildEncodeGraph, buildTrainStepGraph, type EmbeddingLoss, SEED_INPUT } from './graphs.ts';
 import { type ParameterSet, parameterSet } from './parameter-set.ts';
 import type { SentenceModel } from './sentence-model.ts';
+
+const WORD_TABLE = 'embeddings.word_embeddings.weight';
 
 /**
  * How frozen weights go to the runtime for `frozenDtype`: float16 bits fed to a Cast in the graph
@@ -27,6 +30,21 @@ function frozenHolding(runtime: Runtime, frozenDtype: FrozenDtype): { graph: Fro
     return { graph: 'float16', what: 'float16, cast to float32 in the graph', tensor: (data, dims) => ({ dtype: 'float16', dims, data: toFloat16(data) }) };
   }
   return { graph: 'float32', what: 'float16-rounded, held as float32 on the GPU: this adapter has no shader-f16', tensor: (data, dims) => ({ dtype: 'float32', dims, data: fromFloat16(toFloat16(data)) }) };
+}
+
+/** Rows `ids` of a [V,C] table (float32, or float16 bits widened) as one [ids.length·C] float32 array; an id outside the table throws. */
+function gatherRows(table: HostTensor, ids: BigInt64Array, C: number): Float32Array {
+  const V = table.dims[0];
+  const out = new Float32Array(ids.length * C);
+  for (let i = 0; i < ids.length; i++) {
+    const id = Number(ids[i]);
+    if (!(id >= 0 && id < V)) throw new Error(`encoder: token id ${id} outside the ${V}-row word table`);
+    if (table.dtype === 'float16') {
+      const bits = table.data as Uint16Array;
+      for (let c = 0; c < C; c++) out[i * C + c] = float16Value(bits[id * C + c]);
+    } else out.set((table.data as Float32Array).subarray(id * C, (id + 1) * C), i * C);
+  }
+  return out;
 }
 
 /** The part of a tokenized batch the encoder reads (src/lib/tokenize's TokenizedBatch fits). */
@@ -79,10 +97,16 @@ export class BertEncoder {
     /** How the frozen weights are held on the runtime's device, in words (the account and the run log say it). */
     readonly frozenHeld: string,
     frozenDtype: FrozenDtype,
+    /** The frozen word table when its rows are looked up on the host (table-lookup.ts), else null. */
+    private readonly hostTable: HostTensor | null,
   ) {
     this.dim = model.config.hiddenSize;
-    this.spec = { config: model.config, pooling: model.pooling, normalize: model.normalize, parameters, frozenDtype };
+    this.wordLookup = hostTable ? 'host' : 'graph';
+    this.spec = { config: model.config, pooling: model.pooling, normalize: model.normalize, parameters, frozenDtype, wordLookup: this.wordLookup };
   }
+
+  /** Where word embedding rows are looked up: in the graph, or on the host (a frozen table past the device's largest binding). */
+  readonly wordLookup: TableLookup;
 
   /**
    * Uploads the weights the graphs read (`parameters.inputs`, frozen ones included: uploaded once,
@@ -91,16 +115,26 @@ export class BertEncoder {
    * trainable.ts initAdapterWeights).
    */
   static async create(
-    runtime: Runtime, model: SentenceModel, parameters: ParameterSet = parameterSet(model.config), adapters: ReadonlyMap<string, Float32Array> = new Map(), opts: { frozenDtype?: FrozenDtype } = {},
+    runtime: Runtime, model: SentenceModel, parameters: ParameterSet = parameterSet(model.config), adapters: ReadonlyMap<string, Float32Array> = new Map(),
+    opts: { frozenDtype?: FrozenDtype; maxBindingBytes?: number } = {},
   ): Promise<BertEncoder> {
-    const held = frozenHolding(runtime, opts.frozenDtype ?? 'float32');
+    const frozenDtype = opts.frozenDtype ?? 'float32';
+    const held = frozenHolding(runtime, frozenDtype);
+    const d = runtime.describe();
+    const word = parameters.get(WORD_TABLE);
+    const lookup = wordTableLookup({ runtimeKind: d.kind, maxBindingBytes: opts.maxBindingBytes ?? d.maxBindingBytes, float16: d.float16 }, { elements: word.size, trained: word.use === 'trained' }, frozenDtype);
+    let hostTable: HostTensor | null = null;
     const weights = new Map<string, DeviceTensor>();
     for (const p of parameters.inputs) {
       const data = p.adapter ? adapters.get(p.name) : model.weights.get(p.name)?.data;
       if (!data) throw new Error(p.adapter ? `encoder: no initial values for the adapter ${p.name}` : `encoder: the model has no ${p.name}`);
-      weights.set(p.name, await runtime.upload(p.use === 'frozen' ? held.tensor(data, [...p.shape]) : { dtype: 'float32', dims: [...p.shape], data }));
+      const t = p.use === 'frozen' ? held.tensor(data, [...p.shape]) : { dtype: 'float32' as const, dims: [...p.shape], data };
+      // A frozen table past the device's binding stays on the host; feeds() gathers its rows.
+      // (float16 bits when asked, whatever the device holds: the host keeps the half-size table.)
+      if (p.name === WORD_TABLE && lookup === 'host') hostTable = frozenDtype === 'float16' ? { dtype: 'float16', dims: [...p.shape], data: toFloat16(data) } : t;
+      else weights.set(p.name, await runtime.upload(t));
     }
-    return new BertEncoder(runtime, model, weights, parameters, held.what, held.graph);
+    return new BertEncoder(runtime, model, weights, parameters, held.what, held.graph, hostTable);
   }
 
   /** Which runtime ran, in words. */
@@ -233,6 +267,7 @@ export class BertEncoder {
       position_ids: positions,
     };
     for (const [name, w] of this.weights) feeds[name] = w;
+    if (this.hostTable) feeds[WORD_ROWS_INPUT] = { dtype: 'float32', dims: [B, T, this.dim], data: gatherRows(this.hostTable, batch.inputIds, this.dim) };
     if (mode.train) {
       const seed = mode.seed ?? 0;
       if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 24) throw new Error(`encoder: dropout seed ${seed} is not an integer in [0, 2^24)`);

@@ -54,6 +54,8 @@ export interface RuntimeDescription {
   version: string;
   /** WebGPU only: the adapter onnxruntime's device came from (vendor · architecture · description). */
   adapter?: string;
+  /** WebGPU: the device's largest buffer binding in bytes (min of maxBufferSize and maxStorageBufferBindingSize). */
+  maxBindingBytes?: number;
   /** Whether float16 tensors can live on its device (WebGPU: the device has `shader-f16`); absent: yes (the CPU kinds). */
   float16?: boolean;
 }

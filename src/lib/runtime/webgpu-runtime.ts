@@ -37,6 +37,7 @@ export interface GpuBufferLike {
 export interface GpuDeviceLike {
   readonly adapterInfo?: { vendor?: string; architecture?: string; device?: string; description?: string };
   readonly features?: { has(feature: string): boolean };
+  readonly limits?: { maxBufferSize: number; maxStorageBufferBindingSize: number };
   readonly lost?: Promise<{ reason?: string; message?: string }>;
   destroy?(): void;
   readonly queue: { writeBuffer(b: GpuBufferLike, offset: number, data: ArrayBufferView): void; submit(cmds: unknown[]): void };
@@ -198,6 +199,7 @@ export class WebGpuRuntime implements Runtime {
       adapter: adapter || 'unknown adapter',
       // onnxruntime asks for shader-f16 where the adapter offers it; without it no kernel takes float16.
       float16: gpu.features?.has('shader-f16') ?? false,
+      ...(gpu.limits ? { maxBindingBytes: Math.min(gpu.limits.maxBufferSize, gpu.limits.maxStorageBufferBindingSize) } : {}),
     });
   }
 

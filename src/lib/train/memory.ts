@@ -12,6 +12,7 @@ import { isMultilingualVocabulary, preset, PRESETS, type ShapePreset } from '../
 import { BGE_SMALL_CONFIG } from '../models/bert-config.ts';
 import type { Trainable } from '../models/trainable.ts';
 import type { FrozenDtype } from '../models/bert.ts';
+import { frozenBytesPerElement, type TableLookup, wordTableLookup as lookupOf } from '../models/table-lookup.ts';
 import { elements, type ParameterSet, parameterSet } from '../models/parameter-set.ts';
 import { STORE_CHUNK_BYTES } from '../store/store.ts';
 import type { MomentPrecision } from './optimizer.ts';
@@ -177,22 +178,16 @@ export interface MemoryInputs {
   footprint?: TrainedFootprint;
 }
 
-/**
- * Where a run looks up word embedding rows: in the graph from the table on the device, or — on
- * WebGPU, when a frozen table is larger than the adapter's largest buffer binding (bge-m3's 250k ×
- * 1024 floats: 1 GB) — on the host, which uploads the gathered rows [B,T,C] with each batch. A
- * trained table that large cannot be bound at all (overBudget says so). The encoder asks the same
- * function, so the account names the path that runs.
- */
-export type TableLookup = 'graph' | 'host';
+/** wordTableLookup (models/table-lookup.ts) for the account's inputs. */
 export function wordTableLookup(inp: Pick<MemoryInputs, 'runtimeKind' | 'gpuMaxBindingBytes' | 'gpuFloat16'>, table: TrainedFootprint['wordTable'], frozenDtype: FrozenDtype): TableLookup {
-  if (inp.runtimeKind !== 'webgpu' || !inp.gpuMaxBindingBytes || table.trained) return 'graph';
-  return frozenGpuBytesPerElement(inp, frozenDtype) * table.elements > inp.gpuMaxBindingBytes ? 'host' : 'graph';
+  return lookupOf(tableDevice(inp), table, frozenDtype);
 }
+
+const tableDevice = (inp: Pick<MemoryInputs, 'runtimeKind' | 'gpuMaxBindingBytes' | 'gpuFloat16'>) => ({ runtimeKind: inp.runtimeKind, maxBindingBytes: inp.gpuMaxBindingBytes, float16: inp.gpuFloat16 });
 
 /** Bytes a frozen element takes on the GPU: float16 only where the adapter has shader-f16, else cast to float32 on upload. */
 function frozenGpuBytesPerElement(inp: Pick<MemoryInputs, 'gpuFloat16'>, frozenDtype: FrozenDtype): number {
-  return frozenDtype === 'float16' && inp.gpuFloat16 ? 2 : 4;
+  return frozenBytesPerElement({ runtimeKind: 'webgpu', float16: inp.gpuFloat16 }, frozenDtype);
 }
 
 /** WebAssembly (wasm32) addresses at most 4 GiB; onnxruntime-web's heap must also fit its code and stacks. */
