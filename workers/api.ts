@@ -3,6 +3,7 @@
 // classes, no onnxruntime types, no implementation.
 
 import type { ColumnMapping } from '../src/lib/data/columns.ts';
+import type { HygieneReport } from '../src/lib/data/hygiene.ts';
 import type { Issue } from '../src/lib/data/validate.ts';
 import type { Progress } from '../src/lib/hub/progress.ts';
 import type { StoreGroup } from '../src/lib/store/store.ts';
@@ -109,6 +110,8 @@ export interface DatasetSummary {
   test: number;
   split: 'given' | 'seeded';
   issues: Issue[];
+  /** Duplicates, shared positives and leaked test rows before any remedy (the run config's data.dropDuplicates / moveLeakedTest apply them). */
+  hygiene: HygieneReport;
 }
 
 export interface StoragePanel {

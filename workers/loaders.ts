@@ -150,6 +150,7 @@ export function summarize(state: EngineState, source: string, splits: Record<str
     test: p.test.length,
     split: p.split,
     issues: p.issues,
+    hygiene: p.hygiene,
   };
 }
 

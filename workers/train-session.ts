@@ -31,7 +31,7 @@ const runStore = (state: EngineState, runId: string): Store => prefixedStore(sta
 export function preparedData(state: EngineState, config: RunConfig): PreparedDataset {
   const d = state.data;
   if (!d) throw new Error('no data set is loaded: load one first');
-  const p = prepareDataset(d.splits, { source: d.source, mapping: config.data.columns ?? undefined, testFraction: config.data.testFraction, seed: config.data.splitSeed });
+  const p = prepareDataset(d.splits, { source: d.source, mapping: config.data.columns ?? undefined, testFraction: config.data.testFraction, seed: config.data.splitSeed, remedies: config.data });
   if (!p.usable) throw new Error(p.issues.find((i) => i.level === 'error')?.message ?? 'the data set has no usable training rows');
   return p;
 }

@@ -122,7 +122,7 @@ export async function int8Evaluation(
   const config = parseRunConfig(record.config);
   const ctx = { hubUrl: resolveHubFlag(o.hub, process.env, 'export'), stderr: o.stderr, command: 'export' };
   const data = await loadDataSource(sourceSpec(config.data.source, config.data.revision), ctx, {
-    mapping: config.data.columns ?? undefined, testFraction: config.data.testFraction, seed: config.data.splitSeed,
+    mapping: config.data.columns ?? undefined, testFraction: config.data.testFraction, seed: config.data.splitSeed, remedies: config.data,
   });
   const set = buildRunIrSet(config, data.prepared);
   if (!set) {

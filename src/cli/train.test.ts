@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureFixtures } from '../../tests/fixtures/fixtures.ts';
 import { startLocalHub, type LocalHub } from '../../tests/hub/local-hub.ts';
 import { prepareDataset } from '../lib/data/dataset.ts';
+import { hygieneLines } from '../lib/data/hygiene.ts';
 import { parseDataFile } from '../lib/data/parse.ts';
 import { evaluateModel } from '../lib/eval/evaluate-model.ts';
 import { buildIrSet } from '../lib/eval/ir-set.ts';
@@ -189,6 +190,29 @@ describe('tabtune train', () => {
     expect(r.stderr).toMatch(/resume refused: the training data differs: the checkpoint was trained on 160 rows of .*qa-tiny \(sha256 [0-9a-f]{12}\), this run has 135 rows of .*fewer\.jsonl/);
     expect(readdirSync(join(out, 'checkpoints'))).toEqual(['checkpoint-1.safetensors', 'checkpoint-2.safetensors']);
     expect((await tabtune(['train', '--data', f.qaTiny, ...common, '--resume'])).code).toBe(0);
+  });
+
+  it('prints the data hygiene counts as warnings before training, and applies the remedies it is given', async () => {
+    // qa-tiny with its first training row twice; every test question asks about a trained document.
+    const dir = join(work, 'dirty');
+    mkdirSync(dir);
+    const rows = readFileSync(join(f.qaTiny, 'train.jsonl'), 'utf8').trim().split('\n');
+    writeFileSync(join(dir, 'train.jsonl'), [...rows, rows[0]].join('\n') + '\n');
+    cpSync(join(f.qaTiny, 'test.jsonl'), join(dir, 'test.jsonl'));
+    const splits = { train: await parseDataFile('train.jsonl', readFileSync(join(dir, 'train.jsonl'))), test: await parseDataFile('test.jsonl', readFileSync(join(dir, 'test.jsonl'))) };
+    const p = prepareDataset(splits, { source: dir });
+    expect([p.hygiene.duplicates.train, p.hygiene.leakedTest.rows]).toEqual([1, p.test.length]);
+    const common = ['--model', f.tinyBge, '--data', dir, '--batchSize', '16', '--maxSteps', '1', '--no-eval.before', '--no-eval.after', '--quiet'];
+    const plain = await inProcess([...common, '--output', join(work, 'dirty-plain')]);
+    expect(plain.code, plain.stderr).toBe(0);
+    const warned = hygieneLines(p.hygiene, p.remedied, 'no_duplicates').map((l) => `warning: ${l}\n`).join('');
+    expect(plain.stderr).toContain(warned);
+    expect(plain.stderr.indexOf(warned)).toBeLessThan(plain.stderr.indexOf('training path'));
+    const fixed = await inProcess([...common, '--data.dropDuplicates', '--data.moveLeakedTest', '--output', join(work, 'dirty-fixed')]);
+    expect(fixed.code, fixed.stderr).toBe(0);
+    expect(fixed.stderr).toMatch(/^warning: .*leaked test rows not moved: all \d+ test rows have a training positive/m);
+    expect(fixed.stderr).toMatch(/^warning: 1 duplicate train rows and 0 duplicate test rows .*; dropped 1$/m);
+    expect(JSON.parse(readFileSync(join(work, 'dirty-fixed', 'run.json'), 'utf8')).config.data).toMatchObject({ dropDuplicates: true, moveLeakedTest: true });
   });
 
   const short = ['--batchSize', '16', '--lr', '1e-3', '--maxSteps', '4', '--no-eval.before', '--no-eval.after', '--quiet'];

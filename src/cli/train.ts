@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node
 import { totalmem } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { ColumnMapping } from '../lib/data/columns.ts';
+import { hygieneLines } from '../lib/data/hygiene.ts';
 import type { EvalProgress } from '../lib/eval/evaluate-model.ts';
 import { moduleDirs } from '../lib/export/package.ts';
 import { ProgressTracker } from '../lib/progress/progress.ts';
@@ -48,6 +49,8 @@ sentence-transformers model folder to --output.
                          data file, or a Hub data set id; without a test split, a seeded
                          --data.testFraction split (seed --data.splitSeed) is held out
   --columns MAP          column roles, e.g. anchor=question,positive=doc,id=id (default: detected)
+  --data.dropDuplicates  drop rows that repeat an earlier row (hygiene: counts are printed before
+  --data.moveLeakedTest  training); move test rows whose positive is a training positive to train
   --output DIR           output folder (required here or in the config): new, empty, or an
                          earlier tabtune run's folder (a non-empty folder without run.json is refused)
   --FIELD VALUE          any run-config field by its dotted path: --lr 1e-5, --batchSize 16,
@@ -149,10 +152,11 @@ export async function trainCommand(argv: string[], io: CliIo, hooks: TrainHooks 
   const prompts = runPrompts(config, model.prompts);
   const maxTokens = config.maxSeqLength ?? tokenizer.maxLength;
   const dataSource = await loadDataSource(sourceSpec(config.data.source, config.data.revision), ctx, {
-    mapping: config.data.columns ?? undefined, testFraction: config.data.testFraction, seed: config.data.splitSeed,
+    mapping: config.data.columns ?? undefined, testFraction: config.data.testFraction, seed: config.data.splitSeed, remedies: config.data,
     maxTokens, countTokens: (t) => tokenizer.tokenize(t).length + 2,
   });
   reportData(dataSource, io.stderr);
+  for (const line of hygieneLines(dataSource.prepared.hygiene, dataSource.prepared.remedied, config.sampler)) log(`warning: ${line}`);
   const data = dataSource.prepared;
   const runtime = await createRuntime(kind);
   const identity = await modelIdentity(source.name, source.files, source.hub);

@@ -31,6 +31,8 @@ let siteRoot: string;
 let site: StaticServer;
 let hub: LocalHub;
 let session: EngineSession;
+/** The data set the Hub serves (rows as written), for the hygiene counts. */
+let qa: ReturnType<typeof buildQaDataset>;
 const engine = ENGINES[0];
 const shot = (name: string) => join(ARTIFACTS_DIR, engine === 'chromium' ? name : `${engine}-${name}`);
 
@@ -44,6 +46,11 @@ beforeAll(async () => {
   data.docs[first.id] = XSS_DOC;
   for (const r of [...data.train, ...data.test]) if (r.id === first.id) r.doc = XSS_DOC;
   first.question = XSS_QUESTION;
+  // For the hygiene check: one training row twice, and one test question on a document no
+  // training row has (every other test question asks about a trained document, as in the seed's).
+  data.train.push({ ...first });
+  data.test.push({ question: 'Which document is in the test split only?', doc: 'A document that no training row has.', id: data.docs.length });
+  qa = data;
   writeQaDataset(join(work, 'qa-xss'), data);
   // A copy of the build, so the test can deploy a "new version" over it.
   siteRoot = join(work, 'site');
@@ -182,6 +189,28 @@ describe(`the page as people expect it (${engine})`, () => {
     await page.waitFor('data-preview', { timeout: 60_000 });
     expect(await page.texts('[data-testid=data-preview] tbody tr:first-child td')).toEqual(expect.arrayContaining([XSS_QUESTION, XSS_DOC]));
     expect(await page.count('[data-testid=data-preview] :is(img, script, b)')).toBe(0);
+
+    // Data hygiene: the counts equal a plain count over the rows the Hub serves, examples are
+    // text, and each remedy changes the rows the run will use and is undone by a second click.
+    const pairs = new Set<string>();
+    const distinct = qa.train.filter((r) => !pairs.has(`${r.question}\n${r.doc}`) && !!pairs.add(`${r.question}\n${r.doc}`));
+    const perDoc = new Map<string, number>();
+    for (const r of distinct) perDoc.set(r.doc, (perDoc.get(r.doc) ?? 0) + 1);
+    const leaked = qa.test.filter((r) => perDoc.has(r.doc)).length;
+    expect(await page.attr('hygiene-duplicates', 'data-count')).toBe(String(qa.train.length - distinct.length));
+    expect(await page.attr('hygiene-shared', 'data-count')).toBe(String(distinct.filter((r) => perDoc.get(r.doc)! > 1).length));
+    expect(await page.attr('hygiene-leaked', 'data-count')).toBe(String(leaked));
+    expect(await page.count('[data-testid=data-hygiene] :is(img, script, b)')).toBe(0);
+    expect(await page.text('data-hygiene')).toContain(XSS_DOC);
+    const used = (train: number, test: number) => `Training will use ${train} train / ${test} test rows.`;
+    expect(await page.text('hygiene-used')).toBe(used(qa.train.length, qa.test.length));
+    await page.click('hygiene-drop');
+    await expect.poll(() => page.text('hygiene-used')).toBe(used(distinct.length, qa.test.length));
+    await page.click('hygiene-move');
+    await expect.poll(() => page.text('hygiene-used')).toBe(used(distinct.length + leaked, qa.test.length - leaked));
+    await page.click('hygiene-drop');
+    await page.click('hygiene-move');
+    await expect.poll(() => page.text('hygiene-used')).toBe(used(qa.train.length, qa.test.length));
 
     // The Train step shows the prompts the run will use (the fixture names none) and takes edits.
     expect([await page.value('cfg-prompt-query'), await page.text('cfg-prompt-query-why')]).toEqual(['', 'none (the model names no prompt for it)']);

@@ -1,9 +1,11 @@
 // From tables to the train and test examples a run uses: the column mapping (the seed's for its
 // default data set, auto-detected otherwise, or the user's), validation of each split, and a
-// seeded split when there is only one. Not loading (hub/dataset-files.ts, parse.ts).
+// seeded split when there is only one; the hygiene report of those rows and the remedies the run
+// asked for (hygiene.ts). Not loading (hub/dataset-files.ts, parse.ts).
 
 import { DEFAULT_DATASET_ID } from '../config.ts';
 import { autoMapping, SEED_MAPPING, type ColumnMapping } from './columns.ts';
+import { applyRemedies, hygieneReport, NO_REMEDIES, type HygieneRemedies, type HygieneReport, type SplitSizes } from './hygiene.ts';
 import type { Table } from './parse.ts';
 import { splitTrainTest } from './split.ts';
 import { validateRows, type Example, type Issue, type ValidateOptions } from './validate.ts';
@@ -18,6 +20,10 @@ export interface PreparedDataset {
   split: 'given' | 'seeded';
   issues: Issue[];
   tooLong: number;
+  /** Duplicates, shared positives and leaked test rows among the rows before any remedy. */
+  hygiene: HygieneReport;
+  /** What the remedies changed: train and test above are the rows after them. */
+  remedied: { dropped: SplitSizes; moved: number };
   /** False when an error leaves no training data. */
   usable: boolean;
 }
@@ -28,6 +34,8 @@ export interface PrepareOptions extends Omit<ValidateOptions, 'file'> {
   mapping?: ColumnMapping;
   testFraction?: number;
   seed?: number;
+  /** Hygiene remedies to apply (default none). */
+  remedies?: HygieneRemedies;
 }
 
 /** The mapping a data set gets without user input. */
@@ -52,10 +60,17 @@ export function prepareDataset(splits: Record<string, Table>, o: PrepareOptions)
   const trainName = names.find((n) => n === 'train') ?? names[0];
   const testName = names.find((n) => n === 'test') ?? names.find((n) => n === 'validation') ?? (names.length > 1 ? names.find((n) => n !== trainName) : undefined);
   const train = run(trainName);
+  let split: PreparedDataset['split'] = 'seeded';
+  let rows: { train: Example[]; test: Example[] };
   if (testName) {
-    const test = run(testName);
-    return { mapping: chosen.mapping, mappingSource: chosen.source, train: train.examples, test: test.examples, split: 'given', issues, tooLong, usable: !train.fatal };
-  }
-  const s = splitTrainTest(train.examples, o.testFraction ?? 0.1, o.seed ?? 42);
-  return { mapping: chosen.mapping, mappingSource: chosen.source, train: s.train, test: s.test, split: 'seeded', issues, tooLong, usable: !train.fatal };
+    rows = { train: train.examples, test: run(testName).examples };
+    split = 'given';
+  } else rows = splitTrainTest(train.examples, o.testFraction ?? 0.1, o.seed ?? 42);
+  const hygiene = hygieneReport(rows.train, rows.test);
+  const r = applyRemedies(rows.train, rows.test, o.remedies ?? NO_REMEDIES);
+  for (const message of r.notes) issues.push({ level: 'warning', message: `${o.source}: ${message}` });
+  return {
+    mapping: chosen.mapping, mappingSource: chosen.source, train: r.train, test: r.test, split, issues, tooLong, usable: !train.fatal,
+    hygiene, remedied: { dropped: r.dropped, moved: r.moved },
+  };
 }

@@ -3,7 +3,7 @@
 // (`accelerate launch train.py`, `torchrun --nproc_per_node N train.py`): the same model and
 // revision, data set and column mapping, loss (inside MatryoshkaLoss with the same dims), batch
 // size, epochs or max steps, lr, scheduler, warmup, weight decay, clipping, accumulation, seed,
-// the NO_DUPLICATES sampler, the query and document prompts (per column for the trainer,
+// the NO_DUPLICATES sampler, the data hygiene remedies (docs/data.md#data-hygiene), the query and document prompts (per column for the trainer,
 // query_prompt / corpus_prompt for the evaluator), and one InformationRetrievalEvaluator per
 // dimension built as our evaluator builds its set (src/lib/eval/ir-set.ts). Every hyperparameter is a module-level
 // constant, so the script reads as a config and a test can read them back with Python's `ast`.
@@ -67,6 +67,8 @@ export function trainScript(config: RunConfig): string {
     ['TEST_SPLIT', c.data.testSplit],
     ['TEST_FRACTION', c.data.testFraction],
     ['SPLIT_SEED', c.data.splitSeed],
+    ['DROP_DUPLICATES', c.data.dropDuplicates, 'drop rows equal to an earlier row of their split (texts compared as .join(t.split()))'],
+    ['MOVE_LEAKED_TEST', c.data.moveLeakedTest, 'move test rows whose positive is a training positive into train'],
     ['LOSS', l.type],
     ...pythonLossConstants(l),
     ['MATRYOSHKA_DIMS', l.matryoshka?.dims ?? null],
@@ -117,7 +119,7 @@ in distribution, not bit for bit. With several GPUs each device takes BATCH_SIZE
 """
 
 import torch
-from datasets import DatasetDict, load_dataset
+from datasets import DatasetDict, concatenate_datasets, load_dataset
 from sentence_transformers import (
     SentenceTransformer,
     SentenceTransformerTrainer,
@@ -147,9 +149,41 @@ def prepare(splits: DatasetDict) -> tuple:
     else:
         parts = splits[TRAIN_SPLIT].train_test_split(test_size=TEST_FRACTION, seed=SPLIT_SEED)
         train, test = parts["train"], parts["test"]
+    train, test = hygiene_remedies(train, test)
     keep = [r for r in ROLES if r in train.column_names] + ([SCORE_COLUMN] if SCORE_COLUMN else [])
     ids = {"train": train[ID_COLUMN] if ID_COLUMN else None, "test": test[ID_COLUMN] if ID_COLUMN else None}
     return train.select_columns(keep), test.select_columns(keep), ids
+
+
+def hygiene_key(text: str) -> str:
+    """Texts compared as tabtune's data hygiene compares them: each run of whitespace one space."""
+    return " ".join(text.split())
+
+
+def drop_duplicates(data):
+    """The first of each group of rows equal on every text column the loss sees and the score."""
+    texts = [c for c in data.column_names if c in ROLES or c.startswith("negative")]
+    seen, keep = set(), []
+    for i, row in enumerate(data):
+        key = tuple(hygiene_key(row[c]) for c in texts) + ((row[SCORE_COLUMN],) if SCORE_COLUMN else ())
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    return data.select(keep)
+
+
+def hygiene_remedies(train, test) -> tuple:
+    """tabtune's remedies, in its order: leaked test rows into train (unless none would be left), then duplicates out."""
+    if MOVE_LEAKED_TEST:
+        positives = {hygiene_key(p) for p in train["positive"]}
+        leaked = [i for i, p in enumerate(test["positive"]) if hygiene_key(p) in positives]
+        if 0 < len(leaked) < len(test):
+            moved = set(leaked)
+            train = concatenate_datasets([train, test.select(leaked)])
+            test = test.select([i for i in range(len(test)) if i not in moved])
+    if DROP_DUPLICATES:
+        train, test = drop_duplicates(train), drop_duplicates(test)
+    return train, test
 
 
 def ir_evaluator(train, test, ids, dim: int) -> InformationRetrievalEvaluator:

@@ -11,6 +11,7 @@
 import * as transformers from '@huggingface/transformers';
 import { PreTrainedTokenizer } from '@huggingface/transformers';
 import { MODEL_FILES, usablePositionsOfJson } from '../models/architectures.ts';
+import { pythonStrip } from '../util/py-space.ts';
 
 type Json = Record<string, unknown>;
 
@@ -54,14 +55,8 @@ export interface TextTokenizer {
   decode(ids: number[]): string;
 }
 
-// Python's str.isspace() set, which str.strip() removes. JS trim() differs: it strips U+FEFF and
-// keeps U+001C–U+001F and U+0085.
-const PY_SPACE = '\\t\\n\\v\\f\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
-const PY_STRIP = new RegExp(`^[${PY_SPACE}]+|[${PY_SPACE}]+$`, 'g');
-
-export function pythonStrip(text: string): string {
-  return text.replace(PY_STRIP, '');
-}
+// Python's str.strip(), as sentence-transformers strips each text (src/lib/util/py-space.ts).
+export { pythonStrip };
 
 /** special_tokens_map.json entries are objects `{content, …}`; tokenizer_config wants strings. */
 function specialTokensAsStrings(map: Json | undefined): Json {

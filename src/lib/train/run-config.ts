@@ -59,6 +59,9 @@ export interface RunConfig {
     testSplit: string | null;
     testFraction: number;
     splitSeed: number;
+    /** Hygiene remedies (docs/data.md#data-hygiene): drop duplicate rows; move test rows whose positive is a training positive into train. */
+    dropDuplicates: boolean;
+    moveLeakedTest: boolean;
   };
   loss: LossSpec;
   /** Query prompt (queries, the anchor column) and document prompt (corpus, positives, negatives): src/lib/models/prompts.ts. */
@@ -116,7 +119,7 @@ export function defaultRunConfig(): RunConfig {
   return {
     version: 1,
     model: { id: DEFAULT_MODEL_ID, revision: 'main' },
-    data: { source: DEFAULT_DATASET_ID, revision: 'main', columns: null, trainSplit: 'train', testSplit: 'test', testFraction: 0.1, splitSeed: 42 },
+    data: { source: DEFAULT_DATASET_ID, revision: 'main', columns: null, trainSplit: 'train', testSplit: 'test', testFraction: 0.1, splitSeed: 42, dropDuplicates: false, moveLeakedTest: false },
     loss: { type: 'mnrl', scale: 20, matryoshka: { dims: [...RECIPE_MATRYOSHKA_DIMS] } },
     prompts: { ...DEFAULT_PROMPT_CHOICES },
     trainable: { ...FULL },
@@ -256,6 +259,8 @@ export function parseRunConfig(json: Json, opts: { hidden?: number } = {}): RunC
     testSplit: testSplitRaw === null ? null : str(testSplitRaw, 'data.testSplit'),
     testFraction: num(dt.testFraction ?? d.data.testFraction, 'data.testFraction', { min: 0, max: 0.9 }),
     splitSeed: num(dt.splitSeed ?? d.data.splitSeed, 'data.splitSeed', { int: true, min: 0 }),
+    dropDuplicates: bool(dt.dropDuplicates ?? d.data.dropDuplicates, 'data.dropDuplicates'),
+    moveLeakedTest: bool(dt.moveLeakedTest ?? d.data.moveLeakedTest, 'data.moveLeakedTest'),
   };
   if (data.testSplit !== null && data.testSplit === data.trainSplit) {
     throw new RunConfigError('data.testSplit', `must differ from data.trainSplit ("${data.trainSplit}")`);
