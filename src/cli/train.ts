@@ -61,6 +61,10 @@ sentence-transformers model folder to --output.
                          --prompts.document.name passage (the model's prompt "passage" on positives,
                          negatives and the corpus), --prompts.query auto (the default: the model's
                          own prompts; "query: " / "passage: " for intfloat/e5-* models without any)
+                         --trainable.mode freeze --trainable.layers 6 (embeddings and layers 0-5
+                         frozen), --trainable.mode lora --trainable.r 16 --trainable.alpha 32
+                         --trainable.targetModules all-linear (or query,value: PEFT's matching;
+                         docs/lora.md)
   --checkpoint-every N   write output/checkpoints/checkpoint-<step>.safetensors every N updates
                          (default: a quarter of the run, at most an epoch apart; also at every
                          epoch's end; only the newest is kept, and none once the run finishes)
