@@ -65,6 +65,8 @@ sentence-transformers model folder to --output.
                          frozen), --trainable.mode lora --trainable.r 16 --trainable.alpha 32
                          --trainable.targetModules all-linear (or query,value: PEFT's matching;
                          docs/lora.md)
+                         --frozenDtype float16 (frozen weights held as float16, cast in the graph:
+                         half their runtime memory; docs/memory.md)
   --checkpoint-every N   write output/checkpoints/checkpoint-<step>.safetensors every N updates
                          (default: a quarter of the run, at most an epoch apart; also at every
                          epoch's end; only the newest is kept, and none once the run finishes)
