@@ -79,4 +79,21 @@ describe('float16 frozen weights', () => {
     for (const [n, t] of ga) expect(maxDiff((t as HostTensor).data as Float32Array, (gb.get(n) as HostTensor).data as Float32Array), n).toBeLessThanOrEqual(1e-6);
     for (const e of [half, f32, plain]) await e.dispose();
   });
+
+  it('LoRA: the whole base model float16, the adapters float32 and trained (node)', async () => {
+    const rt = runtimes.node;
+    const set = parameterSet(model.config, { mode: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: 'all-linear' });
+    // B nonzero, so the adapters change the output and their gradients reach A too.
+    const adapters = new Map(set.adapters.map((p, i) => [p.name, Float32Array.from({ length: p.size }, (_, k) => 0.05 * Math.sin(i + k))]));
+    const rounded: SentenceModel = { ...model, weights: new Map([...model.weights].map(([n, t]) => [n, { ...t, data: fromFloat16(toFloat16(t.data)) }])) };
+    const half = await BertEncoder.create(rt, model, set, adapters, { frozenDtype: 'float16' });
+    const f32 = await BertEncoder.create(rt, rounded, set, adapters);
+    expect(maxDiff(await half.encode(batch), await f32.encode(batch))).toBeLessThanOrEqual(1e-6);
+    const up = Float32Array.from({ length: 2 * model.config.hiddenSize }, (_, i) => Math.cos(i));
+    const ga = (await half.encodeGrad(batch, up)).grads;
+    const gb = (await f32.encodeGrad(batch, up)).grads;
+    expect(ga.size).toBe(set.trained.length);
+    for (const [n, t] of ga) expect(maxDiff((t as HostTensor).data as Float32Array, (gb.get(n) as HostTensor).data as Float32Array), n).toBeLessThanOrEqual(1e-6);
+    for (const e of [half, f32]) await e.dispose();
+  });
 });
