@@ -9,8 +9,10 @@ import type { Progress } from '../src/lib/hub/progress.ts';
 import type { StoreGroup } from '../src/lib/store/store.ts';
 import type { EvalProgress } from '../src/lib/eval/evaluate-model.ts';
 import type { IrResult } from '../src/lib/eval/ir-metrics.ts';
+import type { GuardProgress, NanoBeirResult } from '../src/lib/eval/nanobeir.ts';
 import type { MinedRow, MineOptions, MineSummary } from '../src/lib/mine/hard-negatives.ts';
 import type { ModelPrompts } from '../src/lib/models/prompts.ts';
+import type { ExportForm } from '../src/lib/export/lora-export.ts';
 import type { RunRecord } from '../src/lib/run/record.ts';
 import type { RunEvent, RunPhase, StepEvent } from '../src/lib/run/run.ts';
 import type { MemoryPlan, ModelShape } from '../src/lib/train/memory.ts';
@@ -220,6 +222,8 @@ export interface ExportRequest {
   onnx?: boolean;
   /** Add onnx/model_quantized.onnx, evaluated on the run's test split for the card. */
   quantize?: boolean;
+  /** `merged` (default) or, for a LoRA run, `adapter`: its PEFT adapter folder (docs/export-forms.md). */
+  form?: ExportForm;
 }
 
 export interface ExportProgress {
@@ -326,6 +330,8 @@ export interface EngineWorkerApi {
   /** Runs stored in IndexedDB, newest first; the finished ones are "My models". */
   runs(): Promise<RunRecord[]>;
   renameRun(runId: string, name: string): Promise<RunRecord>;
+  /** A finished run that evaluated during training: make its model the best or the last update's weights (run.ts useKeptWeights). */
+  useKeptWeights(runId: string, which: 'best' | 'last'): Promise<RunRecord>;
   /** A file of a stored run (`model.safetensors`, `train_log.jsonl`, …), or null. */
   runFile(runId: string, path: string): Promise<Uint8Array | null>;
   /** A finished run's model as a zip (the package tabtune export writes). */
@@ -334,6 +340,8 @@ export interface EngineWorkerApi {
   /** The run's test queries (the explorer's picker); embeds the corpus with both models first. */
   exploreQueries(runId: string): Promise<string[]>;
   explore(req: ExploreRequest, onProgress?: (p: EvalProgress) => void): Promise<ExploreResult>;
+  /** The general-retrieval guard (NanoBEIR) on the loaded model or a stored run's; cached by model identity. */
+  guard(req: GuardRequest, onProgress?: (p: GuardProgress) => void): Promise<GuardReport>;
 }
 
 // ---- the demo page (workers/demo.worker.ts) --------------------------------------------------
@@ -380,4 +388,27 @@ export interface DemoWorkerApi {
   corpusSize(req: { hubUrl: string; repo: string }): Promise<DemoCorpusSize>;
   loadCorpus(req: { kind: 'dataset'; hubUrl: string; repo: string } | { kind: 'texts'; texts: string[] }, onProgress?: (p: DemoProgress) => void): Promise<DemoCorpus>;
   search(query: string, k?: number): Promise<DemoHit[]>;
+}
+
+// ---- the general-retrieval guard (workers/guard-session.ts) ---------------------------------
+
+export interface GuardRequest {
+  /** Its dims and prompts are used. */
+  config: RunConfig;
+  /** The Hub NanoBEIR is read from. */
+  hubUrl: string;
+  /** NanoBEIR subset keys (msmarco, scifact, …). */
+  subsets: string[];
+  /** Evaluate this stored run's trained model; without it, the loaded model. */
+  runId?: string;
+}
+
+export interface GuardReport {
+  model: string;
+  runId: string | null;
+  result: NanoBeirResult;
+  /** The figures came from the cache (nothing was encoded). */
+  cached: boolean;
+  /** Texts embedded per second on this backend (null on a cache hit). */
+  rate: number | null;
 }

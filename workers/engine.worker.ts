@@ -13,6 +13,7 @@ import * as exportSession from './export-session.ts';
 import { limitThreads, selfTest } from './engine-runtime.ts';
 import * as loaders from './loaders.ts';
 import * as mineSession from './mine-session.ts';
+import * as guardSession from './guard-session.ts';
 import * as session from './train-session.ts';
 
 // onnxruntime's WASM threads run this script too (ort-thread.ts): they must not start an engine.
@@ -41,11 +42,13 @@ function serve(): void {
     evaluate: (req, onProgress) => session.evaluate(state, req, onProgress),
     runs: () => session.runs(state),
     renameRun: (runId, name) => session.renameRun(state, runId, name),
+    useKeptWeights: (runId, which) => session.useKept(state, runId, which),
     runFile: (runId, path) => session.runFile(state, runId, path),
     exportZip: (req, onProgress) => exportSession.exportZip(state, req, onProgress),
     pushModel: (req, onProgress) => exportSession.pushModel(state, req, onProgress),
     exploreQueries: (runId) => exportSession.exploreQueries(state, runId),
     explore: (req, onProgress) => exportSession.explore(state, req, onProgress),
+    guard: (req, onProgress) => guardSession.guard(state, req, onProgress),
   };
 
   Comlink.expose(api);

@@ -59,7 +59,7 @@ export async function exportZip(state: EngineState, req: ExportRequest, onProgre
   let pending: Uint8Array[] = [];
   const files: { path: string; size: number }[] = [];
   async function* entries() {
-    for await (const [path, bytes] of packageEntries(source, record, { onnx: req.onnx, quantize: req.quantize, int8 })) {
+    for await (const [path, bytes] of packageEntries(source, record, { onnx: req.onnx, quantize: req.quantize, int8, form: req.form })) {
       onProgress?.({ phase: 'packing', path, done: files.length, total: null });
       files.push({ path, size: bytes.byteLength });
       yield [path, bytes] as [string, Uint8Array];
@@ -78,7 +78,7 @@ export async function pushModel(state: EngineState, req: PushRequest, onProgress
   const { record, source } = await finishedRun(state, req.runId);
   const int8 = req.quantize ? await int8For(state, req.runId, record, onProgress) : null;
   const files = new Map<string, Blob>();
-  for await (const [path, bytes] of packageEntries(source, record, { onnx: req.onnx, quantize: req.quantize, int8, repoId: req.repo })) {
+  for await (const [path, bytes] of packageEntries(source, record, { onnx: req.onnx, quantize: req.quantize, int8, repoId: req.repo, form: req.form })) {
     onProgress?.({ phase: 'packing', path, done: files.size, total: null });
     files.set(path, new Blob([bytes as Uint8Array<ArrayBuffer>]));
   }

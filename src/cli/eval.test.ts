@@ -18,7 +18,11 @@ import { BertEncoder } from '../lib/models/encoder.ts';
 import { loadSentenceModelFromDir } from '../lib/models/sentence-model-node.ts';
 import { createRuntime } from '../lib/runtime/index.ts';
 import { loadTokenizerFromDir } from '../lib/tokenize/node.ts';
-import { formatEvalTable } from './eval.ts';
+import { evaluateNanoBeir, NANOBEIR_EN_REPO, NANOBEIR_SUBSETS, resolveNanoBeirSubsets, type NanoBeirResult } from '../lib/eval/nanobeir.ts';
+import { HubClient } from '../lib/hub/hub-client.ts';
+import { loadGuardSets } from '../lib/run/guard.ts';
+import { FolderStore } from '../lib/store/folder-store.ts';
+import { formatEvalTable, formatGuardTable } from './eval.ts';
 
 const BIN = resolve(fileURLToPath(import.meta.url), '../../../bin/tabtune.js');
 let work: string;
@@ -57,7 +61,7 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'tabtune-eval-'));
   hub = await startLocalHub({
     models: { 'org/tiny-bge': fx.tinyBge, 'intfloat/e5-tiny': fx.tinyBge },
-    datasets: { 'org/qa-tiny': fx.qaTiny, [DEFAULT_DATASET_ID]: fx.qaTiny },
+    datasets: { 'org/qa-tiny': fx.qaTiny, [DEFAULT_DATASET_ID]: fx.qaTiny, [NANOBEIR_EN_REPO]: fx.nanoBeir },
   });
 });
 afterAll(async () => {
@@ -106,6 +110,23 @@ describe('tabtune eval (child process)', () => {
     const again = await tabtune('eval', '--model', 'org/tiny-bge', '--data', 'org/qa-tiny', '--hub', hub.url, '--dims', '32');
     expect(again.code, again.stderr).toBe(0);
     expect(hub.requests.filter((q) => q.file !== null && q.bytesSent > 0).length).toBe(before);
+  });
+
+  it('--nanobeir: the guard per dim as NanoBEIREvaluator, in the table and under `nanobeir` in --out; the second run is from the cache', async () => {
+    const r = await tabtune('eval', '--model', 'org/tiny-bge', '--hub', hub.url, '--nanobeir', 'msmarco,SciFact,NanoNFCorpus', '--dims', '32,16', '--out', 'guard.json');
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(readFileSync(join(work, 'guard.json'), 'utf8')) as { nanobeir: NanoBeirResult & { cached: boolean; source: string } };
+    expect([j.nanobeir.cached, j.nanobeir.source, j.nanobeir.subsets]).toEqual([false, 'sentence-transformers/NanoBEIR-en@main', ['msmarco', 'scifact', 'nfcorpus']]);
+    // The same guard in this process (JS scores): the same keys and numbers.
+    const encoder = await BertEncoder.create(await createRuntime('node'), loadSentenceModelFromDir(fx.tinyBge));
+    const sets = await loadGuardSets({ client: new HubClient({ hubUrl: hub.url }), store: new FolderStore(join(work, 'guard-store')), subsets: resolveNanoBeirSubsets('msmarco,scifact,nfcorpus') });
+    const want = await evaluateNanoBeir({ encoder, tokenizer: loadTokenizerFromDir(fx.tinyBge), sets, dims: [32, 16] });
+    expect(j.nanobeir.metrics).toEqual(want.metrics);
+    expect(r.stdout.trimEnd()).toBe(`NanoBEIR nDCG@10\n${formatGuardTable(want)}`);
+    const again = await tabtune('eval', '--model', 'org/tiny-bge', '--hub', hub.url, '--nanobeir', 'msmarco,scifact,nfcorpus', '--dims', '32,16', '--out', 'guard2.json');
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain('NanoBEIR (msmarco, scifact, nfcorpus): figures of this model from the cache (sentence-transformers/NanoBEIR-en@main; nothing encoded)');
+    expect(JSON.parse(readFileSync(join(work, 'guard2.json'), 'utf8')).nanobeir.metrics).toEqual(want.metrics);
   });
 
   it('--mode recipe on the seed data set id uses the seed mapping and construction', async () => {
@@ -180,6 +201,8 @@ describe('tabtune eval (child process)', () => {
     expect(big.stderr).toContain("--dims 64: larger than the model's hidden size 32");
 
     const missing = await tabtune('eval', '--model', fx.tinyBge);
-    expect([missing.code, missing.stderr.split('\n')[0]]).toEqual([2, 'tabtune: missing --data DIR|FILE|HUB_ID']);
+    expect([missing.code, missing.stderr.split('\n')[0]]).toEqual([2, 'tabtune: missing --data DIR|FILE|HUB_ID (or --nanobeir NAMES)']);
+    const unknown = await tabtune('eval', '--model', fx.tinyBge, '--nanobeir', 'msmarco,bioasq');
+    expect([unknown.code, unknown.stderr.split('\n')[0]]).toEqual([2, 'tabtune: --nanobeir: "bioasq" is not a NanoBEIR subset; the subsets are ' + NANOBEIR_SUBSETS.map((x) => x.key).join(', ')]);
   });
 });

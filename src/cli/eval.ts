@@ -2,10 +2,17 @@
 // sources.ts), builds the IR set (queries = the test split's anchors, corpus = every distinct
 // document of all splits; `--mode recipe` = the seed's own construction), embeds on the engine
 // and scores with the engine's MatMul, prints one line per Matryoshka dimension and writes the
-// full sentence-transformers-keyed JSON to --out. Progress and notes go to stderr.
+// full sentence-transformers-keyed JSON to --out. `--nanobeir NAMES` adds (or, without --data,
+// is) the general-retrieval guard: NanoBEIR subsets evaluated as NanoBEIREvaluator does, per dim,
+// the model's figures cached by its identity (src/lib/run/guard.ts); its table goes to stdout and
+// its keys under `nanobeir` in --out. Progress and notes go to stderr.
 // Not the metrics (src/lib/eval/) and not the loading rules (sources.ts).
 
 import { writeFileSync } from 'node:fs';
+import { HubClient } from '../lib/hub/hub-client.ts';
+import { NANOBEIR_SUBSETS, resolveNanoBeirSubsets, type NanoBeirResult } from '../lib/eval/nanobeir.ts';
+import { loadGuardSets, runGuard, type GuardSource } from '../lib/run/guard.ts';
+import { modelIdentity } from '../lib/run/identity.ts';
 import { parseArgs } from 'node:util';
 import { EngineScoreBackend } from '../lib/eval/engine-scores.ts';
 import { defaultEvalDims, evaluateModel, type ModelEvalResult } from '../lib/eval/evaluate-model.ts';
@@ -18,9 +25,10 @@ import { BACKENDS, type Backend, type CliIo } from './embed.ts';
 import { UsageError } from './errors.ts';
 import { ProgressBar } from './progress-bar.ts';
 import { PROMPT_FLAG_OPTIONS, PROMPT_FLAGS_HELP, promptsFromFlags, reportPrompts } from './prompt-flags.ts';
-import { loadDataSource, loadModelSource, parseColumnsFlag, reportData, resolveHubFlag } from './sources.ts';
+import { cliCache, downloadProgress, loadDataSource, loadModelSource, parseColumnsFlag, reportData, resolveHubFlag } from './sources.ts';
 
 export const EVAL_HELP = `Usage: tabtune eval --model DIR|HUB_ID --data DIR|FILE|HUB_ID [options]
+       tabtune eval --model DIR|HUB_ID --nanobeir NAMES [options]
 
 Evaluates a sentence-transformers model on a retrieval data set as sentence-transformers'
 InformationRetrievalEvaluator does, once per Matryoshka dimension (dim_768, dim_512, ...):
@@ -45,6 +53,14 @@ Options:
   --batch-size N       texts per encoder call (default 32, as the evaluator)
   --backend KIND       node (onnxruntime-node; default) or wasm (onnxruntime-web)
   --out FILE           write the full result as JSON (keys as sentence-transformers: dim_768_cosine_ndcg@10, ...)
+  --nanobeir NAMES     the general-retrieval guard: NanoBEIR subsets (comma-separated, or "all"; names
+                       as NanoBEIREvaluator's: ${NANOBEIR_SUBSETS.map((s) => s.key).join(', ')}), evaluated per dim
+                       as sentence-transformers' NanoBEIREvaluator (keys NanoSciFact_384_cosine_ndcg@10,
+                       NanoBEIR_mean_384_cosine_ndcg@10, ...); the model's figures are cached by its
+                       identity, so a second run encodes nothing. Without --data only the guard runs.
+  --nanobeir-source SRC
+                       en (default): sentence-transformers/NanoBEIR-en (a split per subset);
+                       zeta: the older per-subset repos zeta-alpha-ai/Nano{Name}
 ${PROMPT_FLAGS_HELP}
   --hub URL            the Hub to download from (default: $TABTUNE_HUB_URL or https://huggingface.co)
   -h, --help           show this help
@@ -105,6 +121,8 @@ export async function evalCommand(argv: string[], io: CliIo): Promise<number> {
       'batch-size': { type: 'string', default: '32' },
       backend: { type: 'string', default: 'node' },
       out: { type: 'string' },
+      nanobeir: { type: 'string' },
+      'nanobeir-source': { type: 'string', default: 'en' },
       hub: { type: 'string' },
       ...PROMPT_FLAG_OPTIONS,
       help: { type: 'boolean', short: 'h' },
@@ -117,7 +135,18 @@ export async function evalCommand(argv: string[], io: CliIo): Promise<number> {
     return 0;
   }
   if (!values.model) throw new UsageError('missing --model DIR|HUB_ID', 'eval');
-  if (!values.data) throw new UsageError('missing --data DIR|FILE|HUB_ID', 'eval');
+  if (!values.data && values.nanobeir === undefined) throw new UsageError('missing --data DIR|FILE|HUB_ID (or --nanobeir NAMES)', 'eval');
+  let guardSubsets: ReturnType<typeof resolveNanoBeirSubsets> | null = null;
+  if (values.nanobeir !== undefined) {
+    try {
+      guardSubsets = values.nanobeir.trim().toLowerCase() === 'all' ? [...NANOBEIR_SUBSETS] : resolveNanoBeirSubsets(values.nanobeir);
+    } catch (e) {
+      throw new UsageError(`--nanobeir: ${(e as Error).message}`, 'eval');
+    }
+  }
+  const guardSourceFlag = values['nanobeir-source'];
+  if (guardSourceFlag !== 'en' && guardSourceFlag !== 'zeta') throw new UsageError(`--nanobeir-source must be en or zeta, got "${guardSourceFlag}"`, 'eval');
+  const guardSource: GuardSource = { kind: guardSourceFlag };
   const backend = values.backend as Backend;
   if (!BACKENDS.includes(backend)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}, got "${values.backend}"`, 'eval');
   const mode = values.mode;
@@ -136,6 +165,24 @@ export async function evalCommand(argv: string[], io: CliIo): Promise<number> {
     if (over.length) throw new UsageError(`--dims ${over.join(',')}: larger than the model's hidden size ${hidden}`, 'eval');
   }
   const dims = userDims ?? defaultEvalDims(hidden);
+  if (!values.data) {
+    const runtime = await createRuntime(backend);
+    const encoder = await BertEncoder.create(runtime, model.model);
+    const scores = new EngineScoreBackend(runtime);
+    try {
+      io.stderr.write(`${encoder.describe()}\n`);
+      reportPrompts(prompts, io.stderr);
+      const guard = await evalGuard({ model, subsets: guardSubsets!, source: guardSource, dims, scoreFunctions, batchSize, prompts, encoder, scores, hubUrl: ctx.hubUrl, io });
+      if (values.out) {
+        writeFileSync(values.out, JSON.stringify({ nanobeir: guard }, null, 2) + '\n');
+        io.stderr.write(`wrote ${values.out}\n`);
+      }
+    } finally {
+      await scores.dispose();
+      await encoder.dispose();
+    }
+    return 0;
+  }
   const data = await loadDataSource(values.data, ctx, { mapping, maxTokens: model.tokenizer.maxLength, countTokens: (t) => model.tokenizer.tokenize(t).length + 2 });
   reportData(data, io.stderr);
   const p = data.prepared;
@@ -174,8 +221,12 @@ export async function evalCommand(argv: string[], io: CliIo): Promise<number> {
     });
     io.stderr.write(`embedded ${result.timing.texts} texts in ${result.timing.embedS.toFixed(1)} s, scored in ${result.timing.scoreS.toFixed(2)} s (${result.backend})\n`);
     io.stdout.write(formatEvalTable(result, scoreFunctions) + '\n');
+    const guard = guardSubsets
+      ? await evalGuard({ model, subsets: guardSubsets, source: guardSource, dims, scoreFunctions, batchSize, prompts, encoder, scores, hubUrl: ctx.hubUrl, io })
+      : undefined;
     if (values.out) {
       const json = {
+        ...(guard ? { nanobeir: guard } : {}),
         ...irResultToJson(result),
         source: {
           model: { name: model.name, origin: model.origin, ...(model.commit ? { commit: model.commit } : {}), hiddenSize: hidden },
@@ -198,4 +249,69 @@ export async function evalCommand(argv: string[], io: CliIo): Promise<number> {
     await encoder.dispose();
   }
   return 0;
+}
+
+/** The guard's table: one line per dim with the mean and each subset's nDCG@10 (the primary score function). */
+export function formatGuardTable(r: NanoBeirResult): string {
+  const head = ['dim', 'mean', ...r.byDim[0].subsets.map((s) => s.name)];
+  const rows = r.byDim.map((d) => {
+    const metric = d.primaryMetric.slice(d.name.length + 1);
+    return [String(d.dim), d.mean[d.primaryMetric].toFixed(4), ...d.subsets.map((s) => s.metrics[`${s.name}_${d.dim}_${metric}`].toFixed(4))];
+  });
+  const cells = [head, ...rows];
+  const widths = head.map((_, c) => Math.max(...cells.map((row) => row[c].length)));
+  return cells.map((row) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
+}
+
+async function evalGuard(o: {
+  model: Awaited<ReturnType<typeof loadModelSource>>;
+  subsets: ReturnType<typeof resolveNanoBeirSubsets>;
+  source: GuardSource;
+  dims: number[];
+  scoreFunctions: ScoreFunction[];
+  batchSize: number;
+  prompts: { query: string; document: string };
+  encoder: BertEncoder;
+  scores: EngineScoreBackend;
+  hubUrl: string;
+  io: CliIo;
+}) {
+  const store = cliCache();
+  const identity = await modelIdentity(o.model.name, o.model.files, o.model.hub);
+  const client = new HubClient({ hubUrl: o.hubUrl });
+  let bar: ProgressBar | null = null;
+  const run = await runGuard({
+    store,
+    identity,
+    source: o.source,
+    subsets: o.subsets,
+    dims: o.dims,
+    scoreFunctions: o.scoreFunctions,
+    batchSize: o.batchSize,
+    prompts: o.prompts,
+    encoder: o.encoder,
+    tokenizer: o.model.tokenizer,
+    backend: o.scores,
+    load: async () => {
+      const progress = downloadProgress('NanoBEIR', o.io.stderr);
+      try {
+        return await loadGuardSets({ client, store, subsets: o.subsets, source: o.source, onProgress: progress });
+      } finally {
+        progress.finish();
+      }
+    },
+    onProgress: (p) => {
+      if (p.progress.phase !== 'embed') return bar?.finish();
+      if (!bar || p.progress.done === 0) bar = new ProgressBar({ label: p.name, total: p.progress.total, unit: 'texts', stream: o.io.stderr });
+      bar.update(p.progress.done);
+    },
+  });
+  const r = run.result;
+  o.io.stderr.write(
+    run.cached
+      ? `NanoBEIR (${run.spec.subsets.join(', ')}): figures of this model from the cache (${run.spec.source}; nothing encoded)\n`
+      : `NanoBEIR (${run.spec.subsets.join(', ')}): embedded ${r.timing.texts} texts in ${r.timing.embedS.toFixed(1)} s (${run.spec.source})\n`,
+  );
+  o.io.stdout.write(`NanoBEIR nDCG@10\n${formatGuardTable(r)}\n`);
+  return { ...r, source: run.spec.source, cached: run.cached };
 }

@@ -10,6 +10,10 @@
 // run config's hyperparameters. What leaves the machine: a run from absolute --model/--data paths
 // with `.env`, `.git/config` and stray files planted in its folder exports (folder and zip) and
 // pushes only the package's files, and no exported file, train.py or commit message holds a path.
+// A LoRA run of the CLI (3 updates) exports merged — model.safetensors is base + (α/r)·B·A within
+// 1e-6 of this test's own product, and its ONNX gives in transformers.js what `tabtune embed`
+// gives (1e-4) — and with --adapter as PEFT's folder (exported and pushed): the adapter files, no
+// base weights, a card that says so, and --adapter refused with ONNX or for a run without adapters.
 
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -32,6 +36,9 @@ import { commitMessage } from '../lib/export/hub-push.ts';
 import { parseSafetensors } from '../lib/models/safetensors.ts';
 import type { RunRecord } from '../lib/run/record.ts';
 import { parseRunConfig } from '../lib/train/run-config.ts';
+import { exportForm, readFolder } from './export.ts';
+import { parameterSet } from '../lib/models/parameter-set.ts';
+import { loadSentenceModel } from '../lib/models/sentence-model.ts';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const BIN = join(ROOT, 'bin/tabtune.js');
@@ -209,6 +216,112 @@ describe('tabtune export', () => {
       expect(fromPython[name][0], name).toEqual(t.shape);
       expect(Float32Array.from(fromPython[name][1]), name).toEqual(t.data);
     }
+  }, 120_000);
+});
+
+/** Every file under `dir` by relative path → bytes. */
+function readTree(dir: string): Map<string, Uint8Array> {
+  const out = new Map<string, Uint8Array>();
+  for (const p of Object.keys(folderDigest(dir))) out.set(p, new Uint8Array(readFileSync(join(dir, p))));
+  return out;
+}
+
+describe('a LoRA run, exported merged and as a PEFT adapter', () => {
+  it('merged: base + (α/r)·B·A (1e-6), ONNX in transformers.js equal to tabtune embed (1e-4); adapter: PEFT\'s files, no base weights', async () => {
+    // A real LoRA run of the CLI: three updates at a high rate move B off its zero start.
+    const dir = join(work, 'lora-run');
+    const t = await tabtune([
+      'train', '--model', 'org/tiny-bge', '--data', 'org/qa-tiny', '--output', dir, '--batchSize', '16', '--maxSteps', '3', '--lr', '2e-2', '--warmupRatio', '0', '--quiet',
+      '--trainable.mode', 'lora', '--trainable.r', '4', '--trainable.alpha', '8', '--trainable.targetModules', 'query,value,output.dense',
+    ]);
+    expect(t.code, t.stderr).toBe(0);
+    const set = parameterSet(loadSentenceModel(readTree(f.tinyBge)).config, parseRunConfig({ trainable: { mode: 'lora', r: 4, alpha: 8, targetModules: ['query', 'value', 'output.dense'] } }).trainable);
+    // The adapters as the run wrote them (PEFT's keys), the values the merge must have used.
+    const written = parseSafetensors(new Uint8Array(readFileSync(join(dir, 'adapter_model.safetensors'))));
+    const values = new Map([...written.tensors].map(([k, v]) => [k.replace(/^base_model\.model\./, ''), v.data as Float32Array]));
+    expect([...values.keys()].sort()).toEqual(set.adapters.map((p) => p.name).sort());
+
+    // The merged weights, against this test's own product of the adapters.
+    const st = parseSafetensors(new Uint8Array(readFileSync(join(dir, 'model.safetensors'))));
+    const base = parseSafetensors(new Uint8Array(readFileSync(join(f.tinyBge, 'model.safetensors'))));
+    let worst = 0;
+    let moved = 0;
+    const modules = [...new Set(set.adapters.map((p) => p.adapter!.module))];
+    expect(modules).toHaveLength(2 * 4); // query, value, attention.output.dense, output.dense × 2 layers
+    for (const module of modules) {
+      const a = values.get(`${module}.lora_A.weight`)!;
+      const b = values.get(`${module}.lora_B.weight`)!;
+      const key = [...base.tensors.keys()].find((k) => k === `${module}.weight` || k.endsWith(`.${module}.weight`))!;
+      const [rows, cols] = base.tensors.get(key)!.shape;
+      const w0 = base.tensors.get(key)!.data as Float32Array;
+      const w = st.tensors.get(key)!.data as Float32Array;
+      for (let o = 0; o < rows; o++) {
+        for (let i = 0; i < cols; i++) {
+          let d = 0;
+          for (let k = 0; k < 4; k++) d += b[o * 4 + k] * a[k * cols + i];
+          worst = Math.max(worst, Math.abs(w[o * cols + i] - (w0[o * cols + i] + (8 / 4) * d)));
+          moved = Math.max(moved, Math.abs(w[o * cols + i] - w0[o * cols + i]));
+        }
+      }
+    }
+    console.log(`LoRA merged: max |W' − (W + α/r·B·A)| ${worst.toExponential(2)}, max change ${moved.toFixed(3)}`);
+    expect(worst).toBeLessThanOrEqual(1e-6);
+    expect(moved).toBeGreaterThan(1e-2);
+    for (const [k, t] of base.tensors) if (!modules.some((m) => k.endsWith(`${m}.weight`))) expect(st.tensors.get(k)!.data, k).toEqual(t.data);
+
+    // Merged export: a plain model whose ONNX transformers.js runs as tabtune embed does.
+    const merged = await tabtune(['export', '--model', dir, '--out', join(work, 'lora-merged'), '--onnx']);
+    expect(merged.code, merged.stderr).toBe(0);
+    const mergedFiles = Object.keys(folderDigest(join(work, 'lora-merged')));
+    expect(mergedFiles).toEqual(expect.arrayContaining(['model.safetensors', 'config.json', 'onnx/model.onnx']));
+    expect(mergedFiles.filter((p) => p.startsWith('adapter_'))).toEqual([]);
+    const texts = ['Which planet is known as the Red Planet?', 'Keldor is a small city on the north coast.', 'a'];
+    writeFileSync(join(work, 'texts-lora.txt'), texts.join('\n') + '\n');
+    const embed = async (model: string, name: string) => {
+      const r = await tabtune(['embed', '--model', model, '--texts', join(work, 'texts-lora.txt'), '--out', join(work, name)]);
+      expect(r.code, r.stderr).toBe(0);
+      return (JSON.parse(readFileSync(join(work, name), 'utf8')) as { embeddings: number[][] }).embeddings.flat();
+    };
+    const want = await embed(dir, 'emb-lora.json');
+    env.allowRemoteModels = false;
+    env.allowLocalModels = true;
+    env.localModelPath = `${work}/`;
+    const extractor = await pipeline('feature-extraction', 'lora-merged', { dtype: 'fp32' });
+    const got = (await extractor(texts, { pooling: 'cls', normalize: true })).data as Float32Array;
+    expect(got.length).toBe(want.length);
+    const err = Math.max(...want.map((v, i) => Math.abs(got[i] - v)));
+    console.log(`LoRA merged ONNX: transformers.js vs tabtune embed max abs err ${err.toExponential(2)}`);
+    expect(err).toBeLessThanOrEqual(1e-4);
+    expect(readFileSync(join(work, 'lora-merged/README.md'), 'utf8')).toContain('the adapters are merged into the weights');
+
+    // Adapter export: PEFT's folder on the base, as sentence-transformers saves one.
+    const adapter = await tabtune(['export', '--model', dir, '--out', join(work, 'lora-adapter'), '--adapter']);
+    expect(adapter.code, adapter.stderr).toBe(0);
+    const adapterFiles = Object.keys(folderDigest(join(work, 'lora-adapter'))).sort();
+    expect(adapterFiles).toEqual(expect.arrayContaining(['adapter_config.json', 'adapter_model.safetensors', 'modules.json', '1_Pooling/config.json', 'tokenizer.json', 'README.md']));
+    expect(adapterFiles.filter((p) => p === 'model.safetensors' || p === 'config.json' || p.startsWith('onnx/'))).toEqual([]);
+    const peft = parseSafetensors(new Uint8Array(readFileSync(join(work, 'lora-adapter/adapter_model.safetensors'))));
+    for (const [name, v] of values) expect(peft.tensors.get(`base_model.model.${name}`)!.data, name).toEqual(v);
+    expect(Math.max(...[...values].filter(([n]) => n.endsWith('lora_B.weight')).flatMap(([, v]) => [...v].map(Math.abs)))).toBeGreaterThan(0); // trained
+    expect(JSON.parse(readFileSync(join(work, 'lora-adapter/adapter_config.json'), 'utf8'))).toMatchObject({
+      peft_type: 'LORA', task_type: 'FEATURE_EXTRACTION', base_model_name_or_path: 'org/tiny-bge', r: 4, lora_alpha: 8, target_modules: ['query', 'value', 'output.dense'],
+    });
+    expect(readFileSync(join(work, 'lora-adapter/README.md'), 'utf8')).toContain('A PEFT LoRA adapter');
+
+    // The Hub push takes the same form.
+    const pushed = await tabtune(['push', '--model', dir, '--repo', 'me/tiny-lora-adapter', '--adapter'], { HF_TOKEN: TOKEN });
+    expect(pushed.code, pushed.stderr).toBe(0);
+    const files = hub.repoInfo('me/tiny-lora-adapter')!.files;
+    expect(files).toEqual(expect.arrayContaining(['adapter_config.json', 'adapter_model.safetensors', 'README.md']));
+    expect(files.filter((p) => p === 'model.safetensors' || p === 'config.json')).toEqual([]);
+    const pushedCard = await (await fetch(`${hub.url}/me/tiny-lora-adapter/resolve/main/README.md`)).text();
+    expect(pushedCard).toContain('model.load_adapter("me/tiny-lora-adapter")');
+
+    // Refusals (the CLI's check, called directly): no ONNX for an adapter; no adapter for a run without one.
+    const runFiles = (await readFolder(dir)).files;
+    expect(() => exportForm({ adapter: true, onnx: true }, runFiles, 'export')).toThrow(/--adapter has no ONNX/);
+    expect(() => exportForm({ adapter: true }, new Map([...runFiles].filter(([p]) => !p.startsWith('adapter_'))), 'export')).toThrow(/only a LoRA run/);
+    expect(exportForm({ adapter: true }, runFiles, 'export')).toBe('adapter');
   }, 120_000);
 });
 

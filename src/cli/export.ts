@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import type { IrResult } from '../lib/eval/ir-metrics.ts';
 import { evaluateQuantized, isPackagedPath, modelPackage, moduleDirs, type PackageOptions, zipPackage } from '../lib/export/package.ts';
 import { trainScript } from '../lib/export/python-script.ts';
+import { ADAPTER_FILES, type ExportForm } from '../lib/export/lora-export.ts';
 import { loadSentenceModel } from '../lib/models/sentence-model.ts';
 import { readRunRecord, type RunRecord } from '../lib/run/record.ts';
 import { buildRunIrSet, runEvalDims } from '../lib/run/run.ts';
@@ -24,7 +25,7 @@ import { UsageError } from './errors.ts';
 import { loadDataSource, resolveHubFlag, type SourceContext } from './sources.ts';
 import { sourceSpec } from './train.ts';
 
-export const EXPORT_HELP = `Usage: tabtune export --model DIR (--out DIR | --zip FILE) [--onnx] [--quantize] [--hub URL]
+export const EXPORT_HELP = `Usage: tabtune export --model DIR (--out DIR | --zip FILE) [--onnx] [--quantize] [--adapter] [--hub URL]
 
 Packages a trained model folder (tabtune train --output DIR) for use elsewhere: the
 sentence-transformers folder with its model card (README.md: YAML front matter with the
@@ -39,6 +40,10 @@ dotfiles (.env, .git/) and any other file in the folder are left out.
                   token_type_ids → last_hidden_state)
   --quantize      add onnx/model_quantized.onnx (int8 linear weights) and put its nDCG@10,
                   measured on the run's test split, in the card (needs the run's data set)
+  --adapter       a LoRA run as its PEFT adapter (adapter_config.json, adapter_model.safetensors
+                  with the module and tokenizer files, no model.safetensors): sentence-transformers
+                  loads it on its base (pip install peft). Without it a LoRA run is exported merged,
+                  W + (α/r)·B·A: a plain model. No ONNX with --adapter.
   --backend KIND  engine for that evaluation: node (default) or wasm
   --hub URL       the Hub to load the run's data set from (default: $TABTUNE_HUB_URL or huggingface.co)`;
 
@@ -65,7 +70,7 @@ export async function readFolder(dir: string): Promise<{ files: Map<string, Uint
   const files = new Map<string, Uint8Array>();
   const keys = await store.keys();
   const modules = keys.includes('modules.json') ? moduleDirs(await store.get('modules.json')) : [];
-  for (const key of keys) if (isPackagedPath(key, modules)) files.set(key, (await store.get(key))!);
+  for (const key of keys) if (isPackagedPath(key, modules, 'any')) files.set(key, (await store.get(key))!);
   if (!files.has('config.json')) throw new Error(`--model ${dir}: no config.json here; give a model folder (tabtune train --output DIR)`);
   return { files, record: await readRunRecord(store).catch(() => null) };
 }
@@ -74,7 +79,7 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
   const { values } = parseArgs({
     args: argv,
     options: {
-      model: { type: 'string' }, out: { type: 'string' }, zip: { type: 'string' }, onnx: { type: 'boolean' }, quantize: { type: 'boolean' },
+      model: { type: 'string' }, out: { type: 'string' }, zip: { type: 'string' }, onnx: { type: 'boolean' }, quantize: { type: 'boolean' }, adapter: { type: 'boolean' },
       backend: { type: 'string', default: 'node' }, hub: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -88,7 +93,7 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
   if (!values.out && !values.zip) throw new UsageError('give --out DIR, --zip FILE or both', 'export');
   const log = (s: string) => io.stderr.write(s + '\n');
   const { files, record } = await readFolder(values.model);
-  const opts: PackageOptions = { onnx: values.onnx, quantize: values.quantize };
+  const opts: PackageOptions = { onnx: values.onnx, quantize: values.quantize, form: exportForm(values, files, 'export') };
   if (values.quantize) opts.int8 = await int8Evaluation(files, record, { hub: values.hub, backend: values.backend, stderr: io.stderr });
   const pkg = await modelPackage(files, record, opts);
   if (values.out) {
@@ -105,6 +110,15 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
     log(`wrote ${values.zip}`);
   }
   return 0;
+}
+
+/** The package's form from --adapter, checked against the folder: only a LoRA run has an adapter, and the adapter has no ONNX. */
+export function exportForm(values: { adapter?: boolean; onnx?: boolean; quantize?: boolean }, files: ReadonlyMap<string, Uint8Array>, command: string): ExportForm {
+  if (!values.adapter) return 'merged';
+  if (values.onnx || values.quantize) throw new UsageError('--adapter has no ONNX files (transformers.js loads no adapters): drop --onnx/--quantize, or export merged', command);
+  const missing = ADAPTER_FILES.filter((f) => !files.has(f));
+  if (missing.length) throw new UsageError(`--adapter: the folder has no ${missing.join(', ')}: only a LoRA run (trainable mode "lora") has a PEFT adapter; export it without --adapter`, command);
+  return 'adapter';
 }
 
 /** The int8 model on the run's test split (null, with a note, when there is no run or no data). */

@@ -8,11 +8,11 @@ import { describeInt8, commitMessage, pushToHub } from '../lib/export/hub-push.t
 import { modelPackage } from '../lib/export/package.ts';
 import type { CliIo } from './embed.ts';
 import { UsageError } from './errors.ts';
-import { int8Evaluation, readFolder } from './export.ts';
+import { exportForm, int8Evaluation, readFolder } from './export.ts';
 import { ProgressBar } from './progress-bar.ts';
 import { resolveHubFlag } from './sources.ts';
 
-export const PUSH_HELP = `Usage: tabtune push --model DIR --repo OWNER/NAME [--private] [--update] [--onnx] [--quantize] [--hub URL]   (token: HF_TOKEN)
+export const PUSH_HELP = `Usage: tabtune push --model DIR --repo OWNER/NAME [--private] [--update] [--onnx] [--quantize] [--adapter] [--hub URL]   (token: HF_TOKEN)
 
 Uploads a trained model folder (tabtune train --output DIR) to the Hugging Face Hub in one
 commit: the files tabtune export writes (model, card naming the repo, eval_results.json,
@@ -25,6 +25,7 @@ created (public unless --private); an existing repo is refused unless --update.
   --update           add a commit to the repo when it exists already
   --onnx, --quantize as in tabtune export (--quantize evaluates the int8 model on the run's
                      test split for the card)
+  --adapter          a LoRA run as its PEFT adapter, as in tabtune export (default: merged)
   --backend KIND     engine for that evaluation: node (default) or wasm
   --hub URL          the Hub (default: $TABTUNE_HUB_URL or https://huggingface.co)
 
@@ -35,7 +36,7 @@ export async function pushCommand(argv: string[], io: CliIo): Promise<number> {
     args: argv,
     options: {
       model: { type: 'string' }, repo: { type: 'string' }, private: { type: 'boolean' }, update: { type: 'boolean' }, onnx: { type: 'boolean' },
-      quantize: { type: 'boolean' }, backend: { type: 'string', default: 'node' }, hub: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      quantize: { type: 'boolean' }, adapter: { type: 'boolean' }, backend: { type: 'string', default: 'node' }, hub: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
     strict: true,
     allowPositionals: false,
@@ -50,8 +51,9 @@ export async function pushCommand(argv: string[], io: CliIo): Promise<number> {
   if (!token) throw new UsageError('no access token: set HF_TOKEN (a token with the "write" role from huggingface.co/settings/tokens)', 'push');
   const hubUrl = resolveHubFlag(values.hub, process.env, 'push');
   const { files, record } = await readFolder(values.model);
+  const form = exportForm(values, files, 'push');
   const int8 = values.quantize ? await int8Evaluation(files, record, { hub: values.hub, backend: values.backend, stderr: io.stderr }) : null;
-  const pkg = await modelPackage(files, record, { onnx: values.onnx, quantize: values.quantize, repoId: values.repo, int8 });
+  const pkg = await modelPackage(files, record, { onnx: values.onnx, quantize: values.quantize, repoId: values.repo, int8, form });
   let bar: ProgressBar | null = null;
   const r = await pushToHub({
     hubUrl, repo: values.repo, token, private: values.private, update: values.update, files: pkg,

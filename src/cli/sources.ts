@@ -42,7 +42,7 @@ export interface SourceContext {
  * (openHubCache), then what interrupted writes left there swept (folder-store.ts deletes only such
  * files over an hour old, so another tabtune process's write in progress is left alone).
  */
-function cliCache(): Store {
+export function cliCache(): Store {
   const store = openHubCache(new FolderStore());
   void store.sweep?.().catch(() => undefined);
   return store;

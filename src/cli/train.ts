@@ -3,7 +3,8 @@
 // --no-shuffle`; plain flags alone work too), loads the model and data through sources.ts, and
 // runs on onnxruntime-node (or the WASM EP) with the output folder as the run's store: progress
 // bars for training and evaluation, a line per evaluation, Ctrl-C → stop at the next update
-// boundary with a checkpoint (exit 130), `--resume` → continue from the newest checkpoint.
+// boundary with a checkpoint (exit 130), `--resume` → continue from the newest checkpoint,
+// `--use best|last` → switch a finished run's model between its best and last kept weights.
 // What a run writes and when is the orchestrator's; this file only draws and handles signals.
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -15,8 +16,9 @@ import type { EvalProgress } from '../lib/eval/evaluate-model.ts';
 import { moduleDirs } from '../lib/export/package.ts';
 import { ProgressTracker } from '../lib/progress/progress.ts';
 import { modelIdentity } from '../lib/run/identity.ts';
-import { checkpointKey, readRunRecord, RUN_RECORD_KEY } from '../lib/run/record.ts';
-import { type RunEvent, runPrompts, runTraining } from '../lib/run/run.ts';
+import { checkpointKey, readRunRecord, RUN_RECORD_KEY, type RunRecord } from '../lib/run/record.ts';
+import { metricWords } from '../lib/run/best.ts';
+import { type RunEvent, runPrompts, runTraining, useKeptWeights } from '../lib/run/run.ts';
 import { createRuntime } from '../lib/runtime/index.ts';
 import { PlainFolderStore } from '../lib/store/plain-folder-store.ts';
 import { describeColumns, LOSS_PARAMS, LOSS_RECORDS, LOSS_TYPES } from '../lib/losses/records.ts';
@@ -37,6 +39,7 @@ const lossHelp = LOSS_TYPES.map((t) => {
 }).join('\n');
 
 export const TRAIN_HELP = `Usage: tabtune train [--config FILE] [--FIELD VALUE …] [--resume] [--checkpoint-every N]
+       tabtune train --output DIR --use best|last
 
 Fine-tunes a sentence-transformers model (BERT or XLM-RoBERTa) with a contrastive loss and writes a
 sentence-transformers model folder to --output.
@@ -57,6 +60,12 @@ sentence-transformers model folder to --output.
                          --loss.type cosent, --loss.matryoshka.dims 32,16, --gradCache.miniBatchSize 8,
                          --no-shuffle, --dropout=false, --maxSteps 100, --backend wasm,
                          --eval.everyEpoch (evaluate after every epoch, logged as eval_… lines),
+                         --eval.everyUpdates N|auto (evaluate on the test split every N updates;
+                         auto: N so evaluation stays under 15 % of the run's time),
+                         --eval.best mean|dim_768|KEY (keep the best evaluation's weights as the
+                         model; without it the model is the last update's and the best is kept
+                         beside it), --eval.patience K (early stopping: end after K evaluations
+                         without improvement, keeping the best),
                          --prompts.query.text "query: " (the anchor column's and the queries' prompt),
                          --prompts.document.name passage (the model's prompt "passage" on positives,
                          negatives and the corpus), --prompts.query auto (the default: the model's
@@ -70,6 +79,8 @@ sentence-transformers model folder to --output.
   --checkpoint-every N   write output/checkpoints/checkpoint-<step>.safetensors every N updates
                          (default: a quarter of the run, at most an epoch apart; also at every
                          epoch's end; only the newest is kept, and none once the run finishes)
+  --use best|last        a finished run (--output DIR) that evaluated during training: make its model
+                         the best or the last update's weights (card and eval_results.json follow)
   --resume               continue from the newest checkpoint in output/checkpoints (refused, naming
                          the difference, when the model, the training rows or the config differ)
   --hub URL              the Hub to download from (default: $TABTUNE_HUB_URL or https://huggingface.co)
@@ -92,11 +103,13 @@ interface Parsed {
   quiet: boolean;
   hub: string | undefined;
   columns: ColumnMapping | undefined;
+  /** --use best|last: switch a finished run's model instead of training. */
+  use: 'best' | 'last' | null;
   flags: string[];
 }
 
 export function parseTrainArgs(argv: string[]): Parsed {
-  const p: Parsed = { configFile: null, resume: false, checkpointEvery: null, quiet: false, hub: undefined, columns: undefined, flags: [] };
+  const p: Parsed = { configFile: null, resume: false, checkpointEvery: null, quiet: false, hub: undefined, columns: undefined, use: null, flags: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -107,6 +120,11 @@ export function parseTrainArgs(argv: string[]): Parsed {
     if (a === '--config') p.configFile = value();
     else if (a === '--resume') p.resume = true;
     else if (a === '--quiet') p.quiet = true;
+    else if (a === '--use') {
+      const v = value();
+      if (v !== 'best' && v !== 'last') throw new UsageError('--use must be "best" or "last"', 'train');
+      p.use = v;
+    }
     else if (a === '--checkpoint-every') {
       const n = Number(value());
       if (!(Number.isInteger(n) && n >= 1)) throw new UsageError('--checkpoint-every must be an integer ≥ 1', 'train');
@@ -146,6 +164,21 @@ export async function trainCommand(argv: string[], io: CliIo, hooks: TrainHooks 
   if (args.columns) config = parseRunConfig({ ...config, data: { ...config.data, columns: args.columns } });
   if (!config.output) throw new UsageError('no output folder: give --output DIR or "output" in the config', 'train');
   const out = config.output;
+  if (args.use) {
+    const store = new PlainFolderStore(out);
+    const before = await readRunRecord(store).catch(() => null);
+    if (!before) throw new UsageError(`--use: ${out} is not a tabtune run's folder (no ${RUN_RECORD_KEY})`, 'train');
+    // A LoRA run merges the chosen adapters into its base model: the one its config names, loaded (from the cache) only then.
+    const base = async (record: RunRecord) => {
+      const ctx = { hubUrl: resolveHubFlag(args.hub, process.env, 'train'), stderr: io.stderr, command: 'train' };
+      const source = await loadModelSource(sourceSpec(record.config.model.id, record.config.model.revision), ctx);
+      return { weights: source.model.weights, identity: await modelIdentity(source.name, source.files, source.hub) };
+    };
+    const r = await useKeptWeights(store, args.use, { base });
+    io.stderr.write(`model: update ${r.kept!.step} (${r.kept!.choice}): ${r.kept!.why}\n`);
+    io.stdout.write(`${out}\n`);
+    return 0;
+  }
   await checkOutputFolder(out);
   const log = (s: string) => io.stderr.write(s + '\n');
   const kind = config.backend === 'wasm' ? 'wasm' : config.backend === 'webgpu' ? null : 'node';
@@ -218,11 +251,18 @@ export async function trainCommand(argv: string[], io: CliIo, hooks: TrainHooks 
       case 'eval': {
         evalBar?.finish();
         evalBar = null;
-        const what = e.which === 'epoch' ? `epoch ${Number(e.epoch!.toFixed(2))} (step ${e.step})` : e.which;
+        const what = e.which === 'epoch' ? `epoch ${Number(e.epoch!.toFixed(2))} (step ${e.step})` : e.which === 'updates' ? `update ${e.step}` : e.which;
         log(`${what}: ${e.result.evaluators.map((v) => `dim ${v.dim} nDCG@10 ${v.metrics[`${v.name}_cosine_ndcg@10`].toFixed(4)}`).join(', ')}`);
         if (e.result.triplet) {
           log(`${what}: triplet accuracy (${e.result.triplet.triplets} triplets) ${e.result.triplet.evaluators.map((v) => `dim ${v.dim} ${v.metrics[`${v.name}_cosine_accuracy`].toFixed(4)}`).join(', ')}`);
         }
+        break;
+      }
+      case 'eval-cost': {
+        const c = e.cost;
+        const share = c.evalS + c.trainS > 0 ? Math.round((100 * c.evalS) / (c.evalS + c.trainS)) : 0;
+        const best = e.best ? `; best ${metricWords(e.best.metric)} ${e.best.value.toFixed(4)} at update ${e.best.step}${e.best.since ? ` (${e.best.since} evaluation${e.best.since > 1 ? 's' : ''} since)` : ''}` : '';
+        log(`evaluation during training: ${share} % of the time so far${c.why ? ` (${c.why})` : ''}${best}`);
         break;
       }
       case 'warning':
@@ -265,6 +305,13 @@ export async function trainCommand(argv: string[], io: CliIo, hooks: TrainHooks 
   // sentence-transformers expects every module's folder, even an empty one (Normalize), which
   // neither the Hub nor a file map keeps.
   for (const dir of moduleFolders(source.files)) mkdirSync(join(out, dir), { recursive: true });
+  if (record.kept) {
+    log(`${record.earlyStopped ? 'early stopping ended training; ' : ''}model: update ${record.kept.step} (${record.kept.choice}): ${record.kept.why}`);
+    if (record.kept.best !== record.kept.last) {
+      const other = record.kept.choice === 'best' ? 'last' : 'best';
+      log(`to use the ${other} (update ${other === 'best' ? record.kept.best : record.kept.last}) instead: tabtune train --output ${shellQuote(out)} --use ${other}`);
+    }
+  }
   io.stdout.write(`${out}\n`);
   return 0;
 }

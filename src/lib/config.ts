@@ -3,12 +3,22 @@
 // one exists and never touches the DOM. Run-specific settings (the share link) are not here.
 
 import { DEFAULT_HUB_URL, normalizeHubUrl } from './hub-policy.js';
+import type { Trainable } from './models/trainable.ts';
 
 export const DEFAULT_MODEL_ID = 'BAAI/bge-base-en-v1.5';
 /** The small model offered as the quick option. */
 export const QUICK_MODEL_ID = 'BAAI/bge-small-en-v1.5';
 /** The multilingual option: the smallest published multilingual model (models/architectures.ts' presets) that trains in a tab. */
 export const MULTILINGUAL_MODEL_ID = 'intfloat/multilingual-e5-small';
+/**
+ * Larger models that fit a tab only with LoRA (docs/what-to-train.md): the quick picks set the
+ * model and the run's `trainable` section together. r 16, α 32 on every linear layer (the bench's
+ * LoRA row); the base weights stay frozen, so memory is the frozen model plus small adapters.
+ */
+export const LORA_MODEL_PRESETS: readonly { id: string; label: string; modelId: string; trainable: Trainable }[] = [
+  { id: 'bge-large-lora', label: 'bge-large with LoRA', modelId: 'BAAI/bge-large-en-v1.5', trainable: { mode: 'lora', r: 16, alpha: 32, dropout: 0, targetModules: 'all-linear' } },
+  { id: 'bge-m3-lora', label: 'bge-m3 with LoRA (multilingual)', modelId: 'BAAI/bge-m3', trainable: { mode: 'lora', r: 16, alpha: 32, dropout: 0, targetModules: 'all-linear' } },
+];
 export const DEFAULT_DATASET_ID = 'YxBxRyXJx/QAsimple_for_BGE_241019';
 // The Hub URL rule lives in hub-policy.js, shared with serve.js and the service worker.
 export { DEFAULT_HUB_URL, normalizeHubUrl };

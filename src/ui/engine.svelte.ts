@@ -13,7 +13,10 @@ import type {
   MineProgressEvent,
   MineSummaryReport,
   ExportProgress,
+  ExportRequest,
   ExportResult,
+  GuardReport,
+  GuardRequest,
   MemoryPlanReport,
   ModelSummary,
   Progress,
@@ -30,8 +33,9 @@ import type {
 import type { ColumnMapping } from '../lib/data/columns.ts';
 import { dataFileSizeProblem } from '../lib/data/limits.ts';
 import type { EvalProgress } from '../lib/eval/evaluate-model.ts';
+import type { GuardProgress } from '../lib/eval/nanobeir.ts';
 import type { MineOptions } from '../lib/mine/hard-negatives.ts';
-import type { RunEvaluation } from '../lib/run/record.ts';
+import type { BestRecord, EvalCostRecord, KeptRecord, RunEvaluation } from '../lib/run/record.ts';
 import type { RunConfig } from '../lib/train/run-config.ts';
 import { ProgressWatchdog, type WatchProgress } from './progress-watchdog.ts';
 import { guardWorker } from './worker-guard.ts';
@@ -66,11 +70,16 @@ export interface RunView {
   testRows: number;
   runtime: RunRuntime | null;
   path: { path: 'fused' | 'gradcache'; miniBatchSize: number | null; why: string; optimizer: 'host' | 'device' } | null;
-  evalProgress: { which: 'before' | 'epoch' | 'after'; progress: EvalProgress } | null;
+  evalProgress: { which: 'before' | 'epoch' | 'updates' | 'after'; progress: EvalProgress } | null;
   before: RunEvaluation | null;
   after: RunEvaluation | null;
-  /** Evaluations after each epoch (eval.everyEpoch). */
-  epochEvals: { epoch: number; step: number; result: RunEvaluation }[];
+  /** Evaluations during training: after each epoch (eval.everyEpoch) and every N updates (eval.everyUpdates). */
+  epochEvals: { epoch: number; step: number; result: RunEvaluation; seconds?: number }[];
+  /** How often evaluation during training runs, its measured cost, and the best so far. */
+  evalCost: { cost: EvalCostRecord; best: BestRecord | null } | null;
+  /** A finished run that evaluated during training: which update's weights its model holds (best or last), and why. */
+  kept: KeptRecord | null;
+  earlyStopped: boolean;
   /** Progress inside the update in progress (long accumulation groups). */
   microBatch: { step: number; microBatch: number; of: number } | null;
   /** A stop asked in the middle of an update: the update being finished. */
@@ -82,7 +91,7 @@ export interface RunView {
 
 const IDLE_RUN: RunView = {
   status: 'idle', name: null, runId: null, phase: null, resumedFrom: null, maxSteps: 0, trainRows: 0, testRows: 0, runtime: null, path: null,
-  evalProgress: null, before: null, after: null, epochEvals: [], microBatch: null, stopping: null, checkpointStep: null, warnings: [], error: null,
+  evalProgress: null, before: null, after: null, epochEvals: [], evalCost: null, kept: null, earlyStopped: false, microBatch: null, stopping: null, checkpointStep: null, warnings: [], error: null,
 };
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -97,7 +106,7 @@ export interface Stall {
 const PHASE_WORDS: Record<RunPhase, string> = {
   prepare: 'preparing the run', 'eval-before': 'evaluating the base model', train: 'training', 'eval-after': 'evaluating the trained model', save: 'saving the model', done: 'finishing the run',
 };
-const EVAL_WORDS = { before: 'evaluating the base model', epoch: 'evaluating after the epoch', after: 'evaluating the trained model' } as const;
+const EVAL_WORDS = { before: 'evaluating the base model', epoch: 'evaluating after the epoch', updates: 'evaluating during training', after: 'evaluating the trained model' } as const;
 
 /**
  * The watchdog's floor: STALL_FLOOR_MS, except where a test set a smaller one on the page
@@ -343,6 +352,11 @@ export class Engine {
     }
   }
 
+  /** The memory account of `config` as a value, leaving the form's own (memoryPlan) as it is: the "What to train" control compares modes with it. */
+  memoryPlanOf(config: RunConfig): Promise<MemoryPlanReport> {
+    return this.#remote().memoryPlan(config);
+  }
+
   async train(config: RunConfig, resumeRunId?: string): Promise<void> {
     this.#run = { ...IDLE_RUN, status: 'running', warnings: [] };
     this.#steps = [];
@@ -354,7 +368,7 @@ export class Engine {
       );
       this.#run = {
         ...this.#run, status: record.status === 'done' ? 'done' : 'stopped', runId: record.runId, name: record.name, checkpointStep: record.checkpointStep,
-        before: record.before, after: record.after, runtime, evalProgress: null, microBatch: null, stopping: null,
+        before: record.before, after: record.after, runtime, evalProgress: null, microBatch: null, stopping: null, kept: record.kept ?? null, earlyStopped: record.earlyStopped ?? false,
       };
     } catch (error) {
       this.#run = { ...this.#run, status: 'failed', error: message(error), evalProgress: null, microBatch: null, stopping: null };
@@ -417,8 +431,13 @@ export class Engine {
       case 'eval-progress':
         this.#run = { ...r, evalProgress: { which: e.which, progress: e.progress } };
         break;
+      case 'eval-cost':
+        this.#run = { ...r, evalCost: { cost: e.cost, best: e.best } };
+        break;
       case 'eval':
-        if (e.which === 'epoch') this.#run = { ...r, epochEvals: [...r.epochEvals, { epoch: e.epoch ?? 0, step: e.step, result: e.result }], evalProgress: null };
+        if (e.which === 'epoch' || e.which === 'updates') {
+          this.#run = { ...r, epochEvals: [...r.epochEvals.filter((v) => v.step !== e.step), { epoch: e.epoch ?? 0, step: e.step, result: e.result, seconds: e.seconds }], evalProgress: null };
+        }
         else this.#run = { ...r, [e.which]: e.result, evalProgress: null };
         break;
     }
@@ -446,10 +465,15 @@ export class Engine {
     }
   }
 
+  /** The general-retrieval guard in the worker (its state lives in guard.svelte.ts). */
+  guard(req: GuardRequest, onProgress: (p: GuardProgress) => void): Promise<GuardReport> {
+    return this.#remote().guard(req, Comlink.proxy(onProgress));
+  }
+
   // ---- the ways out ---------------------------------------------------------------------------
 
   /** Builds the run's zip in the worker and hands it to the browser's download. */
-  async exportZip(runId: string, opts: { onnx: boolean; quantize: boolean }): Promise<void> {
+  async exportZip(runId: string, opts: { onnx: boolean; quantize: boolean; form?: ExportRequest['form'] }): Promise<void> {
     this.#exporting = { status: 'loading', what: 'zip', progress: null };
     const onProgress = Comlink.proxy((p: ExportProgress) => {
       if (this.#exporting.status === 'loading') this.#exporting = { ...this.#exporting, progress: p };
@@ -509,6 +533,18 @@ export class Engine {
     } catch (error) {
       this.#exploring = { status: 'failed', error: message(error) };
     }
+  }
+
+  /** "Use the best (update N) / use the last" for the finished run shown (or a stored one): its model is rewritten with those weights. */
+  async useKept(which: 'best' | 'last', runId = this.#run.runId): Promise<void> {
+    if (!runId) return;
+    try {
+      const record = await this.#remote().useKeptWeights(runId, which);
+      if (this.#run.runId === runId) this.#run = { ...this.#run, kept: record.kept ?? null, after: record.after };
+    } catch (error) {
+      this.#storageError = message(error);
+    }
+    await this.refreshRuns();
   }
 
   async renameRun(runId: string, name: string): Promise<void> {

@@ -45,3 +45,26 @@ export function toCsv(header: readonly string[], columns: readonly (readonly (nu
   for (let i = 0; i < n; i++) rows.push(columns.map((c) => (c[i] === null || c[i] === undefined ? '' : String(c[i]))).join(','));
   return rows.join('\r\n') + '\r\n';
 }
+
+/** One evaluation during training as the plot reads it (the run record's evals, the engine's view). */
+export interface EvalPoint {
+  step: number;
+  result: { evaluators: readonly { dim: number; name: string; metrics: Record<string, number> }[] };
+}
+
+/**
+ * nDCG@10 (cosine) per Matryoshka dim against updates, from the evaluations during training in
+ * update order: `update` the x column, one column per dim (dims in the first evaluation's order).
+ */
+export function evalCurves(evals: readonly EvalPoint[]): { update: number[]; dims: number[]; ndcg: number[][] } {
+  const sorted = [...evals].sort((a, b) => a.step - b.step);
+  const dims = sorted[0]?.result.evaluators.map((e) => e.dim) ?? [];
+  return {
+    update: sorted.map((e) => e.step),
+    dims,
+    ndcg: dims.map((d) => sorted.map((e) => {
+      const ev = e.result.evaluators.find((x) => x.dim === d);
+      return ev ? ev.metrics[`${ev.name}_cosine_ndcg@10`] : Number.NaN;
+    })),
+  };
+}

@@ -151,13 +151,15 @@ describe('tiny BERT graphs (fixture tiny-bge) on WASM and WebGPU', () => {
       encode: buildEncodeGraph(spec, { train: true }),
       encode_grad: buildEncodeGradGraph(spec, { train: true }),
       train_step: buildTrainStepGraph(spec, (e, g) => reduceSum(mul(e, g.input('r', 'float32', ['B', spec.config.hiddenSize])), [0, 1]), { train: true }),
+      // LoRA on every linear layer, with the adapters' input dropout.
+      lora_encode_grad: buildEncodeGradGraph({ ...spec, parameters: parameterSet(model.config, { mode: 'lora', r: 4, alpha: 8, dropout: 0.1, targetModules: 'all-linear' }) }, { train: true }),
     };
     const cpu: Record<string, PlacedNode[]> = {};
     for (const [name, g] of Object.entries(graphs)) {
       cpu[name] = await cpuNodesOf(toOnnx(g));
       console.log(`${name} (${g.nodes.length} nodes) CPU nodes:`, JSON.stringify(cpu[name]));
     }
-    expect(cpu).toEqual({ encode: [], encode_grad: [], train_step: [] });
+    expect(cpu).toEqual({ encode: [], encode_grad: [], train_step: [], lora_encode_grad: [] });
   });
 
   it('encode: embeddings equal on WASM and WebGPU (1e-4 relative) and to PyTorch (1e-4 absolute)', async () => {
@@ -272,6 +274,39 @@ describe('training on WebGPU (SwiftShader) with the optimizer on the device', ()
     // The 48-byte uniform in (AdamW's scalars, seed, step), one Σg² out; the host path moves every gradient and weight.
     for (const s of device.steps) expect(s.updateTraffic).toEqual({ toDevice: 48, toHost: 4 });
     for (const s of host.steps) expect(s.updateTraffic).toEqual({ toDevice: weightBytes, toHost: 0 });
+  }, 300_000);
+
+  it('LoRA (all-linear, r 4, with its dropout): the device update equals the host one (1e-6 of each tensor’s scale; one element per tensor within 1e-5), updates only the adapters and moves only scalars; the frozen model is never re-uploaded', async () => {
+    const lora = { ...config, dropout: true, trainable: { mode: 'lora', r: 4, alpha: 8, dropout: 0.1, targetModules: 'all-linear' } };
+    const host = await call('train', files, examples, lora, 'webgpu', 'host');
+    const device = await call('train', files, examples, lora, 'webgpu', 'device');
+    expect([host.updater, device.updater]).toEqual(['host', 'device']);
+    // Only the encoder layers' adapters train (2 layers × 6 linear layers × A, B); the pooler's get no gradient.
+    expect(Object.keys(device.weights).sort()).toEqual(Object.keys(host.weights).sort());
+    expect(Object.keys(device.weights)).toHaveLength(2 * 6 * 2);
+    expect(Object.keys(device.weights).every((n) => /^encoder\.layer\.\d\..*\.lora_[AB]\.weight$/.test(n))).toBe(true);
+    for (let i = 0; i < 5; i++) expect(Math.abs(device.steps[i].gradNorm - host.steps[i].gradNorm)).toBeLessThanOrEqual(1e-6 * host.steps[i].gradNorm);
+    const adapterBytes = Object.values(host.weights).reduce((n, b64) => n + fromBase64(b64).byteLength, 0);
+    // B starts at zero, so its scale after 5 updates is only ~2.5·lr and a few float32 ulps of an
+    // element read as 1e-6 of it: measured, one element per B tensor (a near-zero gradient, where
+    // Adam's m/√v is most sensitive to the updaters' rounding) sits at up to 1.3e-6. At most one
+    // element per tensor may exceed 1e-6 of the tensor's scale, within 1e-5; everything else ≤ 1e-6.
+    let worst = { name: '', err: 0 };
+    const off: string[] = [];
+    for (const [name, b64] of Object.entries(host.weights)) {
+      const a = new Float32Array(fromBase64(b64).buffer);
+      const b = new Float32Array(fromBase64(device.weights[name]).buffer);
+      const m = Math.max(...a.map(Math.abs));
+      const rel = [...a.keys()].map((i) => Math.abs(a[i] - b[i]) / m).sort((x, y) => y - x);
+      if (rel[0] > 1e-6) off.push(`${name} ${rel[0].toExponential(2)}`);
+      expect(rel[0], name).toBeLessThanOrEqual(1e-5);
+      if (rel[1] > worst.err) worst = { name, err: rel[1] };
+    }
+    console.log(`WebGPU LoRA: device vs host AdamW after 5 updates, worst ${worst.name} ${worst.err.toExponential(2)} (one element per tensor over 1e-6: ${off.join(', ') || 'none'}); per update the host path moved ${JSON.stringify(host.steps[0].updateTraffic)} bytes (the adapters, ${adapterBytes} bytes), the device path ${JSON.stringify(device.steps[0].updateTraffic)}`);
+    expect(worst.err).toBeLessThanOrEqual(1e-6);
+    for (const s of device.steps) expect(s.updateTraffic).toEqual({ toDevice: 48, toHost: 4 });
+    // The host path uploads the new adapters and nothing else: the frozen weights stay where they were uploaded once.
+    for (const s of host.steps) expect(s.updateTraffic).toEqual({ toDevice: adapterBytes, toHost: 0 });
   }, 300_000);
 
   it('the GPU updater equals the host one on a tensor past a 1-D dispatch (17 M elements), odd and one-element tensors, float32 and bfloat16 moments', async () => {

@@ -253,6 +253,11 @@ describe(`the page as people expect it (${engine})`, () => {
     expect([await page.value('cfg-loss-scale'), await page.count('[data-testid=cfg-loss-margin]')]).toEqual(['20', 0]);
     await expect.poll(() => page.count('[data-testid=config-error]')).toBe(0);
 
+    // Evaluation during training every 2 updates: the series beside the loss, then the best/last choice.
+    await page.select('cfg-eval-every', 'n');
+    await page.fill('cfg-eval-n', '2');
+    await expect.poll(() => page.count('[data-testid=config-error]')).toBe(0);
+
     // Training: no main-thread task over 200 ms while it runs.
     const trainStart = await page.evaluate(() => performance.now());
     await page.click('train-start');
@@ -287,6 +292,33 @@ describe(`the page as people expect it (${engine})`, () => {
     expect(ndcgCsv[0]).toBe('dimension,before,after');
     const [dim, before, after] = ndcgCsv[1].split(',').map(Number);
     expect([dim, before.toFixed(4), after.toFixed(4)]).toEqual([32, evalCells[1], evalCells[2]]);
+
+    // The series: nDCG@10 per dim at updates 2, 4, 6, drawn and downloadable; its cost is shown.
+    expect(await page.attr('eval-chart', 'data-points')).toBe('3');
+    expect(await paintedPixels(page, 'eval-chart'), 'eval-chart drew nothing').toBeGreaterThan(500);
+    const evalCsv = (await download(page, 'eval-chart-csv')).toString('utf8').trim().split(/\r\n/);
+    expect(evalCsv[0]).toBe('update,dim 32');
+    expect(evalCsv.slice(1).map((r) => Number(r.split(',')[0]))).toEqual([2, 4, 6]);
+    // The last evaluation is the model's "after" (the model holds the last update: no eval.best).
+    expect(Number(evalCsv[3].split(',')[1]).toFixed(4)).toBe(evalCells[2]);
+    expect((await page.text('eval-cost'))!).toMatch(/Evaluation during training: \d+ % of the time so far \([\d.]+ s per evaluation, [\d.]+ s per update\) — eval\.everyUpdates = 2\./);
+    expect([await page.attr('kept-choice', 'data-choice'), await page.attr('kept-choice', 'data-step')]).toEqual(['last', '6']);
+    const series = evalCsv.slice(1).map((r) => Number(r.split(',')[1]));
+    const bestAt = [2, 4, 6][series.indexOf(Math.max(...series))];
+    console.log(`evaluation during training: nDCG@10 ${series.join(', ')} at updates 2, 4, 6; best at ${bestAt}`);
+    if (bestAt !== 6) {
+      // Use the best: the model, its "after" and My models follow; then back to the last.
+      await page.click('use-best');
+      await expect.poll(() => page.attr('kept-choice', 'data-choice')).toBe('best');
+      expect(await page.attr('kept-choice', 'data-step')).toBe(String(bestAt));
+      await expect.poll(() => page.attr(item('model-kept'), 'data-step')).toBe(String(bestAt));
+      await page.click('use-last');
+      await expect.poll(() => page.attr('kept-choice', 'data-choice')).toBe('last');
+      await expect.poll(() => page.attr(item('model-kept'), 'data-step')).toBe('6');
+    } else {
+      expect(await page.count('[data-testid=use-best]')).toBe(0);
+      expect(await page.text('kept-choice')).toContain('is also the best by mean nDCG@10');
+    }
 
     // The explorer: the markup document, found by its own text, is shown as text.
     await page.click('[data-testid=all-metrics] summary');

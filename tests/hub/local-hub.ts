@@ -14,14 +14,18 @@
 //   GET /api/{models|datasets}/{repo}/tree/{rev}[/{dir}][?recursive=true]
 //       → [{ type, oid, size, path, lfs?: { oid, size, pointerSize } }]
 //   GET /api/datasets/{repo}/parquet                     → { default: { train: [url], test: [url] } }
+//       (one entry per config: { corpus: { NanoMSMARCO: [url] }, queries: {…}, qrels: {…} })
 //   GET /api/datasets/{repo}/parquet/{config}/{split}    → [url]
 //   GET /api/datasets/{repo}/parquet/{config}/{split}/{n}.parquet → 302 to
 //       /datasets/{repo}/resolve/refs%2Fconvert%2Fparquet/{config}/{split}/{nnnn}.parquet
 //   Dataset viewer (real host: https://datasets-server.huggingface.co), here under /datasets-server:
 //     /splits?dataset=, /rows?dataset=&config=&split=&offset=&length= (length ≤ 100),
 //     /parquet?dataset=, /is-valid?dataset=
-// A data set folder's splits are its `data/{split}-NNNNN-of-NNNNN.parquet` files (the Hub layout);
-// the refs/convert/parquet revision serves them as `default/{split}/0000.parquet`.
+// A data set folder's splits are its `data/{split}-NNNNN-of-NNNNN.parquet` files (the Hub layout)
+// for the `default` config, and `{config}/{split}-NNNNN-of-NNNNN.parquet` for a named config (the
+// layout of multi-config repos such as sentence-transformers/NanoBEIR-en, whose README lists
+// `config_name: corpus` with `path: corpus/NanoMSMARCO-*`); the refs/convert/parquet revision
+// serves them as `{config}/{split}/0000.parquet`.
 // Uploads, as @huggingface/hub makes them (`tokens` option; Authorization: Bearer hf_…):
 //   GET  /api/whoami-v2                                  → { type, name, orgs, auth } | 401
 //   POST /api/repos/create {name, organization, type, visibility} → { url, id } | 401 | 403 | 409
@@ -130,7 +134,8 @@ interface Repo {
   files: Map<string, RepoFile>;
   /** refs/convert/parquet view: "default/train/0000.parquet" → the data file. */
   parquet: Map<string, RepoFile>;
-  splits: string[];
+  /** config → its splits, in the Hub's order (default first, then by name; train, validation, test first). */
+  configs: Map<string, string[]>;
   private: boolean;
 }
 
@@ -178,15 +183,22 @@ function loadRepo(kind: 'model' | 'dataset', id: string, dir: string, isLfs: Loc
   }
   const sha = repoSha(kind, id, files);
   const parquet = new Map<string, RepoFile>();
-  const splits: string[] = [];
+  const found = new Map<string, string[]>();
   for (const f of files.values()) {
-    const m = /^data\/([A-Za-z0-9_]+)-(\d{5})-of-\d{5}\.parquet$/.exec(f.path);
+    const m = /^([A-Za-z0-9_-]+)\/([A-Za-z0-9_]+)-(\d{5})-of-\d{5}\.parquet$/.exec(f.path);
     if (!m) continue;
-    if (!splits.includes(m[1])) splits.push(m[1]);
-    parquet.set(`default/${m[1]}/${m[2].slice(1)}.parquet`, f);
+    const config = m[1] === 'data' ? 'default' : m[1];
+    const splits = found.get(config) ?? [];
+    if (!splits.includes(m[2])) splits.push(m[2]);
+    found.set(config, splits);
+    parquet.set(`${config}/${m[2]}/${m[3].slice(1)}.parquet`, f);
   }
-  splits.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
-  return { kind, id, sha, files, parquet, splits, private: false };
+  const configs = new Map(
+    [...found]
+      .sort(([a], [b]) => (a === 'default' ? -1 : b === 'default' ? 1 : a.localeCompare(b)))
+      .map(([c, splits]) => [c, splits.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))]),
+  );
+  return { kind, id, sha, files, parquet, configs, private: false };
 }
 
 /** train, validation, test first, as the Hub lists them. */
@@ -430,11 +442,15 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       }
       return { ...common, modelId: repo.id, library_name: 'sentence-transformers', pipeline_tag: 'sentence-similarity', tags: ['sentence-transformers', 'safetensors', 'bert'], config };
     }
-    return { ...common, tags: ['format:parquet', 'modality:text'], cardData: { configs: [{ config_name: 'default', data_files: repo.splits.map((s) => ({ split: s, path: `data/${s}-*` })) }] } };
+    const configs = [...repo.configs].map(([config, splits]) => ({
+      config_name: config,
+      data_files: splits.map((s) => ({ split: s, path: `${config === 'default' ? 'data' : config}/${s}-*` })),
+    }));
+    return { ...common, tags: ['format:parquet', 'modality:text'], cardData: { configs } };
   }
 
-  async function readRows(repo: Repo, split: string): Promise<Record<string, unknown>[]> {
-    const file = repo.parquet.get(`default/${split}/0000.parquet`);
+  async function readRows(repo: Repo, config: string, split: string): Promise<Record<string, unknown>[]> {
+    const file = repo.parquet.get(`${config}/${split}/0000.parquet`);
     if (!file) return [];
     const buf = contentOf(file);
     const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
@@ -452,31 +468,34 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     }
     if (route === 'is-valid') return sendJson(res, entry, 200, { preview: true, viewer: true, search: false, filter: false, statistics: false });
     if (route === 'splits') {
-      return sendJson(res, entry, 200, { splits: repo.splits.map((split) => ({ dataset: id, config: 'default', split })), pending: [], failed: [] });
+      const splits = [...repo.configs].flatMap(([config, names]) => names.map((split) => ({ dataset: id, config, split })));
+      return sendJson(res, entry, 200, { splits, pending: [], failed: [] });
     }
     if (route === 'parquet') {
-      const parquet_files = repo.splits.map((split) => {
-        const f = repo.parquet.get(`default/${split}/0000.parquet`)!;
-        return {
-          dataset: id, config: 'default', split, filename: '0000.parquet', size: f.size,
-          url: `${base}/datasets/${id}/resolve/${encodeURIComponent(PARQUET_REV)}/default/${split}/0000.parquet`,
-        };
-      });
+      const parquet_files = [...repo.configs].flatMap(([config, names]) =>
+        names.map((split) => {
+          const f = repo.parquet.get(`${config}/${split}/0000.parquet`)!;
+          return {
+            dataset: id, config, split, filename: '0000.parquet', size: f.size,
+            url: `${base}/datasets/${id}/resolve/${encodeURIComponent(PARQUET_REV)}/${config}/${split}/0000.parquet`,
+          };
+        }),
+      );
       return sendJson(res, entry, 200, { parquet_files, pending: [], failed: [], partial: false });
     }
     if (route === 'rows') {
-      const config = url.searchParams.get('config');
+      const config = url.searchParams.get('config') ?? '';
       const split = url.searchParams.get('split') ?? '';
       const offset = Number(url.searchParams.get('offset') ?? '0');
       const length = Number(url.searchParams.get('length') ?? '100');
-      if (config !== 'default' || !repo.splits.includes(split)) {
+      if (!repo.configs.get(config)?.includes(split)) {
         return sendJson(res, entry, 404, { error: 'Not found.' }, { 'X-Error-Code': 'ResponseNotFound' });
       }
       if (!Number.isInteger(offset) || offset < 0) return sendJson(res, entry, 422, { error: "Parameter 'offset' must be positive" }, { 'X-Error-Code': 'InvalidParameter' });
       if (!Number.isInteger(length) || length < 0 || length > 100) {
         return sendJson(res, entry, 422, { error: "Parameter 'length' must not be greater than 100" }, { 'X-Error-Code': 'InvalidParameter' });
       }
-      const all = await readRows(repo, split);
+      const all = await readRows(repo, config, split);
       const names = all.length ? Object.keys(all[0]) : [];
       const features = names.map((name, feature_idx) => ({
         feature_idx,
@@ -547,7 +566,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       if (!mayWrite(account, id)) return sendJson(res, entry, 403, { error: `You don't have the rights to create a model under the namespace "${id.split('/')[0]}"` });
       if (findRepo('model', id)) return sendJson(res, entry, 409, { error: 'You already created this model repo', url: `${base}/${id}` });
       const files = new Map<string, RepoFile>();
-      repos.set(`model:${id}`, { kind: 'model', id, sha: repoSha('model', id, files), files, parquet: new Map(), splits: [], private: b.visibility === 'private' });
+      repos.set(`model:${id}`, { kind: 'model', id, sha: repoSha('model', id, files), files, parquet: new Map(), configs: new Map(), private: b.visibility === 'private' });
       return sendJson(res, entry, 200, { url: options.createRepoUrl ?? `${base}/${id}`, name: id, id: createHash('sha1').update(id).digest('hex').slice(0, 24) });
     }
     if (seg[0] === 'api' && seg[1] === 'models' && seg.length === 6 && (seg[4] === 'preupload' || seg[4] === 'commit')) {
@@ -646,14 +665,16 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
         return sendJson(res, entry, 200, list);
       }
       if (kind === 'dataset' && rest[0] === 'parquet') {
-        const urlOf = (split: string) => `${base}/api/datasets/${id}/parquet/default/${split}/0.parquet`;
-        if (rest.length === 1) return sendJson(res, entry, 200, { default: Object.fromEntries(repo.splits.map((s) => [s, [urlOf(s)]])) });
-        if (rest[1] !== 'default') return notFound(res, entry, 'EntryNotFound', 'Config not found');
-        if (rest.length === 2) return sendJson(res, entry, 200, Object.fromEntries(repo.splits.map((s) => [s, [urlOf(s)]])));
-        if (!repo.splits.includes(rest[2])) return notFound(res, entry, 'EntryNotFound', 'Split not found');
-        if (rest.length === 3) return sendJson(res, entry, 200, [urlOf(rest[2])]);
+        const urlOf = (config: string, split: string) => `${base}/api/datasets/${id}/parquet/${config}/${split}/0.parquet`;
+        const listing = (config: string) => Object.fromEntries(repo.configs.get(config)!.map((s) => [s, [urlOf(config, s)]]));
+        if (rest.length === 1) return sendJson(res, entry, 200, Object.fromEntries([...repo.configs.keys()].map((c) => [c, listing(c)])));
+        const splits = repo.configs.get(rest[1]);
+        if (!splits) return notFound(res, entry, 'EntryNotFound', 'Config not found');
+        if (rest.length === 2) return sendJson(res, entry, 200, listing(rest[1]));
+        if (!splits.includes(rest[2])) return notFound(res, entry, 'EntryNotFound', 'Split not found');
+        if (rest.length === 3) return sendJson(res, entry, 200, [urlOf(rest[1], rest[2])]);
         const m = /^(\d+)\.parquet$/.exec(rest[3] ?? '');
-        const target = m ? `default/${rest[2]}/${m[1].padStart(4, '0')}.parquet` : '';
+        const target = m ? `${rest[1]}/${rest[2]}/${m[1].padStart(4, '0')}.parquet` : '';
         if (!repo.parquet.has(target)) return notFound(res, entry, 'EntryNotFound', 'Entry not found');
         return redirect(res, entry, `${base}/datasets/${id}/resolve/${encodeURIComponent(PARQUET_REV)}/${target}`);
       }

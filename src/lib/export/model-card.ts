@@ -7,6 +7,9 @@
 // Everything comes from the run record, so the CLI and the page write the same card and nothing in
 // it depends on the machine or the time (a zip of the page's model equals the CLI's folder): the
 // base model and data set appear by Hub id or file name, never a local path (public-names.ts).
+// The card says what trained (full, frozen layers, LoRA: models/trainable.ts) and which form the
+// package is (docs/export-forms.md): merged — a plain model — or a PEFT adapter, whose usage
+// snippets load it on its base with sentence-transformers (transformers.js loads no adapters).
 // Not the other files of the folder (st-folder.ts, onnx-model.ts).
 
 import type { IrResult } from '../eval/ir-metrics.ts';
@@ -14,6 +17,8 @@ import type { RunEvaluation } from '../eval/report.ts';
 import { lossCardText } from '../losses/spec.ts';
 import { DEFAULT_POOLING, type PoolingMode } from '../models/pooling.ts';
 import { recordedPrompts } from '../models/prompts.ts';
+import { describeTrainable, FULL } from '../models/trainable.ts';
+import type { ExportForm } from './lora-export.ts';
 import type { RunConfig } from '../train/run-config.ts';
 import { publicConfig, publicName, publicText } from './public-names.ts';
 
@@ -24,6 +29,8 @@ export interface ModelCardOptions {
   repoId?: string | null;
   /** The model's pooling, for the transformers.js snippet (default: a model that names none, DEFAULT_POOLING). */
   pooling?: PoolingMode;
+  /** The package's form (default merged: the plain model). */
+  form?: ExportForm;
 }
 
 /**
@@ -41,6 +48,10 @@ export interface CardRecord {
   /** The base model and the data set, as the user named them. */
   baseModel: string;
   dataSource: string;
+  /** Which update's weights the model holds when the run evaluated during training (run/record.ts KeptRecord), and why. */
+  kept?: { choice: 'best' | 'last'; step: number; best: number; last: number; why: string } | null;
+  /** Early stopping ended training before the plan's end. */
+  earlyStopped?: boolean;
 }
 
 const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
@@ -60,6 +71,13 @@ const fenced = (p: string) => JSON.stringify(p).replace(/`/g, '\\u0060');
 const promptWords = (p: string) => (p === '' ? 'none' : `\`${fenced(p)}\``);
 /** A single-quoted JavaScript string literal (the snippet's style). */
 const jsString = (s: string) => `'${fenced(s).slice(1, -1).replace(/\\"/g, '"').replace(/'/g, "\\'")}'`;
+
+/** The form, said after the mode: a LoRA run's package is its merged weights or its adapter. */
+function formWords(mode: string, adapter: boolean): string {
+  if (adapter) return '; this is the adapter alone (`adapter_config.json`, `adapter_model.safetensors`, PEFT\'s format): it needs its base model';
+  if (mode === 'lora') return '; the adapters are merged into the weights (W + (α/r)·B·A), so this is a plain model: no PEFT needed';
+  return '';
+}
 
 /** `dim_{d}_cosine_ndcg@10` per evaluator of `r`. */
 function ndcg(r: IrResult | null | undefined): Map<number, number> {
@@ -82,8 +100,10 @@ export function modelCard(card: CardRecord, opts: ModelCardOptions = {}): string
   // The prompts training used, saved in the folder's config_sentence_transformers.json as "query" and "document".
   const prompts = recordedPrompts(config.prompts);
   const prompted = prompts.query !== '' || prompts.document !== '';
+  const trainable = config.trainable ?? FULL; // run records from before the section existed trained everything
+  const adapter = opts.form === 'adapter';
   const lines = ['---', 'library_name: sentence-transformers', 'pipeline_tag: sentence-similarity'];
-  lines.push('tags:', ...['sentence-transformers', 'sentence-similarity', 'feature-extraction', 'tabtune', ...(config.loss.matryoshka ? ['matryoshka'] : []), `loss:${config.loss.type}`].map((t) => `- ${q(t)}`));
+  lines.push('tags:', ...['sentence-transformers', 'sentence-similarity', 'feature-extraction', 'tabtune', ...(config.loss.matryoshka ? ['matryoshka'] : []), `loss:${config.loss.type}`, ...(trainable.mode === 'lora' ? ['lora'] : []), ...(adapter ? ['peft'] : [])].map((t) => `- ${q(t)}`));
   if (isHubId(base)) lines.push(`base_model: ${q(base)}`);
   if (isHubId(data)) lines.push('datasets:', `- ${q(data)}`);
   if (after) {
@@ -105,7 +125,7 @@ export function modelCard(card: CardRecord, opts: ModelCardOptions = {}): string
   }
   lines.push('---', '', `# ${record.name}`, '');
   lines.push(
-    `A sentence-transformers model fine-tuned from ${isHubId(base) ? `[${base}](https://huggingface.co/${base})` : `\`${record.baseModel}\``} on ` +
+    `${adapter ? 'A PEFT LoRA adapter for a sentence-transformers model, trained on' : 'A sentence-transformers model fine-tuned from'} ${isHubId(base) ? `[${base}](https://huggingface.co/${base})` : `\`${record.baseModel}\``} on ` +
       `${isHubId(data) ? `[${data}](https://huggingface.co/datasets/${data})` : `\`${record.dataSource}\``} with ${lossDescription(config)}, ` +
       `for ${record.step} optimizer updates, with tabtune (in a browser tab or its command line).`,
     '',
@@ -141,10 +161,12 @@ export function modelCard(card: CardRecord, opts: ModelCardOptions = {}): string
   lines.push(
     '## Training',
     '',
+    `- What trained: ${describeTrainable(trainable)}${formWords(trainable.mode, adapter)}`,
     `- Loss: ${lossDescription(c)}`,
     `- Batch size ${c.batchSize}${c.accumulation > 1 ? `, gradient accumulation ${c.accumulation}` : ''}, ${c.maxSteps !== null ? `max steps ${c.maxSteps}` : `${c.epochs} epochs`} (${record.step} updates)`,
     `- Learning rate ${c.lr}, ${c.scheduler} schedule, warmup ${c.warmupSteps > 0 ? `${c.warmupSteps} steps` : `ratio ${c.warmupRatio}`}, weight decay ${c.weightDecay}, max grad norm ${c.maxGradNorm}${c.adamMoments === 'bfloat16' ? ', AdamW moments in bfloat16 (stochastic rounding)' : ''}`,
     `- Batch sampler ${c.sampler === 'no_duplicates' ? 'NO_DUPLICATES' : 'BATCH_SAMPLER'}${c.shuffle ? '' : ' (no shuffle)'}, seed ${c.seed}, dropout ${c.dropout ? 'on' : 'off'}${c.maxSeqLength ? `, max sequence length ${c.maxSeqLength}` : ''}`,
+    ...(card.kept ? [`- Weights: update ${card.kept.step} of ${card.kept.last}, ${card.kept.choice === 'best' ? 'the best' : 'the last'} by evaluation during training${card.earlyStopped ? ' (early stopping ended training)' : ''}: ${card.kept.why}`] : []),
     ...(prompted ? [`- Prompts: query ${promptWords(prompts.query)} (the anchor column), document ${promptWords(prompts.document)} (positives and negatives); saved as the model's "query" and "document" prompts`] : []),
     '',
     '## Usage',
@@ -152,7 +174,13 @@ export function modelCard(card: CardRecord, opts: ModelCardOptions = {}): string
     '```python',
     'from sentence_transformers import SentenceTransformer',
     '',
-    `model = SentenceTransformer(${q(repo)})`,
+    ...(adapter
+      ? [
+          `# needs pip install peft: loads the base model ${q(base)} named in adapter_config.json, then the adapter`,
+          `model = SentenceTransformer(${q(repo)})`,
+          `# or on a base model already loaded: model = SentenceTransformer(${q(base)}); model.load_adapter(${q(repo)})`,
+        ]
+      : [`model = SentenceTransformer(${q(repo)})`]),
     ...(prompted
       ? [
           `# the prompts it was trained with: prompt_name="query" prepends ${fenced(prompts.query)}, "document" ${fenced(prompts.document)}`,
@@ -164,16 +192,20 @@ export function modelCard(card: CardRecord, opts: ModelCardOptions = {}): string
     ...(c.loss.matryoshka ? [`# Matryoshka: a shorter embedding keeps most of the quality`, `small = SentenceTransformer(${q(repo)}, truncate_dim=${Math.min(...c.loss.matryoshka.dims)})`] : []),
     '```',
     '',
-    'In JavaScript, with [transformers.js](https://huggingface.co/docs/transformers.js) (the ONNX weights in `onnx/`):',
-    '',
-    '```js',
-    "import { pipeline } from '@huggingface/transformers';",
-    '',
-    `const extractor = await pipeline('feature-extraction', ${q(repo)}); // { dtype: 'q8' } for the int8 model`,
-    ...(prompted ? ['// transformers.js applies no prompts: prepend them as training did'] : []),
-    `const embeddings = await extractor([${jsString(prompts.query + 'What is the capital of France?')}], { pooling: '${opts.pooling ?? DEFAULT_POOLING}', normalize: true });`,
-    '```',
-    '',
+    ...(adapter
+      ? ['transformers.js loads no adapters: export this run merged (the default form) for its ONNX files.', '']
+      : [
+        'In JavaScript, with [transformers.js](https://huggingface.co/docs/transformers.js) (the ONNX weights in `onnx/`):',
+        '',
+        '```js',
+        "import { pipeline } from '@huggingface/transformers';",
+        '',
+        `const extractor = await pipeline('feature-extraction', ${q(repo)}); // { dtype: 'q8' } for the int8 model`,
+        ...(prompted ? ['// transformers.js applies no prompts: prepend them as training did'] : []),
+        `const embeddings = await extractor([${jsString(prompts.query + 'What is the capital of France?')}], { pooling: '${opts.pooling ?? DEFAULT_POOLING}', normalize: true });`,
+        '```',
+        '',
+        ]),
     '## Training configuration',
     '',
     'The run config (`run_config.json`); `tabtune train --config run_config.json` repeats the run, `tabtune script --config run_config.json` writes the same run as a sentence-transformers script.',

@@ -11,13 +11,18 @@
 // deflated: safetensors and ONNX weights do not compress) one file at a time, so a 440 MB model
 // never sits in memory twice; entries are sorted and dated 1980-01-01, so the same files give the
 // same zip.
+// Two forms (docs/export-forms.md): `merged` (the default) — the plain model above — and, for a
+// LoRA run, `adapter` — the same folder with the PEFT adapter (adapter_config.json,
+// adapter_model.safetensors, which the run wrote beside the merged weights) in place of
+// model.safetensors and config.json, as sentence-transformers saves a model with an adapter; no
+// ONNX (transformers.js has no adapters: the merged form carries the ONNX files).
 
 import { Zip, ZipPassThrough } from 'fflate';
 import { evaluateModel } from '../eval/evaluate-model.ts';
 import type { TextPrompts } from '../models/prompts.ts';
 import type { IrResult } from '../eval/ir-metrics.ts';
 import type { IrSet } from '../eval/ir-set.ts';
-import { allModelFileNames } from '../models/architectures.ts';
+import { allModelFileNames, MODEL_FILES } from '../models/architectures.ts';
 import { DEFAULT_POOLING, parsePoolingConfig } from '../models/pooling.ts';
 import { loadSentenceModel, type SentenceModel } from '../models/sentence-model.ts';
 import type { Runtime } from '../runtime/types.ts';
@@ -27,6 +32,9 @@ import { OnnxFileEncoder } from './onnx-encoder.ts';
 import { publicConfigJson } from './public-names.ts';
 import { exportOnnx, ONNX_MODEL_PATH, ONNX_QUANTIZED_PATH } from './onnx-model.ts';
 import { RUN_OUTPUT_EXTRAS } from './st-folder.ts';
+import { ADAPTER_FILES, type ExportForm } from './lora-export.ts';
+
+export type { ExportForm } from './lora-export.ts';
 
 export interface PackageOptions {
   onnx?: boolean;
@@ -35,6 +43,8 @@ export interface PackageOptions {
   int8?: IrResult | null;
   /** The Hub repo it is pushed to, for the card's usage snippets. */
   repoId?: string | null;
+  /** `merged` (default): the plain model; `adapter`: the PEFT adapter folder of a LoRA run. */
+  form?: ExportForm;
 }
 
 /**
@@ -63,8 +73,16 @@ export function moduleDirs(modulesJson: Uint8Array | undefined): string[] {
   }
 }
 
-/** Whether a run or model folder's file belongs in the package (the allow-list above). */
-export function isPackagedPath(path: string, modules: readonly string[]): boolean {
+/** The base model's own files, which the adapter form leaves out (sentence-transformers loads them from base_model_name_or_path). */
+const BASE_MODEL_FILES: ReadonlySet<string> = new Set([MODEL_FILES.config, MODEL_FILES.weights, MODEL_FILES.weightsIndex]);
+
+/**
+ * Whether a run or model folder's file belongs in the package (the allow-list above) of `form`;
+ * `any` is what a folder read keeps so that either form can be made from it.
+ */
+export function isPackagedPath(path: string, modules: readonly string[], form: ExportForm | 'any' = 'merged'): boolean {
+  if (ADAPTER_FILES.includes(path)) return form !== 'merged';
+  if (form === 'adapter' && (BASE_MODEL_FILES.has(path) || SHARD.test(path))) return false;
   if (PACKAGED_FILES.has(path) || SHARD.test(path)) return true;
   const slash = path.indexOf('/');
   return slash > 0 && modules.includes(path.slice(0, slash)) && MODULE_FILE.test(path.slice(slash + 1));
@@ -88,8 +106,14 @@ export const mapSource = (files: ReadonlyMap<string, Uint8Array>): PackageSource
 const POOLING_CONFIG = '1_Pooling/config.json';
 
 /** The paths of the package of these run files, sorted (ONNX paths included when asked). */
-export function packagedPaths(runPaths: Iterable<string>, modules: readonly string[], opts: Pick<PackageOptions, 'onnx' | 'quantize'> = {}): string[] {
-  const paths = [...runPaths].filter((p) => isPackagedPath(p, modules));
+export function packagedPaths(runPaths: Iterable<string>, modules: readonly string[], opts: Pick<PackageOptions, 'onnx' | 'quantize' | 'form'> = {}): string[] {
+  const form = opts.form ?? 'merged';
+  const all = [...runPaths];
+  if (form === 'adapter') {
+    if (!ADAPTER_FILES.every((f) => all.includes(f))) throw new Error(`this model has no PEFT adapter (${ADAPTER_FILES.join(', ')}): only a LoRA run exports one; export it merged`);
+    if (opts.onnx || opts.quantize) throw new Error('the adapter form has no ONNX files (transformers.js loads no adapters): export the merged form for ONNX');
+  }
+  const paths = all.filter((p) => isPackagedPath(p, modules, form));
   if (opts.onnx) paths.push(ONNX_MODEL_PATH);
   if (opts.quantize) paths.push(ONNX_QUANTIZED_PATH);
   return paths.sort();
@@ -115,7 +139,7 @@ export async function* packageEntries(src: PackageSource, record: CardRecord | n
   for (const path of kept) {
     if (path === 'README.md' && record) {
       const pooling = src.paths.includes(POOLING_CONFIG) ? parsePoolingConfig(JSON.parse(new TextDecoder().decode(await src.read(POOLING_CONFIG)))) : DEFAULT_POOLING;
-      yield [path, new TextEncoder().encode(modelCard(record, { int8: opts.int8, repoId: opts.repoId, pooling }))];
+      yield [path, new TextEncoder().encode(modelCard(record, { int8: opts.int8, repoId: opts.repoId, pooling, form: opts.form }))];
     } else if (path === 'run_config.json') {
       const bytes = publicConfigJson(await src.read(path));
       if (bytes) yield [path, bytes];

@@ -4,14 +4,19 @@
 // revision, data set and column mapping, loss (inside MatryoshkaLoss with the same dims), batch
 // size, epochs or max steps, lr, scheduler, warmup, weight decay, clipping, accumulation, seed,
 // the NO_DUPLICATES sampler, the data hygiene remedies (docs/data.md#data-hygiene), the query and document prompts (per column for the trainer,
-// query_prompt / corpus_prompt for the evaluator), and one InformationRetrievalEvaluator per
+// query_prompt / corpus_prompt for the evaluator), evaluation during training as the HF Trainer has it
+// (eval_steps, load_best_model_at_end by eval.best, EarlyStoppingCallback), and one InformationRetrievalEvaluator per
 // dimension built as our evaluator builds its set (src/lib/eval/ir-set.ts). Every hyperparameter is a module-level
 // constant, so the script reads as a config and a test can read them back with Python's `ast`.
+// What trains is the run's mode (models/trainable.ts): a LoRA run adds the adapter with
+// `model.add_adapter(LoraConfig(...))` (peft; the saved folder is then the adapter, as tabtune's
+// adapter form), a freeze run calls `requires_grad_(False)` on the frozen embeddings and layers.
 // Differences it cannot remove are said in its docstring (data order: torch's RNG, not ours).
 // Not run here: this machine has no GPU and no sentence-transformers.
 
 import { pythonLossConstants, pythonLossLines } from '../losses/spec.ts';
 import { recordedPrompts } from '../models/prompts.ts';
+import { FULL, type Trainable } from '../models/trainable.ts';
 import type { RunConfig } from '../train/run-config.ts';
 import { isHubId } from './model-card.ts';
 import { publicConfig } from './public-names.ts';
@@ -46,6 +51,45 @@ function dataLoader(source: string, revision: string): string[] {
 const lossLines = (config: RunConfig): string[] =>
   pythonLossLines(config.loss, { gradCacheMiniBatch: typeof config.gradCache === 'object' }).map((line) => `    ${line}`);
 
+/** The mode's constants: TRAINABLE plus the mode's own settings. */
+function trainableConstants(t: Trainable): [string, unknown, string?][] {
+  const mode: [string, unknown, string?] = ['TRAINABLE', t.mode, 'what trains: "full", "freeze" (lowest layers frozen) or "lora" (PEFT adapters)'];
+  if (t.mode === 'freeze') return [mode, ['FREEZE_EMBEDDINGS', t.embeddings], ['FREEZE_LAYERS', t.layers, 'encoder layers 0 … FREEZE_LAYERS − 1 get no gradient']];
+  if (t.mode === 'lora') {
+    return [
+      mode, ['LORA_R', t.r], ['LORA_ALPHA', t.alpha, 'the adapter output is scaled by LORA_ALPHA / LORA_R'], ['LORA_DROPOUT', t.dropout],
+      ['LORA_TARGET_MODULES', t.targetModules, 'PEFT matches a module whose path equals a name or ends with "." + it'],
+    ];
+  }
+  return [mode];
+}
+
+/** The lines in main() that make the model train as the run did (nothing for full fine-tuning). */
+function trainableLines(t: Trainable): string[] {
+  if (t.mode === 'freeze') {
+    return [
+      '    # Frozen as the run froze them: no gradient, no optimizer state for these weights.',
+      '    encoder = model[0].auto_model',
+      '    if FREEZE_EMBEDDINGS:',
+      '        encoder.embeddings.requires_grad_(False)',
+      '    for layer in encoder.encoder.layer[:FREEZE_LAYERS]:',
+      '        layer.requires_grad_(False)',
+    ];
+  }
+  if (t.mode === 'lora') {
+    return [
+      '    # LoRA as the run trained it (pip install peft): the base weights frozen, adapters A (Kaiming-uniform) and B (zeros).',
+      '    from peft import LoraConfig, TaskType',
+      '',
+      '    model.add_adapter(LoraConfig(',
+      '        task_type=TaskType.FEATURE_EXTRACTION, r=LORA_R, lora_alpha=LORA_ALPHA, lora_dropout=LORA_DROPOUT,',
+      '        target_modules=LORA_TARGET_MODULES, bias="none",',
+      '    ))',
+    ];
+  }
+  return [];
+}
+
 /** train.py for `config` (a parsed run config). */
 export function trainScript(config: RunConfig): string {
   // Local model folders and data files by name: the script runs from the folder that holds them.
@@ -75,6 +119,7 @@ export function trainScript(config: RunConfig): string {
     ['MATRYOSHKA_WEIGHTS', l.matryoshka?.weights ?? null],
     ['QUERY_PROMPT', prompts.query, 'prepended to the anchor column and to the evaluator\'s queries; "" for none'],
     ['DOCUMENT_PROMPT', prompts.document, 'prepended to the positive and negative columns and to the evaluator\'s corpus; "" for none'],
+    ...trainableConstants(c.trainable ?? FULL),
     ['GRADCACHE_MINI_BATCH', typeof c.gradCache === 'object' ? c.gradCache.miniBatchSize : null],
     ['BATCH_SIZE', c.batchSize, 'per device: on N GPUs each in-batch softmax still sees BATCH_SIZE rows'],
     ['EPOCHS', c.epochs],
@@ -95,6 +140,9 @@ export function trainScript(config: RunConfig): string {
     ['MAX_SEQ_LENGTH', c.maxSeqLength],
     ['EVAL_BEFORE', c.eval.before],
     ['EVAL_EVERY_EPOCH', c.eval.everyEpoch],
+    ['EVAL_EVERY_UPDATES', c.eval.everyUpdates === 'auto' ? null : c.eval.everyUpdates, c.eval.everyUpdates === 'auto' ? "tabtune's 'auto' chose N from measured costs (docs/training.md#evaluation-during-training); set a number to evaluate every N steps" : 'evaluate every N optimizer steps (eval_strategy="steps")'],
+    ['EVAL_BEST', c.eval.best, '"mean" (nDCG@10 averaged over the dims), "dim_768" or a metric key: load_best_model_at_end by it; None: the last'],
+    ['EVAL_PATIENCE', c.eval.patience, 'EarlyStoppingCallback: stop after this many evaluations without improvement'],
     ['EVAL_AFTER', c.eval.after],
     ['RECIPE_COMPATIBLE_EVAL', c.eval.recipeCompatible],
     ['OUTPUT_DIR', 'tabtune-output'],
@@ -129,6 +177,7 @@ from sentence_transformers import (
 from sentence_transformers.evaluation import InformationRetrievalEvaluator, SequentialEvaluator
 from sentence_transformers.training_args import BatchSamplers
 from sentence_transformers.util import cos_sim
+from transformers import EarlyStoppingCallback
 
 ${constLines.join('\n')}
 
@@ -225,10 +274,14 @@ def main() -> None:
         for m in model.modules():
             if isinstance(m, torch.nn.Dropout):
                 m.p = 0.0
-    train, test, ids = prepare(load_splits())
+${[...trainableLines(c.trainable ?? FULL), ''].join('\n')}    train, test, ids = prepare(load_splits())
     hidden = model.get_sentence_embedding_dimension()
     dims = MATRYOSHKA_DIMS or [d for d in [768, 512, 256, 128, 64] if d <= hidden]
-    evaluator = SequentialEvaluator([ir_evaluator(train, test, ids, d) for d in dims]) if len(test) else None
+    # The sequential score is the mean of the dims' nDCG@10, what EVAL_BEST = "mean" compares.
+    evaluator = SequentialEvaluator([ir_evaluator(train, test, ids, d) for d in dims], main_score_function=lambda s: sum(s) / len(s)) if len(test) else None
+    during = evaluator is not None and (EVAL_EVERY_EPOCH or EVAL_EVERY_UPDATES is not None)
+    best = EVAL_BEST if during else None
+    best_metric = None if best is None else "eval_sequential_score" if best == "mean" else f"eval_{best}_cosine_ndcg@10" if best.count("_") == 1 else f"eval_{best}"
 
 ${lossLines(c).join('\n')}
 
@@ -247,8 +300,14 @@ ${lossLines(c).join('\n')}
         seed=SEED,
         batch_sampler=BatchSamplers.NO_DUPLICATES if BATCH_SAMPLER == "no_duplicates" else BatchSamplers.BATCH_SAMPLER,
         dataloader_drop_last=DROP_LAST,
-        eval_strategy="epoch" if (EVAL_EVERY_EPOCH and evaluator) else "no",
-        save_strategy="epoch",
+        eval_strategy="steps" if (EVAL_EVERY_UPDATES and evaluator) else "epoch" if (EVAL_EVERY_EPOCH and evaluator) else "no",
+        eval_steps=EVAL_EVERY_UPDATES,
+        # load_best_model_at_end needs a checkpoint at every evaluation
+        save_strategy="steps" if (EVAL_EVERY_UPDATES and evaluator) else "epoch",
+        save_steps=EVAL_EVERY_UPDATES or 500,
+        load_best_model_at_end=best is not None or (during and EVAL_PATIENCE is not None),
+        metric_for_best_model=best_metric or ("eval_sequential_score" if during and EVAL_PATIENCE is not None else None),
+        greater_is_better=True,
         save_total_limit=2,
         logging_steps=10,
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
@@ -256,7 +315,8 @@ ${lossLines(c).join('\n')}
     )
     if evaluator and EVAL_BEFORE:
         print("before:", evaluator(model))
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=loss, evaluator=evaluator)
+    callbacks = [EarlyStoppingCallback(early_stopping_patience=EVAL_PATIENCE)] if (during and EVAL_PATIENCE is not None) else None
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=loss, evaluator=evaluator, callbacks=callbacks)
     trainer.train()
     if evaluator and EVAL_AFTER:
         print("after:", evaluator(model))
@@ -264,6 +324,8 @@ ${lossLines(c).join('\n')}
         if QUERY_PROMPT or DOCUMENT_PROMPT:
             # saved as tabtune's export names them, for encode(prompt_name="query" / "document")
             model.prompts.update({"query": QUERY_PROMPT, "document": DOCUMENT_PROMPT})
+        # With LoRA this saves the adapter (adapter_config.json, adapter_model.safetensors) and the
+        # module files, as tabtune's adapter form (tabtune's default export merges W + (α/r)·B·A instead).
         model.save_pretrained(f"{OUTPUT_DIR}/final")
 
 

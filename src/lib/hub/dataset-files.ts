@@ -5,7 +5,11 @@
 // A manifest written last makes the data set loadable offline; it records each stored file's
 // sha256 (the Hub's, or of the bytes stored where the Hub gave none), against which a file is
 // checked on its first use offline. `maxBytes` refuses a data set whose listed size is larger
-// (or not listed) before any of it is fetched. Not column mapping (data/).
+// (or not listed) before any of it is fetched. Multi-config repos (sentence-transformers/NanoBEIR-en:
+// configs corpus, queries, qrels, one split per data set) load one config at a time, optionally
+// only some of its splits; each config keeps its own manifest, and a load of some splits adds
+// them to what the manifest already holds, so every split once loaded stays loadable offline.
+// Not column mapping (data/).
 
 import { HubError } from './errors.ts';
 import type { HubClient } from './hub-client.ts';
@@ -59,6 +63,8 @@ export interface LoadHubDatasetOptions {
   revision?: string;
   /** Default: "default" when the data set has it, else the first config. */
   config?: string;
+  /** Only these splits of the config (each must exist); default all of them. */
+  splits?: readonly string[];
   onProgress?: ProgressCallback;
   chunkBytes?: number;
   retries?: number;
@@ -76,12 +82,34 @@ export function tooLargeMessage(repo: string, bytes: number | null, cap: number)
     : `${repo} is ${formatBytes(bytes)} of Parquet files, more than the ${formatBytes(cap)} loaded here.`;
 }
 
-async function fromManifest(store: Store, hub: string, repo: string, revision: string, offline: boolean): Promise<HubDataset | null> {
-  const mb = await store.get(hubDatasetKey(hub, repo, revision, MANIFEST));
-  if (!mb) return null;
-  const m = JSON.parse(new TextDecoder().decode(mb)) as DatasetManifest;
+/**
+ * The manifest's file name: the one name for the default config (or when none was asked for, as
+ * before multi-config support, so older caches still load), one per named config.
+ */
+export function manifestName(config: string | undefined): string {
+  return config === undefined || config === 'default' ? MANIFEST : `.tabtune-manifest.${encodeURIComponent(config)}.json`;
+}
+
+async function readManifest(store: Store, hub: string, repo: string, revision: string, config: string | undefined): Promise<DatasetManifest | null> {
+  const mb = await store.get(hubDatasetKey(hub, repo, revision, manifestName(config)));
+  return mb ? (JSON.parse(new TextDecoder().decode(mb)) as DatasetManifest) : null;
+}
+
+async function fromManifest(
+  store: Store,
+  hub: string,
+  repo: string,
+  revision: string,
+  offline: boolean,
+  config?: string,
+  wanted?: readonly string[],
+): Promise<HubDataset | null> {
+  const m = await readManifest(store, hub, repo, revision, config);
+  if (!m || typeof m.splits !== 'object' || m.splits === null) return null;
+  if (wanted && !wanted.every((w) => Object.hasOwn(m.splits, w))) return null;
   const splits: Record<string, Table> = {};
   for (const [split, files] of Object.entries(m.splits)) {
+    if (wanted && !wanted.includes(split)) continue;
     const parts: Table[] = [];
     for (const f of files) {
       if (typeof f?.path !== 'string' || !f.sha256) {
@@ -126,12 +154,21 @@ interface ParquetJob {
   info?: { size: number; lfs?: { oid: string } };
 }
 
-/** One config's Parquet files with their listed sizes; `bytes` is null when any size is missing. */
-async function parquetJobs(client: HubClient, repo: string, revision: string, listing: Record<string, Record<string, string[]>>, wanted?: string) {
+/** One config's Parquet files (of the wanted splits) with their listed sizes; `bytes` is null when any size is missing. */
+async function parquetJobs(
+  client: HubClient,
+  repo: string,
+  revision: string,
+  listing: Record<string, Record<string, string[]>>,
+  wanted?: string,
+  wantedSplits?: readonly string[],
+) {
   const hub = client.hubUrl;
-  const config = wanted ?? (listing.default ? 'default' : Object.keys(listing)[0]);
-  const splitsOf = listing[config];
-  if (!splitsOf) throw new HubError('EntryNotFound', `${repo} has no config "${config}" (configs: ${Object.keys(listing).join(', ')}).`);
+  const config = wanted ?? (Object.hasOwn(listing, 'default') ? 'default' : Object.keys(listing)[0]);
+  const splitsOf = Object.hasOwn(listing, config) ? listing[config] : undefined;
+  if (!splitsOf || typeof splitsOf !== 'object') throw new HubError('EntryNotFound', `${repo} has no config "${config}" (configs: ${Object.keys(listing).join(', ')}).`);
+  const missing = (wantedSplits ?? []).filter((s) => !Object.hasOwn(splitsOf, s));
+  if (missing.length) throw new HubError('EntryNotFound', `${repo} (config ${config}) has no split ${missing.join(', ')} (splits: ${Object.keys(splitsOf).join(', ')}).`);
   // Sizes and sha256 from the tree of the Parquet export.
   const tree = await client
     .getJson<{ path: string; size: number; lfs?: { oid: string } }[]>(
@@ -140,13 +177,15 @@ async function parquetJobs(client: HubClient, repo: string, revision: string, li
     )
     .catch(() => []);
   const byPath = new Map(tree.map((t) => [t.path, t]));
-  const jobs: ParquetJob[] = Object.entries(splitsOf).flatMap(([split, urls]) =>
-    urls.map((url, i) => {
-      const n = /\/(\d+)\.parquet$/.exec(url)?.[1] ?? String(i);
-      const path = `${config}/${split}/${n.padStart(4, '0')}.parquet`;
-      return { split, url, path, info: byPath.get(path) };
-    }),
-  );
+  const jobs: ParquetJob[] = Object.entries(splitsOf)
+    .filter(([split]) => !wantedSplits || wantedSplits.includes(split))
+    .flatMap(([split, urls]) =>
+      (Array.isArray(urls) ? urls : []).map((url, i) => {
+        const n = /\/(\d+)\.parquet$/.exec(url)?.[1] ?? String(i);
+        const path = `${config}/${split}/${n.padStart(4, '0')}.parquet`;
+        return { split, url, path, info: byPath.get(path) };
+      }),
+    );
   const bytes = jobs.every((j) => j.info && Number.isFinite(j.info.size)) ? jobs.reduce((s, j) => s + j.info!.size, 0) : null;
   return { config, jobs, bytes };
 }
@@ -156,11 +195,15 @@ async function parquetJobs(client: HubClient, repo: string, revision: string, li
  * Parquet files and their total size (null when the Hub does not list sizes, or lists no Parquet
  * export: then only the viewer's rows are left, whose size nobody knows in advance).
  */
-export async function hubDatasetSize(client: HubClient, repo: string, o: { revision?: string; config?: string } = {}): Promise<{ config: string | null; files: number; bytes: number | null }> {
+export async function hubDatasetSize(
+  client: HubClient,
+  repo: string,
+  o: { revision?: string; config?: string; splits?: readonly string[] } = {},
+): Promise<{ config: string | null; files: number; bytes: number | null }> {
   const revision = o.revision ?? 'main';
   const listing = await parquetListing(client, repo, revision);
   if (!listing) return { config: o.config ?? null, files: 0, bytes: null };
-  const { config, jobs, bytes } = await parquetJobs(client, repo, revision, listing, o.config);
+  const { config, jobs, bytes } = await parquetJobs(client, repo, revision, listing, o.config, o.splits);
   return { config, files: jobs.length, bytes };
 }
 
@@ -172,7 +215,7 @@ export async function loadHubDataset(o: LoadHubDatasetOptions): Promise<HubDatas
     listing = await parquetListing(o.client, o.repo, revision);
   } catch (e) {
     if (e instanceof HubError && e.offline) {
-      const cached = await fromManifest(o.store, hub, o.repo, revision, true);
+      const cached = await fromManifest(o.store, hub, o.repo, revision, true, o.config, o.splits);
       if (cached) return cached;
       throw new HubError('Network', `${e.message} ${o.repo} is not in the cache either.`, null, e);
     }
@@ -183,7 +226,7 @@ export async function loadHubDataset(o: LoadHubDatasetOptions): Promise<HubDatas
     return loadViaRows(o, revision);
   }
 
-  const { config, jobs, bytes: total } = await parquetJobs(o.client, o.repo, revision, listing, o.config);
+  const { config, jobs, bytes: total } = await parquetJobs(o.client, o.repo, revision, listing, o.config, o.splits);
   // A listed file over the data-file limit is refused by its listed size, before it is fetched.
   for (const j of jobs) {
     const tooLarge = j.info ? dataFileSizeProblem(j.info.size) : null;
@@ -191,14 +234,14 @@ export async function loadHubDataset(o: LoadHubDatasetOptions): Promise<HubDatas
   }
   if (o.maxBytes !== undefined && (total === null || total > o.maxBytes)) throw new HubError('Unsupported', tooLargeMessage(o.repo, total, o.maxBytes));
   // The hashes the last load recorded: what a file the tree does not list is checked against.
-  const before = await o.store.get(hubDatasetKey(hub, o.repo, revision, MANIFEST));
+  const mName = manifestName(o.config);
+  const before = await readManifest(o.store, hub, o.repo, revision, o.config);
   const recorded = new Map<string, ManifestFile>();
-  if (before) {
-    const m = JSON.parse(new TextDecoder().decode(before)) as DatasetManifest;
-    for (const f of Object.values(m.splits ?? {}).flat()) if (typeof f?.path === 'string' && f.sha256) recorded.set(f.path, f);
-  }
+  if (before) for (const f of Object.values(before.splits ?? {}).flat()) if (typeof f?.path === 'string' && f.sha256) recorded.set(f.path, f);
   const meter = new ProgressMeter(o.onProgress, jobs.length, total);
-  const manifest: DatasetManifest = { config, via: 'parquet', splits: {} };
+  // A load of some splits keeps the other splits the manifest lists (same config, same export).
+  const kept = o.splits && before?.config === config && before.via === 'parquet' ? Object.entries(before.splits).filter(([s]) => !o.splits!.includes(s)) : [];
+  const manifest: DatasetManifest = { config, via: 'parquet', splits: Object.fromEntries(kept) };
   const splits: Record<string, Table> = {};
   for (const j of jobs) {
     const key = hubDatasetKey(hub, o.repo, revision, j.path);
@@ -223,7 +266,7 @@ export async function loadHubDataset(o: LoadHubDatasetOptions): Promise<HubDatas
     (manifest.splits[j.split] ??= []).push({ path: j.path, size: r.bytes.byteLength, sha256: expected?.sha256 ?? (await hexDigest('SHA-256', r.bytes)) });
   }
   meter.finish();
-  await o.store.set(hubDatasetKey(hub, o.repo, revision, MANIFEST), enc.encode(JSON.stringify(manifest)));
+  await o.store.set(hubDatasetKey(hub, o.repo, revision, mName), enc.encode(JSON.stringify(manifest)));
   return { repo: o.repo, revision, config, splits, via: 'parquet', offline: false };
 }
 
@@ -234,7 +277,10 @@ async function loadViaRows(o: LoadHubDatasetOptions, revision: string): Promise<
   const info = await o.client.getJson<{ splits: { config: string; split: string }[] }>(`${ds}/splits?${q}`, ctx);
   if (!info.splits.length) throw new HubError('EntryNotFound', `${o.repo}: the Hub lists no Parquet files and the dataset viewer no splits; it cannot be loaded from the Hub.`);
   const config = o.config ?? (info.splits.some((s) => s.config === 'default') ? 'default' : info.splits[0].config);
-  const names = info.splits.filter((s) => s.config === config).map((s) => s.split);
+  const all = info.splits.filter((s) => s.config === config).map((s) => s.split);
+  const missing = (o.splits ?? []).filter((s) => !all.includes(s));
+  if (missing.length) throw new HubError('EntryNotFound', `${o.repo} (config ${config}) has no split ${missing.join(', ')} (splits: ${all.join(', ')}).`);
+  const names = o.splits ? all.filter((s) => o.splits!.includes(s)) : all;
   const meter = new ProgressMeter(o.onProgress, names.length, null);
   const manifest: DatasetManifest = { config, via: 'rows-api', splits: {} };
   const splits: Record<string, Table> = {};
@@ -272,6 +318,6 @@ async function loadViaRows(o: LoadHubDatasetOptions, revision: string): Promise<
     manifest.splits[split] = [{ path, size: bytes.byteLength, sha256: await hexDigest('SHA-256', bytes) }];
   }
   meter.finish();
-  await o.store.set(hubDatasetKey(o.client.hubUrl, o.repo, revision, MANIFEST), enc.encode(JSON.stringify(manifest)));
+  await o.store.set(hubDatasetKey(o.client.hubUrl, o.repo, revision, manifestName(o.config)), enc.encode(JSON.stringify(manifest)));
   return { repo: o.repo, revision, config, splits, via: 'rows-api', offline: false };
 }

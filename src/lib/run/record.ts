@@ -5,6 +5,9 @@
 // IndexedDB:
 //   run.json                              this record
 //   checkpoints/checkpoint-{step}.safetensors   the two newest checkpoints (older ones are deleted)
+//   kept/update-{step}.safetensors        the trained weights of the best evaluation so far, outside
+//                                         checkpoints/ so their pruning never takes them; once
+//                                         finished, of the best or the last: whichever the model does not hold
 //   model.safetensors, config.json, …     the trained sentence-transformers model (finished runs)
 //   train_log.jsonl, eval_results.json, run_config.json
 // Not the orchestration (run.ts) and not the Store implementations.
@@ -20,6 +23,9 @@ export const RUN_RECORD_KEY = 'run.json';
 export const RUN_RECORD_FORMAT = 'tabtune-run';
 export const CHECKPOINTS_PREFIX = 'checkpoints/';
 export const checkpointKey = (step: number) => `${CHECKPOINTS_PREFIX}checkpoint-${step}.safetensors`;
+export const KEPT_PREFIX = 'kept/';
+/** The trained weights (bare names, F32) of update `step`: the best checkpoint, or the last update's beside it. */
+export const keptKey = (step: number) => `${KEPT_PREFIX}update-${step}.safetensors`;
 export { RUN_OUTPUT_EXTRAS } from '../export/st-folder.ts';
 
 export type { RunEvaluation };
@@ -31,6 +37,44 @@ export interface EpochEval {
   epoch: number;
   step: number;
   result: RunEvaluation;
+  /** Why it ran: at an epoch's end (eval.everyEpoch) or every N updates (eval.everyUpdates); absent in older records: 'epoch'. */
+  at?: 'epoch' | 'updates';
+  /** Wall seconds the evaluation took (encoding the test queries and corpus, scoring). */
+  seconds?: number;
+}
+
+/** The best evaluation during training by the run's metric (eval.best, default 'mean'), and where its weights are. */
+export interface BestRecord {
+  metric: string;
+  step: number;
+  value: number;
+  /** Evaluations since it without improvement (early stopping's count). */
+  since: number;
+}
+
+/** Which weights the finished run's model holds, and why (the card, My models and the export say so). */
+export interface KeptRecord {
+  choice: 'best' | 'last';
+  /** The update whose weights the model holds. */
+  step: number;
+  /** The best and the last update; when they differ, the one the model does not hold has its weights under kept/. */
+  best: number;
+  last: number;
+  why: string;
+}
+
+/** How often the run evaluates during training and what it costs, measured. */
+export interface EvalCostRecord {
+  /** Updates between evaluations (eval.everyUpdates, or what 'auto' chose). */
+  every: number | null;
+  /** How `every` was chosen, in words. */
+  why: string;
+  /** Seconds spent in evaluations during training and in training itself (updates, checkpoints), so far. */
+  evalS: number;
+  trainS: number;
+  /** Measured (or, before the first evaluation, estimated) seconds per evaluation and per update: the figures N is derived from. */
+  evalEachS?: number | null;
+  updateEachS?: number | null;
 }
 
 export interface RunRecord {
@@ -53,6 +97,14 @@ export interface RunRecord {
   before: RunEvaluation | null;
   after: RunEvaluation | null;
   evals: EpochEval[];
+  /** The best evaluation during training (absent or null when nothing was evaluated during training). */
+  best?: BestRecord | null;
+  /** Which weights the model holds (a finished run that evaluated during training). */
+  kept?: KeptRecord | null;
+  /** Evaluation during training: how often and its measured cost. */
+  evalCost?: EvalCostRecord | null;
+  /** True when early stopping ended training before the plan's end. */
+  earlyStopped?: boolean;
   /** Loss per update so far. */
   losses: number[];
   error: string | null;

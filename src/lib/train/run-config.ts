@@ -108,6 +108,20 @@ export interface RunConfig {
     before: boolean;
     after: boolean;
     everyEpoch: boolean;
+    /**
+     * Evaluate on the test split every N updates during training (docs/training.md#evaluation-during-training);
+     * 'auto': N chosen from the measured costs so evaluation stays under ~15 % of the run's time; null: off.
+     */
+    everyUpdates: number | 'auto' | null;
+    /**
+     * The metric that picks the best checkpoint, which the finished run then keeps (HF's
+     * load_best_model_at_end): 'mean' (nDCG@10 averaged over the evaluation dims), 'dim_768'
+     * (that dim's nDCG@10) or a full key such as 'dim_768_cosine_map@100'. null: the best (by 'mean')
+     * is kept beside the last one and the user picks; the run's model is the last.
+     */
+    best: string | null;
+    /** Early stopping: end training after this many evaluations without improvement, keeping the best; null: off. */
+    patience: number | null;
     /** Build the IR set as the seed did (overlapping ids; docs/evaluation.md#the-seeds-ir-set). */
     recipeCompatible: boolean;
   };
@@ -145,7 +159,7 @@ export function defaultRunConfig(): RunConfig {
     dropout: true,
     maxSeqLength: null,
     backend: 'auto',
-    eval: { before: true, after: true, everyEpoch: false, recipeCompatible: false },
+    eval: { before: true, after: true, everyEpoch: false, everyUpdates: null, best: null, patience: null, recipeCompatible: false },
     output: null,
   };
 }
@@ -342,12 +356,31 @@ export function parseRunConfig(json: Json, opts: { hidden?: number } = {}): RunC
         before: bool(e.before ?? d.eval.before, 'eval.before'),
         after: bool(e.after ?? d.eval.after, 'eval.after'),
         everyEpoch: bool(e.everyEpoch ?? d.eval.everyEpoch, 'eval.everyEpoch'),
+        ...duringTraining(e),
         recipeCompatible: bool(e.recipeCompatible ?? d.eval.recipeCompatible, 'eval.recipeCompatible'),
       };
     })(),
     output: nullable(get('output'), (v) => str(v, 'output')),
   };
   return opts.hidden === undefined ? config : resolveForModel(config, { hidden: opts.hidden });
+}
+
+/** The grammar of eval.best: 'mean', 'dim_{d}', or a full metric key 'dim_{d}_{cosine|dot}_{name}@{k}' / '…_accuracy'. */
+export const BEST_METRIC = /^(mean|dim_[1-9]\d*|dim_[1-9]\d*_(cosine|dot)_[a-z_]+(@[1-9]\d*)?)$/;
+
+/** eval.everyUpdates, eval.best and eval.patience: each checked, and patience and best only with something evaluated during training. */
+function duringTraining(e: Obj): Pick<RunConfig['eval'], 'everyUpdates' | 'best' | 'patience'> {
+  const every = e.everyUpdates ?? null;
+  const everyUpdates = every === null || every === 'auto' ? every : num(every, 'eval.everyUpdates', { int: true, min: 1 });
+  const rawBest = e.best ?? null;
+  if (rawBest !== null && (typeof rawBest !== 'string' || !BEST_METRIC.test(rawBest))) {
+    throw new RunConfigError('eval.best', `must be "mean", "dim_<d>" (e.g. "dim_768") or a metric key such as "dim_768_cosine_ndcg@10", got ${show(rawBest)}`);
+  }
+  const patience = e.patience === undefined || e.patience === null ? null : num(e.patience, 'eval.patience', { int: true, min: 1 });
+  const during = everyUpdates !== null || e.everyEpoch === true;
+  if (!during && patience !== null) throw new RunConfigError('eval.patience', 'early stopping counts evaluations during training: set eval.everyUpdates (or eval.everyEpoch) too');
+  if (!during && rawBest !== null) throw new RunConfigError('eval.best', 'the best checkpoint is chosen among evaluations during training: set eval.everyUpdates (or eval.everyEpoch) too');
+  return { everyUpdates, best: rawBest as string | null, patience };
 }
 
 /**

@@ -123,14 +123,22 @@ export interface RunOptions {
   onCheckpoint?: (parts: Uint8Array[], step: number) => void | Promise<void>;
   /** Stop after this many updates in all (a pause: checkpoint() then resumes from here). */
   stopAfterStep?: number;
-  /** Called when an epoch's batches are used up (e.g. evaluation every epoch). */
-  onEpochEnd?: (epoch: number, step: number) => void | Promise<void>;
+  /** Called when an epoch's batches are used up (e.g. evaluation every epoch); 'end' as for afterUpdate. */
+  onEpochEnd?: (epoch: number, step: number) => void | 'end' | Promise<void | 'end'>;
+  /**
+   * Called after each update, before its checkpoint (evaluation during training); returning 'end'
+   * ends training there as if the plan were done (early stopping). The hook between updates, so
+   * the loop itself knows nothing of evaluation.
+   */
+  afterUpdate?: (step: number) => void | 'end' | Promise<void | 'end'>;
 }
 
 export interface RunResult {
   step: number;
   /** True when stopped before the plan's end (signal or stopAfterStep). */
   stopped: boolean;
+  /** True when afterUpdate ended training before the plan's end (early stopping): a finished run, not a paused one. */
+  ended?: boolean;
 }
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
@@ -295,6 +303,7 @@ export class Trainer {
     const examples = new ProgressTracker({ unit: 'examples' });
     const t0 = performance.now();
     let stopped = false;
+    let ended = false;
     let announced = false;
     while (this.globalStep < plan.maxSteps) {
       // onnxruntime's runs may never yield to the event loop, so without this a worker would see
@@ -314,8 +323,8 @@ export class Trainer {
       const rows = this.sampler.next();
       if (!rows) {
         this.emit({ type: 'epoch', epoch: this.sampler.epoch, step: this.globalStep });
-        await opts.onEpochEnd?.(this.sampler.epoch, this.globalStep);
-        if (this.sampler.epoch + 1 >= plan.epochs) break;
+        ended = (await opts.onEpochEnd?.(this.sampler.epoch, this.globalStep)) === 'end';
+        if (ended || this.sampler.epoch + 1 >= plan.epochs) break;
         this.sampler.startEpoch(this.sampler.epoch + 1);
         // Saved after startEpoch, so a resume begins the new epoch instead of ending the old one again.
         if (opts.checkpointAtEpochEnd && this.groupMicro === 0) await this.saveCheckpoint(opts);
@@ -363,10 +372,12 @@ export class Trainer {
         elapsedS: (performance.now() - t0) / 1000,
       });
       this.boundary = { sampler: this.sampler.state(), globalMicro: this.globalMicro };
+      ended = (await opts.afterUpdate?.(step)) === 'end';
+      if (ended) break;
       if (opts.checkpointEvery && step % opts.checkpointEvery === 0) await this.saveCheckpoint(opts);
     }
     this.emit({ type: 'done', step: this.globalStep, stopped });
-    return { step: this.globalStep, stopped };
+    return { step: this.globalStep, stopped, ...(ended ? { ended } : {}) };
   }
 
   /**
