@@ -10,8 +10,8 @@ import { type EvalProgress, evaluateModel } from '../src/lib/eval/evaluate-model
 import { BertEncoder } from '../src/lib/models/encoder.ts';
 import { loadSentenceModel } from '../src/lib/models/sentence-model.ts';
 import { modelIdentity } from '../src/lib/run/identity.ts';
-import { readRunRecord, type RunRecord, withNewestCheckpoint, writeRunRecord } from '../src/lib/run/record.ts';
-import { accountedFileBytes, buildRunIrSet, type RunEvent, runEvalDims, runPrompts, runTraining, useKeptWeights } from '../src/lib/run/run.ts';
+import { readRunRecord, type RunRecord, storedRunId, withNewestCheckpoint, writeRunRecord } from '../src/lib/run/record.ts';
+import { accountedFileBytes, buildRunIrSet, type KeptBase, type RunEvent, runEvalDims, runPrompts, runTraining, useKeptWeights } from '../src/lib/run/run.ts';
 import { createRuntime, type Runtime } from '../src/lib/runtime/index.ts';
 import { prefixedStore, runKey, type Store } from '../src/lib/store/store.ts';
 import { loadTokenizer, tokenizerFilesFromMap } from '../src/lib/tokenize/tokenizer.ts';
@@ -88,7 +88,23 @@ export async function renameRun(state: EngineState, runId: string, name: string)
 /** "Use the best / use the last" for a finished run: rewrites its model with those kept weights. */
 export async function useKept(state: EngineState, runId: string, which: 'best' | 'last'): Promise<RunRecord> {
   if (state.activeRunId === runId) throw new Error('the run is still in progress');
-  return useKeptWeights(runStore(state, runId), which);
+  return useKeptWeights(runStore(state, runId), which, { base: (record) => keptBase(state, record) });
+}
+
+/**
+ * The base model a LoRA run's adapters merge into when switching: a model trained here (its stored
+ * folder), else the loaded model (useKeptWeights checks it is the run's own by identity).
+ */
+async function keptBase(state: EngineState, record: RunRecord): Promise<KeptBase> {
+  const id = record.config.model.id;
+  const stored = storedRunId(id);
+  if (stored) {
+    const { record: base, files } = await storedModelFiles(state, stored);
+    return { weights: loadSentenceModel(files).weights, identity: await modelIdentity(base.name, files) };
+  }
+  if (state.model?.summary.repo !== id) throw new Error(`this LoRA run merges its adapters into its base model ${id}: load that model first, then switch`);
+  const { loaded, model } = state.parsedModel({ weights: true });
+  return { weights: model.weights, identity: await modelIdentity(loaded.summary.name, loaded.files, loaded.hub) };
 }
 
 /** One file of a stored run (its model folder, log, record), or null. */

@@ -16,7 +16,7 @@ import type { EvalProgress } from '../lib/eval/evaluate-model.ts';
 import { moduleDirs } from '../lib/export/package.ts';
 import { ProgressTracker } from '../lib/progress/progress.ts';
 import { modelIdentity } from '../lib/run/identity.ts';
-import { checkpointKey, readRunRecord, RUN_RECORD_KEY } from '../lib/run/record.ts';
+import { checkpointKey, readRunRecord, RUN_RECORD_KEY, type RunRecord } from '../lib/run/record.ts';
 import { metricWords } from '../lib/run/best.ts';
 import { type RunEvent, runPrompts, runTraining, useKeptWeights } from '../lib/run/run.ts';
 import { createRuntime } from '../lib/runtime/index.ts';
@@ -74,6 +74,8 @@ sentence-transformers model folder to --output.
                          frozen), --trainable.mode lora --trainable.r 16 --trainable.alpha 32
                          --trainable.targetModules all-linear (or query,value: PEFT's matching;
                          docs/lora.md)
+                         --frozenDtype float16 (frozen weights held as float16, cast in the graph:
+                         half their runtime memory; docs/memory.md)
   --checkpoint-every N   write output/checkpoints/checkpoint-<step>.safetensors every N updates
                          (default: a quarter of the run, at most an epoch apart; also at every
                          epoch's end; only the newest is kept, and none once the run finishes)
@@ -166,7 +168,13 @@ export async function trainCommand(argv: string[], io: CliIo, hooks: TrainHooks 
     const store = new PlainFolderStore(out);
     const before = await readRunRecord(store).catch(() => null);
     if (!before) throw new UsageError(`--use: ${out} is not a tabtune run's folder (no ${RUN_RECORD_KEY})`, 'train');
-    const r = await useKeptWeights(store, args.use);
+    // A LoRA run merges the chosen adapters into its base model: the one its config names, loaded (from the cache) only then.
+    const base = async (record: RunRecord) => {
+      const ctx = { hubUrl: resolveHubFlag(args.hub, process.env, 'train'), stderr: io.stderr, command: 'train' };
+      const source = await loadModelSource(sourceSpec(record.config.model.id, record.config.model.revision), ctx);
+      return { weights: source.model.weights, identity: await modelIdentity(source.name, source.files, source.hub) };
+    };
+    const r = await useKeptWeights(store, args.use, { base });
     io.stderr.write(`model: update ${r.kept!.step} (${r.kept!.choice}): ${r.kept!.why}\n`);
     io.stdout.write(`${out}\n`);
     return 0;

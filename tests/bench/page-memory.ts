@@ -1,4 +1,4 @@
-// The page's memory at the sizes people run: full-size bge-small and bge-base shapes (random
+// The page's memory at the sizes people run: full-size bge-small, bge-base and bge-large shapes (random
 // weights, the fixture vocabulary padded to BERT's 30,522 tokens) and a data set of ~90-token
 // documents, served by the local Hub under the page's own model and data set ids, trained through
 // the built page in headless Chromium with the page's defaults (only maxSteps is set, so a run
@@ -6,20 +6,25 @@
 // every 200 ms); the table gives each phase's peak next to the memory account the page showed
 // before Start. Not a test (it asserts nothing) and not in `npm test`: a bge-base run takes minutes.
 //
-//   npm run bench:page [-- --models small,base,base-bf16,base-6g --steps 2 --backend wasm --out .bench/page.json]
+//   npm run bench:page [-- --models small,base,base-bf16,base-6g,base-lora16,large-lora --steps 2 --backend wasm --out .bench/page.json]
+//
+// The LoRA rows (base-lora16, large-lora) set `trainable` in the link: r = 16 on every linear
+// layer, α = 32, as the memory account's suggestion does (docs/memory.md#the-lora-suggestion); the
+// bge-large shape (24 × 1024) is served as BAAI/bge-large-en-v1.5 and named in the link.
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_DATASET_ID, DEFAULT_MODEL_ID, QUICK_MODEL_ID } from '../../src/lib/config.ts';
 import { BGE_BASE_CONFIG, BGE_SMALL_CONFIG } from '../../src/lib/models/bert-config.ts';
+import { suggestedLora } from '../../src/lib/train/memory.ts';
 import { writeQaDataset } from '../fixtures/fixtures.ts';
 import { launchBrowser, REPO_ROOT, serveDist } from '../e2e/browser.ts';
 import { startLocalHub } from '../hub/local-hub.ts';
 import { longDocDataset, shapeVocab, writeShapeModel } from './shape-model.ts';
 import { benchArgs } from './bench-args.ts';
 
-const { values: args } = benchArgs('Usage: npm run bench:page -- [options]\n\nThe page\'s peak memory (Chromium\'s processes, PSS) beside its memory account, training full-size random\nshapes through the built page. --models: a list of the runs below (small, base, base-bf16, base-6g);\n--steps: updates per run; --backend: the page\'s backend (wasm, webgpu).', {
+const { values: args } = benchArgs('Usage: npm run bench:page -- [options]\n\nThe page\'s peak memory (Chromium\'s processes, PSS) beside its memory account, training full-size random\nshapes through the built page. --models: a list of the runs below (small, base, base-bf16, base-6g, base-lora16, large-lora);\n--steps: updates per run; --backend: the page\'s backend (wasm, webgpu).', {
   models: { type: 'string', default: 'small,base,base-bf16,base-6g' },
   steps: { type: 'string', default: '2' },
   backend: { type: 'string', default: 'wasm' },
@@ -29,6 +34,7 @@ const { values: args } = benchArgs('Usage: npm run bench:page -- [options]\n\nTh
 const SHAPES = {
   small: { id: QUICK_MODEL_ID, config: BGE_SMALL_CONFIG },
   base: { id: DEFAULT_MODEL_ID, config: BGE_BASE_CONFIG },
+  large: { id: 'BAAI/bge-large-en-v1.5', config: { ...BGE_BASE_CONFIG, hiddenSize: 1024, numLayers: 24, numHeads: 16, intermediateSize: 4096 } },
 } as const;
 type ShapeName = keyof typeof SHAPES;
 
@@ -38,6 +44,8 @@ const RUNS: Record<string, { shape: ShapeName; params: Record<string, string> }>
   base: { shape: 'base', params: {} },
   'base-bf16': { shape: 'base', params: { adamMoments: 'bfloat16' } },
   'base-6g': { shape: 'base', params: { memoryBudgetMB: '6144' } },
+  'base-lora16': { shape: 'base', params: { trainable: JSON.stringify(suggestedLora(16)) } },
+  'large-lora': { shape: 'large', params: { 'model.id': SHAPES.large.id, trainable: JSON.stringify(suggestedLora(16)) } },
 };
 
 const WORK = join(REPO_ROOT, '.bench', 'page');

@@ -168,7 +168,7 @@ export function adapterFolderFiles(o: AdapterFolderInput): Map<string, Uint8Arra
 }
 
 /** The run's adapter tensors back from an adapter_model.safetensors' parsed tensors (PEFT keys → run names). */
-export function adaptersFromPeft(tensors: ReadonlyMap<string, { data: ArrayLike<number> }>): Map<string, Float32Array> {
+export function adaptersFromPeft(tensors: ReadonlyMap<string, { data: unknown }>): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();
   for (const [key, t] of tensors) {
     if (!key.startsWith(PEFT_KEY_PREFIX) || !isLoraName(key)) throw new Error(`${ADAPTER_WEIGHTS_FILE}: ${key} is not a LoRA tensor of PEFT's form (${PEFT_KEY_PREFIX}<module>${LORA_A})`);

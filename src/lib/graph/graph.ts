@@ -215,5 +215,7 @@ function toConstData(dtype: DType, list: readonly number[]): ConstData {
       return Int8Array.from(list);
     case 'bool':
       return Uint8Array.from(list, (x) => (x ? 1 : 0));
+    case 'float16':
+      throw new Error('graph: no float16 constants (float16 only holds frozen weights, as graph inputs)');
   }
 }

@@ -12,12 +12,13 @@
 //   F intermediate (FFN) size, V vocabulary, P max positions.
 
 import type { Graph, Value } from '../graph/graph.ts';
-import { add, less, mul, sub, where, zerosLike } from '../ops/elementwise.ts';
+import { add, cast, less, mul, sub, where, zerosLike } from '../ops/elementwise.ts';
 import { linear, matmul } from '../ops/matmul.ts';
 import { applyDropout, dropout, dropped, gelu, hashColumnKeys, hashRowKeys, l2Normalize, layerNorm, softmax } from '../ops/nn.ts';
 import { expand, gather, reshape, slice, squeeze, transpose, unsqueeze } from '../ops/shape.ts';
 import type { BertConfig } from './bert-config.ts';
 import type { ParameterSet } from './parameter-set.ts';
+import { type TableLookup, WORD_ROWS_INPUT } from './table-lookup.ts';
 import { pool, type PoolingMode } from './pooling.ts';
 
 /** What the graphs need to know about a sentence model besides its weights. */
@@ -27,7 +28,14 @@ export interface SentenceSpec {
   normalize: boolean;
   /** The run's parameters: the graphs declare its `inputs` and differentiate its `trained`. */
   parameters: ParameterSet;
+  /** How its frozen tensors are fed: float32, or float16 cast to float32 in the graph (default float32). */
+  frozenDtype?: FrozenDtype;
+  /** Where word embedding rows are looked up (table-lookup.ts; default in the graph). */
+  wordLookup?: TableLookup;
 }
+
+/** How frozen weights are held and fed (docs/memory.md#float16-frozen-weights); trained ones are always float32. */
+export type FrozenDtype = 'float32' | 'float16';
 
 /**
  * The id inputs carry a trailing axis of 1, the index form GatherND and ScatterND take (ops/shape.ts
@@ -43,6 +51,8 @@ export interface BertInputs {
   positionIds: Value;
   /** [B,T,1] int64 segment ids; absent: 0 for every token (single texts, what training feeds). */
   tokenTypeIds?: Value;
+  /** [B,T,C] float32 word embedding rows the host looked up (a frozen table too large for the device, table-lookup.ts); absent: gathered in the graph. */
+  wordRows?: Value;
 }
 
 /** Train mode turns dropout on; `seed` is a float32 scalar input holding an integer in [0, 2²⁴). */
@@ -98,25 +108,42 @@ class DropoutMasks {
 }
 
 /** Declares the standard inputs: input_ids [B,T,1], attention_mask [B,T], position_ids [1,T,1] (B and T symbolic). */
-export function declareBertInputs(g: Graph): BertInputs {
+export function declareBertInputs(g: Graph, spec?: Pick<SentenceSpec, 'config' | 'wordLookup'>): BertInputs {
   return {
     inputIds: g.input('input_ids', 'int64', ['B', 'T', 1]),
     attentionMask: g.input('attention_mask', 'float32', ['B', 'T']),
     positionIds: g.input('position_ids', 'int64', [1, 'T', 1]),
+    ...(spec?.wordLookup === 'host' ? { wordRows: g.input(WORD_ROWS_INPUT, 'float32', ['B', 'T', spec.config.hiddenSize]) } : {}),
   };
 }
 
-/** Declares every weight the set's graphs read (`inputs`: no pooler; frozen and adapter tensors included) as a float32 graph input with its HF name. */
-export function declareBertWeights(g: Graph, parameters: ParameterSet): Map<string, Value> {
+/**
+ * Declares every weight the set's graphs read (`inputs`: no pooler; frozen and adapter tensors
+ * included) as a graph input with its HF name: float32, frozen ones as `frozenDtype`.
+ */
+export function declareBertWeights(g: Graph, parameters: ParameterSet, frozenDtype: FrozenDtype = 'float32', wordLookup: TableLookup = 'graph'): Map<string, Value> {
   const w = new Map<string, Value>();
-  for (const p of parameters.inputs) w.set(p.name, g.input(p.name, 'float32', p.shape));
+  for (const p of parameters.inputs) {
+    if (wordLookup === 'host' && p.name === WORD_TABLE) continue; // its rows come as the word_rows input
+    w.set(p.name, g.input(p.name, p.use === 'frozen' ? frozenDtype : 'float32', p.shape));
+  }
   return w;
 }
 
+const WORD_TABLE = 'embeddings.word_embeddings.weight';
+
+/** A weight as float32: a float16 frozen one through a Cast that feeds the op reading it. */
 function weight(w: Map<string, Value>, name: string): Value {
   const v = w.get(name);
   if (!v) throw new Error(`bert: no weight ${name}`);
-  return v;
+  return v.dtype === 'float16' ? cast(v, 'float32') : v;
+}
+
+/** Rows of an embedding table: a float16 table is gathered as it is and only its rows are cast (no float32 table is built). */
+function tableRows(w: Map<string, Value>, name: string, ids: Value): Value {
+  const t = w.get(name);
+  if (!t) throw new Error(`bert: no weight ${name}`);
+  return t.dtype === 'float16' ? cast(gather(t, ids), 'float32') : gather(t, ids);
 }
 
 /**
@@ -155,10 +182,10 @@ export function bertEncoder(config: BertConfig, w: Map<string, Value>, x: BertIn
   };
 
   let h = g.scope('embeddings', () => {
-    const words = gather(W('embeddings.word_embeddings.weight'), x.inputIds); // [B,T,C]
-    const positions = gather(W('embeddings.position_embeddings.weight'), x.positionIds); // [1,T,C]
+    const words = x.wordRows ?? tableRows(w, WORD_TABLE, x.inputIds); // [B,T,C]
+    const positions = tableRows(w, 'embeddings.position_embeddings.weight', x.positionIds); // [1,T,C]
     const types = x.tokenTypeIds
-      ? gather(W('embeddings.token_type_embeddings.weight'), x.tokenTypeIds) // [B,T,C]
+      ? tableRows(w, 'embeddings.token_type_embeddings.weight', x.tokenTypeIds) // [B,T,C]
       : slice(W('embeddings.token_type_embeddings.weight'), [0], [1], [0]); // [1,C]
     const sum = add(add(words, positions), types);
     const normed = layerNorm(sum, W('embeddings.LayerNorm.weight'), W('embeddings.LayerNorm.bias'), config.layerNormEps);

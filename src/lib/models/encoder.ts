@@ -11,11 +11,44 @@
 
 import { toOnnx } from '../graph/onnx.ts';
 import type { DeviceTensor, Feed, HostTensor, LoadOptions, Runtime, Session } from '../runtime/types.ts';
-import { type SentenceSpec } from './bert.ts';
+import { float16Value, fromFloat16, toFloat16 } from '../util/float16.ts';
+import { type TableLookup, WORD_ROWS_INPUT, wordTableLookup } from './table-lookup.ts';
+import { type FrozenDtype, type SentenceSpec } from './bert.ts';
 import { architecture, positionIds, usablePositions } from './architectures.ts';
 import { buildEncodeGradGraph, buildEncodeGraph, buildTrainStepGraph, type EmbeddingLoss, SEED_INPUT } from './graphs.ts';
 import { type ParameterSet, parameterSet } from './parameter-set.ts';
 import type { SentenceModel } from './sentence-model.ts';
+
+const WORD_TABLE = 'embeddings.word_embeddings.weight';
+
+/**
+ * How frozen weights go to the runtime for `frozenDtype`: float16 bits fed to a Cast in the graph
+ * where the device holds float16 (the CPU runtimes; WebGPU with shader-f16), else — WebGPU without
+ * it — float32 values of the float16-rounded weights, so both give the same numbers
+ * (docs/memory.md#float16-frozen-weights).
+ */
+function frozenHolding(runtime: Runtime, frozenDtype: FrozenDtype): { graph: FrozenDtype; what: string; tensor(data: Float32Array, dims: number[]): HostTensor } {
+  if (frozenDtype === 'float32') return { graph: 'float32', what: 'float32', tensor: (data, dims) => ({ dtype: 'float32', dims, data }) };
+  if (runtime.describe().float16 !== false) {
+    return { graph: 'float16', what: 'float16, cast to float32 in the graph', tensor: (data, dims) => ({ dtype: 'float16', dims, data: toFloat16(data) }) };
+  }
+  return { graph: 'float32', what: 'float16-rounded, held as float32 on the GPU: this adapter has no shader-f16', tensor: (data, dims) => ({ dtype: 'float32', dims, data: fromFloat16(toFloat16(data)) }) };
+}
+
+/** Rows `ids` of a [V,C] table (float32, or float16 bits widened) as one [ids.length·C] float32 array; an id outside the table throws. */
+function gatherRows(table: HostTensor, ids: BigInt64Array, C: number): Float32Array {
+  const V = table.dims[0];
+  const out = new Float32Array(ids.length * C);
+  for (let i = 0; i < ids.length; i++) {
+    const id = Number(ids[i]);
+    if (!(id >= 0 && id < V)) throw new Error(`encoder: token id ${id} outside the ${V}-row word table`);
+    if (table.dtype === 'float16') {
+      const bits = table.data as Uint16Array;
+      for (let c = 0; c < C; c++) out[i * C + c] = float16Value(bits[id * C + c]);
+    } else out.set((table.data as Float32Array).subarray(id * C, (id + 1) * C), i * C);
+  }
+  return out;
+}
 
 /** The part of a tokenized batch the encoder reads (src/lib/tokenize's TokenizedBatch fits). */
 export interface EncoderBatch {
@@ -44,6 +77,10 @@ export interface TrainStep {
 }
 
 export interface EncoderOptions {
+  /** How frozen weights are held (frozenHolding); default float32. */
+  frozenDtype?: FrozenDtype;
+  /** The device's largest binding, for the word table's lookup (default: the runtime's). */
+  maxBindingBytes?: number;
   /**
    * The weights stay as loaded for the encoder's whole life (it only encodes): on the CPU runtimes
    * (node, WASM) its sessions hold them as initializers, which onnxruntime transposes once and
@@ -89,37 +126,59 @@ export class BertEncoder {
     private readonly weights: Map<string, DeviceTensor>,
     /** The run's parameters (the model's own set unless the caller gave one). */
     readonly parameters: ParameterSet,
+    /** How the frozen weights are held on the runtime's device, in words (the account and the run log say it). */
+    readonly frozenHeld: string,
+    frozenDtype: FrozenDtype,
+    /** The frozen word table when its rows are looked up on the host (table-lookup.ts), else null. */
+    private readonly hostTable: HostTensor | null,
     /** fixedWeights on a runtime that can take them: the graphs' weight inputs written as initializers. */
-    private readonly baked: Map<string, { dims: number[]; data: Float32Array }> | null,
+    private readonly baked: Map<string, { dims: number[]; data: Float32Array }> | null = null,
   ) {
     this.dim = model.config.hiddenSize;
-    this.spec = { config: model.config, pooling: model.pooling, normalize: model.normalize, parameters };
+    this.wordLookup = hostTable ? 'host' : 'graph';
+    this.spec = { config: model.config, pooling: model.pooling, normalize: model.normalize, parameters, frozenDtype, wordLookup: this.wordLookup };
   }
+
+  /** Where word embedding rows are looked up: in the graph, or on the host (a frozen table past the device's largest binding). */
+  readonly wordLookup: TableLookup;
 
   /**
    * Uploads the weights the graphs read (`parameters.inputs`, frozen ones included: uploaded once,
-   * never replaced); sessions come on first use (or with prepare). `adapters`: the values of the
-   * inputs the model file does not hold (LoRA's, trainable.ts initAdapterWeights).
+   * never replaced, as `frozenDtype` asks — frozenHolding); sessions come on first use (or with
+   * prepare). `adapters`: the values of the inputs the model file does not hold (LoRA's,
+   * trainable.ts initAdapterWeights).
    */
   static async create(
-    runtime: Runtime,
-    model: SentenceModel,
-    parameters: ParameterSet = parameterSet(model.config),
-    adapters: ReadonlyMap<string, Float32Array> = new Map(),
+    runtime: Runtime, model: SentenceModel, parameters: ParameterSet = parameterSet(model.config), adapters: ReadonlyMap<string, Float32Array> = new Map(),
     opts: EncoderOptions = {},
   ): Promise<BertEncoder> {
-    const host = parameters.inputs.map((p) => {
+    const frozenDtype = opts.frozenDtype ?? 'float32';
+    const held = frozenHolding(runtime, frozenDtype);
+    const d = runtime.describe();
+    if (opts.fixedWeights && d.kind !== 'webgpu' && frozenDtype === 'float32') {
+      const host = parameters.inputs.map((p) => {
+        const data = p.adapter ? adapters.get(p.name) : model.weights.get(p.name)?.data;
+        if (!data) throw new Error(p.adapter ? `encoder: no initial values for the adapter ${p.name}` : `encoder: the model has no ${p.name}`);
+        return [p.name, { dims: [...p.shape], data }] as [string, { dims: number[]; data: Float32Array }];
+      });
+      if (host.reduce((n, [, t]) => n + t.data.byteLength, 0) <= BAKED_WEIGHTS_MAX_BYTES) {
+        return new BertEncoder(runtime, model, new Map(), parameters, held.what, held.graph, null, new Map(host));
+      }
+    }
+    const word = parameters.get(WORD_TABLE);
+    const lookup = wordTableLookup({ runtimeKind: d.kind, maxBindingBytes: opts.maxBindingBytes ?? d.maxBindingBytes, float16: d.float16 }, { elements: word.size, trained: word.use === 'trained' }, frozenDtype);
+    let hostTable: HostTensor | null = null;
+    const weights = new Map<string, DeviceTensor>();
+    for (const p of parameters.inputs) {
       const data = p.adapter ? adapters.get(p.name) : model.weights.get(p.name)?.data;
       if (!data) throw new Error(p.adapter ? `encoder: no initial values for the adapter ${p.name}` : `encoder: the model has no ${p.name}`);
-      return { name: p.name, dims: [...p.shape], data };
-    });
-    const bytes = host.reduce((n, t) => n + t.data.byteLength, 0);
-    if (opts.fixedWeights && runtime.describe().kind !== 'webgpu' && bytes <= BAKED_WEIGHTS_MAX_BYTES) {
-      return new BertEncoder(runtime, model, new Map(), parameters, new Map(host.map((t) => [t.name, { dims: t.dims, data: t.data }])));
+      const t = p.use === 'frozen' ? held.tensor(data, [...p.shape]) : { dtype: 'float32' as const, dims: [...p.shape], data };
+      // A frozen table past the device's binding stays on the host; feeds() gathers its rows.
+      // (float16 bits when asked, whatever the device holds: the host keeps the half-size table.)
+      if (p.name === WORD_TABLE && lookup === 'host') hostTable = frozenDtype === 'float16' ? { dtype: 'float16', dims: [...p.shape], data: toFloat16(data) } : t;
+      else weights.set(p.name, await runtime.upload(t));
     }
-    const weights = new Map<string, DeviceTensor>();
-    for (const t of host) weights.set(t.name, await runtime.upload({ dtype: 'float32', dims: t.dims, data: t.data }));
-    return new BertEncoder(runtime, model, weights, parameters, null);
+    return new BertEncoder(runtime, model, weights, parameters, held.what, held.graph, hostTable);
   }
 
   /** An encoder of the model as loaded that only encodes (EncoderOptions.fixedWeights). */
@@ -152,10 +211,11 @@ export class BertEncoder {
   /** Creates the named sessions now (timings land in `timings`). */
   async prepare(kinds: ('encode' | 'encode_train' | 'encode_grad' | 'encode_grad_train')[]): Promise<void> {
     for (const k of kinds) {
-      if (k.startsWith('encode_grad')) this.trainable(`prepare(${k})`);
       const train = k.endsWith('_train');
-      if (k.startsWith('encode_grad')) await this.session(k, () => buildEncodeGradGraph(this.spec, { train }));
-      else await this.session(k, () => buildEncodeGraph(this.spec, { train }), { disabledOptimizers: ENCODE_DISABLED_OPTIMIZERS });
+      if (k.startsWith('encode_grad')) {
+        this.trainable(`prepare(${k})`);
+        await this.session(k, () => buildEncodeGradGraph(this.spec, { train }));
+      } else await this.session(k, () => buildEncodeGraph(this.spec, { train }), { disabledOptimizers: ENCODE_DISABLED_OPTIMIZERS });
     }
   }
 
@@ -193,8 +253,8 @@ export class BertEncoder {
    * identity: same name, same loss). `extra` feeds the inputs the loss declared.
    */
   trainStep(name: string, loss: EmbeddingLoss, opts: { train?: boolean } = {}): TrainStep {
-    this.trainable('trainStep');
     const train = !!opts.train;
+    this.trainable('trainStep');
     const key = `train_step:${name}${train ? '_train' : ''}`;
     const session = () => this.session(key, () => buildTrainStepGraph(this.spec, loss, { train }));
     return {
@@ -266,6 +326,7 @@ export class BertEncoder {
       position_ids: positions,
     };
     for (const [name, w] of this.weights) feeds[name] = w;
+    if (this.hostTable) feeds[WORD_ROWS_INPUT] = { dtype: 'float32', dims: [B, T, this.dim], data: gatherRows(this.hostTable, batch.inputIds, this.dim) };
     if (mode.train) {
       const seed = mode.seed ?? 0;
       if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 24) throw new Error(`encoder: dropout seed ${seed} is not an integer in [0, 2^24)`);

@@ -20,8 +20,8 @@ export interface ForwardOptions {
 export const SEED_INPUT = 'dropout_seed';
 
 function forward(g: Graph, spec: SentenceSpec, opts: ForwardOptions) {
-  const inputs = declareBertInputs(g);
-  const weights = declareBertWeights(g, spec.parameters);
+  const inputs = declareBertInputs(g, spec);
+  const weights = declareBertWeights(g, spec.parameters, spec.frozenDtype, spec.wordLookup);
   const mode: ForwardMode = opts.train ? { train: true, seed: g.input(SEED_INPUT, 'float32', []) } : { train: false };
   return { inputs, weights, ...sentenceEmbedding(spec, weights, inputs, mode) };
 }

@@ -2,8 +2,10 @@
 // nDCG@10 series equals evaluating each update's checkpoint afterwards; "use the best" writes
 // exactly the weights of the best update's checkpoint (bit for bit) and "use the last" the last's;
 // a run cancelled after its best and resumed keeps that best; early stopping ends after `patience`
-// evaluations without improvement and keeps the best. Checkpoints are captured as the run writes
-// them (a store that copies every checkpoint), so each update's weights can be compared afterwards.
+// evaluations without improvement and keeps the best; a LoRA run's switch writes the merged model
+// and the adapter file exactly as a run that chose that update at its end. Checkpoints are captured
+// as the run writes them (a store that copies every checkpoint), so each update's weights can be
+// compared afterwards.
 
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,11 +18,14 @@ import { evalCurves } from '../../ui/plot-data.ts';
 import { prepareDataset } from '../data/dataset.ts';
 import { parseDataFile } from '../data/parse.ts';
 import { evaluateModel } from '../eval/evaluate-model.ts';
+import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, isLoraName, runExportWeights } from '../export/lora-export.ts';
 import { trainScript } from '../export/python-script.ts';
+import { exportSentenceTransformers } from '../export/st-folder.ts';
 import { architectureOfType, bareWeightName } from '../models/architectures.ts';
 import { BertEncoder } from '../models/encoder.ts';
 import { parseSafetensors } from '../models/safetensors.ts';
-import { loadSentenceModel } from '../models/sentence-model.ts';
+import { parameterSet } from '../models/parameter-set.ts';
+import { loadSentenceModel, withSingleWeightsFile } from '../models/sentence-model.ts';
 import { readModelFolder } from '../models/sentence-model-node.ts';
 import { createRuntime } from '../runtime/index.ts';
 import type { Runtime } from '../runtime/types.ts';
@@ -209,6 +214,46 @@ describe('evaluation during training', () => {
     expect(JSON.parse(readFileSync(join(out, 'eval_results.json'), 'utf8')).kept).toMatchObject({ choice: 'last', step: 8 });
     expect(await trainCommand(['--output', out, '--use', 'best'], io)).toBe(0);
     expectWeightsOf(await modelWeights(store), full.store.checkpoints.get(best)!, 'CLI --use best');
+  }, 120_000);
+
+  it('a LoRA run: "use the best" merges that update\'s adapters into the base as a finished run would, "use the last" gives the files back, bit for bit', async () => {
+    const cfg = config({}, { trainable: { mode: 'lora', r: 2, alpha: 4, targetModules: ['query', 'value', 'output.dense'] }, lr: 5e-2 });
+    const lora = await run({ cfg });
+    const rec = lora.outcome.record;
+    // Without eval.best the model is the last update's; the best comes before it, so the switch is a real one.
+    expect(rec.kept).toMatchObject({ choice: 'last', step: 8, last: 8 });
+    const best = rec.kept!.best;
+    expect(best).toBeLessThan(8);
+    const FILES = ['model.safetensors', ADAPTER_WEIGHTS_FILE, ADAPTER_CONFIG_FILE];
+    const snapshot = async () => new Map(await Promise.all(FILES.map(async (p) => [p, Buffer.from((await lora.store.get(p))!)] as const)));
+    const original = await snapshot();
+    const same = (a: Map<string, Buffer>, b: Map<string, Buffer | Uint8Array>, what: string) => FILES.forEach((p) => expect(a.get(p)!.equals(b.get(p)!), `${what}: ${p}`).toBe(true));
+
+    // No base, or another base: refused before anything is written.
+    await expect(useKeptWeights(lora.store, 'best')).rejects.toThrow(/LoRA run: switching to the best update merges its adapters into the base model \(tiny-bge\), which is not given here/);
+    const other = { kind: 'weights', name: 'other', sha256: '0'.repeat(64) } as const;
+    await expect(useKeptWeights(lora.store, 'best', { base: async () => ({ weights: tinyBge.model.weights, identity: other }) })).rejects.toThrow(/trained from .* but the base model given .* is other/);
+    same(await snapshot(), original, 'after the refusals');
+    expect((await readRunRecord(lora.store))!.kept!.choice).toBe('last');
+
+    // The base as the caller loads it: the model's own files, read again.
+    const base = async () => ({ weights: loadSentenceModel(readModelFolder(f.tinyBge)).weights, identity: tinyBge.identity });
+    const chosen = await useKeptWeights(lora.store, 'best', { base });
+    expect(chosen.kept).toMatchObject({ choice: 'best', step: best });
+    // What the run would have written had it chosen that update: its checkpoint's adapters, merged into the base.
+    const c = readCheckpoint(lora.store.checkpoints.get(best)!);
+    expect([...c.weights.keys()].every(isLoraName)).toBe(true);
+    const want = runExportWeights({
+      set: parameterSet(tinyBge.model.config, cfg.trainable), trained: c.weights, base: loadSentenceModel(readModelFolder(f.tinyBge)).weights, seed: cfg.seed, baseModel: 'tiny-bge', revision: null,
+    });
+    const wantModel = exportSentenceTransformers({ sourceFiles: withSingleWeightsFile(tinyBge.files), weights: want.weights, readme: '' }).get('model.safetensors')!;
+    same(await snapshot(), new Map<string, Uint8Array>([['model.safetensors', joinParts(wantModel instanceof Uint8Array ? [wantModel] : wantModel)], ...want.adapterFiles!]), 'use the best');
+    // The last update's adapters are kept exactly: switching back gives the original files.
+    expect(await lora.store.keys(KEPT_PREFIX)).toEqual([keptKey(8)]);
+    const back = await useKeptWeights(lora.store, 'last', { base });
+    expect(back.kept).toMatchObject({ choice: 'last', step: 8 });
+    same(await snapshot(), original, 'use the last');
+    expect(await lora.store.keys(KEPT_PREFIX)).toEqual([keptKey(best)]);
   }, 120_000);
 
   it('eval.everyUpdates auto: N from the measured costs, recorded with its rule, and the last update evaluated', async () => {

@@ -26,7 +26,8 @@ import { beforeAfterRows } from '../eval/report.ts';
 import { modelCard } from '../export/model-card.ts';
 import { publicConfig, publicName } from '../export/public-names.ts';
 import { exportSentenceTransformers } from '../export/st-folder.ts';
-import { runExportWeights } from '../export/lora-export.ts';
+import { ADAPTER_WEIGHTS_FILE, adaptersFromPeft, isLoraName, peftKey, runExportWeights } from '../export/lora-export.ts';
+import type { BertConfig } from '../models/bert-config.ts';
 import { parameterSet } from '../models/parameter-set.ts';
 import { CONFIG_ST_FILE, exportedPrompts, type ModelPrompts, PromptError, resolvePrompts, textChoices, type TextPrompts } from '../models/prompts.ts';
 import { loadSentenceModel, modelFilesBytes, withSingleWeightsFile, type SentenceModel } from '../models/sentence-model.ts';
@@ -39,7 +40,7 @@ import { type Checkpoint, readCheckpoint } from '../train/checkpoint.ts';
 import { parseRunConfig, type RunConfig, RunConfigError } from '../train/run-config.ts';
 import type { StepsPlan } from '../train/schedule.ts';
 import { type TrainEvent, Trainer, type TrainerOptions, TrainingFault } from '../train/trainer.ts';
-import { dataFingerprint, type ModelIdentity, type Provenance, provenanceDifference } from './identity.ts';
+import { dataFingerprint, describeModel, type ModelIdentity, type Provenance, provenanceDifference } from './identity.ts';
 import { bestOf, checkBestMetric, DEFAULT_BEST_METRIC, estimateEvalS, EVAL_TIME_SHARE, evalEvery, metricValue, metricWords } from './best.ts';
 import {
   CHECKPOINTS_PREFIX, checkpointKey, checkpointSteps, type EpochEval, type EvalCostRecord, KEPT_PREFIX, keptKey, type KeptRecord, RUN_OUTPUT_EXTRAS, RUN_RECORD_FORMAT, RUN_RECORD_KEY,
@@ -141,6 +142,9 @@ export function runTriplets(data: Pick<RunData, 'test'>): Triplet[] {
 
 const enc = new TextEncoder();
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
+const fail = (why: string): never => {
+  throw new Error(why);
+};
 const lossesOf = (events: readonly TrainEvent[]) => events.filter((e): e is StepEvent => e.type === 'step').map((e) => e.loss);
 
 /** The HF trainer's eval log line: {type, epoch, step, eval_dim_384_cosine_ndcg@10: …, eval_runtime}. */
@@ -576,15 +580,20 @@ function evalResults(record: RunRecord): Uint8Array {
   }, null, 2) + '\n');
 }
 
+/** What runExportWeights takes for a run: one place, so "use the best / the last" writes what the finished run wrote. */
+function exportWeightsInput(config: RunConfig, modelConfig: BertConfig, trained: ReadonlyMap<string, Float32Array>, base: ReadonlyMap<string, { data: Float32Array }>) {
+  return {
+    set: parameterSet(modelConfig, config.trainable), trained, base, seed: config.seed,
+    baseModel: publicName(config.model.id), revision: config.model.revision === 'main' ? null : config.model.revision,
+  };
+}
+
 /** The finished run's output files: the sentence-transformers folder, its log, results and config. */
 function runOutputs(record: RunRecord, model: RunModel, weights: ReadonlyMap<string, Float32Array>, events: readonly TrainEvent[]): Map<string, StoreValue> {
   const { config } = record;
   const stConfig = promptsConfigFile(model.files, model.model.prompts, runPrompts(config, model.model.prompts));
   // A LoRA run writes its adapters merged into the weights and, beside them, its PEFT adapter folder's files (docs/export-forms.md).
-  const out = runExportWeights({
-    set: parameterSet(model.model.config, config.trainable), trained: weights, base: model.model.weights, seed: config.seed,
-    baseModel: publicName(config.model.id), revision: config.model.revision === 'main' ? null : config.model.revision,
-  });
+  const out = runExportWeights(exportWeightsInput(config, model.model.config, weights, model.model.weights));
   return exportSentenceTransformers({
     sourceFiles: withSingleWeightsFile(model.files),
     weights: out.weights,
@@ -599,12 +608,21 @@ function runOutputs(record: RunRecord, model: RunModel, weights: ReadonlyMap<str
   });
 }
 
+/** The base model a LoRA run's adapters merge into, for "use the best / the last": its weights and identity (checked against the run's). */
+export interface KeptBase {
+  weights: ReadonlyMap<string, { data: Float32Array }>;
+  identity: ModelIdentity;
+}
+
 /**
  * "Use the best (update N) / use the last" after a finished run: rewrites its model folder with the
  * other kept weights (bit-identical to that update's), and the card and eval_results.json to say
  * which and why. The record names the choice; nothing else of the folder changes.
+ * A LoRA run's trained tensors are its adapters: the current ones are read from its adapter file,
+ * and the chosen ones are merged into the base model's weights (`base`, loaded by the caller from
+ * the run's config.model), so the folder is what a run that chose that update at its end wrote.
  */
-export async function useKeptWeights(store: Store, which: 'best' | 'last'): Promise<RunRecord> {
+export async function useKeptWeights(store: Store, which: 'best' | 'last', o: { base?: (record: RunRecord) => Promise<KeptBase> } = {}): Promise<RunRecord> {
   const record = await readRunRecord(store);
   if (!record) throw new Error(`no run record in ${store.description}`);
   const kept = record.kept;
@@ -612,22 +630,7 @@ export async function useKeptWeights(store: Store, which: 'best' | 'last'): Prom
   if (kept.choice === which || kept.best === kept.last) return record;
   const step = which === 'best' ? kept.best : kept.last;
   const weights = await readKeptWeights(store, step);
-  // Only the choice not taken is kept (one weights file, not two): the model's current trained tensors go to kept/ first.
-  const current = parseSafetensors((await store.get('model.safetensors'))!);
-  const config = JSON.parse(new TextDecoder().decode((await store.get('config.json'))!)) as { model_type?: unknown };
-  const arch = architectureOfType(config.model_type);
-  if (!arch) throw new Error(`${store.description}: config.json names model_type ${JSON.stringify(config.model_type)}, which no family builds`);
-  const held = new Map<string, Float32Array>();
-  const shapes = new Map<string, number[]>();
-  for (const [name, t] of current.tensors) {
-    const bare = bareWeightName(arch, name);
-    if (!weights.has(bare)) continue;
-    if (!(t.data instanceof Float32Array)) throw new Error(`model.safetensors: ${name} is not float32`);
-    held.set(bare, t.data.slice());
-    shapes.set(bare, t.shape);
-  }
-  if (held.size !== weights.size) throw new Error(`model.safetensors holds ${held.size} of the ${weights.size} trained tensors`);
-  await store.set(keptKey(kept.step), keptFile(held, shapes));
+  const lora = record.config.trainable.mode === 'lora';
   // The folder as it is (model.safetensors holding the other choice): every tensor not trained stays as written.
   const files = new Map<string, Uint8Array>();
   for (const key of await store.keys()) {
@@ -635,15 +638,54 @@ export async function useKeptWeights(store: Store, which: 'best' | 'last'): Prom
     const bytes = await store.get(key);
     if (bytes) files.set(key, bytes);
   }
+  // Loaded before anything is written, so a missing or different base leaves the folder as it was.
+  let base: KeptBase | null = null;
+  if (lora) {
+    if (!o.base) throw new Error(`this is a LoRA run: switching to the ${which} update merges its adapters into the base model (${record.config.model.id}), which is not given here`);
+    base = await o.base(record);
+    const diff = provenanceDifference(record.provenance, { ...record.provenance, model: base.identity });
+    if (diff) throw new Error(`this LoRA run was trained from ${describeModel(record.provenance.model)}, but the base model given to merge its adapters into is ${describeModel(base.identity)}`);
+  }
+  // Only the choice not taken is kept (one weights file, not two): the model's current trained tensors go to kept/ first.
+  const current = parseSafetensors(files.get('model.safetensors') ?? fail(`${store.description} has no model.safetensors`));
+  const config = JSON.parse(new TextDecoder().decode(files.get('config.json') ?? fail(`${store.description} has no config.json`))) as { model_type?: unknown };
+  const arch = architectureOfType(config.model_type);
+  if (!arch) throw new Error(`${store.description}: config.json names model_type ${JSON.stringify(config.model_type)}, which no family builds`);
+  const held = new Map<string, Float32Array>();
+  const shapes = new Map<string, number[]>();
+  for (const [name, t] of current.tensors) {
+    const bare = bareWeightName(arch, name);
+    // model.safetensors holds a LoRA run's adapters merged; they themselves are in the adapter file.
+    if (!weights.has(bare) || isLoraName(bare)) continue;
+    if (!(t.data instanceof Float32Array)) throw new Error(`model.safetensors: ${name} is not float32`);
+    held.set(bare, t.data.slice());
+    shapes.set(bare, t.shape);
+  }
+  if (lora) {
+    const adapterBytes = files.get(ADAPTER_WEIGHTS_FILE) ?? fail(`this LoRA run's folder has no ${ADAPTER_WEIGHTS_FILE} (its current adapters)`);
+    const parsed = parseSafetensors(adapterBytes);
+    const adapters = adaptersFromPeft(parsed.tensors);
+    for (const [name, w] of adapters) {
+      if (!weights.has(name)) continue; // adapters no graph trains (the pooler's) are written from the seed, as at the end of the run
+      held.set(name, w.slice());
+      shapes.set(name, parsed.tensors.get(peftKey(name))!.shape);
+    }
+  }
+  if (held.size !== weights.size) throw new Error(`${lora ? `model.safetensors and ${ADAPTER_WEIGHTS_FILE} hold` : 'model.safetensors holds'} ${held.size} of the ${weights.size} trained tensors`);
+  const source = loadSentenceModel(files);
+  const out = base
+    ? runExportWeights(exportWeightsInput(record.config, source.config, weights, base.weights))
+    : { weights, adapterFiles: null };
+  await store.set(keptKey(kept.step), keptFile(held, shapes));
   const evaluation = record.evals.find((e) => e.step === step)?.result ?? null;
   const metric = record.best ? metricWords(record.best.metric) : 'the metric';
   record.kept = { ...kept, choice: which, step, why: `chosen after the run: the ${which} update (${step})${evaluation && record.best ? `, ${metric} ${metricValue(evaluation, record.best.metric).toFixed(4)}` : ''}` };
   if (record.after) record.after = evaluation ?? record.after;
-  const out = exportSentenceTransformers({
-    sourceFiles: files, weights, readme: modelCard(record, { pooling: loadSentenceModel(files).pooling }),
-    extra: new Map([['eval_results.json', evalResults(record)]]),
+  const written = exportSentenceTransformers({
+    sourceFiles: files, weights: out.weights, readme: modelCard(record, { pooling: source.pooling }),
+    extra: new Map([['eval_results.json', evalResults(record)], ...(out.adapterFiles ?? [])]),
   });
-  for (const [path, bytes] of out) await store.set(path, bytes);
+  for (const [path, bytes] of written) await store.set(path, bytes);
   await writeRunRecord(store, record);
   await store.del(keptKey(step));
   return record;

@@ -5,12 +5,12 @@
 
 import type { DType } from '../graph/types.ts';
 
-export type HostData = Float32Array | Float64Array | BigInt64Array | Int32Array | Int8Array | Uint8Array;
+export type HostData = Float32Array | Float64Array | BigInt64Array | Int32Array | Int8Array | Uint8Array | Uint16Array;
 
 export interface HostTensor {
   dtype: DType;
   dims: number[];
-  /** bool tensors hold 0/1 bytes. */
+  /** bool tensors hold 0/1 bytes; float16 tensors their IEEE binary16 bits (Uint16Array). */
   data: HostData;
 }
 
@@ -59,6 +59,10 @@ export interface RuntimeDescription {
   version: string;
   /** WebGPU only: the adapter onnxruntime's device came from (vendor · architecture · description). */
   adapter?: string;
+  /** WebGPU: the device's largest buffer binding in bytes (min of maxBufferSize and maxStorageBufferBindingSize). */
+  maxBindingBytes?: number;
+  /** Whether float16 tensors can live on its device (WebGPU: the device has `shader-f16`); absent: yes (the CPU kinds). */
+  float16?: boolean;
 }
 
 /** Bytes moved between host and device so far (a runtime whose "device" is host memory has none). */

@@ -36,6 +36,8 @@ export interface GpuBufferLike {
 }
 export interface GpuDeviceLike {
   readonly adapterInfo?: { vendor?: string; architecture?: string; device?: string; description?: string };
+  readonly features?: { has(feature: string): boolean };
+  readonly limits?: { maxBufferSize: number; maxStorageBufferBindingSize: number };
   readonly lost?: Promise<{ reason?: string; message?: string }>;
   destroy?(): void;
   readonly queue: { writeBuffer(b: GpuBufferLike, offset: number, data: ArrayBufferView): void; submit(cmds: unknown[]): void };
@@ -51,7 +53,7 @@ const COPY_SRC = 0x4;
 const COPY_DST = 0x8;
 const STORAGE = 0x80;
 
-type GpuDataType = 'float32' | 'int32' | 'int64' | 'uint8' | 'bool';
+type GpuDataType = 'float32' | 'float16' | 'int32' | 'int64' | 'uint8' | 'bool';
 
 /** The subset of onnxruntime-web (either WebGPU build) this file uses. */
 export interface OrtWebGpuModule {
@@ -65,7 +67,7 @@ export interface OrtWebGpuModule {
   env: { webgpu: { device: Promise<unknown> }; versions: Record<string, string | undefined> };
 }
 
-const BYTES: Record<DType, number> = { float32: 4, float64: 8, int64: 8, int32: 4, int8: 1, bool: 1 };
+const BYTES: Record<DType, number> = { float32: 4, float64: 8, float16: 2, int64: 8, int32: 4, int8: 1, bool: 1 };
 
 function typedFromBytes(dtype: DType, bytes: ArrayBuffer, count: number): HostData {
   switch (dtype) {
@@ -75,6 +77,7 @@ function typedFromBytes(dtype: DType, bytes: ArrayBuffer, count: number): HostDa
     case 'int32': return new Int32Array(bytes, 0, count);
     case 'int8': return new Int8Array(bytes, 0, count);
     case 'bool': return new Uint8Array(bytes, 0, count);
+    case 'float16': return new Uint16Array(bytes, 0, count);
   }
 }
 
@@ -194,6 +197,9 @@ export class WebGpuRuntime implements Runtime {
       threads: 1,
       version: ort.env.versions.web ?? '',
       adapter: adapter || 'unknown adapter',
+      // onnxruntime asks for shader-f16 where the adapter offers it; without it no kernel takes float16.
+      float16: gpu.features?.has('shader-f16') ?? false,
+      ...(gpu.limits ? { maxBindingBytes: Math.min(gpu.limits.maxBufferSize, gpu.limits.maxStorageBufferBindingSize) } : {}),
     });
   }
 

@@ -3,10 +3,17 @@
 // the fused/GradCache choice and the GradCache mini-batch from the whole account and a budget; and
 // a refusal, with what would fit instead, when nothing does. Pure arithmetic on the model's shape,
 // so the page can show it without loading the engine. `npm run bench` prints it next to measured
-// peaks.
+// peaks. Every trainable mode (full, freeze, LoRA) is one footprint (TrainedFootprint, read off
+// the run's ParameterSet by footprintOf): what trains gets gradients, moments and checkpoint
+// bytes, what is frozen is held once (optionally as float16), and the backward keeps activations
+// only from the lowest layer that trains (docs/memory.md#trainable-modes).
 
 import { isMultilingualVocabulary, preset, PRESETS, type ShapePreset } from '../models/architectures.ts';
-import { parameterSet } from '../models/parameter-set.ts';
+import { BGE_SMALL_CONFIG } from '../models/bert-config.ts';
+import type { Trainable } from '../models/trainable.ts';
+import type { FrozenDtype } from '../models/bert.ts';
+import { frozenBytesPerElement, type TableLookup, wordTableLookup as lookupOf } from '../models/table-lookup.ts';
+import { elements, type ParameterSet, parameterSet } from '../models/parameter-set.ts';
 import { STORE_CHUNK_BYTES } from '../store/store.ts';
 import type { MomentPrecision } from './optimizer.ts';
 import type { RunConfig } from './run-config.ts';
@@ -44,12 +51,74 @@ export const BGE_SMALL_SHAPE = presetShape('BAAI/bge-small-en-v1.5');
  * output, its dropout) and 3·H·T (scores, probabilities, dropped probabilities), plus the
  * embeddings (3·C), and which elements dropout dropped, one byte each ([B,T,1+2L,C] and [B,L,H,T,T]):
  *   bytes ≈ 4 · rows · T · (L·(12·C + 3·F + 3·H·T) + 3·C) + rows · T · ((1 + 2L)·C + L·H·T)
+ * The backward stops at the lowest layer that trains (`fromLayer`; -1: the embeddings train), so
+ * only the L − fromLayer layers above it keep theirs, and the embeddings' terms go when they are
+ * frozen: what a frozen layer computes is freed as soon as the next layer has read it.
  * What a runtime's allocator then holds is this times RUNTIME_COSTS[kind].activationFactor.
  */
-export function estimateActivationBytes(c: ModelShape, rows: number, tokens: number): number {
-  const { hiddenSize: C, numLayers: L, numHeads: H, intermediateSize: F } = c;
+export function estimateActivationBytes(c: ModelShape, rows: number, tokens: number, fromLayer = -1): number {
+  const { hiddenSize: C, numHeads: H, intermediateSize: F } = c;
   const T = tokens;
-  return rows * T * (4 * (L * (12 * C + 3 * F + 3 * H * T) + 3 * C) + (1 + 2 * L) * C + L * H * T);
+  const L = c.numLayers - Math.max(0, fromLayer);
+  const E = fromLayer < 0 ? 1 : 0;
+  return rows * T * (4 * (L * (12 * C + 3 * F + 3 * H * T) + 3 * C * E) + (E + 2 * L) * C + L * H * T);
+}
+
+export type { FrozenDtype };
+
+/**
+ * What a run trains and what it only reads, as the account needs it (footprintOf reads it off the
+ * run's ParameterSet); MemoryInputs.parameters counts the trained elements (adapters included).
+ */
+export interface TrainedFootprint {
+  /** The run config's trainable mode, for the account's lines. */
+  mode: 'full' | 'freeze' | 'lora';
+  /** Elements the graphs read and never train: held once, no gradient, no moments, no checkpoint bytes. */
+  frozen: number;
+  frozenDtype: FrozenDtype;
+  /** The lowest encoder layer with something to train; -1 when an embedding tensor trains (estimateActivationBytes' fromLayer). */
+  lowestTrainedLayer: number;
+  /** Elements of the embedding tables that train (their WebGPU gradients start from zeros of their shape). */
+  trainedTableElements: number;
+  /** Elements of the word embedding table, and whether it trains: a frozen one may be looked up on the host. */
+  wordTable: { elements: number; trained: boolean };
+  /**
+   * Bytes per token the adapters' backward keeps, over the layers it reaches: x·Aᵀ ([T,r], float32)
+   * for B's gradient, and with LoRA dropout the dropped input and its mask ([T,in], 4 + 1 bytes).
+   */
+  adapterActivationBytesPerToken: number;
+}
+
+/** Full fine-tuning's footprint: nothing frozen, the backward reaches the embeddings. */
+export function fullFootprint(m: ModelShape): TrainedFootprint {
+  return {
+    mode: 'full', frozen: 0, frozenDtype: 'float32', lowestTrainedLayer: -1,
+    trainedTableElements: m.hiddenSize * (m.vocabSize + m.maxPositions + m.typeVocabSize),
+    wordTable: { elements: m.vocabSize * m.hiddenSize, trained: true }, adapterActivationBytesPerToken: 0,
+  };
+}
+
+/**
+ * The footprint of a run's parameter set (models/parameter-set.ts): frozen = its `frozen` tensors;
+ * the lowest trained layer from the trained tensors' layers (an embedding tensor counts as -1);
+ * the adapters' kept activations from their A matrices [r, in] in the layers the backward reaches.
+ */
+export function footprintOf(set: ParameterSet, frozenDtype: FrozenDtype = 'float32'): TrainedFootprint {
+  const numLayers = set.base.reduce((n, p) => Math.max(n, (p.layer ?? -1) + 1), 0);
+  const lowest = set.trained.reduce((lo, p) => Math.min(lo, p.layer ?? -1), numLayers);
+  const dropout = (set.lora?.dropout ?? 0) > 0;
+  const word = set.get('embeddings.word_embeddings.weight');
+  return {
+    mode: set.trainable.mode,
+    frozen: set.frozenSize,
+    frozenDtype: set.frozen.length ? frozenDtype : 'float32',
+    lowestTrainedLayer: lowest,
+    trainedTableElements: elements(set.trained.filter((p) => p.role === 'embedding')),
+    wordTable: { elements: word.size, trained: word.use === 'trained' },
+    adapterActivationBytesPerToken: set.trained
+      .filter((p) => p.adapter?.factor === 'A')
+      .reduce((n, p) => n + 4 * p.shape[0] + (dropout ? 5 * p.shape[1] : 0), 0),
+  };
 }
 
 /** Where memory is held: host RAM, WebAssembly's linear memory (host RAM, at most 4 GiB), GPU memory. */
@@ -74,6 +143,8 @@ export interface MemoryAccount {
   wasmPeak: number;
   /** The largest single activation tensor (attention probabilities [rows, H, T, T] or the FFN's [rows, T, F]), bytes. */
   largestTensor: number;
+  /** The word embedding table's bytes when it sits in one GPU buffer (WebGPU, looked up in the graph), else 0. */
+  gpuTableBytes: number;
 }
 
 /** What the run asks the account about. */
@@ -101,6 +172,22 @@ export interface MemoryInputs {
   updater?: 'host' | 'device';
   /** WebGPU: the adapter's largest buffer binding (min of maxBufferSize and maxStorageBufferBindingSize). */
   gpuMaxBindingBytes?: number;
+  /** WebGPU: the adapter has `shader-f16`, so float16 frozen weights stay float16 on the GPU. */
+  gpuFloat16?: boolean;
+  /** What the run trains and only reads (footprintOf); absent: full fine-tuning. */
+  footprint?: TrainedFootprint;
+}
+
+/** wordTableLookup (models/table-lookup.ts) for the account's inputs. */
+export function wordTableLookup(inp: Pick<MemoryInputs, 'runtimeKind' | 'gpuMaxBindingBytes' | 'gpuFloat16'>, table: TrainedFootprint['wordTable'], frozenDtype: FrozenDtype): TableLookup {
+  return lookupOf(tableDevice(inp), table, frozenDtype);
+}
+
+const tableDevice = (inp: Pick<MemoryInputs, 'runtimeKind' | 'gpuMaxBindingBytes' | 'gpuFloat16'>) => ({ runtimeKind: inp.runtimeKind, maxBindingBytes: inp.gpuMaxBindingBytes, float16: inp.gpuFloat16 });
+
+/** Bytes a frozen element takes on the GPU: float16 only where the adapter has shader-f16, else cast to float32 on upload. */
+function frozenGpuBytesPerElement(inp: Pick<MemoryInputs, 'gpuFloat16'>, frozenDtype: FrozenDtype): number {
+  return frozenBytesPerElement({ runtimeKind: 'webgpu', float16: inp.gpuFloat16 }, frozenDtype);
 }
 
 /** WebAssembly (wasm32) addresses at most 4 GiB; onnxruntime-web's heap must also fit its code and stacks. */
@@ -138,15 +225,37 @@ const optimizerOnGpu = (inp: Pick<MemoryInputs, 'runtimeKind' | 'updater'>) => i
 export function memoryAccount(inp: Omit<MemoryInputs, 'config'>, rows: number, path: TrainPath = 'gradcache', costs: RuntimeCosts = costsOf(inp.runtimeKind)): MemoryAccount {
   const P = inp.parameters;
   const kind = inp.runtimeKind;
+  const fp = inp.footprint ?? fullFootprint(inp.model);
   const runtimePlace: MemoryPlace = kind === 'webgpu' ? 'gpu' : kind === 'wasm' ? 'wasm' : 'host';
   const optimizerPlace: MemoryPlace = optimizerOnGpu(inp) ? 'gpu' : 'host';
+  const trainedWhat = fp.mode === 'lora' ? 'adapters' : fp.mode === 'freeze' ? 'trained weights' : 'weights';
   const items: MemoryItem[] = [
     ...(inp.inTab ? [{ what: 'the browser and this page', bytes: TAB_BROWSER_BYTES, place: 'host', held: 'run' } as const] : []),
     { what: 'runtime and process', bytes: costs.baseBytes, place: 'host', held: 'run' },
-    { what: 'weights (host copy)', bytes: 4 * P, place: 'host', held: 'run' },
+    { what: `${trainedWhat} (host copy)`, bytes: 4 * P, place: 'host', held: 'run' },
   ];
   if (inp.fileBytes) items.push({ what: 'model files', bytes: inp.fileBytes, place: 'host', held: 'run' });
-  if (costs.weightsInRuntime) items.push({ what: 'weights (runtime copy)', bytes: 4 * P, place: runtimePlace, held: 'run' });
+  if (costs.weightsInRuntime) items.push({ what: `${trainedWhat} (runtime copy)`, bytes: 4 * P, place: runtimePlace, held: 'run' });
+  if (fp.frozen > 0) {
+    // Frozen weights: no gradient, no moments, no checkpoint bytes. The host keeps the model file's
+    // float32 values (the export reads them); the runtime reads one copy of its own — on node the
+    // host array itself, on WASM its heap, on WebGPU a GPU buffer — float32, or float16 cast to
+    // float32 in the graph (docs/memory.md#float16-frozen-weights).
+    items.push({ what: 'frozen weights (float32, the model file\'s)', bytes: 4 * fp.frozen, place: 'host', held: 'run' });
+    const gpu = kind === 'webgpu';
+    const f16 = fp.frozenDtype === 'float16';
+    const hostTable = gpu && wordTableLookup(inp, fp.wordTable, fp.frozenDtype) === 'host';
+    const per = gpu ? frozenGpuBytesPerElement(inp, fp.frozenDtype) : f16 ? 2 : 4;
+    const onDevice = fp.frozen - (hostTable ? fp.wordTable.elements : 0);
+    const how = !f16 ? 'float32' : gpu && !inp.gpuFloat16 ? 'float16 on the host, float32 on the GPU: this adapter has no shader-f16' : 'float16, cast to float32 in the graph';
+    // The float16 copy a CPU runtime is fed (WASM copies it into its heap for each run).
+    if (f16 && !gpu) items.push({ what: `frozen weights (${how})`, bytes: 2 * fp.frozen, place: 'host', held: 'run' });
+    if (costs.weightsInRuntime) items.push({ what: `frozen weights (runtime copy, ${how})`, bytes: per * onDevice, place: runtimePlace, held: 'run' });
+    if (hostTable) {
+      // The rows a batch needs, gathered on the host and uploaded as float32 activations [rows,T,C].
+      items.push({ what: `word embedding rows looked up on the host (the ${mb(per * fp.wordTable.elements)} table is over the GPU's ${mb(inp.gpuMaxBindingBytes!)} largest buffer)`, bytes: 4 * rows * inp.tokens * inp.model.hiddenSize, place: 'gpu', held: 'run' });
+    }
+  }
   // On the GPU the first micro-batch's gradient outputs become the sum and later ones are added in
   // place (gpu-updater.ts), so a second gradient exists only from a second micro-batch or GradCache
   // mini-batch on; AdamW then works in place and allocates nothing.
@@ -159,19 +268,22 @@ export function memoryAccount(inp: Omit<MemoryInputs, 'config'>, rows: number, p
     { what: 'gradients (graph outputs)', bytes: 4 * P, place: runtimePlace, held: 'run' },
     ...(optimizerPlace === 'host' || secondGradient ? [{ what: 'gradients (accumulated)', bytes: 4 * P, place: optimizerPlace, held: 'run' } as const] : []),
     { what: inp.adamMoments === 'bfloat16' ? 'AdamW moments (bfloat16)' : 'AdamW moments', bytes: momentBytes, place: optimizerPlace, held: 'run' },
-    { what: `activations (${rows} texts × ${inp.tokens} tokens)`, bytes: Math.round(costs.activationFactor * estimateActivationBytes(inp.model, rows, inp.tokens)), place: runtimePlace, held: 'run' },
+    {
+      what: `activations (${rows} texts × ${inp.tokens} tokens${fp.lowestTrainedLayer > 0 ? `, layers ${fp.lowestTrainedLayer} up` : ''})`,
+      bytes: Math.round(costs.activationFactor * (estimateActivationBytes(inp.model, rows, inp.tokens, fp.lowestTrainedLayer) + rows * inp.tokens * fp.adapterActivationBytesPerToken)),
+      place: runtimePlace, held: 'run',
+    },
   );
   if (optimizerPlace === 'host' && secondGradient) {
     items.push({ what: 'gradients (the next one, being added)', bytes: 4 * P, place: 'host', held: 'run' });
   }
-  if (kind === 'webgpu') {
+  if (kind === 'webgpu' && fp.trainedTableElements > 0) {
     // An embedding table's gradient is ScatterND-add onto zeros of the table's shape (ops/shape.ts
     // gather); onnxruntime folds those zeros into a constant of the training session, which the
     // WebGPU EP keeps in a GPU buffer for the session's life (tests/bench/webgpu-buffer-facts.ts:
     // a bge-base word table's gradient session holds 93,763,584 bytes before its first run). On
     // the CPU runtimes the fitted constants hold it.
-    const m = inp.model;
-    items.push({ what: 'zeros the embedding gradients start from (a session constant)', bytes: 4 * m.hiddenSize * (m.vocabSize + m.maxPositions + m.typeVocabSize), place: 'gpu', held: 'run' });
+    items.push({ what: 'zeros the embedding gradients start from (a session constant)', bytes: 4 * fp.trainedTableElements, place: 'gpu', held: 'run' });
   }
   if (path === 'gradcache') {
     // Its own session's arena. (The weight-sized block fits used to find here was the gradients
@@ -197,6 +309,7 @@ export function memoryAccount(inp: Omit<MemoryInputs, 'config'>, rows: number, p
     gpuPeak: peak((p) => p === 'gpu'),
     wasmPeak: peak((p) => p === 'wasm'),
     largestTensor: 4 * rows * inp.tokens * Math.max(inp.model.numHeads * inp.tokens, inp.model.intermediateSize),
+    gpuTableBytes: kind === 'webgpu' && wordTableLookup(inp, fp.wordTable, fp.frozenDtype) === 'graph' ? (fp.wordTable.trained ? 4 : frozenGpuBytesPerElement(inp, fp.frozenDtype)) * fp.wordTable.elements : 0,
   };
 }
 
@@ -251,7 +364,7 @@ export interface MemoryPlan {
 /** Something that would fit: its text, and the run-config change that makes it so (null: it takes another model). */
 export interface MemorySuggestion {
   text: string;
-  change: Partial<Pick<RunConfig, 'gradCache' | 'adamMoments' | 'maxSeqLength' | 'memoryBudgetMB'>> | null;
+  change: Partial<Pick<RunConfig, 'gradCache' | 'adamMoments' | 'maxSeqLength' | 'memoryBudgetMB' | 'trainable' | 'frozenDtype'>> | null;
 }
 
 const mb = (bytes: number) => `${Math.ceil(bytes / 2 ** 20).toLocaleString('en-US')} MB`;
@@ -259,6 +372,7 @@ const mb = (bytes: number) => `${Math.ceil(bytes / 2 ** 20).toLocaleString('en-U
 /** Whether an account fits the budget (and WASM's heap limit, and the GPU's largest binding); null when it does, else why not. */
 function overBudget(a: MemoryAccount, budget: number, gpuMaxBinding?: number): string | null {
   if (gpuMaxBinding && a.gpuPeak > 0 && a.largestTensor > gpuMaxBinding) return `one activation tensor would need ${mb(a.largestTensor)}, over the GPU's ${mb(gpuMaxBinding)} largest buffer`;
+  if (gpuMaxBinding && a.gpuTableBytes > gpuMaxBinding) return `the word embedding table would need ${mb(a.gpuTableBytes)} in one GPU buffer, over the GPU's ${mb(gpuMaxBinding)} largest buffer (a frozen table is looked up on the host instead)`;
   if (a.wasmPeak > WASM_HEAP_LIMIT) return `WebAssembly's heap would need ${mb(a.wasmPeak)}, over its ${mb(WASM_HEAP_LIMIT)} limit`;
   if (a.hostPeak > budget) return `it needs ${mb(a.hostPeak)} of memory at its peak, over the ${mb(budget)} budget`;
   if (a.gpuPeak > budget) return `it needs ${mb(a.gpuPeak)} of GPU memory, over the ${mb(budget)} budget`;
@@ -328,12 +442,15 @@ function refuse(inp: MemoryInputs, budget: number, why: string, largest: number,
   // The smallest published model that fits and speaks the same languages (a multilingual
   // vocabulary gets a multilingual model, not an English one).
   const multilingual = isMultilingualVocabulary(inp.model.vocabSize);
+  const modelSize = inp.parameters + (inp.footprint?.frozen ?? 0);
   const other = PRESETS.filter((p) => p.multilingual === multilingual)
     .map((p) => presetShape(p.id))
-    .filter((p) => p.parameters < inp.parameters)
+    .filter((p) => p.parameters < modelSize)
     .sort((a, b) => a.parameters - b.parameters)
-    .find((p) => smallest({ model: p, parameters: p.parameters, fileBytes: inp.fileBytes ? 4 * p.parameters : 0 }));
+    .find((p) => smallest({ model: p, parameters: p.parameters, fileBytes: inp.fileBytes ? 4 * p.parameters : 0, footprint: undefined }));
   if (other) suggestions.push({ text: `${other.id} fits`, change: null });
+  const lora = inp.footprint?.mode === 'lora' ? null : loraThatFits(inp, budget);
+  if (lora) suggestions.push(lora);
   // Half the optimizer's memory (on the host or the GPU alike).
   if (inp.adamMoments !== 'bfloat16') {
     const bf16 = largestFittingRows({ ...inp, adamMoments: 'bfloat16' }, budget, inp.config.batchSize);
@@ -349,12 +466,53 @@ function refuse(inp: MemoryInputs, budget: number, why: string, largest: number,
     if (shorter) suggestions.push({ text: `a max sequence length of ${shorter} tokens (maxSeqLength) fits`, change: { maxSeqLength: shorter } });
   }
   const need = memoryAccount(inp, rows, path);
-  const bindingTooSmall = !!inp.gpuMaxBindingBytes && need.gpuPeak > 0 && need.largestTensor > inp.gpuMaxBindingBytes;
+  const bindingTooSmall = !!inp.gpuMaxBindingBytes && need.gpuPeak > 0 && Math.max(need.largestTensor, need.gpuTableBytes) > inp.gpuMaxBindingBytes;
   if (need.wasmPeak <= WASM_HEAP_LIMIT && !bindingTooSmall) {
     const peak = Math.max(need.hostPeak, need.gpuPeak);
     suggestions.push({ text: `a budget of ${mb(peak)} (memoryBudgetMB) fits this run as it is`, change: { memoryBudgetMB: Math.ceil(peak / 2 ** 20) } });
   }
   return { message: `This run does not fit in memory: ${why}.`, suggestions };
+}
+
+/** The rank a LoRA suggestion prefers (LoRA papers' and PEFT examples' common choice), and the smaller ones it falls back to. */
+export const SUGGESTED_LORA_RANKS = [16, 8, 4, 2, 1] as const;
+
+/** The LoRA config a refusal suggests at rank r: every linear layer, α = 2r, no dropout (docs/memory.md#the-lora-suggestion). */
+export function suggestedLora(r: number): Extract<Trainable, { mode: 'lora' }> {
+  return { mode: 'lora', r, alpha: 2 * r, dropout: 0, targetModules: 'all-linear' };
+}
+
+/** The account's inputs for the same run with `trainable` (its parameter set built from the model's shape) and frozen weights as `frozenDtype`. */
+export function withTrainable(inp: MemoryInputs, trainable: Trainable, frozenDtype: FrozenDtype): MemoryInputs {
+  const m = inp.model;
+  // The names and shapes do not depend on the family (bertParameters), so BERT's stands in.
+  const config = { ...BGE_SMALL_CONFIG, ...m, family: 'bert' as const };
+  const set = parameterSet(config, trainable);
+  return { ...inp, parameters: set.trainedSize, footprint: footprintOf(set, frozenDtype) };
+}
+
+/**
+ * What a refusal of full fine-tuning (or freezing) offers when LoRA fits: LoRA with the largest
+ * rank up to 16 whose account fits the same budget (any mini-batch), frozen weights as float32,
+ * else as float16; null when none does.
+ */
+function loraThatFits(inp: MemoryInputs, budget: number): MemorySuggestion | null {
+  for (const frozenDtype of ['float32', 'float16'] as const) {
+    if (frozenDtype === 'float32' && inp.footprint?.frozenDtype === 'float16') continue;
+    for (const r of SUGGESTED_LORA_RANKS) {
+      const trainable = suggestedLora(r);
+      const lora = withTrainable(inp, trainable, frozenDtype);
+      const rows = largestFittingRows(lora, budget, inp.config.batchSize);
+      if (rows < 1) continue;
+      const half = frozenDtype === 'float16' ? ', the frozen base model held as float16 (frozenDtype)' : '';
+      const batch = inp.config.gradCache === 'auto' ? '' : `, with GradCache mini-batches of ${rows}`;
+      return {
+        text: `LoRA with rank ${r} on every linear layer (trainable)${half} fits${batch}`,
+        change: { trainable, ...(frozenDtype === 'float16' ? { frozenDtype } : {}), ...(inp.config.gradCache === 'auto' ? {} : { gradCache: { miniBatchSize: rows } }) },
+      };
+    }
+  }
+  return null;
 }
 
 /** The plan's refusal as one error message (what `tabtune train` prints and the page shows). */

@@ -28,6 +28,7 @@ import { FULL, parseTrainable, type Trainable, TrainableError } from '../models/
 import { SCHEDULER_TYPES, type SchedulerType, type TrainerVariant } from './schedule.ts';
 import type { SamplerKind } from './sampler.ts';
 import type { MomentPrecision } from './optimizer.ts';
+import type { FrozenDtype } from './memory.ts';
 
 export const RUN_CONFIG_VERSION = 1;
 export const RECIPE_MATRYOSHKA_DIMS: readonly number[] = [768, 512, 256, 128, 64];
@@ -38,6 +39,7 @@ export type Backend = (typeof BACKENDS)[number];
 const SAMPLERS: readonly SamplerKind[] = ['no_duplicates', 'batch'];
 const VARIANTS: readonly TrainerVariant[] = ['current', 'transformers-4.41'];
 const MOMENT_PRECISIONS: readonly MomentPrecision[] = ['float32', 'bfloat16'];
+const FROZEN_DTYPES: readonly FrozenDtype[] = ['float32', 'float16'];
 
 export interface RunConfig {
   version: 1;
@@ -83,6 +85,8 @@ export interface RunConfig {
   weightDecay: number;
   /** AdamW's moments: float32 (torch's), or bfloat16 with stochastic rounding — half their memory (optimizer.ts; the wasm and node backends). */
   adamMoments: MomentPrecision;
+  /** How weights that do not train (frozen layers, LoRA's base model) are held: float32, or float16 cast to float32 in the graph — half their memory (train/memory.ts). */
+  frozenDtype: FrozenDtype;
   /** 0 disables clipping. */
   maxGradNorm: number;
   accumulation: number;
@@ -144,6 +148,7 @@ export function defaultRunConfig(): RunConfig {
     warmupSteps: 0,
     weightDecay: 0,
     adamMoments: 'float32',
+    frozenDtype: 'float32',
     maxGradNorm: 1,
     accumulation: 1,
     trainerVariant: 'current',
@@ -333,6 +338,7 @@ export function parseRunConfig(json: Json, opts: { hidden?: number } = {}): RunC
     warmupSteps: num(get('warmupSteps'), 'warmupSteps', { int: true, min: 0 }),
     weightDecay: num(get('weightDecay'), 'weightDecay', { min: 0 }),
     adamMoments: oneOf(get('adamMoments'), MOMENT_PRECISIONS, 'adamMoments'),
+    frozenDtype: oneOf(get('frozenDtype'), FROZEN_DTYPES, 'frozenDtype'),
     maxGradNorm: num(get('maxGradNorm'), 'maxGradNorm', { min: 0 }),
     accumulation: num(get('accumulation'), 'accumulation', { int: true, min: 1 }),
     trainerVariant: oneOf(get('trainerVariant'), VARIANTS, 'trainerVariant'),

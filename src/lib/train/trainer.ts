@@ -35,7 +35,7 @@ import { MicroBatchGradients, type MicroResult } from './micro-batch.ts';
 import type { RunConfig } from './run-config.ts';
 import { BatchSampler, type SamplerState } from './sampler.ts';
 import { lrAt, microBatchRole, type StepsPlan, stepsPlan } from './schedule.ts';
-import { MemoryBudgetError, type MemoryPlan, planMemory, type TrainPath } from './memory.ts';
+import { footprintOf, MemoryBudgetError, type MemoryPlan, planMemory, type TrainPath } from './memory.ts';
 import { GpuUpdater } from './gpu-updater.ts';
 import { DeviceUpdater, HostUpdater, type Updater, type UpdaterKind } from './updater.ts';
 
@@ -235,7 +235,7 @@ export class Trainer {
   }
 
   async getEncoder(): Promise<BertEncoder> {
-    if (!this.encoder) this.encoder = await BertEncoder.create(this.o.runtime, this.o.model, this.parameters, this.initialAdapters);
+    if (!this.encoder) this.encoder = await BertEncoder.create(this.o.runtime, this.o.model, this.parameters, this.initialAdapters, { frozenDtype: this.config.frozenDtype });
     return this.encoder;
   }
 
@@ -266,7 +266,7 @@ export class Trainer {
       this.chosen = planMemory({
         config: this.config, model: this.o.model.config, parameters: this.parameters.trainedSize,
         columns: this.fields.length, tokens: longestTokens(this.o.tokenizer, this.o.train, this.fields, this.config.maxSeqLength ?? undefined, this.prompts), runtimeKind: kind, adamMoments: this.config.adamMoments, accumulation: this.config.accumulation,
-        updater: this.updaterKindToUse, ...this.o.memory,
+        updater: this.updaterKindToUse, footprint: footprintOf(this.parameters, this.config.frozenDtype), gpuFloat16: this.o.runtime.describe().float16 ?? false, ...this.o.memory,
       });
     }
     return this.chosen;
