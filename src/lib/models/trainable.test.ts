@@ -71,6 +71,14 @@ describe('PEFT target matching on BertModel', () => {
     expect(resolveTrainable(lora('all-linear'), BGE_SMALL_CONFIG)).toEqual(lora('all-linear'));
   });
 
+  it('refuses LoRA dropout on an input wider than the dropout hash has column keys (bge-small FFN output: 1,536)', () => {
+    expect(() => resolveTrainable({ ...lora('all-linear'), dropout: 0.1 }, BGE_SMALL_CONFIG)).toThrow(/trainable\.dropout: must be 0 when adapting encoder\.layer\.0\.output\.dense \(its input is 1536 wide/);
+    expect(() => resolveTrainable({ ...lora(['output.dense']), dropout: 0.1 }, BGE_SMALL_CONFIG)).toThrow(/input is 1536 wide/);
+    // Attention projections (384 wide) and dropout 0 on every layer are fine.
+    expect(resolveTrainable({ ...lora(['query', 'value']), dropout: 0.1 }, BGE_SMALL_CONFIG).mode).toBe('lora');
+    expect(resolveTrainable(lora('all-linear'), BGE_SMALL_CONFIG).mode).toBe('lora');
+  });
+
   it('describes each mode', () => {
     expect(describeTrainable({ mode: 'freeze', embeddings: true, layers: 6 })).toBe('frozen embeddings + layers 0–5');
     expect(describeTrainable(lora(['query', 'value']))).toBe('LoRA r=8 α=16 on query, value');

@@ -9,6 +9,7 @@
 // the program reads the set, not this file's union.
 // Not the graphs (bert.ts), not memory (train/memory.ts), not the export (src/lib/export/).
 
+import { HASH_P } from '../ops/nn.ts';
 import { Rng } from '../util/rng.ts';
 import { type BertConfig, bertParameters } from './bert-config.ts';
 
@@ -201,6 +202,11 @@ export function resolveTrainable(t: Trainable, config: BertConfig, field = 'trai
       if (targets.every((m) => m.layer === null)) throw new TrainableError(`${field}.targetModules`, 'adapts only the pooler, which no sentence embedding uses: nothing would train');
       const small = targets.find((m) => t.r > Math.min(m.in, m.out));
       if (small) throw new TrainableError(`${field}.r`, `must be ≤ ${Math.min(small.in, small.out)} (${small.module} is ${small.out} × ${small.in}), got ${t.r}`);
+      // The adapters' dropout masks come from the graph's column hash, which has HASH_P distinct
+      // column keys: a wider input (an FFN output layer, 1,536 wide in bge-small) would fail at the
+      // first update, so it is refused here, before anything runs.
+      const wide = t.dropout > 0 ? targets.find((m) => m.layer !== null && m.in > HASH_P) : undefined;
+      if (wide) throw new TrainableError(`${field}.dropout`, `must be 0 when adapting ${wide.module} (its input is ${wide.in} wide; LoRA dropout supports inputs up to ${HASH_P}), got ${t.dropout}`);
       return t;
     }
     default: {
