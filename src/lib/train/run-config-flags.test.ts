@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { overrideFromFlags } from './run-config-flags.ts';
-import { defaultRunConfig, RunConfigError } from './run-config.ts';
-
-function errorOf(f: () => unknown): RunConfigError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(RunConfigError);
-    return e as RunConfigError;
-  }
-  throw new Error('expected a RunConfigError');
-}
+import { defaultRunConfig } from './run-config.ts';
+import { errorOf } from './run-config-testing.ts';
 
 describe('flags', () => {
   it('overrides nested fields with typed values', () => {

@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fromSearchParams, toSearchParams } from './run-config-link.ts';
-import { defaultRunConfig, parseRunConfig, type RunConfig, RunConfigError } from './run-config.ts';
-
-function errorOf(f: () => unknown): RunConfigError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(RunConfigError);
-    return e as RunConfigError;
-  }
-  throw new Error('expected a RunConfigError');
-}
+import { defaultRunConfig, parseRunConfig, type RunConfig } from './run-config.ts';
+import { errorOf } from './run-config-testing.ts';
 
 describe('share links', () => {
   it('the default config makes an empty query', () => {

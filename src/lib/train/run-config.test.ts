@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { defaultRunConfig, parseRunConfig, resolveForModel, RunConfigError } from './run-config.ts';
+import { defaultRunConfig, parseRunConfig, resolveForModel } from './run-config.ts';
 import { stepsPlan } from './schedule.ts';
-
-function errorOf(f: () => unknown): RunConfigError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(RunConfigError);
-    return e as RunConfigError;
-  }
-  throw new Error('expected a RunConfigError');
-}
+import { errorOf } from './run-config-testing.ts';
 
 describe('parseRunConfig', () => {
   it('fills the recipe defaults from {}', () => {
