@@ -106,19 +106,19 @@ export async function loadStoredModel(state: EngineState, runId: string): Promis
 }
 
 export async function loadDataset(state: EngineState, req: LoadRequest, onProgress?: ProgressCallback): Promise<DatasetSummary> {
-  if (req.repo.startsWith('mined:')) return loadMinedDataset(state, req.repo);
+  if (req.repo.startsWith('mined:') || req.repo.startsWith('generated:')) return loadMinedDataset(state, req.repo);
   const ds = await loadHubDataset({ client: new HubClient({ hubUrl: req.hubUrl }), store: state.store, repo: req.repo, revision: req.revision, onProgress });
   return summarize(state, req.repo, ds.splits, ds.via, ds.offline);
 }
 
-/** A mined set kept in IndexedDB (mine-session.ts), as the loaded data set. */
+/** A mined set (mine-session.ts) or a filtered generated set (generate-session.ts) kept in IndexedDB, as the loaded data set. */
 async function loadMinedDataset(state: EngineState, id: string): Promise<DatasetSummary> {
   const splits: Record<string, Table> = {};
   for (const split of ['train', 'test']) {
     const bytes = await state.store.get(localDatasetKey(id, `${split}.jsonl`));
     if (bytes) splits[split] = await parseDataFile(`${split}.jsonl`, bytes);
   }
-  if (!splits.train) throw new Error(`the mined data set ${id} is not in this browser's storage any more: mine it again (step 2)`);
+  if (!splits.train) throw new Error(`the ${id.split(':')[0]} data set ${id} is not in this browser's storage any more: ${id.startsWith('mined:') ? 'mine' : 'generate and filter'} it again (step 2)`);
   return summarize(state, id, splits, 'file', false);
 }
 

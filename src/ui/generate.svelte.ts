@@ -1,0 +1,207 @@
+// The page's state of "I have only documents": the documents read and chunked, the generation
+// options (model, prompt template, questions per document, max new tokens, greedy or seeded), the
+// generation in progress (documents/s, tokens/s, ETA, the latest questions), the stored jobs that a
+// reload left unfinished, the consistency filter's report, downloads and the Hub push. Calls the
+// worker through Engine.generation; generates, parses and filters nothing itself.
+
+import * as Comlink from 'comlink';
+import type { DocumentsRequest, DocumentsSummary, ExportProgress, FilterReport, GenerateEvent, GenerateProgress, GenerateSummary, GenerationJobInfo, PushSummary } from '../../workers/api.ts';
+import type { Progress } from '../lib/hub/progress.ts';
+import { DEFAULT_FILTER_TOP_K } from '../lib/generate/filter.ts';
+import { DEFAULT_PROMPT_TEMPLATE, DEFAULT_QUESTIONS_PER_DOC } from '../lib/generate/questions.ts';
+import type { RunConfig } from '../lib/train/run-config.ts';
+import type { Engine, LoadState } from './engine.svelte.ts';
+import { DEFAULT_GENERATOR_ID } from './generate-defaults.ts';
+
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+export interface GenerationView {
+  status: 'idle' | 'downloading' | 'running' | 'cancelling' | 'done' | 'cancelled' | 'failed';
+  jobId: string | null;
+  download: Progress | null;
+  progress: GenerateProgress | null;
+  resumedFrom: number;
+  device: string | null;
+  why: string | null;
+  /** The questions of the last documents finished (newest last). */
+  latest: { doc: string; questions: string[] }[];
+  summary: GenerateSummary | null;
+  error: string | null;
+}
+
+const IDLE: GenerationView = { status: 'idle', jobId: null, download: null, progress: null, resumedFrom: 0, device: null, why: null, latest: [], summary: null, error: null };
+const LATEST = 6;
+
+
+export class GenerateState {
+  #engine: Engine;
+  #documents = $state.raw<LoadState<DocumentsSummary>>({ status: 'idle' });
+  #generation = $state.raw<GenerationView>(IDLE);
+  #jobs = $state.raw<GenerationJobInfo[]>([]);
+  #filter = $state.raw<LoadState<FilterReport, { done: number; total: number }>>({ status: 'idle' });
+  #pushing = $state.raw<LoadState<PushSummary, ExportProgress>>({ status: 'idle' });
+  #fileError = $state.raw<string | null>(null);
+
+  /** The options the user edits (bound by the panel). */
+  model = $state(DEFAULT_GENERATOR_ID);
+  template = $state(DEFAULT_PROMPT_TEMPLATE);
+  perDoc = $state(DEFAULT_QUESTIONS_PER_DOC);
+  maxNewTokens = $state(96);
+  sampling = $state<'greedy' | 'seeded'>('greedy');
+  temperature = $state(0.7);
+  topK = $state(DEFAULT_FILTER_TOP_K);
+
+  constructor(engine: Engine) {
+    this.#engine = engine;
+  }
+
+  get documents() {
+    return this.#documents;
+  }
+  get generation() {
+    return this.#generation;
+  }
+  /** Stored jobs not finished (a reload or a cancel left them): each can be resumed. */
+  get unfinished() {
+    return this.#jobs.filter((j) => j.status !== 'done' && j.jobId !== this.#generation.jobId);
+  }
+  get jobs() {
+    return this.#jobs;
+  }
+  get filter() {
+    return this.#filter;
+  }
+  get pushing() {
+    return this.#pushing;
+  }
+  get fileError() {
+    return this.#fileError;
+  }
+  get busy(): boolean {
+    const g = this.#generation.status;
+    return g === 'downloading' || g === 'running' || g === 'cancelling' || this.#filter.status === 'loading' || this.#documents.status === 'loading';
+  }
+  /** The job whose rows the filter reads: the one generated last (finished or cancelled with rows). */
+  get jobId(): string | null {
+    return this.#generation.jobId;
+  }
+
+  async loadDocuments(req: DocumentsRequest): Promise<void> {
+    this.#documents = { status: 'loading', what: req.kind === 'file' ? req.name : req.repo, progress: null };
+    try {
+      const value = await this.#engine.generation.loadDocuments(req.kind === 'file' ? Comlink.transfer(req, [req.bytes.buffer]) : req);
+      this.#documents = { status: 'done', value };
+      this.#generation = IDLE;
+      this.#filter = { status: 'idle' };
+    } catch (error) {
+      this.#documents = { status: 'failed', error: message(error) };
+    }
+  }
+
+  async refreshJobs(): Promise<void> {
+    try {
+      this.#jobs = await this.#engine.generation.generationJobs();
+    } catch {
+      this.#jobs = [];
+    }
+  }
+
+  /** Generates for the loaded documents, or resumes stored job `jobId` (after a reload the worker reads its documents from storage). */
+  async generate(hubUrl: string, jobId?: string): Promise<boolean> {
+    this.#generation = { ...IDLE, status: 'downloading' };
+    this.#filter = { status: 'idle' };
+    const onEvent = Comlink.proxy((e: GenerateEvent) => this.#onEvent(e));
+    try {
+      const summary = await this.#engine.generation.generate({
+        hubUrl, model: this.model.trim(), template: this.template, perDoc: this.perDoc, maxNewTokens: this.maxNewTokens,
+        sampling: this.sampling === 'greedy' ? { mode: 'greedy' } : { mode: 'seeded', seed: 42, temperature: this.temperature },
+        ...(jobId ? { jobId } : {}),
+      }, onEvent);
+      this.#generation = { ...this.#generation, status: summary.status, jobId: summary.jobId, summary };
+      return summary.status === 'done';
+    } catch (error) {
+      this.#generation = { ...this.#generation, status: 'failed', error: message(error) };
+      return false;
+    } finally {
+      void this.refreshJobs();
+      void this.#engine.refreshStorage();
+    }
+  }
+
+  #onEvent(e: GenerateEvent): void {
+    const g = this.#generation;
+    switch (e.type) {
+      case 'download':
+        this.#generation = { ...g, download: e.progress };
+        break;
+      case 'start':
+        this.#generation = { ...g, status: g.status === 'cancelling' ? g.status : 'running', jobId: e.jobId, resumedFrom: e.resumedFrom, device: `${e.device} (${e.dtype})`, why: e.why, progress: { done: e.resumedFrom, total: e.total, questions: 0, docsPerSecond: 0, tokensPerSecond: 0, etaSeconds: null } };
+        break;
+      case 'progress':
+        this.#generation = { ...g, progress: e.progress };
+        break;
+      case 'rows':
+        this.#generation = { ...g, latest: [...g.latest, ...e.rows].slice(-LATEST) };
+        break;
+      default: {
+        const never: never = e;
+        throw new Error(`unknown generation event ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  async cancel(): Promise<void> {
+    if (this.#generation.status !== 'running' && this.#generation.status !== 'downloading') return;
+    this.#generation = { ...this.#generation, status: 'cancelling' };
+    await this.#engine.generation.cancelGenerate();
+  }
+
+  /** The consistency filter on the last job; the kept pairs become the run's data set. */
+  async runFilter(hubUrl: string, config: RunConfig): Promise<boolean> {
+    const jobId = this.jobId;
+    if (!jobId) return false;
+    this.#filter = { status: 'loading', what: 'filter', progress: null };
+    const onProgress = Comlink.proxy((p: { done: number; total: number }) => {
+      if (this.#filter.status === 'loading') this.#filter = { ...this.#filter, progress: p };
+    });
+    try {
+      const value = await this.#engine.generation.filterGenerated({ config, jobId, topK: this.topK }, onProgress);
+      this.#filter = { status: 'done', value };
+      this.#engine.useDataset(hubUrl, value.dataset);
+      return true;
+    } catch (error) {
+      this.#filter = { status: 'failed', error: message(error) };
+      return false;
+    }
+  }
+
+  /** The filtered set as a file through the browser's download. */
+  async download(format: 'jsonl' | 'parquet'): Promise<void> {
+    const jobId = this.jobId;
+    if (!jobId) return;
+    try {
+      this.#fileError = null;
+      const f = await this.#engine.generation.generatedFile(jobId, format);
+      const url = URL.createObjectURL(new Blob([f.bytes as Uint8Array<ArrayBuffer>], { type: f.mime }));
+      const a = Object.assign(document.createElement('a'), { href: url, download: f.name });
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    } catch (error) {
+      this.#fileError = message(error);
+    }
+  }
+
+  async push(req: { hubUrl: string; repo: string; token: string; private: boolean; update: boolean }): Promise<void> {
+    const jobId = this.jobId;
+    if (!jobId) return;
+    this.#pushing = { status: 'loading', what: req.repo, progress: null };
+    const onProgress = Comlink.proxy((p: ExportProgress) => {
+      if (this.#pushing.status === 'loading') this.#pushing = { ...this.#pushing, progress: p };
+    });
+    try {
+      this.#pushing = { status: 'done', value: await this.#engine.generation.pushGenerated({ jobId, ...req }, onProgress) };
+    } catch (error) {
+      this.#pushing = { status: 'failed', error: message(error) };
+    }
+  }
+}
