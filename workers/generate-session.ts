@@ -152,7 +152,8 @@ export async function generate(state: EngineState, req: GenerateRequest, onEvent
   h.abort = abort;
   const started = performance.now();
   const { device, why } = await pickDevice();
-  let writer: RowWriter<GeneratedRow, JobOptions> | null = null;
+  // Set inside open() (a closure), which control-flow narrowing does not follow.
+  let writer = null as RowWriter<GeneratedRow, JobOptions> | null;
   let questions = 0;
   /** Chunks whose rows are stored (or handed to the writer, which stores them before it returns). */
   let doneCount = 0;
@@ -161,23 +162,25 @@ export async function generate(state: EngineState, req: GenerateRequest, onEvent
   });
   let status: GenerateSummary['status'] = 'cancelled';
   try {
-    const opened = await RowWriter.open<GeneratedRow, JobOptions, Chunk>(state.store, { id, source, documents: chunks, options });
-    writer = opened.writer;
+    // The id names the chunks, so rows stored under it are this job's.
     const stored = await readRows<GeneratedRow>(state.store, id);
     questions = stored.reduce((n, r) => n + r.questions.length, 0);
     const done = new Set(stored.map((r) => r.chunkId));
     doneCount = done.size;
+    const open = async () => (writer = (await RowWriter.open<GeneratedRow, JobOptions, Chunk>(state.store, { id, source, documents: chunks, options })).writer);
     if (done.size >= chunks.length) {
+      await open();
       status = 'done';
       return summary(status);
     }
-    const source_ = await generatorSource(state.store, options, (progress) => onEvent?.({ type: 'download', progress }), abort.signal);
-    const generator = await loadGenerator(source_, { backend: device });
+    // The model first: a job is stored (and offered for Resume) only once its model loads.
+    const files = await generatorSource(state.store, options, (progress) => onEvent?.({ type: 'download', progress }), abort.signal);
+    const generator = await loadGenerator(files, { backend: device });
     try {
+      const w = await open();
       onEvent?.({ type: 'start', jobId: id, total: chunks.length, resumedFrom: done.size, device, dtype: generator.dtype, why });
       let pending: { doc: string; questions: string[] }[] = [];
       let last = 0;
-      const w = writer;
       const result = await generateQuestions(generator, chunks, {
         template: options.template, perDoc: options.perDoc, maxNewTokens: options.maxNewTokens,
         ...(options.sampling.mode === 'seeded' ? { seed: options.sampling.seed, temperature: options.sampling.temperature } : {}),

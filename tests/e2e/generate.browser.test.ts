@@ -5,7 +5,8 @@
 // and finished; the consistency filter (kept + dropped = generated; dropped examples shown); the
 // kept pairs as step 2's data set (test split cut here), trained and evaluated; the set downloaded
 // as JSONL and pushed to the local Hub as a data set repo with its card, then loaded back from
-// the Hub as any data set. Runs in Firefox too (the `firefox` project) through TestPage.
+// the Hub as any data set (and its column read as documents); the preset on a finished job; the
+// panel filled in passes axe and fits 390 px. Runs in Firefox too (the `firefox` project).
 
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,7 +16,7 @@ import { DEFAULT_MODEL_ID } from '../../src/lib/config.ts';
 import { buildQaDataset } from '../fixtures/dataset.ts';
 import { ensureFixtures } from '../fixtures/fixtures.ts';
 import { startLocalHub, type LocalHub } from '../hub/local-hub.ts';
-import { ARTIFACTS_DIR, ENGINES, launchEngine, serveDist, type EngineSession } from './browser.ts';
+import { ARTIFACTS_DIR, axeViolationsOn, ENGINES, launchEngine, overflowingAt, serveDist, type EngineSession } from './browser.ts';
 
 const DECODER_ID = 'tabtune-fixtures/tiny-decoder';
 const TOKEN = 'hf_generated_set_writer';
@@ -110,6 +111,12 @@ describe(`documents only → questions → fine-tune (${engine})`, () => {
     expect(train + test).toBe(kept);
     expect(test).toBeGreaterThan(0);
 
+    // The panel, filled in: accessible, and it fits a 390 px screen.
+    await page.setViewport(390, 900);
+    expect(await overflowingAt(page, 390)).toEqual([]);
+    expect(await axeViolationsOn(page)).toEqual([]);
+    await page.setViewport(1000, 800);
+
     // The set as a file.
     const file = await page.download('generated-jsonl');
     expect(file.name).toMatch(/\.jsonl$/);
@@ -136,7 +143,29 @@ describe(`documents only → questions → fine-tune (${engine})`, () => {
     await page.click('data-load');
     await page.waitFor('data-loaded', { text: new RegExp(PUSHED), timeout: 60_000 });
     expect(await page.text('data-loaded')).toMatch(new RegExp(`${train} train / ${test} test`));
+    // The trained model is named after the set it was trained on.
+    expect(await page.text('[data-testid=model-item] [data-testid=model-name]')).toMatch(/· generated:[0-9a-f]{16}$/);
+
+    // Documents from a Hub data set's column: the pushed set's chunks (each kept chunk once per question).
+    await page.fill('documents-hub-id', PUSHED);
+    await page.fill('documents-hub-column', 'positive');
+    await page.click('documents-hub-load');
+    await page.waitFor('documents-loaded', { text: new RegExp(`${PUSHED}.*positive.* · ${train} documents`), timeout: 30_000 });
+
+    // The preset on the documents file with the first job's options: that job is complete, so it
+    // filters at once and sets the seed's recipe (4 epochs, MNRL) for the kept pairs.
+    await page.setInputFiles('documents-file', { name: 'docs.txt', mimeType: 'text/plain', buffer: Buffer.from(`${docs.join('\n')}\n`) });
+    await page.waitFor('documents-loaded', { text: /docs\.txt/, timeout: 30_000 });
+    await page.fill('generate-model', DECODER_ID);
+    await page.fill('generate-per-doc', '2');
+    await page.fill('generate-max-tokens', '24');
+    await page.click('preset-documents');
+    await page.waitFor('filter-done', { timeout: 60_000 });
+    expect(await page.text('generate-done')).toMatch(new RegExp(`${generated} questions for 16 of 16 documents`));
+    expect(await page.value('cfg-epochs')).toBe('4');
+    expect(await page.value('cfg-loss')).toBe('mnrl');
+    expect(await page.text('data-loaded')).toMatch(/generated:[0-9a-f]{16}/);
     await page.screenshot(shot('generate.png'), { fullPage: true });
     expect(session.errors).toEqual([]);
-  });
+  }, 120_000);
 });
