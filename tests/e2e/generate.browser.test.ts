@@ -68,14 +68,25 @@ describe(`documents only → questions → fine-tune (${engine})`, () => {
     await page.fill('generate-model', DECODER_ID);
     await page.fill('generate-per-doc', '2');
     await page.fill('generate-max-tokens', '24');
+    // Cancel is pressed from inside the page as soon as two documents are done: the tiny model
+    // writes a document in tens of milliseconds, faster than a round trip from the test.
+    await page.evaluate(() => {
+      const watch = new MutationObserver(() => {
+        const done = Number(document.querySelector('[data-testid=generate-progress]')?.getAttribute('data-done') ?? 0);
+        const cancel = document.querySelector<HTMLButtonElement>('[data-testid=generate-cancel]');
+        if (done >= 2 && cancel) {
+          watch.disconnect();
+          cancel.click();
+        }
+      });
+      watch.observe(document.body, { subtree: true, childList: true, attributes: true });
+    });
     await page.click('generate-start');
     await page.waitFor('generate-progress', { timeout: 60_000 });
     expect(await page.text('generate-device')).toMatch(/^On wasm \(\w+\): WASM/);
-    await expect.poll(async () => Number(await page.attr('generate-progress', 'data-done')), { timeout: 60_000, interval: 100 }).toBeGreaterThanOrEqual(3);
-    await page.click('generate-cancel');
     await page.waitFor('generate-done', { attr: ['data-status', 'cancelled'], timeout: 60_000 });
     const stopped = Number(/for (\d+) of 16 documents/.exec((await page.text('generate-done')) ?? '')?.[1]);
-    expect(stopped).toBeGreaterThanOrEqual(3);
+    expect(stopped).toBeGreaterThanOrEqual(2);
     expect(stopped).toBeLessThan(DOCUMENTS);
     expect(await page.text('generate-progress')).toMatch(/documents\/s · [\d.]+ tokens\/s · ETA/);
     // The model's files came through our Hub code (the store), not transformers.js' own fetches.
