@@ -17,7 +17,7 @@ import {
   promptText,
   resumeDeduper,
   type GenChunk,
-  type GeneratedRow,
+  type GeneratedChunk,
   type GenerationProgress,
   type TextGenerator,
 } from './generator.ts';
@@ -38,7 +38,7 @@ beforeAll(async () => {
 }, 60_000);
 
 async function run(options: Parameters<typeof generateQuestions>[2], hooks: Parameters<typeof generateQuestions>[3] = {}) {
-  const rows: GeneratedRow[] = [];
+  const rows: GeneratedChunk[] = [];
   const summary = await generateQuestions(gen, CHUNKS, options, { ...hooks, onRow: (r) => void rows.push(r) });
   return { rows, summary };
 }

@@ -26,7 +26,7 @@ import {
 } from '@huggingface/transformers';
 import { ProgressTracker } from '../progress/progress.ts';
 import type { Chunk } from './chunk.ts';
-import { QuestionDeduper, questionsFor, render } from './questions.ts';
+import { parseQuestions, QuestionDeduper, questionsFor, render } from './questions.ts';
 
 // ---- files ------------------------------------------------------------------------------------
 
@@ -249,10 +249,16 @@ export interface DecodeOptions {
   maxNewTokens: number;
   /** Absent: greedy decoding. Present: sampling from transformers.js' sampler seeded with it. */
   seed?: number;
-  /** Sampling only (default 0.7, top-k 50, as common instruct models' generation configs). */
+  /** Sampling only (default DEFAULT_TEMPERATURE, DEFAULT_TOP_K). */
   temperature?: number;
   topK?: number;
 }
+
+/** Sampling defaults: those of Qwen2.5-Instruct's and SmolLM2-Instruct's generation configs, roughly. */
+export const DEFAULT_TEMPERATURE = 0.7;
+export const DEFAULT_TOP_K = 50;
+/** Enough for a handful of short questions. */
+export const DEFAULT_MAX_NEW_TOKENS = 256;
 
 /** Hard cap on max-new-tokens: a bound that keeps a runaway model from holding the tab. */
 export const MAX_NEW_TOKENS_LIMIT = 4096;
@@ -297,6 +303,12 @@ export function documentSeed(seed: number, docId: string): number {
   return h;
 }
 
+/** The decoding in words, for the dataset card and the CLI: "greedy" or "sampling, seed 42, temperature 0.7, top-k 50". */
+export function describeDecoding(o: Pick<DecodeOptions, 'seed' | 'temperature' | 'topK'>): string {
+  if (o.seed === undefined) return 'greedy';
+  return `sampling, seed ${o.seed}, temperature ${o.temperature ?? DEFAULT_TEMPERATURE}, top-k ${o.topK ?? DEFAULT_TOP_K}`;
+}
+
 export function checkDecodeOptions(o: DecodeOptions): void {
   if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 1 || o.maxNewTokens > MAX_NEW_TOKENS_LIMIT) {
     throw new RangeError(`max new tokens must be an integer from 1 to ${MAX_NEW_TOKENS_LIMIT}, got ${o.maxNewTokens}`);
@@ -332,7 +344,7 @@ export async function complete(
     ...inputs,
     max_new_tokens: o.maxNewTokens,
     do_sample: sample,
-    ...(sample ? { temperature: o.temperature ?? 0.7, top_k: o.topK ?? 50 } : {}),
+    ...(sample ? { temperature: o.temperature ?? DEFAULT_TEMPERATURE, top_k: o.topK ?? DEFAULT_TOP_K } : {}),
     stopping_criteria: [new AbortCriteria(o.signal)],
     streamer: streamer as never,
   } as never)) as Tensor;
@@ -348,11 +360,15 @@ export async function complete(
 export type GenChunk = Pick<Chunk, 'chunkId' | 'documentId' | 'text'>;
 
 /** One finished chunk: what is stored (IndexedDB, the CLI's progress file) and resumed from. */
-export interface GeneratedRow {
+export interface GeneratedChunk {
   chunkId: string;
   documentId: string;
   /** The kept questions: parsed, deduped against the whole set so far, at most `n` (questions.ts' questionsFor). */
   questions: string[];
+  /** Questions parsed from the output, before dedupe and the cut to `n`. */
+  parsed: number;
+  /** Of those, dropped as repeats of a question already kept (this chunk's or an earlier one's). */
+  duplicates: number;
   /** The model's text as decoded, for inspection. */
   output: string;
   promptTokens: number;
@@ -382,7 +398,7 @@ export interface GenerateOptions extends DecodeOptions {
 
 export interface GenerateHooks {
   /** Called once per finished chunk, in order, before the next one starts. */
-  onRow?(row: GeneratedRow): void | Promise<void>;
+  onRow?(row: GeneratedChunk): void | Promise<void>;
   /** Called after every chunk and at most every `progressMs` while tokens come. */
   onProgress?(p: GenerationProgress): void;
   progressMs?: number;
@@ -398,7 +414,7 @@ export interface GenerateHooks {
 }
 
 /** A deduper that has seen the questions of rows an earlier run stored (all of them kept there). */
-export function resumeDeduper(rows: Iterable<Pick<GeneratedRow, 'chunkId' | 'documentId' | 'questions'>>): QuestionDeduper {
+export function resumeDeduper(rows: Iterable<Pick<GeneratedChunk, 'chunkId' | 'documentId' | 'questions'>>): QuestionDeduper {
   const d = new QuestionDeduper();
   for (const r of rows) for (const question of r.questions) d.add({ question, chunkId: r.chunkId, documentId: r.documentId });
   return d;
@@ -481,11 +497,14 @@ export async function generateQuestions(
       },
     });
     if (c.aborted) break;
+    const droppedBefore = deduper.dropped.length;
     const kept = questionsFor(c.text, chunk, options.perDoc, deduper);
-    const row: GeneratedRow = {
+    const row: GeneratedChunk = {
       chunkId: chunk.chunkId,
       documentId: chunk.documentId,
       questions: kept.map((q) => q.question),
+      parsed: parseQuestions(c.text).length,
+      duplicates: deduper.dropped.length - droppedBefore,
       output: c.text,
       promptTokens: c.promptIds.length,
       newTokens: c.newIds.length,
