@@ -70,14 +70,14 @@ describe('tabtune generate', () => {
   it('writes the questions transformers.js decodes greedily on the same model, fetched from the Hub', async () => {
     const out = join(work, 'greedy.jsonl');
     const r = await tabtune('generate', '--docs', docsFile, '--model', 'tabtune-fixtures/tiny-decoder', '--out', out, '--max-new-tokens', '20', '--per-doc', '2');
-    expect(r.stderr).toContain('generator: tabtune-fixtures/tiny-decoder@main (fp32, onnxruntime-node CPU), greedy, at most 20 new tokens, 2 questions per document');
+    expect(r.stderr).toContain('generator: tabtune-fixtures/tiny-decoder@main (q8, onnxruntime-node CPU), greedy, at most 20 new tokens, 2 questions per document');
     expect(r.code).toBe(0);
     expect(existsSync(`${out}.partial`)).toBe(false);
 
     const saved = { allowLocalModels: env.allowLocalModels, allowRemoteModels: env.allowRemoteModels, localModelPath: env.localModelPath };
     Object.assign(env, { allowLocalModels: true, allowRemoteModels: false, localModelPath: dirname(fx.tinyDecoder) + '/' });
     const tok = await AutoTokenizer.from_pretrained(basename(fx.tinyDecoder));
-    const model = await AutoModelForCausalLM.from_pretrained(basename(fx.tinyDecoder), { dtype: 'fp32' });
+    const model = await AutoModelForCausalLM.from_pretrained(basename(fx.tinyDecoder), { dtype: 'q8' });
     Object.assign(env, saved);
     const deduper = new QuestionDeduper();
     const expected: Record<string, string>[] = [];
@@ -97,10 +97,11 @@ describe('tabtune generate', () => {
   }, 120_000);
 
   it('cancel, a truncated line and resume give the file of an uninterrupted run, filter included', async () => {
-    const args = (out: string) => ['--docs', docsFile, '--model', fx.tinyDecoder, '--out', out, '--max-new-tokens', '24', '--filter-model', fx.tinyBge, '--filter-top-k', '3'];
+    const args = (out: string) => ['--docs', docsFile, '--model', fx.tinyDecoder, '--dtype', 'fp32', '--out', out, '--max-new-tokens', '24', '--filter-model', fx.tinyBge, '--filter-top-k', '3'];
     const whole = join(work, 'whole.jsonl');
     const w = await inProcess(args(whole));
     expect(w.stderr).toMatch(/filter: kept \d+ of \d+ pairs \(document in the question's top 3 by /);
+    expect(w.stderr).toContain('(fp32, onnxruntime-node CPU)');
     expect(w.code).toBe(0);
 
     const cut = join(work, 'cut.jsonl');

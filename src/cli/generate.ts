@@ -63,7 +63,7 @@ Options:
   --id-column NAME        a column of unique document ids (default: line or row numbers)
   --split NAME            the Hub data set's split (default train)
   --model DIR|HUB_ID      the generator (config.json, tokenizer files, onnx/model*.onnx)
-  --dtype D               the ONNX variant: fp32 (default when present), q8, q4, fp16, q4f16
+  --dtype D               the ONNX variant: q8 (default when present, else fp32), fp32, q4, fp16, q4f16
   --out FILE.jsonl        the pairs
   --per-doc N             questions asked for per document (default ${DEFAULT_QUESTIONS_PER_DOC}, at most ${MAX_QUESTIONS_PER_DOC})
   --max-new-tokens N      generated tokens per document at most (default ${DEFAULT_MAX_NEW_TOKENS}, at most ${MAX_NEW_TOKENS_LIMIT})

@@ -49,8 +49,9 @@ describe('greedy generation equals transformers.js run directly', () => {
     const saved = { allowLocalModels: env.allowLocalModels, allowRemoteModels: env.allowRemoteModels, localModelPath: env.localModelPath };
     Object.assign(env, { allowLocalModels: true, allowRemoteModels: false, localModelPath: dirname(fx.tinyDecoder) + '/' });
     const tok = await AutoTokenizer.from_pretrained(basename(fx.tinyDecoder));
-    const model = await AutoModelForCausalLM.from_pretrained(basename(fx.tinyDecoder), { dtype: 'fp32' });
+    const model = await AutoModelForCausalLM.from_pretrained(basename(fx.tinyDecoder), { dtype: 'q8' });
     Object.assign(env, saved);
+    expect(gen.dtype).toBe('q8'); // the CPU's first choice, and the fixture has it
     const { rows, summary } = await run(OPTIONS);
     expect(rows.map((r) => r.chunkId)).toEqual(CHUNKS.map((c) => c.chunkId));
     expect(summary).toMatchObject({ rows: 4, cancelled: false });
@@ -119,7 +120,10 @@ describe('refusals and choices', () => {
     const all = ['onnx/model.onnx', 'onnx/model_quantized.onnx', 'onnx/model_q4f16.onnx', 'onnx/model_fp16.onnx'];
     expect(pickDtype('webgpu', all, 'm')).toBe('q4f16');
     expect(pickDtype('wasm', all, 'm')).toBe('q8');
-    expect(pickDtype('node', all, 'm')).toBe('fp32');
+    expect(pickDtype('node', all, 'm')).toBe('q8');
+    expect(pickDtype('node', ['onnx/model.onnx'], 'm')).toBe('fp32');
+    expect(pickDtype('node', all, 'm', 'fp16')).toBe('fp16');
+    expect(() => pickDtype('node', ['onnx/model.onnx'], 'org/m', 'q4')).toThrow('org/m has no onnx/model_q4.onnx (dtype q4).');
     expect(pickDtype('wasm', ['onnx/model.onnx'], 'm')).toBe('fp32');
     expect(() => pickDtype('wasm', ['model.safetensors'], 'org/m')).toThrow(/org\/m has no ONNX file the wasm backend can use .*no \.onnx file at all/);
   });
