@@ -25,6 +25,7 @@ import {
   type Tensor,
 } from '@huggingface/transformers';
 import { ProgressTracker } from '../progress/progress.ts';
+import { undoCdnWasmPaths } from '../runtime/index.ts';
 import type { Chunk } from './chunk.ts';
 import { parseQuestions, QuestionDeduper, questionsFor, render } from './questions.ts';
 
@@ -224,6 +225,8 @@ export async function loadGenerator(source: ModelFileSource, opts: LoadGenerator
   checkGenerationConfig(config, source.label);
   if (!paths.includes('tokenizer.json')) throw new GenerationModelError(`${source.label} has no tokenizer.json (transformers.js needs it to read and write text).`);
   const dtype = pickDtype(opts.backend, paths, source.label, opts.dtype);
+  // In the page, onnxruntime-web's files come from the app, not from transformers.js' CDN default.
+  if (opts.backend !== 'node') undoCdnWasmPaths(env.backends.onnx as { wasm: { wasmPaths?: unknown } });
   const { tokenizer, model } = await withSource(source, async (id) => {
     const tokenizer = await AutoTokenizer.from_pretrained(id);
     const model = await AutoModelForCausalLM.from_pretrained(id, { dtype, device: DEVICE[opts.backend] });
