@@ -412,6 +412,9 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
       beforeS = (performance.now() - t0) / 1000;
       await save();
     } else if (record.before) emit({ type: 'eval', which: 'before', epoch: null, step: 0, result: record.before });
+    // A resumed run's evaluations during training up to its checkpoint, again: the page's nDCG chart
+    // (and the CLI's log) start from the whole history, not from the next evaluation.
+    for (const e of record.evals) emit({ type: 'eval', which: e.at ?? 'epoch', epoch: e.epoch, step: e.step, result: e.result, seconds: e.seconds });
 
     emit({ type: 'phase', phase: 'train' });
     const everyEpoch = config.eval.everyEpoch && irSet !== null;
