@@ -30,11 +30,11 @@
 //   GET  /api/whoami-v2                                  → { type, name, orgs, auth } | 401
 //   POST /api/repos/create {name, organization, type, visibility} → { url, id } | 401 | 403 | 409
 //   POST /api/{models|datasets}/{repo}/preupload/{rev} {files:[{path,size,sample}]} → {files:[{path,uploadMode}]}
-//   POST /{repo}.git/info/lfs/objects/batch, /datasets/{repo}.git/… (basic transfer only, so the client never uses xet)
+//   POST /[datasets/]{repo}.git/info/lfs/objects/batch (basic transfer only, so the client never uses xet)
 //   PUT  /lfs-upload/{sha256}                            the object's bytes (sha256 checked)
 //   POST /api/{models|datasets}/{repo}/commit/{rev} (NDJSON: header, file {content base64}, lfsFile {oid})
-//        → { commitOid, commitUrl }; the repo then serves the new files like any other (a data
-//        set's data/{split}-NNNNN-of-NNNNN.parquet files also through its parquet export).
+//        → { commitOid, commitUrl }; the repo then serves the new files like any other (a data set's
+//        data/{split}-NNNNN-of-NNNNN.parquet shards also under refs/convert/parquet).
 // CORS is open (Access-Control-Allow-Origin: *, the Hub's headers exposed) so browser pages on
 // other origins can use it. Fault injection: cut a body after N bytes (socket destroyed), once per
 // file by default; `offline` answers every upload request by dropping the connection; every
@@ -185,7 +185,7 @@ function loadRepo(kind: 'model' | 'dataset', id: string, dir: string, isLfs: Loc
   return { kind, id, sha: repoSha(kind, id, files), files, ...parquetView(files), private: false };
 }
 
-/** A data set's refs/convert/parquet view and its configs, from its `{config|data}/{split}-NNNNN-of-NNNNN.parquet` files. */
+/** The refs/convert/parquet view of a data set's files (`{config}/{split}-NNNNN-of-NNNNN.parquet`), as the Hub's conversion lists it. */
 function parquetView(files: Map<string, RepoFile>): Pick<Repo, 'parquet' | 'configs'> {
   const parquet = new Map<string, RepoFile>();
   const found = new Map<string, string[]>();
@@ -567,8 +567,8 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     if (seg[0] === 'api' && seg[1] === 'repos' && seg[2] === 'create') {
       const b = json();
       const id = `${b.organization ?? account.user}/${b.name}`;
-      const kind: Repo['kind'] = b.type ?? 'model';
-      if (kind !== 'model' && kind !== 'dataset') return sendJson(res, entry, 400, { error: 'only model and dataset repos here' });
+      const kind: Repo['kind'] = b.type === 'dataset' ? 'dataset' : 'model';
+      if (b.type && b.type !== 'model' && b.type !== 'dataset') return sendJson(res, entry, 400, { error: 'only model and dataset repos here' });
       if (!mayWrite(account, id)) return sendJson(res, entry, 403, { error: `You don't have the rights to create a ${kind} under the namespace "${id.split('/')[0]}"` });
       const url = `${base}/${kind === 'dataset' ? 'datasets/' : ''}${id}`;
       if (findRepo(kind, id)) return sendJson(res, entry, 409, { error: `You already created this ${kind} repo`, url });
@@ -603,16 +603,15 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       repo.files.clear();
       for (const [p, f] of [...next].sort(([a], [b]) => a.localeCompare(b))) repo.files.set(p, f);
       repo.sha = repoSha(repo.kind, id, repo.files);
-      // A data set's uploaded Parquet shards are "converted" at once, as the Hub's parquet export lists them.
+      // A pushed data set's Parquet shards are listed under refs/convert/parquet, as the Hub's conversion would.
       if (repo.kind === 'dataset') Object.assign(repo, parquetView(repo.files));
       for (const f of repo.files.values()) if (f.lfs) byLfsSha.set(f.lfs.sha256, { repo, file: f });
       return sendJson(res, entry, 200, { commitOid: repo.sha, commitUrl: `${base}/${id}/commit/${repo.sha}`, hookOutput: '' });
     }
-    // /{org}/{name}.git/… for a model, /datasets/{org}/{name}.git/… for a data set.
-    const lfsSeg = seg[0] === 'datasets' && seg.length === 7 ? seg.slice(1) : seg;
+    const lfsSeg = seg[0] === 'datasets' ? seg.slice(1) : seg;
     if (lfsSeg.length === 6 && lfsSeg[1].endsWith('.git') && lfsSeg.slice(2).join('/') === 'info/lfs/objects/batch') {
       const id = `${lfsSeg[0]}/${lfsSeg[1].slice(0, -4)}`;
-      if (!findRepo(lfsSeg === seg ? 'model' : 'dataset', id)) return notFound(res, entry, 'RepositoryNotFound', 'Repository not found');
+      if (!findRepo(seg[0] === 'datasets' ? 'dataset' : 'model', id)) return notFound(res, entry, 'RepositoryNotFound', 'Repository not found');
       if (!mayWrite(account, id)) return sendJson(res, entry, 403, { error: `You don't have the rights to write to ${id}` });
       const objects = (json().objects as { oid: string; size: number }[]).map((o) => ({
         oid: o.oid, size: o.size, ...(lfsObjects.has(o.oid) || byLfsSha.has(o.oid) ? {} : { actions: { upload: { href: `${base}/lfs-upload/${o.oid}` } } }),
