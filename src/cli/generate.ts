@@ -23,7 +23,7 @@ import { formatRate } from '../lib/progress/progress.ts';
 import { chunkDocuments, type Chunk } from '../lib/generate/chunk.ts';
 import { readDocumentsFile, readHubDocuments, type DocumentSet } from '../lib/generate/documents.ts';
 import { DEFAULT_FILTER_TOP_K, FILTER_EXAMPLES, checkTopK, filterPairs } from '../lib/generate/filter.ts';
-import { jsonlBytes, type GeneratedRow } from '../lib/generate/generated-set.ts';
+import { jsonlBytes, type GeneratedRow as SetRow } from '../lib/generate/generated-set.ts';
 import {
   DEFAULT_MAX_NEW_TOKENS,
   MAX_NEW_TOKENS_LIMIT,
@@ -31,7 +31,7 @@ import {
   generateQuestions,
   loadGenerator,
   resumeDeduper,
-  type GeneratedChunk,
+  type GeneratedRow,
   type GenerationDtype,
   type GenerateOptions,
   type ModelFileSource,
@@ -108,14 +108,14 @@ function fnv(text: string): string {
 
 export interface PartialFile {
   settings: RunSettings | null;
-  rows: GeneratedChunk[];
+  rows: GeneratedRow[];
   /** Bytes of the file that are whole lines (a truncated last line is not counted). */
   goodBytes: number;
   droppedTail: boolean;
 }
 
-function isRow(x: unknown): x is GeneratedChunk {
-  const r = x as GeneratedChunk;
+function isRow(x: unknown): x is GeneratedRow {
+  const r = x as GeneratedRow;
   return (
     !!r &&
     typeof r === 'object' &&
@@ -134,7 +134,7 @@ export function readPartial(text: string, file: string): PartialFile {
   const lines = text.slice(0, end).split('\n').slice(0, -1);
   const bad = (i: number, why: string) => new Error(`${file}, line ${i + 1}: ${why}; delete the file to start over`);
   let settings: RunSettings | null = null;
-  const rows: GeneratedChunk[] = [];
+  const rows: GeneratedRow[] = [];
   lines.forEach((line, i) => {
     let v: unknown;
     try {
@@ -282,7 +282,7 @@ export async function generateCommand(argv: string[], io: CliIo, run: GenerateRu
   io.stderr.write(`generator: ${source.label} (${gen.dtype}, onnxruntime-node CPU), ${settings.decoding}, at most ${maxNewTokens} new tokens, ${perDoc} questions per document${gen.chat ? '' : ' (no chat template: the prompt is fed as is)'}\n`);
 
   // The partial file: continue it when the settings match, else start it.
-  let stored: GeneratedChunk[] = [];
+  let stored: GeneratedRow[] = [];
   if (resuming) {
     const p = readPartial(readFileSync(partialPath, 'utf8'), partialPath);
     if (p.settings) {
@@ -356,7 +356,7 @@ export async function generateCommand(argv: string[], io: CliIo, run: GenerateRu
     }
   }
   const textOf = new Map(chunks.map((c) => [c.chunkId, c.text]));
-  const outRows: GeneratedRow[] = pairs.map((p) => ({ anchor: p.question, positive: textOf.get(p.chunkId)!, id: p.chunkId, document_id: p.documentId }));
+  const outRows: SetRow[] = pairs.map((p) => ({ anchor: p.question, positive: textOf.get(p.chunkId)!, id: p.chunkId, document_id: p.documentId }));
   writeFileSync(`${out}.tmp`, jsonlBytes(outRows));
   renameSync(`${out}.tmp`, out);
   rmSync(partialPath, { force: true });

@@ -17,7 +17,7 @@ import {
   promptText,
   resumeDeduper,
   type GenChunk,
-  type GeneratedChunk,
+  type GeneratedRow,
   type GenerationProgress,
   type TextGenerator,
 } from './generator.ts';
@@ -45,7 +45,7 @@ beforeAll(async () => {
 }, 60_000);
 
 async function run(options: Parameters<typeof generateQuestions>[2], hooks: Parameters<typeof generateQuestions>[3] = {}) {
-  const rows: GeneratedChunk[] = [];
+  const rows: GeneratedRow[] = [];
   const summary = await generateQuestions(gen, CHUNKS, options, { ...hooks, onRow: (r) => void rows.push(r) });
   return { rows, summary };
 }
@@ -134,7 +134,7 @@ describe('sources', () => {
       const b = await loadGenerator(offline, { backend: 'node' });
       const outputs = [];
       for (const g of [a, b, gen]) {
-        const r: GeneratedChunk[] = [];
+        const r: GeneratedRow[] = [];
         await generateQuestions(g, CHUNKS.slice(0, 2), OPTIONS, { onRow: (x) => void r.push(x) });
         outputs.push(r);
       }

@@ -363,7 +363,7 @@ export async function complete(
 export type GenChunk = Pick<Chunk, 'chunkId' | 'documentId' | 'text'>;
 
 /** One finished chunk: what is stored (IndexedDB, the CLI's progress file) and resumed from. */
-export interface GeneratedChunk {
+export interface GeneratedRow {
   chunkId: string;
   documentId: string;
   /** The kept questions: parsed, deduped against the whole set so far, at most `n` (questions.ts' questionsFor). */
@@ -401,7 +401,7 @@ export interface GenerateOptions extends DecodeOptions {
 
 export interface GenerateHooks {
   /** Called once per finished chunk, in order, before the next one starts. */
-  onRow?(row: GeneratedChunk): void | Promise<void>;
+  onRow?(row: GeneratedRow): void | Promise<void>;
   /** Called after every chunk and at most every `progressMs` while tokens come. */
   onProgress?(p: GenerationProgress): void;
   progressMs?: number;
@@ -417,7 +417,7 @@ export interface GenerateHooks {
 }
 
 /** A deduper that has seen the questions of rows an earlier run stored (all of them kept there). */
-export function resumeDeduper(rows: Iterable<Pick<GeneratedChunk, 'chunkId' | 'documentId' | 'questions'>>): QuestionDeduper {
+export function resumeDeduper(rows: Iterable<Pick<GeneratedRow, 'chunkId' | 'documentId' | 'questions'>>): QuestionDeduper {
   const d = new QuestionDeduper();
   for (const r of rows) for (const question of r.questions) d.add({ question, chunkId: r.chunkId, documentId: r.documentId });
   return d;
@@ -502,7 +502,7 @@ export async function generateQuestions(
     if (c.aborted) break;
     const droppedBefore = deduper.dropped.length;
     const kept = questionsFor(c.text, chunk, options.perDoc, deduper);
-    const row: GeneratedChunk = {
+    const row: GeneratedRow = {
       chunkId: chunk.chunkId,
       documentId: chunk.documentId,
       questions: kept.map((q) => q.question),
