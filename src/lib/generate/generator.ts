@@ -213,6 +213,9 @@ const DEVICE: Record<GenerationBackend, 'cpu' | 'wasm' | 'webgpu'> = { node: 'cp
 
 /** Checks the config, picks the dtype, then loads tokenizer and model from `source`. */
 export async function loadGenerator(source: ModelFileSource, opts: LoadGeneratorOptions): Promise<TextGenerator> {
+  // In the page, onnxruntime-web's files come from the app, not from transformers.js' CDN default.
+  if (opts.backend !== 'node') undoCdnWasmPaths(env.backends.onnx as { wasm: { wasmPaths?: unknown } });
+
   const paths = await source.list();
   const configBytes = await source.read('config.json');
   if (!configBytes) throw new GenerationModelError(`${source.label} has no config.json.`);
@@ -225,8 +228,6 @@ export async function loadGenerator(source: ModelFileSource, opts: LoadGenerator
   checkGenerationConfig(config, source.label);
   if (!paths.includes('tokenizer.json')) throw new GenerationModelError(`${source.label} has no tokenizer.json (transformers.js needs it to read and write text).`);
   const dtype = pickDtype(opts.backend, paths, source.label, opts.dtype);
-  // In the page, onnxruntime-web's files come from the app, not from transformers.js' CDN default.
-  if (opts.backend !== 'node') undoCdnWasmPaths(env.backends.onnx as { wasm: { wasmPaths?: unknown } });
   const { tokenizer, model } = await withSource(source, async (id) => {
     const tokenizer = await AutoTokenizer.from_pretrained(id);
     const model = await AutoModelForCausalLM.from_pretrained(id, { dtype, device: DEVICE[opts.backend] });
