@@ -22,6 +22,13 @@ import {
   type TextGenerator,
 } from './generator.ts';
 import { folderFileSource } from './generator-node.ts';
+import { hubFileSource } from './model-source.ts';
+import { startLocalHub } from '../../../tests/hub/local-hub.ts';
+import { HubClient } from '../hub/hub-client.ts';
+import { FolderStore } from '../store/folder-store.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DEFAULT_PROMPT_TEMPLATE, render } from './questions.ts';
 
 let fx: FixturePaths;
@@ -49,8 +56,9 @@ describe('greedy generation equals transformers.js run directly', () => {
     const saved = { allowLocalModels: env.allowLocalModels, allowRemoteModels: env.allowRemoteModels, localModelPath: env.localModelPath };
     Object.assign(env, { allowLocalModels: true, allowRemoteModels: false, localModelPath: dirname(fx.tinyDecoder) + '/' });
     const tok = await AutoTokenizer.from_pretrained(basename(fx.tinyDecoder));
-    const model = await AutoModelForCausalLM.from_pretrained(basename(fx.tinyDecoder), { dtype: 'fp32' });
+    const model = await AutoModelForCausalLM.from_pretrained(basename(fx.tinyDecoder), { dtype: 'q8' });
     Object.assign(env, saved);
+    expect(gen.dtype).toBe('q8'); // the CPU's first choice, and the fixture has it
     const { rows, summary } = await run(OPTIONS);
     expect(rows.map((r) => r.chunkId)).toEqual(CHUNKS.map((c) => c.chunkId));
     expect(summary).toMatchObject({ rows: 4, cancelled: false });
@@ -106,6 +114,42 @@ describe('cancel, resume and sampling', () => {
   }, 60_000);
 });
 
+describe('sources', () => {
+  it('loads from the Hub into a store (as the page does into IndexedDB), then from that store offline', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tabtune-gen-store-'));
+    const hub = await startLocalHub({ models: { 'tabtune-fixtures/tiny-decoder': fx.tinyDecoder } });
+    try {
+      const store = new FolderStore(dir);
+      const loaded: number[] = [];
+      const online = await hubFileSource({ client: new HubClient({ hubUrl: hub.url }), store, repo: 'tabtune-fixtures/tiny-decoder', onProgress: (p) => void loaded.push(p.loaded) });
+      expect(online.commit).toMatch(/^[0-9a-f]{40}$/);
+      const a = await loadGenerator(online, { backend: 'node' });
+      // Only the files a load needs are fetched: the q8 model, not model.onnx.
+      const stored = (await store.keys()).map((k) => k.replace(/^.*@main\//, '')).sort();
+      expect(stored).toEqual(['config.json', 'generation_config.json', 'onnx/model_quantized.onnx', 'tokenizer.json', 'tokenizer_config.json']);
+      expect(Math.max(...loaded)).toBeGreaterThan(0);
+      await hub.close();
+      const offline = await hubFileSource({ client: new HubClient({ hubUrl: hub.url }), store, repo: 'tabtune-fixtures/tiny-decoder' });
+      expect(offline.commit).toBeNull();
+      const b = await loadGenerator(offline, { backend: 'node' });
+      const outputs = [];
+      for (const g of [a, b, gen]) {
+        const r: GeneratedRow[] = [];
+        await generateQuestions(g, CHUNKS.slice(0, 2), OPTIONS, { onRow: (x) => void r.push(x) });
+        outputs.push(r);
+      }
+      expect(outputs[0]).toHaveLength(2);
+      expect(outputs[1]).toEqual(outputs[0]);
+      expect(outputs[2]).toEqual(outputs[0]);
+      await a.dispose();
+      await b.dispose();
+    } finally {
+      await hub.close().catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
 describe('refusals and choices', () => {
   it('refuses a BERT model as a generator, naming it', async () => {
     await expect(loadGenerator(folderFileSource(fx.tinyBge, 'org/tiny-bge'), { backend: 'node' })).rejects.toThrow(
@@ -119,7 +163,10 @@ describe('refusals and choices', () => {
     const all = ['onnx/model.onnx', 'onnx/model_quantized.onnx', 'onnx/model_q4f16.onnx', 'onnx/model_fp16.onnx'];
     expect(pickDtype('webgpu', all, 'm')).toBe('q4f16');
     expect(pickDtype('wasm', all, 'm')).toBe('q8');
-    expect(pickDtype('node', all, 'm')).toBe('fp32');
+    expect(pickDtype('node', all, 'm')).toBe('q8');
+    expect(pickDtype('node', ['onnx/model.onnx'], 'm')).toBe('fp32');
+    expect(pickDtype('node', all, 'm', 'fp16')).toBe('fp16');
+    expect(() => pickDtype('node', ['onnx/model.onnx'], 'org/m', 'q4')).toThrow('org/m has no onnx/model_q4.onnx (dtype q4).');
     expect(pickDtype('wasm', ['onnx/model.onnx'], 'm')).toBe('fp32');
     expect(() => pickDtype('wasm', ['model.safetensors'], 'org/m')).toThrow(/org\/m has no ONNX file the wasm backend can use .*no \.onnx file at all/);
   });

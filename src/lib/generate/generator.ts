@@ -25,8 +25,9 @@ import {
   type Tensor,
 } from '@huggingface/transformers';
 import { ProgressTracker } from '../progress/progress.ts';
+import { undoCdnWasmPaths } from '../runtime/index.ts';
 import type { Chunk } from './chunk.ts';
-import { QuestionDeduper, questionsFor, render } from './questions.ts';
+import { parseQuestions, QuestionDeduper, questionsFor, render } from './questions.ts';
 
 // ---- files ------------------------------------------------------------------------------------
 
@@ -58,13 +59,13 @@ export const DTYPE_FILES: Record<GenerationDtype, string> = {
 /**
  * Preference per backend (docs/generate.md#dtype-per-backend): WebGPU runs half precision
  * natively and is bound by memory traffic, so 4-bit weights with fp16 activations first; the CPU
- * paths have int8 kernels (MatMulInteger / DequantizeLinear fused) and no fast fp16, so q8 first,
- * then fp32 as the exact fallback.
+ * paths (WASM, onnxruntime-node) have int8 kernels and no fast fp16, so q8 first (a quarter of
+ * fp32's bytes: 0.5 GB instead of 2 GB for a 0.5B model), then fp32.
  */
 export const DTYPE_PREFERENCE: Record<GenerationBackend, readonly GenerationDtype[]> = {
   webgpu: ['q4f16', 'fp16', 'q4', 'q8', 'fp32'],
   wasm: ['q8', 'q4', 'fp32'],
-  node: ['fp32', 'q8', 'q4'],
+  node: ['q8', 'fp32', 'q4'],
 };
 
 export class GenerationModelError extends Error {
@@ -212,6 +213,9 @@ const DEVICE: Record<GenerationBackend, 'cpu' | 'wasm' | 'webgpu'> = { node: 'cp
 
 /** Checks the config, picks the dtype, then loads tokenizer and model from `source`. */
 export async function loadGenerator(source: ModelFileSource, opts: LoadGeneratorOptions): Promise<TextGenerator> {
+  // In the page, onnxruntime-web's files come from the app, not from transformers.js' CDN default.
+  if (opts.backend !== 'node') undoCdnWasmPaths(env.backends.onnx as { wasm: { wasmPaths?: unknown } });
+
   const paths = await source.list();
   const configBytes = await source.read('config.json');
   if (!configBytes) throw new GenerationModelError(`${source.label} has no config.json.`);
@@ -249,10 +253,16 @@ export interface DecodeOptions {
   maxNewTokens: number;
   /** Absent: greedy decoding. Present: sampling from transformers.js' sampler seeded with it. */
   seed?: number;
-  /** Sampling only (default 0.7, top-k 50, as common instruct models' generation configs). */
+  /** Sampling only (default DEFAULT_TEMPERATURE, DEFAULT_TOP_K). */
   temperature?: number;
   topK?: number;
 }
+
+/** Sampling defaults: those of Qwen2.5-Instruct's and SmolLM2-Instruct's generation configs, roughly. */
+export const DEFAULT_TEMPERATURE = 0.7;
+export const DEFAULT_TOP_K = 50;
+/** Enough for a handful of short questions. */
+export const DEFAULT_MAX_NEW_TOKENS = 256;
 
 /** Hard cap on max-new-tokens: a bound that keeps a runaway model from holding the tab. */
 export const MAX_NEW_TOKENS_LIMIT = 4096;
@@ -297,6 +307,12 @@ export function documentSeed(seed: number, docId: string): number {
   return h;
 }
 
+/** The decoding in words, for the dataset card and the CLI: "greedy" or "sampling, seed 42, temperature 0.7, top-k 50". */
+export function describeDecoding(o: Pick<DecodeOptions, 'seed' | 'temperature' | 'topK'>): string {
+  if (o.seed === undefined) return 'greedy';
+  return `sampling, seed ${o.seed}, temperature ${o.temperature ?? DEFAULT_TEMPERATURE}, top-k ${o.topK ?? DEFAULT_TOP_K}`;
+}
+
 export function checkDecodeOptions(o: DecodeOptions): void {
   if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 1 || o.maxNewTokens > MAX_NEW_TOKENS_LIMIT) {
     throw new RangeError(`max new tokens must be an integer from 1 to ${MAX_NEW_TOKENS_LIMIT}, got ${o.maxNewTokens}`);
@@ -332,7 +348,7 @@ export async function complete(
     ...inputs,
     max_new_tokens: o.maxNewTokens,
     do_sample: sample,
-    ...(sample ? { temperature: o.temperature ?? 0.7, top_k: o.topK ?? 50 } : {}),
+    ...(sample ? { temperature: o.temperature ?? DEFAULT_TEMPERATURE, top_k: o.topK ?? DEFAULT_TOP_K } : {}),
     stopping_criteria: [new AbortCriteria(o.signal)],
     streamer: streamer as never,
   } as never)) as Tensor;
@@ -353,6 +369,10 @@ export interface GeneratedRow {
   documentId: string;
   /** The kept questions: parsed, deduped against the whole set so far, at most `n` (questions.ts' questionsFor). */
   questions: string[];
+  /** Questions parsed from the output, before dedupe and the cut to `n`. */
+  parsed: number;
+  /** Of those, dropped as repeats of a question already kept (this chunk's or an earlier one's). */
+  duplicates: number;
   /** The model's text as decoded, for inspection. */
   output: string;
   promptTokens: number;
@@ -481,11 +501,14 @@ export async function generateQuestions(
       },
     });
     if (c.aborted) break;
+    const droppedBefore = deduper.dropped.length;
     const kept = questionsFor(c.text, chunk, options.perDoc, deduper);
     const row: GeneratedRow = {
       chunkId: chunk.chunkId,
       documentId: chunk.documentId,
       questions: kept.map((q) => q.question),
+      parsed: parseQuestions(c.text).length,
+      duplicates: deduper.dropped.length - droppedBefore,
       output: c.text,
       promptTokens: c.promptIds.length,
       newTokens: c.newIds.length,

@@ -9,7 +9,7 @@ import {
   questionsFor,
   render,
   templateProblem,
-} from './questions';
+} from './questions.ts';
 
 describe('render', () => {
   it('fills {document} and {n} into the default template', () => {

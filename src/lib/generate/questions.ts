@@ -5,7 +5,7 @@
 // (generator.ts), the chat template (the model's own, applied by the generator) or the filter
 // (filter.ts). The rules are stated in docs/generate.md#prompt-parsing-and-dedupe.
 
-import { hygieneKey } from '../data/hygiene';
+import { hygieneKey } from '../data/hygiene.ts';
 
 /** Questions asked for per document (chunk) unless the user says otherwise. */
 export const DEFAULT_QUESTIONS_PER_DOC = 3;
