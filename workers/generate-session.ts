@@ -6,7 +6,7 @@
 // consistency filter with the loaded model and makes the kept pairs the loaded data set
 // (`generated:{jobId}`, its train/test split cut as for a file), which then downloads as JSONL or
 // Parquet and pushes to the Hub as a data set repo with its card. Not the generation, parsing or
-// filter (src/lib/generate/) and not the page. docs/generate.md says what each step does.
+// filter (src/lib/generate/) and not the page; docs/generate.md#in-the-page says how it is laid out.
 
 import { chunkDocuments, type Chunk } from '../src/lib/generate/chunk.ts';
 import { readDocumentsFile, readHubDocuments } from '../src/lib/generate/documents.ts';

@@ -5,7 +5,7 @@
 // chunks (rows/000000.jsonl, rows/000001.jsonl …) as they come. Every chunk is a new key written
 // once; a store's set() is atomic, so a reader sees a whole chunk or none of it.
 // Keys live under `dataset/local/generated:{jobId}/`, so the Storage panel lists (and deletes) a
-// job as one data set. Not the generation (src/lib/generate/generator.ts) and not the filter.
+// job as one data set (docs/generate.md#in-the-page). Not the generation (generator.ts) or the filter.
 
 import { localDatasetKey, type Store } from '../src/lib/store/store.ts';
 
