@@ -5,8 +5,9 @@
 // and finished; the consistency filter (kept + dropped = generated; dropped examples shown); the
 // kept pairs as step 2's data set (test split cut here), trained and evaluated; the set downloaded
 // as JSONL and pushed to the local Hub as a data set repo with its card, then loaded back from
-// the Hub as any data set (and its column read as documents); the preset on a finished job; the
-// panel filled in passes axe and fits 390 px. Runs in Firefox too (the `firefox` project).
+// the Hub as any data set (and its column read as documents); the preset on a finished job and the
+// set in the Storage panel; the panel filled in passes axe and fits 390 px. Runs in Firefox too
+// (the `firefox` project).
 
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -175,7 +176,10 @@ describe(`documents only → questions → fine-tune (${engine})`, () => {
     expect(await page.text('generate-done')).toMatch(new RegExp(`${generated} questions for 16 of 16 documents`));
     expect(await page.value('cfg-epochs')).toBe('4');
     expect(await page.value('cfg-loss')).toBe('mnrl');
-    expect(await page.text('data-loaded')).toMatch(/generated:[0-9a-f]{16}/);
+    const jobId = /generated:([0-9a-f]{16})/.exec((await page.text('data-loaded')) ?? '')?.[1];
+    // Kept in IndexedDB as one group of the Storage panel, beside the generator's files.
+    await expect.poll(() => page.text('storage-groups'), { timeout: 10_000 }).toContain(`dataset/local/generated:${jobId}`);
+    expect(await page.text('storage-groups')).toContain(`${DECODER_ID}@main`);
     await page.screenshot(shot('generate.png'), { fullPage: true });
     expect(session.errors).toEqual([]);
   }, 120_000);
