@@ -288,6 +288,8 @@ export interface GenerationJobInfo {
   done: number;
   status: 'running' | 'cancelled' | 'done';
   updatedAt: string;
+  /** What it generates with (Resume shows them in the panel). */
+  options: Pick<GenerateRequest, 'template' | 'perDoc' | 'maxNewTokens' | 'sampling'>;
 }
 
 export interface FilterRequest {

@@ -83,6 +83,11 @@ function checkRequest(req: GenerateRequest): void {
   if (!Number.isInteger(req.perDoc) || req.perDoc < 1 || req.perDoc > MAX_QUESTIONS_PER_DOC) throw new Error(`questions per document must be a whole number from 1 to ${MAX_QUESTIONS_PER_DOC}`);
   if (!Number.isInteger(req.maxNewTokens) || req.maxNewTokens < 1 || req.maxNewTokens > MAX_NEW_TOKENS_LIMIT) throw new Error(`max new tokens must be a whole number from 1 to ${MAX_NEW_TOKENS_LIMIT}`);
   if (!/^[\w.-]+(\/[\w.-]+)?$/.test(req.model)) throw new Error(`"${req.model}" is not a Hub model id (owner/name)`);
+  const sm = req.sampling;
+  if (sm.mode === 'seeded' && !(Number.isSafeInteger(sm.seed) && sm.seed >= 0 && Number.isFinite(sm.temperature) && sm.temperature > 0)) {
+    throw new Error('seeded sampling needs a whole seed of at least 0 and a temperature above 0');
+  }
+  if (sm.mode !== 'seeded' && sm.mode !== 'greedy') throw new Error('decoding is greedy or seeded sampling');
 }
 
 /** WebGPU when the browser gives an adapter, else WASM; the reason is said either way. */
@@ -226,7 +231,8 @@ export async function cancelGenerate(state: EngineState): Promise<void> {
 
 export async function generationJobs(state: EngineState): Promise<GenerationJobInfo[]> {
   return (await listJobs<JobOptions>(state.store)).map((j) => ({
-    jobId: j.id, source: j.source, model: j.options?.model ?? '?', documents: j.documents, done: j.done, status: j.status, updatedAt: j.updatedAt,
+    jobId: j.id, source: j.source, model: j.options.model, documents: j.documents, done: j.done, status: j.status, updatedAt: j.updatedAt,
+    options: { template: j.options.template, perDoc: j.options.perDoc, maxNewTokens: j.options.maxNewTokens, sampling: j.options.sampling },
   }));
 }
 

@@ -49,6 +49,7 @@ export class GenerateState {
   maxNewTokens = $state(96);
   sampling = $state<'greedy' | 'seeded'>('greedy');
   temperature = $state(0.7);
+  seed = $state(42);
   topK = $state(DEFAULT_FILTER_TOP_K);
 
   constructor(engine: Engine) {
@@ -108,13 +109,19 @@ export class GenerateState {
 
   /** Generates for the loaded documents, or resumes stored job `jobId` (after a reload the worker reads its documents from storage). */
   async generate(hubUrl: string, jobId?: string): Promise<boolean> {
+    // A stored job goes on with its own options: the panel shows them.
+    const job = jobId ? this.#jobs.find((j) => j.jobId === jobId) : undefined;
+    if (job) {
+      Object.assign(this, { model: job.model, template: job.options.template, perDoc: job.options.perDoc, maxNewTokens: job.options.maxNewTokens, sampling: job.options.sampling.mode });
+      if (job.options.sampling.mode === 'seeded') Object.assign(this, { seed: job.options.sampling.seed, temperature: job.options.sampling.temperature });
+    }
     this.#generation = { ...IDLE, status: 'downloading' };
     this.#filter = { status: 'idle' };
     const onEvent = Comlink.proxy((e: GenerateEvent) => this.#onEvent(e));
     try {
       const summary = await this.#engine.generation.generate({
         hubUrl, model: this.model.trim(), template: this.template, perDoc: this.perDoc, maxNewTokens: this.maxNewTokens,
-        sampling: this.sampling === 'greedy' ? { mode: 'greedy' } : { mode: 'seeded', seed: 42, temperature: this.temperature },
+        sampling: this.sampling === 'greedy' ? { mode: 'greedy' } : { mode: 'seeded', seed: this.seed, temperature: this.temperature },
         ...(jobId ? { jobId } : {}),
       }, onEvent);
       this.#generation = { ...this.#generation, status: summary.status, jobId: summary.jobId, summary };

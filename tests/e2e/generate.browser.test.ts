@@ -1,5 +1,6 @@
 // "I have only documents", end to end in the browser with the fixture models on the local Hub: a
-// .txt of documents (one per line) chunked to the tiny BERT's length and previewed; questions
+// .txt of documents (one per line; an empty one, a number column and a BERT as generator each
+// refused with a message) chunked to the tiny BERT's length and previewed; questions
 // generated in the engine worker by the tiny random decoder (WASM: the browser has no WebGPU
 // adapter here), cancelled after a few documents, resumed after a reload from what IndexedDB kept
 // and finished; the consistency filter (kept + dropped = generated; dropped examples shown); the
@@ -58,12 +59,25 @@ describe(`documents only → questions → fine-tune (${engine})`, () => {
     // Documents: one per line, chunked to the tiny BERT's length, previewed.
     const docs = buildQaDataset().docs.slice(0, DOCUMENTS);
     await page.click('documents-only');
+    // Bad inputs first, each with its message: an empty file, a column that is not text.
+    await page.setInputFiles('documents-file', { name: 'empty.txt', mimeType: 'text/plain', buffer: Buffer.from('\n \n') });
+    await page.waitFor('documents-error', { text: /empty\.txt/, timeout: 30_000 });
+    expect(await page.text('documents-error')).toMatch(/no documents|empty/i);
+    await page.fill('documents-file-column', 'n');
+    await page.setInputFiles('documents-file', { name: 'numbers.csv', mimeType: 'text/csv', buffer: Buffer.from('n,text\n1,a b\n2,c d\n') });
+    await page.waitFor('documents-error', { text: /numbers\.csv.*"n"/, timeout: 30_000 });
+    await page.fill('documents-file-column', '');
     await page.setInputFiles('documents-file', { name: 'docs.txt', mimeType: 'text/plain', buffer: Buffer.from(`${docs.join('\n')}\n`) });
     await page.waitFor('documents-loaded', { timeout: 30_000 });
     expect(await page.text('documents-loaded')).toMatch(new RegExp(`docs\\.txt · ${DOCUMENTS} documents`));
     expect(await num('documents-chunks')).toBe(DOCUMENTS); // each fits the model's length
     expect(await num('documents-chunk-tokens')).toBeGreaterThan(0);
     expect(await page.count('[data-testid=documents-preview] tbody tr')).toBe(5);
+
+    // A model that is not a text-generation model is refused by name, and leaves no job behind.
+    await page.fill('generate-model', DEFAULT_MODEL_ID);
+    await page.click('generate-start');
+    await page.waitFor('generate-error', { text: /not a text-generation \(causal LM\) model/, timeout: 30_000 });
 
     // Generation with the tiny decoder, greedy; cancelled after a few documents.
     await page.fill('generate-model', DECODER_ID);
@@ -100,6 +114,7 @@ describe(`documents only → questions → fine-tune (${engine})`, () => {
     await page.waitFor('model-loaded', { timeout: 60_000 });
     await page.click('documents-only');
     await page.waitFor('generate-unfinished', { timeout: 30_000 });
+    expect(await page.count('generate-unfinished')).toBe(1);
     expect(await page.text('generate-unfinished')).toMatch(new RegExp(`docs\\.txt with ${DECODER_ID}, ${stopped} of 16 documents stored`));
     await page.click('generate-resume');
     await page.waitFor('generate-done', { attr: ['data-status', 'done'], timeout: 120_000 });
