@@ -111,6 +111,12 @@ describe('cancel, resume and sampling', () => {
     expect(b.rows).toEqual(a.rows);
     expect(c.rows.map((r) => r.output)).not.toEqual(a.rows.map((r) => r.output));
     expect(a.rows.map((r) => r.output)).not.toEqual(greedy.rows.map((r) => r.output));
+    // Each chunk's draws are seeded by its id, so a resumed sampling run matches too.
+    const abort = new AbortController();
+    const cut = await run({ ...OPTIONS, seed: 7 }, { signal: abort.signal, progressMs: 0, onProgress: (p) => p.docsDone >= 2 && abort.abort() });
+    expect(cut.rows).toHaveLength(2);
+    const rest = await run({ ...OPTIONS, seed: 7 }, { done: new Set(cut.rows.map((r) => r.chunkId)), deduper: resumeDeduper(cut.rows) });
+    expect([...cut.rows, ...rest.rows]).toEqual(a.rows);
   }, 60_000);
 });
 
