@@ -113,7 +113,7 @@ describe('tabtune generate', () => {
     const first = await inProcess(args(cut), abort.signal);
     clearInterval(poll);
     expect(first.stderr).toContain('run the same command again to resume');
-    expect(first.code).toBe(1);
+    expect(first.code).toBe(130);
     expect(existsSync(cut)).toBe(false);
     const stored = readPartial(readFileSync(`${cut}.partial`, 'utf8'), 'p').rows;
     expect(stored.length).toBeGreaterThanOrEqual(2);
@@ -154,7 +154,7 @@ describe('tabtune generate', () => {
     const out = join(work, 'other.jsonl');
     const abort = new AbortController();
     abort.abort();
-    expect((await inProcess(['--docs', docsFile, '--model', fx.tinyDecoder, '--out', out, '--max-new-tokens', '8'], abort.signal)).code).toBe(1);
+    expect((await inProcess(['--docs', docsFile, '--model', fx.tinyDecoder, '--out', out, '--max-new-tokens', '8'], abort.signal)).code).toBe(130);
     const again = await inProcess(['--docs', docsFile, '--model', fx.tinyDecoder, '--out', out, '--max-new-tokens', '9']);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain(`${out}.partial was made with other settings (maxNewTokens: 8 → 9)`);

@@ -40,7 +40,10 @@ import { folderFileSource } from '../lib/generate/generator-node.ts';
 import { hubFileSource } from '../lib/generate/model-source.ts';
 import { DEFAULT_PROMPT_TEMPLATE, DEFAULT_QUESTIONS_PER_DOC, MAX_QUESTIONS_PER_DOC, templateProblem, type QuestionRow } from '../lib/generate/questions.ts';
 import type { CliIo } from './embed.ts';
-import { UsageError, EXIT_FAILURE, EXIT_OK } from './errors.ts';
+import { UsageError, EXIT_OK } from './errors.ts';
+
+/** As `tabtune train` exits on Ctrl-C (128 + SIGINT). */
+const EXIT_INTERRUPTED = 130;
 import { ProgressBar } from './progress-bar.ts';
 import { classifySource, cliCache, downloadProgress, loadModelSource, resolveHubFlag, type ModelSource } from './sources.ts';
 
@@ -53,8 +56,8 @@ with --filter-model, a pair is kept only when that embedding model ranks its doc
 question's top k. Output: one JSON object per line, {"anchor", "positive", "id", "document_id"},
 which "tabtune train --data FILE.jsonl" reads (anchor = question, positive = document).
 
-Resumable: finished documents go to FILE.jsonl.partial as they come; after an interruption, run the
-same command again and it goes on where it stopped.
+Resumable: finished documents go to FILE.jsonl.partial as they come; Ctrl-C drops only the
+document in progress and exits 130; run the same command again and it goes on where it stopped.
 
 Options:
   --docs FILE|HUB_ID      documents: a .txt file (one per line), a CSV/TSV/JSON/JSONL/Parquet file,
@@ -330,7 +333,7 @@ export async function generateCommand(argv: string[], io: CliIo, run: GenerateRu
   if (summary.cancelled) {
     bar.setDetail('cancelled');
     io.stderr.write(`\ncancelled: ${rows.length} of ${chunks.length} documents done and kept in ${partialPath}; run the same command again to resume\n`);
-    return EXIT_FAILURE;
+    return EXIT_INTERRUPTED;
   }
   bar.finish();
 
