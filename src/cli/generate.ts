@@ -80,6 +80,8 @@ Options:
 Progress (documents/s, generated tokens/s, ETA) goes to stderr.`;
 
 const PARTIAL_FORMAT = 'tabtune-generate-partial/1';
+/** A partial file past this is no run's (4,096 tokens of text per document would need millions of documents). */
+const MAX_PARTIAL_BYTES = 1 << 30;
 
 function intFlag(value: string | undefined, flag: string, lo: number, hi: number, fallback: number): number {
   if (value === undefined) return fallback;
@@ -287,6 +289,8 @@ export async function generateCommand(argv: string[], io: CliIo, run: GenerateRu
   // The partial file: continue it when the settings match, else start it.
   let stored: GeneratedRow[] = [];
   if (resuming) {
+    const size = statSync(partialPath).size;
+    if (size > MAX_PARTIAL_BYTES) throw new Error(`${partialPath} is ${size} bytes, more than a generate run writes (${MAX_PARTIAL_BYTES}); delete it to start over`);
     const p = readPartial(readFileSync(partialPath, 'utf8'), partialPath);
     if (p.settings) {
       const diff = settingsDiff(p.settings, settings);
