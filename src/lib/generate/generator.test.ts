@@ -99,8 +99,9 @@ describe('cancel, resume and sampling', () => {
     const rest = await run(OPTIONS, { done: new Set(first.rows.map((r) => r.chunkId)), deduper: resumeDeduper(first.rows) });
     expect(rest.summary.progress).toMatchObject({ docsSkipped: 1, docsDone: 4, docsTotal: 4 });
     expect([...first.rows, ...rest.rows]).toEqual(whole.rows);
-    // Progress carried rates once tokens came.
+    // Progress carried both rates and an ETA once a chunk was done.
     expect(seen.some((p) => p.tokensPerS !== undefined && p.tokensPerS > 0)).toBe(true);
+    expect(seen.some((p) => p.docsDone === 1 && p.docsPerS! > 0 && p.etaS! > 0 && p.docsTotal === 4)).toBe(true);
   }, 60_000);
 
   it('seeded sampling repeats for a seed and differs across seeds', async () => {
