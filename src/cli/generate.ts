@@ -40,7 +40,10 @@ import { folderFileSource } from '../lib/generate/generator-node.ts';
 import { hubFileSource } from '../lib/generate/model-source.ts';
 import { DEFAULT_PROMPT_TEMPLATE, DEFAULT_QUESTIONS_PER_DOC, MAX_QUESTIONS_PER_DOC, templateProblem, type QuestionRow } from '../lib/generate/questions.ts';
 import type { CliIo } from './embed.ts';
-import { UsageError, EXIT_FAILURE, EXIT_OK } from './errors.ts';
+import { UsageError, EXIT_OK } from './errors.ts';
+
+/** As `tabtune train` exits on Ctrl-C (128 + SIGINT). */
+const EXIT_INTERRUPTED = 130;
 import { ProgressBar } from './progress-bar.ts';
 import { classifySource, cliCache, downloadProgress, loadModelSource, resolveHubFlag, type ModelSource } from './sources.ts';
 
@@ -53,8 +56,8 @@ with --filter-model, a pair is kept only when that embedding model ranks its doc
 question's top k. Output: one JSON object per line, {"anchor", "positive", "id", "document_id"},
 which "tabtune train --data FILE.jsonl" reads (anchor = question, positive = document).
 
-Resumable: finished documents go to FILE.jsonl.partial as they come; after an interruption, run the
-same command again and it goes on where it stopped.
+Resumable: finished documents go to FILE.jsonl.partial as they come; Ctrl-C drops only the
+document in progress and exits 130; run the same command again and it goes on where it stopped.
 
 Options:
   --docs FILE|HUB_ID      documents: a .txt file (one per line), a CSV/TSV/JSON/JSONL/Parquet file,
@@ -77,6 +80,8 @@ Options:
 Progress (documents/s, generated tokens/s, ETA) goes to stderr.`;
 
 const PARTIAL_FORMAT = 'tabtune-generate-partial/1';
+/** A partial file past this is no run's (4,096 tokens of text per document would need millions of documents). */
+const MAX_PARTIAL_BYTES = 1 << 30;
 
 function intFlag(value: string | undefined, flag: string, lo: number, hi: number, fallback: number): number {
   if (value === undefined) return fallback;
@@ -284,6 +289,8 @@ export async function generateCommand(argv: string[], io: CliIo, run: GenerateRu
   // The partial file: continue it when the settings match, else start it.
   let stored: GeneratedRow[] = [];
   if (resuming) {
+    const size = statSync(partialPath).size;
+    if (size > MAX_PARTIAL_BYTES) throw new Error(`${partialPath} is ${size} bytes, more than a generate run writes (${MAX_PARTIAL_BYTES}); delete it to start over`);
     const p = readPartial(readFileSync(partialPath, 'utf8'), partialPath);
     if (p.settings) {
       const diff = settingsDiff(p.settings, settings);
@@ -330,7 +337,7 @@ export async function generateCommand(argv: string[], io: CliIo, run: GenerateRu
   if (summary.cancelled) {
     bar.setDetail('cancelled');
     io.stderr.write(`\ncancelled: ${rows.length} of ${chunks.length} documents done and kept in ${partialPath}; run the same command again to resume\n`);
-    return EXIT_FAILURE;
+    return EXIT_INTERRUPTED;
   }
   bar.finish();
 

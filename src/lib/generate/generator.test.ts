@@ -99,8 +99,9 @@ describe('cancel, resume and sampling', () => {
     const rest = await run(OPTIONS, { done: new Set(first.rows.map((r) => r.chunkId)), deduper: resumeDeduper(first.rows) });
     expect(rest.summary.progress).toMatchObject({ docsSkipped: 1, docsDone: 4, docsTotal: 4 });
     expect([...first.rows, ...rest.rows]).toEqual(whole.rows);
-    // Progress carried rates once tokens came.
+    // Progress carried both rates and an ETA once a chunk was done.
     expect(seen.some((p) => p.tokensPerS !== undefined && p.tokensPerS > 0)).toBe(true);
+    expect(seen.some((p) => p.docsDone === 1 && p.docsPerS! > 0 && p.etaS! > 0 && p.docsTotal === 4)).toBe(true);
   }, 60_000);
 
   it('seeded sampling repeats for a seed and differs across seeds', async () => {
@@ -111,6 +112,12 @@ describe('cancel, resume and sampling', () => {
     expect(b.rows).toEqual(a.rows);
     expect(c.rows.map((r) => r.output)).not.toEqual(a.rows.map((r) => r.output));
     expect(a.rows.map((r) => r.output)).not.toEqual(greedy.rows.map((r) => r.output));
+    // Each chunk's draws are seeded by its id, so a resumed sampling run matches too.
+    const abort = new AbortController();
+    const cut = await run({ ...OPTIONS, seed: 7 }, { signal: abort.signal, progressMs: 0, onProgress: (p) => p.docsDone >= 2 && abort.abort() });
+    expect(cut.rows).toHaveLength(2);
+    const rest = await run({ ...OPTIONS, seed: 7 }, { done: new Set(cut.rows.map((r) => r.chunkId)), deduper: resumeDeduper(cut.rows) });
+    expect([...cut.rows, ...rest.rows]).toEqual(a.rows);
   }, 60_000);
 });
 

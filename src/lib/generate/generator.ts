@@ -337,10 +337,12 @@ export async function complete(
   const promptIds = Array.from(inputs.input_ids.data as BigInt64Array, Number);
   const sample = o.seed !== undefined;
   if (sample) random.seed(o.seed);
+  let prompted = false;
   const streamer: TokenCounter = {
-    put: (ids) => {
+    put: () => {
       // The first put is the prompt; each later one holds one new token per row.
-      if (ids[0]?.length === 1) o.onToken?.();
+      if (prompted) o.onToken?.();
+      prompted = true;
     },
     end: () => undefined,
   };
