@@ -248,8 +248,6 @@ export interface GenerateRequest {
   perDoc: number;
   maxNewTokens: number;
   sampling: GenerateSampling;
-  /** Resume this stored job (after a reload) instead of the documents loaded now. */
-  jobId?: string;
 }
 
 export interface GenerateProgress {
@@ -309,6 +307,15 @@ export interface FilterReport {
   droppedExamples: { question: string; document: string; rank: number }[];
   model: string;
   topK: number;
+}
+
+/** The generation worker (workers/generate.worker.ts): runs a job the engine prepared. */
+export interface GenerateWorkerApi {
+  /** Generates the job's questions (or goes on where it stopped); rows are stored as they come. */
+  generate(req: { jobId: string }, onEvent?: (e: GenerateEvent) => void): Promise<GenerateSummary>;
+  /** Stops generation before the next token; the chunk in progress is dropped, the rest stays for Resume. */
+  cancel(): Promise<void>;
+  ping(): Promise<true>;
 }
 
 export interface GeneratedFile {
@@ -457,10 +464,8 @@ export interface EngineWorkerApi {
   guard(req: GuardRequest, onProgress?: (p: GuardProgress) => void): Promise<GuardReport>;
   /** Reads and chunks documents (to the loaded model's length) for question generation. */
   loadDocuments(req: DocumentsRequest): Promise<DocumentsSummary>;
-  /** Generates questions for the loaded documents (or resumes a stored job); rows are stored as they come. */
-  generate(req: GenerateRequest, onEvent?: (e: GenerateEvent) => void): Promise<GenerateSummary>;
-  /** Stops generation after the document in progress; what was generated stays for Resume. */
-  cancelGenerate(): Promise<void>;
+  /** Stores the generation job for the loaded documents and these options (or finds it stored); its id, for the generation worker. */
+  prepareGeneration(req: GenerateRequest): Promise<string>;
   generationJobs(): Promise<GenerationJobInfo[]>;
   /** The consistency filter on a job's pairs; the kept pairs become the loaded data set. */
   filterGenerated(req: FilterRequest, onProgress?: (p: { done: number; total: number }) => void): Promise<FilterReport>;

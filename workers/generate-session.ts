@@ -1,8 +1,6 @@
-// The engine worker's "I have only documents": reads documents (a file or a Hub data set column)
-// and chunks them to the loaded embedding model's length; generates questions for the chunks with a
-// text-generation model (src/lib/generate/generator.ts, WebGPU when there is an adapter, else
-// WASM), its files downloaded through our Hub code into IndexedDB first; stores the rows as they
-// come (generated-rows.ts) so Cancel and a reload lose at most the document in progress; runs the
+// The engine worker's side of "I have only documents": reads documents (a file or a Hub data set
+// column) and chunks them to the loaded embedding model's length; stores a generation job for them
+// (generated-rows.ts), which the generation worker (generate.worker.ts) runs; runs the
 // consistency filter with the loaded model and makes the kept pairs the loaded data set
 // (`generated:{jobId}`, its train/test split cut as for a file), which then downloads as JSONL or
 // Parquet and pushes to the Hub as a data set repo with its card. Not the generation, parsing or
@@ -12,51 +10,31 @@ import { chunkDocuments, type Chunk } from '../src/lib/generate/chunk.ts';
 import { readDocumentsFile, readHubDocuments } from '../src/lib/generate/documents.ts';
 import { checkTopK, FILTER_EXAMPLES, filterPairs } from '../src/lib/generate/filter.ts';
 import { buildGeneratedSet, generatedTables, jsonlBytes, parquetBytes, pushGeneratedSet, type GeneratedSet } from '../src/lib/generate/generated-set.ts';
-import { generateQuestions, loadGenerator, MAX_NEW_TOKENS_LIMIT, resumeDeduper, type GeneratedRow, type ModelFileSource } from '../src/lib/generate/generator.ts';
+import { MAX_NEW_TOKENS_LIMIT, type GeneratedRow } from '../src/lib/generate/generator.ts';
 type SetRow = GeneratedSet['train'][number];
-import { hubFileSource, mapFileSource } from '../src/lib/generate/model-source.ts';
 import { MAX_QUESTIONS_PER_DOC, QuestionDeduper, questionsFor, type QuestionRow, templateProblem } from '../src/lib/generate/questions.ts';
-import { HubError } from '../src/lib/hub/errors.ts';
 import { HubClient } from '../src/lib/hub/hub-client.ts';
-import type { ProgressCallback } from '../src/lib/hub/progress.ts';
-import { modelKey, type Store } from '../src/lib/store/store.ts';
 import { BertEncoder } from '../src/lib/models/encoder.ts';
 import { runPrompts } from '../src/lib/run/run.ts';
 import { parseRunConfig } from '../src/lib/train/run-config.ts';
-import type { DocumentsRequest, DocumentsSummary, ExportProgress, FilterReport, FilterRequest, GenerateEvent, GenerateRequest, GenerateSummary, GeneratedFile, GenerationJobInfo, PushDatasetRequest, PushSummary } from './api.ts';
+import type { DocumentsRequest, DocumentsSummary, ExportProgress, FilterReport, FilterRequest, GenerateRequest, GeneratedFile, GenerationJobInfo, PushDatasetRequest, PushSummary } from './api.ts';
 import type { EngineState } from './engine-state.ts';
-import { GENERATED_PREFIX, jobId as makeJobId, jobKey, listJobs, readDocuments, readJob, readRows, RowWriter } from './generated-rows.ts';
+import { GENERATED_PREFIX, type GenerationOptions, jobId as makeJobId, jobKey, listJobs, prepareJob, readDocuments, readJob, readRows } from './generated-rows.ts';
 import { summarize } from './loaders.ts';
 import { runtimeFor } from './train-session.ts';
 
-/** What a job generates with (its record's options): everything that decides its rows. */
-interface JobOptions {
-  hubUrl: string;
-  model: string;
-  revision: string;
-  template: string;
-  perDoc: number;
-  maxNewTokens: number;
-  sampling: GenerateRequest['sampling'];
-  /** The embedding model the documents were chunked for, and a chunk's token budget. */
-  chunking: { model: string; budget: number };
-}
-
 /** What this worker holds for generation between calls (kept beside, not inside, EngineState). */
 interface GenerationHold {
-  documents: { source: string; chunks: Chunk[]; chunking: JobOptions['chunking'] } | null;
-  abort: AbortController | null;
+  documents: { source: string; chunks: Chunk[]; chunking: GenerationOptions['chunking'] } | null;
 }
 const holds = new WeakMap<EngineState, GenerationHold>();
 function hold(state: EngineState): GenerationHold {
   let h = holds.get(state);
-  if (!h) holds.set(state, (h = { documents: null, abort: null }));
+  if (!h) holds.set(state, (h = { documents: null }));
   return h;
 }
 
 const PREVIEW_CHUNKS = 5;
-/** Events to the page at most this often (a fast model finishes many documents a second). */
-const EVENT_MS = 200;
 
 export async function loadDocuments(state: EngineState, req: DocumentsRequest): Promise<DocumentsSummary> {
   const { loaded, tokenizer } = state.parsedModel();
@@ -90,34 +68,6 @@ function checkRequest(req: GenerateRequest): void {
   if (sm.mode !== 'seeded' && sm.mode !== 'greedy') throw new Error('decoding is greedy or seeded sampling');
 }
 
-/** WebGPU when the browser gives an adapter, else WASM; the reason is said either way. */
-async function pickDevice(): Promise<{ device: 'webgpu' | 'wasm'; why: string }> {
-  const gpu = (globalThis.navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } } | undefined)?.gpu;
-  if (!gpu) return { device: 'wasm', why: 'WASM: this browser has no WebGPU (navigator.gpu is absent)' };
-  const adapter = await gpu.requestAdapter().catch(() => null);
-  return adapter ? { device: 'webgpu', why: 'WebGPU: the browser gave an adapter' } : { device: 'wasm', why: 'WASM: requestAdapter() returned null' };
-}
-
-/**
- * The generator's files through our Hub code into the store (hubFileSource: resumable, hash-checked,
- * with progress); without a network, what an earlier run stored under the same repo and revision.
- */
-async function generatorSource(store: Store, o: JobOptions, onProgress: ProgressCallback, signal: AbortSignal): Promise<ModelFileSource> {
-  try {
-    return await hubFileSource({ client: new HubClient({ hubUrl: o.hubUrl }), store, repo: o.model, revision: o.revision, onProgress, signal });
-  } catch (e) {
-    if (!(e instanceof HubError && e.offline)) throw e;
-    const prefix = modelKey(o.hubUrl, o.model, o.revision);
-    const files = new Map<string, Uint8Array>();
-    for (const key of await store.keys(prefix)) {
-      const bytes = await store.get(key);
-      if (bytes) files.set(key.slice(prefix.length), bytes);
-    }
-    if (!files.has('config.json')) throw new HubError('Network', `${e.message} ${o.model}@${o.revision} is not in this browser's storage either.`, null, e);
-    return mapFileSource(`${o.model}@${o.revision} (offline: from storage)`, files);
-  }
-}
-
 /** A job's stored rows as question/chunk pairs (the generator deduped them across the set as they came). */
 function pairsOf(rows: readonly GeneratedRow[]): QuestionRow[] {
   return rows.flatMap((r) => r.questions.map((question) => ({ question, chunkId: r.chunkId, documentId: r.documentId })));
@@ -130,110 +80,28 @@ function duplicatesOf(rows: readonly GeneratedRow[], n: number): number {
   return d.dropped.length;
 }
 
-export async function generate(state: EngineState, req: GenerateRequest, onEvent?: (e: GenerateEvent) => void): Promise<GenerateSummary> {
-  const h = hold(state);
-  if (h.abort) throw new Error('questions are being generated already');
-  let chunks: Chunk[];
-  let source: string;
-  let options: JobOptions;
-  let id: string;
-  if (req.jobId) {
-    const job = await readJob<JobOptions>(state.store, req.jobId);
-    const docs = job && (await readDocuments<Chunk>(state.store, req.jobId));
-    if (!job || !docs) throw new Error(`generation job ${req.jobId} is not in this browser's storage any more: load the documents and generate again`);
-    ({ options, source } = job);
-    chunks = docs;
-    id = job.id;
-  } else {
-    checkRequest(req);
-    if (!h.documents) throw new Error('no documents are loaded: load a documents file first');
-    ({ chunks, source } = h.documents);
-    options = { hubUrl: req.hubUrl, model: req.model, revision: req.revision ?? 'main', template: req.template, perDoc: req.perDoc, maxNewTokens: req.maxNewTokens, sampling: req.sampling, chunking: h.documents.chunking };
-    // The Hub's URL is no part of the output: the same model from a mirror resumes the same job.
-    const { hubUrl: _, ...decides } = options;
-    id = makeJobId({ chunks: chunks.map((c) => [c.chunkId, c.text]), options: decides });
-  }
-  const abort = new AbortController();
-  h.abort = abort;
-  const started = performance.now();
-  const { device, why } = await pickDevice();
-  // Set inside open() (a closure), which control-flow narrowing does not follow.
-  let writer = null as RowWriter<GeneratedRow, JobOptions> | null;
-  let questions = 0;
-  /** Chunks whose rows are stored (or handed to the writer, which stores them before it returns). */
-  let doneCount = 0;
-  const summary = (status: GenerateSummary['status']): GenerateSummary => ({
-    jobId: id, status, documents: chunks.length, done: doneCount, questions, device, seconds: (performance.now() - started) / 1000,
-  });
-  let status: GenerateSummary['status'] = 'cancelled';
-  try {
-    // The id names the chunks, so rows stored under it are this job's.
-    const stored = await readRows<GeneratedRow>(state.store, id);
-    questions = stored.reduce((n, r) => n + r.questions.length, 0);
-    const done = new Set(stored.map((r) => r.chunkId));
-    doneCount = done.size;
-    const open = async () => (writer = (await RowWriter.open<GeneratedRow, JobOptions, Chunk>(state.store, { id, source, documents: chunks, options })).writer);
-    if (done.size >= chunks.length) {
-      await open();
-      status = 'done';
-      return summary(status);
-    }
-    // The model first: a job is stored (and offered for Resume) only once its model loads.
-    const files = await generatorSource(state.store, options, (progress) => onEvent?.({ type: 'download', progress }), abort.signal);
-    const generator = await loadGenerator(files, { backend: device });
-    try {
-      const w = await open();
-      onEvent?.({ type: 'start', jobId: id, total: chunks.length, resumedFrom: done.size, device, dtype: generator.dtype, why });
-      let pending: { doc: string; questions: string[] }[] = [];
-      let last = 0;
-      const result = await generateQuestions(generator, chunks, {
-        template: options.template, perDoc: options.perDoc, maxNewTokens: options.maxNewTokens,
-        ...(options.sampling.mode === 'seeded' ? { seed: options.sampling.seed, temperature: options.sampling.temperature } : {}),
-      }, {
-        done,
-        deduper: resumeDeduper(stored),
-        signal: abort.signal,
-        onRow: async (row) => {
-          await w.add([row]);
-          questions += row.questions.length;
-          doneCount += 1;
-          pending.push({ doc: row.chunkId, questions: row.questions });
-          const now = performance.now();
-          if (now - last >= EVENT_MS) {
-            last = now;
-            onEvent?.({ type: 'rows', rows: pending });
-            pending = [];
-          }
-        },
-        onProgress: (p) => onEvent?.({ type: 'progress', progress: {
-          done: p.docsDone, total: p.docsTotal, questions,
-          docsPerSecond: p.docsPerS ?? 0, tokensPerSecond: p.tokensPerS ?? 0, etaSeconds: p.etaS ?? null,
-        } }),
-      });
-      if (pending.length) onEvent?.({ type: 'rows', rows: pending });
-      status = result.cancelled ? 'cancelled' : 'done';
-    } finally {
-      await generator.dispose();
-    }
-    return summary(status);
-  } catch (e) {
-    if (abort.signal.aborted) return summary('cancelled');
-    throw e;
-  } finally {
-    if (writer) await writer.flush(status === 'done' ? 'done' : 'cancelled');
-    h.abort = null;
-  }
+/**
+ * Stores the job for the loaded documents and these options (or finds it stored: the same
+ * documents and options are the same job) and returns its id; the generation worker runs it.
+ */
+export async function prepareGeneration(state: EngineState, req: GenerateRequest): Promise<string> {
+  checkRequest(req);
+  const d = hold(state).documents;
+  if (!d) throw new Error('no documents are loaded: load a documents file first');
+  const options: GenerationOptions = { hubUrl: req.hubUrl, model: req.model, revision: req.revision ?? 'main', template: req.template, perDoc: req.perDoc, maxNewTokens: req.maxNewTokens, sampling: req.sampling, chunking: d.chunking };
+  // The Hub's URL is no part of the output: the same model from a mirror resumes the same job.
+  const { hubUrl: _, ...decides } = options;
+  const id = makeJobId({ chunks: d.chunks.map((c) => [c.chunkId, c.text]), options: decides });
+  await prepareJob(state.store, { id, source: d.source, documents: d.chunks, options });
+  return id;
 }
 
-export async function cancelGenerate(state: EngineState): Promise<void> {
-  hold(state).abort?.abort();
-}
-
+/** Stored jobs that ran (a prepared job whose model never loaded is not one to resume). */
 export async function generationJobs(state: EngineState): Promise<GenerationJobInfo[]> {
-  return (await listJobs<JobOptions>(state.store)).map((j) => ({
+  return (await listJobs<GenerationOptions>(state.store)).flatMap((j) => (j.status === 'new' ? [] : [{
     jobId: j.id, source: j.source, model: j.options.model, documents: j.documents, done: j.done, status: j.status, updatedAt: j.updatedAt,
     options: { template: j.options.template, perDoc: j.options.perDoc, maxNewTokens: j.options.maxNewTokens, sampling: j.options.sampling },
-  }));
+  }]));
 }
 
 const DROPPED_EXAMPLES = 8;
@@ -241,7 +109,7 @@ const DROPPED_EXAMPLES = 8;
 const SET_FILE = 'set.json';
 
 /** The decoding in the card's words. */
-function decodingWords(s: JobOptions['sampling']): string {
+function decodingWords(s: GenerationOptions['sampling']): string {
   switch (s.mode) {
     case 'greedy':
       return 'greedy';
@@ -256,7 +124,7 @@ function decodingWords(s: JobOptions['sampling']): string {
 
 export async function filterGenerated(state: EngineState, req: FilterRequest, onProgress?: (p: { done: number; total: number }) => void): Promise<FilterReport> {
   checkTopK(req.topK);
-  const job = await readJob<JobOptions>(state.store, req.jobId);
+  const job = await readJob<GenerationOptions>(state.store, req.jobId);
   const chunks = job && (await readDocuments<Chunk>(state.store, req.jobId));
   if (!job || !chunks) throw new Error(`generation job ${req.jobId} is not in this browser's storage any more`);
   const rows = await readRows<GeneratedRow>(state.store, req.jobId);

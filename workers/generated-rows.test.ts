@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PlainFolderStore } from '../src/lib/store/plain-folder-store.ts';
 import { storeSummary } from '../src/lib/store/store.ts';
-import { jobId, listJobs, readDocuments, readRows, RowWriter } from './generated-rows.ts';
+import { jobId, listJobs, prepareJob, readDocuments, readJob, readRows, RowWriter } from './generated-rows.ts';
 
 interface Row { doc: string; q: string }
 const docs = ['a', 'b', 'c', 'd', 'e'].map((id) => ({ id, text: `text ${id}` }));
@@ -57,6 +57,20 @@ describe('RowWriter', () => {
     const again = await RowWriter.open<Row, null, (typeof docs)[0]>(store, { id, source: 'x', documents: docs.slice(0, 2), options: null });
     expect(again.resumed).toBe(false);
     expect(await readRows(store, id)).toEqual([]);
+  });
+
+  it('a prepared job is `new` until a writer opens it, and keeps what was generated when prepared again', async () => {
+    const id = jobId('prepared');
+    const init = { id, source: 'docs.txt', documents: docs, options: { model: 'm' } };
+    expect(await prepareJob(store, init)).toMatchObject({ status: 'new', done: 0, documents: 5 });
+    const { writer, resumed } = await RowWriter.open<Row, { model: string }, (typeof docs)[0]>(store, init);
+    expect(resumed).toBe(true);
+    expect(writer.job.status).toBe('running');
+    await writer.add(rowsOf('a'));
+    await writer.flush('cancelled');
+    expect(await prepareJob(store, init)).toMatchObject({ status: 'cancelled', done: 1 });
+    expect(await readRows<Row>(store, id)).toHaveLength(2);
+    expect((await readJob(store, id))?.status).toBe('cancelled');
   });
 
   it('ids depend on every part', () => {

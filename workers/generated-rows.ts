@@ -8,6 +8,7 @@
 // job as one data set (docs/generate.md#in-the-page). Not the generation (generator.ts) or the filter.
 
 import { localDatasetKey, type Store } from '../src/lib/store/store.ts';
+import type { GenerateSampling } from './api.ts';
 
 export const GENERATED_PREFIX = 'generated:';
 export const JOB_FILE = 'job.json';
@@ -15,6 +16,19 @@ export const DOCUMENTS_FILE = 'documents.jsonl';
 const ROWS_DIR = 'rows/';
 /** The most a job's record may hold when read back (it is our own file, but storage can be edited). */
 const MAX_JOB_BYTES = 1 << 20;
+
+/** What a page job generates with (its record's options): everything that decides its rows, and the Hub it reads the model from. */
+export interface GenerationOptions {
+  hubUrl: string;
+  model: string;
+  revision: string;
+  template: string;
+  perDoc: number;
+  maxNewTokens: number;
+  sampling: GenerateSampling;
+  /** The embedding model the documents were chunked for, and a chunk's token budget. */
+  chunking: { model: string; budget: number };
+}
 
 /** What a job records about itself; `options` is whatever the caller generates with. */
 export interface GenerationJob<O = unknown> {
@@ -26,7 +40,8 @@ export interface GenerationJob<O = unknown> {
   options: O;
   /** Documents whose rows are stored. */
   done: number;
-  status: 'running' | 'cancelled' | 'done';
+  /** `new`: prepared, its model never loaded (not offered for Resume). */
+  status: 'new' | 'running' | 'cancelled' | 'done';
   createdAt: string;
   updatedAt: string;
 }
@@ -104,6 +119,22 @@ export interface RowWriterOptions {
   /** …or once the oldest waiting row is this old (default 1000 ms), so a reload loses little. */
   chunkMs?: number;
   now?: () => number;
+}
+
+/**
+ * Stores a job's documents and record (status `new`) unless it is stored already: the engine
+ * prepares a job from the documents it chunked, and the generation worker, which has only the
+ * store, opens it by id. A stored job whose document count differs is not this job and is replaced.
+ */
+export async function prepareJob<O, D>(store: Store, init: { id: string; source: string; documents: readonly D[]; options: O }): Promise<GenerationJob<O>> {
+  const old = await readJob<O>(store, init.id).catch(() => null);
+  if (old && old.documents === init.documents.length && (await store.get(jobKey(init.id, DOCUMENTS_FILE)))) return old;
+  const stamp = new Date().toISOString();
+  await store.delPrefix(jobKey(init.id));
+  await store.set(jobKey(init.id, DOCUMENTS_FILE), jsonl(init.documents));
+  const job: GenerationJob<O> = { id: init.id, source: init.source, documents: init.documents.length, options: init.options, done: 0, status: 'new', createdAt: stamp, updatedAt: stamp };
+  await store.set(jobKey(init.id, JOB_FILE), enc.encode(JSON.stringify(job)));
+  return job;
 }
 
 /**

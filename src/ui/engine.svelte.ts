@@ -329,10 +329,10 @@ export class Engine {
   }
 
   /**
-   * The worker's documents-only methods (generate.svelte.ts keeps their state): documents, question
-   * generation, the consistency filter, the generated set's files and Hub push.
+   * The worker's documents-only methods (generate.svelte.ts keeps their state): documents, the
+   * generation job, the consistency filter, the generated set's files and Hub push.
    */
-  get generation(): Pick<Comlink.Remote<EngineWorkerApi>, 'loadDocuments' | 'generate' | 'cancelGenerate' | 'generationJobs' | 'filterGenerated' | 'generatedFile' | 'pushGenerated'> {
+  get generation(): Pick<Comlink.Remote<EngineWorkerApi>, 'loadDocuments' | 'prepareGeneration' | 'generationJobs' | 'filterGenerated' | 'generatedFile' | 'pushGenerated'> {
     return this.#remote();
   }
 

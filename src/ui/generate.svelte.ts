@@ -2,16 +2,19 @@
 // options (model, prompt template, questions per document, max new tokens, greedy or seeded), the
 // generation in progress (documents/s, tokens/s, ETA, the latest questions), the stored jobs that a
 // reload left unfinished, the consistency filter's report, downloads and the Hub push. Calls the
-// worker through Engine.generation; generates, parses and filters nothing itself.
+// engine worker through Engine.generation (documents, the job, the filter, the set) and starts the
+// generation worker (workers/generate.worker.ts), which runs the job; generates, parses and filters
+// nothing itself.
 
 import * as Comlink from 'comlink';
-import type { DocumentsRequest, DocumentsSummary, ExportProgress, FilterReport, GenerateEvent, GenerateProgress, GenerateSummary, GenerationJobInfo, PushSummary } from '../../workers/api.ts';
+import type { DocumentsRequest, DocumentsSummary, ExportProgress, FilterReport, GenerateEvent, GenerateProgress, GenerateSummary, GenerateWorkerApi, GenerationJobInfo, PushSummary } from '../../workers/api.ts';
 import type { Progress } from '../lib/hub/progress.ts';
 import { DEFAULT_FILTER_TOP_K } from '../lib/generate/filter.ts';
 import { DEFAULT_PROMPT_TEMPLATE, DEFAULT_QUESTIONS_PER_DOC } from '../lib/generate/questions.ts';
 import type { RunConfig } from '../lib/train/run-config.ts';
 import type { Engine, LoadState } from './engine.svelte.ts';
 import { DEFAULT_GENERATOR_ID } from './generate-defaults.ts';
+import { guardWorker } from './worker-guard.ts';
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
@@ -52,8 +55,33 @@ export class GenerateState {
   seed = $state(42);
   topK = $state(DEFAULT_FILTER_TOP_K);
 
+  #worker: Worker | null = null;
+  #remote: Comlink.Remote<GenerateWorkerApi> | null = null;
+
   constructor(engine: Engine) {
     this.#engine = engine;
+  }
+
+  /** The generation worker, started on first use; a stopped one fails its calls and is started again next time. */
+  #generator(): Comlink.Remote<GenerateWorkerApi> {
+    if (!this.#remote) {
+      const worker = new Worker(new URL('../../workers/generate.worker.ts', import.meta.url), { type: 'module', name: 'tabtune-generate' });
+      const raw = Comlink.wrap<GenerateWorkerApi>(worker);
+      this.#worker = worker;
+      this.#remote = guardWorker(worker, raw, {
+        ping: () => raw.ping(),
+        onStop: () => {
+          if (this.#worker === worker) (this.#worker = null), (this.#remote = null);
+        },
+      }).remote;
+    }
+    return this.#remote;
+  }
+
+  dispose(): void {
+    this.#worker?.terminate();
+    this.#worker = null;
+    this.#remote = null;
   }
 
   get documents() {
@@ -119,11 +147,11 @@ export class GenerateState {
     this.#filter = { status: 'idle' };
     const onEvent = Comlink.proxy((e: GenerateEvent) => this.#onEvent(e));
     try {
-      const summary = await this.#engine.generation.generate({
+      const id = jobId ?? await this.#engine.generation.prepareGeneration({
         hubUrl, model: this.model.trim(), template: this.template, perDoc: this.perDoc, maxNewTokens: this.maxNewTokens,
         sampling: this.sampling === 'greedy' ? { mode: 'greedy' } : { mode: 'seeded', seed: this.seed, temperature: this.temperature },
-        ...(jobId ? { jobId } : {}),
-      }, onEvent);
+      });
+      const summary = await this.#generator().generate({ jobId: id }, onEvent);
       this.#generation = { ...this.#generation, status: summary.status, jobId: summary.jobId, summary };
       return summary.status === 'done';
     } catch (error) {
@@ -160,7 +188,7 @@ export class GenerateState {
   async cancel(): Promise<void> {
     if (this.#generation.status !== 'running' && this.#generation.status !== 'downloading') return;
     this.#generation = { ...this.#generation, status: 'cancelling' };
-    await this.#engine.generation.cancelGenerate();
+    await this.#remote?.cancel();
   }
 
   /** The consistency filter on the last job; the kept pairs become the run's data set. */

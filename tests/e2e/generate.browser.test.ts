@@ -74,7 +74,8 @@ describe(`documents only → questions → fine-tune (${engine})`, () => {
     expect(await num('documents-chunk-tokens')).toBeGreaterThan(0);
     expect(await page.count('[data-testid=documents-preview] tbody tr')).toBe(5);
 
-    // A model that is not a text-generation model is refused by name, and leaves no job behind.
+    // A model that is not a text-generation model is refused by name, and leaves no job behind
+    // (checked in the Storage panel below).
     await page.fill('generate-model', DEFAULT_MODEL_ID);
     await page.click('generate-start');
     await page.waitFor('generate-error', { text: /not a text-generation \(causal LM\) model/, timeout: 30_000 });
@@ -195,6 +196,8 @@ describe(`documents only → questions → fine-tune (${engine})`, () => {
     // Kept in IndexedDB as one group of the Storage panel, beside the generator's files.
     await expect.poll(() => page.text('storage-groups'), { timeout: 10_000 }).toContain(`dataset/local/generated:${jobId}`);
     expect(await page.text('storage-groups')).toContain(`${DECODER_ID}@main`);
+    // …and only it: the job prepared for the refused model went when its model did not load.
+    expect((await page.text('storage-groups'))?.match(/dataset\/local\/generated:/g)).toHaveLength(1);
     await page.screenshot(shot('generate.png'), { fullPage: true });
     expect(session.errors).toEqual([]);
   }, 120_000);
