@@ -309,10 +309,20 @@ export interface FilterReport {
   topK: number;
 }
 
+export interface GenerateJobRequest {
+  jobId: string;
+  /**
+   * 4 bytes the page sets to non-zero to cancel (where SharedArrayBuffer exists): the worker reads
+   * it while tokens come, so a cancel arrives even while a model that never yields holds the worker
+   * (one WASM thread), when a cancel() message would wait for the end of the chunk.
+   */
+  cancelFlag?: SharedArrayBuffer;
+}
+
 /** The generation worker (workers/generate.worker.ts): runs a job the engine prepared. */
 export interface GenerateWorkerApi {
   /** Generates the job's questions (or goes on where it stopped); rows are stored as they come. */
-  generate(req: { jobId: string }, onEvent?: (e: GenerateEvent) => void): Promise<GenerateSummary>;
+  generate(req: GenerateJobRequest, onEvent?: (e: GenerateEvent) => void): Promise<GenerateSummary>;
   /** Stops generation before the next token; the chunk in progress is dropped, the rest stays for Resume. */
   cancel(): Promise<void>;
   ping(): Promise<true>;

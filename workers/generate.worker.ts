@@ -19,11 +19,13 @@ import { HubClient } from '../src/lib/hub/hub-client.ts';
 import type { ProgressCallback } from '../src/lib/hub/progress.ts';
 import { IdbStore } from '../src/lib/store/idb-store.ts';
 import { modelKey, type Store } from '../src/lib/store/store.ts';
-import type { GenerateEvent, GenerateSummary, GenerateWorkerApi } from './api.ts';
+import type { GenerateEvent, GenerateJobRequest, GenerateSummary, GenerateWorkerApi } from './api.ts';
 import { type GenerationOptions, jobKey, readDocuments, readJob, readRows, RowWriter } from './generated-rows.ts';
 
 /** Events to the page at most this often (a fast model finishes many chunks a second). */
 const EVENT_MS = 200;
+/** How often, while tokens come, the shared cancel flag is read (the generator's progress calls). */
+const CANCEL_CHECK_MS = 100;
 
 let store: Store;
 /** The job in progress; cancel() aborts it. */
@@ -57,7 +59,7 @@ async function generatorSource(store: Store, o: GenerationOptions, onProgress: P
   }
 }
 
-async function generate(req: { jobId: string }, onEvent?: (e: GenerateEvent) => void): Promise<GenerateSummary> {
+async function generate(req: GenerateJobRequest, onEvent?: (e: GenerateEvent) => void): Promise<GenerateSummary> {
   if (active) throw new Error('questions are being generated already');
   const job = await readJob<GenerationOptions>(store, req.jobId);
   const chunks = job && (await readDocuments<Chunk>(store, req.jobId));
@@ -65,6 +67,11 @@ async function generate(req: { jobId: string }, onEvent?: (e: GenerateEvent) => 
   const { options, source, id } = job;
   const abort = new AbortController();
   active = abort;
+  const flag = req.cancelFlag ? new Int32Array(req.cancelFlag) : null;
+  /** The page's cancel through shared memory: seen while tokens come, with no message to wait for. */
+  const cancelled = () => {
+    if (flag && Atomics.load(flag, 0) !== 0) abort.abort();
+  };
   const started = performance.now();
   const { device, why } = await pickDevice();
   // Set inside open() (a closure), which control-flow narrowing does not follow.
@@ -103,7 +110,9 @@ async function generate(req: { jobId: string }, onEvent?: (e: GenerateEvent) => 
         done,
         deduper: resumeDeduper(stored),
         signal: abort.signal,
+        progressMs: CANCEL_CHECK_MS,
         onRow: async (row) => {
+          cancelled();
           await w.add([row]);
           questions += row.questions.length;
           doneCount += 1;
@@ -114,11 +123,14 @@ async function generate(req: { jobId: string }, onEvent?: (e: GenerateEvent) => 
             onEvent?.({ type: 'rows', rows: pending });
             pending = [];
           }
+          // A macrotask between chunks, so that a cancel() message is read even where the model
+          // runs without yielding (one WASM thread, in Firefox).
+          await new Promise((r) => setTimeout(r, 0));
         },
-        onProgress: (p) => onEvent?.({ type: 'progress', progress: {
+        onProgress: (p) => (cancelled(), onEvent?.({ type: 'progress', progress: {
           done: p.docsDone, total: p.docsTotal, questions,
           docsPerSecond: p.docsPerS ?? 0, tokensPerSecond: p.tokensPerS ?? 0, etaSeconds: p.etaS ?? null,
-        } }),
+        } })),
       });
       if (pending.length) onEvent?.({ type: 'rows', rows: pending });
       status = result.cancelled ? 'cancelled' : 'done';

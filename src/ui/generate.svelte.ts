@@ -56,6 +56,7 @@ export class GenerateState {
   topK = $state(DEFAULT_FILTER_TOP_K);
 
   #worker: Worker | null = null;
+  #cancelFlag: Int32Array | null = null;
   #remote: Comlink.Remote<GenerateWorkerApi> | null = null;
 
   constructor(engine: Engine) {
@@ -151,7 +152,9 @@ export class GenerateState {
         hubUrl, model: this.model.trim(), template: this.template, perDoc: this.perDoc, maxNewTokens: this.maxNewTokens,
         sampling: this.sampling === 'greedy' ? { mode: 'greedy' } : { mode: 'seeded', seed: this.seed, temperature: this.temperature },
       });
-      const summary = await this.#generator().generate({ jobId: id }, onEvent);
+      // Shared memory where the page is cross-origin isolated; else cancel() alone (read between chunks).
+      this.#cancelFlag = globalThis.crossOriginIsolated ? new Int32Array(new SharedArrayBuffer(4)) : null;
+      const summary = await this.#generator().generate({ jobId: id, ...(this.#cancelFlag ? { cancelFlag: this.#cancelFlag.buffer as SharedArrayBuffer } : {}) }, onEvent);
       this.#generation = { ...this.#generation, status: summary.status, jobId: summary.jobId, summary };
       return summary.status === 'done';
     } catch (error) {
@@ -188,6 +191,7 @@ export class GenerateState {
   async cancel(): Promise<void> {
     if (this.#generation.status !== 'running' && this.#generation.status !== 'downloading') return;
     this.#generation = { ...this.#generation, status: 'cancelling' };
+    if (this.#cancelFlag) Atomics.store(this.#cancelFlag, 0, 1);
     await this.#remote?.cancel();
   }
 
