@@ -27,6 +27,8 @@ export interface PushOptions {
   hubUrl: string;
   /** `owner/name`. */
   repo: string;
+  /** A model repo (default) or a dataset repo (a generated data set: generate/generated-set.ts). */
+  kind?: 'model' | 'dataset';
   token: string;
   private?: boolean;
   /** Commit to the repo when it exists already (else an existing repo is an error). */
@@ -102,9 +104,10 @@ export async function pushToHub(o: PushOptions): Promise<PushResult> {
 
   report({ phase: 'creating' });
   let created = true;
-  let repoUrl = `${o.hubUrl}/${o.repo}`;
+  const type = o.kind ?? 'model';
+  let repoUrl = `${o.hubUrl}/${type === 'dataset' ? 'datasets/' : ''}${o.repo}`;
   try {
-    repoUrl = (await createRepo({ repo: { type: 'model', name: o.repo }, accessToken: o.token, hubUrl: o.hubUrl, private: o.private ?? false })).repoUrl;
+    repoUrl = (await createRepo({ repo: { type, name: o.repo }, accessToken: o.token, hubUrl: o.hubUrl, private: o.private ?? false })).repoUrl;
   } catch (e) {
     if (statusOf(e) !== 409) throw explain(e, o, `creating ${o.repo}`);
     if (!o.update) {
@@ -117,7 +120,7 @@ export async function pushToHub(o: PushOptions): Promise<PushResult> {
   const finished = new Set<string>();
   try {
     const it = uploadFilesWithProgress({
-      repo: { type: 'model', name: o.repo },
+      repo: { type, name: o.repo },
       accessToken: o.token,
       hubUrl: o.hubUrl,
       files: [...o.files].map(([path, b]) => ({ path, content: b instanceof Blob ? b : new Blob([b as Uint8Array<ArrayBuffer>]) })),
