@@ -54,7 +54,7 @@ async function inProcess(args: string[], signal?: AbortSignal): Promise<{ code: 
 beforeAll(async () => {
   fx = ensureFixtures();
   work = mkdtempSync(join(tmpdir(), 'tabtune-generate-'));
-  hub = await startLocalHub({ models: { 'tabtune-fixtures/tiny-decoder': fx.tinyDecoder, 'org/tiny-bge': fx.tinyBge } });
+  hub = await startLocalHub({ models: { 'tabtune-fixtures/tiny-decoder': fx.tinyDecoder, 'org/tiny-bge': fx.tinyBge }, datasets: { 'org/qa': fx.qaTiny } });
   docsFile = join(work, 'docs.txt');
   writeFileSync(docsFile, DOCS.join('\n') + '\n');
 }, 60_000);
@@ -113,7 +113,7 @@ describe('tabtune generate', () => {
     const first = await inProcess(args(cut), abort.signal);
     clearInterval(poll);
     expect(first.stderr).toContain('run the same command again to resume');
-    expect(first.code).toBe(1);
+    expect(first.code).toBe(130);
     expect(existsSync(cut)).toBe(false);
     const stored = readPartial(readFileSync(`${cut}.partial`, 'utf8'), 'p').rows;
     expect(stored.length).toBeGreaterThanOrEqual(2);
@@ -129,7 +129,24 @@ describe('tabtune generate', () => {
     expect(existsSync(`${cut}.partial`)).toBe(false);
   }, 120_000);
 
+  it('reads the documents from a column of a Hub data set split', async () => {
+    const out = join(work, 'hub-docs.jsonl');
+    const r = await inProcess(['--docs', 'org/qa', '--split', 'test', '--column', 'doc', '--model', fx.tinyDecoder, '--out', out, '--max-new-tokens', '3', '--per-doc', '1', '--hub', hub.url]);
+    expect(r.stderr).toContain('documents: 40 from org/qa (default/test) (column doc)');
+    expect(r.code).toBe(0);
+    const rows = jsonl(out);
+    const docs = new Set(buildQaDataset().docs);
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.every((row) => docs.has(row.positive) && row.id === `${row.document_id}#0`)).toBe(true);
+  }, 120_000);
+
   it('refuses a BERT model as the generator, and a partial file made with other settings', async () => {
+    const empty = join(work, 'empty.txt');
+    writeFileSync(empty, '\n \n');
+    const none = await inProcess(['--docs', empty, '--model', fx.tinyDecoder, '--out', join(work, 'none.jsonl')]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/empty\.txt.*no documents/);
+
     const bert = await tabtune('generate', '--docs', docsFile, '--model', 'org/tiny-bge', '--out', join(work, 'bert.jsonl'));
     expect(bert.code).toBe(1);
     expect(bert.stderr).toContain('org/tiny-bge@main is a bert model (BertModel), not a text-generation (causal LM) model');
@@ -137,7 +154,7 @@ describe('tabtune generate', () => {
     const out = join(work, 'other.jsonl');
     const abort = new AbortController();
     abort.abort();
-    expect((await inProcess(['--docs', docsFile, '--model', fx.tinyDecoder, '--out', out, '--max-new-tokens', '8'], abort.signal)).code).toBe(1);
+    expect((await inProcess(['--docs', docsFile, '--model', fx.tinyDecoder, '--out', out, '--max-new-tokens', '8'], abort.signal)).code).toBe(130);
     const again = await inProcess(['--docs', docsFile, '--model', fx.tinyDecoder, '--out', out, '--max-new-tokens', '9']);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain(`${out}.partial was made with other settings (maxNewTokens: 8 → 9)`);

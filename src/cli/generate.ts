@@ -23,7 +23,7 @@ import { formatRate } from '../lib/progress/progress.ts';
 import { chunkDocuments, type Chunk } from '../lib/generate/chunk.ts';
 import { readDocumentsFile, readHubDocuments, type DocumentSet } from '../lib/generate/documents.ts';
 import { DEFAULT_FILTER_TOP_K, FILTER_EXAMPLES, checkTopK, filterPairs } from '../lib/generate/filter.ts';
-import { jsonlBytes, type GeneratedRow } from '../lib/generate/generated-set.ts';
+import { jsonlBytes, type GeneratedRow as SetRow } from '../lib/generate/generated-set.ts';
 import {
   DEFAULT_MAX_NEW_TOKENS,
   MAX_NEW_TOKENS_LIMIT,
@@ -31,7 +31,7 @@ import {
   generateQuestions,
   loadGenerator,
   resumeDeduper,
-  type GeneratedChunk,
+  type GeneratedRow,
   type GenerationDtype,
   type GenerateOptions,
   type ModelFileSource,
@@ -40,7 +40,10 @@ import { folderFileSource } from '../lib/generate/generator-node.ts';
 import { hubFileSource } from '../lib/generate/model-source.ts';
 import { DEFAULT_PROMPT_TEMPLATE, DEFAULT_QUESTIONS_PER_DOC, MAX_QUESTIONS_PER_DOC, templateProblem, type QuestionRow } from '../lib/generate/questions.ts';
 import type { CliIo } from './embed.ts';
-import { UsageError, EXIT_FAILURE, EXIT_OK } from './errors.ts';
+import { UsageError, EXIT_OK } from './errors.ts';
+
+/** As `tabtune train` exits on Ctrl-C (128 + SIGINT). */
+const EXIT_INTERRUPTED = 130;
 import { ProgressBar } from './progress-bar.ts';
 import { classifySource, cliCache, downloadProgress, loadModelSource, resolveHubFlag, type ModelSource } from './sources.ts';
 
@@ -53,8 +56,8 @@ with --filter-model, a pair is kept only when that embedding model ranks its doc
 question's top k. Output: one JSON object per line, {"anchor", "positive", "id", "document_id"},
 which "tabtune train --data FILE.jsonl" reads (anchor = question, positive = document).
 
-Resumable: finished documents go to FILE.jsonl.partial as they come; after an interruption, run the
-same command again and it goes on where it stopped.
+Resumable: finished documents go to FILE.jsonl.partial as they come; Ctrl-C drops only the
+document in progress and exits 130; run the same command again and it goes on where it stopped.
 
 Options:
   --docs FILE|HUB_ID      documents: a .txt file (one per line), a CSV/TSV/JSON/JSONL/Parquet file,
@@ -77,6 +80,8 @@ Options:
 Progress (documents/s, generated tokens/s, ETA) goes to stderr.`;
 
 const PARTIAL_FORMAT = 'tabtune-generate-partial/1';
+/** A partial file past this is no run's (4,096 tokens of text per document would need millions of documents). */
+const MAX_PARTIAL_BYTES = 1 << 30;
 
 function intFlag(value: string | undefined, flag: string, lo: number, hi: number, fallback: number): number {
   if (value === undefined) return fallback;
@@ -108,14 +113,14 @@ function fnv(text: string): string {
 
 export interface PartialFile {
   settings: RunSettings | null;
-  rows: GeneratedChunk[];
+  rows: GeneratedRow[];
   /** Bytes of the file that are whole lines (a truncated last line is not counted). */
   goodBytes: number;
   droppedTail: boolean;
 }
 
-function isRow(x: unknown): x is GeneratedChunk {
-  const r = x as GeneratedChunk;
+function isRow(x: unknown): x is GeneratedRow {
+  const r = x as GeneratedRow;
   return (
     !!r &&
     typeof r === 'object' &&
@@ -134,7 +139,7 @@ export function readPartial(text: string, file: string): PartialFile {
   const lines = text.slice(0, end).split('\n').slice(0, -1);
   const bad = (i: number, why: string) => new Error(`${file}, line ${i + 1}: ${why}; delete the file to start over`);
   let settings: RunSettings | null = null;
-  const rows: GeneratedChunk[] = [];
+  const rows: GeneratedRow[] = [];
   lines.forEach((line, i) => {
     let v: unknown;
     try {
@@ -282,8 +287,10 @@ export async function generateCommand(argv: string[], io: CliIo, run: GenerateRu
   io.stderr.write(`generator: ${source.label} (${gen.dtype}, onnxruntime-node CPU), ${settings.decoding}, at most ${maxNewTokens} new tokens, ${perDoc} questions per document${gen.chat ? '' : ' (no chat template: the prompt is fed as is)'}\n`);
 
   // The partial file: continue it when the settings match, else start it.
-  let stored: GeneratedChunk[] = [];
+  let stored: GeneratedRow[] = [];
   if (resuming) {
+    const size = statSync(partialPath).size;
+    if (size > MAX_PARTIAL_BYTES) throw new Error(`${partialPath} is ${size} bytes, more than a generate run writes (${MAX_PARTIAL_BYTES}); delete it to start over`);
     const p = readPartial(readFileSync(partialPath, 'utf8'), partialPath);
     if (p.settings) {
       const diff = settingsDiff(p.settings, settings);
@@ -330,7 +337,7 @@ export async function generateCommand(argv: string[], io: CliIo, run: GenerateRu
   if (summary.cancelled) {
     bar.setDetail('cancelled');
     io.stderr.write(`\ncancelled: ${rows.length} of ${chunks.length} documents done and kept in ${partialPath}; run the same command again to resume\n`);
-    return EXIT_FAILURE;
+    return EXIT_INTERRUPTED;
   }
   bar.finish();
 
@@ -356,7 +363,7 @@ export async function generateCommand(argv: string[], io: CliIo, run: GenerateRu
     }
   }
   const textOf = new Map(chunks.map((c) => [c.chunkId, c.text]));
-  const outRows: GeneratedRow[] = pairs.map((p) => ({ anchor: p.question, positive: textOf.get(p.chunkId)!, id: p.chunkId, document_id: p.documentId }));
+  const outRows: SetRow[] = pairs.map((p) => ({ anchor: p.question, positive: textOf.get(p.chunkId)!, id: p.chunkId, document_id: p.documentId }));
   writeFileSync(`${out}.tmp`, jsonlBytes(outRows));
   renameSync(`${out}.tmp`, out);
   rmSync(partialPath, { force: true });

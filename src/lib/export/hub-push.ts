@@ -81,7 +81,7 @@ function explain(e: unknown, o: PushOptions, what: string): PushError {
   if (status === 401) return new PushError(`The Hub refused the token (HTTP 401) while ${what}: check it at ${o.hubUrl}/settings/tokens (it needs the "write" role). Nothing was uploaded.`, 'bad-token', { cause: e });
   if (status === 403) return new PushError(`The token may not write to ${o.repo} (HTTP 403) while ${what}: use a token with write access to "${o.repo.split('/')[0]}", or push to your own namespace. Nothing was uploaded.`, 'no-access', { cause: e });
   if (status === undefined && (e instanceof TypeError || /fetch failed|network|ECONNREFUSED|Failed to fetch/i.test(detail))) {
-    return new PushError(`Could not reach ${o.hubUrl} while ${what} (${detail}). Your model is unchanged here; try again when the network is back.`, 'network', { cause: e });
+    return new PushError(`Could not reach ${o.hubUrl} while ${what} (${detail}). Your ${o.kind === 'dataset' ? 'data set' : 'model'} is unchanged here; try again when the network is back.`, 'network', { cause: e });
   }
   return new PushError(`The Hub answered ${status ?? 'with an error'} while ${what}: ${detail}`, 'hub', { cause: e });
 }
@@ -111,7 +111,7 @@ export async function pushToHub(o: PushOptions): Promise<PushResult> {
   } catch (e) {
     if (statusOf(e) !== 409) throw explain(e, o, `creating ${o.repo}`);
     if (!o.update) {
-      throw new PushError(`${o.repo} exists already on ${o.hubUrl}. Choose another name, or allow updating it (a new commit on its main branch). Nothing was uploaded.`, 'exists', { cause: e });
+      throw new PushError(`${o.kind === 'dataset' ? 'The data set repo ' : ''}${o.repo} exists already on ${o.hubUrl}. Choose another name, or allow updating it (a new commit on its main branch). Nothing was uploaded.`, 'exists', { cause: e });
     }
     created = false;
   }

@@ -17,11 +17,18 @@ import {
   promptText,
   resumeDeduper,
   type GenChunk,
-  type GeneratedChunk,
+  type GeneratedRow,
   type GenerationProgress,
   type TextGenerator,
 } from './generator.ts';
 import { folderFileSource } from './generator-node.ts';
+import { hubFileSource } from './model-source.ts';
+import { startLocalHub } from '../../../tests/hub/local-hub.ts';
+import { HubClient } from '../hub/hub-client.ts';
+import { FolderStore } from '../store/folder-store.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DEFAULT_PROMPT_TEMPLATE, render } from './questions.ts';
 
 let fx: FixturePaths;
@@ -38,7 +45,7 @@ beforeAll(async () => {
 }, 60_000);
 
 async function run(options: Parameters<typeof generateQuestions>[2], hooks: Parameters<typeof generateQuestions>[3] = {}) {
-  const rows: GeneratedChunk[] = [];
+  const rows: GeneratedRow[] = [];
   const summary = await generateQuestions(gen, CHUNKS, options, { ...hooks, onRow: (r) => void rows.push(r) });
   return { rows, summary };
 }
@@ -92,8 +99,9 @@ describe('cancel, resume and sampling', () => {
     const rest = await run(OPTIONS, { done: new Set(first.rows.map((r) => r.chunkId)), deduper: resumeDeduper(first.rows) });
     expect(rest.summary.progress).toMatchObject({ docsSkipped: 1, docsDone: 4, docsTotal: 4 });
     expect([...first.rows, ...rest.rows]).toEqual(whole.rows);
-    // Progress carried rates once tokens came.
+    // Progress carried both rates and an ETA once a chunk was done.
     expect(seen.some((p) => p.tokensPerS !== undefined && p.tokensPerS > 0)).toBe(true);
+    expect(seen.some((p) => p.docsDone === 1 && p.docsPerS! > 0 && p.etaS! > 0 && p.docsTotal === 4)).toBe(true);
   }, 60_000);
 
   it('seeded sampling repeats for a seed and differs across seeds', async () => {
@@ -104,6 +112,48 @@ describe('cancel, resume and sampling', () => {
     expect(b.rows).toEqual(a.rows);
     expect(c.rows.map((r) => r.output)).not.toEqual(a.rows.map((r) => r.output));
     expect(a.rows.map((r) => r.output)).not.toEqual(greedy.rows.map((r) => r.output));
+    // Each chunk's draws are seeded by its id, so a resumed sampling run matches too.
+    const abort = new AbortController();
+    const cut = await run({ ...OPTIONS, seed: 7 }, { signal: abort.signal, progressMs: 0, onProgress: (p) => p.docsDone >= 2 && abort.abort() });
+    expect(cut.rows).toHaveLength(2);
+    const rest = await run({ ...OPTIONS, seed: 7 }, { done: new Set(cut.rows.map((r) => r.chunkId)), deduper: resumeDeduper(cut.rows) });
+    expect([...cut.rows, ...rest.rows]).toEqual(a.rows);
+  }, 60_000);
+});
+
+describe('sources', () => {
+  it('loads from the Hub into a store (as the page does into IndexedDB), then from that store offline', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tabtune-gen-store-'));
+    const hub = await startLocalHub({ models: { 'tabtune-fixtures/tiny-decoder': fx.tinyDecoder } });
+    try {
+      const store = new FolderStore(dir);
+      const loaded: number[] = [];
+      const online = await hubFileSource({ client: new HubClient({ hubUrl: hub.url }), store, repo: 'tabtune-fixtures/tiny-decoder', onProgress: (p) => void loaded.push(p.loaded) });
+      expect(online.commit).toMatch(/^[0-9a-f]{40}$/);
+      const a = await loadGenerator(online, { backend: 'node' });
+      // Only the files a load needs are fetched: the q8 model, not model.onnx.
+      const stored = (await store.keys()).map((k) => k.replace(/^.*@main\//, '')).sort();
+      expect(stored).toEqual(['config.json', 'generation_config.json', 'onnx/model_quantized.onnx', 'tokenizer.json', 'tokenizer_config.json']);
+      expect(Math.max(...loaded)).toBeGreaterThan(0);
+      await hub.close();
+      const offline = await hubFileSource({ client: new HubClient({ hubUrl: hub.url }), store, repo: 'tabtune-fixtures/tiny-decoder' });
+      expect(offline.commit).toBeNull();
+      const b = await loadGenerator(offline, { backend: 'node' });
+      const outputs = [];
+      for (const g of [a, b, gen]) {
+        const r: GeneratedRow[] = [];
+        await generateQuestions(g, CHUNKS.slice(0, 2), OPTIONS, { onRow: (x) => void r.push(x) });
+        outputs.push(r);
+      }
+      expect(outputs[0]).toHaveLength(2);
+      expect(outputs[1]).toEqual(outputs[0]);
+      expect(outputs[2]).toEqual(outputs[0]);
+      await a.dispose();
+      await b.dispose();
+    } finally {
+      await hub.close().catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 });
 

@@ -25,6 +25,7 @@ import {
   type Tensor,
 } from '@huggingface/transformers';
 import { ProgressTracker } from '../progress/progress.ts';
+import { undoCdnWasmPaths } from '../runtime/index.ts';
 import type { Chunk } from './chunk.ts';
 import { checkConfigFileSize, checkExternalData, checkGenerationLength, decoderShape, type DecoderShape, promptFormat } from './generator-config.ts';
 import { parseQuestions, QuestionDeduper, questionsFor, render } from './questions.ts';
@@ -229,6 +230,9 @@ async function readTokenizerConfig(source: ModelFileSource): Promise<unknown> {
 
 /** Checks the config, picks the dtype, then loads tokenizer and model from `source`. */
 export async function loadGenerator(source: ModelFileSource, opts: LoadGeneratorOptions): Promise<TextGenerator> {
+  // In the page, onnxruntime-web's files come from the app, not from transformers.js' CDN default.
+  if (opts.backend !== 'node') undoCdnWasmPaths(env.backends.onnx as { wasm: { wasmPaths?: unknown } });
+
   const paths = await source.list();
   const configBytes = await source.read('config.json');
   if (!configBytes) throw new GenerationModelError(`${source.label} has no config.json.`);
@@ -356,10 +360,12 @@ export async function complete(
   if (gen.shape) checkGenerationLength(gen.shape, promptIds.length, o.maxNewTokens, gen.label);
   const sample = o.seed !== undefined;
   if (sample) random.seed(o.seed);
+  let prompted = false;
   const streamer: TokenCounter = {
-    put: (ids) => {
+    put: () => {
       // The first put is the prompt; each later one holds one new token per row.
-      if (ids[0]?.length === 1) o.onToken?.();
+      if (prompted) o.onToken?.();
+      prompted = true;
     },
     end: () => undefined,
   };
@@ -383,7 +389,7 @@ export async function complete(
 export type GenChunk = Pick<Chunk, 'chunkId' | 'documentId' | 'text'>;
 
 /** One finished chunk: what is stored (IndexedDB, the CLI's progress file) and resumed from. */
-export interface GeneratedChunk {
+export interface GeneratedRow {
   chunkId: string;
   documentId: string;
   /** The kept questions: parsed, deduped against the whole set so far, at most `n` (questions.ts' questionsFor). */
@@ -421,7 +427,7 @@ export interface GenerateOptions extends DecodeOptions {
 
 export interface GenerateHooks {
   /** Called once per finished chunk, in order, before the next one starts. */
-  onRow?(row: GeneratedChunk): void | Promise<void>;
+  onRow?(row: GeneratedRow): void | Promise<void>;
   /** Called after every chunk and at most every `progressMs` while tokens come. */
   onProgress?(p: GenerationProgress): void;
   progressMs?: number;
@@ -437,7 +443,7 @@ export interface GenerateHooks {
 }
 
 /** A deduper that has seen the questions of rows an earlier run stored (all of them kept there). */
-export function resumeDeduper(rows: Iterable<Pick<GeneratedChunk, 'chunkId' | 'documentId' | 'questions'>>): QuestionDeduper {
+export function resumeDeduper(rows: Iterable<Pick<GeneratedRow, 'chunkId' | 'documentId' | 'questions'>>): QuestionDeduper {
   const d = new QuestionDeduper();
   for (const r of rows) for (const question of r.questions) d.add({ question, chunkId: r.chunkId, documentId: r.documentId });
   return d;
@@ -522,7 +528,7 @@ export async function generateQuestions(
     if (c.aborted) break;
     const droppedBefore = deduper.dropped.length;
     const kept = questionsFor(c.text, chunk, options.perDoc, deduper);
-    const row: GeneratedChunk = {
+    const row: GeneratedRow = {
       chunkId: chunk.chunkId,
       documentId: chunk.documentId,
       questions: kept.map((q) => q.question),

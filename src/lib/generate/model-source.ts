@@ -1,7 +1,8 @@
 // ModelFileSources that run anywhere (Node, page, worker): a generation model's files from the
 // Hub through our own Hub code (listed once, each file downloaded into a Store — the CLI's folder
-// cache or the page's IndexedDB — resumable and hash-checked, with byte progress), or from files
-// already in memory. A local folder is Node-only: generator-node.ts.
+// cache or the page's IndexedDB — resumable and hash-checked, with byte progress), from what a
+// Store already holds (offline), or from files in memory. A local folder is Node-only:
+// generator-node.ts.
 // Not the loader (generator.ts) and not a cache policy: what the store keeps is the caller's choice.
 
 import { downloadToStore, type ExpectedFile } from '../hub/download.ts';
@@ -22,11 +23,22 @@ export interface HubFileSourceOptions {
 
 const expectedOf = (f: HubFile): ExpectedFile => ({ size: f.size, sha256: f.sha256, gitSha1: f.sha256 ? undefined : f.gitSha1 });
 
-/** A Hub model repo as a file source; files are fetched on first read and kept in `store`. */
-export async function hubFileSource(o: HubFileSourceOptions): Promise<ModelFileSource & { commit: string }> {
+/**
+ * A Hub model repo as a file source; files are fetched on first read and kept in `store`. When the
+ * Hub cannot be reached, the files an earlier run stored are used as they are (commit null).
+ */
+export async function hubFileSource(o: HubFileSourceOptions): Promise<ModelFileSource & { commit: string | null }> {
   const revision = o.revision ?? 'main';
   const label = `${o.repo}@${revision}`;
-  const listing = await o.client.listFiles('model', o.repo, revision);
+  let listing;
+  try {
+    listing = await o.client.listFiles('model', o.repo, revision);
+  } catch (e) {
+    if (!(e instanceof HubError && e.offline)) throw e;
+    const cached = storeFileSource(o.store, o.client.hubUrl, o.repo, revision);
+    if (!(await cached.list()).includes('config.json')) throw new HubError('Network', `${e.message} ${label} is not in the cache either.`, null, e);
+    return { ...cached, commit: null };
+  }
   const byPath = new Map(listing.files.map((f) => [f.path, f]));
   const meter = new ProgressMeter(o.onProgress, 0, null);
   return {
@@ -51,6 +63,16 @@ export async function hubFileSource(o: HubFileSourceOptions): Promise<ModelFileS
       });
       return r.bytes;
     },
+  };
+}
+
+/** The files of a Hub repo that are already in `store` (no network): what the page loads offline. */
+export function storeFileSource(store: Store, hubUrl: string, repo: string, revision = 'main'): ModelFileSource {
+  const prefix = modelKey(hubUrl, repo, revision);
+  return {
+    label: `${repo}@${revision}`,
+    list: async () => (await store.keys(prefix)).map((k) => k.slice(prefix.length)),
+    read: async (path) => (await store.get(prefix + path)) ?? null,
   };
 }
 

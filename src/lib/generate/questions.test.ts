@@ -9,7 +9,7 @@ import {
   questionsFor,
   render,
   templateProblem,
-} from './questions';
+} from './questions.ts';
 
 describe('render', () => {
   it('fills {document} and {n} into the default template', () => {
@@ -49,6 +49,10 @@ describe('parseQuestions', () => {
   it('reads plain lines, drops empty lines, lead-ins ending with a colon and headings; CRLF too', () => {
     const out = 'Here are 3 search questions:\r\n\r\n## Questions\r\n  what is a cat  \r\n\r\nwhere do   cats sleep?\r\n-\r\n1. \r\n""';
     expect(parseQuestions(out)).toEqual(['what is a cat', 'where do cats sleep?']);
+  });
+
+  it('turns control characters into spaces and drops a line of nothing else', () => {
+    expect(parseQuestions('What\u0000is a\u001b[0m cat?\n\u0007\u0000\n\tWhy?\u007f')).toEqual(['What is a [0m cat?', 'Why?']);
   });
 
   it('keeps a number that is part of the question', () => {
