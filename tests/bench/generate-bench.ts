@@ -204,17 +204,19 @@ async function main(): Promise<void> {
 
 function printTable(rows: Row[], o: { nDocs: number; maxNewTokens: number; docChars: number }): void {
   const f = (n: number, d = 0) => n.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
+  /** MiB, with two decimals for the tiny model's sub-MiB files. */
+  const mib = (b: number) => f(b / MB, b < 10 * MB ? 2 : 0);
   const first = rows.find((r) => r.result)?.result;
   console.log(`\nGeneration on WASM in headless Chromium — ${o.nDocs} timed documents (+1 warm-up) of ${o.docChars} characters, ${o.maxNewTokens} new tokens each, greedy; ${first ? `${first.threads} WASM threads${first.isolated ? '' : ' (NOT cross-origin isolated)'}` : ''}`);
   console.log('| model | dtype | file MiB | load s | prompt tokens | new tokens | tokens/s | documents/s | s/document | peak PSS MiB [RSS] | load avg |');
   console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
     if (!r.result) {
-      console.log(`| ${r.model} | ${r.dtype} | ${f(r.fileBytes / MB)} | failed: ${r.error} ||||||| ${r.loadavg1m.toFixed(1)} |`);
+      console.log(`| ${r.model} | ${r.dtype} | ${mib(r.fileBytes)} | failed: ${r.error} ||||||| ${r.loadavg1m.toFixed(1)} |`);
       continue;
     }
     const t = totals(r.result);
-    console.log(`| ${r.model} | ${r.dtype} | ${f(r.fileBytes / MB)} | ${f(r.result.loadS, 1)} | ${f(t.promptTokens)} | ${f(t.newPerDoc)} | ${f(t.tokensPerS, 1)} | ${f(t.docsPerS, 3)} | ${f(1 / t.docsPerS, 1)} | ${f(r.peakPss / MB)} [${f(r.peakRss / MB)}] | ${r.loadavg1m.toFixed(1)} |`);
+    console.log(`| ${r.model} | ${r.dtype} | ${mib(r.fileBytes)} | ${f(r.result.loadS, 1)} | ${f(t.promptTokens)} | ${f(t.newPerDoc)} | ${f(t.tokensPerS, 1)} | ${f(t.docsPerS, 3)} | ${f(1 / t.docsPerS, 1)} | ${f(r.peakPss / MB)} [${f(r.peakRss / MB)}] | ${r.loadavg1m.toFixed(1)} |`);
   }
   const ratioRows = [...new Set(rows.map((r) => r.model))].flatMap((m) => {
     const a = rows.find((r) => r.model === m && r.dtype === 'fp32' && r.result);
