@@ -262,7 +262,8 @@ export interface GenerateProgress {
 
 export type GenerateEvent =
   | { type: 'download'; progress: Progress }
-  | { type: 'start'; jobId: string; total: number; resumedFrom: number; device: 'webgpu' | 'wasm'; dtype: string; why: string }
+  /** `notice`: how the prompt reaches the model when that is not its chat template (say so, not silently). */
+  | { type: 'start'; jobId: string; total: number; resumedFrom: number; device: 'webgpu' | 'wasm'; dtype: string; why: string; notice: string | null }
   | { type: 'progress'; progress: GenerateProgress }
   /** The questions of the documents finished since the last event (the page shows the latest). */
   | { type: 'rows'; rows: { doc: string; questions: string[] }[] };

@@ -100,7 +100,7 @@ async function generate(req: GenerateJobRequest, onEvent?: (e: GenerateEvent) =>
     const generator = await loadGenerator(files, { backend: device });
     try {
       const w = await open();
-      onEvent?.({ type: 'start', jobId: id, total: chunks.length, resumedFrom: done.size, device, dtype: generator.dtype, why });
+      onEvent?.({ type: 'start', jobId: id, total: chunks.length, resumedFrom: done.size, device, dtype: generator.dtype, why, notice: generator.promptNotice ?? null });
       let pending: { doc: string; questions: string[] }[] = [];
       let last = 0;
       const result = await generateQuestions(generator, chunks, {

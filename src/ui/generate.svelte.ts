@@ -26,13 +26,15 @@ export interface GenerationView {
   resumedFrom: number;
   device: string | null;
   why: string | null;
+  /** How the prompt reaches the model when not through its chat template. */
+  notice: string | null;
   /** The questions of the last documents finished (newest last). */
   latest: { doc: string; questions: string[] }[];
   summary: GenerateSummary | null;
   error: string | null;
 }
 
-const IDLE: GenerationView = { status: 'idle', jobId: null, download: null, progress: null, resumedFrom: 0, device: null, why: null, latest: [], summary: null, error: null };
+const IDLE: GenerationView = { status: 'idle', jobId: null, download: null, progress: null, resumedFrom: 0, device: null, why: null, notice: null, latest: [], summary: null, error: null };
 const LATEST = 6;
 
 
@@ -173,7 +175,7 @@ export class GenerateState {
         this.#generation = { ...g, download: e.progress };
         break;
       case 'start':
-        this.#generation = { ...g, status: g.status === 'cancelling' ? g.status : 'running', jobId: e.jobId, resumedFrom: e.resumedFrom, device: `${e.device} (${e.dtype})`, why: e.why, progress: { done: e.resumedFrom, total: e.total, questions: 0, docsPerSecond: 0, tokensPerSecond: 0, etaSeconds: null } };
+        this.#generation = { ...g, status: g.status === 'cancelling' ? g.status : 'running', jobId: e.jobId, resumedFrom: e.resumedFrom, device: `${e.device} (${e.dtype})`, why: e.why, notice: e.notice, progress: { done: e.resumedFrom, total: e.total, questions: 0, docsPerSecond: 0, tokensPerSecond: 0, etaSeconds: null } };
         break;
       case 'progress':
         this.#generation = { ...g, progress: e.progress };
