@@ -83,7 +83,8 @@ export type RunEvent =
   | { type: 'checkpoint'; step: number; bytes: number }
   | { type: 'warning'; message: string }
   | { type: 'eval-progress'; which: EvalWhich; progress: EvalProgress }
-  | { type: 'eval'; which: EvalWhich; epoch: number | null; step: number; result: RunEvaluation; seconds?: number }
+  /** `replayed`: an evaluation from before a resume, told again (not computed again). */
+  | { type: 'eval'; which: EvalWhich; epoch: number | null; step: number; result: RunEvaluation; seconds?: number; replayed?: true }
   /** After each evaluation during training: how often it runs, its measured cost, and the best so far. */
   | { type: 'eval-cost'; cost: EvalCostRecord; best: NonNullable<RunRecord['best']> | null };
 
@@ -414,7 +415,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
     } else if (record.before) emit({ type: 'eval', which: 'before', epoch: null, step: 0, result: record.before });
     // A resumed run's evaluations during training up to its checkpoint, again: the page's nDCG chart
     // (and the CLI's log) start from the whole history, not from the next evaluation.
-    for (const e of record.evals) emit({ type: 'eval', which: e.at ?? 'epoch', epoch: e.epoch, step: e.step, result: e.result, seconds: e.seconds });
+    for (const e of record.evals) emit({ type: 'eval', which: e.at ?? 'epoch', epoch: e.epoch, step: e.step, result: e.result, seconds: e.seconds, replayed: true });
 
     emit({ type: 'phase', phase: 'train' });
     const everyEpoch = config.eval.everyEpoch && irSet !== null;
