@@ -374,7 +374,7 @@ export async function generateCommand(argv: string[], io: CliIo, run: GenerateRu
   const outRows: SetRow[] = pairs.map((p) => ({ anchor: p.question, positive: textOf.get(p.chunkId)!, id: p.chunkId, document_id: p.documentId }));
   // The set's card beside it: what made it, which `tabtune train --data FILE` records for the model card.
   const record: GenerationRecord = {
-    source: publicName(docs.source),
+    source: docs.source, // a file's name, or a Hub data set with its config and split
     generator: { model: publicName(source.label), decoding: settings.decoding, maxNewTokens, questionsPerDoc: perDoc, prompt: template },
     chunking: { model: embedder ? publicName(embedder.name) : 'none', budget },
     filter: embedder ? { model: publicName(embedder.name), topK } : null,

@@ -53,6 +53,11 @@ describe('the card of a model trained on a generated set', () => {
     expect(metadata(text)).not.toContain('datasets:');
   });
 
+  it('links documents from a Hub data set, naming its config and split', () => {
+    const text = card({ record: { ...record, source: 'org/corpus (default/train)' }, repo: null });
+    expect(intro(text)).toContain(' documents from [org/corpus](https://huggingface.co/datasets/org/corpus) (default/train), kept ');
+  });
+
   it('a run without a generated set keeps the data set line it had', () => {
     expect(intro(card(null, 'org/qa'))).toContain(' on [org/qa](https://huggingface.co/datasets/org/qa) with ');
     expect(card(undefined, 'org/qa')).not.toContain('- Data:');

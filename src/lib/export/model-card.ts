@@ -84,10 +84,10 @@ const MAX_CARD_NAME = 200;
  * HTML in it renders. Local paths by file name (public-names.ts).
  */
 function nameWords(raw: string, kind: 'model' | 'dataset' = 'model'): string {
-  const name = publicName(raw.slice(0, 1000));
-  const m = /^([^@]+)(@[\w.-]{1,100})?$/.exec(name);
-  if (m && isHubId(m[1]) && name.length <= MAX_CARD_NAME) return `[${name}](https://huggingface.co/${kind === 'dataset' ? 'datasets/' : ''}${m[1]})`;
-  let text = name.replace(/\s+/g, ' ').trim();
+  // A Hub id, its @revision, and (a Hub data set's documents) its " (config/split)".
+  const m = /^([^@ ]+)(@[\w.-]{1,100})?( \([\w./-]{1,100}\))?$/.exec(raw);
+  if (m && isHubId(m[1]) && raw.length <= MAX_CARD_NAME) return `[${m[1]}${m[2] ?? ''}](https://huggingface.co/${kind === 'dataset' ? 'datasets/' : ''}${m[1]})${m[3] ?? ''}`;
+  let text = publicName(raw.slice(0, 1000)).replace(/\s+/g, ' ').trim();
   if (text.length > MAX_CARD_NAME) text = `${text.slice(0, MAX_CARD_NAME - 1)}…`;
   const ticks = '`'.repeat(Math.max(1, ...[...text.matchAll(/`+/g)].map((t) => t[0].length + 1)));
   const pad = text.startsWith('`') || text.endsWith('`') ? ' ' : '';
