@@ -19,7 +19,7 @@ import { runPrompts } from '../src/lib/run/run.ts';
 import { parseRunConfig } from '../src/lib/train/run-config.ts';
 import type { DocumentsRequest, DocumentsSummary, ExportProgress, FilterReport, FilterRequest, GenerateRequest, GeneratedFile, GenerationJobInfo, PushDatasetRequest, PushSummary } from './api.ts';
 import type { EngineState } from './engine-state.ts';
-import { GENERATED_PREFIX, type GenerationOptions, jobId as makeJobId, jobKey, listJobs, prepareJob, readDocuments, readJob, readRows } from './generated-rows.ts';
+import { GENERATED_PREFIX, type GenerationOptions, jobId as makeJobId, jobKey, listJobs, prepareJob, PUSHED_FILE, readDocuments, readJob, readRows, SET_FILE } from './generated-rows.ts';
 import { summarize } from './loaders.ts';
 import { runtimeFor } from './train-session.ts';
 
@@ -105,8 +105,6 @@ export async function generationJobs(state: EngineState): Promise<GenerationJobI
 }
 
 const DROPPED_EXAMPLES = 8;
-/** The filtered set's record (generator, prompt, filter, counts) beside its splits. */
-const SET_FILE = 'set.json';
 
 /** The decoding in the card's words. */
 function decodingWords(s: GenerationOptions['sampling']): string {
@@ -155,9 +153,11 @@ export async function filterGenerated(state: EngineState, req: FilterRequest, on
     else await state.store.del(jobKey(req.jobId, `${split}.jsonl`));
   }
   await state.store.set(jobKey(req.jobId, SET_FILE), new TextEncoder().encode(JSON.stringify(set.record)));
+  // A push of the set filtered before is not this set.
+  await state.store.del(jobKey(req.jobId, PUSHED_FILE));
   const id = `${GENERATED_PREFIX}${req.jobId}`;
   const splits = generatedTables(set);
-  const dataset = summarize(state, id, splits, 'file', false);
+  const dataset = summarize(state, id, splits, 'file', false, undefined, { record: set.record, repo: null });
   return {
     dataset,
     kept: result.kept.length,
@@ -194,5 +194,8 @@ export async function pushGenerated(state: EngineState, req: PushDatasetRequest,
     onProgress: (p) => onProgress?.({ phase: p.phase === 'done' ? 'done' : 'uploading', path: p.path ?? null, done: p.doneBytes, total: p.totalBytes, pushPhase: p.phase }),
   });
   files = set.test.length ? 3 : 2;
+  // A model trained on this set from now on names its Hub repo (loaders.ts generatedOrigin).
+  await state.store.set(jobKey(req.jobId, PUSHED_FILE), new TextEncoder().encode(JSON.stringify({ repo: req.repo })));
+  if (state.data?.source === `${GENERATED_PREFIX}${req.jobId}` && state.data.generated) state.data.generated = { ...state.data.generated, repo: req.repo };
   return { repoUrl: r.repoUrl, commitUrl: r.commitUrl, created: r.created, user: r.user, files };
 }

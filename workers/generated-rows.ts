@@ -13,6 +13,10 @@ import type { GenerateSampling } from './api.ts';
 export const GENERATED_PREFIX = 'generated:';
 export const JOB_FILE = 'job.json';
 export const DOCUMENTS_FILE = 'documents.jsonl';
+/** The filtered set's record (generator, prompt, filter, counts) beside its splits. */
+export const SET_FILE = 'set.json';
+/** The Hub dataset repo the filtered set was pushed to ({repo}); removed when the filter runs again. */
+export const PUSHED_FILE = 'pushed.json';
 const ROWS_DIR = 'rows/';
 /** The most a job's record may hold when read back (it is our own file, but storage can be edited). */
 const MAX_JOB_BYTES = 1 << 20;

@@ -288,7 +288,7 @@ export async function trainCommand(argv: string[], io: CliIo, hooks: TrainHooks 
       store: new PlainFolderStore(out), runtime, config, runId: basename(resolve(out)), resume: args.resume, checkpointEvery: args.checkpointEvery,
       // The process ends with the run: its weights may be trained in place (one copy fewer).
       model: { name: source.name, model, tokenizer, files: source.files, identity, trainInPlace: true },
-      data: { source: dataSource.name, train: data.train, test: data.test },
+      data: { source: dataSource.name, train: data.train, test: data.test, generated: dataSource.generated },
       signal: controller.signal, onEvent,
       memory: { deviceMemoryBytes: totalmem() },
     });

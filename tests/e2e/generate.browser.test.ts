@@ -6,12 +6,14 @@
 // and finished; the consistency filter (kept + dropped = generated; dropped examples shown); the
 // kept pairs as step 2's data set (test split cut here), trained and evaluated; the set downloaded
 // as JSONL and pushed to the local Hub as a data set repo with its card, then loaded back from
-// the Hub as any data set (and its column read as documents); the preset on a finished job and the
+// the Hub as any data set (and its column read as documents); the model trained on it exported
+// with a card that names the generator, the documents, the filter and the pushed repo; the preset on a finished job and the
 // set in the Storage panel; the panel filled in passes axe and fits 390 px. Runs in Firefox too
 // (the `firefox` project).
 
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { strFromU8, unzipSync } from 'fflate';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StaticServer } from '../../scripts/serve.js';
 import { DEFAULT_MODEL_ID } from '../../src/lib/config.ts';
@@ -152,6 +154,13 @@ describe(`documents only → questions → fine-tune (${engine})`, () => {
     expect(lines.length).toBe(kept);
     expect(Object.keys(lines[0])).toEqual(expect.arrayContaining(['anchor', 'positive']));
 
+    // Pushed to the Hub as a data set with its card (loaded back from there below).
+    await page.fill('generated-push-repo', PUSHED);
+    await page.fill('generated-push-token', TOKEN);
+    await page.click('generated-push');
+    await page.waitFor('generated-push-done', { timeout: 60_000 });
+    expect(await page.text('generated-push-done')).toContain(`datasets/${PUSHED}`);
+
     // Train and evaluate on it, as on a loaded file.
     await page.fill('cfg-epochs', '1');
     await page.fill('cfg-batch', '4');
@@ -161,12 +170,21 @@ describe(`documents only → questions → fine-tune (${engine})`, () => {
     const [before, after] = (await page.texts('[data-testid=eval-table] tbody tr:first-child td')).slice(1, 3).map(Number);
     for (const v of [before, after]) expect(v).toBeGreaterThanOrEqual(0), expect(v).toBeLessThanOrEqual(1);
 
-    // Pushed to the Hub as a data set with its card, then loaded back from there.
-    await page.fill('generated-push-repo', PUSHED);
-    await page.fill('generated-push-token', TOKEN);
-    await page.click('generated-push');
-    await page.waitFor('generated-push-done', { timeout: 60_000 });
-    expect(await page.text('generated-push-done')).toContain(`datasets/${PUSHED}`);
+    // The trained model's card names the set from its record: generator, documents, filter, pushed repo.
+    const item = (t: string) => `[data-testid=model-item] [data-testid=${t}]`;
+    await page.click(item('model-export'));
+    await page.check(item('export-int8'), false);
+    await page.check(item('export-onnx'), false);
+    const zip = await page.download(item('export-zip'), 60_000);
+    const card = strFromU8(unzipSync(new Uint8Array(zip.bytes))['README.md']);
+    expect(card).toContain(` on ${kept} (question, passage) pairs that [${DECODER_ID}@main](https://huggingface.co/${DECODER_ID}) wrote for `);
+    expect(card).toContain(
+      ` chunks of 16 documents from \`docs.txt\`, ` +
+        `kept by the consistency filter (the passage in the question's top 8 by [${DEFAULT_MODEL_ID}@main](https://huggingface.co/${DEFAULT_MODEL_ID}); ${dropped} dropped), ` +
+        `published as [${PUSHED}](https://huggingface.co/datasets/${PUSHED}) with `,
+    );
+    expect(card).toContain(`datasets:\n- "${PUSHED}"\n`);
+
     await page.fill('data-id', PUSHED);
     await page.click('data-load');
     await page.waitFor('data-loaded', { text: new RegExp(PUSHED), timeout: 60_000 });

@@ -23,6 +23,7 @@ import { defaultEvalDims, type EvalProgress, evaluateModel } from '../eval/evalu
 import { evaluateTriplets, type Triplet } from '../eval/triplet-eval.ts';
 import { buildIrSet, type IrSet } from '../eval/ir-set.ts';
 import { beforeAfterRows } from '../eval/report.ts';
+import type { GeneratedOrigin } from '../generate/generated-set.ts';
 import { modelCard } from '../export/model-card.ts';
 import { publicConfig, publicName } from '../export/public-names.ts';
 import { exportSentenceTransformers } from '../export/st-folder.ts';
@@ -68,6 +69,8 @@ export interface RunData {
   source: string;
   train: readonly Example[];
   test: readonly Example[];
+  /** What made it, when it is a generated set (docs/generate.md#the-trained-models-card). */
+  generated?: GeneratedOrigin | null;
 }
 
 /** before/after training; epoch: at an epoch's end (eval.everyEpoch); updates: every N updates (eval.everyUpdates). */
@@ -256,7 +259,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
   const record: RunRecord = {
     format: RUN_RECORD_FORMAT, version: 1, runId: o.runId,
     name: o.name ?? previous?.name ?? `${publicName(model.name)} · ${publicName(data.source)}`,
-    status: 'running', config, baseModel: model.name, dataSource: data.source, provenance,
+    status: 'running', config, baseModel: model.name, dataSource: data.source, generated: data.generated ?? null, provenance,
     step: 0, maxSteps: trainer.plan.maxSteps, checkpointStep: null, path: null,
     before: previous?.before ?? null, after: null,
     // Evaluations after the checkpoint are repeated by the resumed run.
