@@ -102,7 +102,8 @@ function generatedWords(g: GeneratedOrigin): string {
     ? `, kept by the consistency filter (the passage in the question's top ${r.filter.topK} by ${nameWords(r.filter.model)}; ${c.filtered} dropped)`
     : ' (no consistency filter)';
   const repo = g.repo ? `, published as ${nameWords(g.repo, 'dataset')}` : '';
-  return `${c.train + c.test} (question, passage) pairs that ${nameWords(r.generator.model)} wrote for ${c.chunks} chunks of ${c.documents} documents from ${nameWords(r.source, 'dataset')}${filter}${repo}`;
+  const n = (k: number, one: string) => `${k} ${one}${k === 1 ? '' : 's'}`;
+  return `${c.train + c.test} (question, passage) pair${c.train + c.test === 1 ? '' : 's'} that ${nameWords(r.generator.model)} wrote for ${n(c.chunks, 'chunk')} of ${n(c.documents, 'document')} from ${nameWords(r.source, 'dataset')}${filter}${repo}`;
 }
 
 /** The generation's settings, for the Training list (the prompt stays in the data set's own card). */
