@@ -1,22 +1,26 @@
 // "I have only documents", end to end in the browser with the fixture models on the local Hub: a
 // .txt of documents (one per line; an empty one, a number column and a BERT as generator each
 // refused with a message) chunked to the tiny BERT's length and previewed; questions
-// generated in the engine worker by the tiny random decoder (WASM: the browser has no WebGPU
+// generated in the generation worker by the tiny random decoder (WASM: the browser has no WebGPU
 // adapter here), cancelled after a few documents, resumed after a reload from what IndexedDB kept
 // and finished; the consistency filter (kept + dropped = generated; dropped examples shown); the
 // kept pairs as step 2's data set (test split cut here), trained and evaluated; the set downloaded
 // as JSONL and pushed to the local Hub as a data set repo with its card, then loaded back from
 // the Hub as any data set (and its column read as documents); the model trained on it exported
 // with a card that names the generator, the documents, the filter and the pushed repo; the preset on a finished job and the
-// set in the Storage panel; the panel filled in passes axe and fits 390 px. Runs in Firefox too
-// (the `firefox` project).
+// set in the Storage panel; the panel filled in passes axe and fits 390 px. The page's greedy
+// questions equal transformers.js' own greedy decoding in Node on the same documents. Runs in
+// Firefox too (the `firefox` project).
 
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { AutoModelForCausalLM, AutoTokenizer, env, type Tensor } from '@huggingface/transformers';
+import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { strFromU8, unzipSync } from 'fflate';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StaticServer } from '../../scripts/serve.js';
 import { DEFAULT_MODEL_ID } from '../../src/lib/config.ts';
+import { DEFAULT_PROMPT_TEMPLATE, QuestionDeduper, questionsFor, render } from '../../src/lib/generate/questions.ts';
 import { buildQaDataset } from '../fixtures/dataset.ts';
 import { ensureFixtures } from '../fixtures/fixtures.ts';
 import { startLocalHub, type LocalHub } from '../hub/local-hub.ts';
@@ -26,6 +30,8 @@ const DECODER_ID = 'tabtune-fixtures/tiny-decoder';
 const TOKEN = 'hf_generated_set_writer';
 const PUSHED = 'tester/generated-questions';
 const DOCUMENTS = 16;
+/** The fixture decoder without its q8 file, so the page runs fp32 (see directGreedyQuestions). */
+let decoderFp32: string;
 let site: StaticServer;
 let hub: LocalHub;
 let session: EngineSession | null = null;
@@ -35,10 +41,14 @@ const shot = (name: string) => join(ARTIFACTS_DIR, engine === 'chromium' ? name 
 beforeAll(async () => {
   const paths = ensureFixtures();
   site = await serveDist(true);
-  hub = await startLocalHub({ models: { [DEFAULT_MODEL_ID]: paths.tinyBge, [DECODER_ID]: paths.tinyDecoder }, tokens: { [TOKEN]: { user: 'tester', write: ['tester'] } } });
+  decoderFp32 = join(await mkdtemp(join(tmpdir(), 'tabtune-decoder-')), 'tiny-decoder');
+  await cp(paths.tinyDecoder, decoderFp32, { recursive: true });
+  await rm(join(decoderFp32, 'onnx/model_quantized.onnx'));
+  hub = await startLocalHub({ models: { [DEFAULT_MODEL_ID]: paths.tinyBge, [DECODER_ID]: decoderFp32 }, tokens: { [TOKEN]: { user: 'tester', write: ['tester'] } } });
   await mkdir(ARTIFACTS_DIR, { recursive: true });
 });
 afterAll(async () => {
+  if (decoderFp32) await rm(dirname(decoderFp32), { recursive: true, force: true });
   await hub?.close();
   await site?.close();
 });
@@ -47,6 +57,32 @@ afterEach(async (ctx) => {
   await session?.close();
   session = null;
 });
+
+/**
+ * transformers.js on its own in Node (onnxruntime-node), greedy, on each document with the default
+ * prompt, read by our parser and dedupe: question → its document. fp32 on both sides: the fixture's
+ * q8 form (int8 weights behind DequantizeLinear) is fused differently by onnxruntime's graph
+ * optimisations (native at level "all" and "disabled" already decode differently), fp32 is not.
+ */
+async function directGreedyQuestions(decoder: string, docs: readonly string[], perDoc: number, maxNewTokens: number): Promise<Map<string, string>> {
+  const saved = { allowLocalModels: env.allowLocalModels, allowRemoteModels: env.allowRemoteModels, localModelPath: env.localModelPath };
+  Object.assign(env, { allowLocalModels: true, allowRemoteModels: false, localModelPath: dirname(decoder) + '/' });
+  const tok = await AutoTokenizer.from_pretrained(basename(decoder));
+  const model = await AutoModelForCausalLM.from_pretrained(basename(decoder), { dtype: 'fp32' });
+  Object.assign(env, saved);
+  const deduper = new QuestionDeduper();
+  const out = new Map<string, string>();
+  for (const [i, doc] of docs.entries()) {
+    const user = render(DEFAULT_PROMPT_TEMPLATE, { document: doc, n: perDoc });
+    const text = tok.apply_chat_template([{ role: 'user', content: user }], { tokenize: false, add_generation_prompt: true }) as string;
+    const inputs = tok(text, { add_special_tokens: false });
+    const ids = ((await model.generate({ ...inputs, do_sample: false, max_new_tokens: maxNewTokens })) as Tensor).data as BigInt64Array;
+    const answer = tok.decode(Array.from(ids, Number).slice(inputs.input_ids.dims[1]), { skip_special_tokens: true });
+    for (const q of questionsFor(answer, { chunkId: `${i}#0`, documentId: String(i) }, perDoc, deduper)) out.set(q.question, doc);
+  }
+  await model.dispose();
+  return out;
+}
 
 describe(`documents only → questions → fine-tune (${engine})`, () => {
   it('generates, cancels, resumes after a reload, filters, trains, evaluates, downloads, pushes and loads the set back', async () => {
@@ -153,6 +189,11 @@ describe(`documents only → questions → fine-tune (${engine})`, () => {
     const lines = file.bytes.toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.length).toBe(kept);
     expect(Object.keys(lines[0])).toEqual(expect.arrayContaining(['anchor', 'positive']));
+    // The page's greedy questions (cancelled, resumed after a reload, filtered) are transformers.js'
+    // own greedy decoding in Node: as many before the filter, and each kept one for its document.
+    const direct = await directGreedyQuestions(decoderFp32, docs, 2, 24);
+    expect(generated).toBe(direct.size);
+    for (const l of lines) expect(direct.get(l.anchor as string), l.anchor as string).toBe(l.positive);
 
     // Pushed to the Hub as a data set with its card (loaded back from there below).
     await page.fill('generated-push-repo', PUSHED);
