@@ -43,6 +43,42 @@ describe('ProgressWatchdog', () => {
     expect(w.boundMs).toBe(STALL_FLOOR_MS);
   });
 
+  it('a GradCache update longer than the floor that reports its mini-batches lives; stuck mid-update, it stalls', () => {
+    // The page bench's bge-base LoRA run on one WASM thread (timed in Node): compiling its three
+    // sessions ~5 s, then 11 mini-batches embedded at ~4.4 s and differentiated at ~8.9 s each: an
+    // update of ~150 s, past the 120 s floor, with no update event in between (engine.svelte.ts
+    // turns the trainer's 'compile' and 'mini-batch' events into these).
+    const c = clock();
+    const training = (done: number) => ({ phase: 'training', done, total: 2, unit: 'updates' });
+    const w = new ProgressWatchdog(training(0), { now: c.now });
+    for (let g = 0; g < 3; g++) {
+      c.advance(2500);
+      w.progress({ phase: 'compiling the training graphs', done: g, total: 3, unit: 'graphs' });
+    }
+    c.advance(100);
+    w.progress(training(0));
+    const gaps = [...Array(11).fill(4400), ...Array(11).fill(8900)];
+    const run = (done: number, n = gaps.length) => {
+      for (const ms of gaps.slice(0, n)) {
+        c.advance(ms);
+        expect(w.check()).toBeNull();
+        w.progress(training(done));
+      }
+    };
+    run(0);
+    run(1);
+    // Stuck after 14 mini-batches of the second: the bound is 20 × the slowest gap (8.9 s).
+    run(1, 14);
+    c.advance(STALL_MULTIPLE * 8900);
+    expect(w.check()).toBeNull();
+    c.advance(1000);
+    expect(w.check()).toBe('training: no progress for 179 s after 1 of 2 updates');
+    // Reporting only whole updates, the same first update (~150 s) would have been called stalled.
+    const quiet = new ProgressWatchdog(training(0), { now: c.now });
+    c.advance(gaps.reduce((a, b) => a + b, 0));
+    expect(quiet.check()).toBe('training: no progress for 146 s after 0 of 2 updates');
+  });
+
   it('takes a smaller floor where the caller asks (the page test)', () => {
     const c = clock();
     const w = new ProgressWatchdog({ phase: 'mining', done: 3, total: null, unit: 'texts' }, { now: c.now, floorMs: 2000 });

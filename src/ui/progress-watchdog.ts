@@ -9,7 +9,12 @@
 // - The floor, 120 s: the first gap of a phase includes building and compiling its onnxruntime
 //   session (seconds on WASM, up to tens of seconds for a WebGPU shader cache on a slow machine),
 //   and progress is reported per batch, so one batch of a large model on one WASM thread can take
-//   tens of seconds; a floor well above that never stops healthy work on a slow machine.
+//   tens of seconds; a floor well above that never stops healthy work on a slow machine. Training
+//   reports below the update for this reason: each session it compiles before the first update,
+//   and each GradCache mini-batch of both passes (an update of bge-base with LoRA on one WASM
+//   thread takes ~150 s, bge-large's several minutes, where one mini-batch takes 4–30 s). The
+//   fused step is one onnxruntime call with nothing to report inside; the page takes it only
+//   where a whole batch's activations fit the budget (on the defaults, not even bge-small's do).
 // - The multiple, 20×: work in one phase is batches of the same size, so one batch 20 times slower
 //   than the slowest before it is not the machine being slow (a busy tab, a background GC pause
 //   and thermal throttling cost a few times, not twenty); it scales the bound for big models whose
