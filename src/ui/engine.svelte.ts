@@ -37,7 +37,7 @@ import type { GuardProgress } from '../lib/eval/nanobeir.ts';
 import type { MineOptions } from '../lib/mine/hard-negatives.ts';
 import type { BestRecord, EvalCostRecord, KeptRecord, RunEvaluation } from '../lib/run/record.ts';
 import type { RunConfig } from '../lib/train/run-config.ts';
-import { ProgressWatchdog, type WatchProgress } from './progress-watchdog.ts';
+import { ProgressWatchdog, stallFloorFor, type WatchProgress } from './progress-watchdog.ts';
 import { guardWorker } from './worker-guard.ts';
 
 export type ProbeState =
@@ -113,7 +113,7 @@ const PHASE_WORDS: Record<RunPhase, string> = {
 const EVAL_WORDS = { before: 'evaluating the base model', epoch: 'evaluating after the epoch', updates: 'evaluating during training', after: 'evaluating the trained model' } as const;
 
 /**
- * The watchdog's floor: STALL_FLOOR_MS, except where a test set a smaller one on the page
+ * The watchdog's floor: stallFloorFor(the model loaded), except where a test set a smaller one on the page
  * (globalThis.__tabtuneStallFloorMs) so that a deliberate stall shows in seconds. Only a script
  * already running in the page can set it, and a smaller floor only stops work sooner.
  */
@@ -619,7 +619,8 @@ export class Engine {
    * stays: writes are atomic, and a run's last checkpoint is where a retry resumes.
    */
   async #watched<T>(start: WatchProgress, retry: () => Promise<void>, call: (watch: (p: WatchProgress) => void) => Promise<T>): Promise<T> {
-    const dog = new ProgressWatchdog(start, { floorMs: stallFloorMs() });
+    const loaded = this.#model.status === 'done' ? this.#model.value.architecture : null;
+    const dog = new ProgressWatchdog(start, { floorMs: stallFloorMs() ?? stallFloorFor(loaded) });
     let timer: ReturnType<typeof setInterval> | undefined;
     const stalled = new Promise<never>((_, reject) => {
       timer = setInterval(() => {

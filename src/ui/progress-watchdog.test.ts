@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ProgressWatchdog, STALL_FLOOR_MS, STALL_MULTIPLE } from './progress-watchdog.ts';
+import { ProgressWatchdog, STALL_FLOOR_MS, STALL_MULTIPLE, stallFloorFor } from './progress-watchdog.ts';
 
 function clock() {
   let t = 1000;
@@ -77,6 +77,22 @@ describe('ProgressWatchdog', () => {
     const quiet = new ProgressWatchdog(training(0), { now: c.now });
     c.advance(gaps.reduce((a, b) => a + b, 0));
     expect(quiet.check()).toBe('training: no progress for 146 s after 0 of 2 updates');
+  });
+
+  it('grows the floor with the model past bge-base: a bge-large batch may take minutes on one WASM thread', () => {
+    const base = { hiddenSize: 768, numLayers: 12, intermediateSize: 3072 };
+    expect(stallFloorFor(null)).toBe(STALL_FLOOR_MS);
+    expect(stallFloorFor(base)).toBe(STALL_FLOOR_MS);
+    expect(stallFloorFor({ hiddenSize: 384, numLayers: 12, intermediateSize: 1536 })).toBe(STALL_FLOOR_MS); // bge-small: never below
+    const large = stallFloorFor({ hiddenSize: 1024, numLayers: 24, intermediateSize: 4096 });
+    expect(large).toBe(426_667); // 24·(4·1024² + 2·1024·4096) ÷ 12·(4·768² + 2·768·3072) = 3.56×
+    // An encode batch of bge-large measured at 154 s passes under its floor, as it would not under 120 s.
+    const c = clock();
+    const w = new ProgressWatchdog({ phase: 'evaluating the base model', done: 0, total: 80, unit: 'texts' }, { now: c.now, floorMs: large });
+    c.advance(154_000);
+    expect(w.check()).toBeNull();
+    c.advance(large - 154_000 + 1);
+    expect(w.check()).toBe('evaluating the base model: no progress for 426 s after 0 of 80 texts');
   });
 
   it('takes a smaller floor where the caller asks (the page test)', () => {
