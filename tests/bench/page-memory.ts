@@ -121,6 +121,7 @@ async function runPage(name: string, site: string, hubUrl: string, steps: number
   };
   const timer = setInterval(sample, 200);
   let live: ReturnType<typeof setInterval> | undefined;
+  let watchPhase: ReturnType<typeof setInterval> | undefined;
   const enter = (name: string) => {
     sample();
     phase = name;
@@ -146,12 +147,19 @@ async function runPage(name: string, site: string, hubUrl: string, steps: number
     run.plan = ((await id('memory-path').textContent().catch(() => '')) ?? '').replace(/\s+/g, ' ').trim();
     enter('idle, model loaded');
     await page.waitForTimeout(3000);
-    enter('train, evaluate, save');
+    enter('run: start');
     await id('train-start').click();
+    // The run's own phases (the Run line: eval-before, train, eval-after, save), each with its peak.
+    let runPhase = '';
+    watchPhase = setInterval(() => void id('train-status').textContent().then((t) => {
+      const p = /test rows\s*·\s*(prepare|eval-before|train|eval-after|save)\b/.exec(t ?? '')?.[1];
+      if (p && p !== runPhase) enter(`run: ${(runPhase = p)}`);
+    }, () => {}), 500);
     // Where the run is, every 30 s (the log of a run that takes many minutes says it moves).
     live = setInterval(() => void page.locator('[data-testid=train-live] .stats, [data-testid=eval-progress]').allTextContents()
       .then((t) => console.log(`  ${shape}: ${((Date.now() - phaseStart) / 1000).toFixed(0)} s: ${t.join(' | ').replace(/\s+/g, ' ').trim()}`), () => {}), 30_000);
     await page.locator('[data-testid=train-live][data-status=done], [data-testid=train-error]').first().waitFor({ timeout: 3_600_000 });
+    clearInterval(watchPhase);
     if (await id('train-error').count()) run.error = (await id('train-error').textContent())?.trim() ?? 'failed';
     enter('done');
     await page.waitForTimeout(2000);
@@ -161,6 +169,7 @@ async function runPage(name: string, site: string, hubUrl: string, steps: number
   } finally {
     clearInterval(timer);
     clearInterval(live);
+    clearInterval(watchPhase);
     await session.close();
   }
   return run;
