@@ -38,11 +38,11 @@ describe('tabtune (child process)', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^Usage: tabtune <command>/);
     const list = r.stdout.split('Commands:\n')[1].split('\n\n')[0].split('\n');
-    expect(list.map((l) => l.trim().split(/\s+/)[0])).toEqual(['embed', 'eval', 'train', 'mine', 'export', 'push', 'script']);
-    expect(r.stdout).toMatch(/^ {2}embed {3}compute sentence embeddings/m);
-    expect(r.stdout).toMatch(/^ {2}train {3}fine-tune a model/m);
+    expect(list.map((l) => l.trim().split(/\s+/)[0])).toEqual(['embed', 'eval', 'train', 'mine', 'generate', 'export', 'push', 'script']);
+    expect(r.stdout).toMatch(/^ {2}embed +compute sentence embeddings/m);
+    expect(r.stdout).toMatch(/^ {2}train +fine-tune a model/m);
     // Each listed command answers its own --help.
-    for (const name of ['eval', 'train', 'mine', 'export', 'push', 'script']) {
+    for (const name of ['eval', 'train', 'mine', 'generate', 'export', 'push', 'script']) {
       const h = await tabtune(name, '--help');
       expect([h.code, h.stdout.split('\n')[0]]).toEqual([0, expect.stringMatching(new RegExp(`^Usage: tabtune ${name} `))]);
     }

@@ -25,6 +25,7 @@ import { BACKENDS, type Backend, type CliIo } from './embed.ts';
 import { UsageError } from './errors.ts';
 import { ProgressBar } from './progress-bar.ts';
 import { PROMPT_FLAG_OPTIONS, PROMPT_FLAGS_HELP, promptsFromFlags, reportPrompts } from './prompt-flags.ts';
+import type { ResolvedPrompts } from '../lib/models/prompts.ts';
 import { cliCache, downloadProgress, loadDataSource, loadModelSource, parseColumnsFlag, reportData, resolveHubFlag } from './sources.ts';
 
 export const EVAL_HELP = `Usage: tabtune eval --model DIR|HUB_ID --data DIR|FILE|HUB_ID [options]
@@ -166,21 +167,13 @@ export async function evalCommand(argv: string[], io: CliIo): Promise<number> {
   }
   const dims = userDims ?? defaultEvalDims(hidden);
   if (!values.data) {
-    const runtime = await createRuntime(backend);
-    const encoder = await BertEncoder.create(runtime, model.model);
-    const scores = new EngineScoreBackend(runtime);
-    try {
-      io.stderr.write(`${encoder.describe()}\n`);
-      reportPrompts(prompts, io.stderr);
+    await withEncoder(backend, model, prompts, io, async (encoder, scores) => {
       const guard = await evalGuard({ model, subsets: guardSubsets!, source: guardSource, dims, scoreFunctions, batchSize, prompts, encoder, scores, hubUrl: ctx.hubUrl, io });
       if (values.out) {
         writeFileSync(values.out, JSON.stringify({ nanobeir: guard }, null, 2) + '\n');
         io.stderr.write(`wrote ${values.out}\n`);
       }
-    } finally {
-      await scores.dispose();
-      await encoder.dispose();
-    }
+    });
     return 0;
   }
   const data = await loadDataSource(values.data, ctx, { mapping, maxTokens: model.tokenizer.maxLength, countTokens: (t) => model.tokenizer.tokenize(t).length + 2 });
@@ -197,12 +190,7 @@ export async function evalCommand(argv: string[], io: CliIo): Promise<number> {
   const how = { id: `documents identified by the ${p.mapping.id} column`, text: 'documents identified by their text', recipe: "the seed's construction (row ids per split)", explicit: 'given' }[set.construction];
   io.stderr.write(`IR set: ${set.queries.size} queries, ${set.corpus.size} documents, ${how}\n`);
 
-  const runtime = await createRuntime(backend);
-  const encoder = await BertEncoder.forInference(runtime, model.model);
-  const scores = new EngineScoreBackend(runtime);
-  try {
-    io.stderr.write(`${encoder.describe()}\n`);
-    reportPrompts(prompts, io.stderr);
+  await withEncoder(backend, model, prompts, io, async (encoder, scores) => {
     const bar = new ProgressBar({ label: 'embed', total: set.queries.size + set.corpus.size, unit: 'texts', stream: io.stderr });
     const result = await evaluateModel({
       encoder,
@@ -244,11 +232,33 @@ export async function evalCommand(argv: string[], io: CliIo): Promise<number> {
       writeFileSync(values.out, JSON.stringify(json, null, 2) + '\n');
       io.stderr.write(`wrote ${values.out}\n`);
     }
+  });
+  return 0;
+}
+
+/**
+ * One set-up for both branches of `eval` (data set and NanoBEIR guard): an inference encoder
+ * (weights in the session, no training graphs) and the score backend on one runtime, described
+ * on stderr, released afterwards however `use` ends.
+ */
+async function withEncoder(
+  backend: Backend,
+  model: Awaited<ReturnType<typeof loadModelSource>>,
+  prompts: ResolvedPrompts,
+  io: CliIo,
+  use: (encoder: BertEncoder, scores: EngineScoreBackend) => Promise<void>,
+): Promise<void> {
+  const runtime = await createRuntime(backend);
+  const encoder = await BertEncoder.forInference(runtime, model.model);
+  const scores = new EngineScoreBackend(runtime);
+  try {
+    io.stderr.write(`${encoder.describe()}\n`);
+    reportPrompts(prompts, io.stderr);
+    await use(encoder, scores);
   } finally {
     await scores.dispose();
     await encoder.dispose();
   }
-  return 0;
 }
 
 /** The guard's table: one line per dim with the mean and each subset's nDCG@10 (the primary score function). */

@@ -47,6 +47,13 @@ const COMMANDS: Record<string, Command> = {
       return { help: m.MINE_HELP, run: m.mineCommand };
     },
   },
+  generate: {
+    summary: 'write (question, document) pairs from documents with a small language model, optionally filtered',
+    load: async () => {
+      const m = await import('./generate.ts');
+      return { help: m.GENERATE_HELP, run: (argv, io) => m.generateCommand(argv, io) };
+    },
+  },
   export: {
     summary: 'package a trained model: the folder with its card, ONNX for transformers.js (fp32, int8), a zip',
     load: async () => {

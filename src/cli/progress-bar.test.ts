@@ -33,6 +33,10 @@ describe('renderProgressLine', () => {
     expect(renderProgressLine(snap({ done: 5, elapsedS: 65 }), 'x')).toBe('x 5 texts  ? texts/s  1m05s elapsed');
   });
 
+  it('puts a detail (a second rate) after the time', () => {
+    expect(renderProgressLine(snap({ done: 5, elapsedS: 65 }), 'x', 80, '40 tokens/s')).toBe('x 5 texts  ? texts/s  1m05s elapsed  40 tokens/s');
+  });
+
   it('shows the average rate and total time when finished', () => {
     const line = renderProgressLine(snap({ done: 10, total: 10, fraction: 1, rate: 3, averageRate: 5, elapsedS: 2, etaS: 0, finished: true }), '', 60);
     expect(line).toMatch(/^\[#+\] 100% 10\/10 texts  5 texts\/s  in 2s$/);

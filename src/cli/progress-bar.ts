@@ -25,8 +25,8 @@ export interface ProgressBarOptions {
 /** Exact below a million (250/1000), abbreviated above (1.25M/2.00M). */
 const countText = (n: number) => (Number.isInteger(n) && Math.abs(n) < 1e6 ? String(n) : formatCount(n));
 
-/** The bar's text for a snapshot, fitted to `columns` (no control characters). */
-export function renderProgressLine(s: ProgressSnapshot, label: string, columns = 80): string {
+/** The bar's text for a snapshot, fitted to `columns` (no control characters); `detail` (a second rate, say) goes after the time. */
+export function renderProgressLine(s: ProgressSnapshot, label: string, columns = 80, detail = ''): string {
   const count = s.total === undefined ? `${countText(s.done)} ${s.unit}` : `${countText(s.done)}/${countText(s.total)} ${s.unit}`;
   const time = s.finished
     ? `in ${formatDuration(s.elapsedS)}`
@@ -35,9 +35,10 @@ export function renderProgressLine(s: ProgressSnapshot, label: string, columns =
       : `ETA ${formatDuration(s.etaS)}`;
   const rate = formatRate(s.finished ? s.averageRate : s.rate, s.unit);
   const prefix = label ? `${label} ` : '';
-  if (s.fraction === undefined) return `${prefix}${count}  ${rate}  ${time}`;
+  const extra = detail ? `  ${detail}` : '';
+  if (s.fraction === undefined) return `${prefix}${count}  ${rate}  ${time}${extra}`;
   const percent = `${Math.floor(s.fraction * 100)}%`.padStart(4);
-  const rest = `${percent} ${count}  ${rate}  ${time}`;
+  const rest = `${percent} ${count}  ${rate}  ${time}${extra}`;
   const barWidth = Math.min(30, columns - 1 - prefix.length - rest.length - 3);
   if (barWidth < 5) return `${prefix}${rest}`;
   const filled = Math.floor(s.fraction * barWidth);
@@ -53,6 +54,7 @@ export class ProgressBar {
   private readonly now: () => number;
   private lastDrawMs = -Infinity;
   private closed = false;
+  private detail = '';
 
   constructor(opts: ProgressBarOptions = {}) {
     this.now = opts.now ?? (() => performance.now());
@@ -74,6 +76,11 @@ export class ProgressBar {
     this.maybeDraw();
   }
 
+  /** Text drawn after the time from the next redraw on (e.g. tokens/s beside documents/s). */
+  setDetail(text: string): void {
+    this.detail = text;
+  }
+
   /** Draws the final state and ends the line. */
   finish(): void {
     if (this.closed) return;
@@ -91,7 +98,7 @@ export class ProgressBar {
 
   private draw(): void {
     this.lastDrawMs = this.now();
-    const line = renderProgressLine(this.tracker.snapshot(), this.label, this.stream.columns ?? 80);
+    const line = renderProgressLine(this.tracker.snapshot(), this.label, this.stream.columns ?? 80, this.detail);
     // \x1b[K clears what a longer previous line left behind.
     this.stream.write(this.tty ? `\r${line}\x1b[K` : `${line}\n`);
   }

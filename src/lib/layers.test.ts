@@ -2,7 +2,9 @@
 // outputs) writes the model through `src/lib/export`, so export must never import run — a reverse
 // import makes the two one tangle again. And nothing under `src/lib` imports the adapters above it
 // (the worker, the page, the CLI). Reads the import statements of the files as text; it does not
-// resolve bare package names or check the other layers' order.
+// resolve bare package names or check the other layers' order. The foundation folders (graph, util,
+// progress, store) import nothing else in src/lib, and only run sits above train, losses, models,
+// eval, data, hub and mine.
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -11,8 +13,13 @@ import { describe, expect, it } from 'vitest';
 const ROOT = resolve(import.meta.dirname, '../..');
 
 /** Folder (from the repository root) → folders its source files must not import. */
+const LIB_FOLDERS = readdirSync(join(ROOT, 'src/lib'), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => `src/lib/${e.name}`);
+/** The foundation: the graph IR, byte/number helpers, progress arithmetic and storage import no other part of src/lib. */
+const LEAVES = ['src/lib/graph', 'src/lib/util', 'src/lib/progress', 'src/lib/store'];
 const RULES: { from: string; notInto: string[] }[] = [
   { from: 'src/lib/export', notInto: ['src/lib/run'] },
+  ...['train', 'losses', 'models', 'eval', 'data', 'hub', 'mine'].map((d) => ({ from: `src/lib/${d}`, notInto: ['src/lib/run'] })),
+  ...LEAVES.map((from) => ({ from, notInto: LIB_FOLDERS.filter((d) => d !== from) })),
   { from: 'src/lib', notInto: ['workers', 'src/ui', 'src/cli'] },
 ];
 

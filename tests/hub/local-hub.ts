@@ -29,11 +29,12 @@
 // Uploads, as @huggingface/hub makes them (`tokens` option; Authorization: Bearer hf_…):
 //   GET  /api/whoami-v2                                  → { type, name, orgs, auth } | 401
 //   POST /api/repos/create {name, organization, type, visibility} → { url, id } | 401 | 403 | 409
-//   POST /api/models/{repo}/preupload/{rev} {files:[{path,size,sample}]} → {files:[{path,uploadMode}]}
-//   POST /{repo}.git/info/lfs/objects/batch (basic transfer only, so the client never uses xet)
+//   POST /api/{models|datasets}/{repo}/preupload/{rev} {files:[{path,size,sample}]} → {files:[{path,uploadMode}]}
+//   POST /[datasets/]{repo}.git/info/lfs/objects/batch (basic transfer only, so the client never uses xet)
 //   PUT  /lfs-upload/{sha256}                            the object's bytes (sha256 checked)
-//   POST /api/models/{repo}/commit/{rev} (NDJSON: header, file {content base64}, lfsFile {oid})
-//        → { commitOid, commitUrl }; the repo then serves the new files like any other.
+//   POST /api/{models|datasets}/{repo}/commit/{rev} (NDJSON: header, file {content base64}, lfsFile {oid})
+//        → { commitOid, commitUrl }; the repo then serves the new files like any other (a data set's
+//        data/{split}-NNNNN-of-NNNNN.parquet shards also under refs/convert/parquet).
 // CORS is open (Access-Control-Allow-Origin: *, the Hub's headers exposed) so browser pages on
 // other origins can use it. Fault injection: cut a body after N bytes (socket destroyed), once per
 // file by default; `offline` answers every upload request by dropping the connection; every
@@ -181,7 +182,11 @@ function loadRepo(kind: 'model' | 'dataset', id: string, dir: string, isLfs: Loc
     const content = readFileSync(abs);
     files.set(path, repoFile(path, content, isLfs(path, content.byteLength), { abs }));
   }
-  const sha = repoSha(kind, id, files);
+  return { kind, id, sha: repoSha(kind, id, files), files, ...parquetView(files), private: false };
+}
+
+/** The refs/convert/parquet view of a data set's files (`{config}/{split}-NNNNN-of-NNNNN.parquet`), as the Hub's conversion lists it. */
+function parquetView(files: Map<string, RepoFile>): Pick<Repo, 'parquet' | 'configs'> {
   const parquet = new Map<string, RepoFile>();
   const found = new Map<string, string[]>();
   for (const f of files.values()) {
@@ -198,7 +203,7 @@ function loadRepo(kind: 'model' | 'dataset', id: string, dir: string, isLfs: Loc
       .sort(([a], [b]) => (a === 'default' ? -1 : b === 'default' ? 1 : a.localeCompare(b)))
       .map(([c, splits]) => [c, splits.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))]),
   );
-  return { kind, id, sha, files, parquet, configs, private: false };
+  return { parquet, configs };
 }
 
 /** train, validation, test first, as the Hub lists them. */
@@ -562,16 +567,18 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     if (seg[0] === 'api' && seg[1] === 'repos' && seg[2] === 'create') {
       const b = json();
       const id = `${b.organization ?? account.user}/${b.name}`;
-      if (b.type && b.type !== 'model') return sendJson(res, entry, 400, { error: 'only model repos here' });
-      if (!mayWrite(account, id)) return sendJson(res, entry, 403, { error: `You don't have the rights to create a model under the namespace "${id.split('/')[0]}"` });
-      if (findRepo('model', id)) return sendJson(res, entry, 409, { error: 'You already created this model repo', url: `${base}/${id}` });
+      const kind: Repo['kind'] = b.type === 'dataset' ? 'dataset' : 'model';
+      if (b.type && b.type !== 'model' && b.type !== 'dataset') return sendJson(res, entry, 400, { error: 'only model and dataset repos here' });
+      if (!mayWrite(account, id)) return sendJson(res, entry, 403, { error: `You don't have the rights to create a ${kind} under the namespace "${id.split('/')[0]}"` });
+      const url = `${base}/${kind === 'dataset' ? 'datasets/' : ''}${id}`;
+      if (findRepo(kind, id)) return sendJson(res, entry, 409, { error: `You already created this ${kind} repo`, url });
       const files = new Map<string, RepoFile>();
-      repos.set(`model:${id}`, { kind: 'model', id, sha: repoSha('model', id, files), files, parquet: new Map(), configs: new Map(), private: b.visibility === 'private' });
-      return sendJson(res, entry, 200, { url: options.createRepoUrl ?? `${base}/${id}`, name: id, id: createHash('sha1').update(id).digest('hex').slice(0, 24) });
+      repos.set(`${kind}:${id}`, { kind, id, sha: repoSha(kind, id, files), files, parquet: new Map(), configs: new Map(), private: b.visibility === 'private' });
+      return sendJson(res, entry, 200, { url: options.createRepoUrl ?? url, name: id, id: createHash('sha1').update(id).digest('hex').slice(0, 24) });
     }
-    if (seg[0] === 'api' && seg[1] === 'models' && seg.length === 6 && (seg[4] === 'preupload' || seg[4] === 'commit')) {
+    if (seg[0] === 'api' && (seg[1] === 'models' || seg[1] === 'datasets') && seg.length === 6 && (seg[4] === 'preupload' || seg[4] === 'commit')) {
       const id = `${seg[2]}/${seg[3]}`;
-      const repo = findRepo('model', id);
+      const repo = findRepo(seg[1] === 'models' ? 'model' : 'dataset', id);
       if (!repo) return notFound(res, entry, 'RepositoryNotFound', 'Repository not found');
       if (!mayWrite(account, id)) return sendJson(res, entry, 403, { error: `You don't have the rights to write to ${id}` });
       if (seg[5] !== 'main') return notFound(res, entry, 'RevisionNotFound', `Invalid rev id: ${seg[5]}`);
@@ -595,13 +602,16 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       }
       repo.files.clear();
       for (const [p, f] of [...next].sort(([a], [b]) => a.localeCompare(b))) repo.files.set(p, f);
-      repo.sha = repoSha('model', id, repo.files);
+      repo.sha = repoSha(repo.kind, id, repo.files);
+      // A pushed data set's Parquet shards are listed under refs/convert/parquet, as the Hub's conversion would.
+      if (repo.kind === 'dataset') Object.assign(repo, parquetView(repo.files));
       for (const f of repo.files.values()) if (f.lfs) byLfsSha.set(f.lfs.sha256, { repo, file: f });
       return sendJson(res, entry, 200, { commitOid: repo.sha, commitUrl: `${base}/${id}/commit/${repo.sha}`, hookOutput: '' });
     }
-    if (seg.length === 6 && seg[1].endsWith('.git') && seg.slice(2).join('/') === 'info/lfs/objects/batch') {
-      const id = `${seg[0]}/${seg[1].slice(0, -4)}`;
-      if (!findRepo('model', id)) return notFound(res, entry, 'RepositoryNotFound', 'Repository not found');
+    const lfsSeg = seg[0] === 'datasets' ? seg.slice(1) : seg;
+    if (lfsSeg.length === 6 && lfsSeg[1].endsWith('.git') && lfsSeg.slice(2).join('/') === 'info/lfs/objects/batch') {
+      const id = `${lfsSeg[0]}/${lfsSeg[1].slice(0, -4)}`;
+      if (!findRepo(seg[0] === 'datasets' ? 'dataset' : 'model', id)) return notFound(res, entry, 'RepositoryNotFound', 'Repository not found');
       if (!mayWrite(account, id)) return sendJson(res, entry, 403, { error: `You don't have the rights to write to ${id}` });
       const objects = (json().objects as { oid: string; size: number }[]).map((o) => ({
         oid: o.oid, size: o.size, ...(lfsObjects.has(o.oid) || byLfsSha.has(o.oid) ? {} : { actions: { upload: { href: `${base}/lfs-upload/${o.oid}` } } }),

@@ -27,6 +27,8 @@ export interface PushOptions {
   hubUrl: string;
   /** `owner/name`. */
   repo: string;
+  /** A model repo (default) or a dataset repo (a generated data set: generate/generated-set.ts). */
+  kind?: 'model' | 'dataset';
   token: string;
   private?: boolean;
   /** Commit to the repo when it exists already (else an existing repo is an error). */
@@ -79,7 +81,7 @@ function explain(e: unknown, o: PushOptions, what: string): PushError {
   if (status === 401) return new PushError(`The Hub refused the token (HTTP 401) while ${what}: check it at ${o.hubUrl}/settings/tokens (it needs the "write" role). Nothing was uploaded.`, 'bad-token', { cause: e });
   if (status === 403) return new PushError(`The token may not write to ${o.repo} (HTTP 403) while ${what}: use a token with write access to "${o.repo.split('/')[0]}", or push to your own namespace. Nothing was uploaded.`, 'no-access', { cause: e });
   if (status === undefined && (e instanceof TypeError || /fetch failed|network|ECONNREFUSED|Failed to fetch/i.test(detail))) {
-    return new PushError(`Could not reach ${o.hubUrl} while ${what} (${detail}). Your model is unchanged here; try again when the network is back.`, 'network', { cause: e });
+    return new PushError(`Could not reach ${o.hubUrl} while ${what} (${detail}). Your ${o.kind === 'dataset' ? 'data set' : 'model'} is unchanged here; try again when the network is back.`, 'network', { cause: e });
   }
   return new PushError(`The Hub answered ${status ?? 'with an error'} while ${what}: ${detail}`, 'hub', { cause: e });
 }
@@ -102,13 +104,14 @@ export async function pushToHub(o: PushOptions): Promise<PushResult> {
 
   report({ phase: 'creating' });
   let created = true;
-  let repoUrl = `${o.hubUrl}/${o.repo}`;
+  const type = o.kind ?? 'model';
+  let repoUrl = `${o.hubUrl}/${type === 'dataset' ? 'datasets/' : ''}${o.repo}`;
   try {
-    repoUrl = (await createRepo({ repo: { type: 'model', name: o.repo }, accessToken: o.token, hubUrl: o.hubUrl, private: o.private ?? false })).repoUrl;
+    repoUrl = (await createRepo({ repo: { type, name: o.repo }, accessToken: o.token, hubUrl: o.hubUrl, private: o.private ?? false })).repoUrl;
   } catch (e) {
     if (statusOf(e) !== 409) throw explain(e, o, `creating ${o.repo}`);
     if (!o.update) {
-      throw new PushError(`${o.repo} exists already on ${o.hubUrl}. Choose another name, or allow updating it (a new commit on its main branch). Nothing was uploaded.`, 'exists', { cause: e });
+      throw new PushError(`${o.kind === 'dataset' ? 'The data set repo ' : ''}${o.repo} exists already on ${o.hubUrl}. Choose another name, or allow updating it (a new commit on its main branch). Nothing was uploaded.`, 'exists', { cause: e });
     }
     created = false;
   }
@@ -117,7 +120,7 @@ export async function pushToHub(o: PushOptions): Promise<PushResult> {
   const finished = new Set<string>();
   try {
     const it = uploadFilesWithProgress({
-      repo: { type: 'model', name: o.repo },
+      repo: { type, name: o.repo },
       accessToken: o.token,
       hubUrl: o.hubUrl,
       files: [...o.files].map(([path, b]) => ({ path, content: b instanceof Blob ? b : new Blob([b as Uint8Array<ArrayBuffer>]) })),

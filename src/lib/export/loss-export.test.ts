@@ -6,7 +6,6 @@
 // the script did not know (a fallthrough to another loss) fails here, and so does a new loss type
 // without a row in the table.
 
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,8 +14,9 @@ import { LOSS_RECORDS, LOSS_TYPES, type LossType } from '../losses/records.ts';
 import { parseRunConfig, type RunConfig } from '../train/run-config.ts';
 import { modelCard } from './model-card.ts';
 import { trainScript } from './python-script.ts';
+import { readTrainScripts } from '../../../tests/reference/read-train-py.ts';
 
-type Py = number | string | null | { name: string } | Py[];
+type Py = number | string | null | Py[];
 
 interface Expected {
   /** Non-default parameters, so a default that leaks in is caught too. */
@@ -48,48 +48,6 @@ const EXPECTED: Record<LossType, Expected> = {
   },
   cosent: { loss: { scale: 7 }, class: 'CoSENTLoss', kwargs: { scale: 7 }, card: 'CoSENTLoss (scale 7)' },
 };
-
-/** Reads each script with `ast`: its upper-case constants and every `loss = losses.X(...)` in main(). */
-const READ_SCRIPTS = `
-import ast, json, py_compile, sys
-
-def value(node, consts):
-    if isinstance(node, ast.Name):
-        return consts[node.id] if node.id in consts else {"name": node.id}
-    if isinstance(node, ast.Attribute):
-        parts = []
-        while isinstance(node, ast.Attribute):
-            parts.insert(0, node.attr)
-            node = node.value
-        return ".".join([node.id] + parts)
-    return ast.literal_eval(node)
-
-out = []
-for path in sys.argv[1:]:
-    py_compile.compile(path, doraise=True)
-    tree = ast.parse(open(path).read())
-    consts = {n.targets[0].id: ast.literal_eval(n.value) for n in tree.body
-              if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name) and n.targets[0].id.isupper()}
-    main = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main")
-    calls = []
-    for n in ast.walk(main):
-        if isinstance(n, ast.Assign) and [t.id for t in n.targets if isinstance(t, ast.Name)] == ["loss"] and isinstance(n.value, ast.Call):
-            c = n.value
-            calls.append({
-                "func": value(c.func, {}),
-                "args": [a.id for a in c.args],
-                "kwargs": {k.arg: value(k.value, consts) for k in c.keywords},
-                "line": n.lineno,
-            })
-    calls.sort(key=lambda c: c.pop("line"))
-    out.append({"consts": consts, "calls": calls})
-print(json.dumps(out))
-`;
-
-interface ReadBack {
-  consts: Record<string, Py>;
-  calls: { func: string; args: string[]; kwargs: Record<string, Py> }[];
-}
 
 const work = mkdtempSync(join(tmpdir(), 'tabtune-loss-export-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -124,12 +82,13 @@ describe('every loss type through the card and train.py', () => {
       writeFileSync(p, trainScript(c.config));
       return p;
     });
-    const read = JSON.parse(execFileSync('/usr/bin/python3', ['-c', READ_SCRIPTS, ...paths], { encoding: 'utf8' })) as ReadBack[];
+    const read = readTrainScripts(paths);
     expect(read).toHaveLength(cases.length);
     cases.forEach((c, i) => {
       const what = `${c.type} (${c.variant})`;
       const want = EXPECTED[c.type];
-      const { consts, calls } = read[i];
+      const { consts, assignments } = read[i];
+      const calls = assignments.filter((a) => a.target === 'loss').map((a) => a.call);
       expect(consts.LOSS, what).toBe(c.type);
       const cls = c.variant === 'gradcache' && want.cached ? want.cached : want.class;
       const kwargs = { ...want.kwargs, ...(cls === want.cached ? { mini_batch_size: 4 } : {}) };

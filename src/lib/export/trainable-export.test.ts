@@ -5,7 +5,6 @@
 // run does neither. The card says the mode and the form (merged: a plain model; adapter: PEFT's
 // folder on its base), and its snippets load what the package holds.
 
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,49 +12,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseRunConfig } from '../train/run-config.ts';
 import { modelCard } from './model-card.ts';
 import { trainScript } from './python-script.ts';
+import { type PyCall, readTrainScripts, type TrainScriptRead } from '../../../tests/reference/read-train-py.ts';
 
-/** The constants, every call in main() as (callee, positional args, keywords), and the constants' values substituted. */
-const READ = `
-import ast, json, py_compile, sys
-
-def dotted(node):
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return dotted(node.value) + "." + node.attr
-    if isinstance(node, ast.Subscript):
-        return dotted(node.value) + "[" + ast.unparse(node.slice) + "]"
-    if isinstance(node, ast.Call):
-        return dotted(node.func) + "()"
-    return ast.dump(node)
-
-out = []
-for path in sys.argv[1:]:
-    py_compile.compile(path, doraise=True)
-    tree = ast.parse(open(path).read())
-    consts = {n.targets[0].id: ast.literal_eval(n.value) for n in tree.body
-              if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name) and n.targets[0].id.isupper()}
-    def value(node):
-        if isinstance(node, ast.Name) and node.id in consts:
-            return consts[node.id]
-        if isinstance(node, ast.Call):
-            return {"call": dotted(node.func), "kwargs": {k.arg: value(k.value) for k in node.keywords}}
-        try:
-            return ast.literal_eval(node)
-        except Exception:
-            return dotted(node)
-    main = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main")
-    calls = []
-    for n in ast.walk(main):
-        if isinstance(n, ast.Call):
-            calls.append({"func": dotted(n.func), "args": [value(a) for a in n.args], "kwargs": {k.arg: value(k.value) for k in n.keywords}})
-    loops = [dotted(n.iter) for n in ast.walk(main) if isinstance(n, ast.For)]
-    out.append({"consts": consts, "calls": calls, "loops": loops})
-print(json.dumps(out))
-`;
-
-interface Call { func: string; args: unknown[]; kwargs: Record<string, unknown> }
-interface ReadBack { consts: Record<string, unknown>; calls: Call[]; loops: string[] }
+type Call = PyCall;
+type ReadBack = TrainScriptRead;
 
 const work = mkdtempSync(join(tmpdir(), 'tabtune-trainable-export-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -74,7 +34,7 @@ describe('train.py reproduces the mode (ast)', () => {
       writeFileSync(p, trainScript(c));
       return p;
     });
-    return JSON.parse(execFileSync('/usr/bin/python3', ['-c', READ, ...paths], { encoding: 'utf8' })) as ReadBack[];
+    return readTrainScripts(paths);
   })();
   const [full, freeze, lora, allLinear] = read;
   const adapterCalls = (r: ReadBack) => r.calls.filter((c) => c.func === 'model.add_adapter');

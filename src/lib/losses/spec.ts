@@ -9,6 +9,7 @@
 import type { Value } from '../graph/graph.ts';
 import { matryoshka, matryoshkaPlan } from './matryoshka.ts';
 import { LOSS_PARAMS, LOSS_RECORDS, LOSS_TYPES, type LossParam, type LossParams, type LossType, isLossType, needsScores } from './records.ts';
+import { FieldError } from '../util/field-error.ts';
 
 export { columnRange, describeColumns, isLossType, LOSS_RECORDS, LOSS_TYPES, type LossParams, type LossType, needsScores } from './records.ts';
 
@@ -18,14 +19,9 @@ export interface LossSpec extends LossParams {
   matryoshka?: { dims: number[]; weights?: number[] };
 }
 
-export class LossSpecError extends Error {
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(`${field}: ${message}`);
-    this.name = 'LossSpecError';
-  }
+/** A loss spec field that fails its checks (docs/losses.md). */
+export class LossSpecError extends FieldError {
+  override name = 'LossSpecError';
 }
 
 const PARAM_KEYS = Object.keys(LOSS_PARAMS) as LossParam[];

@@ -12,6 +12,7 @@
 // and the card take the resolved strings).
 
 import { ModelLoadError } from './bert-config.ts';
+import { FieldError } from '../util/field-error.ts';
 
 /** A model's prompts, as its config_sentence_transformers.json names them. */
 export interface ModelPrompts {
@@ -54,14 +55,8 @@ export const MAX_PROMPT_NAME_CHARS = 128;
 export const MAX_MODEL_PROMPTS = 64;
 
 /** A prompt input that fails its checks; `field` names it (a file's key path or a run config path). */
-export class PromptError extends Error {
-  constructor(
-    readonly field: string,
-    readonly reason: string,
-  ) {
-    super(`${field}: ${reason}`);
-    this.name = 'PromptError';
-  }
+export class PromptError extends FieldError {
+  override name = 'PromptError';
 }
 
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);

@@ -12,6 +12,7 @@
 import { HASH_P } from '../ops/nn.ts';
 import { Rng } from '../util/rng.ts';
 import { type BertConfig, bertParameters } from './bert-config.ts';
+import { FieldError } from '../util/field-error.ts';
 
 export type Trainable =
   | { mode: 'full' }
@@ -52,14 +53,8 @@ const MAX_TARGETS = 64;
 /** The largest rank accepted before the model is known (resolveTrainable checks r against the layers). */
 const MAX_RANK = 4096;
 
-export class TrainableError extends Error {
-  constructor(
-    readonly field: string,
-    readonly reason: string,
-  ) {
-    super(`${field}: ${reason}`);
-    this.name = 'TrainableError';
-  }
+export class TrainableError extends FieldError {
+  override name = 'TrainableError';
 }
 
 type Obj = Record<string, unknown>;

@@ -173,6 +173,9 @@ describe('evaluation during training', () => {
     expect(await part.store.keys(KEPT_PREFIX)).toEqual([keptKey(rec.best!.step)]);
     const resumed = await run({ cfg: config({ best: 'mean' }), store: part.store, resume: true });
     expect(resumed.outcome.status).toBe('done');
+    // The resumed run tells its listener the whole history (the page's chart after a reload), each evaluation once.
+    const told = resumed.events.flatMap((e) => (e.type === 'eval' && e.which !== 'before' && e.which !== 'after' ? [e.step] : []));
+    expect(told).toEqual(rec.evals.map((e) => e.step));
     expect(resumed.outcome.record.best).toEqual(rec.best);
     expect(resumed.outcome.record.kept).toEqual(rec.kept);
     expect(resumed.outcome.record.evals.map((e) => e.result)).toEqual(rec.evals.map((e) => e.result));

@@ -29,7 +29,7 @@ import { exportSentenceTransformers } from '../export/st-folder.ts';
 import { ADAPTER_WEIGHTS_FILE, adaptersFromPeft, isLoraName, peftKey, runExportWeights } from '../export/lora-export.ts';
 import type { BertConfig } from '../models/bert-config.ts';
 import { parameterSet } from '../models/parameter-set.ts';
-import { CONFIG_ST_FILE, exportedPrompts, type ModelPrompts, PromptError, resolvePrompts, textChoices, type TextPrompts } from '../models/prompts.ts';
+import { CONFIG_ST_FILE, exportedPrompts, type ModelPrompts, resolvePrompts, textChoices, type TextPrompts } from '../models/prompts.ts';
 import { loadSentenceModel, modelFilesBytes, withSingleWeightsFile, type SentenceModel } from '../models/sentence-model.ts';
 import { parseSafetensors, safetensorsParts, type TensorToWrite } from '../models/safetensors.ts';
 import { architectureOfType, bareWeightName } from '../models/architectures.ts';
@@ -37,7 +37,7 @@ import type { Runtime } from '../runtime/types.ts';
 import { sizeOfValue, type Store, type StoreValue } from '../store/store.ts';
 import type { TextTokenizer } from '../tokenize/tokenizer.ts';
 import { type Checkpoint, readCheckpoint } from '../train/checkpoint.ts';
-import { parseRunConfig, type RunConfig, RunConfigError } from '../train/run-config.ts';
+import { asRunConfigError, parseRunConfig, type RunConfig, RunConfigError } from '../train/run-config.ts';
 import type { StepsPlan } from '../train/schedule.ts';
 import { type TrainEvent, Trainer, type TrainerOptions, TrainingFault } from '../train/trainer.ts';
 import { dataFingerprint, describeModel, type ModelIdentity, type Provenance, provenanceDifference } from './identity.ts';
@@ -412,6 +412,9 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
       beforeS = (performance.now() - t0) / 1000;
       await save();
     } else if (record.before) emit({ type: 'eval', which: 'before', epoch: null, step: 0, result: record.before });
+    // A resumed run's evaluations during training up to its checkpoint, again: the page's nDCG chart
+    // (and the CLI's log) start from the whole history, not from the next evaluation.
+    for (const e of record.evals) emit({ type: 'eval', which: e.at ?? 'epoch', epoch: e.epoch, step: e.step, result: e.result, seconds: e.seconds });
 
     emit({ type: 'phase', phase: 'train' });
     const everyEpoch = config.eval.everyEpoch && irSet !== null;
@@ -514,13 +517,8 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
 
 /** The run's query and document prompt texts for its model (RunConfigError naming the field when a choice does not fit the model). */
 export function runPrompts(config: RunConfig, model: ModelPrompts, modelId = config.model.id): TextPrompts {
-  try {
-    const { query, document } = resolvePrompts(config.prompts, model, modelId);
-    return { query, document };
-  } catch (e) {
-    if (e instanceof PromptError) throw new RunConfigError(e.field, e.reason);
-    throw e;
-  }
+  const { query, document } = asRunConfigError(() => resolvePrompts(config.prompts, model, modelId));
+  return { query, document };
 }
 
 /**

@@ -23,8 +23,9 @@
 
 import { DEFAULT_DATASET_ID, DEFAULT_MODEL_ID } from '../config.ts';
 import { validateLossSpec, withLossDefaults, type LossSpec } from '../losses/spec.ts';
-import { DEFAULT_PROMPT_CHOICES, parsePromptChoices, PromptError, type PromptChoices } from '../models/prompts.ts';
-import { FULL, parseTrainable, type Trainable, TrainableError } from '../models/trainable.ts';
+import { DEFAULT_PROMPT_CHOICES, parsePromptChoices, type PromptChoices } from '../models/prompts.ts';
+import { FULL, parseTrainable, type Trainable } from '../models/trainable.ts';
+import { FieldError } from '../util/field-error.ts';
 import { SCHEDULER_TYPES, type SchedulerType, type TrainerVariant } from './schedule.ts';
 import type { SamplerKind } from './sampler.ts';
 import type { MomentPrecision } from './optimizer.ts';
@@ -164,13 +165,17 @@ export function defaultRunConfig(): RunConfig {
   };
 }
 
-export class RunConfigError extends Error {
-  constructor(
-    readonly field: string,
-    readonly reason: string,
-  ) {
-    super(`${field}: ${reason}`);
-    this.name = 'RunConfigError';
+export class RunConfigError extends FieldError {
+  override name = 'RunConfigError';
+}
+
+/** Runs one section's own reader (loss, prompts, trainable) and reports its field error as the run config's. */
+export function asRunConfigError<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof FieldError && !(e instanceof RunConfigError)) throw new RunConfigError(e.field, e.reason);
+    throw e;
   }
 }
 
@@ -280,31 +285,10 @@ export function parseRunConfig(json: Json, opts: { hidden?: number } = {}): RunC
     throw new RunConfigError('data.testSplit', `must differ from data.trainSplit ("${data.trainSplit}")`);
   }
 
-  let loss: LossSpec;
-  try {
-    // The type's parameters with its record's defaults (src/lib/losses/records.ts).
-    loss = withLossDefaults(validateLossSpec(get('loss'), { field: 'loss' }));
-  } catch (e) {
-    const err = e as Error & { field?: string };
-    if (err.field) throw new RunConfigError(err.field, err.message.slice(err.field.length + 2));
-    throw e;
-  }
-
-  let prompts: PromptChoices;
-  try {
-    prompts = parsePromptChoices(get('prompts'));
-  } catch (e) {
-    if (e instanceof PromptError) throw new RunConfigError(e.field, e.reason);
-    throw e;
-  }
-
-  let trainable: Trainable;
-  try {
-    trainable = parseTrainable(get('trainable'));
-  } catch (e) {
-    if (e instanceof TrainableError) throw new RunConfigError(e.field, e.reason);
-    throw e;
-  }
+  // The loss type's parameters with its record's defaults (src/lib/losses/records.ts).
+  const loss: LossSpec = asRunConfigError(() => withLossDefaults(validateLossSpec(get('loss'), { field: 'loss' })));
+  const prompts: PromptChoices = asRunConfigError(() => parsePromptChoices(get('prompts')));
+  const trainable: Trainable = asRunConfigError(() => parseTrainable(get('trainable')));
 
   const gc = get('gradCache');
   let gradCache: RunConfig['gradCache'];
