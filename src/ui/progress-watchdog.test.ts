@@ -45,8 +45,8 @@ describe('ProgressWatchdog', () => {
 
   it('a GradCache update longer than the floor that reports its mini-batches lives; stuck mid-update, it stalls', () => {
     // The page bench's bge-base LoRA run on one WASM thread (timed in Node): compiling its three
-    // sessions ~5 s, then 11 mini-batches embedded at ~4.4 s and differentiated at ~8.9 s each: an
-    // update of ~150 s, past the 120 s floor, with no update event in between (engine.svelte.ts
+    // sessions ~5 s, then 12 mini-batches embedded at ~4.4 s and differentiated at ~8.9 s each: an
+    // update of ~160 s, past the 120 s floor, with no update event in between (engine.svelte.ts
     // turns the trainer's 'compile' and 'mini-batch' events into these).
     const c = clock();
     const training = (done: number) => ({ phase: 'training', done, total: 2, unit: 'updates' });
@@ -57,7 +57,7 @@ describe('ProgressWatchdog', () => {
     }
     c.advance(100);
     w.progress(training(0));
-    const gaps = [...Array(11).fill(4400), ...Array(11).fill(8900)];
+    const gaps = [...Array(12).fill(4400), ...Array(12).fill(8900)];
     const run = (done: number, n = gaps.length) => {
       for (const ms of gaps.slice(0, n)) {
         c.advance(ms);
@@ -73,10 +73,10 @@ describe('ProgressWatchdog', () => {
     expect(w.check()).toBeNull();
     c.advance(1000);
     expect(w.check()).toBe('training: no progress for 179 s after 1 of 2 updates');
-    // Reporting only whole updates, the same first update (~150 s) would have been called stalled.
+    // Reporting only whole updates, the same first update (~160 s) would have been called stalled.
     const quiet = new ProgressWatchdog(training(0), { now: c.now });
     c.advance(gaps.reduce((a, b) => a + b, 0));
-    expect(quiet.check()).toBe('training: no progress for 146 s after 0 of 2 updates');
+    expect(quiet.check()).toBe('training: no progress for 159 s after 0 of 2 updates');
   });
 
   it('grows the floor with the model past bge-base: a bge-large batch may take minutes on one WASM thread', () => {

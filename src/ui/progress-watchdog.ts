@@ -12,7 +12,7 @@
 //   tens of seconds; a floor well above that never stops healthy work on a slow machine. Training
 //   reports below the update for this reason: each session it compiles before the first update,
 //   and each GradCache mini-batch of both passes (an update of bge-base with LoRA on one WASM
-//   thread takes ~150 s, bge-large's several minutes, where one mini-batch takes 4–30 s). The
+//   thread takes ~160 s, bge-large's several minutes, where one mini-batch takes 4–30 s). The
 //   fused step is one onnxruntime call with nothing to report inside; the page takes it only
 //   where a whole batch's activations fit the budget (on the defaults, not even bge-small's do).
 // - The multiple, 20×: work in one phase is batches of the same size, so one batch 20 times slower
