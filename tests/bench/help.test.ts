@@ -20,6 +20,7 @@ const SCRIPTS: [string, string[]][] = [
   ['npm run bench:embed', [...TSX, 'tests/bench/embed-speed.ts', '--help']],
   ['npm run bench:page', [...TSX, 'tests/bench/page-memory.ts', '--help']],
   ['session-timing.ts', [...TSX, 'tests/bench/session-timing.ts', '--help']],
+  ['npm run bench:generate', [...TSX, 'tests/bench/generate-bench.ts', '--help']],
   ['npm run bench:memory-fit', [...TSX, 'tests/bench/memory-fit.ts', '--help']],
   ['npm run bench:gpu-pack', [...TSX, 'tests/bench/gpu-pack.ts', '--help']],
   ['npm run experiment:negatives', [...TSX, 'tests/bench/hard-negatives.ts', '--help']],

@@ -13,7 +13,7 @@
 // bge-large shape (24 × 1024) is served as BAAI/bge-large-en-v1.5 and named in the link.
 
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_DATASET_ID, DEFAULT_MODEL_ID, QUICK_MODEL_ID } from '../../src/lib/config.ts';
 import { BGE_BASE_CONFIG, BGE_SMALL_CONFIG } from '../../src/lib/models/bert-config.ts';
@@ -23,6 +23,7 @@ import { launchBrowser, REPO_ROOT, serveDist } from '../e2e/browser.ts';
 import { startLocalHub } from '../hub/local-hub.ts';
 import { longDocDataset, shapeVocab, writeShapeModel } from './shape-model.ts';
 import { benchArgs } from './bench-args.ts';
+import { chromiumPids, memoryOf } from './chromium-memory.ts';
 
 const { values: args } = benchArgs('Usage: npm run bench:page -- [options]\n\nThe page\'s peak memory (Chromium\'s processes, PSS) beside its memory account, training full-size random\nshapes through the built page. --models: a list of the runs below (small, base, base-bf16, base-6g, base-lora16, large-lora);\n--steps: updates per run; --backend: the page\'s backend (wasm, webgpu); --no-build: serve the dist/ already built (a second\nbench running beside the first must not rebuild the page it serves).', {
   models: { type: 'string', default: 'small,base,base-bf16,base-6g' },
@@ -50,41 +51,6 @@ const RUNS: Record<string, { shape: ShapeName; params: Record<string, string> }>
 };
 
 const WORK = join(REPO_ROOT, '.bench', 'page');
-
-/** The processes of the Chromium whose profile is `profile`: its browser process and every descendant. */
-function chromiumPids(profile: string): number[] {
-  const parent = new Map<number, number>();
-  const roots: number[] = [];
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    const pid = Number(e);
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      parent.set(pid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`--user-data-dir=${profile}`)) roots.push(pid);
-    } catch { /* the process ended */ }
-  }
-  const all = new Set(roots);
-  for (let grew = true; grew;) {
-    grew = false;
-    for (const [pid, ppid] of parent) if (!all.has(pid) && all.has(ppid)) { all.add(pid); grew = true; }
-  }
-  return [...all];
-}
-
-/** PSS and RSS (bytes) summed over the processes; PSS splits shared pages, so the sum counts each page once. */
-function memoryOf(pids: number[]): { pss: number; rss: number } {
-  let pss = 0;
-  let rss = 0;
-  for (const pid of pids) {
-    try {
-      const s = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-      pss += 1024 * Number(/^Pss:\s+(\d+)/m.exec(s)?.[1] ?? 0);
-      rss += 1024 * Number(/^Rss:\s+(\d+)/m.exec(s)?.[1] ?? 0);
-    } catch { /* the process ended */ }
-  }
-  return { pss, rss };
-}
 
 interface PhasePeak { pss: number; rss: number; seconds: number }
 interface PageRun {

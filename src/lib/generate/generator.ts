@@ -27,6 +27,7 @@ import {
 import { ProgressTracker } from '../progress/progress.ts';
 import { undoCdnWasmPaths } from '../runtime/index.ts';
 import type { Chunk } from './chunk.ts';
+import { checkConfigFileSize, checkExternalData, checkGenerationLength, decoderShape, type DecoderShape, promptFormat } from './generator-config.ts';
 import { parseQuestions, QuestionDeduper, questionsFor, render } from './questions.ts';
 
 // ---- files ------------------------------------------------------------------------------------
@@ -132,6 +133,10 @@ export interface TextGenerator {
   readonly backend: GenerationBackend;
   /** True when the tokenizer has a chat template (the prompt is sent as one user message). */
   readonly chat: boolean;
+  /** Why the prompt goes in as plain text (no chat template), for the page and the CLI to show. */
+  readonly promptNotice?: string;
+  /** The shape config.json states (bounded: generator-config.ts), which bounds each document's length. */
+  readonly shape?: DecoderShape;
   readonly tokenizer: PreTrainedTokenizer;
   readonly model: PreTrainedModel;
   dispose(): Promise<void>;
@@ -211,6 +216,18 @@ async function withSource<T>(source: ModelFileSource, fn: (id: string) => Promis
 
 const DEVICE: Record<GenerationBackend, 'cpu' | 'wasm' | 'webgpu'> = { node: 'cpu', wasm: 'wasm', webgpu: 'webgpu' };
 
+/** tokenizer_config.json, size-checked before it is parsed; {} when the repo has none. */
+async function readTokenizerConfig(source: ModelFileSource): Promise<unknown> {
+  const bytes = await source.read('tokenizer_config.json');
+  if (!bytes) return {};
+  checkConfigFileSize('tokenizer_config.json', bytes.byteLength, source.label);
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    throw new GenerationModelError(`${source.label}: tokenizer_config.json is not valid JSON (${(e as Error).message}).`);
+  }
+}
+
 /** Checks the config, picks the dtype, then loads tokenizer and model from `source`. */
 export async function loadGenerator(source: ModelFileSource, opts: LoadGeneratorOptions): Promise<TextGenerator> {
   // In the page, onnxruntime-web's files come from the app, not from transformers.js' CDN default.
@@ -219,6 +236,7 @@ export async function loadGenerator(source: ModelFileSource, opts: LoadGenerator
   const paths = await source.list();
   const configBytes = await source.read('config.json');
   if (!configBytes) throw new GenerationModelError(`${source.label} has no config.json.`);
+  checkConfigFileSize('config.json', configBytes.byteLength, source.label);
   let config: unknown;
   try {
     config = JSON.parse(new TextDecoder().decode(configBytes));
@@ -226,19 +244,23 @@ export async function loadGenerator(source: ModelFileSource, opts: LoadGenerator
     throw new GenerationModelError(`${source.label}: config.json is not valid JSON (${(e as Error).message}).`);
   }
   checkGenerationConfig(config, source.label);
+  const shape = decoderShape(config as Record<string, unknown>, source.label);
   if (!paths.includes('tokenizer.json')) throw new GenerationModelError(`${source.label} has no tokenizer.json (transformers.js needs it to read and write text).`);
   const dtype = pickDtype(opts.backend, paths, source.label, opts.dtype);
+  checkExternalData(paths, config as Record<string, unknown>, DTYPE_FILES[dtype], source.label);
+  const format = promptFormat(await readTokenizerConfig(source), source.label);
   const { tokenizer, model } = await withSource(source, async (id) => {
     const tokenizer = await AutoTokenizer.from_pretrained(id);
     const model = await AutoModelForCausalLM.from_pretrained(id, { dtype, device: DEVICE[opts.backend] });
     return { tokenizer, model };
   });
-  const chat = typeof (tokenizer as unknown as { chat_template?: unknown }).chat_template === 'string';
   return {
     label: source.label,
     dtype,
     backend: opts.backend,
-    chat,
+    chat: format.kind === 'chat',
+    ...(format.kind === 'plain' ? { promptNotice: format.notice } : {}),
+    shape,
     tokenizer,
     model,
     dispose: async () => {
@@ -335,6 +357,7 @@ export async function complete(
   checkDecodeOptions(o);
   const inputs = gen.tokenizer(promptText(gen, prompt), { add_special_tokens: false }) as { input_ids: Tensor; attention_mask: Tensor };
   const promptIds = Array.from(inputs.input_ids.data as BigInt64Array, Number);
+  if (gen.shape) checkGenerationLength(gen.shape, promptIds.length, o.maxNewTokens, gen.label);
   const sample = o.seed !== undefined;
   if (sample) random.seed(o.seed);
   let prompted = false;

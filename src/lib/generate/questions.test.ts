@@ -51,6 +51,10 @@ describe('parseQuestions', () => {
     expect(parseQuestions(out)).toEqual(['what is a cat', 'where do cats sleep?']);
   });
 
+  it('turns control characters into spaces and drops a line of nothing else', () => {
+    expect(parseQuestions('What\u0000is a\u001b[0m cat?\n\u0007\u0000\n\tWhy?\u007f')).toEqual(['What is a [0m cat?', 'Why?']);
+  });
+
   it('keeps a number that is part of the question', () => {
     expect(parseQuestions('3.5 release notes?\n1. 2020 election results?\n10 best cats?')).toEqual(['3.5 release notes?', '2020 election results?', '10 best cats?']);
   });

@@ -73,7 +73,8 @@ function unwrap(s: string): string {
 
 /** One candidate line made into a question: bullets, numbering, labels and wrapping quotes removed. */
 function cleanLine(line: string): string {
-  let s = line.trim();
+  // Control characters (a small or random model writes NUL, escape codes…) are no text: each becomes a space.
+  let s = line.replace(/\p{Cc}/gu, ' ').trim();
   if (/^#{1,6}\s/u.test(s)) return ''; // a Markdown heading ("## Questions") is no question
   // Bullets and quotes can stack ("- \"…\"", "> * …"): strip until nothing changes; numbering and a
   // label once each, so a question that starts with a number keeps it.

@@ -213,6 +213,8 @@ function toConstData(dtype: DType, list: readonly number[]): ConstData {
       return Int32Array.from(list);
     case 'int8':
       return Int8Array.from(list);
+    case 'uint8':
+      return Uint8Array.from(list);
     case 'bool':
       return Uint8Array.from(list, (x) => (x ? 1 : 0));
     case 'float16':

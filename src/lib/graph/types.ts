@@ -2,10 +2,11 @@
 // Not the runtime's tensor types: those live in src/lib/runtime/ (HostTensor).
 
 /** float16 only holds frozen weights, cast to float32 where the graph reads them (docs/memory.md#float16-frozen-weights). */
-export type DType = 'float32' | 'float64' | 'float16' | 'int64' | 'int32' | 'int8' | 'bool';
+/** uint8 only carries DynamicQuantizeLinear's output in an int8 export (its one output type). */
+export type DType = 'float32' | 'float64' | 'float16' | 'int64' | 'int32' | 'int8' | 'uint8' | 'bool';
 
 /** TensorProto.DataType of each element type (onnx.proto). */
-export const ONNX_ELEM_TYPE: Record<DType, number> = { float32: 1, int8: 3, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11 };
+export const ONNX_ELEM_TYPE: Record<DType, number> = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11 };
 
 /** A number is a static size; a string is a symbolic size such as 'B' or 'T' (ONNX dim_param). */
 export type Dim = number | string;
@@ -47,7 +48,7 @@ export function shapeToString(shape: Shape): string {
 }
 
 export function dtypeShort(dtype: DType): string {
-  return { float32: 'f32', float64: 'f64', float16: 'f16', int64: 'i64', int32: 'i32', int8: 'i8', bool: 'bool' }[dtype];
+  return { float32: 'f32', float64: 'f64', float16: 'f16', int64: 'i64', int32: 'i32', int8: 'i8', uint8: 'u8', bool: 'bool' }[dtype];
 }
 
 /** Number of elements when every dim is static, else null. */

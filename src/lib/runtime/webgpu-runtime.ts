@@ -67,7 +67,7 @@ export interface OrtWebGpuModule {
   env: { webgpu: { device: Promise<unknown> }; versions: Record<string, string | undefined> };
 }
 
-const BYTES: Record<DType, number> = { float32: 4, float64: 8, float16: 2, int64: 8, int32: 4, int8: 1, bool: 1 };
+const BYTES: Record<DType, number> = { float32: 4, float64: 8, float16: 2, int64: 8, int32: 4, int8: 1, uint8: 1, bool: 1 };
 
 function typedFromBytes(dtype: DType, bytes: ArrayBuffer, count: number): HostData {
   switch (dtype) {
@@ -76,6 +76,7 @@ function typedFromBytes(dtype: DType, bytes: ArrayBuffer, count: number): HostDa
     case 'int64': return new BigInt64Array(bytes, 0, count);
     case 'int32': return new Int32Array(bytes, 0, count);
     case 'int8': return new Int8Array(bytes, 0, count);
+    case 'uint8':
     case 'bool': return new Uint8Array(bytes, 0, count);
     case 'float16': return new Uint16Array(bytes, 0, count);
   }
