@@ -123,7 +123,7 @@ async function runPage(name: string, site: string, hubUrl: string, steps: number
     }, () => {}), 500);
     // Where the run is, every 30 s (the log of a run that takes many minutes says it moves).
     live = setInterval(() => void page.locator('[data-testid=train-live] .stats, [data-testid=eval-progress]').allTextContents()
-      .then((t) => console.log(`  ${shape}: ${((Date.now() - phaseStart) / 1000).toFixed(0)} s: ${t.join(' | ').replace(/\s+/g, ' ').trim()}`), () => {}), 30_000);
+      .then((t) => console.log(`  ${shape}: ${phase} ${((Date.now() - phaseStart) / 1000).toFixed(0)} s, peak PSS ${Math.round((peaks[phase]?.pss ?? 0) / MB)} MiB: ${t.join(' | ').replace(/\s+/g, ' ').trim()}`), () => {}), 30_000);
     await page.locator('[data-testid=train-live][data-status=done], [data-testid=train-error]').first().waitFor({ timeout: 3_600_000 });
     clearInterval(watchPhase);
     if (await id('train-error').count()) run.error = (await id('train-error').textContent())?.trim() ?? 'failed';
