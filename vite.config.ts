@@ -16,7 +16,7 @@ const isolationHeaders = {
 const browserTests = ['**/*.browser.test.ts', 'tests/e2e/**/*.test.ts'];
 // The files whose main flows also run in Firefox (firefox-esr over WebDriver BiDi); their
 // Chromium-only tests skip themselves there (see ENGINES in tests/e2e/browser.ts).
-const firefoxTests = ['tests/e2e/backend.browser.test.ts', 'tests/e2e/app.browser.test.ts', 'tests/e2e/export.browser.test.ts', 'tests/e2e/page.browser.test.ts'];
+const firefoxTests = ['tests/e2e/backend.browser.test.ts', 'tests/e2e/app.browser.test.ts', 'tests/e2e/export.browser.test.ts', 'tests/e2e/page.browser.test.ts', 'tests/e2e/generate.browser.test.ts'];
 
 export default defineConfig({
   // Relative base so dist/ works from any sub-path (GitHub Pages, a file server folder).

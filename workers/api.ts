@@ -214,6 +214,137 @@ export interface MineSummaryReport {
   preview: MinedRow[];
 }
 
+// ---- documents only → generated questions (workers/generate-session.ts) ----------------------
+
+/** Where the documents come from: a local file (a .txt is one document per line) or a Hub data set; `column` for tables. */
+export type DocumentsRequest =
+  | { kind: 'file'; name: string; bytes: Uint8Array; column?: string }
+  | { kind: 'hub'; hubUrl: string; repo: string; revision?: string; column?: string };
+
+export interface DocumentsSummary {
+  /** The file name, or `repo` (column) for a Hub data set. */
+  source: string;
+  documents: number;
+  /** The table's columns (none for a .txt), and the one read. */
+  columns: string[];
+  column: string | null;
+  /** Chunks after cutting the documents to the embedding model's usable length. */
+  chunks: number;
+  /** The chunk size in tokens (the loaded embedding model's usable length). */
+  chunkTokens: number;
+  /** The first chunks: id (document id, and #n when a document was cut), text, tokens. */
+  preview: { id: string; text: string; tokens: number }[];
+}
+
+export type GenerateSampling = { mode: 'greedy' } | { mode: 'seeded'; seed: number; temperature: number };
+
+export interface GenerateRequest {
+  hubUrl: string;
+  /** The text-generation model's Hub id. */
+  model: string;
+  revision?: string;
+  /** The prompt; `{document}` and `{n}` are filled per chunk. */
+  template: string;
+  perDoc: number;
+  maxNewTokens: number;
+  sampling: GenerateSampling;
+}
+
+export interface GenerateProgress {
+  done: number;
+  total: number;
+  questions: number;
+  docsPerSecond: number;
+  tokensPerSecond: number;
+  /** Seconds left at this pace; null until a document has finished. */
+  etaSeconds: number | null;
+}
+
+export type GenerateEvent =
+  | { type: 'download'; progress: Progress }
+  /** `notice`: how the prompt reaches the model when that is not its chat template (say so, not silently). */
+  | { type: 'start'; jobId: string; total: number; resumedFrom: number; device: 'webgpu' | 'wasm'; dtype: string; why: string; notice: string | null }
+  | { type: 'progress'; progress: GenerateProgress }
+  /** The questions of the documents finished since the last event (the page shows the latest). */
+  | { type: 'rows'; rows: { doc: string; questions: string[] }[] };
+
+export interface GenerateSummary {
+  jobId: string;
+  status: 'done' | 'cancelled';
+  documents: number;
+  done: number;
+  questions: number;
+  device: 'webgpu' | 'wasm';
+  seconds: number;
+}
+
+/** A stored generation job (the page offers to resume an unfinished one after a reload). */
+export interface GenerationJobInfo {
+  jobId: string;
+  source: string;
+  model: string;
+  documents: number;
+  done: number;
+  status: 'running' | 'cancelled' | 'done';
+  updatedAt: string;
+  /** What it generates with (Resume shows them in the panel). */
+  options: Pick<GenerateRequest, 'template' | 'perDoc' | 'maxNewTokens' | 'sampling'>;
+}
+
+export interface FilterRequest {
+  /** Its seed, prompts and backend are used; the loaded model embeds. */
+  config: RunConfig;
+  jobId: string;
+  /** Keep a pair when its chunk is in its question's top k (default 3). */
+  topK: number;
+}
+
+export interface FilterReport {
+  /** The filtered set, now the loaded data set (its id starts with `generated:`). */
+  dataset: DatasetSummary;
+  kept: number;
+  dropped: number;
+  /** Some dropped pairs, with the rank their chunk had. */
+  droppedExamples: { question: string; document: string; rank: number }[];
+  model: string;
+  topK: number;
+}
+
+export interface GenerateJobRequest {
+  jobId: string;
+  /**
+   * 4 bytes the page sets to non-zero to cancel (where SharedArrayBuffer exists): the worker reads
+   * it while tokens come, so a cancel arrives even while a model that never yields holds the worker
+   * (one WASM thread), when a cancel() message would wait for the end of the chunk.
+   */
+  cancelFlag?: SharedArrayBuffer;
+}
+
+/** The generation worker (workers/generate.worker.ts): runs a job the engine prepared. */
+export interface GenerateWorkerApi {
+  /** Generates the job's questions (or goes on where it stopped); rows are stored as they come. */
+  generate(req: GenerateJobRequest, onEvent?: (e: GenerateEvent) => void): Promise<GenerateSummary>;
+  /** Stops generation before the next token; the chunk in progress is dropped, the rest stays for Resume. */
+  cancel(): Promise<void>;
+  ping(): Promise<true>;
+}
+
+export interface GeneratedFile {
+  bytes: Uint8Array;
+  name: string;
+  mime: string;
+}
+
+export interface PushDatasetRequest {
+  jobId: string;
+  hubUrl: string;
+  repo: string;
+  /** Held in memory for this call only. */
+  token: string;
+  private?: boolean;
+  update?: boolean;
+}
+
 // ---- the ways out (workers/export-session.ts) ------------------------------------------------
 
 export interface ExportRequest {
@@ -342,6 +473,17 @@ export interface EngineWorkerApi {
   explore(req: ExploreRequest, onProgress?: (p: EvalProgress) => void): Promise<ExploreResult>;
   /** The general-retrieval guard (NanoBEIR) on the loaded model or a stored run's; cached by model identity. */
   guard(req: GuardRequest, onProgress?: (p: GuardProgress) => void): Promise<GuardReport>;
+  /** Reads and chunks documents (to the loaded model's length) for question generation. */
+  loadDocuments(req: DocumentsRequest): Promise<DocumentsSummary>;
+  /** Stores the generation job for the loaded documents and these options (or finds it stored); its id, for the generation worker. */
+  prepareGeneration(req: GenerateRequest): Promise<string>;
+  generationJobs(): Promise<GenerationJobInfo[]>;
+  /** The consistency filter on a job's pairs; the kept pairs become the loaded data set. */
+  filterGenerated(req: FilterRequest, onProgress?: (p: { done: number; total: number }) => void): Promise<FilterReport>;
+  /** The filtered set as a file to download. */
+  generatedFile(jobId: string, format: 'jsonl' | 'parquet'): Promise<GeneratedFile>;
+  /** The filtered set to the Hub as a data set repo, with its card. */
+  pushGenerated(req: PushDatasetRequest, onProgress?: (p: ExportProgress) => void): Promise<PushSummary>;
 }
 
 // ---- the demo page (workers/demo.worker.ts) --------------------------------------------------

@@ -6,6 +6,7 @@
 
 import type { Table } from '../src/lib/data/parse.ts';
 import type { PreparedIr } from '../src/lib/eval/ir-metrics.ts';
+import type { GeneratedOrigin } from '../src/lib/generate/generated-set.ts';
 import type { BertEncoder } from '../src/lib/models/encoder.ts';
 import type { TextPrompts } from '../src/lib/models/prompts.ts';
 import { loadSentenceModel, type SentenceModel } from '../src/lib/models/sentence-model.ts';
@@ -31,6 +32,8 @@ export interface LoadedData {
   splits: Record<string, Table>;
   via: DatasetSummary['via'];
   offline: boolean;
+  /** What made it, when it is a generated set (the trained model's card names it); null otherwise. */
+  generated: GeneratedOrigin | null;
 }
 
 export class EngineState {

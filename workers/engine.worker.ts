@@ -10,6 +10,7 @@ import type { EngineWorkerApi } from './api.ts';
 import { probeBackend, probeEnvFromGlobals } from './backend-probe.ts';
 import { EngineState } from './engine-state.ts';
 import * as exportSession from './export-session.ts';
+import * as generateSession from './generate-session.ts';
 import { limitThreads, selfTest } from './engine-runtime.ts';
 import * as loaders from './loaders.ts';
 import * as mineSession from './mine-session.ts';
@@ -49,6 +50,12 @@ function serve(): void {
     exploreQueries: (runId) => exportSession.exploreQueries(state, runId),
     explore: (req, onProgress) => exportSession.explore(state, req, onProgress),
     guard: (req, onProgress) => guardSession.guard(state, req, onProgress),
+    loadDocuments: (req) => generateSession.loadDocuments(state, req),
+    prepareGeneration: (req) => generateSession.prepareGeneration(state, req),
+    generationJobs: () => generateSession.generationJobs(state),
+    filterGenerated: (req, onProgress) => generateSession.filterGenerated(state, req, onProgress),
+    generatedFile: (jobId, format) => generateSession.generatedFile(state, jobId, format),
+    pushGenerated: (req, onProgress) => generateSession.pushGenerated(state, req, onProgress),
   };
 
   Comlink.expose(api);

@@ -6,6 +6,7 @@
 import type { ColumnMapping } from '../src/lib/data/columns.ts';
 import { prepareDataset } from '../src/lib/data/dataset.ts';
 import { parseDataFile, preview, type Table } from '../src/lib/data/parse.ts';
+import { checkGeneratedOrigin, MAX_CARD_CHARS, type GeneratedOrigin } from '../src/lib/generate/generated-set.ts';
 import { loadHubDataset } from '../src/lib/hub/dataset-files.ts';
 import { HubClient } from '../src/lib/hub/hub-client.ts';
 import { checkModelConfig, loadCachedModel, loadHubModel } from '../src/lib/hub/model-files.ts';
@@ -18,6 +19,7 @@ import { CHECKPOINTS_PREFIX, readRunRecord, RUN_OUTPUT_EXTRAS, RUN_RECORD_KEY, t
 import { localDatasetKey, prefixedStore, runKey, storeSummary, UNREFERENCED_GROUP } from '../src/lib/store/store.ts';
 import type { DatasetSummary, LoadRequest, ModelSummary, StoragePanel } from './api.ts';
 import type { EngineState } from './engine-state.ts';
+import { GENERATED_PREFIX, jobKey, PUSHED_FILE, SET_FILE } from './generated-rows.ts';
 
 /** The encoder's family, shape and trained parameter count (its parameter set's), from its config.json. */
 function shapeOf(config: Record<string, unknown>): Pick<ModelSummary, 'family' | 'maxTokens' | 'architecture' | 'parameters'> {
@@ -106,20 +108,38 @@ export async function loadStoredModel(state: EngineState, runId: string): Promis
 }
 
 export async function loadDataset(state: EngineState, req: LoadRequest, onProgress?: ProgressCallback): Promise<DatasetSummary> {
-  if (req.repo.startsWith('mined:')) return loadMinedDataset(state, req.repo);
+  if (req.repo.startsWith('mined:') || req.repo.startsWith('generated:')) return loadMinedDataset(state, req.repo);
   const ds = await loadHubDataset({ client: new HubClient({ hubUrl: req.hubUrl }), store: state.store, repo: req.repo, revision: req.revision, onProgress });
   return summarize(state, req.repo, ds.splits, ds.via, ds.offline);
 }
 
-/** A mined set kept in IndexedDB (mine-session.ts), as the loaded data set. */
+/** A mined set (mine-session.ts) or a filtered generated set (generate-session.ts) kept in IndexedDB, as the loaded data set. */
 async function loadMinedDataset(state: EngineState, id: string): Promise<DatasetSummary> {
   const splits: Record<string, Table> = {};
   for (const split of ['train', 'test']) {
     const bytes = await state.store.get(localDatasetKey(id, `${split}.jsonl`));
     if (bytes) splits[split] = await parseDataFile(`${split}.jsonl`, bytes);
   }
-  if (!splits.train) throw new Error(`the mined data set ${id} is not in this browser's storage any more: mine it again (step 2)`);
-  return summarize(state, id, splits, 'file', false);
+  if (!splits.train) throw new Error(`the ${id.split(':')[0]} data set ${id} is not in this browser's storage any more: ${id.startsWith('mined:') ? 'mine' : 'generate and filter'} it again (step 2)`);
+  return summarize(state, id, splits, 'file', false, undefined, id.startsWith(GENERATED_PREFIX) ? await generatedOrigin(state, id.slice(GENERATED_PREFIX.length)) : null);
+}
+
+/**
+ * What made a filtered generated set (generate-session.ts stores its record and, once pushed, its
+ * Hub repo beside its splits), read back type-checked; null when it is missing or malformed.
+ */
+export async function generatedOrigin(state: EngineState, jobId: string): Promise<GeneratedOrigin | null> {
+  const json = async (file: string): Promise<unknown> => {
+    const bytes = await state.store.get(jobKey(jobId, file));
+    if (!bytes || bytes.byteLength > MAX_CARD_CHARS) return null;
+    try {
+      return JSON.parse(new TextDecoder().decode(bytes));
+    } catch {
+      return null;
+    }
+  };
+  const pushed = (await json(PUSHED_FILE)) as { repo?: unknown } | null;
+  return checkGeneratedOrigin({ record: await json(SET_FILE), repo: pushed?.repo ?? null });
 }
 
 export async function loadDataFile(state: EngineState, name: string, bytes: Uint8Array): Promise<DatasetSummary> {
@@ -131,11 +151,11 @@ export async function loadDataFile(state: EngineState, name: string, bytes: Uint
 export async function setMapping(state: EngineState, mapping: ColumnMapping | null): Promise<DatasetSummary> {
   const d = state.data;
   if (!d) throw new Error('no data set is loaded');
-  return summarize(state, d.source, d.splits, d.via, d.offline, mapping ?? undefined);
+  return summarize(state, d.source, d.splits, d.via, d.offline, mapping ?? undefined, d.generated);
 }
 
-export function summarize(state: EngineState, source: string, splits: Record<string, Table>, via: DatasetSummary['via'], offline: boolean, mapping?: ColumnMapping): DatasetSummary {
-  state.data = { source, splits, via, offline };
+export function summarize(state: EngineState, source: string, splits: Record<string, Table>, via: DatasetSummary['via'], offline: boolean, mapping?: ColumnMapping, generated: GeneratedOrigin | null = null): DatasetSummary {
+  state.data = { source, splits, via, offline, generated };
   const p = prepareDataset(splits, { source, mapping });
   const first = Object.values(splits)[0];
   return {

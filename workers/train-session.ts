@@ -207,7 +207,7 @@ export async function train(state: EngineState, req: TrainRequest, onEvent?: (e:
     const outcome = await runTraining({
       store, runtime, config, runId, resume: !!req.resumeRunId, checkpointEvery: req.checkpointEvery, signal: abort.signal, onEvent: forward,
       model: { name: loaded.summary.name, model, tokenizer, files: loaded.files, identity, trainInPlace: true },
-      data: { source: state.data!.source, train: data.train, test: data.test },
+      data: { source: state.data!.source, train: data.train, test: data.test, generated: state.data!.generated },
       memory: await memoryInputs(runtime),
     });
     flush();

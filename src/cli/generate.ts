@@ -23,7 +23,8 @@ import { formatRate } from '../lib/progress/progress.ts';
 import { chunkDocuments, type Chunk } from '../lib/generate/chunk.ts';
 import { readDocumentsFile, readHubDocuments, type DocumentSet } from '../lib/generate/documents.ts';
 import { DEFAULT_FILTER_TOP_K, FILTER_EXAMPLES, checkTopK, filterPairs } from '../lib/generate/filter.ts';
-import { jsonlBytes, type GeneratedRow as SetRow } from '../lib/generate/generated-set.ts';
+import { datasetCard, jsonlBytes, sidecarCardPath, type GeneratedRow as SetRow, type GenerationRecord } from '../lib/generate/generated-set.ts';
+import { publicName } from '../lib/export/public-names.ts';
 import {
   DEFAULT_MAX_NEW_TOKENS,
   MAX_NEW_TOKENS_LIMIT,
@@ -54,7 +55,10 @@ Writes (question, document) pairs for fine-tuning from documents alone: a small 
 writes --per-doc short search questions for each document, repeated questions are dropped and,
 with --filter-model, a pair is kept only when that embedding model ranks its document in the
 question's top k. Output: one JSON object per line, {"anchor", "positive", "id", "document_id"},
-which "tabtune train --data FILE.jsonl" reads (anchor = question, positive = document).
+which "tabtune train --data FILE.jsonl" reads (anchor = question, positive = document), and
+FILE.card.md beside it: the set's card (generator, prompt, filter, counts; the README.md of the
+set as a Hub data set), from which "tabtune train --data FILE.jsonl" names the set in the
+trained model's card.
 
 Resumable: finished documents go to FILE.jsonl.partial as they come; Ctrl-C drops only the
 document in progress and exits 130; run the same command again and it goes on where it stopped.
@@ -258,11 +262,13 @@ export async function generateCommand(argv: string[], io: CliIo, run: GenerateRu
   let embedder: ModelSource | null = null;
   let chunks: Chunk[];
   let chunking: string;
+  let budget = 0;
   if (values['filter-model']) {
     embedder = await loadModelSource(values['filter-model'], { hubUrl, stderr: io.stderr, command: 'generate' }, '--filter-model');
     const report = chunkDocuments(docs.documents, embedder.tokenizer);
     chunks = report.chunks;
     chunking = `${embedder.name}, ${report.budget} tokens`;
+    budget = report.budget;
     io.stderr.write(`chunks: ${chunks.length} of at most ${report.budget} tokens (${embedder.name}'s length less its special tokens); ${report.split} documents were cut\n`);
   } else {
     chunks = docs.documents.map((d) => ({ chunkId: `${d.id}#0`, documentId: d.id, index: 0, text: d.text, tokens: 0 }));
@@ -346,6 +352,7 @@ export async function generateCommand(argv: string[], io: CliIo, run: GenerateRu
   const parsed = rows.reduce((n, r) => n + r.parsed, 0);
   const duplicates = rows.reduce((n, r) => n + r.duplicates, 0);
   io.stderr.write(`questions: ${pairs.length} kept of ${parsed} parsed (${duplicates} repeats dropped) for ${rows.length} documents\n`);
+  let filtered = 0;
   if (embedder) {
     const encoder = await BertEncoder.forInference(await createRuntime('node'), embedder.model);
     try {
@@ -358,15 +365,27 @@ export async function generateCommand(argv: string[], io: CliIo, run: GenerateRu
         io.stderr.write(`  dropped: ${JSON.stringify(d.question)} → ${d.chunkId} ranked ${d.rank} (first: ${d.topChunkId})\n`);
       }
       pairs = result.kept;
+      filtered = result.dropped.length;
     } finally {
       await encoder.dispose?.();
     }
   }
   const textOf = new Map(chunks.map((c) => [c.chunkId, c.text]));
   const outRows: SetRow[] = pairs.map((p) => ({ anchor: p.question, positive: textOf.get(p.chunkId)!, id: p.chunkId, document_id: p.documentId }));
+  // The set's card beside it: what made it, which `tabtune train --data FILE` records for the model card.
+  const record: GenerationRecord = {
+    source: docs.source, // a file's name, or a Hub data set with its config and split
+    generator: { model: publicName(source.label), decoding: settings.decoding, maxNewTokens, questionsPerDoc: perDoc, prompt: template },
+    chunking: { model: embedder ? publicName(embedder.name) : 'none', budget },
+    filter: embedder ? { model: publicName(embedder.name), topK } : null,
+    counts: { documents: docs.documents.length, chunks: chunks.length, questions: parsed, duplicates, filtered, train: outRows.length, test: 0 },
+  };
+  const cardPath = sidecarCardPath(out);
+  writeFileSync(`${cardPath}.tmp`, datasetCard({ train: outRows, test: [], record }, undefined, { train: basename(out) }));
+  renameSync(`${cardPath}.tmp`, cardPath);
   writeFileSync(`${out}.tmp`, jsonlBytes(outRows));
   renameSync(`${out}.tmp`, out);
   rmSync(partialPath, { force: true });
-  io.stderr.write(`wrote ${outRows.length} pairs to ${out}\n`);
+  io.stderr.write(`wrote ${outRows.length} pairs to ${out} and the set's card to ${cardPath}\n`);
   return EXIT_OK;
 }

@@ -251,7 +251,8 @@ export async function trainCommand(argv: string[], io: CliIo, hooks: TrainHooks 
       case 'eval': {
         evalBar?.finish();
         evalBar = null;
-        const what = e.which === 'epoch' ? `epoch ${Number(e.epoch!.toFixed(2))} (step ${e.step})` : e.which === 'updates' ? `update ${e.step}` : e.which;
+        const at = e.which === 'epoch' ? `epoch ${Number(e.epoch!.toFixed(2))} (step ${e.step})` : e.which === 'updates' ? `update ${e.step}` : e.which;
+        const what = e.replayed ? `${at}, before the resume` : at;
         log(`${what}: ${e.result.evaluators.map((v) => `dim ${v.dim} nDCG@10 ${v.metrics[`${v.name}_cosine_ndcg@10`].toFixed(4)}`).join(', ')}`);
         if (e.result.triplet) {
           log(`${what}: triplet accuracy (${e.result.triplet.triplets} triplets) ${e.result.triplet.evaluators.map((v) => `dim ${v.dim} ${v.metrics[`${v.name}_cosine_accuracy`].toFixed(4)}`).join(', ')}`);
@@ -287,7 +288,7 @@ export async function trainCommand(argv: string[], io: CliIo, hooks: TrainHooks 
       store: new PlainFolderStore(out), runtime, config, runId: basename(resolve(out)), resume: args.resume, checkpointEvery: args.checkpointEvery,
       // The process ends with the run: its weights may be trained in place (one copy fewer).
       model: { name: source.name, model, tokenizer, files: source.files, identity, trainInPlace: true },
-      data: { source: dataSource.name, train: data.train, test: data.test },
+      data: { source: dataSource.name, train: data.train, test: data.test, generated: dataSource.generated },
       signal: controller.signal, onEvent,
       memory: { deviceMemoryBytes: totalmem() },
     });

@@ -332,6 +332,21 @@ export class Engine {
     }
   }
 
+  /**
+   * The worker's documents-only methods (generate.svelte.ts keeps their state): documents, the
+   * generation job, the consistency filter, the generated set's files and Hub push.
+   */
+  get generation(): Pick<Comlink.Remote<EngineWorkerApi>, 'loadDocuments' | 'prepareGeneration' | 'generationJobs' | 'filterGenerated' | 'generatedFile' | 'pushGenerated'> {
+    return this.#remote();
+  }
+
+  /** A data set the worker made the loaded one (the filtered generated set): Train and Evaluate use it like a loaded file. */
+  useDataset(hubUrl: string, value: DatasetSummary): void {
+    this.#sources = { ...this.#sources, data: [hubUrl, value.source, 'main'], mapping: null };
+    this.#data = { status: 'done', value };
+    void this.refreshStorage();
+  }
+
   /** Re-validates the loaded data with this mapping (null: the automatic one). */
   async setMapping(mapping: ColumnMapping | null): Promise<void> {
     this.#sources.mapping = mapping;

@@ -454,3 +454,27 @@ export async function axeViolationsOn(page: TestPage): Promise<{ id: string; hel
       .map((v: any) => ({ id: v.id, help: v.help, nodes: v.nodes.slice(0, 5).map((n: any) => `${n.target.join(' ')}: ${n.failureSummary}`) }));
   });
 }
+
+/**
+ * The outermost elements that stick out past the window's right edge at width `width` (a box that
+ * scrolls sideways holds what is inside it), as `tag[testid].class (right px)`: the layout checks
+ * at 390 px expect none.
+ */
+export function overflowingAt(page: TestPage, width: number): Promise<string[]> {
+  return page.evaluate((width) => {
+    const clipped = (el: Element) => ['auto', 'scroll', 'hidden'].includes(getComputedStyle(el).overflowX);
+    const out: string[] = [];
+    const visit = (el: Element) => {
+      // What nobody sees cannot stick out: a closed <details>'s content still has a layout box
+      // in Firefox (content-visibility: hidden), with a width of its own.
+      if (!el.checkVisibility()) return;
+      if (el.getBoundingClientRect().right > width + 1) {
+        out.push(`${el.tagName.toLowerCase()}${(el as HTMLElement).dataset.testid ? `[${(el as HTMLElement).dataset.testid}]` : ''}.${el.className} (${Math.round(el.getBoundingClientRect().right)} px)`);
+        return;
+      }
+      if (!clipped(el)) for (const c of el.children) visit(c);
+    };
+    for (const c of document.body.children) visit(c);
+    return out;
+  }, width);
+}

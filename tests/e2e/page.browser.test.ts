@@ -19,7 +19,7 @@ import { DEFAULT_DATASET_ID, DEFAULT_MODEL_ID } from '../../src/lib/config.ts';
 import { buildQaDataset } from '../fixtures/dataset.ts';
 import { ensureFixtures, writeQaDataset } from '../fixtures/fixtures.ts';
 import { startLocalHub, type LocalHub } from '../hub/local-hub.ts';
-import { ARTIFACTS_DIR, axeViolationsOn, DIST_DIR, ENGINES, launchEngine, probeCsp, type EngineSession, type TestPage } from './browser.ts';
+import { ARTIFACTS_DIR, axeViolationsOn, DIST_DIR, ENGINES, launchEngine, overflowingAt, probeCsp, type EngineSession, type TestPage } from './browser.ts';
 
 /** Markup that would run script if any part of the page put a row in as HTML. */
 const XSS_DOC = '<img src=x onerror=alert(1)>';
@@ -73,24 +73,7 @@ type Page = TestPage;
 async function photographSteps(page: Page, width: number): Promise<void> {
   await page.setViewport(width, 900);
   for (const step of STEPS) await page.screenshot(shot(`page-${width}-${step}.png`), { target: step });
-  // The outermost elements that stick out past the window's right edge (a box that scrolls
-  // sideways holds what is inside it).
-  const overflowing = await page.evaluate((width) => {
-    const clipped = (el: Element) => ['auto', 'scroll', 'hidden'].includes(getComputedStyle(el).overflowX);
-    const out: string[] = [];
-    const visit = (el: Element) => {
-      // What nobody sees cannot stick out: a closed <details>'s content still has a layout box
-      // in Firefox (content-visibility: hidden), with a width of its own.
-      if (!el.checkVisibility()) return;
-      if (el.getBoundingClientRect().right > width + 1) {
-        out.push(`${el.tagName.toLowerCase()}${(el as HTMLElement).dataset.testid ? `[${(el as HTMLElement).dataset.testid}]` : ''}.${el.className} (${Math.round(el.getBoundingClientRect().right)} px)`);
-        return;
-      }
-      if (!clipped(el)) for (const c of el.children) visit(c);
-    };
-    for (const c of document.body.children) visit(c);
-    return out;
-  }, width);
+  const overflowing = await overflowingAt(page, width);
   expect(overflowing, `at ${width} px`).toEqual([]);
   expect(await page.evaluate(() => document.documentElement.scrollWidth), `at ${width} px the page scrolls sideways`).toBeLessThanOrEqual(width);
 }

@@ -18,6 +18,7 @@ import { lossCardText } from '../losses/spec.ts';
 import { DEFAULT_POOLING, type PoolingMode } from '../models/pooling.ts';
 import { recordedPrompts } from '../models/prompts.ts';
 import { describeTrainable, FULL } from '../models/trainable.ts';
+import { checkGeneratedOrigin, type GeneratedOrigin } from '../generate/generated-set.ts';
 import type { ExportForm } from './lora-export.ts';
 import type { RunConfig } from '../train/run-config.ts';
 import { publicConfig, publicName, publicText } from './public-names.ts';
@@ -48,6 +49,8 @@ export interface CardRecord {
   /** The base model and the data set, as the user named them. */
   baseModel: string;
   dataSource: string;
+  /** What made the data set when it is a generated set (run/record.ts); the card names its generator, documents and filter. */
+  generated?: GeneratedOrigin | null;
   /** Which update's weights the model holds when the run evaluated during training (run/record.ts KeptRecord), and why. */
   kept?: { choice: 'best' | 'last'; step: number; best: number; last: number; why: string } | null;
   /** Early stopping ended training before the plan's end. */
@@ -71,6 +74,46 @@ const fenced = (p: string) => JSON.stringify(p).replace(/`/g, '\\u0060');
 const promptWords = (p: string) => (p === '' ? 'none' : `\`${fenced(p)}\``);
 /** A single-quoted JavaScript string literal (the snippet's style). */
 const jsString = (s: string) => `'${fenced(s).slice(1, -1).replace(/\\"/g, '"').replace(/'/g, "\\'")}'`;
+
+/** The longest name (a model, a documents source) a generated set's record puts in the card. */
+const MAX_CARD_NAME = 200;
+/**
+ * A name from a generated set's record (untrusted: a stored record, a card from the Hub) as
+ * Markdown: a Hub id (with an optional @revision) as a link to it, anything else as a code span on
+ * one line, cut to MAX_CARD_NAME, fenced by more backticks than it holds, so neither Markdown nor
+ * HTML in it renders. Local paths by file name (public-names.ts).
+ */
+function nameWords(raw: string, kind: 'model' | 'dataset' = 'model'): string {
+  // A Hub id, its @revision, and (a Hub data set's documents) its " (config/split)".
+  const m = /^([^@ ]+)(@[\w.-]{1,100})?( \([\w./-]{1,100}\))?$/.exec(raw);
+  if (m && isHubId(m[1]) && raw.length <= MAX_CARD_NAME) return `[${m[1]}${m[2] ?? ''}](https://huggingface.co/${kind === 'dataset' ? 'datasets/' : ''}${m[1]})${m[3] ?? ''}`;
+  let text = publicName(raw.slice(0, 1000)).replace(/\s+/g, ' ').trim();
+  if (text.length > MAX_CARD_NAME) text = `${text.slice(0, MAX_CARD_NAME - 1)}…`;
+  const ticks = '`'.repeat(Math.max(1, ...[...text.matchAll(/`+/g)].map((t) => t[0].length + 1)));
+  const pad = text.startsWith('`') || text.endsWith('`') ? ' ' : '';
+  return `${ticks}${pad}${text || 'unnamed'}${pad}${ticks}`;
+}
+
+/** A generated set in words: its pairs, the generator, the documents, the filter, its Hub repo (docs/generate.md#the-trained-models-card). */
+function generatedWords(g: GeneratedOrigin): string {
+  const r = g.record;
+  const c = r.counts;
+  const filter = r.filter
+    ? `, kept by the consistency filter (the passage in the question's top ${r.filter.topK} by ${nameWords(r.filter.model)}; ${c.filtered} dropped)`
+    : ' (no consistency filter)';
+  const repo = g.repo ? `, published as ${nameWords(g.repo, 'dataset')}` : '';
+  const n = (k: number, one: string) => `${k} ${one}${k === 1 ? '' : 's'}`;
+  return `${c.train + c.test} (question, passage) pair${c.train + c.test === 1 ? '' : 's'} that ${nameWords(r.generator.model)} wrote for ${n(c.chunks, 'chunk')} of ${n(c.documents, 'document')} from ${nameWords(r.source, 'dataset')}${filter}${repo}`;
+}
+
+/** The generation's settings, for the Training list (the prompt stays in the data set's own card). */
+function generatedDetails(g: GeneratedOrigin): string {
+  const r = g.record;
+  const gen = r.generator;
+  const decoding = gen.decoding.replace(/[^\w .,:=-]/g, '').slice(0, 100) || 'unknown';
+  return `${gen.questionsPerDoc} questions asked per chunk (${decoding} decoding, at most ${gen.maxNewTokens} new tokens), ` +
+    `${r.counts.questions} parsed, ${r.counts.duplicates} repeats dropped; ${r.chunking.budget > 0 ? `chunks of at most ${r.chunking.budget} tokens of ${nameWords(r.chunking.model)}` : 'one chunk per document'}`;
+}
 
 /** The form, said after the mode: a LoRA run's package is its merged weights or its adapter. */
 function formWords(mode: string, adapter: boolean): string {
@@ -105,7 +148,9 @@ export function modelCard(card: CardRecord, opts: ModelCardOptions = {}): string
   const lines = ['---', 'library_name: sentence-transformers', 'pipeline_tag: sentence-similarity'];
   lines.push('tags:', ...['sentence-transformers', 'sentence-similarity', 'feature-extraction', 'tabtune', ...(config.loss.matryoshka ? ['matryoshka'] : []), `loss:${config.loss.type}`, ...(trainable.mode === 'lora' ? ['lora'] : []), ...(adapter ? ['peft'] : [])].map((t) => `- ${q(t)}`));
   if (isHubId(base)) lines.push(`base_model: ${q(base)}`);
-  if (isHubId(data)) lines.push('datasets:', `- ${q(data)}`);
+  const generated = card.generated ? checkGeneratedOrigin(card.generated) : null;
+  const datasets = [...new Set([data, ...(generated?.repo ? [generated.repo] : [])])].filter(isHubId);
+  if (datasets.length) lines.push('datasets:', ...datasets.map((d) => `- ${q(d)}`));
   if (after) {
     lines.push('model-index:', `- name: ${q(record.name)}`, '  results:');
     for (const e of after.triplet?.evaluators ?? []) {
@@ -126,7 +171,7 @@ export function modelCard(card: CardRecord, opts: ModelCardOptions = {}): string
   lines.push('---', '', `# ${record.name}`, '');
   lines.push(
     `${adapter ? 'A PEFT LoRA adapter for a sentence-transformers model, trained on' : 'A sentence-transformers model fine-tuned from'} ${isHubId(base) ? `[${base}](https://huggingface.co/${base})` : `\`${record.baseModel}\``} on ` +
-      `${isHubId(data) ? `[${data}](https://huggingface.co/datasets/${data})` : `\`${record.dataSource}\``} with ${lossDescription(config)}, ` +
+      `${generated ? generatedWords(generated) : isHubId(data) ? `[${data}](https://huggingface.co/datasets/${data})` : `\`${record.dataSource}\``} with ${lossDescription(config)}, ` +
       `for ${record.step} optimizer updates, with tabtune (in a browser tab or its command line).`,
     '',
   );
@@ -166,6 +211,7 @@ export function modelCard(card: CardRecord, opts: ModelCardOptions = {}): string
     `- Batch size ${c.batchSize}${c.accumulation > 1 ? `, gradient accumulation ${c.accumulation}` : ''}, ${c.maxSteps !== null ? `max steps ${c.maxSteps}` : `${c.epochs} epochs`} (${record.step} updates)`,
     `- Learning rate ${c.lr}, ${c.scheduler} schedule, warmup ${c.warmupSteps > 0 ? `${c.warmupSteps} steps` : `ratio ${c.warmupRatio}`}, weight decay ${c.weightDecay}, max grad norm ${c.maxGradNorm}${c.adamMoments === 'bfloat16' ? ', AdamW moments in bfloat16 (stochastic rounding)' : ''}`,
     `- Batch sampler ${c.sampler === 'no_duplicates' ? 'NO_DUPLICATES' : 'BATCH_SAMPLER'}${c.shuffle ? '' : ' (no shuffle)'}, seed ${c.seed}, dropout ${c.dropout ? 'on' : 'off'}${c.maxSeqLength ? `, max sequence length ${c.maxSeqLength}` : ''}`,
+    ...(generated ? [`- Data: ${generatedDetails(generated)}`] : []),
     ...(card.kept ? [`- Weights: update ${card.kept.step} of ${card.kept.last}, ${card.kept.choice === 'best' ? 'the best' : 'the last'} by evaluation during training${card.earlyStopped ? ' (early stopping ended training)' : ''}: ${card.kept.why}`] : []),
     ...(prompted ? [`- Prompts: query ${promptWords(prompts.query)} (the anchor column), document ${promptWords(prompts.document)} (positives and negatives); saved as the model's "query" and "document" prompts`] : []),
     '',

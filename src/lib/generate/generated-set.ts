@@ -42,6 +42,16 @@ export interface GenerationRecord {
   counts: GenerationCounts;
 }
 
+/**
+ * A generated set as a model trained on it names it (the run record's `generated`, read by the
+ * model card): what made it, and the Hub dataset repo it was pushed to (null while it is only
+ * here). docs/generate.md#the-trained-models-card.
+ */
+export interface GeneratedOrigin {
+  record: GenerationRecord;
+  repo: string | null;
+}
+
 export interface GenerationCounts {
   documents: number;
   chunks: number;
@@ -123,11 +133,11 @@ const fence = (text: string) => '`'.repeat(Math.max(3, ...[...text.matchAll(/`+/
  * form, so the Hub and `datasets` load it), then what made the set in words, then the same record
  * as JSON inside an HTML comment for tabtune to read back (parseGenerationRecord).
  */
-export function datasetCard(set: GeneratedSet, title = 'Generated question–document pairs'): string {
+export function datasetCard(set: GeneratedSet, title = 'Generated question–document pairs', dataFiles?: Record<string, string>): string {
   const r = set.record;
   const g = r.generator;
   const c = r.counts;
-  const splits = set.test.length > 0 ? ['train', 'test'] : ['train'];
+  const files = dataFiles ?? Object.fromEntries((set.test.length > 0 ? ['train', 'test'] : ['train']).map((s) => [s, `data/${s}-*`]));
   const json = JSON.stringify(r).replace(/--/g, '-\\u002d'); // "--" cannot end the comment
   const f = fence(g.prompt);
   return [
@@ -141,7 +151,7 @@ export function datasetCard(set: GeneratedSet, title = 'Generated question–doc
     'configs:',
     '- config_name: default',
     '  data_files:',
-    ...splits.flatMap((s) => [`  - split: ${s}`, `    path: data/${s}-*`]),
+    ...Object.entries(files).flatMap(([s, path]) => [`  - split: ${s}`, `    path: ${/^[\w./*-]+$/.test(path) ? path : JSON.stringify(path)}`]),
     '---',
     '',
     `# ${cell(title)}`,
@@ -187,6 +197,14 @@ export function parseGenerationRecord(card: string): GenerationRecord | null {
   } catch {
     return null;
   }
+  return checkGenerationRecord(v);
+}
+
+/**
+ * A generation record read from anywhere untrusted (a card's JSON, a stored set.json, a run
+ * record): every field type-checked, strings cut to a bound; null when a check fails.
+ */
+export function checkGenerationRecord(v: unknown): GenerationRecord | null {
   const o = (x: unknown) => (x && typeof x === 'object' && !Array.isArray(x) ? (x as Record<string, unknown>) : null);
   const str = (x: unknown) => (typeof x === 'string' ? x.slice(0, MAX_RECORD_STRING) : null);
   const r = o(v);
@@ -218,6 +236,23 @@ export function parseGenerationRecord(card: string): GenerationRecord | null {
     counts: Object.fromEntries(keys.map((k) => [k, c[k] as number])) as unknown as GenerationCounts,
   };
 }
+
+/** A run record's `generated` (stored, so untrusted): the record checked, the repo a Hub id or null; null when either fails. */
+export function checkGeneratedOrigin(v: unknown): GeneratedOrigin | null {
+  if (!v || typeof v !== 'object') return null;
+  const { record, repo } = v as Record<string, unknown>;
+  const r = checkGenerationRecord(record);
+  if (!r || !(repo === null || repo === undefined || (typeof repo === 'string' && HUB_REPO.test(repo)))) return null;
+  return { record: r, repo: typeof repo === 'string' ? repo : null };
+}
+const HUB_REPO = /^[A-Za-z0-9][\w.-]{0,95}\/[A-Za-z0-9][\w.-]{0,95}$/;
+
+/**
+ * The dataset card `tabtune generate` writes beside its FILE.jsonl (FILE.card.md), which
+ * `tabtune train --data FILE.jsonl` reads back for the model card; as the set's Hub README.md it
+ * names FILE.jsonl as the train split's file.
+ */
+export const sidecarCardPath = (jsonl: string) => `${jsonl.replace(/\.jsonl$/i, '')}.card.md`;
 
 /**
  * The files of the set's Hub dataset repo, as `datasets`' push_to_hub lays them out:

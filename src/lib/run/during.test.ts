@@ -176,6 +176,8 @@ describe('evaluation during training', () => {
     // The resumed run tells its listener the whole history (the page's chart after a reload), each evaluation once.
     const told = resumed.events.flatMap((e) => (e.type === 'eval' && e.which !== 'before' && e.which !== 'after' ? [e.step] : []));
     expect(told).toEqual(rec.evals.map((e) => e.step));
+    const replayed = resumed.events.flatMap((e) => (e.type === 'eval' && e.replayed ? [e.step] : []));
+    expect(replayed).toEqual(part.outcome.record.evals.map((e) => e.step));
     expect(resumed.outcome.record.best).toEqual(rec.best);
     expect(resumed.outcome.record.kept).toEqual(rec.kept);
     expect(resumed.outcome.record.evals.map((e) => e.result)).toEqual(rec.evals.map((e) => e.result));

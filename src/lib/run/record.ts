@@ -17,6 +17,7 @@ import type { RunEvaluation } from '../eval/report.ts';
 import type { Store } from '../store/store.ts';
 import type { FaultKind, TrainPath } from '../train/trainer.ts';
 import type { RunConfig } from '../train/run-config.ts';
+import type { GeneratedOrigin } from '../generate/generated-set.ts';
 import type { Provenance } from './identity.ts';
 
 export const RUN_RECORD_KEY = 'run.json';
@@ -88,6 +89,8 @@ export interface RunRecord {
   /** The base model (as the user named it) and the data set. */
   baseModel: string;
   dataSource: string;
+  /** What made the data set when it is a generated set (the model card names it); absent or null otherwise. */
+  generated?: GeneratedOrigin | null;
   provenance: Provenance;
   step: number;
   maxSteps: number;

@@ -23,6 +23,7 @@ import { defaultEvalDims, type EvalProgress, evaluateModel } from '../eval/evalu
 import { evaluateTriplets, type Triplet } from '../eval/triplet-eval.ts';
 import { buildIrSet, type IrSet } from '../eval/ir-set.ts';
 import { beforeAfterRows } from '../eval/report.ts';
+import type { GeneratedOrigin } from '../generate/generated-set.ts';
 import { modelCard } from '../export/model-card.ts';
 import { publicConfig, publicName } from '../export/public-names.ts';
 import { exportSentenceTransformers } from '../export/st-folder.ts';
@@ -68,6 +69,8 @@ export interface RunData {
   source: string;
   train: readonly Example[];
   test: readonly Example[];
+  /** What made it, when it is a generated set (docs/generate.md#the-trained-models-card). */
+  generated?: GeneratedOrigin | null;
 }
 
 /** before/after training; epoch: at an epoch's end (eval.everyEpoch); updates: every N updates (eval.everyUpdates). */
@@ -83,7 +86,8 @@ export type RunEvent =
   | { type: 'checkpoint'; step: number; bytes: number }
   | { type: 'warning'; message: string }
   | { type: 'eval-progress'; which: EvalWhich; progress: EvalProgress }
-  | { type: 'eval'; which: EvalWhich; epoch: number | null; step: number; result: RunEvaluation; seconds?: number }
+  /** `replayed`: an evaluation from before a resume, told again (not computed again). */
+  | { type: 'eval'; which: EvalWhich; epoch: number | null; step: number; result: RunEvaluation; seconds?: number; replayed?: true }
   /** After each evaluation during training: how often it runs, its measured cost, and the best so far. */
   | { type: 'eval-cost'; cost: EvalCostRecord; best: NonNullable<RunRecord['best']> | null };
 
@@ -255,7 +259,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
   const record: RunRecord = {
     format: RUN_RECORD_FORMAT, version: 1, runId: o.runId,
     name: o.name ?? previous?.name ?? `${publicName(model.name)} · ${publicName(data.source)}`,
-    status: 'running', config, baseModel: model.name, dataSource: data.source, provenance,
+    status: 'running', config, baseModel: model.name, dataSource: data.source, generated: data.generated ?? null, provenance,
     step: 0, maxSteps: trainer.plan.maxSteps, checkpointStep: null, path: null,
     before: previous?.before ?? null, after: null,
     // Evaluations after the checkpoint are repeated by the resumed run.
@@ -414,7 +418,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunOutcome> {
     } else if (record.before) emit({ type: 'eval', which: 'before', epoch: null, step: 0, result: record.before });
     // A resumed run's evaluations during training up to its checkpoint, again: the page's nDCG chart
     // (and the CLI's log) start from the whole history, not from the next evaluation.
-    for (const e of record.evals) emit({ type: 'eval', which: e.at ?? 'epoch', epoch: e.epoch, step: e.step, result: e.result, seconds: e.seconds });
+    for (const e of record.evals) emit({ type: 'eval', which: e.at ?? 'epoch', epoch: e.epoch, step: e.step, result: e.result, seconds: e.seconds, replayed: true });
 
     emit({ type: 'phase', phase: 'train' });
     const everyEpoch = config.eval.everyEpoch && irSet !== null;
