@@ -145,7 +145,9 @@ function forwarder(onEvent?: (e: WorkerRunEvent) => void) {
       return;
     }
     // Micro-batch events are not thinned: one per micro-batch, and the page shows where an update is.
-    if (e.type === 'eval-progress' && e.progress.phase === 'embed' && e.progress.done < e.progress.total) {
+    // GradCache's mini-batch events are (a tiny model makes hundreds a second); the last of a pass is kept.
+    const partial = (e.type === 'eval-progress' && e.progress.phase === 'embed' && e.progress.done < e.progress.total) || (e.type === 'mini-batch' && e.miniBatch < e.of);
+    if (partial) {
       const now = performance.now();
       if (now - lastProgress < FLUSH_MS) return;
       lastProgress = now;

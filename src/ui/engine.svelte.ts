@@ -37,7 +37,7 @@ import type { GuardProgress } from '../lib/eval/nanobeir.ts';
 import type { MineOptions } from '../lib/mine/hard-negatives.ts';
 import type { BestRecord, EvalCostRecord, KeptRecord, RunEvaluation } from '../lib/run/record.ts';
 import type { RunConfig } from '../lib/train/run-config.ts';
-import { ProgressWatchdog, type WatchProgress } from './progress-watchdog.ts';
+import { ProgressWatchdog, stallFloorFor, type WatchProgress } from './progress-watchdog.ts';
 import { guardWorker } from './worker-guard.ts';
 
 export type ProbeState =
@@ -82,6 +82,10 @@ export interface RunView {
   earlyStopped: boolean;
   /** Progress inside the update in progress (long accumulation groups). */
   microBatch: { step: number; microBatch: number; of: number } | null;
+  /** GradCache: the mini-batch last embedded or differentiated in the update in progress. */
+  miniBatch: { step: number; pass: 'embed' | 'gradient'; miniBatch: number; of: number } | null;
+  /** Before the first update: the training sessions being compiled (null once all are). */
+  compiling: { compiled: number; of: number } | null;
   /** A stop asked in the middle of an update: the update being finished. */
   stopping: { step: number; microBatch: number; of: number } | null;
   checkpointStep: number | null;
@@ -91,7 +95,7 @@ export interface RunView {
 
 const IDLE_RUN: RunView = {
   status: 'idle', name: null, runId: null, phase: null, resumedFrom: null, maxSteps: 0, trainRows: 0, testRows: 0, runtime: null, path: null,
-  evalProgress: null, before: null, after: null, epochEvals: [], evalCost: null, kept: null, earlyStopped: false, microBatch: null, stopping: null, checkpointStep: null, warnings: [], error: null,
+  evalProgress: null, before: null, after: null, epochEvals: [], evalCost: null, kept: null, earlyStopped: false, microBatch: null, miniBatch: null, compiling: null, stopping: null, checkpointStep: null, warnings: [], error: null,
 };
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -109,7 +113,7 @@ const PHASE_WORDS: Record<RunPhase, string> = {
 const EVAL_WORDS = { before: 'evaluating the base model', epoch: 'evaluating after the epoch', updates: 'evaluating during training', after: 'evaluating the trained model' } as const;
 
 /**
- * The watchdog's floor: STALL_FLOOR_MS, except where a test set a smaller one on the page
+ * The watchdog's floor: stallFloorFor(the model loaded), except where a test set a smaller one on the page
  * (globalThis.__tabtuneStallFloorMs) so that a deliberate stall shows in seconds. Only a script
  * already running in the page can set it, and a smaller floor only stops work sooner.
  */
@@ -383,10 +387,10 @@ export class Engine {
       );
       this.#run = {
         ...this.#run, status: record.status === 'done' ? 'done' : 'stopped', runId: record.runId, name: record.name, checkpointStep: record.checkpointStep,
-        before: record.before, after: record.after, runtime, evalProgress: null, microBatch: null, stopping: null, kept: record.kept ?? null, earlyStopped: record.earlyStopped ?? false,
+        before: record.before, after: record.after, runtime, evalProgress: null, microBatch: null, miniBatch: null, compiling: null, stopping: null, kept: record.kept ?? null, earlyStopped: record.earlyStopped ?? false,
       };
     } catch (error) {
-      this.#run = { ...this.#run, status: 'failed', error: message(error), evalProgress: null, microBatch: null, stopping: null };
+      this.#run = { ...this.#run, status: 'failed', error: message(error), evalProgress: null, microBatch: null, miniBatch: null, compiling: null, stopping: null };
     }
     void this.refreshRuns();
     void this.refreshStorage();
@@ -396,6 +400,8 @@ export class Engine {
   #runProgress(e: WorkerRunEvent): WatchProgress {
     const r = this.#run;
     if (e.type === 'eval-progress') return { phase: EVAL_WORDS[e.which], done: e.progress.done, total: e.progress.total, unit: 'texts' };
+    // Compiling is its own phase (a gap measure of its own); GradCache's mini-batches stay "training".
+    if (e.type === 'compile' && e.next !== null) return { phase: 'compiling the training graphs', done: e.compiled, total: e.of, unit: 'graphs' };
     const phase = r.phase ? PHASE_WORDS[r.phase] : 'starting the run';
     return { phase, done: this.#steps.at(-1)?.step ?? 0, total: r.maxSteps || null, unit: 'updates' };
   }
@@ -428,11 +434,17 @@ export class Engine {
       case 'steps': {
         const last = this.#steps.at(-1)?.step ?? 0;
         this.#steps = [...this.#steps, ...e.steps.filter((s) => s.step > last)];
-        this.#run = { ...r, microBatch: null };
+        this.#run = { ...r, microBatch: null, miniBatch: null };
         break;
       }
       case 'micro-batch':
-        this.#run = { ...r, microBatch: { step: e.step, microBatch: e.microBatch, of: e.of } };
+        this.#run = { ...r, microBatch: { step: e.step, microBatch: e.microBatch, of: e.of }, miniBatch: null };
+        break;
+      case 'mini-batch':
+        this.#run = { ...r, miniBatch: { step: e.step, pass: e.pass, miniBatch: e.miniBatch, of: e.of }, compiling: null };
+        break;
+      case 'compile':
+        this.#run = { ...r, compiling: e.next === null ? null : { compiled: e.compiled, of: e.of } };
         break;
       case 'stopping':
         this.#run = { ...r, stopping: { step: e.step, microBatch: e.microBatch, of: e.of } };
@@ -622,7 +634,8 @@ export class Engine {
    * stays: writes are atomic, and a run's last checkpoint is where a retry resumes.
    */
   async #watched<T>(start: WatchProgress, retry: () => Promise<void>, call: (watch: (p: WatchProgress) => void) => Promise<T>): Promise<T> {
-    const dog = new ProgressWatchdog(start, { floorMs: stallFloorMs() });
+    const loaded = this.#model.status === 'done' ? this.#model.value.architecture : null;
+    const dog = new ProgressWatchdog(start, { floorMs: stallFloorMs() ?? stallFloorFor(loaded) });
     let timer: ReturnType<typeof setInterval> | undefined;
     const stalled = new Promise<never>((_, reject) => {
       timer = setInterval(() => {

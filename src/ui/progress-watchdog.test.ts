@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ProgressWatchdog, STALL_FLOOR_MS, STALL_MULTIPLE } from './progress-watchdog.ts';
+import { ProgressWatchdog, STALL_FLOOR_MS, STALL_MULTIPLE, stallFloorFor } from './progress-watchdog.ts';
 
 function clock() {
   let t = 1000;
@@ -41,6 +41,58 @@ describe('ProgressWatchdog', () => {
     // A new phase: an encode batch is measured on its own; the floor again.
     w.progress({ phase: 'evaluating the trained model', done: 0, total: 80, unit: 'texts' });
     expect(w.boundMs).toBe(STALL_FLOOR_MS);
+  });
+
+  it('a GradCache update longer than the floor that reports its mini-batches lives; stuck mid-update, it stalls', () => {
+    // The page bench's bge-base LoRA run on one WASM thread (timed in Node): compiling its three
+    // sessions ~5 s, then 12 mini-batches embedded at ~4.4 s and differentiated at ~8.9 s each: an
+    // update of ~160 s, past the 120 s floor, with no update event in between (engine.svelte.ts
+    // turns the trainer's 'compile' and 'mini-batch' events into these).
+    const c = clock();
+    const training = (done: number) => ({ phase: 'training', done, total: 2, unit: 'updates' });
+    const w = new ProgressWatchdog(training(0), { now: c.now });
+    for (let g = 0; g < 3; g++) {
+      c.advance(2500);
+      w.progress({ phase: 'compiling the training graphs', done: g, total: 3, unit: 'graphs' });
+    }
+    c.advance(100);
+    w.progress(training(0));
+    const gaps = [...Array(12).fill(4400), ...Array(12).fill(8900)];
+    const run = (done: number, n = gaps.length) => {
+      for (const ms of gaps.slice(0, n)) {
+        c.advance(ms);
+        expect(w.check()).toBeNull();
+        w.progress(training(done));
+      }
+    };
+    run(0);
+    run(1);
+    // Stuck after 14 mini-batches of the second: the bound is 20 × the slowest gap (8.9 s).
+    run(1, 14);
+    c.advance(STALL_MULTIPLE * 8900);
+    expect(w.check()).toBeNull();
+    c.advance(1000);
+    expect(w.check()).toBe('training: no progress for 179 s after 1 of 2 updates');
+    // Reporting only whole updates, the same first update (~160 s) would have been called stalled.
+    const quiet = new ProgressWatchdog(training(0), { now: c.now });
+    c.advance(gaps.reduce((a, b) => a + b, 0));
+    expect(quiet.check()).toBe('training: no progress for 159 s after 0 of 2 updates');
+  });
+
+  it('grows the floor with the model past bge-base: a bge-large batch may take minutes on one WASM thread', () => {
+    const base = { hiddenSize: 768, numLayers: 12, intermediateSize: 3072 };
+    expect(stallFloorFor(null)).toBe(STALL_FLOOR_MS);
+    expect(stallFloorFor(base)).toBe(STALL_FLOOR_MS);
+    expect(stallFloorFor({ hiddenSize: 384, numLayers: 12, intermediateSize: 1536 })).toBe(STALL_FLOOR_MS); // bge-small: never below
+    const large = stallFloorFor({ hiddenSize: 1024, numLayers: 24, intermediateSize: 4096 });
+    expect(large).toBe(426_667); // 24·(4·1024² + 2·1024·4096) ÷ 12·(4·768² + 2·768·3072) = 3.56×
+    // An encode batch of bge-large measured at 154 s passes under its floor, as it would not under 120 s.
+    const c = clock();
+    const w = new ProgressWatchdog({ phase: 'evaluating the base model', done: 0, total: 80, unit: 'texts' }, { now: c.now, floorMs: large });
+    c.advance(154_000);
+    expect(w.check()).toBeNull();
+    c.advance(large - 154_000 + 1);
+    expect(w.check()).toBe('evaluating the base model: no progress for 426 s after 0 of 80 texts');
   });
 
   it('takes a smaller floor where the caller asks (the page test)', () => {

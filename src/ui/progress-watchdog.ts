@@ -5,20 +5,47 @@
 // engine (engine.svelte.ts) polls check() and terminates the worker when it returns a message.
 //
 // The bound: a stall is a gap since the last progress event longer than
-//   max(STALL_FLOOR_MS, STALL_MULTIPLE × the slowest gap seen so far in this phase).
+//   max(floor, STALL_MULTIPLE × the slowest gap seen so far in this phase).
 // - The floor, 120 s: the first gap of a phase includes building and compiling its onnxruntime
 //   session (seconds on WASM, up to tens of seconds for a WebGPU shader cache on a slow machine),
 //   and progress is reported per batch, so one batch of a large model on one WASM thread can take
-//   tens of seconds; a floor well above that never stops healthy work on a slow machine.
+//   tens of seconds; a floor well above that never stops healthy work on a slow machine. Training
+//   reports below the update for this reason: each session it compiles before the first update,
+//   and each GradCache mini-batch of both passes (an update of bge-base with LoRA on one WASM
+//   thread takes ~160 s, bge-large's several minutes, where one mini-batch takes 4–30 s). The
+//   fused step is one onnxruntime call with nothing to report inside; the page takes it only
+//   where a whole batch's activations fit the budget (on the defaults, not even bge-small's do).
 // - The multiple, 20×: work in one phase is batches of the same size, so one batch 20 times slower
 //   than the slowest before it is not the machine being slow (a busy tab, a background GC pause
 //   and thermal throttling cost a few times, not twenty); it scales the bound for big models whose
 //   batches are already slow (a 10 s update gives 200 s).
+// - The floor grows with the model: 120 s is for bge-base's per-token work (12 layers of
+//   4C² + 2CF multiply-adds, C 768, F 3,072) and larger models get it times their work ÷ bge-base's
+//   (bge-large and bge-m3: 24 layers of C 1,024, F 4,096: 3.56×, 427 s). One encode batch of 32
+//   texts of ~92 tokens of a bge-large shape took 154 s on one WASM thread of a loaded 2-core machine
+//   (Node, onnxruntime-web); a fixed 120 s would call an evaluation of it stalled on such a machine,
+//   or in Firefox (one WASM thread always).
 // The slowest gap starts again at each phase: an update is not an encode batch.
 // Not a timeout for the whole call, and not a judge of slow work that keeps reporting.
 
 export const STALL_FLOOR_MS = 120_000;
 export const STALL_MULTIPLE = 20;
+
+/** The encoder's shape fields the floor reads (a ModelShape fits). */
+export interface FloorShape {
+  hiddenSize: number;
+  numLayers: number;
+  intermediateSize: number;
+}
+
+/** Per-token multiply-adds of the encoder's linear layers. */
+const linearWork = (s: FloorShape) => s.numLayers * (4 * s.hiddenSize ** 2 + 2 * s.hiddenSize * s.intermediateSize);
+const BGE_BASE_WORK = linearWork({ hiddenSize: 768, numLayers: 12, intermediateSize: 3072 });
+
+/** The floor for work on a model of this shape (none loaded: the plain floor). */
+export function stallFloorFor(shape: FloorShape | null): number {
+  return shape ? Math.round(STALL_FLOOR_MS * Math.max(1, linearWork(shape) / BGE_BASE_WORK)) : STALL_FLOOR_MS;
+}
 
 export interface WatchProgress {
   /** What the work is doing, as the page says it: "evaluating the base model", "training". */

@@ -19,6 +19,7 @@ const SCRIPTS: [string, string[]][] = [
   ['eval-child.ts', [...TSX, 'tests/bench/eval-child.ts', '--help']],
   ['npm run bench:embed', [...TSX, 'tests/bench/embed-speed.ts', '--help']],
   ['npm run bench:page', [...TSX, 'tests/bench/page-memory.ts', '--help']],
+  ['session-timing.ts', [...TSX, 'tests/bench/session-timing.ts', '--help']],
   ['npm run bench:generate', [...TSX, 'tests/bench/generate-bench.ts', '--help']],
   ['npm run bench:memory-fit', [...TSX, 'tests/bench/memory-fit.ts', '--help']],
   ['npm run bench:gpu-pack', [...TSX, 'tests/bench/gpu-pack.ts', '--help']],

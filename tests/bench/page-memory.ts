@@ -25,11 +25,12 @@ import { longDocDataset, shapeVocab, writeShapeModel } from './shape-model.ts';
 import { benchArgs } from './bench-args.ts';
 import { chromiumPids, memoryOf } from './chromium-memory.ts';
 
-const { values: args } = benchArgs('Usage: npm run bench:page -- [options]\n\nThe page\'s peak memory (Chromium\'s processes, PSS) beside its memory account, training full-size random\nshapes through the built page. --models: a list of the runs below (small, base, base-bf16, base-6g, base-lora16, large-lora);\n--steps: updates per run; --backend: the page\'s backend (wasm, webgpu).', {
+const { values: args } = benchArgs('Usage: npm run bench:page -- [options]\n\nThe page\'s peak memory (Chromium\'s processes, PSS) beside its memory account, training full-size random\nshapes through the built page. --models: a list of the runs below (small, base, base-bf16, base-6g, base-lora16, large-lora);\n--steps: updates per run; --backend: the page\'s backend (wasm, webgpu); --no-build: serve the dist/ already built (a second\nbench running beside the first must not rebuild the page it serves).', {
   models: { type: 'string', default: 'small,base,base-bf16,base-6g' },
   steps: { type: 'string', default: '2' },
   backend: { type: 'string', default: 'wasm' },
   out: { type: 'string', default: join(REPO_ROOT, '.bench', 'page.json') },
+  'no-build': { type: 'boolean', default: false },
 });
 
 const SHAPES = {
@@ -85,6 +86,8 @@ async function runPage(name: string, site: string, hubUrl: string, steps: number
     p.seconds = (Date.now() - phaseStart) / 1000;
   };
   const timer = setInterval(sample, 200);
+  let live: ReturnType<typeof setInterval> | undefined;
+  let watchPhase: ReturnType<typeof setInterval> | undefined;
   const enter = (name: string) => {
     sample();
     phase = name;
@@ -110,9 +113,19 @@ async function runPage(name: string, site: string, hubUrl: string, steps: number
     run.plan = ((await id('memory-path').textContent().catch(() => '')) ?? '').replace(/\s+/g, ' ').trim();
     enter('idle, model loaded');
     await page.waitForTimeout(3000);
-    enter('train, evaluate, save');
+    enter('run: start');
     await id('train-start').click();
+    // The run's own phases (the Run line: eval-before, train, eval-after, save), each with its peak.
+    let runPhase = '';
+    watchPhase = setInterval(() => void id('train-status').textContent().then((t) => {
+      const p = /test rows\s*·\s*(prepare|eval-before|train|eval-after|save)\b/.exec(t ?? '')?.[1];
+      if (p && p !== runPhase) enter(`run: ${(runPhase = p)}`);
+    }, () => {}), 500);
+    // Where the run is, every 30 s (the log of a run that takes many minutes says it moves).
+    live = setInterval(() => void page.locator('[data-testid=train-live] .stats, [data-testid=eval-progress]').allTextContents()
+      .then((t) => console.log(`  ${shape}: ${phase} ${((Date.now() - phaseStart) / 1000).toFixed(0)} s, peak PSS ${Math.round((peaks[phase]?.pss ?? 0) / MB)} MiB: ${t.join(' | ').replace(/\s+/g, ' ').trim()}`), () => {}), 30_000);
     await page.locator('[data-testid=train-live][data-status=done], [data-testid=train-error]').first().waitFor({ timeout: 3_600_000 });
+    clearInterval(watchPhase);
     if (await id('train-error').count()) run.error = (await id('train-error').textContent())?.trim() ?? 'failed';
     enter('done');
     await page.waitForTimeout(2000);
@@ -121,6 +134,8 @@ async function runPage(name: string, site: string, hubUrl: string, steps: number
     run.error = (e as Error).message.split('\n')[0];
   } finally {
     clearInterval(timer);
+    clearInterval(live);
+    clearInterval(watchPhase);
     await session.close();
   }
   return run;
@@ -131,8 +146,8 @@ async function main(): Promise<void> {
   for (const n of names) if (!RUNS[n]) throw new Error(`--models: unknown ${n} (${Object.keys(RUNS).join(', ')})`);
   const shapes = [...new Set(names.map((n) => RUNS[n].shape))];
   const steps = Number(args.steps);
-  console.log('building the page (vite build) …');
-  execFileSync(process.execPath, [join(REPO_ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'], { cwd: REPO_ROOT, stdio: 'inherit', env: { ...process.env, NODE_ENV: 'production' } });
+  if (!args['no-build']) console.log('building the page (vite build) …');
+  if (!args['no-build']) execFileSync(process.execPath, [join(REPO_ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'], { cwd: REPO_ROOT, stdio: 'inherit', env: { ...process.env, NODE_ENV: 'production' } });
   const data = longDocDataset();
   const vocab = shapeVocab();
   writeQaDataset(join(WORK, 'qa-long'), data);

@@ -73,6 +73,8 @@ export interface GradResult {
 }
 
 export interface TrainStep {
+  /** Creates the step's session now (else on the first run). */
+  prepare(): Promise<void>;
   run(batch: EncoderBatch, extra: Record<string, Feed>, mode?: RunMode & { keepOnDevice?: boolean }): Promise<{ loss: number } & GradResult>;
 }
 
@@ -258,6 +260,7 @@ export class BertEncoder {
     const key = `train_step:${name}${train ? '_train' : ''}`;
     const session = () => this.session(key, () => buildTrainStepGraph(this.spec, loss, { train }));
     return {
+      prepare: async () => void (await session()),
       run: async (batch, extra, mode = {}) => {
         const s = await session();
         const feeds = { ...this.feeds(batch, { ...mode, train }), ...extra };

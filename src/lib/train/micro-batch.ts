@@ -36,6 +36,12 @@ export function dropoutSeed(seed: number, microBatch: number, miniBatch: number)
   return (h >>> 0) & 0xffffff;
 }
 
+/** GradCache's pass over a micro-batch's mini-batches: embedding them (no backward graph), or their gradients. */
+export type GradCachePass = 'embed' | 'gradient';
+
+/** The sessions a micro-batch runs, by name, in the order prepare() compiles them. */
+export type GraphName = 'encode' | 'encode_grad' | 'loss' | 'train_step';
+
 export interface MicroResult {
   loss: number;
   tokens: number;
@@ -78,14 +84,17 @@ export class MicroBatchGradients {
    * One micro-batch (`rows` of the training set; `micro` its global index, for the dropout seeds): its
    * loss, and its weight gradients accumulated (× `scale`) into the updater, on the path `chosen`.
    */
-  async run(enc: BertEncoder, updater: Updater, chosen: Pick<MemoryPlan, 'path' | 'miniBatchSize'>, rows: readonly number[], micro: number, scale: number): Promise<MicroResult> {
+  async run(
+    enc: BertEncoder, updater: Updater, chosen: Pick<MemoryPlan, 'path' | 'miniBatchSize'>, rows: readonly number[], micro: number, scale: number,
+    onMiniBatch?: (pass: GradCachePass, miniBatch: number, of: number) => void,
+  ): Promise<MicroResult> {
     const keepOnDevice = updater.kind === 'device';
     const { columns, scores } = batchColumns(this.o.train, rows, this.fields, this.withScores, this.prompts);
     const train = this.config.dropout;
     const extra: Record<string, Feed> = scores ? { [SCORES_INPUT]: { dtype: 'float32', dims: [scores.length], data: scores } } : {};
     if (chosen.path === 'fused') {
       const batch = tokenizeColumns(this.o.tokenizer, columns, this.config.maxSeqLength ?? undefined);
-      const step = enc.trainStep(`${JSON.stringify(this.config.loss)}/${columns.length}`, embeddingLoss(this.config.loss, columns.length), { train });
+      const step = this.trainStep(enc);
       const r = await step.run(batch, extra, { seed: dropoutSeed(this.config.seed, micro, 0), keepOnDevice });
       await updater.accumulate(this.gradsByName(r.grads), scale);
       return { loss: r.loss, tokens: batch.realTokens };
@@ -97,6 +106,7 @@ export class MicroBatchGradients {
     const E = new Float32Array(N * C); // [N,C]
     for (let i = 0; i < mbs.length; i++) {
       E.set(await enc.encode(mbs[i], { train, seed: dropoutSeed(this.config.seed, micro, i) }), mbs[i].offset * C);
+      onMiniBatch?.('embed', i + 1, mbs.length);
     }
     // 2. loss and dL/dE on the whole batch.
     const session = await this.lossGraph(columns.length, C);
@@ -112,8 +122,37 @@ export class MicroBatchGradients {
       const upstream = dE.slice(mb.offset * C, (mb.offset + mb.batch) * C);
       const r = await enc.encodeGrad(mb, upstream, { train, seed: dropoutSeed(this.config.seed, micro, i), keepOnDevice });
       await updater.accumulate(this.gradsByName(r.grads), scale);
+      onMiniBatch?.('gradient', i + 1, mbs.length);
     }
     return { loss, tokens: realTokens };
+  }
+
+  /**
+   * Compiles the sessions `path` runs before its first micro-batch (they would be made on first
+   * use anyway), calling `onCompiled` before the first and after each: on the CPU a large model's
+   * gradient graph takes seconds to tens of seconds, and the page's watchdog and display see that
+   * the run is alive.
+   */
+  async prepare(enc: BertEncoder, path: MemoryPlan['path'], onCompiled: (compiled: number, of: number, next: GraphName | null) => void): Promise<void> {
+    const train = this.config.dropout;
+    const graphs: [GraphName, () => Promise<unknown>][] = path === 'fused'
+      ? [['train_step', () => this.trainStep(enc).prepare()]]
+      : [
+          ['encode', () => enc.prepare([train ? 'encode_train' : 'encode'])],
+          ['encode_grad', () => enc.prepare([train ? 'encode_grad_train' : 'encode_grad'])],
+          ['loss', () => this.lossGraph(this.fields.length, enc.dim)],
+        ];
+    for (let i = 0; i < graphs.length; i++) {
+      onCompiled(i, graphs.length, graphs[i][0]);
+      await graphs[i][1]();
+    }
+    onCompiled(graphs.length, graphs.length, null);
+  }
+
+  /** The fused step of this run's loss on `enc` (its session is the encoder's, made once). */
+  private trainStep(enc: BertEncoder) {
+    const columns = this.fields.length;
+    return enc.trainStep(`${JSON.stringify(this.config.loss)}/${columns}`, embeddingLoss(this.config.loss, columns), { train: this.config.dropout });
   }
 
   private lossGraph(columns: number, hidden: number): Promise<Session> {

@@ -285,5 +285,16 @@ describe('path choice and events', () => {
     expect(steps[1]).toMatchObject({ lr: 1e-3, maxSteps: 2 });
     expect(steps[1].type === 'step' && steps[1].tokensPerS! > 0 && steps[1].gradNorm > 0).toBe(true);
     expect(r.events.at(-1)).toEqual({ type: 'done', step: 2, stopped: false });
+    // The fused step's one session is compiled before the first micro-batch, announced before and after.
+    expect(r.events.slice(1, 3)).toEqual([{ type: 'compile', compiled: 0, of: 1, next: 'train_step' }, { type: 'compile', compiled: 1, of: 1, next: null }]);
+  });
+
+  it('GradCache: compiles its three sessions up front and reports every mini-batch of both passes', async () => {
+    // What keeps a minutes-long update on the page alive for the watchdog (progress-watchdog.ts).
+    const r = await train(caseExamples('mnrl_matryoshka', rows), config({ maxSteps: 2, gradCache: { miniBatchSize: 3 } }));
+    const kinds = r.events.map((e) => e.type === 'compile' ? `compile ${e.compiled}/${e.of} ${e.next}` : e.type === 'mini-batch' ? `${e.step}.${e.microBatch} ${e.pass} ${e.miniBatch}/${e.of}` : e.type);
+    // 8 rows × 2 columns in mini-batches of 3: 6 of them (the last of 1), per pass.
+    const update = (s: number) => [...[1, 2, 3, 4, 5, 6].map((i) => `${s}.1 embed ${i}/6`), ...[1, 2, 3, 4, 5, 6].map((i) => `${s}.1 gradient ${i}/6`), 'micro-batch', 'step'];
+    expect(kinds).toEqual(['path', 'compile 0/3 encode', 'compile 1/3 encode_grad', 'compile 2/3 loss', 'compile 3/3 null', ...update(1), ...update(2), 'done']);
   });
 });

@@ -31,7 +31,7 @@ import { type BatchTokenizer, columnFields, longestTokens, samplerKeys, type Tex
 import { type Checkpoint, checkpointParts, readCheckpoint } from './checkpoint.ts';
 import { assembleCheckpoint, checkResumable } from './checkpoint-assembly.ts';
 import { NonFiniteLossError, TrainingFault, trainingFault } from './faults.ts';
-import { MicroBatchGradients, type MicroResult } from './micro-batch.ts';
+import { type GradCachePass, type GraphName, MicroBatchGradients, type MicroResult } from './micro-batch.ts';
 import type { RunConfig } from './run-config.ts';
 import { BatchSampler, type SamplerState } from './sampler.ts';
 import { lrAt, microBatchRole, type StepsPlan, stepsPlan } from './schedule.ts';
@@ -77,6 +77,18 @@ export type TrainEvent =
       elapsedS: number;
     }
   | { type: 'epoch'; epoch: number; step: number }
+  /**
+   * Before the first update: `compiled` of the `of` sessions the path runs are made, `next` is
+   * being compiled (null: all are). A large model's gradient graph takes tens of seconds on the
+   * CPU; the page's watchdog and display see that the run is alive.
+   */
+  | { type: 'compile'; compiled: number; of: number; next: GraphName | null }
+  /**
+   * GradCache: mini-batch `miniBatch` of the `of` in micro-batch `microBatch` of update `step` has
+   * been embedded (pass 'embed') or has added its gradient ('gradient'). On the CPU one update of a
+   * large model takes minutes; these say, in between, that it is moving.
+   */
+  | { type: 'mini-batch'; step: number; microBatch: number; pass: GradCachePass; miniBatch: number; of: number }
   /** Micro-batch `microBatch` of the `of` that make update `step` is done (long groups show progress). */
   | { type: 'micro-batch'; step: number; microBatch: number; of: number }
   /**
@@ -283,9 +295,15 @@ export class Trainer {
   async prepare(): Promise<void> {
     if (this.pathAnnounced) return;
     const plan = this.planMemory();
-    await this.getUpdater();
+    const updater = await this.getUpdater();
     this.pathAnnounced = true;
-    this.emit({ type: 'path', path: plan.path, miniBatchSize: plan.miniBatchSize, why: plan.why, optimizer: this.updater!.kind });
+    this.emit({ type: 'path', path: plan.path, miniBatchSize: plan.miniBatchSize, why: plan.why, optimizer: updater.kind });
+    // Made now rather than at the first micro-batch, so that the wait is announced.
+    try {
+      await this.gradients.prepare(await this.getEncoder(), plan.path, (compiled, of, next) => this.emit({ type: 'compile', compiled, of, next }));
+    } catch (e) {
+      throw this.fault(e, this.globalStep + 1, `while compiling the training graphs for update ${this.globalStep + 1}`);
+    }
   }
 
   private emit(e: TrainEvent): void {
@@ -337,7 +355,8 @@ export class Trainer {
       const failing = this.globalStep + 1;
       let r: MicroResult;
       try {
-        r = await this.gradients.run(await this.getEncoder(), this.updater!, this.chosen!, rows, this.globalMicro, 1 / role.divisor);
+        const micro = { step: failing, microBatch: this.groupMicro + 1 };
+        r = await this.gradients.run(await this.getEncoder(), this.updater!, this.chosen!, rows, this.globalMicro, 1 / role.divisor, (pass, miniBatch, of) => this.emit({ type: 'mini-batch', ...micro, pass, miniBatch, of }));
       } catch (e) {
         throw this.fault(e, failing);
       }
