@@ -51,6 +51,11 @@ describe('merged export', () => {
     expect(Math.max(...m.map((x, j) => Math.abs(x - w[j])))).toBeGreaterThan(1e-3); // it did change
     expect(merged.get('encoder.layer.0.attention.self.key.weight')).toBe(base.get('encoder.layer.0.attention.self.key.weight'));
     expect(merged.get('encoder.layer.0.attention.self.query.bias')).toBe(base.get('encoder.layer.0.attention.self.query.bias'));
+    // In place: the same values, written into the base's own array (no second copy of it).
+    const own = new Map([...base].map(([k, v]) => [k, v.slice()]));
+    const inPlace = mergeLora(own, adapters, { r, alpha }, { inPlace: true });
+    expect(inPlace.get('encoder.layer.0.attention.self.query.weight')).toBe(own.get('encoder.layer.0.attention.self.query.weight'));
+    expect(inPlace.get('encoder.layer.0.attention.self.query.weight')).toEqual(m);
   });
 
   it('refuses adapters that do not fit the weight, or an A without its B', () => {

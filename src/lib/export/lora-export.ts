@@ -59,8 +59,11 @@ export function loraModules(tensors: Iterable<string>): string[] {
  * The merged weights: for each adapted module, `<module>.weight` [out, in] + (α/r)·B·A, summed in
  * float64 and rounded once; every other tensor of `weights` as it is, and no adapter tensor.
  * `weights` holds the base (or trained) tensors by bare name; `adapters` the A/B pairs.
+ * `inPlace`: add into the given weight arrays instead of new ones (the same values) — for a caller
+ * that owns them and reads the base again afterwards (a run that trained the model's own arrays):
+ * bge-large's adapted weights are 1.2 GB that the save would otherwise hold twice.
  */
-export function mergeLora(weights: ReadonlyMap<string, Float32Array>, adapters: ReadonlyMap<string, Float32Array>, spec: Pick<LoraExportSpec, 'r' | 'alpha'>): Map<string, Float32Array> {
+export function mergeLora(weights: ReadonlyMap<string, Float32Array>, adapters: ReadonlyMap<string, Float32Array>, spec: Pick<LoraExportSpec, 'r' | 'alpha'>, o: { inPlace?: boolean } = {}): Map<string, Float32Array> {
   const { r } = spec;
   if (!Number.isInteger(r) || r < 1) throw new Error(`LoRA: rank ${r} is not a positive integer`);
   const scale = loraScale(spec);
@@ -76,7 +79,7 @@ export function mergeLora(weights: ReadonlyMap<string, Float32Array>, adapters: 
     if (!Number.isInteger(inDim) || !Number.isInteger(outDim) || outDim * inDim !== w.length) {
       throw new Error(`LoRA: ${module}: A has ${a.length} values, B ${b.length}, the weight ${w.length}; with r = ${r} they do not make [out, r]·[r, in] = [out, in]`);
     }
-    const merged = new Float32Array(w.length);
+    const merged = o.inPlace ? w : new Float32Array(w.length);
     const row = new Float64Array(inDim);
     for (let o = 0; o < outDim; o++) {
       row.fill(0);
@@ -194,6 +197,8 @@ export function runExportWeights(o: {
   seed: number;
   baseModel: string;
   revision: string | null;
+  /** Merge into the base arrays themselves (mergeLora's inPlace): the caller reads the base model again afterwards. */
+  mergeInPlace?: boolean;
 }): { weights: Map<string, Float32Array>; adapterFiles: Map<string, Uint8Array> | null } {
   const { set, trained } = o;
   const lora = set.trainable.mode === 'lora' ? set.trainable : null;
@@ -213,7 +218,7 @@ export function runExportWeights(o: {
     weights.set(name, w.data);
   }
   return {
-    weights: mergeLora(weights, adapters, set.lora),
+    weights: mergeLora(weights, adapters, set.lora, { inPlace: o.mergeInPlace }),
     adapterFiles: adapterFolderFiles({ spec: lora, adapters, baseModel: o.baseModel, revision: o.revision }),
   };
 }

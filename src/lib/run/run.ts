@@ -595,7 +595,9 @@ function runOutputs(record: RunRecord, model: RunModel, weights: ReadonlyMap<str
   const { config } = record;
   const stConfig = promptsConfigFile(model.files, model.model.prompts, runPrompts(config, model.model.prompts));
   // A LoRA run writes its adapters merged into the weights and, beside them, its PEFT adapter folder's files (docs/export-forms.md).
-  const out = runExportWeights(exportWeightsInput(config, model.model.config, weights, model.model.weights));
+  // A model trained in place is read again after the run (its arrays are no longer the base), so
+  // the adapters merge into those arrays rather than into a second copy of every adapted weight.
+  const out = runExportWeights({ ...exportWeightsInput(config, model.model.config, weights, model.model.weights), mergeInPlace: !!model.trainInPlace });
   return exportSentenceTransformers({
     sourceFiles: withSingleWeightsFile(model.files),
     weights: out.weights,
