@@ -20,6 +20,8 @@ export const LORA_MODEL_PRESETS: readonly { id: string; label: string; modelId: 
   { id: 'bge-m3-lora', label: 'bge-m3 with LoRA (multilingual)', modelId: 'BAAI/bge-m3', trainable: { mode: 'lora', r: 16, alpha: 32, dropout: 0, targetModules: 'all-linear' } },
 ];
 export const DEFAULT_DATASET_ID = 'YxBxRyXJx/QAsimple_for_BGE_241019';
+/** The default question generator (docs/generate.md): small, instruction-tuned, with q4f16 and q8 ONNX variants; any other by id. */
+export const DEFAULT_GENERATOR_ID = 'onnx-community/Qwen2.5-0.5B-Instruct';
 // The Hub URL rule lives in hub-policy.js, shared with serve.js and the service worker.
 export { DEFAULT_HUB_URL, normalizeHubUrl };
 

@@ -13,7 +13,7 @@ import { DEFAULT_FILTER_TOP_K } from '../lib/generate/filter.ts';
 import { DEFAULT_PROMPT_TEMPLATE, DEFAULT_QUESTIONS_PER_DOC } from '../lib/generate/questions.ts';
 import type { RunConfig } from '../lib/train/run-config.ts';
 import type { Engine, LoadState } from './engine.svelte.ts';
-import { DEFAULT_GENERATOR_ID } from './generate-defaults.ts';
+import { DEFAULT_GENERATOR_ID } from '../lib/config.ts';
 import { guardWorker } from './worker-guard.ts';
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));

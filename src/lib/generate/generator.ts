@@ -24,6 +24,7 @@ import {
   type PreTrainedTokenizer,
   type Tensor,
 } from '@huggingface/transformers';
+import { DEFAULT_GENERATOR_ID } from '../config.ts';
 import { ProgressTracker } from '../progress/progress.ts';
 import { undoCdnWasmPaths } from '../runtime/index.ts';
 import type { Chunk } from './chunk.ts';
@@ -115,14 +116,12 @@ export function checkGenerationConfig(config: unknown, label: string): { modelTy
   if (!AutoModelForCausalLM.supports(type) || (archs.length > 0 && !causal)) {
     const named = archs.length ? ` (${archs.join(', ')})` : '';
     throw new GenerationModelError(
-      `${label} is a ${type} model${named}, not a text-generation (causal LM) model: question generation needs a small instruct model such as ${DEFAULT_GENERATOR_MODEL}.`,
+      `${label} is a ${type} model${named}, not a text-generation (causal LM) model: question generation needs a small instruct model such as ${DEFAULT_GENERATOR_ID}.`,
     );
   }
   return { modelType: type };
 }
 
-/** The page's default generator: small, instruction-tuned, with q4f16 and q8 ONNX variants. */
-export const DEFAULT_GENERATOR_MODEL = 'onnx-community/Qwen2.5-0.5B-Instruct';
 
 // ---- loading ----------------------------------------------------------------------------------
 
