@@ -8,14 +8,14 @@
 // the documents and the filter (docs/generate.md#the-trained-models-card); a file edited after
 // generation is not credited to it.
 
-import { AutoModelForCausalLM, AutoTokenizer, env, type Tensor } from '@huggingface/transformers';
 import { execFile } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildQaDataset } from '../../tests/fixtures/dataset.ts';
+import { loadDirectDecoder } from '../../tests/fixtures/direct-decoder.ts';
 import { ensureFixtures, type FixturePaths } from '../../tests/fixtures/fixtures.ts';
 import { startLocalHub, type LocalHub } from '../../tests/hub/local-hub.ts';
 import { DEFAULT_PROMPT_TEMPLATE, QuestionDeduper, questionsFor, render } from '../lib/generate/questions.ts';
@@ -83,24 +83,17 @@ describe('tabtune generate', () => {
     expect(r.code).toBe(0);
     expect(existsSync(`${out}.partial`)).toBe(false);
 
-    const saved = { allowLocalModels: env.allowLocalModels, allowRemoteModels: env.allowRemoteModels, localModelPath: env.localModelPath };
-    Object.assign(env, { allowLocalModels: true, allowRemoteModels: false, localModelPath: dirname(fx.tinyDecoder) + '/' });
-    const tok = await AutoTokenizer.from_pretrained(basename(fx.tinyDecoder));
-    const model = await AutoModelForCausalLM.from_pretrained(basename(fx.tinyDecoder), { dtype: 'q8' });
-    Object.assign(env, saved);
+    const direct = await loadDirectDecoder(fx.tinyDecoder, 'q8');
     const deduper = new QuestionDeduper();
     const expected: Record<string, string>[] = [];
     for (const [i, doc] of DOCS.entries()) {
       const id = String(i + 1); // a .txt file's documents are numbered by line
-      const text = tok.apply_chat_template([{ role: 'user', content: render(DEFAULT_PROMPT_TEMPLATE, { document: doc, n: 2 }) }], { tokenize: false, add_generation_prompt: true }) as string;
-      const inputs = tok(text, { add_special_tokens: false });
-      const ids = (await model.generate({ ...inputs, do_sample: false, max_new_tokens: 20 })) as Tensor;
-      const answer = tok.decode(Array.from(ids.data as BigInt64Array, Number).slice(inputs.input_ids.dims[1]), { skip_special_tokens: true });
+      const answer = (await direct.greedy(render(DEFAULT_PROMPT_TEMPLATE, { document: doc, n: 2 }), 20)).text;
       for (const q of questionsFor(answer, { chunkId: `${id}#0`, documentId: id }, 2, deduper)) {
         expected.push({ anchor: q.question, positive: doc, id: `${id}#0`, document_id: id });
       }
     }
-    await model.dispose();
+    await direct.dispose();
     expect(expected.length).toBeGreaterThanOrEqual(DOCS.length);
     expect(jsonl(out)).toEqual(expected);
   }, 120_000);

@@ -12,16 +12,16 @@
 // questions equal transformers.js' own greedy decoding in Node on the same documents. Runs in
 // Firefox too (the `firefox` project).
 
-import { AutoModelForCausalLM, AutoTokenizer, env, type Tensor } from '@huggingface/transformers';
 import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { strFromU8, unzipSync } from 'fflate';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StaticServer } from '../../scripts/serve.js';
 import { DEFAULT_MODEL_ID } from '../../src/lib/config.ts';
 import { DEFAULT_PROMPT_TEMPLATE, QuestionDeduper, questionsFor, render } from '../../src/lib/generate/questions.ts';
 import { buildQaDataset } from '../fixtures/dataset.ts';
+import { loadDirectDecoder } from '../fixtures/direct-decoder.ts';
 import { ensureFixtures } from '../fixtures/fixtures.ts';
 import { startLocalHub, type LocalHub } from '../hub/local-hub.ts';
 import { ARTIFACTS_DIR, axeViolationsOn, ENGINES, launchEngine, overflowingAt, serveDist, type EngineSession } from './browser.ts';
@@ -65,22 +65,14 @@ afterEach(async (ctx) => {
  * optimisations (native at level "all" and "disabled" already decode differently), fp32 is not.
  */
 async function directGreedyQuestions(decoder: string, docs: readonly string[], perDoc: number, maxNewTokens: number): Promise<Map<string, string>> {
-  const saved = { allowLocalModels: env.allowLocalModels, allowRemoteModels: env.allowRemoteModels, localModelPath: env.localModelPath };
-  Object.assign(env, { allowLocalModels: true, allowRemoteModels: false, localModelPath: dirname(decoder) + '/' });
-  const tok = await AutoTokenizer.from_pretrained(basename(decoder));
-  const model = await AutoModelForCausalLM.from_pretrained(basename(decoder), { dtype: 'fp32' });
-  Object.assign(env, saved);
+  const direct = await loadDirectDecoder(decoder, 'fp32');
   const deduper = new QuestionDeduper();
   const out = new Map<string, string>();
   for (const [i, doc] of docs.entries()) {
-    const user = render(DEFAULT_PROMPT_TEMPLATE, { document: doc, n: perDoc });
-    const text = tok.apply_chat_template([{ role: 'user', content: user }], { tokenize: false, add_generation_prompt: true }) as string;
-    const inputs = tok(text, { add_special_tokens: false });
-    const ids = ((await model.generate({ ...inputs, do_sample: false, max_new_tokens: maxNewTokens })) as Tensor).data as BigInt64Array;
-    const answer = tok.decode(Array.from(ids, Number).slice(inputs.input_ids.dims[1]), { skip_special_tokens: true });
+    const answer = (await direct.greedy(render(DEFAULT_PROMPT_TEMPLATE, { document: doc, n: perDoc }), maxNewTokens)).text;
     for (const q of questionsFor(answer, { chunkId: `${i}#0`, documentId: String(i) }, perDoc, deduper)) out.set(q.question, doc);
   }
-  await model.dispose();
+  await direct.dispose();
   return out;
 }
 

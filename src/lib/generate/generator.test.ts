@@ -3,8 +3,6 @@
 // decoding theirs); cancel + resume gives the rows of an uninterrupted run; seeded sampling is
 // deterministic per seed and differs across seeds; a BERT folder is refused as a generator.
 
-import { AutoModelForCausalLM, AutoTokenizer, env, type Tensor } from '@huggingface/transformers';
-import { basename, dirname } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildQaDataset } from '../../../tests/fixtures/dataset.ts';
 import { ensureFixtures, type FixturePaths } from '../../../tests/fixtures/fixtures.ts';
@@ -27,6 +25,7 @@ import { startLocalHub } from '../../../tests/hub/local-hub.ts';
 import { HubClient } from '../hub/hub-client.ts';
 import { FolderStore } from '../store/folder-store.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { loadDirectDecoder } from '../../../tests/fixtures/direct-decoder.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_PROMPT_TEMPLATE, render } from './questions.ts';
@@ -52,31 +51,24 @@ async function run(options: Parameters<typeof generateQuestions>[2], hooks: Para
 
 describe('greedy generation equals transformers.js run directly', () => {
   it('same prompt, same prompt tokens and the same new tokens for each chunk', async () => {
-    // transformers.js on its own, reading the folder the way its docs show.
-    const saved = { allowLocalModels: env.allowLocalModels, allowRemoteModels: env.allowRemoteModels, localModelPath: env.localModelPath };
-    Object.assign(env, { allowLocalModels: true, allowRemoteModels: false, localModelPath: dirname(fx.tinyDecoder) + '/' });
-    const tok = await AutoTokenizer.from_pretrained(basename(fx.tinyDecoder));
-    const model = await AutoModelForCausalLM.from_pretrained(basename(fx.tinyDecoder), { dtype: 'q8' });
-    Object.assign(env, saved);
+    const direct = await loadDirectDecoder(fx.tinyDecoder, 'q8');
     expect(gen.dtype).toBe('q8'); // the CPU's first choice, and the fixture has it
     const { rows, summary } = await run(OPTIONS);
     expect(rows.map((r) => r.chunkId)).toEqual(CHUNKS.map((c) => c.chunkId));
     expect(summary).toMatchObject({ rows: 4, cancelled: false });
     for (const [i, chunk] of CHUNKS.entries()) {
       const user = render(DEFAULT_PROMPT_TEMPLATE, { document: chunk.text, n: 3 });
-      const text = tok.apply_chat_template([{ role: 'user', content: user }], { tokenize: false, add_generation_prompt: true }) as string;
+      const text = direct.prompt(user);
       expect(promptText(gen, user)).toBe(text);
       expect(text.startsWith('<|im_start|>system\n')).toBe(true);
-      const inputs = tok(text, { add_special_tokens: false });
-      const out = (await model.generate({ ...inputs, do_sample: false, max_new_tokens: 24 })) as Tensor;
-      const ids = Array.from(out.data as BigInt64Array, Number).slice(inputs.input_ids.dims[1]);
-      expect(rows[i].promptTokens).toBe(inputs.input_ids.dims[1]);
+      const { promptTokens, ids, text: output } = await direct.greedy(user, 24);
+      expect(rows[i].promptTokens).toBe(promptTokens);
       expect(rows[i].newTokens).toBe(ids.length);
-      expect(rows[i].output).toBe(tok.decode(ids, { skip_special_tokens: true }));
+      expect(rows[i].output).toBe(output);
       // Not one token repeated: a parity that a constant output would pass is no parity.
       expect(new Set(ids).size).toBeGreaterThan(3);
     }
-    await model.dispose();
+    await direct.dispose();
   }, 60_000);
 });
 
